@@ -1,0 +1,31 @@
+/*
+ * clock.c - monotonic and wall clocks.
+ */
+#include <time.h>
+
+#include "clock.h"
+
+int64_t
+clock_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+clock_monotonic_ms(void)
+{
+	return clock_monotonic_us() / 1000;
+}
+
+void
+clock_rfc3339_now(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

@@ -1,0 +1,256 @@
+/*
+ * validate.c - input checks shared by berthd and the CLI.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "validate.h"
+
+static int __attribute__((format(printf, 4, 5)))
+fail(struct validation_error *err, const char *field, const char *reason,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL) {
+		snprintf(err->field, sizeof(err->field), "%s", field);
+		snprintf(err->reason, sizeof(err->reason), "%s", reason);
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Walks UTF-8; with `text`, also refuses control characters but tab. */
+static bool
+scan_utf8(const char *s, bool text)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		unsigned c = *p;
+		int extra;
+		unsigned cp;
+
+		if (c < 0x80) {
+			if (text && ((c < 0x20 && c != '\t') || c == 0x7f))
+				return false;
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			extra = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			extra = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			extra = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		p++;
+		for (int i = 0; i < extra; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (*p & 0x3f);
+		}
+		/* Reject overlong forms, surrogates and values past U+10FFFF. */
+		if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+	}
+	return true;
+}
+
+bool
+validate_utf8(const char *s)
+{
+	return scan_utf8(s, false);
+}
+
+bool
+validate_text(const char *s)
+{
+	return scan_utf8(s, true);
+}
+
+int
+validate_name(const char *field, const char *s, struct validation_error *err)
+{
+	size_t n = strlen(s);
+
+	if (n == 0)
+		return fail(err, field, "MISSING", "%s must not be empty", field);
+	if (n > NAME_MAX_LEN)
+		return fail(err, field, "TOO_LONG", "%s is %zu characters long; at most %d are allowed",
+		    field, n, NAME_MAX_LEN);
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return fail(err, field, "INVALID_NAME",
+		    "%s must start with a lowercase letter or a digit", field);
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+			continue;
+		return fail(err, field, "INVALID_NAME",
+		    "%s may contain only a-z, 0-9, '_', '-' and '.'", field);
+	}
+	/* Names become directory names: nothing that walks up the tree. */
+	if (strstr(s, "..") != NULL)
+		return fail(err, field, "INVALID_NAME", "%s must not contain \"..\"", field);
+	return 0;
+}
+
+int
+validate_port(const char *field, uint32_t port, struct validation_error *err)
+{
+	if (port < 1 || port > 65535)
+		return fail(err, field, "PORT_OUT_OF_RANGE",
+		    "%s must be between 1 and 65535, not %u", field, port);
+	return 0;
+}
+
+int
+validate_abs_path(const char *field, const char *s, bool allow_empty,
+    struct validation_error *err)
+{
+	size_t n = strlen(s);
+	const char *p;
+
+	if (n == 0) {
+		if (allow_empty)
+			return 0;
+		return fail(err, field, "MISSING", "%s must not be empty", field);
+	}
+	if (n > PATH_MAX_LEN)
+		return fail(err, field, "TOO_LONG", "%s is longer than %d bytes", field, PATH_MAX_LEN);
+	if (!validate_text(s))
+		return fail(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
+	if (s[0] != '/')
+		return fail(err, field, "INVALID_PATH", "%s must be an absolute path", field);
+	for (p = s; *p != '\0';) {
+		const char *end;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		end = strchr(p, '/');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return fail(err, field, "INVALID_PATH",
+			    "%s must not contain \".\" or \"..\" components", field);
+		p += len;
+	}
+	return 0;
+}
+
+int
+validate_image(const char *field, const char *s, struct validation_error *err)
+{
+	size_t n = strlen(s);
+
+	if (n == 0)
+		return fail(err, field, "MISSING", "%s must not be empty", field);
+	if (n > IMAGE_MAX_LEN)
+		return fail(err, field, "TOO_LONG", "%s is longer than %d characters", field,
+		    IMAGE_MAX_LEN);
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return fail(err, field, "INVALID_IMAGE",
+		    "%s must start with a lowercase letter or a digit", field);
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("._/:@-", c) != NULL)
+			continue;
+		return fail(err, field, "INVALID_IMAGE", "%s contains '%c', not allowed in an image reference",
+		    field, c >= 0x20 && c < 0x7f ? c : '?');
+	}
+	return 0;
+}
+
+int
+validate_env(const char *field, const char *s, struct validation_error *err)
+{
+	const char *eq = strchr(s, '=');
+
+	if (strlen(s) > TEXT_MAX_LEN)
+		return fail(err, field, "TOO_LONG", "%s is longer than %d bytes", field, TEXT_MAX_LEN);
+	if (!validate_text(s))
+		return fail(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
+	if (eq == NULL || eq == s)
+		return fail(err, field, "INVALID_ENV", "%s must have the form KEY=VALUE", field);
+	for (const char *p = s; p < eq; p++) {
+		char c = *p;
+		if (c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (p > s && c >= '0' && c <= '9'))
+			continue;
+		return fail(err, field, "INVALID_ENV",
+		    "%s: the KEY must be letters, digits and '_', not starting with a digit", field);
+	}
+	return 0;
+}
+
+static int
+validate_list(const char *field, char **items, size_t n, bool env, struct validation_error *err)
+{
+	char item_field[64];
+
+	if (n > LIST_MAX_LEN)
+		return fail(err, field, "TOO_MANY", "%s has %zu entries; at most %d are allowed",
+		    field, n, LIST_MAX_LEN);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(item_field, sizeof(item_field), "%s[%zu]", field, i);
+		if (env) {
+			if (validate_env(item_field, items[i], err) != 0)
+				return -1;
+		} else if (strlen(items[i]) > TEXT_MAX_LEN || !validate_text(items[i])) {
+			return fail(err, item_field, "INVALID_TEXT",
+			    "%s must be valid UTF-8 text of at most %d bytes", item_field, TEXT_MAX_LEN);
+		}
+	}
+	return 0;
+}
+
+int
+validate_template(const Berth__V1__Template *t, struct validation_error *err)
+{
+	if (t == NULL)
+		return fail(err, "template", "MISSING", "template must be set");
+	if (validate_name("template.name", t->name, err) != 0)
+		return -1;
+	if (strlen(t->description) > TEXT_MAX_LEN || !validate_text(t->description))
+		return fail(err, "template.description", "INVALID_TEXT",
+		    "template.description must be valid UTF-8 text of at most %d bytes", TEXT_MAX_LEN);
+	if (validate_image("template.image", t->image, err) != 0)
+		return -1;
+	if (validate_abs_path("template.build_context", t->build_context, true, err) != 0)
+		return -1;
+	if (validate_port("template.container_port", t->container_port, err) != 0)
+		return -1;
+	if (validate_port("template.port_range_start", t->port_range_start, err) != 0)
+		return -1;
+	if (t->port_range_end != 0) {
+		if (validate_port("template.port_range_end", t->port_range_end, err) != 0)
+			return -1;
+		if (t->port_range_end < t->port_range_start)
+			return fail(err, "template.port_range_end", "INVALID_RANGE",
+			    "template.port_range_end (%u) is below port_range_start (%u)",
+			    t->port_range_end, t->port_range_start);
+	}
+	if (validate_abs_path("template.mount_path", t->mount_path, true, err) != 0)
+		return -1;
+	if (strcmp(t->mount_path, "/") == 0)
+		return fail(err, "template.mount_path", "INVALID_PATH",
+		    "template.mount_path must not be the container's root");
+	if (validate_list("template.env", t->env, t->n_env, true, err) != 0)
+		return -1;
+	if (validate_list("template.command", t->command, t->n_command, false, err) != 0)
+		return -1;
+	if (t->stop_timeout_s > 3600)
+		return fail(err, "template.stop_timeout_s", "OUT_OF_RANGE",
+		    "template.stop_timeout_s must be at most 3600 seconds");
+	return 0;
+}

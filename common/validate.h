@@ -1,0 +1,55 @@
+/*
+ * validate.h - checks of everything that comes off the wire.
+ *
+ * Shared by berthd (which must never trust a request) and the CLI (which
+ * can refuse bad input before a round trip). Each check returns 0 when the
+ * value is acceptable; otherwise -1 with a sentence in err->message and the
+ * offending field's dotted path in err->field.
+ */
+#ifndef BERTH_VALIDATE_H
+#define BERTH_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/v1/berth.pb-c.h"
+
+#define NAME_MAX_LEN 63       /* template and instance names (DNS label size) */
+#define PATH_MAX_LEN 1024     /* mount paths, build contexts */
+#define IMAGE_MAX_LEN 255     /* Docker's own limit for a reference */
+#define TEXT_MAX_LEN 4096     /* descriptions, env entries, command words */
+#define LIST_MAX_LEN 256      /* entries of env and command */
+
+struct validation_error {
+	char field[64];
+	char reason[48];      /* stable UPPER_SNAKE_CASE, see ErrorDetail.reason */
+	char message[256];
+};
+
+/* Valid UTF-8 (any code point but NUL). */
+bool validate_utf8(const char *s);
+
+/* Valid UTF-8 without control characters other than tab. */
+bool validate_text(const char *s);
+
+/* A template or instance name: [a-z0-9][a-z0-9_.-]*, 1-63 chars, no "..". */
+int validate_name(const char *field, const char *s, struct validation_error *err);
+
+/* A host or container port: 1-65535. */
+int validate_port(const char *field, uint32_t port, struct validation_error *err);
+
+/* An absolute path with no "." or ".." component; empty when allow_empty. */
+int validate_abs_path(const char *field, const char *s, bool allow_empty,
+    struct validation_error *err);
+
+/* A Docker image reference: [a-z0-9] then [A-Za-z0-9._/:@-], 1-255 chars. */
+int validate_image(const char *field, const char *s, struct validation_error *err);
+
+/* An environment entry: KEY=VALUE with KEY = [A-Za-z_][A-Za-z0-9_]*. */
+int validate_env(const char *field, const char *s, struct validation_error *err);
+
+/* Every field of a template, as PutTemplate requires. */
+int validate_template(const Berth__V1__Template *t, struct validation_error *err);
+
+#endif

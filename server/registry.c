@@ -1,0 +1,391 @@
+/*
+ * registry.c - SQL of the registry. Bound parameters only; statements are
+ * prepared once per connection and reset after use.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "clock.h"
+#include "migrate.h"
+#include "registry.h"
+
+enum stmt_id {
+	ST_TEMPLATE_LIST,
+	ST_TEMPLATE_GET,
+	ST_TEMPLATE_EXISTS,
+	ST_TEMPLATE_INSERT,
+	ST_TEMPLATE_UPDATE,
+	ST_TEMPLATE_DELETE,
+	ST_TEMPLATE_IN_USE,
+	ST_COUNT
+};
+
+#define TEMPLATE_COLUMNS                                                                   \
+	"name, description, image, build_context, container_port, port_range_start, "      \
+	"port_range_end, mount_path, env, command, stop_timeout_s"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_COLUMNS " FROM templates ORDER BY name",
+	[ST_TEMPLATE_GET] = "SELECT " TEMPLATE_COLUMNS " FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_EXISTS] = "SELECT 1 FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_INSERT] = "INSERT INTO templates (" TEMPLATE_COLUMNS ", created_at, updated_at) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+	[ST_TEMPLATE_UPDATE] = "UPDATE templates SET description = ?2, image = ?3, build_context = ?4, "
+			       "container_port = ?5, port_range_start = ?6, port_range_end = ?7, "
+			       "mount_path = ?8, env = ?9, command = ?10, stop_timeout_s = ?11, "
+			       "updated_at = ?12 WHERE name = ?1",
+	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
+};
+
+struct registry {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[ST_COUNT];
+	char errmsg[256];
+};
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct registry *reg, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reg->errmsg, sizeof(reg->errmsg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Maps an SQLite result to a berth code, keeping SQLite's message. */
+static int
+fail_sqlite(struct registry *reg, int rc)
+{
+	int code;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		code = BERTH__V1__CODE__UNAVAILABLE;
+		break;
+	case SQLITE_CONSTRAINT:
+		code = BERTH__V1__CODE__FAILED_PRECONDITION;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = BERTH__V1__CODE__DATA_LOSS;
+		break;
+	default:
+		code = BERTH__V1__CODE__INTERNAL;
+	}
+	return fail(reg, code, "registry: %s", sqlite3_errmsg(reg->db));
+}
+
+/* The prepared statement `id`, reset and cleared; NULL on failure. */
+static sqlite3_stmt *
+stmt(struct registry *reg, enum stmt_id id)
+{
+	sqlite3_stmt *st = reg->stmts[id];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(reg->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+			NULL) != SQLITE_OK)
+			return NULL;
+		reg->stmts[id] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int
+registry_open(struct registry **out, const char *path, bool migrate, char *err, size_t errlen)
+{
+	static const char pragmas[] = "PRAGMA journal_mode = WAL;"
+				      "PRAGMA synchronous = NORMAL;"
+				      "PRAGMA foreign_keys = ON;";
+	struct registry *reg = calloc(1, sizeof(*reg));
+	int rc;
+
+	if (reg == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = sqlite3_open_v2(path, &reg->db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    reg->db ? sqlite3_errmsg(reg->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(reg->db, 5000);
+	if (sqlite3_exec(reg->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(reg->db));
+		goto fail;
+	}
+	if (migrate && migrate_apply(reg->db, migrations, migrations_count, err, errlen) != 0)
+		goto fail;
+	*out = reg;
+	return 0;
+fail:
+	registry_close(reg);
+	return -1;
+}
+
+void
+registry_close(struct registry *reg)
+{
+	if (reg == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(reg->stmts[i]);
+	sqlite3_close(reg->db);
+	free(reg);
+}
+
+sqlite3 *
+registry_db(struct registry *reg)
+{
+	return reg->db;
+}
+
+const char *
+registry_errmsg(const struct registry *reg)
+{
+	return reg->errmsg;
+}
+
+/* --- templates ------------------------------------------------------------ */
+
+static char *
+column_text(struct arena *a, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return arena_strdup(a, s != NULL ? (const char *)s : "");
+}
+
+/* A JSON array of strings from a column into an arena string array. */
+static char **
+column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	json_t *arr = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	char **list = NULL;
+	size_t count = 0;
+
+	if (json_is_array(arr) && json_array_size(arr) > 0) {
+		list = ARENA_ARRAY(a, char *, json_array_size(arr));
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			const char *s = json_string_value(json_array_get(arr, i));
+			if (s != NULL)
+				list[count++] = arena_strdup(a, s);
+		}
+	}
+	json_decref(arr);
+	*n = count;
+	return list;
+}
+
+static Berth__V1__Template *
+template_from_row(struct arena *a, sqlite3_stmt *st)
+{
+	Berth__V1__Template *t = ARENA_NEW(a, Berth__V1__Template);
+
+	berth__v1__template__init(t);
+	t->name = column_text(a, st, 0);
+	t->description = column_text(a, st, 1);
+	t->image = column_text(a, st, 2);
+	t->build_context = column_text(a, st, 3);
+	t->container_port = (uint32_t)sqlite3_column_int(st, 4);
+	t->port_range_start = (uint32_t)sqlite3_column_int(st, 5);
+	t->port_range_end = (uint32_t)sqlite3_column_int(st, 6);
+	t->mount_path = column_text(a, st, 7);
+	t->env = column_string_list(a, st, 8, &t->n_env);
+	t->command = column_string_list(a, st, 9, &t->n_command);
+	t->stop_timeout_s = (uint32_t)sqlite3_column_int(st, 10);
+	return t;
+}
+
+int
+registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Template ***out,
+    size_t *n)
+{
+	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_LIST);
+	size_t count = 0, cap = 16;
+	Berth__V1__Template **list;
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	list = ARENA_ARRAY(a, Berth__V1__Template *, cap);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			Berth__V1__Template **bigger = ARENA_ARRAY(a, Berth__V1__Template *, cap * 2);
+			memcpy(bigger, list, sizeof(*list) * count);
+			list = bigger;
+			cap *= 2;
+		}
+		list[count++] = template_from_row(a, st);
+	}
+	if (rc != SQLITE_DONE)
+		return fail_sqlite(reg, rc);
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+int
+registry_template_get(struct registry *reg, struct arena *a, const char *name,
+    Berth__V1__Template **out)
+{
+	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_GET);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "no template named %s", name);
+	if (rc != SQLITE_ROW)
+		return fail_sqlite(reg, rc);
+	*out = template_from_row(a, st);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static char *
+string_list_json(char **items, size_t n)
+{
+	json_t *arr = json_array();
+	char *text;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(items[i]));
+	text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return text;
+}
+
+int
+registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created)
+{
+	sqlite3_stmt *st;
+	char now[32];
+	char *env = NULL, *command = NULL;
+	int rc, code = 0;
+
+	if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail_sqlite(reg, sqlite3_errcode(reg->db));
+	st = stmt(reg, ST_TEMPLATE_EXISTS);
+	if (st == NULL) {
+		code = fail_sqlite(reg, SQLITE_ERROR);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		code = fail_sqlite(reg, rc);
+		goto out;
+	}
+	*created = rc == SQLITE_DONE;
+	sqlite3_reset(st);
+
+	st = stmt(reg, *created ? ST_TEMPLATE_INSERT : ST_TEMPLATE_UPDATE);
+	env = string_list_json(t->env, t->n_env);
+	command = string_list_json(t->command, t->n_command);
+	if (st == NULL || env == NULL || command == NULL) {
+		code = fail_sqlite(reg, SQLITE_ERROR);
+		goto out;
+	}
+	clock_rfc3339_now(now, sizeof(now));
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->build_context, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, (int)t->container_port);
+	sqlite3_bind_int(st, 6, (int)t->port_range_start);
+	sqlite3_bind_int(st, 7, (int)t->port_range_end);
+	sqlite3_bind_text(st, 8, t->mount_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, env, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, command, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 11, (int)t->stop_timeout_s);
+	sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		code = fail_sqlite(reg, rc);
+		goto out;
+	}
+	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+		code = fail_sqlite(reg, rc);
+out:
+	if (code != 0)
+		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+	free(env);
+	free(command);
+	return code;
+}
+
+int
+registry_template_delete(struct registry *reg, const char *name)
+{
+	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_IN_USE);
+	int rc, in_use;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return fail_sqlite(reg, rc);
+	in_use = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (in_use > 0)
+		return fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "template %s still has %d service%s; remove them first", name, in_use,
+		    in_use == 1 ? "" : "s");
+
+	st = stmt(reg, ST_TEMPLATE_DELETE);
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		/* A launch raced us and the foreign key refused: report it as in use. */
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			return fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "template %s still has services; remove them first", name);
+		return fail_sqlite(reg, rc);
+	}
+	if (sqlite3_changes(reg->db) == 0)
+		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "no template named %s", name);
+	return 0;
+}
+
+int
+registry_template_names(struct registry *reg, struct arena *a, char **out)
+{
+	Berth__V1__Template **list;
+	size_t n, len = 1;
+	char *s;
+	int code;
+
+	if ((code = registry_template_list(reg, a, &list, &n)) != 0)
+		return code;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(list[i]->name) + 2;
+	s = arena_alloc(a, len);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(s, ", ");
+		strcat(s, list[i]->name);
+	}
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,18 @@
+/*
+ * routes.c - every RPC berthd serves, in one table: handler and policy.
+ *
+ * Mutating methods are run at most once per request_id and refused while
+ * berthd shuts down. Methods not listed answer UNIMPLEMENTED.
+ */
+#include "berthd.h"
+
+const struct rpc_route berthd_routes[] = {
+	{ "Health", rpc_health, false },
+	{ "ListTemplates", rpc_list_templates, false },
+	{ "GetTemplate", rpc_get_template, false },
+	{ "PutTemplate", rpc_put_template, true },
+	{ "DeleteTemplate", rpc_delete_template, true },
+	{ "Shutdown", rpc_shutdown, true },
+};
+
+const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);
