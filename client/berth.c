@@ -1,0 +1,301 @@
+/*
+ * berth.c - libberth: RPC calls to berthd over an nng req0 socket.
+ *
+ * Encoding and decoding are driven by the generated service descriptor:
+ * the method's input and output descriptors say what to pack and unpack.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "berth.h"
+#include "rpc_method.h"
+#include "status.h"
+
+/* Replies can be large (ListServices of 10,000 rows); requests are small. */
+#define REPLY_MAX_BYTES (64u << 20)
+/* Extra wait past the call's deadline, so berthd's own answer arrives. */
+#define DEADLINE_GRACE_MS 1000
+
+struct berth_client {
+	ProtobufCService service; /* first: berth_service() hands out its address */
+	nng_socket sock;
+	char *token;
+	_Atomic uint32_t timeout_ms;
+};
+
+static __thread berth_status last_status;
+
+static int __attribute__((format(printf, 3, 4)))
+set_status(berth_status *st, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st == NULL)
+		return code;
+	memset(st, 0, sizeof(*st));
+	st->code = code;
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *
+berth_code_name(int code)
+{
+	return status_code_name(code);
+}
+
+const char *
+berth_version(void)
+{
+	return BERTH_VERSION;
+}
+
+static void service_invoke(ProtobufCService *service, unsigned method_index,
+    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
+
+int
+berth_open(berth_client **out, const char *url, const berth_options *opts, berth_status *st)
+{
+	berth_client *c;
+	int rv;
+
+	*out = NULL;
+	if (url == NULL || url[0] == '\0')
+		url = BERTH_DEFAULT_URL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	c->service.descriptor = RPC_SERVICE;
+	c->service.invoke = service_invoke;
+	c->service.destroy = NULL;
+	c->timeout_ms = opts != NULL && opts->timeout_ms ? opts->timeout_ms : BERTH_DEFAULT_TIMEOUT_MS;
+	c->token = strdup(opts != NULL && opts->token != NULL ? opts->token : "");
+	if (c->token == NULL) {
+		free(c);
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		free(c->token);
+		free(c);
+		return set_status(st, BERTH__V1__CODE__INTERNAL, "cannot open req0 socket: %s",
+		    nng_strerror(rv));
+	}
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, REPLY_MAX_BYTES);
+	/* Reconnect quickly after berthd restarts. */
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0) {
+		int code = rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? BERTH__V1__CODE__INVALID_ARGUMENT
+								      : BERTH__V1__CODE__UNAVAILABLE;
+		nng_close(c->sock);
+		free(c->token);
+		free(c);
+		return set_status(st, code, "cannot connect to berthd at %s: %s", url, nng_strerror(rv));
+	}
+	*out = c;
+	return set_status(st, BERTH__V1__CODE__OK, "%s", "");
+}
+
+void
+berth_close(berth_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	free(c->token);
+	free(c);
+}
+
+void
+berth_set_timeout(berth_client *c, uint32_t timeout_ms)
+{
+	c->timeout_ms = timeout_ms ? timeout_ms : BERTH_DEFAULT_TIMEOUT_MS;
+}
+
+void
+berth_reply_free(ProtobufCMessage *reply)
+{
+	if (reply != NULL)
+		protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+/* 128 random bits as 32 hex digits. */
+static void
+new_request_id(char out[33])
+{
+	unsigned char bytes[16];
+	size_t got = 0;
+
+	while (got < sizeof(bytes)) {
+		ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", got == sizeof(bytes) ? bytes[i] : (unsigned)rand() & 0xff);
+}
+
+/* One request/reply exchange on its own context. Returns 0 or a status code. */
+static int
+exchange(berth_client *c, nng_msg *request, nng_msg **reply, uint32_t timeout_ms, berth_status *st)
+{
+	nng_ctx ctx;
+	nng_aio *aio;
+	int rv;
+
+	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_msg_free(request);
+		return set_status(st, rv == NNG_ECLOSED ? BERTH__V1__CODE__CANCELLED
+							: BERTH__V1__CODE__INTERNAL,
+		    "cannot open an nng context: %s", nng_strerror(rv));
+	}
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_ctx_close(ctx);
+		nng_msg_free(request);
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	nng_aio_set_timeout(aio, (nng_duration)(timeout_ms + DEADLINE_GRACE_MS));
+	nng_aio_set_msg(aio, request);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0) {
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		rv = nng_aio_result(aio);
+		if (rv == 0)
+			*reply = nng_aio_get_msg(aio);
+	} else {
+		nng_msg_free(request);
+	}
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	switch (rv) {
+	case 0:
+		return 0;
+	case NNG_ETIMEDOUT:
+		return set_status(st, BERTH__V1__CODE__DEADLINE_EXCEEDED,
+		    "no answer from berthd within %u ms", timeout_ms);
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return set_status(st, BERTH__V1__CODE__CANCELLED, "the connection was closed");
+	default:
+		return set_status(st, BERTH__V1__CODE__UNAVAILABLE, "berthd: %s", nng_strerror(rv));
+	}
+}
+
+int
+berth_call_with_id(berth_client *c, const char *method, const char *request_id,
+    const ProtobufCMessage *request, ProtobufCMessage **reply, berth_status *st)
+{
+	Berth__V1__RpcRequest env = BERTH__V1__RPC_REQUEST__INIT;
+	Berth__V1__RpcResponse *resp;
+	const ProtobufCMethodDescriptor *m;
+	char path[RPC_METHOD_PATH_MAX];
+	uint32_t timeout_ms = c->timeout_ms;
+	nng_msg *msg, *answer = NULL;
+	uint8_t *payload;
+	size_t len;
+	int index, code;
+
+	*reply = NULL;
+	index = rpc_method_find(method);
+	if (index < 0)
+		return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", method);
+	m = rpc_method((unsigned)index);
+	if (request == NULL || request->descriptor != m->input)
+		return set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "%s takes a %s, not a %s", m->name, m->input->name,
+		    request != NULL ? request->descriptor->name : "NULL");
+	rpc_method_path((unsigned)index, path, sizeof(path));
+
+	len = protobuf_c_message_get_packed_size(request);
+	payload = malloc(len ? len : 1);
+	if (payload == NULL)
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	protobuf_c_message_pack(request, payload);
+	env.method = path;
+	env.payload.data = payload;
+	env.payload.len = len;
+	env.token = c->token;
+	env.timeout_ms = timeout_ms;
+	env.request_id = (char *)request_id;
+
+	len = berth__v1__rpc_request__get_packed_size(&env);
+	if (nng_msg_alloc(&msg, len) != 0) {
+		free(payload);
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	berth__v1__rpc_request__pack(&env, nng_msg_body(msg));
+	free(payload);
+
+	if ((code = exchange(c, msg, &answer, timeout_ms, st)) != 0)
+		return code;
+	resp = berth__v1__rpc_response__unpack(NULL, nng_msg_len(answer), nng_msg_body(answer));
+	nng_msg_free(answer);
+	if (resp == NULL)
+		return set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed reply");
+	if (resp->code != BERTH__V1__CODE__OK) {
+		code = set_status(st, (int)resp->code, "%s", resp->message);
+		if (st != NULL && resp->n_details > 0) {
+			snprintf(st->field, sizeof(st->field), "%s", resp->details[0]->field);
+			snprintf(st->reason, sizeof(st->reason), "%s", resp->details[0]->reason);
+		}
+		berth__v1__rpc_response__free_unpacked(resp, NULL);
+		return code;
+	}
+	*reply = protobuf_c_message_unpack(m->output, NULL, resp->payload.len, resp->payload.data);
+	berth__v1__rpc_response__free_unpacked(resp, NULL);
+	if (*reply == NULL)
+		return set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed %s",
+		    m->output->name);
+	return set_status(st, BERTH__V1__CODE__OK, "%s", "");
+}
+
+int
+berth_call(berth_client *c, const char *method, const ProtobufCMessage *request,
+    ProtobufCMessage **reply, berth_status *st)
+{
+	char id[33];
+
+	new_request_id(id);
+	return berth_call_with_id(c, method, id, request, reply, st);
+}
+
+static void
+service_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    ProtobufCClosure closure, void *closure_data)
+{
+	berth_client *c = (berth_client *)service;
+	const ProtobufCMethodDescriptor *m = rpc_method(method_index);
+	ProtobufCMessage *reply = NULL;
+
+	if (m == NULL)
+		set_status(&last_status, BERTH__V1__CODE__UNIMPLEMENTED, "no method %u", method_index);
+	else
+		(void)berth_call(c, m->name, input, &reply, &last_status);
+	closure(reply, closure_data);
+	berth_reply_free(reply);
+}
+
+ProtobufCService *
+berth_service(berth_client *c)
+{
+	return &c->service;
+}
+
+const berth_status *
+berth_last_status(void)
+{
+	return &last_status;
+}

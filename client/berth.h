@@ -1,0 +1,120 @@
+/*
+ * berth.h - libberth, the C client of berthd. This header is the whole
+ * public surface of the library; the `berth` CLI uses nothing else.
+ *
+ * A call sends one berth.v1.RpcRequest over an nng req0 socket and waits
+ * for the RpcResponse. Requests and replies are the protobuf-c messages
+ * generated from proto/berth/v1/berth.proto (included below), so every RPC
+ * of the proto can be called without hand-written marshalling:
+ *
+ *     berth_client *c;
+ *     berth_status st;
+ *     Berth__V1__GetTemplateRequest req = BERTH__V1__GET_TEMPLATE_REQUEST__INIT;
+ *     Berth__V1__GetTemplateResponse *rep;
+ *
+ *     if (berth_open(&c, "ipc:///run/berth/berthd.sock", NULL, &st) != 0) ...
+ *     req.name = "buckets";
+ *     if (berth_call(c, "GetTemplate", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
+ *         fprintf(stderr, "%s: %s\n", berth_code_name(st.code), st.message);
+ *     ...
+ *     berth_reply_free(&rep->base);
+ *     berth_close(c);
+ *
+ * Thread safety: one berth_client may be used by many threads at once;
+ * each call runs on its own nng context.
+ */
+#ifndef BERTH_H
+#define BERTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/v1/berth.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BERTH_DEFAULT_URL "ipc:///run/berth/berthd.sock"
+#define BERTH_DEFAULT_TIMEOUT_MS 60000
+
+typedef struct berth_client berth_client;
+
+/* Options of a connection; NULL fields and zeros mean the defaults. */
+typedef struct berth_options {
+	const char *token;       /* sent in every RpcRequest.token */
+	uint32_t timeout_ms;     /* per call; 0 = BERTH_DEFAULT_TIMEOUT_MS */
+} berth_options;
+
+/* Outcome of a call: a gRPC status code (berth.v1.Code) and why. */
+typedef struct berth_status {
+	int code;                /* BERTH__V1__CODE__OK (0) on success */
+	char message[512];
+	char field[64];          /* first ErrorDetail's field, "" if none */
+	char reason[64];         /* first ErrorDetail's reason, "" if none */
+} berth_status;
+
+/*
+ * Connects to berthd at `url` (ipc://, tcp://). A server that does not
+ * answer the first dial is UNAVAILABLE; once connected, nng redials by
+ * itself whenever the connection drops (a restarted berthd is found again).
+ * Returns 0, or a status code with `status` filled (may be NULL).
+ * The caller owns *out and frees it with berth_close().
+ */
+int berth_open(berth_client **out, const char *url, const berth_options *opts,
+    berth_status *status);
+
+/* Closes the connection; calls in flight fail with CANCELLED. NULL is fine. */
+void berth_close(berth_client *c);
+
+/* Changes the per-call timeout of later calls. */
+void berth_set_timeout(berth_client *c, uint32_t timeout_ms);
+
+/*
+ * Calls `method` ("ListTemplates" or "/berth.v1.Berth/ListTemplates") with
+ * `request`, which must be that method's request message. On success
+ * returns 0 and *reply is the decoded reply, owned by the caller (free it
+ * with berth_reply_free). Otherwise returns the status code (also in
+ * status->code) and *reply is NULL. Client-side failures have codes too:
+ * no answer in time is DEADLINE_EXCEEDED, no server UNAVAILABLE, a request
+ * of the wrong type INVALID_ARGUMENT.
+ *
+ * Each call sends a fresh random request_id; nng's own resend of an
+ * unanswered request reuses it, so berthd runs a mutating call once.
+ */
+int berth_call(berth_client *c, const char *method, const ProtobufCMessage *request,
+    ProtobufCMessage **reply, berth_status *status);
+
+/* As berth_call, with the caller's request_id (for retries across connections). */
+int berth_call_with_id(berth_client *c, const char *method, const char *request_id,
+    const ProtobufCMessage *request, ProtobufCMessage **reply, berth_status *status);
+
+/* Frees a reply from berth_call. NULL is fine. */
+void berth_reply_free(ProtobufCMessage *reply);
+
+/*
+ * A ProtobufCService whose invoke() goes over this connection, for the
+ * typed callers protoc-c generates:
+ *
+ *     berth__v1__berth__health(berth_service(c), &req, on_reply, arg);
+ *
+ * The closure runs before the call returns, with the reply or NULL on
+ * failure (then berth_last_status() says why). The service belongs to the
+ * client: do not destroy it.
+ */
+ProtobufCService *berth_service(berth_client *c);
+
+/* Status of the calling thread's last call through berth_service(). */
+const berth_status *berth_last_status(void);
+
+/* "NOT_FOUND" for 5. */
+const char *berth_code_name(int code);
+
+/* The library's version, "0.1.0". */
+const char *berth_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

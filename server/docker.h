@@ -1,0 +1,168 @@
+/*
+ * docker.h - a small client of the Docker Engine HTTP API (libcurl + jansson).
+ *
+ * It speaks to the engine over its unix socket (default
+ * /var/run/docker.sock) or tcp:// (with TLS when DOCKER_TLS_VERIFY is set,
+ * certificates from DOCKER_CERT_PATH), as the docker CLI does. The API
+ * version is negotiated once with GET /version and every path is prefixed
+ * with it.
+ *
+ * Every call takes the time it may use (timeout_ms, normally the remaining
+ * deadline of the RPC) and returns a berth status code:
+ *   OK, NOT_FOUND (404), ALREADY_EXISTS (409 name conflict),
+ *   FAILED_PRECONDITION (409 otherwise, 400, failed pull/build),
+ *   UNAVAILABLE (engine does not answer: refused, reset, connect timeout),
+ *   DEADLINE_EXCEEDED (timeout_ms ran out), INTERNAL (anything else).
+ * On failure err->message holds Docker's own message when it sent one.
+ *
+ * Thread-safe: a struct docker is shared by all workers; each call uses its
+ * own curl handle. Nothing here knows about templates or the registry: the
+ * lifecycle logic sits above (engine.c) and only this file speaks HTTP.
+ */
+#ifndef BERTH_DOCKER_H
+#define BERTH_DOCKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct docker;
+
+struct docker_error {
+	int code;           /* berth status code */
+	int http_status;    /* 0 when no HTTP answer came */
+	bool port_in_use;   /* start failed because the host port is taken */
+	char message[512];
+};
+
+#define DOCKER_ID_LEN 64
+
+/*
+ * Prepares a client for `host` ("unix:///path", "tcp://host:port"); NULL or
+ * "" means $DOCKER_HOST, else unix:///var/run/docker.sock. Does not connect:
+ * the API version is negotiated on first use. Returns 0, or -1 with err.
+ */
+int docker_open(struct docker **out, const char *host, char *err, size_t errlen);
+void docker_close(struct docker *d);
+
+/* GET /_ping, then GET /version once: OK when the engine answers. */
+int docker_ping(struct docker *d, int64_t timeout_ms, struct docker_error *err);
+
+/* The negotiated API version ("1.41"), or "" before the first success. */
+const char *docker_api_version(struct docker *d);
+
+/* --- images --------------------------------------------------------------- */
+
+/* OK with *exists set; a missing image is not an error here. */
+int docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t timeout_ms,
+    struct docker_error *err);
+
+/*
+ * POST /build of a tar (libarchive) of directory `context_dir`, which holds
+ * a Dockerfile, tagged `tag`. The build's streamed JSON is read to the end;
+ * an "error" in it is FAILED_PRECONDITION with Docker's text.
+ */
+int docker_image_build(struct docker *d, const char *context_dir, const char *tag,
+    int64_t timeout_ms, struct docker_error *err);
+
+/* POST /images/create?fromImage=...; failure is FAILED_PRECONDITION. */
+int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
+    struct docker_error *err);
+
+/* --- containers ----------------------------------------------------------- */
+
+struct docker_label {
+	const char *key;
+	const char *value;
+};
+
+struct docker_container_spec {
+	const char *name;                /* container name */
+	const char *image;
+	const char *const *env;          /* "KEY=VALUE" */
+	size_t n_env;
+	const char *const *command;      /* empty: the image's default */
+	size_t n_command;
+	const struct docker_label *labels;
+	size_t n_labels;
+	uint16_t container_port;         /* tcp port inside the container */
+	const char *host_ip;             /* "0.0.0.0", "127.0.0.1" */
+	uint16_t host_port;
+	const char *bind_source;         /* host directory, or NULL for none */
+	const char *bind_target;         /* where it is mounted in the container */
+	int stop_timeout_s;              /* StopTimeout of the container; 0 = Docker's */
+};
+
+/* POST /containers/create; writes the new id (64 hex + NUL) into id. */
+int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
+    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err);
+
+/* POST /containers/{id}/start; an already running container is OK. */
+int docker_container_start(struct docker *d, const char *id, int64_t timeout_ms,
+    struct docker_error *err);
+
+/* POST /containers/{id}/stop?t=...; an already stopped container is OK. */
+int docker_container_stop(struct docker *d, const char *id, int stop_timeout_s,
+    int64_t timeout_ms, struct docker_error *err);
+
+/* POST /containers/{id}/restart?t=... */
+int docker_container_restart(struct docker *d, const char *id, int stop_timeout_s,
+    int64_t timeout_ms, struct docker_error *err);
+
+/* POST /containers/{id}/kill */
+int docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
+    struct docker_error *err);
+
+/* DELETE /containers/{id}?force=...&v=true; a missing container is NOT_FOUND. */
+int docker_container_remove(struct docker *d, const char *id, bool force, int64_t timeout_ms,
+    struct docker_error *err);
+
+#define DOCKER_MAX_PORTS 16
+
+/* What GET /containers/json and /containers/{id}/json tell about one container. */
+struct docker_container {
+	char id[DOCKER_ID_LEN + 1];
+	char name[128];           /* without Docker's leading '/' */
+	char state[16];           /* created, running, paused, restarting, exited, dead */
+	int exit_code;            /* inspect only */
+	char started_at[40];      /* inspect only, RFC 3339 */
+	char finished_at[40];     /* inspect only */
+	/* berth's labels, "" when absent */
+	char label_service[128];
+	char label_template[64];
+	char label_instance[64];
+	char label_data_dir[512];
+	/* published host ports (tcp and udp) */
+	uint16_t ports[DOCKER_MAX_PORTS];
+	size_t n_ports;
+};
+
+/* GET /containers/{id}/json; NOT_FOUND when it does not exist. */
+int docker_container_inspect(struct docker *d, const char *id, struct docker_container *out,
+    int64_t timeout_ms, struct docker_error *err);
+
+/*
+ * GET /containers/json?all=1, filtered by `label` ("berth.managed=true") when
+ * not NULL. *out is malloc'ed (caller frees), *n its length.
+ */
+int docker_container_list(struct docker *d, const char *label, struct docker_container **out,
+    size_t *n, int64_t timeout_ms, struct docker_error *err);
+
+/*
+ * GET /containers/{id}/logs?stdout=1&stderr=1&tail=N, demultiplexed.
+ * *out is malloc'ed, NUL-terminated text (caller frees).
+ */
+int docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
+    int64_t timeout_ms, struct docker_error *err);
+
+struct docker_stats {
+	double cpu_percent;
+	uint64_t memory_bytes;
+	uint64_t memory_limit_bytes;
+};
+
+/* GET /containers/{id}/stats?stream=false&one-shot=true: no sampling wait. */
+int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out,
+    int64_t timeout_ms, struct docker_error *err);
+
+#endif
