@@ -1,0 +1,128 @@
+#!/bin/sh
+# run.sh - run cmocka test binaries and add up their results.
+#
+# Usage: sh tests/run.sh BIN [BIN...]
+#
+# Each binary runs in turn from the current directory, with its output
+# streamed as it comes and parsed for cmocka's summary lines:
+#   [  PASSED  ] N test(s).
+#   [  FAILED  ] N test(s), listed below:
+#   [  FAILED  ] name...
+# A binary that exits non-zero without reporting a failure (a crash, a
+# valgrind or sanitizer error after the tests passed, a missing file), one
+# that prints no summary at all, or one killed by the timeout counts as one
+# failed test, named after the binary. The failures are listed at the end,
+# and the very last line is always "N passed, N failed". The exit status is
+# 1 when anything failed or no test ran at all, else 0.
+#
+# Environment:
+#   VALGRIND      command prefix for every binary, e.g. "valgrind --quiet"
+#   TEST_TIMEOUT  seconds (or a timeout(1) duration) per binary; default 600
+set -eu
+
+timeout_s="${TEST_TIMEOUT:-600}"
+CMOCKA_MESSAGE_OUTPUT=stdout
+export CMOCKA_MESSAGE_OUTPUT
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+total_passed=0
+total_failed=0
+total_skipped=0
+: >"$work/failures"
+
+# Prints "passed failed skipped" on the first line, then the names of the
+# failed tests from the "listed below" sections, one a line.
+parse_summary() {
+	awk '
+	BEGIN { passed = 0; failed = 0; skipped = 0; summaries = 0; listing = 0 }
+	/^\[  PASSED  \] [0-9]+ test\(s\)\./ {
+		passed += $4; summaries++; listing = 0; next
+	}
+	/^\[  FAILED  \] [0-9]+ test\(s\), listed below:/ {
+		failed += $4; summaries++; listing = 1; next
+	}
+	/^\[  SKIPPED \] [0-9]+ test\(s\), listed below:/ {
+		skipped += $4; listing = 0; next
+	}
+	listing && /^\[  FAILED  \] / {
+		names[++n] = substr($0, 14); next
+	}
+	{ listing = 0 }
+	END {
+		print passed, failed, skipped, summaries
+		for (i = 1; i <= n; i++)
+			print names[i]
+	}' "$1"
+}
+
+# Runs one binary under timeout(1), which puts it in a process group of its
+# own: a Ctrl-C on the terminal does not reach it, so this forwards INT and
+# TERM. The exit status travels through a file because a POSIX shell
+# pipeline only reports the status of its last command (tee).
+run_one() {
+	rc=0
+	# VALGRIND is a command prefix: split into words on purpose.
+	# shellcheck disable=SC2086
+	timeout --kill-after=10 "$timeout_s" ${VALGRIND:-} "$1" </dev/null 2>&1 &
+	pid=$!
+	trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 130' INT TERM
+	wait "$pid" || rc=$?
+	trap - INT TERM
+	echo "$rc" >"$work/rc"
+}
+
+for bin in "$@"; do
+	name=$(basename "$bin")
+	echo "==> $bin"
+	start=$(date +%s)
+
+	run_one "$bin" | tee "$work/out"
+	rc=$(cat "$work/rc")
+	parse_summary "$work/out" >"$work/summary"
+	read -r passed failed skipped summaries <"$work/summary"
+	sed '1d' "$work/summary" | while IFS= read -r test; do
+		echo "$name: $test" >>"$work/failures"
+	done
+
+	# Failures the summary cannot show: a timeout, a signal, no summary,
+	# or a non-zero exit although every test passed.
+	why=""
+	if [ "$rc" -eq 124 ]; then
+		why="killed after the ${timeout_s}s timeout (TEST_TIMEOUT)"
+	elif [ "$rc" -gt 128 ] && [ "$rc" -ne "$failed" ]; then
+		why="killed by signal $((rc - 128))"
+	elif [ "$summaries" -eq 0 ]; then
+		why="exited with status $rc without a cmocka summary"
+	elif [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+		why="exited with status $rc although its tests passed"
+	fi
+	if [ -n "$why" ]; then
+		echo "$name: $why" >>"$work/failures"
+		failed=$((failed + 1))
+	fi
+
+	echo "<== $name: $passed passed, $failed failed, $skipped skipped" \
+		"($(($(date +%s) - start))s, exit status $rc)"
+	total_passed=$((total_passed + passed))
+	total_failed=$((total_failed + failed))
+	total_skipped=$((total_skipped + skipped))
+done
+
+echo
+if [ -s "$work/failures" ]; then
+	echo "Failed:"
+	sed 's/^/  /' "$work/failures"
+fi
+if [ "$total_skipped" -gt 0 ]; then
+	echo "$total_skipped skipped"
+fi
+if [ $((total_passed + total_failed)) -eq 0 ]; then
+	echo "No tests ran."
+fi
+echo "$total_passed passed, $total_failed failed"
+
+[ "$total_failed" -eq 0 ] && [ $((total_passed + total_failed)) -gt 0 ]
