@@ -29,7 +29,7 @@ CMOCKA_LIBS ?= -lcmocka
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANITIZE) -fPIC -MMD -MP \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANITIZE) -fPIC -MMD -MP \
              -DBERTH_VERSION='"$(VERSION)"' \
              -I$(BUILD)/gen -Icommon -Iclient $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) $(NNG_LIBS) -lpthread

@@ -78,16 +78,16 @@ validate_text(const char *s)
 	return scan_utf8(s, true);
 }
 
-int
-validate_name(const char *field, const char *s, struct validation_error *err)
+static int
+check_name(const char *field, const char *s, size_t max, struct validation_error *err)
 {
 	size_t n = strlen(s);
 
 	if (n == 0)
 		return fail(err, field, "MISSING", "%s must not be empty", field);
-	if (n > NAME_MAX_LEN)
-		return fail(err, field, "TOO_LONG", "%s is %zu characters long; at most %d are allowed",
-		    field, n, NAME_MAX_LEN);
+	if (n > max)
+		return fail(err, field, "TOO_LONG", "%s is %zu characters long; at most %zu are allowed",
+		    field, n, max);
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
 		return fail(err, field, "INVALID_NAME",
 		    "%s must start with a lowercase letter or a digit", field);
@@ -102,6 +102,18 @@ validate_name(const char *field, const char *s, struct validation_error *err)
 	if (strstr(s, "..") != NULL)
 		return fail(err, field, "INVALID_NAME", "%s must not contain \"..\"", field);
 	return 0;
+}
+
+int
+validate_name(const char *field, const char *s, struct validation_error *err)
+{
+	return check_name(field, s, NAME_MAX_LEN, err);
+}
+
+int
+validate_service_id(const char *field, const char *s, struct validation_error *err)
+{
+	return check_name(field, s, 2 * NAME_MAX_LEN + 1, err);
 }
 
 int

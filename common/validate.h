@@ -36,6 +36,9 @@ bool validate_text(const char *s);
 /* A template or instance name: [a-z0-9][a-z0-9_.-]*, 1-63 chars, no "..". */
 int validate_name(const char *field, const char *s, struct validation_error *err);
 
+/* A service id, "<template>_<instance>": the name rules, up to 127 chars. */
+int validate_service_id(const char *field, const char *s, struct validation_error *err);
+
 /* A host or container port: 1-65535. */
 int validate_port(const char *field, uint32_t port, struct validation_error *err);
 

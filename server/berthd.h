@@ -11,17 +11,25 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "backend.h"
 #include "call.h"
 #include "config.h"
 #include "dispatch.h"
 #include "registry.h"
 
 struct rpc_server;
+struct ports;
+struct service_locks;
 
 struct berthd {
 	struct config config;
-	char db_path[4096];
+	char data_dir[4096];      /* absolute, as labelled on containers */
+	char db_path[4200];
+	char templates_dir[4200]; /* <data-dir>/templates: instance directories */
 	struct rpc_server *rpc;
+	struct backend backend;   /* thread-safe */
+	struct ports *ports;      /* thread-safe */
+	struct service_locks *locks;
 	atomic_bool shutdown_requested;
 };
 
@@ -49,6 +57,15 @@ int rpc_list_templates(struct call *call, const ProtobufCMessage *req, ProtobufC
 int rpc_get_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_put_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_delete_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+
+int rpc_launch_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_list_services(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_get_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_stop_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_restart_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_get_stats(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_get_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 /* Asks the main thread to shut down (any thread; async-signal-safe). */
 void berthd_request_shutdown(void);

@@ -19,15 +19,11 @@
 #include "berthd.h"
 #include "clock.h"
 #include "log.h"
+#include "ports.h"
 #include "rpc_server.h"
+#include "service_lock.h"
 
 static struct berthd daemon_state;
-
-void
-berthd_request_shutdown(void)
-{
-	kill(getpid(), SIGTERM);
-}
 
 /* mkdir -p with `mode` for each created component. */
 static int
@@ -96,6 +92,73 @@ lock_data_dir(const char *dir)
 	return fd; /* held until the process exits */
 }
 
+static void
+hold_port(void *arg, uint32_t port)
+{
+	ports_hold(arg, (uint16_t)port);
+}
+
+/*
+ * Outgoing connections take their local port from the kernel's ephemeral
+ * range; a template whose range overlaps it will find ports stolen.
+ */
+static void
+warn_ephemeral_overlap(struct registry *reg)
+{
+	Berth__V1__Template **list;
+	struct arena a;
+	unsigned lo, hi;
+	size_t n;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%u %u", &lo, &hi) != 2) {
+		fclose(f);
+		return;
+	}
+	fclose(f);
+	arena_init(&a);
+	if (registry_template_list(reg, &a, &list, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			unsigned end = list[i]->port_range_end ? list[i]->port_range_end : 65535;
+			if (list[i]->port_range_start <= hi && end >= lo)
+				log_warn("template=%s port range %u-%u overlaps the kernel's ephemeral "
+					 "ports %u-%u (net.ipv4.ip_local_port_range): outgoing "
+					 "connections may take its ports",
+				    list[i]->name, list[i]->port_range_start, end, lo, hi);
+		}
+	}
+	arena_reset(&a);
+}
+
+/* Docker client, backend, port allocator and locks: the lifecycle's tools. */
+static int
+prepare_lifecycle(struct berthd *d, struct registry *reg)
+{
+	char err[512];
+
+	if (docker_open(&d->backend.docker, d->config.docker_host, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	d->backend.ops = &backend_engine_ops;
+	d->backend.data_dir = d->data_dir;
+	d->backend.publish_address = d->config.publish_address;
+	d->ports = ports_new(d->config.publish_address);
+	d->locks = service_locks_new();
+	if (d->ports == NULL || d->locks == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
+		log_error("%s", registry_errmsg(reg));
+		return -1;
+	}
+	warn_ephemeral_overlap(reg);
+	return 0;
+}
+
 static void *
 worker_open(void *app)
 {
@@ -156,11 +219,24 @@ main(int argc, char **argv)
 	}
 	if ((lock_fd = lock_data_dir(d->config.data_dir)) < 0)
 		return 1;
-	snprintf(d->db_path, sizeof(d->db_path), "%s/registry.db", d->config.data_dir);
+	/* Containers are labelled with the absolute path: the same from any cwd. */
+	if (realpath(d->config.data_dir, d->data_dir) == NULL) {
+		log_error("cannot resolve %s: %s", d->config.data_dir, strerror(errno));
+		return 1;
+	}
+	if ((size_t)snprintf(d->db_path, sizeof(d->db_path), "%s/registry.db", d->data_dir) >=
+		sizeof(d->db_path) ||
+	    (size_t)snprintf(d->templates_dir, sizeof(d->templates_dir), "%s/templates",
+		d->data_dir) >= sizeof(d->templates_dir)) {
+		log_error("data directory path too long: %s", d->data_dir);
+		return 1;
+	}
 	if (registry_open(&reg, d->db_path, true, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
 	}
+	if (prepare_lifecycle(d, reg) != 0)
+		return 1;
 	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
@@ -195,6 +271,9 @@ main(int argc, char **argv)
 	rpc_server_drain(d->rpc);
 	rpc_server_stop(d->rpc);
 	registry_close(reg);
+	ports_free(d->ports);
+	service_locks_free(d->locks);
+	docker_close(d->backend.docker);
 	log_info("shutdown done duration_ms=%lld", (long long)(clock_monotonic_ms() - started));
 	close(lock_fd);
 	return 0;

@@ -21,12 +21,27 @@ enum stmt_id {
 	ST_TEMPLATE_UPDATE,
 	ST_TEMPLATE_DELETE,
 	ST_TEMPLATE_IN_USE,
+	ST_INSTANCE_NUMBERS,
+	ST_INSTANCE_TAKEN,
+	ST_SERVICE_INSERT,
+	ST_SERVICE_GET,
+	ST_SERVICE_LIST,
+	ST_SERVICE_UPDATE,
+	ST_SERVICE_SET_PORT,
+	ST_SERVICE_DELETE,
+	ST_SERVICE_PORTS,
+	ST_STATS_STATUS,
+	ST_STATS_TEMPLATES,
 	ST_COUNT
 };
 
 #define TEMPLATE_COLUMNS                                                                   \
 	"name, description, image, build_context, container_port, port_range_start, "      \
 	"port_range_end, mount_path, env, command, stop_timeout_s"
+
+#define SERVICE_COLUMNS                                                                   \
+	"service_id, template, container_name, container_id, port, instance, "             \
+	"instance_number, project_dir, created_at, status"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_COLUMNS " FROM templates ORDER BY name",
@@ -40,6 +55,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 			       "updated_at = ?12 WHERE name = ?1",
 	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
+	[ST_INSTANCE_NUMBERS] = "SELECT instance_number FROM services WHERE template = ?1 "
+				"AND instance_number > 0 ORDER BY instance_number",
+	[ST_INSTANCE_TAKEN] = "SELECT 1 FROM services WHERE template = ?1 AND instance = ?2",
+	[ST_SERVICE_INSERT] = "INSERT INTO services (service_id, template, instance, instance_number, "
+			      "container_name, container_id, port, project_dir, status, created_at, "
+			      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+	[ST_SERVICE_GET] = "SELECT " SERVICE_COLUMNS " FROM services WHERE service_id = ?1",
+	[ST_SERVICE_LIST] = "SELECT " SERVICE_COLUMNS " FROM services "
+			    "WHERE (?1 = '' OR template = ?1) AND (?2 = '' OR status = ?2) "
+			    "ORDER BY service_id",
+	[ST_SERVICE_UPDATE] = "UPDATE services SET status = ?2, container_id = coalesce(?3, container_id), "
+			      "updated_at = ?4 WHERE service_id = ?1",
+	[ST_SERVICE_SET_PORT] = "UPDATE services SET port = ?2, updated_at = ?3 WHERE service_id = ?1",
+	[ST_SERVICE_DELETE] = "DELETE FROM services WHERE service_id = ?1",
+	[ST_SERVICE_PORTS] = "SELECT port FROM services ORDER BY port",
+	[ST_STATS_STATUS] = "SELECT count(*), count(*) FILTER (WHERE status = 'running'), "
+			    "count(*) FILTER (WHERE status = 'stopped') FROM services",
+	[ST_STATS_TEMPLATES] = "SELECT template, count(*), count(*) FILTER (WHERE status = 'running') "
+			       "FROM services GROUP BY template ORDER BY template",
 };
 
 struct registry {
@@ -387,5 +421,303 @@ registry_template_names(struct registry *reg, struct arena *a, char **out)
 		strcat(s, list[i]->name);
 	}
 	*out = s;
+	return 0;
+}
+
+/* --- services --------------------------------------------------------------- */
+
+int
+registry_begin(struct registry *reg)
+{
+	int rc = sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fail_sqlite(reg, rc);
+}
+
+int
+registry_commit(struct registry *reg)
+{
+	int rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		int code = fail_sqlite(reg, rc);
+		registry_rollback(reg);
+		return code;
+	}
+	return 0;
+}
+
+void
+registry_rollback(struct registry *reg)
+{
+	if (!sqlite3_get_autocommit(reg->db))
+		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+registry_instance_next(struct registry *reg, const char *template_name, unsigned *number)
+{
+	sqlite3_stmt *st = stmt(reg, ST_INSTANCE_NUMBERS);
+	unsigned next = 1;
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
+	/* Numbers come sorted: the first gap is the lowest free one. */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		unsigned n = (unsigned)sqlite3_column_int(st, 0);
+		if (n > next)
+			break;
+		if (n == next)
+			next++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail_sqlite(reg, rc);
+	/* A named instance may be called "instance_N" too: skip such names. */
+	for (;;) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "instance_%u", next);
+		st = stmt(reg, ST_INSTANCE_TAKEN);
+		if (st == NULL)
+			return fail_sqlite(reg, SQLITE_ERROR);
+		sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW)
+			return fail_sqlite(reg, rc);
+		next++;
+	}
+	*number = next;
+	return 0;
+}
+
+int
+registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_INSERT);
+	char now[32];
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	clock_rfc3339_now(now, sizeof(now));
+	sqlite3_bind_text(st, 1, s->service_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->template_, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->instance, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, (int)s->instance_number);
+	sqlite3_bind_text(st, 5, s->container_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, s->container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, (int)s->port);
+	sqlite3_bind_text(st, 8, s->project_dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, s->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	switch (sqlite3_extended_errcode(reg->db)) {
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "template %s was deleted", s->template_);
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+	case SQLITE_CONSTRAINT_UNIQUE:
+		return fail(reg, BERTH__V1__CODE__ALREADY_EXISTS,
+		    "service %s or port %u is already registered", s->service_id, s->port);
+	default:
+		return fail_sqlite(reg, rc);
+	}
+}
+
+static Berth__V1__Service *
+service_from_row(struct arena *a, sqlite3_stmt *st)
+{
+	Berth__V1__Service *s = ARENA_NEW(a, Berth__V1__Service);
+
+	berth__v1__service__init(s);
+	s->service_id = column_text(a, st, 0);
+	s->template_ = column_text(a, st, 1);
+	s->container_name = column_text(a, st, 2);
+	s->container_id = column_text(a, st, 3);
+	s->port = (uint32_t)sqlite3_column_int(st, 4);
+	s->instance = column_text(a, st, 5);
+	s->instance_number = (uint32_t)sqlite3_column_int(st, 6);
+	s->project_dir = column_text(a, st, 7);
+	s->created_at = column_text(a, st, 8);
+	s->status = column_text(a, st, 9);
+	return s;
+}
+
+int
+registry_service_get(struct registry *reg, struct arena *a, const char *service_id,
+    Berth__V1__Service **out)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_GET);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
+	if (rc != SQLITE_ROW)
+		return fail_sqlite(reg, rc);
+	*out = service_from_row(a, st);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+registry_service_list(struct registry *reg, struct arena *a, const char *template_name,
+    const char *status, Berth__V1__Service ***out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_LIST);
+	size_t count = 0, cap = 16;
+	Berth__V1__Service **list;
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, template_name ? template_name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, status ? status : "", -1, SQLITE_STATIC);
+	list = ARENA_ARRAY(a, Berth__V1__Service *, cap);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			Berth__V1__Service **bigger = ARENA_ARRAY(a, Berth__V1__Service *, cap * 2);
+			memcpy(bigger, list, sizeof(*list) * count);
+			list = bigger;
+			cap *= 2;
+		}
+		list[count++] = service_from_row(a, st);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return fail_sqlite(reg, rc);
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+/* Runs an UPDATE/DELETE that must touch exactly the row of service_id. */
+static int
+step_one_row(struct registry *reg, sqlite3_stmt *st, const char *service_id)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_UNIQUE)
+			return fail(reg, BERTH__V1__CODE__ALREADY_EXISTS, "registry: %s",
+			    sqlite3_errmsg(reg->db));
+		return fail_sqlite(reg, rc);
+	}
+	if (sqlite3_changes(reg->db) == 0)
+		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
+	return 0;
+}
+
+int
+registry_service_update(struct registry *reg, const char *service_id, const char *status,
+    const char *container_id)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_UPDATE);
+	char now[32];
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	clock_rfc3339_now(now, sizeof(now));
+	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	if (container_id != NULL)
+		sqlite3_bind_text(st, 3, container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+	return step_one_row(reg, st, service_id);
+}
+
+int
+registry_service_set_port(struct registry *reg, const char *service_id, uint32_t port)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_SET_PORT);
+	char now[32];
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	clock_rfc3339_now(now, sizeof(now));
+	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)port);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	return step_one_row(reg, st, service_id);
+}
+
+int
+registry_service_delete(struct registry *reg, const char *service_id)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_DELETE);
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
+	return step_one_row(reg, st, service_id);
+}
+
+int
+registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_PORTS);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (uint32_t)sqlite3_column_int(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+}
+
+int
+registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out)
+{
+	sqlite3_stmt *st = stmt(reg, ST_STATS_STATUS);
+	size_t cap;
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return fail_sqlite(reg, rc);
+	out->total_services = (uint32_t)sqlite3_column_int(st, 0);
+	out->running_services = (uint32_t)sqlite3_column_int(st, 1);
+	out->stopped_services = (uint32_t)sqlite3_column_int(st, 2);
+	sqlite3_reset(st);
+
+	/* Every row holds exactly one port, so total_services sizes the array. */
+	cap = out->total_services;
+	out->used_ports = ARENA_ARRAY(a, uint32_t, cap ? cap : 1);
+	st = stmt(reg, ST_SERVICE_PORTS);
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	out->n_used_ports = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_used_ports < cap)
+		out->used_ports[out->n_used_ports++] = (uint32_t)sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+
+	st = stmt(reg, ST_STATS_TEMPLATES);
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	out->templates = ARENA_ARRAY(a, Berth__V1__TemplateCount *, cap ? cap : 1);
+	out->n_templates = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_templates < cap) {
+		Berth__V1__TemplateCount *tc = ARENA_NEW(a, Berth__V1__TemplateCount);
+		berth__v1__template_count__init(tc);
+		tc->template_ = column_text(a, st, 0);
+		tc->total = (uint32_t)sqlite3_column_int(st, 1);
+		tc->running = (uint32_t)sqlite3_column_int(st, 2);
+		out->templates[out->n_templates++] = tc;
+	}
+	sqlite3_reset(st);
 	return 0;
 }

@@ -51,4 +51,48 @@ int registry_template_delete(struct registry *reg, const char *name);
 /* "buckets, db, ..." (sorted) for the seed's "not found" message. */
 int registry_template_names(struct registry *reg, struct arena *a, char **out);
 
+/* --- services ---------------------------------------------------------- */
+
+/*
+ * Write transactions that span several calls (a launch chooses its instance
+ * and inserts its row atomically). BEGIN IMMEDIATE: writers queue here, up
+ * to the busy timeout, instead of failing half-way.
+ */
+int registry_begin(struct registry *reg);
+int registry_commit(struct registry *reg);
+void registry_rollback(struct registry *reg);
+
+/* The lowest N >= 1 such that template has no instance "instance_N". */
+int registry_instance_next(struct registry *reg, const char *template_name, unsigned *number);
+
+/*
+ * Inserts a row from s (service_id, template, container_name, port,
+ * instance, instance_number, project_dir, status, container_id); created_at
+ * is set here. ALREADY_EXISTS when the id, instance or port is taken;
+ * NOT_FOUND when the template is gone.
+ */
+int registry_service_insert(struct registry *reg, const Berth__V1__Service *s);
+
+/* One service (url and container left empty); NOT_FOUND when unknown. */
+int registry_service_get(struct registry *reg, struct arena *a, const char *service_id,
+    Berth__V1__Service **out);
+
+/* Services sorted by id; template and status filter when not "" / NULL. */
+int registry_service_list(struct registry *reg, struct arena *a, const char *template_name,
+    const char *status, Berth__V1__Service ***out, size_t *n);
+
+/* Updates of one row; NOT_FOUND when it is gone. container_id NULL = keep. */
+int registry_service_update(struct registry *reg, const char *service_id, const char *status,
+    const char *container_id);
+int registry_service_set_port(struct registry *reg, const char *service_id, uint32_t port);
+
+/* Deletes a row; NOT_FOUND when it was not there. */
+int registry_service_delete(struct registry *reg, const char *service_id);
+
+/* Calls fn for the port of every row (start-up loads the allocator). */
+int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg);
+
+/* Counts by status and template, and the used ports: SQL aggregates only. */
+int registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out);
+
 #endif

@@ -12,6 +12,14 @@ const struct rpc_route berthd_routes[] = {
 	{ "GetTemplate", rpc_get_template, false },
 	{ "PutTemplate", rpc_put_template, true },
 	{ "DeleteTemplate", rpc_delete_template, true },
+	{ "LaunchService", rpc_launch_service, true },
+	{ "ListServices", rpc_list_services, false },
+	{ "GetService", rpc_get_service, false },
+	{ "StopService", rpc_stop_service, true },
+	{ "RestartService", rpc_restart_service, true },
+	{ "RemoveService", rpc_remove_service, true },
+	{ "GetStats", rpc_get_stats, false },
+	{ "GetStatus", rpc_get_status, false },
 	{ "Shutdown", rpc_shutdown, true },
 };
 

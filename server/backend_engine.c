@@ -1,0 +1,179 @@
+/*
+ * backend_engine.c - instances as plain containers on one Docker engine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+static int
+engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	bool exists = false;
+	int code;
+
+	code = docker_image_exists(b->docker, t->image, &exists, timeout_ms, err);
+	if (code != 0 || exists)
+		return code;
+	if (t->build_context[0] != '\0')
+		return docker_image_build(b->docker, t->build_context, t->image, timeout_ms, err);
+	return docker_image_pull(b->docker, t->image, timeout_ms, err);
+}
+
+/* Extra environment every instance gets, so a service knows who it is. */
+#define IDENTITY_ENV 3
+
+static int
+engine_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
+    int64_t timeout_ms, struct docker_error *err)
+{
+	const Berth__V1__Template *t = inst->tmpl;
+	char service_env[160], instance_env[96], port_env[32];
+	const char **env;
+	int code;
+	const struct docker_label labels[] = {
+		{ DOCKER_LABEL_MANAGED, "true" },
+		{ DOCKER_LABEL_SERVICE, inst->service_id },
+		{ DOCKER_LABEL_TEMPLATE, t->name },
+		{ DOCKER_LABEL_INSTANCE, inst->instance },
+		{ DOCKER_LABEL_DATA_DIR, b->data_dir },
+	};
+	struct docker_container_spec spec = {
+		.name = inst->service_id,
+		.image = t->image,
+		.n_env = t->n_env + IDENTITY_ENV,
+		.command = (const char *const *)t->command,
+		.n_command = t->n_command,
+		.labels = labels,
+		.n_labels = sizeof(labels) / sizeof(labels[0]),
+		.container_port = (uint16_t)t->container_port,
+		.host_ip = b->publish_address,
+		.host_port = inst->host_port,
+		.bind_source = t->mount_path[0] != '\0' ? inst->project_dir : NULL,
+		.bind_target = t->mount_path[0] != '\0' ? t->mount_path : NULL,
+		.stop_timeout_s = (int)t->stop_timeout_s,
+	};
+
+	env = malloc(sizeof(*env) * spec.n_env);
+	if (env == NULL) {
+		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return err->code;
+	}
+	snprintf(service_env, sizeof(service_env), "BERTH_SERVICE=%s", inst->service_id);
+	snprintf(instance_env, sizeof(instance_env), "BERTH_INSTANCE=%s", inst->instance);
+	snprintf(port_env, sizeof(port_env), "BERTH_PORT=%u", inst->host_port);
+	env[0] = service_env;
+	env[1] = instance_env;
+	env[2] = port_env;
+	/* The template's own entries come last, so they win over ours. */
+	for (size_t i = 0; i < t->n_env; i++)
+		env[IDENTITY_ENV + i] = t->env[i];
+	spec.env = env;
+	code = docker_container_create(b->docker, &spec, id, timeout_ms, err);
+	free(env);
+	return code;
+}
+
+static int
+engine_start(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+{
+	return docker_container_start(b->docker, id, timeout_ms, err);
+}
+
+static int
+engine_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	return docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms, err);
+}
+
+static int
+engine_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	return docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms, err);
+}
+
+static int
+engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+{
+	return docker_container_remove(b->docker, id, true, timeout_ms, err);
+}
+
+static int
+engine_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	return docker_container_inspect(b->docker, id, out, timeout_ms, err);
+}
+
+static int
+engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	char label[600];
+
+	/* Only this berthd's containers: another berthd on the host has its own. */
+	snprintf(label, sizeof(label), "%s=%s", DOCKER_LABEL_DATA_DIR, b->data_dir);
+	return docker_container_list(b->docker, label, out, n, timeout_ms, err);
+}
+
+static int
+engine_published_ports(struct backend *b, uint16_t **out, size_t *n, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	struct docker_container *list = NULL;
+	size_t count = 0, total = 0;
+	uint16_t *ports;
+	int code;
+
+	code = docker_container_list(b->docker, NULL, &list, &count, timeout_ms, err);
+	if (code != 0)
+		return code;
+	ports = malloc(sizeof(*ports) * (count * DOCKER_MAX_PORTS + 1));
+	if (ports == NULL) {
+		free(list);
+		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return err->code;
+	}
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = 0; j < list[i].n_ports; j++)
+			ports[total++] = list[i].ports[j];
+	free(list);
+	*out = ports;
+	*n = total;
+	return 0;
+}
+
+static int
+engine_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	return docker_container_logs(b->docker, id, tail, out, timeout_ms, err);
+}
+
+static int
+engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	return docker_container_stats(b->docker, id, out, timeout_ms, err);
+}
+
+const struct backend_ops backend_engine_ops = {
+	.name = "engine",
+	.prepare_image = engine_prepare_image,
+	.create = engine_create,
+	.start = engine_start,
+	.stop = engine_stop,
+	.restart = engine_restart,
+	.remove = engine_remove,
+	.inspect = engine_inspect,
+	.list_own = engine_list_own,
+	.published_ports = engine_published_ports,
+	.logs = engine_logs,
+	.stats = engine_stats,
+};
