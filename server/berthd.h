@@ -64,6 +64,7 @@ int rpc_get_service(struct call *call, const ProtobufCMessage *req, ProtobufCMes
 int rpc_stop_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_restart_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_stats(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 

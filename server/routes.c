@@ -18,6 +18,7 @@ const struct rpc_route berthd_routes[] = {
 	{ "StopService", rpc_stop_service, true },
 	{ "RestartService", rpc_restart_service, true },
 	{ "RemoveService", rpc_remove_service, true },
+	{ "GetServiceLogs", rpc_get_service_logs, false },
 	{ "GetStats", rpc_get_stats, false },
 	{ "GetStatus", rpc_get_status, false },
 	{ "Shutdown", rpc_shutdown, true },

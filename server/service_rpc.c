@@ -52,6 +52,15 @@ rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufCMess
 	    (Berth__V1__RemoveServiceResponse *)reply);
 }
 
+int
+rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	const Berth__V1__GetServiceLogsRequest *in = (const Berth__V1__GetServiceLogsRequest *)req;
+
+	return lifecycle_logs(call, in->service_id, in->tail,
+	    &((Berth__V1__GetServiceLogsResponse *)reply)->logs);
+}
+
 /* Registry rows with their URLs; filters validated like every other input. */
 static int
 list_services(struct call *call, const char *template_name, const char *status,
