@@ -14,6 +14,15 @@
  *   UNAVAILABLE (engine does not answer: refused, reset, connect timeout),
  *   DEADLINE_EXCEEDED (timeout_ms ran out), INTERNAL (anything else).
  * On failure err->message holds Docker's own message when it sent one.
+ * Also: timeout_ms <= 0 is DEADLINE_EXCEEDED without a request; a bad id or
+ * image name (characters that do not belong in a URL path) is
+ * INVALID_ARGUMENT; 401/403 is PERMISSION_DENIED; 503 is UNAVAILABLE; an
+ * answer larger than the cap (64 MiB, logs 16 MiB) is RESOURCE_EXHAUSTED;
+ * an engine older than API 1.40 is FAILED_PRECONDITION.
+ * A start or restart that fails because the host port is taken ("port is
+ * already allocated", "address already in use") is ABORTED with
+ * err->port_in_use set: the caller may pick another port and try again.
+ * err must not be NULL; it is cleared at the start of every call.
  *
  * Thread-safe: a struct docker is shared by all workers; each call uses its
  * own curl handle. Nothing here knows about templates or the registry: the
@@ -36,6 +45,13 @@ struct docker_error {
 };
 
 #define DOCKER_ID_LEN 64
+
+/* The labels berth puts on every container it creates. */
+#define DOCKER_LABEL_MANAGED "berth.managed"   /* "true" */
+#define DOCKER_LABEL_SERVICE "berth.service"
+#define DOCKER_LABEL_TEMPLATE "berth.template"
+#define DOCKER_LABEL_INSTANCE "berth.instance"
+#define DOCKER_LABEL_DATA_DIR "berth.data_dir"
 
 /*
  * Prepares a client for `host` ("unix:///path", "tcp://host:port"); NULL or
@@ -65,8 +81,15 @@ int docker_image_exists(struct docker *d, const char *image, bool *exists, int64
 int docker_image_build(struct docker *d, const char *context_dir, const char *tag,
     int64_t timeout_ms, struct docker_error *err);
 
-/* POST /images/create?fromImage=...; failure is FAILED_PRECONDITION. */
+/*
+ * POST /images/create?fromImage=NAME&tag=TAG ("latest" when the reference
+ * has none); failure is FAILED_PRECONDITION.
+ */
 int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
+    struct docker_error *err);
+
+/* DELETE /images/{image}?force=...; a missing image is NOT_FOUND. (Added.) */
+int docker_image_remove(struct docker *d, const char *image, bool force, int64_t timeout_ms,
     struct docker_error *err);
 
 /* --- containers ----------------------------------------------------------- */
@@ -101,7 +124,11 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
 int docker_container_start(struct docker *d, const char *id, int64_t timeout_ms,
     struct docker_error *err);
 
-/* POST /containers/{id}/stop?t=...; an already stopped container is OK. */
+/*
+ * POST /containers/{id}/stop?t=...; an already stopped container is OK.
+ * stop_timeout_s < 0 leaves t out (the container's StopTimeout applies).
+ * timeout_ms should leave room for the stop timeout. Same for restart.
+ */
 int docker_container_stop(struct docker *d, const char *id, int stop_timeout_s,
     int64_t timeout_ms, struct docker_error *err);
 
@@ -149,8 +176,9 @@ int docker_container_list(struct docker *d, const char *label, struct docker_con
     size_t *n, int64_t timeout_ms, struct docker_error *err);
 
 /*
- * GET /containers/{id}/logs?stdout=1&stderr=1&tail=N, demultiplexed.
- * *out is malloc'ed, NUL-terminated text (caller frees).
+ * GET /containers/{id}/logs?stdout=1&stderr=1&tail=N, demultiplexed
+ * (tail 0 means all lines). *out is malloc'ed, NUL-terminated text (caller
+ * frees); stdout and stderr are interleaved in the order Docker sent them.
  */
 int docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
     int64_t timeout_ms, struct docker_error *err);
@@ -161,7 +189,12 @@ struct docker_stats {
 	uint64_t memory_limit_bytes;
 };
 
-/* GET /containers/{id}/stats?stream=false&one-shot=true: no sampling wait. */
+/*
+ * GET /containers/{id}/stats?stream=false&one-shot=true: no sampling wait.
+ * memory_bytes is usage minus inactive file cache, as `docker stats` shows.
+ * cpu_percent needs two samples; when Docker sends no previous sample (as
+ * one-shot does) it is 0.
+ */
 int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out,
     int64_t timeout_ms, struct docker_error *err);
 
