@@ -43,6 +43,8 @@ struct backend_ops {
 	    struct docker_error *err);
 	int (*restart)(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
 	    struct docker_error *err);
+	/* Kills the instance at once (SIGKILL). */
+	int (*kill)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
 	/* Removes the instance (forcefully: a running one is killed). */
 	int (*remove)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
 	/* Live state; NOT_FOUND when the instance no longer exists. */

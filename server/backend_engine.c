@@ -98,6 +98,12 @@ engine_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t ti
 }
 
 static int
+engine_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+{
+	return docker_container_kill(b->docker, id, timeout_ms, err);
+}
+
+static int
 engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
 {
 	return docker_container_remove(b->docker, id, true, timeout_ms, err);
@@ -170,6 +176,7 @@ const struct backend_ops backend_engine_ops = {
 	.start = engine_start,
 	.stop = engine_stop,
 	.restart = engine_restart,
+	.kill = engine_kill,
 	.remove = engine_remove,
 	.inspect = engine_inspect,
 	.list_own = engine_list_own,

@@ -30,6 +30,9 @@ struct berthd {
 	struct backend backend;   /* thread-safe */
 	struct ports *ports;      /* thread-safe */
 	struct service_locks *locks;
+	struct event_pub *events;   /* thread-safe */
+	struct config_list event_urls; /* effective, for Health */
+	char event_url_buf[CONFIG_MAX_LISTEN][4200];
 	atomic_bool shutdown_requested;
 };
 
@@ -67,6 +70,10 @@ int rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufC
 int rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_stats(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+
+int rpc_get_cleanup_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_force_cleanup_all(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 /* Asks the main thread to shut down (any thread; async-signal-safe). */
 void berthd_request_shutdown(void);

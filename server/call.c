@@ -3,9 +3,29 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "call.h"
 #include "clock.h"
+
+void
+call_init(struct call *call, const char *what, void *app, void *worker, int64_t timeout_ms)
+{
+	memset(call, 0, sizeof(*call));
+	arena_init(&call->arena);
+	call->method = what;
+	call->request_id = "";
+	call->token = "";
+	call->deadline_ms = clock_monotonic_ms() + timeout_ms;
+	call->app = app;
+	call->worker = worker;
+}
+
+void
+call_finish(struct call *call)
+{
+	arena_reset(&call->arena);
+}
 
 static void
 set_message(struct call *call, int code, const char *fmt, va_list ap)

@@ -37,6 +37,14 @@ struct call {
 };
 
 /*
+ * Prepares a call for work berthd does on its own behalf (start-up
+ * reconciliation, shutdown, the event follower): same context, same error
+ * reporting, a deadline of timeout_ms from now. Release with call_finish.
+ */
+void call_init(struct call *call, const char *what, void *app, void *worker, int64_t timeout_ms);
+void call_finish(struct call *call);
+
+/*
  * Records a failure and returns `code`, so handlers can write
  * `return call_fail(call, BERTH__V1__CODE__NOT_FOUND, "...")`.
  */

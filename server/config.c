@@ -19,6 +19,7 @@ struct option_def {
 	const char *value; /* default, as text */
 	int base;          /* K_INT: 8 for modes, else 10 */
 	const char *help;
+	const char *choices; /* K_STRING: "a|b|c" when only these are allowed */
 };
 
 #define OFF(field) offsetof(struct config, field)
@@ -26,6 +27,13 @@ struct option_def {
 static const struct option_def options[] = {
 	{ "listen", K_LIST, OFF(listen), 0, 0, CONFIG_DEFAULT_URL, 0,
 	    "URL to serve RPC on (ipc://PATH or tcp://HOST:PORT); repeatable" },
+	{ "events", K_LIST, OFF(events), 0, 0, "", 0,
+	    "URL to publish events on (nng pub0); repeatable; default: each --listen URL "
+	    "with \"-events\" appended (ipc) or port+1 (tcp)" },
+	{ "on-exit", K_STRING, OFF(on_exit), 0, 0, "remove", 0,
+	    "what shutdown does with the services: remove (stop, remove containers, clear the "
+	    "registry), stop (stop, keep rows) or keep (leave them running)",
+	    "remove|stop|keep" },
 	{ "data-dir", K_STRING, OFF(data_dir), 0, 0, "/var/lib/berth", 0,
 	    "registry database and instance directories" },
 	{ "publish-address", K_STRING, OFF(publish_address), 0, 0, "0.0.0.0", 0,
@@ -45,6 +53,18 @@ static const struct option_def options[] = {
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
+/* True when value is one of "a|b|c". */
+static bool
+allowed(const char *choices, const char *value)
+{
+	size_t len = strlen(value);
+
+	for (const char *p = choices; p != NULL; p = strchr(p, '|'), p = p ? p + 1 : NULL)
+		if (strncmp(p, value, len) == 0 && (p[len] == '|' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
 static int
 set_value(struct config *c, const struct option_def *o, const char *value, bool from_default,
     char *err, size_t errlen)
@@ -55,21 +75,25 @@ set_value(struct config *c, const struct option_def *o, const char *value, bool 
 
 	switch (o->kind) {
 	case K_STRING:
+		if (o->choices != NULL && !allowed(o->choices, value)) {
+			snprintf(err, errlen, "--%s: \"%s\" is not one of %s", o->name, value, o->choices);
+			return -1;
+		}
 		*(const char **)base = value;
 		return 0;
 	case K_LIST: {
-		const char **list = (const char **)base;
-		size_t *n = &c->n_listen;
+		struct config_list *list = (struct config_list *)base;
 		if (from_default) {
-			list[0] = value;
-			*n = 1;
+			list->n = 0;
+			if (value[0] != '\0')
+				list->items[list->n++] = value;
 			return 0;
 		}
-		if (*n >= CONFIG_MAX_LISTEN) {
+		if (list->n >= CONFIG_MAX_LISTEN) {
 			snprintf(err, errlen, "--%s: at most %d", o->name, CONFIG_MAX_LISTEN);
 			return -1;
 		}
-		list[(*n)++] = value;
+		list->items[list->n++] = value;
 		return 0;
 	}
 	case K_INT:
@@ -111,7 +135,8 @@ usage(FILE *out)
 int
 config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
-	bool listen_given = false, print = false;
+	bool list_given[sizeof(options) / sizeof(options[0])] = { false };
+	bool print = false;
 
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL;
@@ -139,9 +164,12 @@ config_parse_args(struct config *c, int argc, char **argv, char *err, size_t err
 		eq = strchr(arg, '=');
 		snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg + 2)),
 		    arg + 2);
+		size_t index = 0;
 		for (size_t j = 0; j < N_OPTIONS; j++)
-			if (strcmp(options[j].name, name) == 0)
+			if (strcmp(options[j].name, name) == 0) {
 				o = &options[j];
+				index = j;
+			}
 		if (o == NULL) {
 			snprintf(err, errlen, "unknown option --%s (see --help)", name);
 			return -1;
@@ -154,9 +182,10 @@ config_parse_args(struct config *c, int argc, char **argv, char *err, size_t err
 			snprintf(err, errlen, "--%s needs a value", name);
 			return -1;
 		}
-		if (o->kind == K_LIST && !listen_given) {
-			c->n_listen = 0; /* the first --listen replaces the default */
-			listen_given = true;
+		if (o->kind == K_LIST && !list_given[index]) {
+			/* The first use replaces the default. */
+			((struct config_list *)((char *)c + o->offset))->n = 0;
+			list_given[index] = true;
 		}
 		if (set_value(c, o, value, false, err, errlen) != 0)
 			return -1;
@@ -179,10 +208,12 @@ config_print(const struct config *c, FILE *out)
 		case K_STRING:
 			fprintf(out, "%s = %s\n", o->name, *(const char *const *)base);
 			break;
-		case K_LIST:
-			for (size_t j = 0; j < c->n_listen; j++)
-				fprintf(out, "%s = %s\n", o->name, c->listen[j]);
+		case K_LIST: {
+			const struct config_list *list = (const struct config_list *)base;
+			for (size_t j = 0; j < list->n; j++)
+				fprintf(out, "%s = %s\n", o->name, list->items[j]);
 			break;
+		}
 		case K_INT:
 			fprintf(out, o->base == 8 ? "%s = 0%llo\n" : "%s = %lld\n", o->name,
 			    (long long)*(const int64_t *)base);

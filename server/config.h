@@ -16,9 +16,16 @@
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_DEFAULT_URL "ipc:///run/berth/berthd.sock"
 
+/* A repeatable option: the first use on the command line replaces the default. */
+struct config_list {
+	const char *items[CONFIG_MAX_LISTEN];
+	size_t n;
+};
+
 struct config {
-	const char *listen[CONFIG_MAX_LISTEN];
-	size_t n_listen;
+	struct config_list listen;
+	struct config_list events;   /* empty = derived from listen (see main.c) */
+	const char *on_exit;         /* remove, stop or keep */
 	const char *data_dir;
 	const char *publish_address; /* host address ports are published on */
 	const char *docker_host;     /* "" = $DOCKER_HOST or the local socket */

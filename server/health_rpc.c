@@ -34,6 +34,8 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	    docker_ping(d->backend.docker, remaining < HEALTH_DOCKER_MS ? remaining : HEALTH_DOCKER_MS,
 		&err) == 0;
 	resp->docker_api_version = (char *)docker_api_version(d->backend.docker);
+	resp->event_urls = (char **)d->event_urls.items;
+	resp->n_event_urls = d->event_urls.n;
 	return 0;
 }
 

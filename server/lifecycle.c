@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "berthd.h"
+#include "event_pub.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "ports.h"
@@ -335,6 +336,8 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
 	out->service = s;
+	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_LAUNCHED, s, NULL, "launched on port %u",
+	    s->port);
 	log_info("launched service=%s port=%u container=%.12s", s->service_id, s->port,
 	    s->container_id);
 	return 0;
@@ -407,6 +410,7 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	s->status = (char *)status;
 	lifecycle_set_url(call, s);
 	*out = s;
+	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, s, NULL, "stopped");
 	log_info("stopped service=%s", service_id);
 	return 0;
 }
@@ -475,6 +479,7 @@ lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service 
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
 	*out = s;
+	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_RESTARTED, s, NULL, "restarted");
 	log_info("restarted service=%s", service_id);
 	return 0;
 }
@@ -514,6 +519,8 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 		out->directory_removed = true;
 	lifecycle_set_url(call, s);
 	out->service = s;
+	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, s, "removed", "removed%s",
+	    out->directory_removed ? " and purged" : "");
 	log_info("removed service=%s container_removed=%d purged=%d", service_id,
 	    (int)out->container_removed, (int)out->directory_removed);
 out:

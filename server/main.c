@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,13 @@
 
 #include "berthd.h"
 #include "clock.h"
+#include "event_pub.h"
 #include "log.h"
 #include "ports.h"
+#include "reconcile.h"
 #include "rpc_server.h"
 #include "service_lock.h"
+#include "shutdown.h"
 
 static struct berthd daemon_state;
 
@@ -52,13 +56,13 @@ make_dirs(const char *path, mode_t mode)
 static int
 prepare_ipc_dirs(const struct config *c)
 {
-	for (size_t i = 0; i < c->n_listen; i++) {
+	for (size_t i = 0; i < c->listen.n; i++) {
 		char dir[4096];
 		char *slash;
 
-		if (strncmp(c->listen[i], "ipc://", 6) != 0)
+		if (strncmp(c->listen.items[i], "ipc://", 6) != 0)
 			continue;
-		snprintf(dir, sizeof(dir), "%s", c->listen[i] + 6);
+		snprintf(dir, sizeof(dir), "%s", c->listen.items[i] + 6);
 		slash = strrchr(dir, '/');
 		if (slash == NULL || slash == dir)
 			continue;
@@ -132,6 +136,27 @@ warn_ephemeral_overlap(struct registry *reg)
 	arena_reset(&a);
 }
 
+/* The pub0 socket for berth's events: --events, or derived from --listen. */
+static int
+open_events(struct berthd *d)
+{
+	char err[512];
+
+	d->event_urls = d->config.events;
+	if (d->event_urls.n == 0) {
+		for (size_t i = 0; i < d->config.listen.n; i++) {
+			if (event_pub_default_url(d->config.listen.items[i], d->event_url_buf[i],
+				sizeof(d->event_url_buf[i])) == 0)
+				d->event_urls.items[d->event_urls.n++] = d->event_url_buf[i];
+		}
+	}
+	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Docker client, backend, port allocator and locks: the lifecycle's tools. */
 static int
 prepare_lifecycle(struct berthd *d, struct registry *reg)
@@ -157,6 +182,43 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	}
 	warn_ephemeral_overlap(reg);
 	return 0;
+}
+
+/* Finishes an interrupted shutdown, then makes rows and containers agree. */
+static void
+recover(struct berthd *d, struct registry *reg)
+{
+	struct reconcile_report report;
+	struct call call;
+
+	shutdown_resume(d, reg);
+	call_init(&call, "reconcile", d, reg, 60000);
+	if (reconcile_run(&call, true, &report) != 0)
+		log_warn("cannot reconcile with Docker now (%s); the registry is served as it is",
+		    call.message);
+	call_finish(&call);
+}
+
+/*
+ * During the shutdown the main thread is busy: this thread takes the
+ * signals instead. A second SIGINT or SIGTERM kills the containers still
+ * stopping; SIGUSR1 (from main) ends the thread.
+ */
+static atomic_bool kill_now;
+
+static void *
+second_signal_main(void *arg)
+{
+	sigset_t *signals = arg;
+	int sig;
+
+	while (sigwait(signals, &sig) == 0) {
+		if (sig == SIGUSR1)
+			break;
+		log_warn("second signal: killing the containers still stopping");
+		atomic_store(&kill_now, true);
+	}
+	return NULL;
 }
 
 static void *
@@ -188,6 +250,8 @@ main(int argc, char **argv)
 	struct rpc_server_hooks hooks = { d, worker_open, worker_close };
 	struct registry *reg = NULL;
 	sigset_t signals;
+	pthread_t second_signal;
+	bool watching;
 	char err[512];
 	int rv, sig, level, lock_fd;
 	int64_t started;
@@ -210,6 +274,7 @@ main(int argc, char **argv)
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -235,8 +300,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	if (prepare_lifecycle(d, reg) != 0)
+	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
 		return 1;
+	recover(d, reg);
 	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
@@ -245,8 +311,8 @@ main(int argc, char **argv)
 		return 1;
 
 	rpc_config = (struct rpc_server_config){
-		.urls = d->config.listen,
-		.n_urls = d->config.n_listen,
+		.urls = d->config.listen.items,
+		.n_urls = d->config.listen.n,
 		.workers = (int)d->config.workers,
 		.max_request_bytes = (size_t)d->config.max_request_bytes,
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
@@ -266,11 +332,25 @@ main(int argc, char **argv)
 	} while (sig != SIGINT && sig != SIGTERM);
 
 	started = clock_monotonic_ms();
-	log_info("shutdown begun signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("shutdown begun signal=%s on_exit=%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	    d->config.on_exit);
+	/* Health says NOT_SERVING, changes are refused, reads go on meanwhile. */
 	atomic_store(&d->shutdown_requested, true);
 	rpc_server_drain(d->rpc);
+	watching = pthread_create(&second_signal, NULL, second_signal_main, &signals) == 0;
+	if (!watching)
+		log_warn("cannot watch for a second signal");
+	/* Launches in flight finish (or undo themselves) before the cleanup. */
+	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
+		log_warn("calls still in flight after 30 s; cleaning up anyway");
+	shutdown_run(d, reg, d->config.on_exit, &kill_now);
 	rpc_server_stop(d->rpc);
+	if (watching) {
+		pthread_kill(second_signal, SIGUSR1);
+		pthread_join(second_signal, NULL);
+	}
 	registry_close(reg);
+	event_pub_close(d->events);
 	ports_free(d->ports);
 	service_locks_free(d->locks);
 	docker_close(d->backend.docker);

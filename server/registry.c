@@ -32,6 +32,9 @@ enum stmt_id {
 	ST_SERVICE_PORTS,
 	ST_STATS_STATUS,
 	ST_STATS_TEMPLATES,
+	ST_SHUTDOWN_BEGIN,
+	ST_SHUTDOWN_PENDING,
+	ST_SHUTDOWN_DONE,
 	ST_COUNT
 };
 
@@ -74,6 +77,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    "count(*) FILTER (WHERE status = 'stopped') FROM services",
 	[ST_STATS_TEMPLATES] = "SELECT template, count(*), count(*) FILTER (WHERE status = 'running') "
 			       "FROM services GROUP BY template ORDER BY template",
+	[ST_SHUTDOWN_BEGIN] = "INSERT OR REPLACE INTO shutdown_state (id, policy, started_at) "
+			      "VALUES (1, ?1, ?2)",
+	[ST_SHUTDOWN_PENDING] = "SELECT policy FROM shutdown_state WHERE id = 1",
+	[ST_SHUTDOWN_DONE] = "DELETE FROM shutdown_state",
 };
 
 struct registry {
@@ -720,4 +727,53 @@ registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsRespons
 	}
 	sqlite3_reset(st);
 	return 0;
+}
+
+/* --- shutdown progress ------------------------------------------------------ */
+
+int
+registry_shutdown_begin(struct registry *reg, const char *policy)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_BEGIN);
+	char now[32];
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	clock_rfc3339_now(now, sizeof(now));
+	sqlite3_bind_text(st, 1, policy, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+}
+
+int
+registry_shutdown_pending(struct registry *reg, char *policy, size_t len)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_PENDING);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(policy, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return BERTH__V1__CODE__NOT_FOUND;
+	return rc == SQLITE_ROW ? 0 : fail_sqlite(reg, rc);
+}
+
+int
+registry_shutdown_done(struct registry *reg)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_DONE);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
 }

@@ -95,4 +95,15 @@ int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t 
 /* Counts by status and template, and the used ports: SQL aggregates only. */
 int registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out);
 
+/* --- shutdown progress -------------------------------------------------- */
+
+/* Records that a shutdown with `policy` has begun. */
+int registry_shutdown_begin(struct registry *reg, const char *policy);
+
+/* The policy of an unfinished shutdown (policy[16]); NOT_FOUND when none. */
+int registry_shutdown_pending(struct registry *reg, char *policy, size_t len);
+
+/* The shutdown is done: forget it. */
+int registry_shutdown_done(struct registry *reg);
+
 #endif

@@ -21,6 +21,9 @@ const struct rpc_route berthd_routes[] = {
 	{ "GetServiceLogs", rpc_get_service_logs, false },
 	{ "GetStats", rpc_get_stats, false },
 	{ "GetStatus", rpc_get_status, false },
+	{ "GetCleanupStatus", rpc_get_cleanup_status, false },
+	{ "AutoCleanup", rpc_auto_cleanup, true },
+	{ "ForceCleanupAll", rpc_force_cleanup_all, true },
 	{ "Shutdown", rpc_shutdown, true },
 };
 

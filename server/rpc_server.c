@@ -373,21 +373,35 @@ rpc_server_draining(const struct rpc_server *srv)
 	return atomic_load(&srv->draining);
 }
 
-void
-rpc_server_stop(struct rpc_server *srv)
+int
+rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms)
 {
 	struct timespec until;
+	int left;
 
-	if (srv == NULL)
-		return;
-	/* Let the calls in flight finish and send their replies. */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STOP_GRACE_MS / 1000;
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&srv->lock);
 	while (srv->inflight > 0)
 		if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != 0)
 			break;
+	left = srv->inflight;
 	pthread_mutex_unlock(&srv->lock);
+	return left;
+}
+
+void
+rpc_server_stop(struct rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	/* Let the calls in flight finish and send their replies. */
+	rpc_server_wait_idle(srv, STOP_GRACE_MS);
 
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);

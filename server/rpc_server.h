@@ -54,6 +54,12 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_config *co
 void rpc_server_drain(struct rpc_server *srv);
 bool rpc_server_draining(const struct rpc_server *srv);
 
+/*
+ * Waits until no call is in flight, at most timeout_ms; returns the number
+ * still running. With draining on, no new mutating call can start.
+ */
+int rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms);
+
 /* Closes the socket, waits for calls in flight, joins the workers, frees. */
 void rpc_server_stop(struct rpc_server *srv);
 

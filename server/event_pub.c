@@ -1,0 +1,121 @@
+/*
+ * event_pub.c - serialize and publish Events. nng sockets are thread-safe,
+ * so the only shared state is the sequence counter (atomic).
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "event_pub.h"
+#include "log.h"
+
+struct event_pub {
+	nng_socket sock;
+	atomic_uint_fast64_t sequence;
+};
+
+int
+event_pub_open(struct event_pub **out, const char *const *urls, size_t n, char *err, size_t errlen)
+{
+	struct event_pub *pub = calloc(1, sizeof(*pub));
+	int rv;
+
+	if (pub == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((rv = nng_pub0_open(&pub->sock)) != 0) {
+		snprintf(err, errlen, "cannot open pub0 socket: %s", nng_strerror(rv));
+		free(pub);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = nng_listen(pub->sock, urls[i], NULL, 0)) != 0) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			nng_close(pub->sock);
+			free(pub);
+			return -1;
+		}
+		log_info("publishing events url=%s", urls[i]);
+	}
+	*out = pub;
+	return 0;
+}
+
+void
+event_pub_close(struct event_pub *pub)
+{
+	if (pub == NULL)
+		return;
+	nng_close(pub->sock);
+	free(pub);
+}
+
+int
+event_pub_default_url(const char *rpc_url, char *buf, size_t len)
+{
+	const char *colon;
+	long port;
+	int n;
+
+	if (strncmp(rpc_url, "ipc://", 6) == 0) {
+		n = snprintf(buf, len, "%s-events", rpc_url);
+	} else if (strncmp(rpc_url, "tcp://", 6) == 0 && (colon = strrchr(rpc_url, ':')) != NULL &&
+	    (port = strtol(colon + 1, NULL, 10)) > 0 && port < 65535) {
+		n = snprintf(buf, len, "%.*s:%ld", (int)(colon - rpc_url), rpc_url, port + 1);
+	} else {
+		return -1;
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+void
+event_publish(struct event_pub *pub, Berth__V1__Event__Type type, const Berth__V1__Service *s,
+    const char *status, const char *fmt, ...)
+{
+	Berth__V1__Event ev = BERTH__V1__EVENT__INIT;
+	char when[40], message[512];
+	struct timeval tv;
+	struct tm tm;
+	nng_msg *msg;
+	size_t len;
+	va_list ap;
+
+	if (pub == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	len = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + len, sizeof(when) - len, ".%03ldZ", (long)(tv.tv_usec / 1000));
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+
+	ev.sequence = atomic_fetch_add(&pub->sequence, 1) + 1;
+	ev.time = when;
+	ev.type = type;
+	ev.message = message;
+	if (s != NULL) {
+		ev.service_id = s->service_id;
+		ev.template_ = s->template_;
+		ev.port = s->port;
+		ev.status = s->status;
+	}
+	if (status != NULL)
+		ev.status = (char *)status;
+
+	len = berth__v1__event__get_packed_size(&ev);
+	if (nng_msg_alloc(&msg, len) != 0)
+		return;
+	berth__v1__event__pack(&ev, nng_msg_body(msg));
+	/* pub0 drops rather than blocks: a slow subscriber never slows us. */
+	if (nng_sendmsg(pub->sock, msg, NNG_FLAG_NONBLOCK) != 0)
+		nng_msg_free(msg);
+}

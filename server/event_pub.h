@@ -1,0 +1,34 @@
+/*
+ * event_pub.h - berth's own events on an nng pub0 socket.
+ *
+ * Every lifecycle change is published as one serialized berth.v1.Event.
+ * pub0 never blocks the publisher: a subscriber that falls behind loses
+ * events, berthd is never slowed by it. Thread-safe; publishing with a
+ * NULL publisher does nothing (tests, tools).
+ */
+#ifndef BERTH_EVENT_PUB_H
+#define BERTH_EVENT_PUB_H
+
+#include <stddef.h>
+
+#include "berth/v1/berth.pb-c.h"
+
+struct event_pub;
+
+/* Listens on every URL. Returns 0, or -1 with the reason in err. */
+int event_pub_open(struct event_pub **out, const char *const *urls, size_t n, char *err,
+    size_t errlen);
+void event_pub_close(struct event_pub *pub);
+
+/*
+ * Publishes an event about `s` (NULL for server-wide events); `status`
+ * overrides s->status when not NULL. The message is printf-style.
+ */
+void event_publish(struct event_pub *pub, Berth__V1__Event__Type type,
+    const Berth__V1__Service *s, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Builds the default event URL for an RPC URL: ipc path + "-events", tcp port + 1. */
+int event_pub_default_url(const char *rpc_url, char *buf, size_t len);
+
+#endif
