@@ -10,6 +10,7 @@
 #   make check-asan the tests under AddressSanitizer + UBSan
 #   make test-valgrind  the unit tests under valgrind
 #   make format     clang-format every C file
+#   V=1             show the compiler's command lines
 
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -18,6 +19,8 @@ PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 CFLAGS   ?= -O2 -g
 SANITIZE ?=
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
 VERSION  := 0.1.0
 SOVERSION := 0
 
@@ -79,11 +82,13 @@ $(call obj,$(BUILD)/migrations.c): ALL_CFLAGS += -Iserver
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: $(BUILD)/%.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # --- the two sides ----------------------------------------------------------
 $(BERTHD): $(call obj,server/main.c) $(SERVER_OBJ) $(COMMON_OBJ)
