@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "berth.h"
@@ -27,6 +28,7 @@
 struct berth_client {
 	ProtobufCService service; /* first: berth_service() hands out its address */
 	nng_socket sock;
+	char *url;
 	char *token;
 	_Atomic uint32_t timeout_ms;
 };
@@ -80,12 +82,16 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 	c->service.destroy = NULL;
 	c->timeout_ms = opts != NULL && opts->timeout_ms ? opts->timeout_ms : BERTH_DEFAULT_TIMEOUT_MS;
 	c->token = strdup(opts != NULL && opts->token != NULL ? opts->token : "");
-	if (c->token == NULL) {
+	c->url = strdup(url);
+	if (c->token == NULL || c->url == NULL) {
+		free(c->token);
+		free(c->url);
 		free(c);
 		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		free(c->token);
+		free(c->url);
 		free(c);
 		return set_status(st, BERTH__V1__CODE__INTERNAL, "cannot open req0 socket: %s",
 		    nng_strerror(rv));
@@ -99,6 +105,7 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 								      : BERTH__V1__CODE__UNAVAILABLE;
 		nng_close(c->sock);
 		free(c->token);
+		free(c->url);
 		free(c);
 		return set_status(st, code, "cannot connect to berthd at %s: %s", url, nng_strerror(rv));
 	}
@@ -113,6 +120,7 @@ berth_close(berth_client *c)
 		return;
 	nng_close(c->sock);
 	free(c->token);
+	free(c->url);
 	free(c);
 }
 
@@ -298,4 +306,114 @@ const berth_status *
 berth_last_status(void)
 {
 	return &last_status;
+}
+
+/* --- events ----------------------------------------------------------------- */
+
+struct berth_events {
+	nng_socket sock;
+};
+
+/*
+ * berthd reports the URL it listens on; "tcp://0.0.0.0:P" or "tcp://:P"
+ * means every address, which a client cannot dial: use the host it
+ * reached berthd at instead.
+ */
+static void
+dialable_url(const char *event_url, const char *client_url, char *out, size_t len)
+{
+	const char *host, *port, *client_host, *client_port;
+
+	snprintf(out, len, "%s", event_url);
+	if (strncmp(event_url, "tcp://", 6) != 0 || strncmp(client_url, "tcp://", 6) != 0)
+		return;
+	host = event_url + 6;
+	port = strrchr(host, ':');
+	if (port == NULL)
+		return;
+	if (!(port == host || strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0 ||
+		strncmp(host, "*:", 2) == 0))
+		return;
+	client_host = client_url + 6;
+	client_port = strrchr(client_host, ':');
+	if (client_port == NULL)
+		return;
+	snprintf(out, len, "tcp://%.*s%s", (int)(client_port - client_host), client_host, port);
+}
+
+int
+berth_events_open(berth_events **out, berth_client *c, const char *url, berth_status *st)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	Berth__V1__HealthResponse *health = NULL;
+	char target[512];
+	berth_events *e;
+	int rv, code;
+
+	*out = NULL;
+	if (url == NULL) {
+		code = berth_call(c, "Health", &req.base, (ProtobufCMessage **)&health, st);
+		if (code != 0)
+			return code;
+		if (health->n_event_urls == 0) {
+			berth_reply_free(&health->base);
+			return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED,
+			    "berthd publishes no events");
+		}
+		dialable_url(health->event_urls[0], c->url, target, sizeof(target));
+		berth_reply_free(&health->base);
+	} else {
+		snprintf(target, sizeof(target), "%s", url);
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = nng_sub0_open(&e->sock)) != 0) {
+		free(e);
+		return set_status(st, BERTH__V1__CODE__INTERNAL, "cannot open sub0 socket: %s",
+		    nng_strerror(rv));
+	}
+	nng_socket_set(e->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMAXT, 1000);
+	if ((rv = nng_dial(e->sock, target, NULL, 0)) != 0) {
+		nng_close(e->sock);
+		free(e);
+		return set_status(st, BERTH__V1__CODE__UNAVAILABLE, "cannot subscribe to %s: %s",
+		    target, nng_strerror(rv));
+	}
+	*out = e;
+	return set_status(st, BERTH__V1__CODE__OK, "%s", "");
+}
+
+int
+berth_events_next(berth_events *e, Berth__V1__Event **event, int timeout_ms, berth_status *st)
+{
+	nng_msg *msg;
+	int rv;
+
+	*event = NULL;
+	nng_socket_set_ms(e->sock, NNG_OPT_RECVTIMEO, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+	for (;;) {
+		if ((rv = nng_recvmsg(e->sock, &msg, 0)) != 0) {
+			if (rv == NNG_ETIMEDOUT)
+				return set_status(st, BERTH__V1__CODE__DEADLINE_EXCEEDED,
+				    "no event within %d ms", timeout_ms);
+			return set_status(st, BERTH__V1__CODE__UNAVAILABLE, "events: %s", nng_strerror(rv));
+		}
+		*event = berth__v1__event__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+		nng_msg_free(msg);
+		if (*event != NULL)
+			return set_status(st, BERTH__V1__CODE__OK, "%s", "");
+		/* Not an Event: skip it rather than end the stream. */
+	}
+}
+
+void
+berth_events_close(berth_events *e)
+{
+	if (e == NULL)
+		return;
+	nng_close(e->sock);
+	free(e);
 }

@@ -107,6 +107,29 @@ ProtobufCService *berth_service(berth_client *c);
 /* Status of the calling thread's last call through berth_service(). */
 const berth_status *berth_last_status(void);
 
+/*
+ * Events: berthd publishes a berth.v1.Event per change on an nng pub0
+ * socket. berth_events_open subscribes to it: at `url`, or when url is NULL
+ * at the first of the event_urls that Health reports (a wildcard host in it
+ * is replaced by the host of the client's own URL). A subscriber that falls
+ * behind loses events; Event.sequence shows the gap.
+ * The caller owns *out and frees it with berth_events_close().
+ */
+typedef struct berth_events berth_events;
+
+int berth_events_open(berth_events **out, berth_client *c, const char *url,
+    berth_status *status);
+
+/*
+ * Waits up to timeout_ms (-1: forever) for the next event. Returns 0 with
+ * *event owned by the caller (berth_reply_free(&(*event)->base)), or
+ * DEADLINE_EXCEEDED when none came, or another code.
+ */
+int berth_events_next(berth_events *e, Berth__V1__Event **event, int timeout_ms,
+    berth_status *status);
+
+void berth_events_close(berth_events *e);
+
 /* "NOT_FOUND" for 5. */
 const char *berth_code_name(int code);
 

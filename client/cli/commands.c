@@ -1037,6 +1037,58 @@ cmd_shutdown(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 }
 
 /* ---------------------------------------------------------------------------
+ * events
+ */
+
+/* Follows berthd's events until interrupted, or --count N have arrived. */
+static int
+cmd_events(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	uint32_t count = 0, seen = 0, timeout_s = 0;
+	struct cli_opt opts[] = {
+		{ "--count", CLI_OPT_UINT, &count },
+		{ "--wait", CLI_OPT_UINT, &timeout_s },
+		{ NULL },
+	};
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	ProtobufCMessage *health = NULL;
+	berth_events *events;
+	int rc;
+
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
+		return rc;
+	/* Connect through the normal path so errors read like every other command's. */
+	if ((rc = cli_call(cli, "Health", &req.base, &health)) != 0)
+		return rc;
+	berth_reply_free(health);
+	if ((rc = berth_events_open(&events, cli->client, NULL, &cli->status)) != 0)
+		return rc;
+	while (count == 0 || seen < count) {
+		Berth__V1__Event *ev;
+
+		rc = berth_events_next(events, &ev, timeout_s ? (int)timeout_s * 1000 : -1, &cli->status);
+		if (rc != 0)
+			break;
+		seen++;
+		if (cli->json) {
+			rc = cli_print_json(cli, &ev->base);
+		} else {
+			const ProtobufCEnumValue *type = protobuf_c_enum_descriptor_get_value(
+			    &berth__v1__event__type__descriptor, ev->type);
+			fprintf(cli->out, "%s  %-18s  %s%s%s  %s\n", ev->time, type ? type->name : "?",
+			    ev->service_id[0] ? ev->service_id : "-", ev->status[0] ? " status=" : "",
+			    ev->status, ev->message);
+		}
+		fflush(cli->out);
+		berth_reply_free(&ev->base);
+		if (rc != 0)
+			break;
+	}
+	berth_events_close(events);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------
  * The command table
  */
 
@@ -1097,6 +1149,15 @@ const struct cli_command cli_commands[] = {
 	    cmd_cleanup },
 	{ "shutdown", NULL, "shutdown", "Shut berthd down gracefully (Shutdown)", NULL,
 	    cmd_shutdown },
+	{ "events", NULL, "events [--count N] [--wait S]",
+	    "Follow berthd's events as they happen (pub0 socket)",
+	    "Options:\n"
+	    "  --count N   stop after N events (default: follow until interrupted)\n"
+	    "  --wait S    give up after S seconds without an event (exit 7)\n"
+	    "\n"
+	    "One line per event: time, type, service, status, then the detail.\n"
+	    "With --json, one JSON object per event.\n",
+	    cmd_events },
 	{ "help", NULL, "help [COMMAND]", "Show this text, or the usage of one command", NULL,
 	    NULL },
 };
