@@ -10,6 +10,7 @@
 #   make check-asan the tests under AddressSanitizer + UBSan
 #   make test-valgrind  the unit tests under valgrind
 #   make format     clang-format every C file
+#   make install    install under $(DESTDIR)$(PREFIX); make uninstall undoes it
 #   V=1             show the compiler's command lines
 
 PREFIX   ?= /usr/local
@@ -17,6 +18,7 @@ BUILD    ?= build
 CC       ?= cc
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
+PROTOC   ?= protoc
 CFLAGS   ?= -O2 -g
 SANITIZE ?=
 V        ?= 0
@@ -43,6 +45,10 @@ GEN_SRC  := $(GEN_DIR)/berth.pb-c.c
 GEN_HDR  := $(GEN_DIR)/berth.pb-c.h
 
 # --- object lists: the architecture --------------------------------------
+# The Python client's messages: protoc --python_out, never committed.
+PY_DIR   := $(BUILD)/python
+PY_GEN   := $(PY_DIR)/berth/v1/berth_pb2.py
+
 COMMON_SRC := $(GEN_SRC) $(wildcard common/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(BUILD)/migrations.c
 LIB_SRC    := $(wildcard client/*.c)
@@ -71,6 +77,13 @@ all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
 $(GEN_SRC) $(GEN_HDR): proto/berth/v1/berth.proto
 	@mkdir -p $(BUILD)/gen
 	$(PROTOC_C) --c_out=$(BUILD)/gen -Iproto berth/v1/berth.proto
+
+python: $(PY_GEN)
+$(PY_GEN): proto/berth/v1/berth.proto
+	@mkdir -p $(PY_DIR)
+	$(PROTOC) --python_out=$(PY_DIR) -Iproto berth/v1/berth.proto
+# test_ecosystem runs the Python client (order-only: not linked in).
+$(BUILD)/tests/test_ecosystem: | $(PY_GEN)
 
 # The SQL migrations are compiled into berthd: a binary always knows exactly
 # the schema versions it can handle.
@@ -108,7 +121,7 @@ $(BERTH): $(call obj,client/cli/main.c) $(CLI_OBJ) $(LIBA)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(LIBA) $(LDLIBS)
 
 $(BUILD)/berth.pc: client/berth.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	sed $(PC_SED) $< > $@
 
 # --- the demo service: a static HTTP server for images FROM scratch ---------
 demo: $(DEMO)
@@ -130,7 +143,7 @@ $(BUILD)/tests/%: tests/e2e/%.c $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_O
 deps:
 	@sh tests/deps.sh
 
-test-build: all $(DEMO) $(UNIT_TESTS) $(E2E_TESTS)
+test-build: all $(DEMO) $(PY_GEN) $(UNIT_TESTS) $(E2E_TESTS)
 
 # The README's test command. Installs what is missing, starts Docker when
 # none answers, runs every test binary and ends with "N passed, N failed".
@@ -155,6 +168,75 @@ run: deps
 	@$(MAKE) --no-print-directory all $(DEMO)
 	@sh tests/docker-up.sh
 	@BUILD=$(BUILD) sh tests/demo/run.sh
+
+# --- install ------------------------------------------------------------------
+# Every path is a knob; DESTDIR stages the tree (packaging, tests). The
+# Python client goes to a directory of berth's own, put on PYTHONPATH.
+DESTDIR  ?=
+BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR  ?= $(PREFIX)/share
+MANDIR   ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+PYTHONDIR ?= $(DATADIR)/berth/python
+INSTALL  ?= install
+
+# berth.pc: paths under PREFIX stay relative to ${prefix}.
+PC_SED = -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+         -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+         -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+D := $(DESTDIR)
+# Directories only berth puts files in, deepest first: uninstall removes
+# them when empty.
+OWN_DIRS := $(INCLUDEDIR)/berth/berth/v1 $(INCLUDEDIR)/berth/berth $(INCLUDEDIR)/berth \
+            $(PYTHONDIR)/berth/v1 $(PYTHONDIR)/berth $(DATADIR)/berth/python \
+            $(DATADIR)/berth/proto/berth/v1 $(DATADIR)/berth/proto/berth $(DATADIR)/berth/proto \
+            $(DATADIR)/berth/migrations $(DATADIR)/berth/examples $(DATADIR)/berth
+
+.PHONY: python install uninstall
+install: all $(PY_GEN)
+	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) $(D)$(PKGCONFIGDIR) \
+	    $(D)$(INCLUDEDIR)/berth/berth/v1 $(D)$(DATADIR)/berth/proto/berth/v1 \
+	    $(D)$(DATADIR)/berth/migrations $(D)$(DATADIR)/berth/examples \
+	    $(D)$(MANDIR)/man1 $(D)$(MANDIR)/man8 $(D)$(SYSTEMDUNITDIR) $(D)$(PYTHONDIR)/berth/v1
+	$(INSTALL) -m 755 $(BERTHD) $(D)$(SBINDIR)/berthd
+	$(INSTALL) -m 755 $(BERTH) $(D)$(BINDIR)/berth
+	$(INSTALL) -m 644 $(LIBA) $(D)$(LIBDIR)/libberth.a
+	$(INSTALL) -m 755 $(LIBSO) $(D)$(LIBDIR)/libberth.so.$(VERSION)
+	ln -sf libberth.so.$(VERSION) $(D)$(LIBDIR)/libberth.so.$(SOVERSION)
+	ln -sf libberth.so.$(SOVERSION) $(D)$(LIBDIR)/libberth.so
+	sed $(PC_SED) client/berth.pc.in > $(D)$(PKGCONFIGDIR)/berth.pc
+	$(INSTALL) -m 644 client/berth.h $(D)$(INCLUDEDIR)/berth/berth.h
+	$(INSTALL) -m 644 $(GEN_HDR) $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h
+	$(INSTALL) -m 644 proto/berth/v1/berth.proto $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto
+	$(INSTALL) -m 644 $(MIGRATIONS) $(D)$(DATADIR)/berth/migrations/
+	$(INSTALL) -m 644 client/python/berth_client.py $(D)$(PYTHONDIR)/berth_client.py
+	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
+	$(INSTALL) -m 755 client/python/example.py $(D)$(DATADIR)/berth/examples/example.py
+	$(INSTALL) -m 755 tests/e2e/nngcat_health.sh $(D)$(DATADIR)/berth/examples/nngcat_health.sh
+	sed -e 's|@VERSION@|$(VERSION)|' server/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
+	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
+
+# Removes exactly the files install puts (and Python's caches of them).
+uninstall:
+	rm -f $(D)$(SBINDIR)/berthd $(D)$(BINDIR)/berth \
+	    $(D)$(LIBDIR)/libberth.a $(D)$(LIBDIR)/libberth.so.$(VERSION) \
+	    $(D)$(LIBDIR)/libberth.so.$(SOVERSION) $(D)$(LIBDIR)/libberth.so \
+	    $(D)$(PKGCONFIGDIR)/berth.pc \
+	    $(D)$(INCLUDEDIR)/berth/berth.h $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h \
+	    $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto \
+	    $(addprefix $(D)$(DATADIR)/berth/migrations/,$(notdir $(MIGRATIONS))) \
+	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
+	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \
+	    $(D)$(MANDIR)/man8/berthd.8 $(D)$(MANDIR)/man1/berth.1 \
+	    $(D)$(SYSTEMDUNITDIR)/berthd.service
+	rm -rf $(D)$(PYTHONDIR)/__pycache__ $(D)$(PYTHONDIR)/berth/v1/__pycache__
+	@for d in $(addprefix $(D),$(OWN_DIRS)); do rmdir "$$d" 2>/dev/null || true; done
 
 format:
 	clang-format -i $(wildcard common/*.[ch] server/*.[ch] client/*.[ch] client/cli/*.[ch] tests/*/*.[ch])

@@ -9,7 +9,8 @@ set -eu
 PACKAGES="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 libnng-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
 libarchive-dev libcmocka-dev docker.io curl ca-certificates valgrind
-iproute2 procps"
+iproute2 procps
+nng-utils protobuf-compiler python3-protobuf"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""tests_berth_client.py - berth_client.py against a real berthd.
+
+    PYTHONPATH=$BUILD/python python3 client/python/tests_berth_client.py \\
+        --url ipc:///tmp/.../berthd.sock --build $BUILD
+
+tests/e2e/test_ecosystem.c starts the berthd and runs this; the exit status
+is unittest's (0: every test passed). The launch test registers a template
+of its own (named after this process, so parallel runs never share container
+names) for the demo image built from $BUILD/demo, and removes every service
+of it and the template at the end, also after a failure.
+"""
+
+import argparse
+import os
+import sys
+import time
+import unittest
+import urllib.request
+
+import berth_client
+from berth_client import BerthError, berth_pb2
+
+ARGS = None
+SEEDS = ["auth_service", "buckets", "database_service", "db", "file_manager"]
+
+
+def client(**kw):
+    return berth_client.Client(ARGS.url, timeout_ms=120000, **kw)
+
+
+def http_get(url, timeout_s=10):
+    """(status, body) of a GET, retried while the service starts."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, r.read().decode(errors="replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class RegistryCalls(unittest.TestCase):
+    """Calls that need no Docker."""
+
+    def test_health_is_serving(self):
+        with client() as c:
+            h = c.health()
+        self.assertEqual(h.status, berth_pb2.HealthResponse.SERVING)
+        self.assertTrue(h.version)
+        self.assertTrue(h.event_urls)
+        print("health: %s version=%s" % (
+            berth_pb2.HealthResponse.ServingStatus.Name(h.status), h.version))
+
+    def test_call_by_full_path_returns_the_typed_reply(self):
+        with client() as c:
+            rep = c.call("/berth.v1.Berth/Health", berth_pb2.HealthRequest())
+        self.assertIsInstance(rep, berth_pb2.HealthResponse)
+
+    def test_list_templates_has_the_seeds_sorted(self):
+        with client() as c:
+            names = [t.name for t in c.list_templates()]
+        for seed in SEEDS:
+            self.assertIn(seed, names)
+        self.assertEqual(names, sorted(names))
+        print("templates: %s" % " ".join(names))
+
+    def test_unknown_template_raises_not_found(self):
+        with client() as c, self.assertRaises(BerthError) as cm:
+            c.get_template("no-such-template")
+        self.assertEqual(cm.exception.code, berth_pb2.NOT_FOUND)
+        self.assertEqual(cm.exception.code_name, "NOT_FOUND")
+        self.assertIn("buckets", cm.exception.message)
+
+    def test_invalid_template_names_the_field_in_details(self):
+        bad = berth_pb2.Template(name="pybad", image="x", container_port=80,
+                                 port_range_start=9000, mount_path="relative/path")
+        with client() as c, self.assertRaises(BerthError) as cm:
+            c.put_template(bad)
+        self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+        self.assertEqual(cm.exception.details[0].field, "template.mount_path")
+
+    def test_wrong_request_type_is_invalid_argument(self):
+        with client() as c, self.assertRaises(BerthError) as cm:
+            c.call("GetTemplate", berth_pb2.HealthRequest())
+        self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+
+    def test_unknown_method_is_unimplemented(self):
+        with client() as c, self.assertRaises(BerthError) as cm:
+            c.call("Frobnicate")
+        self.assertEqual(cm.exception.code_name, "UNIMPLEMENTED")
+
+    def test_unreachable_server_is_unavailable(self):
+        with self.assertRaises(BerthError) as cm:
+            berth_client.Client("ipc:///nonexistent/berthd.sock")
+        self.assertEqual(cm.exception.code_name, "UNAVAILABLE")
+
+    def test_closed_client_is_cancelled(self):
+        c = client()
+        c.close()
+        c.close()
+        with self.assertRaises(BerthError) as cm:
+            c.health()
+        self.assertEqual(cm.exception.code_name, "CANCELLED")
+
+
+class ServiceLifecycle(unittest.TestCase):
+    """LaunchService, GetService, RemoveService with the demo image."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.name = "pyeco%d" % os.getpid()
+        base = 20000 + (os.getpid() % 100) * 20
+        context = os.path.realpath(os.path.join(ARGS.build, "demo"))
+        if not os.path.isfile(os.path.join(context, "Dockerfile")):
+            raise unittest.SkipTest("no demo build context at %s: run make demo" % context)
+        cls.c = client()
+        cls.c.put_template(berth_pb2.Template(
+            name=cls.name, description="berth_client.py's test", image="berth-demo:e2e",
+            build_context=context, container_port=8000, port_range_start=base,
+            port_range_end=base + 19, mount_path="/data", env=["BERTH_DEMO_DIR=/data"],
+            stop_timeout_s=2))
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.c.list_services(template=cls.name):
+            try:
+                cls.c.remove_service(s.service_id, purge=True)
+            except BerthError as e:
+                print("cleanup: %s: %s" % (s.service_id, e), file=sys.stderr)
+        cls.c.delete_template(cls.name)
+        cls.c.close()
+
+    def test_launch_get_and_remove(self):
+        rep = self.c.launch(self.name, instance="py")
+        s = rep.service
+        self.assertEqual(s.service_id, self.name + "_py")
+        self.assertEqual(s.status, "running")
+        self.assertTrue(s.url.startswith("http://127.0.0.1:"))
+        print("launched: %s %s" % (s.service_id, s.url))
+
+        status, body = http_get(s.url + "/")
+        self.assertEqual(status, 200)
+        self.assertIn("py", body)
+
+        got = self.c.get_service(s.service_id)
+        self.assertEqual(got.port, s.port)
+        self.assertEqual(got.container.state, "running")
+
+        removed = self.c.remove_service(s.service_id, purge=True)
+        self.assertEqual(removed.service.service_id, s.service_id)
+        self.assertTrue(removed.container_removed)
+        self.assertTrue(removed.directory_removed)
+        with self.assertRaises(BerthError) as cm:
+            self.c.get_service(s.service_id)
+        self.assertEqual(cm.exception.code_name, "NOT_FOUND")
+        print("removed: %s" % s.service_id)
+
+    def test_a_retried_request_id_launches_once(self):
+        rid = berth_client.new_request_id()
+        first = self.c.launch(self.name, request_id=rid).service
+        again = self.c.launch(self.name, request_id=rid).service
+        self.assertEqual(again.service_id, first.service_id)
+        self.assertEqual(again.port, first.port)
+        self.assertEqual([s.service_id for s in self.c.list_services(template=self.name)],
+                         [first.service_id])
+        self.c.remove_service(first.service_id, purge=True)
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--build", default=os.environ.get("BUILD") or "build")
+    ARGS, rest = ap.parse_known_args()
+    prog = unittest.main(argv=[sys.argv[0], "-v"] + rest, exit=False)
+    return 0 if prog.result.wasSuccessful() and prog.result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
