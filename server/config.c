@@ -1,11 +1,17 @@
 /*
- * config.c - the table of berthd's settings and the flag parser built on it.
+ * config.c - the table of berthd's settings, and the two readers built on
+ * it: command-line flags and the INI configuration file (inih).
+ *
+ * Runs on the main thread at start-up only.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ini.h>
 
 #include "config.h"
 
@@ -24,6 +30,10 @@ struct option_def {
 
 #define OFF(field) offsetof(struct config, field)
 
+/*
+ * Every setting of berthd. A row here is a --flag, a key of the
+ * configuration file, a line of --help and of --print-config.
+ */
 static const struct option_def options[] = {
 	{ "listen", K_LIST, OFF(listen), 0, 0, CONFIG_DEFAULT_URL, 0,
 	    "URL to serve RPC on (ipc://PATH or tcp://HOST:PORT); repeatable" },
@@ -40,7 +50,11 @@ static const struct option_def options[] = {
 	    "host address that service ports are published on" },
 	{ "docker-host", K_STRING, OFF(docker_host), 0, 0, "", 0,
 	    "Docker engine (unix:///var/run/docker.sock, tcp://H:P); default $DOCKER_HOST" },
-	{ "log-level", K_STRING, OFF(log_level), 0, 0, "info", 0, "error, warn, info or debug" },
+	{ "log-level", K_STRING, OFF(log_level), 0, 0, "info", 0, "error, warn, info or debug",
+	    "error|warn|info|debug" },
+	{ "metrics-listen", K_STRING, OFF(metrics_listen), 0, 0, "", 0,
+	    "HTTP URL serving /metrics (Prometheus) and /healthz, e.g. http://127.0.0.1:9464; "
+	    "empty: off" },
 	{ "workers", K_INT, OFF(workers), 1, 256, "16", 10,
 	    "calls served at once (each worker has its own nng context)" },
 	{ "max-request-bytes", K_INT, OFF(max_request_bytes), 1024, 64 << 20, "4194304", 10,
@@ -52,6 +66,21 @@ static const struct option_def options[] = {
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* A value read from a file: the config points into these until config_free. */
+struct config_string {
+	struct config_string *next;
+	char text[];
+};
+
+static const struct option_def *
+find_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
 
 /* True when value is one of "a|b|c". */
 static bool
@@ -65,9 +94,19 @@ allowed(const char *choices, const char *value)
 	return false;
 }
 
+static struct config_list *
+list_of(struct config *c, const struct option_def *o)
+{
+	return (struct config_list *)((char *)c + o->offset);
+}
+
+/*
+ * Stores `value` (which must outlive c) in option o; a list gets it
+ * appended. On a bad value returns -1 with "NAME: reason" in err.
+ */
 static int
-set_value(struct config *c, const struct option_def *o, const char *value, bool from_default,
-    char *err, size_t errlen)
+set_value(struct config *c, const struct option_def *o, const char *value, char *err,
+    size_t errlen)
 {
 	char *base = (char *)c + o->offset;
 	char *end;
@@ -76,21 +115,19 @@ set_value(struct config *c, const struct option_def *o, const char *value, bool 
 	switch (o->kind) {
 	case K_STRING:
 		if (o->choices != NULL && !allowed(o->choices, value)) {
-			snprintf(err, errlen, "--%s: \"%s\" is not one of %s", o->name, value, o->choices);
+			snprintf(err, errlen, "%s: \"%s\" is not one of %s", o->name, value, o->choices);
 			return -1;
 		}
 		*(const char **)base = value;
 		return 0;
 	case K_LIST: {
-		struct config_list *list = (struct config_list *)base;
-		if (from_default) {
-			list->n = 0;
-			if (value[0] != '\0')
-				list->items[list->n++] = value;
-			return 0;
+		struct config_list *list = list_of(c, o);
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "%s: needs a value", o->name);
+			return -1;
 		}
 		if (list->n >= CONFIG_MAX_LISTEN) {
-			snprintf(err, errlen, "--%s: at most %d", o->name, CONFIG_MAX_LISTEN);
+			snprintf(err, errlen, "%s: at most %d", o->name, CONFIG_MAX_LISTEN);
 			return -1;
 		}
 		list->items[list->n++] = value;
@@ -100,8 +137,10 @@ set_value(struct config *c, const struct option_def *o, const char *value, bool 
 		errno = 0;
 		v = strtoll(value, &end, o->base);
 		if (errno != 0 || end == value || *end != '\0' || v < o->min || v > o->max) {
-			snprintf(err, errlen, "--%s: \"%s\" is not a number from %lld to %lld", o->name,
-			    value, (long long)o->min, (long long)o->max);
+			snprintf(err, errlen,
+			    o->base == 8 ? "%s: \"%s\" is not an octal number from 0%llo to 0%llo"
+					 : "%s: \"%s\" is not a number from %lld to %lld",
+			    o->name, value, (long long)o->min, (long long)o->max);
 			return -1;
 		}
 		*(int64_t *)base = v;
@@ -113,82 +152,304 @@ set_value(struct config *c, const struct option_def *o, const char *value, bool 
 void
 config_defaults(struct config *c)
 {
-	char err[128];
-
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < N_OPTIONS; i++)
-		(void)set_value(c, &options[i], options[i].value, true, err, sizeof(err));
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct option_def *o = &options[i];
+
+		if (o->kind == K_LIST) {
+			if (o->value[0] != '\0')
+				list_of(c, o)->items[list_of(c, o)->n++] = o->value;
+		} else {
+			char err[128];
+			(void)set_value(c, o, o->value, err, sizeof(err));
+		}
+	}
 }
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	while (c->strings != NULL) {
+		struct config_string *next = c->strings->next;
+		free(c->strings);
+		c->strings = next;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * The configuration file
+ */
+
+/* One file being read: inih's reader and handler share it. */
+struct file_state {
+	struct config *c;
+	const char *path;
+	FILE *f;
+	int line;                /* of the line inih works on */
+	bool given[N_OPTIONS];   /* lists: the first use in the file replaces */
+	bool failed;
+	char *err;
+	size_t errlen;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+file_error(struct file_state *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (s->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(s->err, s->errlen, "%s:%d: %s", s->path, s->line, msg);
+	s->failed = true;
+}
+
+/*
+ * inih's reader: one line per call, so s->line is the number of the line
+ * inih hands to the handler next. Leading blanks are dropped (inih would
+ * take an indented line for the continuation of the previous value);
+ * section headers are checked here because inih tells the handler only
+ * about keys. Returns NULL at the end, or to stop after an error.
+ */
+static char *
+read_line(char *buf, int size, void *stream)
+{
+	struct file_state *s = stream;
+	size_t len, skip;
+
+	if (s->failed || fgets(buf, size, s->f) == NULL)
+		return NULL;
+	s->line++;
+	len = strlen(buf);
+	if (len > 0 && buf[len - 1] != '\n' && !feof(s->f)) {
+		file_error(s, "line longer than %d characters", size - 3);
+		return NULL;
+	}
+	skip = strspn(buf, " \t");
+	memmove(buf, buf + skip, len - skip + 1);
+	if (buf[0] == '[') {
+		size_t n = strcspn(buf + 1, "]");
+
+		if (buf[1 + n] == ']' && !(n == 6 && strncmp(buf + 1, "berthd", 6) == 0)) {
+			file_error(s, "unknown section [%.*s] (berthd reads only [berthd])", (int)n,
+			    buf + 1);
+			return NULL;
+		}
+	}
+	return buf;
+}
+
+/* Keeps a copy of value alive as long as the config; strips one pair of quotes. */
+static const char *
+keep_value(struct file_state *s, const char *value)
+{
+	size_t len = strlen(value);
+	struct config_string *str;
+
+	if (len > 0 && value[0] == '"') {
+		if (len < 2 || value[len - 1] != '"') {
+			file_error(s, "unterminated quote in %s", value);
+			return NULL;
+		}
+		value++;
+		len -= 2;
+	}
+	if ((str = malloc(sizeof(*str) + len + 1)) == NULL) {
+		file_error(s, "out of memory");
+		return NULL;
+	}
+	memcpy(str->text, value, len);
+	str->text[len] = '\0';
+	str->next = s->c->strings;
+	s->c->strings = str;
+	return str->text;
+}
+
+/* inih's handler: one "key = value". Always 1: errors are kept in s. */
+static int
+handle_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct file_state *s = user;
+	const struct option_def *o;
+	const char *kept;
+	char msg[400];
+
+	(void)section; /* read_line refused every section but [berthd] */
+	if (s->failed)
+		return 1;
+	if ((o = find_option(name, strlen(name))) == NULL) {
+		file_error(s, "unknown key \"%s\" (see berthd --help)", name);
+		return 1;
+	}
+	if ((kept = keep_value(s, value)) == NULL)
+		return 1;
+	if (o->kind == K_LIST && !s->given[o - options]) {
+		list_of(s->c, o)->n = 0; /* the file's list replaces the default */
+		s->given[o - options] = true;
+	}
+	if (set_value(s->c, o, kept, msg, sizeof(msg)) != 0)
+		file_error(s, "%s", msg);
+	return 1;
+}
+
+int
+config_read_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct file_state s = { .c = c, .path = path, .err = err, .errlen = errlen };
+	int rv;
+
+	if ((s.f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rv = ini_parse_stream(read_line, &s, handle_key, &s);
+	fclose(s.f);
+	if (s.failed)
+		return -1;
+	if (rv > 0) {
+		s.line = rv;
+		file_error(&s, "expected \"key = value\", \"[berthd]\" or a comment");
+		return -1;
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	c->file = path;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Flags
+ */
 
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: berthd [--OPTION VALUE ...]\n\n"
+	fprintf(out, "usage: berthd [--config FILE] [--OPTION VALUE ...]\n\n"
 		     "berthd serves berth's RPC API and manages Docker containers from templates.\n\n");
+	fprintf(out, "  --%-20s %s (default: %s)\n", "config FILE",
+	    "read settings from FILE first (INI: \"option = value\" per line, keys named as "
+	    "below without \"--\", optional [berthd] section); flags override it; "
+	    "\"\" reads none",
+	    CONFIG_DEFAULT_FILE ", if it exists");
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		fprintf(out, "  --%-20s %s (default: %s)\n", options[i].name, options[i].help,
 		    options[i].value[0] ? options[i].value : "\"\"");
-	fprintf(out, "  --%-20s %s\n", "print-config", "print the effective settings and exit");
+	fprintf(out, "  --%-20s %s\n", "print-config",
+	    "print the effective settings (file and flags) and exit");
 	fprintf(out, "  --%-20s %s\n", "version", "print the version and exit");
 }
 
-int
-config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+/* A flag of argv: --name=value or --name value. */
+struct flag {
+	const char *name; /* without "--"; not NUL-terminated at name_len */
+	size_t name_len;
+	const char *value; /* NULL for --help, --version, --print-config */
+};
+
+/*
+ * Reads the flag at argv[*i] and advances *i past it. Returns 0, or -1 with
+ * the reason in err.
+ */
+static int
+next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errlen)
 {
-	bool list_given[sizeof(options) / sizeof(options[0])] = { false };
+	const char *arg = argv[*i], *eq;
+
+	*i += 1;
+	memset(f, 0, sizeof(*f));
+	if (strcmp(arg, "-h") == 0)
+		arg = "--help";
+	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+		snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+		return -1;
+	}
+	f->name = arg + 2;
+	eq = strchr(f->name, '=');
+	f->name_len = eq != NULL ? (size_t)(eq - f->name) : strlen(f->name);
+	if (eq == NULL && (strcmp(f->name, "help") == 0 || strcmp(f->name, "version") == 0 ||
+			      strcmp(f->name, "print-config") == 0))
+		return 0;
+	if (!(f->name_len == 6 && strncmp(f->name, "config", 6) == 0) &&
+	    find_option(f->name, f->name_len) == NULL) {
+		snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)f->name_len, f->name);
+		return -1;
+	}
+	if (eq != NULL)
+		f->value = eq + 1;
+	else if (*i < argc)
+		f->value = argv[(*i)++];
+	else {
+		snprintf(err, errlen, "--%.*s needs a value", (int)f->name_len, f->name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_parse_args(struct config *c, int argc, char **argv, const char *default_file,
+    char *err, size_t errlen)
+{
+	bool list_given[N_OPTIONS] = { false };
+	const char *file = NULL;
 	bool print = false;
+	struct flag f;
+	char msg[400];
 
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i], *value = NULL;
-		const struct option_def *o = NULL;
-		char name[64];
-		const char *eq;
-
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+	/* First pass: --help, --version, --config, and every flag checked for form. */
+	for (int i = 0; i < argc;) {
+		if (next_flag(argc, argv, &i, &f, err, errlen) != 0)
+			return -1;
+		if (f.value == NULL && strcmp(f.name, "help") == 0) {
 			usage(stdout);
 			return 1;
 		}
-		if (strcmp(arg, "--version") == 0) {
+		if (f.value == NULL && strcmp(f.name, "version") == 0) {
 			printf("berthd %s\n", BERTH_VERSION);
 			return 1;
 		}
-		if (strcmp(arg, "--print-config") == 0) {
+		if (f.value == NULL)
 			print = true;
-			continue;
-		}
-		if (strncmp(arg, "--", 2) != 0) {
-			snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+		else if (f.name_len == 6 && strncmp(f.name, "config", 6) == 0)
+			file = f.value;
+	}
+
+	/* The file: named, or the default one when it exists. */
+	if (file != NULL) {
+		if (file[0] != '\0' && config_read_file(c, file, err, errlen) != 0)
+			return -1;
+	} else if (default_file != NULL && config_read_file(c, default_file, err, errlen) != 0) {
+		FILE *probe = fopen(default_file, "r");
+
+		if (probe != NULL || errno != ENOENT) {
+			if (probe != NULL)
+				fclose(probe);
 			return -1;
 		}
-		/* --name=value or --name value */
-		eq = strchr(arg, '=');
-		snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg + 2)),
-		    arg + 2);
-		size_t index = 0;
-		for (size_t j = 0; j < N_OPTIONS; j++)
-			if (strcmp(options[j].name, name) == 0) {
-				o = &options[j];
-				index = j;
-			}
-		if (o == NULL) {
-			snprintf(err, errlen, "unknown option --%s (see --help)", name);
+	}
+
+	/* Second pass: the flags override the file. */
+	for (int i = 0; i < argc;) {
+		const struct option_def *o;
+
+		(void)next_flag(argc, argv, &i, &f, err, errlen);
+		if (f.value == NULL || (o = find_option(f.name, f.name_len)) == NULL)
+			continue; /* --print-config, --config */
+		if (o->kind == K_LIST && !list_given[o - options]) {
+			/* The first use replaces the file's list or the default. */
+			list_of(c, o)->n = 0;
+			list_given[o - options] = true;
+		}
+		if (set_value(c, o, f.value, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "--%s", msg);
 			return -1;
 		}
-		if (eq != NULL)
-			value = eq + 1;
-		else if (i + 1 < argc)
-			value = argv[++i];
-		else {
-			snprintf(err, errlen, "--%s needs a value", name);
-			return -1;
-		}
-		if (o->kind == K_LIST && !list_given[index]) {
-			/* The first use replaces the default. */
-			((struct config_list *)((char *)c + o->offset))->n = 0;
-			list_given[index] = true;
-		}
-		if (set_value(c, o, value, false, err, errlen) != 0)
-			return -1;
 	}
 	if (print) {
 		config_print(c, stdout);
@@ -197,21 +458,45 @@ config_parse_args(struct config *c, int argc, char **argv, char *err, size_t err
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * --print-config
+ */
+
+/* "name = value", quoted when the file reader would otherwise change it. */
+static void
+print_value(FILE *out, const char *name, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len == 0)
+		fprintf(out, "%s =\n", name);
+	else if (value[0] == '"' || value[0] == ' ' || value[0] == '\t' || value[len - 1] == ' ' ||
+	    value[len - 1] == '\t' || strstr(value, " ;") != NULL || strstr(value, "\t;") != NULL)
+		fprintf(out, "%s = \"%s\"\n", name, value);
+	else
+		fprintf(out, "%s = %s\n", name, value);
+}
+
 void
 config_print(const struct config *c, FILE *out)
 {
+	fprintf(out, "# berthd %s: effective settings (%s%s)\n", BERTH_VERSION,
+	    c->file != NULL ? "file " : "defaults and flags only", c->file != NULL ? c->file : "");
+	fprintf(out, "[berthd]\n");
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const struct option_def *o = &options[i];
 		const char *base = (const char *)c + o->offset;
 
 		switch (o->kind) {
 		case K_STRING:
-			fprintf(out, "%s = %s\n", o->name, *(const char *const *)base);
+			print_value(out, o->name, *(const char *const *)base);
 			break;
 		case K_LIST: {
 			const struct config_list *list = (const struct config_list *)base;
+			if (list->n == 0)
+				fprintf(out, "# %s: none\n", o->name);
 			for (size_t j = 0; j < list->n; j++)
-				fprintf(out, "%s = %s\n", o->name, list->items[j]);
+				print_value(out, o->name, list->items[j]);
 			break;
 		}
 		case K_INT:

@@ -2,9 +2,14 @@
  * config.h - berthd's settings.
  *
  * Every setting lives in one table (config.c): its name, kind, bounds,
- * default and help text. Command-line flags are derived from that table,
- * so a setting added there is a flag, shows in --help and is checked the
- * same way everywhere.
+ * default and help text. Command-line flags and the keys of the
+ * configuration file are both derived from that table, so a row added
+ * there is a flag, a file key, shows in --help and --print-config and is
+ * checked the same way everywhere.
+ *
+ * Precedence: flags > configuration file > defaults. A list option given on
+ * the command line replaces the file's list; repeated in one source, it
+ * appends.
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
@@ -15,12 +20,15 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_DEFAULT_URL "ipc:///run/berth/berthd.sock"
+#define CONFIG_DEFAULT_FILE "/etc/berth/berthd.conf"
 
-/* A repeatable option: the first use on the command line replaces the default. */
+/* A repeatable option: its first use in a source replaces what came before. */
 struct config_list {
 	const char *items[CONFIG_MAX_LISTEN];
 	size_t n;
 };
+
+struct config_string;
 
 struct config {
 	struct config_list listen;
@@ -30,22 +38,44 @@ struct config {
 	const char *publish_address; /* host address ports are published on */
 	const char *docker_host;     /* "" = $DOCKER_HOST or the local socket */
 	const char *log_level;
+	const char *metrics_listen;  /* http://HOST:PORT for /metrics and /healthz; "" = off */
 	int64_t workers;
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
 	int64_t ipc_mode;
+
+	const char *file;              /* the configuration file read, or NULL */
+	struct config_string *strings; /* values copied from the file; config_free */
 };
 
 /* Fills every setting with its default. */
 void config_defaults(struct config *c);
 
-/*
- * Applies argv (after the program name). Returns 0 to go on, 1 when --help
- * or --version was printed, -1 with the reason in err on a bad flag or value.
- */
-int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+/* Frees the strings read from files (values of c point into them). NULL-safe. */
+void config_free(struct config *c);
 
-/* Prints the effective settings, one "name = value" per line. */
+/*
+ * Applies the INI file at `path` on top of c: "key = value" lines with the
+ * option names as keys, an optional [berthd] section, comments starting with
+ * '#' or ';'. Returns 0, or -1 with "PATH:LINE: message" (or "PATH: why"
+ * when it cannot be read) in err. c keeps what was applied before the error.
+ */
+int config_read_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * The whole start-up sequence on argv (after the program name): reads the
+ * file named by --config, else `default_file` (skipped when it does not
+ * exist; NULL: none; --config "" reads none), then applies the flags.
+ * Returns 0 to go on, 1 when --help, --version or --print-config was
+ * printed, -1 with the reason in err on a bad flag, file or value.
+ */
+int config_parse_args(struct config *c, int argc, char **argv, const char *default_file,
+    char *err, size_t errlen);
+
+/*
+ * Prints the effective settings, one "name = value" per line: the output is
+ * itself a valid configuration file.
+ */
 void config_print(const struct config *c, FILE *out);
 
 #endif

@@ -257,7 +257,7 @@ main(int argc, char **argv)
 	int64_t started;
 
 	config_defaults(&d->config);
-	rv = config_parse_args(&d->config, argc - 1, argv + 1, err, sizeof(err));
+	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, err, sizeof(err));
 	if (rv != 0) {
 		if (rv < 0)
 			fprintf(stderr, "berthd: %s\n", err);
@@ -323,8 +323,9 @@ main(int argc, char **argv)
 		registry_close(reg);
 		return 1;
 	}
-	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d", BERTH_VERSION,
-	    d->config.data_dir, (long long)d->config.workers, (int)getpid());
+	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
+	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
+	    d->config.file != NULL ? d->config.file : "none");
 
 	do {
 		if (sigwait(&signals, &sig) != 0)
@@ -356,5 +357,6 @@ main(int argc, char **argv)
 	docker_close(d->backend.docker);
 	log_info("shutdown done duration_ms=%lld", (long long)(clock_monotonic_ms() - started));
 	close(lock_fd);
+	config_free(&d->config);
 	return 0;
 }
