@@ -6,6 +6,20 @@
 #include <string.h>
 
 #include "backend.h"
+#include "metrics.h"
+
+/*
+ * Every answer from Docker passes through here on its way up: failures are
+ * counted for /metrics. NOT_FOUND is not one: it is how berth learns that a
+ * container or image is gone.
+ */
+static int
+counted(int code)
+{
+	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
+		metrics_count_docker_error();
+	return code;
+}
 
 static int
 engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
@@ -14,12 +28,13 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 	bool exists = false;
 	int code;
 
-	code = docker_image_exists(b->docker, t->image, &exists, timeout_ms, err);
+	code = counted(docker_image_exists(b->docker, t->image, &exists, timeout_ms, err));
 	if (code != 0 || exists)
 		return code;
 	if (t->build_context[0] != '\0')
-		return docker_image_build(b->docker, t->build_context, t->image, timeout_ms, err);
-	return docker_image_pull(b->docker, t->image, timeout_ms, err);
+		return counted(
+		    docker_image_build(b->docker, t->build_context, t->image, timeout_ms, err));
+	return counted(docker_image_pull(b->docker, t->image, timeout_ms, err));
 }
 
 /* Extra environment every instance gets, so a service knows who it is. */
@@ -72,7 +87,7 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 	for (size_t i = 0; i < t->n_env; i++)
 		env[IDENTITY_ENV + i] = t->env[i];
 	spec.env = env;
-	code = docker_container_create(b->docker, &spec, id, timeout_ms, err);
+	code = counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
 	free(env);
 	return code;
 }
@@ -80,40 +95,40 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 static int
 engine_start(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
 {
-	return docker_container_start(b->docker, id, timeout_ms, err);
+	return counted(docker_container_start(b->docker, id, timeout_ms, err));
 }
 
 static int
 engine_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct docker_error *err)
 {
-	return docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms, err);
+	return counted(docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms, err));
 }
 
 static int
 engine_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct docker_error *err)
 {
-	return docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms, err);
+	return counted(docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms, err));
 }
 
 static int
 engine_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
 {
-	return docker_container_kill(b->docker, id, timeout_ms, err);
+	return counted(docker_container_kill(b->docker, id, timeout_ms, err));
 }
 
 static int
 engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
 {
-	return docker_container_remove(b->docker, id, true, timeout_ms, err);
+	return counted(docker_container_remove(b->docker, id, true, timeout_ms, err));
 }
 
 static int
 engine_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
     struct docker_error *err)
 {
-	return docker_container_inspect(b->docker, id, out, timeout_ms, err);
+	return counted(docker_container_inspect(b->docker, id, out, timeout_ms, err));
 }
 
 static int
@@ -124,7 +139,7 @@ engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int
 
 	/* Only this berthd's containers: another berthd on the host has its own. */
 	snprintf(label, sizeof(label), "%s=%s", DOCKER_LABEL_DATA_DIR, b->data_dir);
-	return docker_container_list(b->docker, label, out, n, timeout_ms, err);
+	return counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
 }
 
 static int
@@ -136,7 +151,7 @@ engine_published_ports(struct backend *b, uint16_t **out, size_t *n, int64_t tim
 	uint16_t *ports;
 	int code;
 
-	code = docker_container_list(b->docker, NULL, &list, &count, timeout_ms, err);
+	code = counted(docker_container_list(b->docker, NULL, &list, &count, timeout_ms, err));
 	if (code != 0)
 		return code;
 	ports = malloc(sizeof(*ports) * (count * DOCKER_MAX_PORTS + 1));
@@ -159,14 +174,14 @@ static int
 engine_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
     struct docker_error *err)
 {
-	return docker_container_logs(b->docker, id, tail, out, timeout_ms, err);
+	return counted(docker_container_logs(b->docker, id, tail, out, timeout_ms, err));
 }
 
 static int
 engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
     struct docker_error *err)
 {
-	return docker_container_stats(b->docker, id, out, timeout_ms, err);
+	return counted(docker_container_stats(b->docker, id, out, timeout_ms, err));
 }
 
 const struct backend_ops backend_engine_ops = {

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "event_pub.h"
 #include "log.h"
+#include "metrics.h"
 #include "ports.h"
 #include "reconcile.h"
 #include "rpc_server.h"
@@ -249,6 +250,7 @@ main(int argc, char **argv)
 	struct rpc_server_config rpc_config;
 	struct rpc_server_hooks hooks = { d, worker_open, worker_close };
 	struct registry *reg = NULL;
+	struct metrics_server *metrics = NULL;
 	sigset_t signals;
 	pthread_t second_signal;
 	bool watching;
@@ -323,6 +325,14 @@ main(int argc, char **argv)
 		registry_close(reg);
 		return 1;
 	}
+	if (d->config.metrics_listen[0] != '\0' &&
+	    metrics_server_start(&metrics, d->config.metrics_listen, d->db_path,
+		&d->shutdown_requested, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		rpc_server_stop(d->rpc);
+		registry_close(reg);
+		return 1;
+	}
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
 	    d->config.file != NULL ? d->config.file : "none");
@@ -350,6 +360,7 @@ main(int argc, char **argv)
 		pthread_kill(second_signal, SIGUSR1);
 		pthread_join(second_signal, NULL);
 	}
+	metrics_server_stop(metrics); /* /healthz said 503 during the shutdown */
 	registry_close(reg);
 	event_pub_close(d->events);
 	ports_free(d->ports);

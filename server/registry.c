@@ -35,6 +35,8 @@ enum stmt_id {
 	ST_SHUTDOWN_BEGIN,
 	ST_SHUTDOWN_PENDING,
 	ST_SHUTDOWN_DONE,
+	ST_SERVICE_COUNTS,
+	ST_TEMPLATE_PORT_USAGE,
 	ST_COUNT
 };
 
@@ -81,6 +83,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 			      "VALUES (1, ?1, ?2)",
 	[ST_SHUTDOWN_PENDING] = "SELECT policy FROM shutdown_state WHERE id = 1",
 	[ST_SHUTDOWN_DONE] = "DELETE FROM shutdown_state",
+	[ST_SERVICE_COUNTS] = "SELECT template, status, count(*) FROM services "
+			      "GROUP BY template, status ORDER BY template, status",
+	/* An open range (port_range_end = 0) ends at 65535. */
+	[ST_TEMPLATE_PORT_USAGE] =
+	    "WITH r AS (SELECT name, port_range_start AS lo, "
+	    "CASE port_range_end WHEN 0 THEN 65535 ELSE port_range_end END AS hi FROM templates) "
+	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services WHERE port BETWEEN lo AND hi) "
+	    "FROM r ORDER BY name",
 };
 
 struct registry {
@@ -774,6 +784,41 @@ registry_shutdown_done(struct registry *reg)
 	if (st == NULL)
 		return fail_sqlite(reg, SQLITE_ERROR);
 	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+int
+registry_service_counts(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, const char *status, unsigned count),
+    void *arg)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SERVICE_COUNTS);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), (unsigned)sqlite3_column_int(st, 2));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+}
+
+int
+registry_template_port_usage(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, unsigned capacity, unsigned used), void *arg)
+{
+	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_PORT_USAGE);
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0), (unsigned)sqlite3_column_int(st, 1),
+		    (unsigned)sqlite3_column_int(st, 2));
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
 }

@@ -95,6 +95,25 @@ int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t 
 /* Counts by status and template, and the used ports: SQL aggregates only. */
 int registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out);
 
+/* --- metrics ------------------------------------------------------------ */
+
+/*
+ * Calls fn once per (template, status) pair with its number of services
+ * (one GROUP BY), sorted. The strings are valid during the call only.
+ */
+int registry_service_counts(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, const char *status, unsigned count),
+    void *arg);
+
+/*
+ * Calls fn once per template, sorted by name, with the size of its port
+ * range (an open range ends at 65535) and how many registry rows hold a
+ * port inside it, whatever their template.
+ */
+int registry_template_port_usage(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, unsigned capacity, unsigned used),
+    void *arg);
+
 /* --- shutdown progress -------------------------------------------------- */
 
 /* Records that a shutdown with `policy` has begun. */

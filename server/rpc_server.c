@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "request_cache.h"
 #include "rpc_method.h"
 #include "rpc_server.h"
@@ -254,6 +255,8 @@ worker_main(void *arg)
 
 		reply = handle_request(w, &call, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
+		/* Counted before the reply leaves: a client sees its own call counted. */
+		metrics_rpc_observe(call.method, call.code, clock_monotonic_us() - started);
 		if (reply != NULL) {
 			nng_aio_set_msg(w->aio, reply);
 			nng_ctx_send(w->ctx, w->aio);

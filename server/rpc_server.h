@@ -10,7 +10,8 @@
  * Per request the server: refuses oversized messages (RESOURCE_EXHAUSTED),
  * decodes the RpcRequest envelope (INVALID_ARGUMENT), finds the method
  * (UNIMPLEMENTED), computes the deadline from timeout_ms, runs a mutating
- * call at most once per request_id, dispatches, and logs one line.
+ * call at most once per request_id, dispatches, counts the call for
+ * /metrics (metrics.h) and logs one line.
  */
 #ifndef BERTH_RPC_SERVER_H
 #define BERTH_RPC_SERVER_H
