@@ -120,4 +120,15 @@ shutdown_resume(struct berthd *d, struct registry *reg)
 	log_warn("the last berthd stopped in the middle of its shutdown (on-exit %s): finishing it",
 	    policy);
 	shutdown_run(d, reg, policy, NULL);
+	/*
+	 * One attempt only. A record still there now (Docker unreachable, a
+	 * container that would not go) would be carried out again at every
+	 * later start, removing the services launched in the meantime.
+	 */
+	if (registry_shutdown_pending(reg, policy, sizeof(policy)) == 0) {
+		log_error("could not finish the interrupted shutdown on_exit=%s; its services stay "
+			  "registered (berth cleanup --force removes them)",
+		    policy);
+		registry_shutdown_done(reg);
+	}
 }

@@ -7,7 +7,10 @@
  * everything running so services survive a berthd restart or upgrade).
  * Instance directories are never deleted by a shutdown. Progress is kept
  * in the registry: a berthd killed half-way through its own shutdown
- * finishes it when it next starts.
+ * finishes it when it next starts. That start tries once: when the
+ * shutdown still cannot be finished (Docker down), the record is dropped
+ * and its services stay registered, so that no later start removes
+ * services launched in between.
  *
  * Both run on the main thread with the main registry connection.
  */
