@@ -271,7 +271,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 			return fail_backend(call, &err, "cannot start the container");
 
 		/* Someone bound the port between our check and Docker's: move on. */
-		log_info("launch port_taken service=%s port=%u retrying", s->service_id, s->port);
+		log_info("launch port taken, retrying service=%s port=%u", s->service_id, s->port);
 		b->ops->remove(b, id, call_remaining_ms(call), &err);
 		s->container_id = "";
 		add_skips(call, out, &(struct port_skip){ (uint16_t)s->port, PORT_HOST }, 1);

@@ -50,6 +50,10 @@ log_write(enum log_level level, const char *fmt, ...)
 	n = strlen(line);
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
+	/* One record, one line: a newline inside a value (Docker's messages) would split it. */
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }

@@ -69,7 +69,7 @@ prepare_ipc_dirs(const struct config *c)
 			continue;
 		*slash = '\0';
 		if (make_dirs(dir, 0755) != 0) {
-			log_error("cannot create %s: %s", dir, strerror(errno));
+			log_error("cannot create directory path=%s error=\"%s\"", dir, strerror(errno));
 			return -1;
 		}
 	}
@@ -86,11 +86,11 @@ lock_data_dir(const char *dir)
 	snprintf(path, sizeof(path), "%s/berthd.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		log_error("cannot open %s: %s", path, strerror(errno));
+		log_error("cannot open lock file path=%s error=\"%s\"", path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		log_error("another berthd is using data directory %s", dir);
+		log_error("another berthd is using the data directory data_dir=%s", dir);
 		close(fd);
 		return -1;
 	}
@@ -128,9 +128,9 @@ warn_ephemeral_overlap(struct registry *reg)
 		for (size_t i = 0; i < n; i++) {
 			unsigned end = list[i]->port_range_end ? list[i]->port_range_end : 65535;
 			if (list[i]->port_range_start <= hi && end >= lo)
-				log_warn("template=%s port range %u-%u overlaps the kernel's ephemeral "
-					 "ports %u-%u (net.ipv4.ip_local_port_range): outgoing "
-					 "connections may take its ports",
+				log_warn("template port range overlaps the ephemeral ports, outgoing "
+					 "connections may take its ports template=%s range=%u-%u "
+					 "ephemeral=%u-%u sysctl=net.ipv4.ip_local_port_range",
 				    list[i]->name, list[i]->port_range_start, end, lo, hi);
 		}
 	}
@@ -152,7 +152,7 @@ open_events(struct berthd *d)
 		}
 	}
 	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
 	return 0;
@@ -165,7 +165,7 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	char err[512];
 
 	if (docker_open(&d->backend.docker, d->config.docker_host, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
 	d->backend.ops = &backend_engine_ops;
@@ -174,11 +174,11 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	d->ports = ports_new(d->config.publish_address);
 	d->locks = service_locks_new();
 	if (d->ports == NULL || d->locks == NULL) {
-		log_error("out of memory");
+		log_error("start-up failed error=\"out of memory\"");
 		return -1;
 	}
 	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
-		log_error("%s", registry_errmsg(reg));
+		log_error("start-up failed error=\"%s\"", registry_errmsg(reg));
 		return -1;
 	}
 	warn_ephemeral_overlap(reg);
@@ -195,7 +195,8 @@ recover(struct berthd *d, struct registry *reg)
 	shutdown_resume(d, reg);
 	call_init(&call, "reconcile", d, reg, 60000);
 	if (reconcile_run(&call, true, &report) != 0)
-		log_warn("cannot reconcile with Docker now (%s); the registry is served as it is",
+		log_warn("cannot reconcile with Docker now, serving the registry as it is "
+			 "error=\"%s\"",
 		    call.message);
 	call_finish(&call);
 }
@@ -216,7 +217,7 @@ second_signal_main(void *arg)
 	while (sigwait(signals, &sig) == 0) {
 		if (sig == SIGUSR1)
 			break;
-		log_warn("second signal: killing the containers still stopping");
+		log_warn("second signal, killing the containers still stopping");
 		atomic_store(&kill_now, true);
 	}
 	return NULL;
@@ -230,7 +231,7 @@ worker_open(void *app)
 	char err[256];
 
 	if (registry_open(&reg, d->db_path, false, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		return NULL;
 	}
 	return reg;
@@ -281,32 +282,34 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (make_dirs(d->config.data_dir, 0750) != 0) {
-		log_error("cannot create data directory %s: %s", d->config.data_dir, strerror(errno));
+		log_error("cannot create data directory data_dir=%s error=\"%s\"", d->config.data_dir,
+		    strerror(errno));
 		return 1;
 	}
 	if ((lock_fd = lock_data_dir(d->config.data_dir)) < 0)
 		return 1;
 	/* Containers are labelled with the absolute path: the same from any cwd. */
 	if (realpath(d->config.data_dir, d->data_dir) == NULL) {
-		log_error("cannot resolve %s: %s", d->config.data_dir, strerror(errno));
+		log_error("cannot resolve data directory data_dir=%s error=\"%s\"", d->config.data_dir,
+		    strerror(errno));
 		return 1;
 	}
 	if ((size_t)snprintf(d->db_path, sizeof(d->db_path), "%s/registry.db", d->data_dir) >=
 		sizeof(d->db_path) ||
 	    (size_t)snprintf(d->templates_dir, sizeof(d->templates_dir), "%s/templates",
 		d->data_dir) >= sizeof(d->templates_dir)) {
-		log_error("data directory path too long: %s", d->data_dir);
+		log_error("data directory path too long data_dir=%s", d->data_dir);
 		return 1;
 	}
 	if (registry_open(&reg, d->db_path, true, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		return 1;
 	}
 	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
 	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		return 1;
 	}
 	if (prepare_ipc_dirs(&d->config) != 0)
@@ -321,14 +324,14 @@ main(int argc, char **argv)
 		.ipc_mode = (uint32_t)d->config.ipc_mode,
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		registry_close(reg);
 		return 1;
 	}
 	if (d->config.metrics_listen[0] != '\0' &&
 	    metrics_server_start(&metrics, d->config.metrics_listen, d->db_path,
 		&d->shutdown_requested, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("start-up failed error=\"%s\"", err);
 		rpc_server_stop(d->rpc);
 		registry_close(reg);
 		return 1;
@@ -353,7 +356,7 @@ main(int argc, char **argv)
 		log_warn("cannot watch for a second signal");
 	/* Launches in flight finish (or undo themselves) before the cleanup. */
 	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
-		log_warn("calls still in flight after 30 s; cleaning up anyway");
+		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");
 	shutdown_run(d, reg, d->config.on_exit, &kill_now);
 	rpc_server_stop(d->rpc);
 	if (watching) {

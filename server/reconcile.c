@@ -113,8 +113,8 @@ adopt(struct call *call, const struct docker_container *listed, struct reconcile
 	    registry_template_get(call_registry(call), &call->arena, c.label_template, &t) != 0 ||
 	    strcmp(c.label_service, c.name) != 0 || ports_held(d->ports, c.ports[0])) {
 		r->orphans++;
-		log_warn("orphan container=%s id=%.12s: labels incomplete or its port is taken; "
-			 "berth cleanup removes it",
+		log_warn("orphan container=%s id=%.12s reason=\"labels incomplete or port taken\" "
+			 "remedy=\"berth cleanup\"",
 		    c.name, c.id);
 		return;
 	}
@@ -132,7 +132,7 @@ adopt(struct call *call, const struct docker_container *listed, struct reconcile
 	s.status = (char *)(strcmp(c.state, "running") == 0 ? STATUS_RUNNING : STATUS_EXITED);
 	if (registry_service_insert(call_registry(call), &s) != 0) {
 		r->orphans++;
-		log_warn("orphan container=%s: %s", c.name, registry_errmsg(call_registry(call)));
+		log_warn("orphan container=%s error=\"%s\"", c.name, registry_errmsg(call_registry(call)));
 		return;
 	}
 	ports_hold(d->ports, (uint16_t)s.port);

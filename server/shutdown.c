@@ -24,11 +24,11 @@ remove_all(struct call *call, atomic_bool *kill_now)
 	char **errors = NULL;
 
 	if (cleanup_everything(call, kill_now, &containers, &rows, &errors, &n_errors) != 0) {
-		log_error("shutdown could not clean up: %s", call->message);
+		log_error("shutdown could not clean up error=\"%s\"", call->message);
 		return -1;
 	}
 	for (size_t i = 0; i < n_errors; i++)
-		log_warn("shutdown %s", errors[i]);
+		log_warn("shutdown error=\"%s\"", errors[i]);
 	log_info("shutdown removed containers=%u rows=%u errors=%zu", containers, rows, n_errors);
 	return n_errors == 0 ? 0 : -1;
 }
@@ -44,7 +44,7 @@ stop_all(struct call *call, atomic_bool *kill_now)
 	struct survey s;
 
 	if (survey_take(call, &s) != 0) {
-		log_error("shutdown could not stop services: %s", call->message);
+		log_error("shutdown could not stop services error=\"%s\"", call->message);
 		return -1;
 	}
 	items = ARENA_ARRAY(&call->arena, struct fleet_item, s.n_rows + 1);
@@ -95,7 +95,7 @@ shutdown_run(struct berthd *d, struct registry *reg, const char *policy, atomic_
 	    "shutdown begun, on-exit %s", policy);
 	if (strcmp(policy, "keep") != 0) {
 		if (registry_shutdown_begin(reg, policy) != 0)
-			log_warn("cannot record the shutdown: %s", registry_errmsg(reg));
+			log_warn("cannot record the shutdown error=\"%s\"", registry_errmsg(reg));
 		call_init(&call, "shutdown", d, reg, SHUTDOWN_TIMEOUT_MS);
 		rc = strcmp(policy, "remove") == 0 ? remove_all(&call, kill_now)
 						   : stop_all(&call, kill_now);
@@ -117,8 +117,7 @@ shutdown_resume(struct berthd *d, struct registry *reg)
 
 	if (registry_shutdown_pending(reg, policy, sizeof(policy)) != 0)
 		return;
-	log_warn("the last berthd stopped in the middle of its shutdown (on-exit %s): finishing it",
-	    policy);
+	log_warn("finishing the shutdown the last berthd left half done on_exit=%s", policy);
 	shutdown_run(d, reg, policy, NULL);
 	/*
 	 * One attempt only. A record still there now (Docker unreachable, a
