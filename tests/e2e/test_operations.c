@@ -1,0 +1,1531 @@
+/*
+ * test_operations.c - berth's operations end to end: statistics, logs,
+ * cleanup, the shutdown policies, recovery after kill -9 and an outage of
+ * Docker, against a real berthd, the real Docker engine, the demo image
+ * (built by berthd from $BUILD/demo) and real HTTP.
+ *
+ * The first tests share one berthd (the group fixture, `shared`); every
+ * test that stops, kills or restarts berthd starts its own (`aux`). Each
+ * berthd gets its own slice of ports, below the kernel's ephemeral range.
+ * Docker "goes down" through a unix-socket proxy of the test's own that
+ * berthd is pointed at with --docker-host. The teardowns kill berthd and
+ * remove every container labelled with its data directory, even when a
+ * test failed half-way.
+ *
+ * The last test reproduces a known bug and is skipped unless
+ * BERTH_TEST_KNOWN_BUGS=1 is set.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth.h"
+#include "berthd_proc.h"
+#include "docker.h"
+#include "http.h"
+
+#define DEMO_IMAGE "berth-demo:e2e"
+#define PORTS_PER_DAEMON 20
+#define CALL_TIMEOUT_MS 120000
+#define MAX_LAUNCHES 16
+
+/* One berthd under test and a client connected to it. */
+struct daemon {
+	struct berthd_proc proc;
+	berth_client *client;
+	uint16_t base;             /* first port of its slice */
+	char label[PATH_MAX + 32]; /* "berth.data_dir=<absolute data dir>", as on its containers */
+};
+
+/* What a launch answered, copied out of the reply. */
+struct launched {
+	int code;
+	char message[512];
+	char id[128];
+	char container_id[DOCKER_ID_LEN + 1];
+	char project_dir[PATH_MAX];
+	uint32_t port;
+};
+
+static struct daemon shared; /* the group's berthd: statistics, logs, cleanup */
+static struct daemon aux;    /* a test's own berthd, torn down after it */
+static struct docker *docker;
+static char demo_context[PATH_MAX];
+static uint16_t port_base;
+/*
+ * Template names carry the pid: a container's name is its service id, and
+ * Docker's names are global, so another suite's (or run's) "demo_instance_1"
+ * on the same engine must not collide with ours.
+ */
+static char demo_tpl[32], web_tpl[32], stubborn_tpl[32];
+
+/* --- small helpers ---------------------------------------------------------- */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	if (ms <= 0)
+		return;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static bool
+dir_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* 12000-19479: away from 9000-9100 and 21000+ (other suites) and 32768+. */
+static uint16_t
+slice(int slot)
+{
+	return (uint16_t)(port_base + slot * PORTS_PER_DAEMON);
+}
+
+/* berthd's whole log (malloc'ed, NUL-terminated; "" when unreadable). */
+static char *
+read_log(const struct daemon *d)
+{
+	FILE *f = fopen(d->proc.log_path, "r");
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f != NULL) {
+		do {
+			if (len + 4096 + 1 > cap) {
+				cap = (len + 4096 + 1) * 2;
+				text = realloc(text, cap);
+				assert_non_null(text);
+			}
+			n = fread(text + len, 1, 4096, f);
+			len += n;
+		} while (n > 0);
+		fclose(f);
+	}
+	if (text == NULL)
+		return strdup("");
+	text[len] = '\0';
+	return text;
+}
+
+/* Waits for berthd to exit on its own; its exit status, or -1 (then killed). */
+static int
+wait_exit(struct daemon *d, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+	int status;
+
+	while (now_ms() < until) {
+		if (waitpid(d->proc.pid, &status, WNOHANG) == d->proc.pid) {
+			d->proc.pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		sleep_ms(20);
+	}
+	berthd_proc_kill(&d->proc);
+	return -1;
+}
+
+/* --- daemons ---------------------------------------------------------------- */
+
+static int
+daemon_connect(struct daemon *d)
+{
+	berth_status st;
+
+	berth_close(d->client);
+	d->client = NULL;
+	if (berth_open(&d->client, d->proc.url, &(berth_options){ NULL, CALL_TIMEOUT_MS }, &st) != 0) {
+		fprintf(stderr, "berth_open %s: %s\n", d->proc.url, st.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts a berthd on a fresh directory with the ports of `slot`. */
+static int
+daemon_start(struct daemon *d, int slot, const char *const *extra_args)
+{
+	char abs[PATH_MAX];
+
+	memset(d, 0, sizeof(*d));
+	d->base = slice(slot);
+	if (berthd_proc_start(&d->proc, extra_args) != 0)
+		return -1;
+	if (realpath(d->proc.data_dir, abs) == NULL)
+		return -1;
+	snprintf(d->label, sizeof(d->label), "%s=%s", DOCKER_LABEL_DATA_DIR, abs);
+	return daemon_connect(d);
+}
+
+/* berthd again on the same directory (after it stopped or was killed). */
+static int
+daemon_restart(struct daemon *d, const char *const *extra_args)
+{
+	if (berthd_proc_restart(&d->proc, extra_args) != 0)
+		return -1;
+	return daemon_connect(d);
+}
+
+/* Every container labelled with d's data directory; *out malloc'ed. */
+static void
+labelled_containers(const struct daemon *d, struct docker_container **out, size_t *n)
+{
+	struct docker_error err = { 0 };
+
+	*out = NULL;
+	*n = 0;
+	if (docker_container_list(docker, d->label, out, n, 30000, &err) != 0)
+		fail_msg("cannot list containers labelled %s: %s", d->label, err.message);
+}
+
+static size_t
+count_labelled(const struct daemon *d)
+{
+	struct docker_container *list;
+	size_t n;
+
+	labelled_containers(d, &list, &n);
+	free(list);
+	return n;
+}
+
+static void
+remove_labelled(const struct daemon *d)
+{
+	struct docker_container *list = NULL;
+	struct docker_error err = { 0 };
+	size_t n = 0;
+
+	if (d->label[0] == '\0' || docker_container_list(docker, d->label, &list, &n, 30000, &err) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		docker_container_remove(docker, list[i].id, true, 30000, &err);
+	free(list);
+}
+
+/* Kills berthd (no shutdown work), removes its containers and its directory. */
+static void
+daemon_destroy(struct daemon *d)
+{
+	berth_close(d->client);
+	d->client = NULL;
+	berthd_proc_kill(&d->proc);
+	remove_labelled(d);
+	berthd_proc_cleanup(&d->proc);
+	memset(d, 0, sizeof(*d));
+}
+
+/* --- RPC helpers ------------------------------------------------------------ */
+
+static int
+rpc(struct daemon *d, const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply,
+    berth_status *st)
+{
+	return berth_call(d->client, method, req, reply, st);
+}
+
+/* The demo image as template `name`; ports [first, first+count). 0 or -1. */
+static int
+put_template(struct daemon *d, const char *name, uint16_t first, uint16_t count,
+    uint32_t stop_timeout_s, bool ignore_sigterm)
+{
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	Berth__V1__PutTemplateRequest put = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	char *env[] = { "BERTH_DEMO_DIR=/data", "BERTH_DEMO_IGNORE_SIGTERM=1" };
+	berth_status st;
+
+	t.name = (char *)name;
+	t.description = "berth's demo HTTP service";
+	t.image = DEMO_IMAGE;
+	t.build_context = demo_context;
+	t.container_port = 8000;
+	t.port_range_start = first;
+	t.port_range_end = (uint32_t)(first + count - 1);
+	t.mount_path = "/data";
+	t.env = env;
+	t.n_env = ignore_sigterm ? 2 : 1;
+	t.stop_timeout_s = stop_timeout_s;
+	put.template_ = &t;
+	if (rpc(d, "PutTemplate", &put.base, &reply, &st) != 0) {
+		fprintf(stderr, "PutTemplate %s: %s: %s\n", name, berth_code_name(st.code), st.message);
+		return -1;
+	}
+	berth_reply_free(reply);
+	return 0;
+}
+
+static Berth__V1__LaunchServiceResponse *
+launch(struct daemon *d, const char *template_name, const char *instance, berth_status *st)
+{
+	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+
+	req.template_ = (char *)template_name;
+	req.instance = (char *)instance;
+	berth_call(d->client, "LaunchService", &req.base, &reply, st);
+	return (Berth__V1__LaunchServiceResponse *)reply;
+}
+
+static void
+copy_service(struct launched *out, const Berth__V1__Service *s)
+{
+	snprintf(out->id, sizeof(out->id), "%s", s->service_id);
+	snprintf(out->container_id, sizeof(out->container_id), "%s", s->container_id);
+	snprintf(out->project_dir, sizeof(out->project_dir), "%s", s->project_dir);
+	out->port = s->port;
+}
+
+/* Launches one instance of `template_name`; fails the test when it fails. */
+static struct launched
+launch_ok(struct daemon *d, const char *template_name)
+{
+	struct launched out = { 0 };
+	berth_status st;
+	Berth__V1__LaunchServiceResponse *r = launch(d, template_name, "", &st);
+
+	if (r == NULL)
+		fail_msg("launch of %s failed: %s: %s", template_name, berth_code_name(st.code),
+		    st.message);
+	assert_string_equal(r->service->status, "running");
+	copy_service(&out, r->service);
+	berth_reply_free(&r->base);
+	return out;
+}
+
+struct launch_job {
+	struct daemon *d;
+	const char *template_name;
+	struct launched *out;
+};
+
+static void *
+launch_thread(void *arg)
+{
+	struct launch_job *job = arg;
+	berth_status st;
+	Berth__V1__LaunchServiceResponse *r = launch(job->d, job->template_name, "", &st);
+
+	job->out->code = st.code;
+	snprintf(job->out->message, sizeof(job->out->message), "%s", st.message);
+	if (r != NULL) {
+		copy_service(job->out, r->service);
+		berth_reply_free(&r->base);
+	}
+	return NULL;
+}
+
+/* n launches at once (they are independent); every one must succeed. */
+static void
+launch_many(struct daemon *d, const char *template_name, int n, struct launched *out)
+{
+	struct launch_job jobs[MAX_LAUNCHES];
+	pthread_t threads[MAX_LAUNCHES];
+
+	assert_true(n <= MAX_LAUNCHES);
+	memset(out, 0, sizeof(*out) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		jobs[i] = (struct launch_job){ d, template_name, &out[i] };
+		assert_int_equal(pthread_create(&threads[i], NULL, launch_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < n; i++)
+		if (out[i].code != BERTH__V1__CODE__OK)
+			fail_msg("launch %d of %s failed: %s: %s", i, template_name,
+			    berth_code_name(out[i].code), out[i].message);
+}
+
+/* ListServices, all of them; free with berth_reply_free(&r->base). */
+static Berth__V1__ListServicesResponse *
+list_services(struct daemon *d)
+{
+	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, "ListServices", &req.base, &reply, &st) != 0)
+		fail_msg("ListServices: %s: %s", berth_code_name(st.code), st.message);
+	return (Berth__V1__ListServicesResponse *)reply;
+}
+
+static size_t
+count_services(struct daemon *d)
+{
+	Berth__V1__ListServicesResponse *r = list_services(d);
+	size_t n = r->n_services;
+
+	berth_reply_free(&r->base);
+	return n;
+}
+
+static Berth__V1__GetStatsResponse *
+get_stats(struct daemon *d)
+{
+	Berth__V1__GetStatsRequest req = BERTH__V1__GET_STATS_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, "GetStats", &req.base, &reply, &st) != 0)
+		fail_msg("GetStats: %s: %s", berth_code_name(st.code), st.message);
+	return (Berth__V1__GetStatsResponse *)reply;
+}
+
+static Berth__V1__GetCleanupStatusResponse *
+get_cleanup_status(struct daemon *d)
+{
+	Berth__V1__GetCleanupStatusRequest req = BERTH__V1__GET_CLEANUP_STATUS_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, "GetCleanupStatus", &req.base, &reply, &st) != 0)
+		fail_msg("GetCleanupStatus: %s: %s", berth_code_name(st.code), st.message);
+	return (Berth__V1__GetCleanupStatusResponse *)reply;
+}
+
+static Berth__V1__ForceCleanupAllResponse *
+force_cleanup_all(struct daemon *d)
+{
+	Berth__V1__ForceCleanupAllRequest req = BERTH__V1__FORCE_CLEANUP_ALL_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, "ForceCleanupAll", &req.base, &reply, &st) != 0)
+		fail_msg("ForceCleanupAll: %s: %s", berth_code_name(st.code), st.message);
+	return (Berth__V1__ForceCleanupAllResponse *)reply;
+}
+
+static Berth__V1__HealthResponse *
+health(struct daemon *d)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, "Health", &req.base, &reply, &st) != 0)
+		fail_msg("Health: %s: %s", berth_code_name(st.code), st.message);
+	return (Berth__V1__HealthResponse *)reply;
+}
+
+static void
+remove_all_services(struct daemon *d)
+{
+	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
+	Berth__V1__ListServicesResponse *rep = NULL;
+	berth_status st;
+
+	if (d->client == NULL ||
+	    rpc(d, "ListServices", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
+		return;
+	for (size_t i = 0; i < rep->n_services; i++) {
+		Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+		ProtobufCMessage *reply = NULL;
+
+		rm.service_id = rep->services[i]->service_id;
+		rm.purge = true;
+		rpc(d, "RemoveService", &rm.base, &reply, &st);
+		berth_reply_free(reply);
+	}
+	berth_reply_free(&rep->base);
+}
+
+/* Docker's state of a container ("missing" when it does not exist). */
+static void
+container_state(const char *ref, char state[16])
+{
+	struct docker_container c;
+	struct docker_error err = { 0 };
+	int code = docker_container_inspect(docker, ref, &c, 30000, &err);
+
+	if (code == BERTH__V1__CODE__NOT_FOUND) {
+		snprintf(state, 16, "missing");
+		return;
+	}
+	if (code != 0)
+		fail_msg("inspect %s: %s", ref, err.message);
+	snprintf(state, 16, "%s", c.state);
+}
+
+static const Berth__V1__Service *
+find_service(const Berth__V1__ListServicesResponse *r, const char *id)
+{
+	for (size_t i = 0; i < r->n_services; i++)
+		if (strcmp(r->services[i]->service_id, id) == 0)
+			return r->services[i];
+	return NULL;
+}
+
+static bool
+http_answers(uint32_t port)
+{
+	char *body = NULL;
+	int status = http_get((uint16_t)port, "/health", 5000, &body);
+
+	free(body);
+	return status == 200;
+}
+
+/* --- a Docker that can go away: a unix-socket forwarding proxy --------------- */
+
+#define PROXY_MAX_CONNS 64
+#define DOCKER_SOCKET "/var/run/docker.sock"
+
+/*
+ * The proxy thread owns every descriptor but the command pipes: the test
+ * asks it to go down ('D'), come up again ('U') or quit ('Q') and waits
+ * for its one-byte answer, so no descriptor is touched by two threads.
+ */
+struct proxy {
+	char dir[64];
+	char path[108];
+	int listen_fd;                  /* -1 while down */
+	int conns[PROXY_MAX_CONNS][2];  /* client side, Docker side; -1 when free */
+	int command[2];                 /* test -> proxy */
+	int answer[2];                  /* proxy -> test */
+	pthread_t thread;
+	bool running;
+	atomic_uint accepted;
+};
+
+static struct proxy proxy = { .listen_fd = -1 };
+
+static void
+proxy_close_conn(struct proxy *p, int i)
+{
+	for (int side = 0; side < 2; side++) {
+		if (p->conns[i][side] >= 0)
+			close(p->conns[i][side]);
+		p->conns[i][side] = -1;
+	}
+}
+
+static int
+proxy_listen(struct proxy *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
+	unlink(p->path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	p->listen_fd = fd;
+	return 0;
+}
+
+static void
+proxy_down(struct proxy *p)
+{
+	if (p->listen_fd >= 0)
+		close(p->listen_fd);
+	p->listen_fd = -1;
+	unlink(p->path);
+	for (int i = 0; i < PROXY_MAX_CONNS; i++)
+		proxy_close_conn(p, i);
+}
+
+static void
+proxy_accept(struct proxy *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int client = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC), upstream, slot = -1;
+
+	if (client < 0)
+		return;
+	for (int i = 0; i < PROXY_MAX_CONNS && slot < 0; i++)
+		if (p->conns[i][0] < 0)
+			slot = i;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", DOCKER_SOCKET);
+	upstream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (slot < 0 || upstream < 0 || connect(upstream, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(client);
+		if (upstream >= 0)
+			close(upstream);
+		return;
+	}
+	p->conns[slot][0] = client;
+	p->conns[slot][1] = upstream;
+	atomic_fetch_add(&p->accepted, 1);
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies what is readable on one side of connection i to the other side. */
+static void
+proxy_relay(struct proxy *p, int i, int side)
+{
+	static char buf[65536];
+	ssize_t n = read(p->conns[i][side], buf, sizeof(buf));
+
+	if (n <= 0 || write_all(p->conns[i][1 - side], buf, (size_t)n) != 0)
+		proxy_close_conn(p, i);
+}
+
+static void *
+proxy_main(void *arg)
+{
+	struct proxy *p = arg;
+
+	for (;;) {
+		struct pollfd fds[2 + 2 * PROXY_MAX_CONNS];
+		int conn_of[2 + 2 * PROXY_MAX_CONNS];
+		nfds_t n = 0, listen_at = 0;
+		char cmd;
+
+		fds[n++] = (struct pollfd){ p->command[0], POLLIN, 0 };
+		for (int i = 0; i < PROXY_MAX_CONNS; i++) {
+			if (p->conns[i][0] < 0)
+				continue;
+			for (int side = 0; side < 2; side++) {
+				conn_of[n] = i * 2 + side;
+				fds[n++] = (struct pollfd){ p->conns[i][side], POLLIN, 0 };
+			}
+		}
+		if (p->listen_fd >= 0) {
+			listen_at = n;
+			fds[n++] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
+		}
+		if (poll(fds, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents != 0) {
+			char ok = 1;
+
+			if (read(p->command[0], &cmd, 1) != 1)
+				break;
+			if (cmd == 'U')
+				ok = p->listen_fd >= 0 || proxy_listen(p) == 0;
+			else
+				proxy_down(p);
+			if (write(p->answer[1], &ok, 1) != 1 || cmd == 'Q')
+				break;
+			continue; /* the descriptors changed: poll again */
+		}
+		/* Connections before accepting: a new one may reuse a closed one's fd. */
+		for (nfds_t k = 1; k < n; k++) {
+			int i, side;
+
+			if (fds[k].revents == 0 || (listen_at != 0 && k == listen_at))
+				continue;
+			i = conn_of[k] / 2;
+			side = conn_of[k] % 2;
+			if (p->conns[i][side] == fds[k].fd)
+				proxy_relay(p, i, side);
+		}
+		if (listen_at != 0 && fds[listen_at].revents != 0)
+			proxy_accept(p);
+	}
+	proxy_down(p);
+	return NULL;
+}
+
+/* Sends a command to the proxy thread and waits until it is carried out. */
+static bool
+proxy_command(struct proxy *p, char cmd)
+{
+	struct pollfd answer = { p->answer[0], POLLIN, 0 };
+	char ok = 0;
+
+	/* A proxy thread that died does not answer: fail rather than hang. */
+	if (write(p->command[1], &cmd, 1) != 1 || poll(&answer, 1, 5000) != 1 ||
+	    read(p->answer[0], &ok, 1) != 1)
+		return false;
+	return ok != 0;
+}
+
+static int
+proxy_start(struct proxy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->listen_fd = -1;
+	for (int i = 0; i < PROXY_MAX_CONNS; i++)
+		p->conns[i][0] = p->conns[i][1] = -1;
+	snprintf(p->dir, sizeof(p->dir), "/tmp/berth-proxy-XXXXXX");
+	if (mkdtemp(p->dir) == NULL)
+		return -1;
+	snprintf(p->path, sizeof(p->path), "%s/docker-proxy.sock", p->dir);
+	if (pipe2(p->command, O_CLOEXEC) != 0 || pipe2(p->answer, O_CLOEXEC) != 0)
+		return -1;
+	if (proxy_listen(p) != 0)
+		return -1;
+	if (pthread_create(&p->thread, NULL, proxy_main, p) != 0)
+		return -1;
+	p->running = true;
+	return 0;
+}
+
+static void
+proxy_stop(struct proxy *p)
+{
+	if (p->running) {
+		proxy_command(p, 'Q');
+		pthread_join(p->thread, NULL);
+		p->running = false;
+		close(p->command[0]);
+		close(p->command[1]);
+		close(p->answer[0]);
+		close(p->answer[1]);
+	}
+	if (p->dir[0] != '\0') {
+		unlink(p->path);
+		rmdir(p->dir);
+		p->dir[0] = '\0';
+	}
+}
+
+/* --- fixtures --------------------------------------------------------------- */
+
+static int
+setup_group(void **state)
+{
+	char build[PATH_MAX], err[256];
+	const char *b = getenv("BUILD");
+
+	(void)state;
+	snprintf(build, sizeof(build), "%s/demo", b != NULL && b[0] ? b : "build");
+	if (realpath(build, demo_context) == NULL) {
+		fprintf(stderr, "no demo build context at %s: run make demo\n", build);
+		return -1;
+	}
+	if (docker_open(&docker, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "docker_open: %s\n", err);
+		return -1;
+	}
+	snprintf(demo_tpl, sizeof(demo_tpl), "ops%ddemo", (int)getpid());
+	snprintf(web_tpl, sizeof(web_tpl), "ops%dweb", (int)getpid());
+	snprintf(stubborn_tpl, sizeof(stubborn_tpl), "ops%dstubborn", (int)getpid());
+	port_base = (uint16_t)(12000 + (getpid() % 25) * 300); /* 14 slices of 20 */
+	/* Slots 0 and 1 for the shared berthd; later tests use their number as slot. */
+	if (daemon_start(&shared, 0, NULL) != 0 ||
+	    put_template(&shared, demo_tpl, slice(0), PORTS_PER_DAEMON, 2, false) != 0 ||
+	    put_template(&shared, web_tpl, slice(1), PORTS_PER_DAEMON, 2, false) != 0) {
+		daemon_destroy(&shared); /* no group teardown after a failed setup */
+		docker_close(docker);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown_group(void **state)
+{
+	(void)state;
+	remove_all_services(&shared);
+	daemon_destroy(&shared);
+	daemon_destroy(&aux);
+	proxy_stop(&proxy);
+	docker_close(docker);
+	return 0;
+}
+
+/* Tests on the shared berthd start and end with an empty registry. */
+static int
+teardown_shared(void **state)
+{
+	(void)state;
+	remove_all_services(&shared);
+	remove_labelled(&shared);
+	return 0;
+}
+
+static int
+teardown_aux(void **state)
+{
+	(void)state;
+	daemon_destroy(&aux);
+	proxy_stop(&proxy);
+	return 0;
+}
+
+/* --- tests: statistics, logs, cleanup on the shared berthd ---------------- */
+
+/* 1. Three launches, one stopped: counts, sorted ports, per-template counts, urls. */
+static void
+test_stats_and_status_count_running_stopped_ports_and_templates(void **state)
+{
+	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
+	Berth__V1__GetStatusRequest status_req = BERTH__V1__GET_STATUS_REQUEST__INIT;
+	Berth__V1__GetStatusResponse *status = NULL;
+	Berth__V1__GetStatsResponse *stats;
+	ProtobufCMessage *reply = NULL;
+	struct launched l[3];
+	uint32_t expected[3];
+	char ids[3][64];
+	berth_status st;
+
+	(void)state;
+	l[0] = launch_ok(&shared, demo_tpl);
+	l[1] = launch_ok(&shared, demo_tpl);
+	l[2] = launch_ok(&shared, web_tpl);
+	snprintf(ids[0], sizeof(ids[0]), "%s_instance_1", demo_tpl);
+	snprintf(ids[1], sizeof(ids[1]), "%s_instance_2", demo_tpl);
+	snprintf(ids[2], sizeof(ids[2]), "%s_instance_1", web_tpl);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(l[i].id, ids[i]);
+	stop.service_id = l[1].id;
+	assert_int_equal(rpc(&shared, "StopService", &stop.base, &reply, &st), 0);
+	berth_reply_free(reply);
+
+	/* The ports in ascending order: demo's slice lies below web's. */
+	expected[0] = l[0].port < l[1].port ? l[0].port : l[1].port;
+	expected[1] = l[0].port < l[1].port ? l[1].port : l[0].port;
+	expected[2] = l[2].port;
+	assert_true(expected[1] < expected[2]);
+
+	stats = get_stats(&shared);
+	assert_int_equal(stats->total_services, 3);
+	assert_int_equal(stats->running_services, 2);
+	assert_int_equal(stats->stopped_services, 1);
+	assert_int_equal(stats->n_used_ports, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(stats->used_ports[i], expected[i]);
+	assert_int_equal(stats->n_templates, 2);
+	assert_string_equal(stats->templates[0]->template_, demo_tpl);
+	assert_int_equal(stats->templates[0]->total, 2);
+	assert_int_equal(stats->templates[0]->running, 1);
+	assert_string_equal(stats->templates[1]->template_, web_tpl);
+	assert_int_equal(stats->templates[1]->total, 1);
+	assert_int_equal(stats->templates[1]->running, 1);
+	berth_reply_free(&stats->base);
+
+	assert_int_equal(rpc(&shared, "GetStatus", &status_req.base, (ProtobufCMessage **)&status, &st),
+	    0);
+	assert_non_null(status->statistics);
+	assert_int_equal(status->statistics->total_services, 3);
+	assert_int_equal(status->statistics->running_services, 2);
+	assert_int_equal(status->statistics->stopped_services, 1);
+	assert_int_equal(status->n_services, 3);
+	/* Sorted by service_id: demo's instance_1, instance_2, then web's instance_1. */
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(status->services[i]->service_id, ids[i]);
+	assert_string_equal(status->services[0]->status, "running");
+	assert_string_equal(status->services[1]->status, "stopped");
+	assert_string_equal(status->services[2]->status, "running");
+	for (size_t i = 0; i < status->n_services; i++) {
+		char url[64];
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u", status->services[i]->port);
+		assert_string_equal(status->services[i]->url, url);
+	}
+	berth_reply_free(&status->base);
+}
+
+/* 2. The demo's start-up line comes back; unknown ids and huge tails are refused. */
+static void
+test_service_logs_return_the_demo_output_and_refuse_bad_requests(void **state)
+{
+	Berth__V1__GetServiceLogsRequest req = BERTH__V1__GET_SERVICE_LOGS_REQUEST__INIT;
+	Berth__V1__GetServiceLogsResponse *logs = NULL;
+	struct launched l;
+	char unknown[64];
+	berth_status st;
+	size_t lines = 0;
+
+	(void)state;
+	l = launch_ok(&shared, demo_tpl);
+	assert_true(http_answers(l.port)); /* it listens, so it has said so */
+
+	req.service_id = l.id;
+	req.tail = 10;
+	assert_int_equal(rpc(&shared, "GetServiceLogs", &req.base, (ProtobufCMessage **)&logs, &st), 0);
+	assert_non_null(strstr(logs->logs, "berth-demo listening on port 8000"));
+	for (const char *p = logs->logs; *p != '\0'; p++)
+		lines += *p == '\n';
+	assert_true(lines >= 1 && lines <= 10);
+	berth_reply_free(&logs->base);
+
+	/* After three requests the last line is a request's, not the start-up line. */
+	for (int i = 0; i < 3; i++)
+		assert_true(http_answers(l.port));
+	req.tail = 1;
+	logs = NULL;
+	assert_int_equal(rpc(&shared, "GetServiceLogs", &req.base, (ProtobufCMessage **)&logs, &st), 0);
+	assert_null(strstr(logs->logs, "listening"));
+	berth_reply_free(&logs->base);
+
+	snprintf(unknown, sizeof(unknown), "%s_nosuch", demo_tpl);
+	req.service_id = unknown;
+	req.tail = 10;
+	logs = NULL;
+	assert_int_equal(rpc(&shared, "GetServiceLogs", &req.base, (ProtobufCMessage **)&logs, &st),
+	    BERTH__V1__CODE__NOT_FOUND);
+	assert_null(logs);
+
+	req.service_id = l.id;
+	req.tail = 100001;
+	assert_int_equal(rpc(&shared, "GetServiceLogs", &req.base, (ProtobufCMessage **)&logs, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.field, "tail");
+}
+
+static bool
+contains(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* 3. A container killed behind berth's back and an orphan: seen, then removed. */
+static void
+test_cleanup_status_and_auto_cleanup_remove_the_dead_and_the_orphan(void **state)
+{
+	const char *abs_dir = strchr(shared.label, '=') + 1;
+	struct docker_label labels[] = { { DOCKER_LABEL_MANAGED, "true" },
+		{ DOCKER_LABEL_DATA_DIR, abs_dir } };
+	struct docker_container_spec spec = { .image = DEMO_IMAGE, .labels = labels, .n_labels = 2 };
+	Berth__V1__AutoCleanupRequest req = BERTH__V1__AUTO_CLEANUP_REQUEST__INIT;
+	Berth__V1__AutoCleanupResponse *cleaned = NULL;
+	Berth__V1__GetCleanupStatusResponse *cs;
+	Berth__V1__ListServicesResponse *list;
+	struct docker_error err = { 0 };
+	char orphan_id[DOCKER_ID_LEN + 1], orphan_name[64], state_now[16];
+	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	struct launched healthy, victim, resting;
+	berth_status st;
+
+	(void)state;
+	healthy = launch_ok(&shared, demo_tpl);
+	victim = launch_ok(&shared, demo_tpl);
+	resting = launch_ok(&shared, demo_tpl);
+	stop.service_id = resting.id;
+	assert_int_equal(rpc(&shared, "StopService", &stop.base, &reply, &st), 0);
+	berth_reply_free(reply);
+
+	assert_int_equal(docker_container_kill(docker, victim.container_id, 30000, &err), 0);
+	for (int i = 0; i < 100; i++) {
+		container_state(victim.container_id, state_now);
+		if (strcmp(state_now, "running") != 0)
+			break;
+		sleep_ms(50);
+	}
+	assert_string_equal(state_now, "exited");
+
+	/* Labelled as this berthd's, but no berth.service, template or row. */
+	snprintf(orphan_name, sizeof(orphan_name), "berth-ops-orphan-%d", (int)getpid());
+	spec.name = orphan_name;
+	assert_int_equal(docker_container_create(docker, &spec, orphan_id, 30000, &err), 0);
+
+	/* Stopped through berth is not dead; killed behind its back is. */
+	cs = get_cleanup_status(&shared);
+	assert_int_equal(cs->registered_services, 3);
+	assert_int_equal(cs->running_containers, 1); /* the healthy one; the orphan never ran */
+	assert_int_equal(cs->n_dead_services, 1);
+	assert_string_equal(cs->dead_services[0], victim.id);
+	assert_int_equal(cs->n_orphan_containers, 1);
+	assert_string_equal(cs->orphan_containers[0], orphan_name);
+	berth_reply_free(&cs->base);
+
+	assert_int_equal(rpc(&shared, "AutoCleanup", &req.base, (ProtobufCMessage **)&cleaned, &st), 0);
+	assert_int_equal(cleaned->containers_removed, 2);
+	assert_int_equal(cleaned->registry_entries_removed, 1);
+	assert_int_equal(cleaned->n_removed_services, 1);
+	assert_string_equal(cleaned->removed_services[0], victim.id);
+	assert_int_equal(cleaned->n_removed_containers, 2);
+	assert_true(contains(cleaned->removed_containers, 2, victim.container_id));
+	assert_true(contains(cleaned->removed_containers, 2, orphan_id));
+	berth_reply_free(&cleaned->base);
+
+	container_state(victim.container_id, state_now);
+	assert_string_equal(state_now, "missing");
+	container_state(orphan_id, state_now);
+	assert_string_equal(state_now, "missing");
+
+	/* The healthy service is untouched, the stopped one kept for a restart. */
+	list = list_services(&shared);
+	assert_int_equal(list->n_services, 2);
+	assert_non_null(find_service(list, healthy.id));
+	assert_string_equal(find_service(list, healthy.id)->status, "running");
+	assert_non_null(find_service(list, resting.id));
+	assert_string_equal(find_service(list, resting.id)->status, "stopped");
+	berth_reply_free(&list->base);
+	container_state(healthy.container_id, state_now);
+	assert_string_equal(state_now, "running");
+	assert_true(http_answers(healthy.port));
+	container_state(resting.container_id, state_now);
+	assert_string_equal(state_now, "exited");
+
+	cs = get_cleanup_status(&shared);
+	assert_int_equal(cs->registered_services, 2);
+	assert_int_equal(cs->n_dead_services, 0);
+	assert_int_equal(cs->n_orphan_containers, 0);
+	berth_reply_free(&cs->base);
+}
+
+/* 4. Everything goes: containers, rows, ports (a new launch gets the first port again). */
+static void
+test_force_cleanup_all_removes_containers_rows_and_ports(void **state)
+{
+	Berth__V1__ForceCleanupAllResponse *r;
+	Berth__V1__GetStatsResponse *stats;
+	struct launched l[3], again;
+	uint32_t lowest;
+
+	(void)state;
+	launch_many(&shared, demo_tpl, 3, l);
+	lowest = l[0].port;
+	for (int i = 1; i < 3; i++)
+		if (l[i].port < lowest)
+			lowest = l[i].port;
+	assert_int_equal(count_labelled(&shared), 3);
+
+	r = force_cleanup_all(&shared);
+	assert_int_equal(r->containers_removed, 3);
+	assert_int_equal(r->registry_entries_removed, 3);
+	assert_int_equal(r->n_errors, 0);
+	berth_reply_free(&r->base);
+
+	assert_int_equal(count_labelled(&shared), 0);
+	assert_int_equal(count_services(&shared), 0);
+	stats = get_stats(&shared);
+	assert_int_equal(stats->total_services, 0);
+	assert_int_equal(stats->n_used_ports, 0);
+	berth_reply_free(&stats->base);
+
+	/* The allocator let the ports go too, not only the registry. */
+	again = launch_ok(&shared, demo_tpl);
+	assert_int_equal(again.port, lowest);
+}
+
+/* --- tests: shutdown, crashes and Docker outages, each on its own berthd -- */
+
+/* 5. Ten services that ignore SIGTERM stop in parallel: about one timeout, not ten. */
+static void
+test_sigterm_removes_ten_services_in_parallel_and_keeps_their_directories(void **state)
+{
+	struct launched l[10];
+	char *log, *line;
+	long long cleanup_ms = -1;
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 5, NULL), 0);
+	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, PORTS_PER_DAEMON, 2, true), 0);
+	launch_many(&aux, stubborn_tpl, 10, l);
+	assert_int_equal(count_labelled(&aux), 10);
+
+	assert_int_equal(berthd_proc_stop(&aux.proc, 60), 0);
+	log = read_log(&aux);
+	line = strstr(log, "shutdown policy=remove cleanup_ms=");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "shutdown policy=remove cleanup_ms=%lld", &cleanup_ms), 1);
+	free(log);
+	printf("# shutdown of 10 services (stop timeout 2 s each) took %lld ms\n", cleanup_ms);
+	/* Sequential stops would take at least 10 x 2 s. */
+	assert_true(cleanup_ms >= 0 && cleanup_ms < 12000);
+
+	assert_int_equal(count_labelled(&aux), 0);
+	for (int i = 0; i < 10; i++)
+		assert_true(dir_exists(l[i].project_dir));
+}
+
+/* 6. --on-exit keep: services outlive berthd and are found again at its next start. */
+static void
+test_on_exit_keep_leaves_services_running_across_a_restart(void **state)
+{
+	const char *const keep[] = { "--on-exit", "keep", NULL };
+	Berth__V1__ListServicesResponse *list;
+	Berth__V1__ForceCleanupAllResponse *r;
+	struct launched l[2];
+	char state_now[16];
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 6, keep), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	l[0] = launch_ok(&aux, demo_tpl);
+	l[1] = launch_ok(&aux, demo_tpl);
+
+	assert_int_equal(berthd_proc_stop(&aux.proc, 30), 0);
+	for (int i = 0; i < 2; i++) {
+		container_state(l[i].container_id, state_now);
+		assert_string_equal(state_now, "running");
+		assert_true(http_answers(l[i].port));
+	}
+
+	assert_int_equal(daemon_restart(&aux, keep), 0);
+	list = list_services(&aux);
+	assert_int_equal(list->n_services, 2);
+	for (int i = 0; i < 2; i++) {
+		const Berth__V1__Service *s = find_service(list, l[i].id);
+
+		assert_non_null(s);
+		assert_string_equal(s->status, "running");
+		assert_int_equal(s->port, l[i].port);
+		assert_string_equal(s->container_id, l[i].container_id);
+		assert_true(http_answers(s->port));
+	}
+	berth_reply_free(&list->base);
+
+	r = force_cleanup_all(&aux);
+	assert_int_equal(r->containers_removed, 2);
+	berth_reply_free(&r->base);
+	assert_int_equal(count_labelled(&aux), 0);
+}
+
+/* 7. --on-exit stop: containers stopped, rows kept; a restart brings one back. */
+static void
+test_on_exit_stop_keeps_stopped_services_that_restart_later(void **state)
+{
+	const char *const stop[] = { "--on-exit", "stop", NULL };
+	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
+	Berth__V1__RestartServiceResponse *back = NULL;
+	Berth__V1__ListServicesResponse *list;
+	struct launched l[2];
+	char state_now[16];
+	berth_status st;
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 7, stop), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	l[0] = launch_ok(&aux, demo_tpl);
+	l[1] = launch_ok(&aux, demo_tpl);
+
+	assert_int_equal(berthd_proc_stop(&aux.proc, 30), 0);
+	for (int i = 0; i < 2; i++) {
+		container_state(l[i].container_id, state_now);
+		assert_string_equal(state_now, "exited");
+	}
+
+	assert_int_equal(daemon_restart(&aux, stop), 0);
+	list = list_services(&aux);
+	assert_int_equal(list->n_services, 2);
+	for (int i = 0; i < 2; i++) {
+		const Berth__V1__Service *s = find_service(list, l[i].id);
+
+		assert_non_null(s);
+		assert_string_equal(s->status, "stopped");
+		assert_int_equal(s->port, l[i].port);
+	}
+	berth_reply_free(&list->base);
+
+	restart.service_id = l[0].id;
+	assert_int_equal(rpc(&aux, "RestartService", &restart.base, (ProtobufCMessage **)&back, &st), 0);
+	assert_string_equal(back->service->status, "running");
+	assert_int_equal(back->service->port, l[0].port);
+	berth_reply_free(&back->base);
+	assert_true(http_answers(l[0].port));
+	container_state(l[1].container_id, state_now);
+	assert_string_equal(state_now, "exited");
+}
+
+/*
+ * The registry and Docker agree: no row half-launched, every row's container
+ * exists (or the row says "missing"), every labelled container has a row, no
+ * port is held twice. Returns the number of rows.
+ */
+static size_t
+assert_registry_matches_docker(struct daemon *d)
+{
+	Berth__V1__ListServicesResponse *list = list_services(d);
+	struct docker_container *containers;
+	size_t n_containers, rows = list->n_services;
+
+	for (size_t i = 0; i < list->n_services; i++) {
+		const Berth__V1__Service *s = list->services[i];
+		char state_now[16];
+
+		assert_string_not_equal(s->status, "creating");
+		container_state(s->container_id[0] != '\0' ? s->container_id : s->container_name,
+		    state_now);
+		if (strcmp(state_now, "missing") == 0)
+			assert_string_equal(s->status, "missing");
+		for (size_t j = 0; j < i; j++)
+			assert_int_not_equal(s->port, list->services[j]->port);
+	}
+	labelled_containers(d, &containers, &n_containers);
+	for (size_t k = 0; k < n_containers; k++) {
+		bool has_row = false;
+
+		for (size_t i = 0; i < list->n_services && !has_row; i++)
+			has_row = strcmp(list->services[i]->container_id, containers[k].id) == 0 ||
+			    strcmp(list->services[i]->container_name, containers[k].name) == 0;
+		if (!has_row)
+			fail_msg("container %s (%s) has no row", containers[k].name, containers[k].state);
+	}
+	free(containers);
+	berth_reply_free(&list->base);
+	return rows;
+}
+
+struct inflight {
+	berth_client *client;
+	struct launched result;
+};
+
+static void *
+inflight_launch(void *arg)
+{
+	struct inflight *f = arg;
+	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	req.template_ = demo_tpl;
+	req.instance = "";
+	berth_call(f->client, "LaunchService", &req.base, &reply, &st);
+	f->result.code = st.code;
+	if (reply != NULL) {
+		copy_service(&f->result, ((Berth__V1__LaunchServiceResponse *)reply)->service);
+		berth_reply_free(reply);
+	}
+	return NULL;
+}
+
+/* 8. kill -9 at several moments of a launch: the next start leaves no half-done work. */
+static void
+test_kill_during_a_launch_leaves_registry_and_docker_in_agreement(void **state)
+{
+	const int delays_ms[] = { 30, 120, 200, 300 };
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 8, NULL), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	launch_ok(&aux, demo_tpl); /* one settled service */
+
+	for (size_t round = 0; round < sizeof(delays_ms) / sizeof(delays_ms[0]); round++) {
+		struct inflight f = { 0 };
+		pthread_t thread;
+		berth_status st;
+		size_t rows;
+
+		/* Its own client with a short timeout: the call ends soon after the kill. */
+		assert_int_equal(berth_open(&f.client, aux.proc.url, &(berth_options){ NULL, 1500 }, &st),
+		    0);
+		assert_int_equal(pthread_create(&thread, NULL, inflight_launch, &f), 0);
+		sleep_ms(delays_ms[round]);
+		berthd_proc_kill(&aux.proc);
+		pthread_join(thread, NULL);
+		berth_close(f.client);
+
+		assert_int_equal(daemon_restart(&aux, NULL), 0);
+		rows = assert_registry_matches_docker(&aux);
+		printf("# kill after %d ms: launch answered %s; %zu rows after restart\n",
+		    delays_ms[round], berth_code_name(f.result.code), rows);
+		assert_true(rows >= 1);
+		if (f.result.code == BERTH__V1__CODE__OK) { /* answered before the kill: it stays */
+			Berth__V1__ListServicesResponse *list = list_services(&aux);
+			assert_non_null(find_service(list, f.result.id));
+			berth_reply_free(&list->base);
+		}
+	}
+	/* And berthd still launches, on a port no row holds. */
+	launch_ok(&aux, demo_tpl);
+	assert_registry_matches_docker(&aux);
+}
+
+/* 9. A shutdown cut short by kill -9 is finished when berthd next starts. */
+static void
+test_interrupted_shutdown_is_finished_at_the_next_start(void **state)
+{
+	struct launched l[3];
+	char *log;
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 9, NULL), 0);
+	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, PORTS_PER_DAEMON, 3, true), 0);
+	launch_many(&aux, stubborn_tpl, 3, l);
+
+	assert_int_equal(kill(aux.proc.pid, SIGTERM), 0);
+	sleep_ms(500);
+	/* Begun, not done: the stops wait 3 s for services that ignore SIGTERM. */
+	assert_true(berthd_proc_log_contains(&aux.proc, "shutdown begun"));
+	assert_false(berthd_proc_log_contains(&aux.proc, "shutdown policy=remove"));
+	berthd_proc_kill(&aux.proc);
+
+	assert_int_equal(daemon_restart(&aux, NULL), 0);
+	log = read_log(&aux);
+	assert_non_null(strstr(log, "finishing")); /* the resume message */
+	free(log);
+	assert_int_equal(count_services(&aux), 0);
+	assert_int_equal(count_labelled(&aux), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(dir_exists(l[i].project_dir));
+}
+
+/* 10. Docker away: reads still answer, launches fail fast; back: launches work again. */
+static void
+test_docker_outage_keeps_reads_and_fails_launches_until_it_returns(void **state)
+{
+	char host[160];
+	const char *args[] = { "--docker-host", host, NULL };
+	Berth__V1__GetServiceRequest got = BERTH__V1__GET_SERVICE_REQUEST__INIT;
+	Berth__V1__GetServiceResponse *service = NULL;
+	Berth__V1__GetCleanupStatusRequest cleanup = BERTH__V1__GET_CLEANUP_STATUS_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	Berth__V1__HealthResponse *h;
+	Berth__V1__GetStatsResponse *stats;
+	struct launched before, after;
+	berth_status st;
+	int64_t started, took;
+
+	(void)state;
+	assert_int_equal(proxy_start(&proxy), 0);
+	snprintf(host, sizeof(host), "unix://%s", proxy.path);
+	assert_int_equal(daemon_start(&aux, 10, args), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	before = launch_ok(&aux, demo_tpl);
+	assert_true(atomic_load(&proxy.accepted) > 0); /* berthd does talk through the proxy */
+
+	assert_true(proxy_command(&proxy, 'D'));
+	assert_int_equal(count_services(&aux), 1);
+	stats = get_stats(&aux);
+	assert_int_equal(stats->total_services, 1);
+	assert_int_equal(stats->n_used_ports, 1);
+	berth_reply_free(&stats->base);
+
+	/* The record without its live state, rather than an error. */
+	got.service_id = before.id;
+	assert_int_equal(rpc(&aux, "GetService", &got.base, (ProtobufCMessage **)&service, &st), 0);
+	assert_int_equal(service->service->port, before.port);
+	assert_string_equal(service->service->container->state, "unknown");
+	berth_reply_free(&service->base);
+	/* Cleanup has to ask Docker. */
+	assert_int_equal(rpc(&aux, "GetCleanupStatus", &cleanup.base, &reply, &st),
+	    BERTH__V1__CODE__UNAVAILABLE);
+
+	started = now_ms();
+	assert_null(launch(&aux, demo_tpl, "", &st));
+	took = now_ms() - started;
+	printf("# LaunchService with Docker down answered %s in %lld ms: %s\n",
+	    berth_code_name(st.code), (long long)took, st.message);
+	assert_int_equal(st.code, BERTH__V1__CODE__UNAVAILABLE);
+	assert_true(took < 10000);
+
+	h = health(&aux);
+	assert_false(h->docker_available);
+	assert_int_equal(h->status, BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING);
+	berth_reply_free(&h->base);
+
+	assert_true(proxy_command(&proxy, 'U'));
+	h = health(&aux);
+	assert_true(h->docker_available);
+	berth_reply_free(&h->base);
+	after = launch_ok(&aux, demo_tpl);
+	assert_int_not_equal(after.port, before.port);
+	assert_true(http_answers(after.port));
+	assert_true(http_answers(before.port));
+	assert_int_equal(count_services(&aux), 2);
+	assert_int_equal(kill(aux.proc.pid, 0), 0); /* the same berthd all along */
+}
+
+/* 11. A second SIGINT kills what is still stopping instead of waiting 30 s. */
+static void
+test_second_sigint_kills_the_remaining_containers_at_once(void **state)
+{
+	Berth__V1__HealthResponse *h;
+	struct launched l[3];
+	int64_t started, took;
+	berth_status st;
+	int status;
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 11, NULL), 0);
+	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, PORTS_PER_DAEMON, 30, true), 0);
+	launch_many(&aux, stubborn_tpl, 3, l);
+
+	started = now_ms();
+	assert_int_equal(kill(aux.proc.pid, SIGINT), 0);
+	sleep_ms(300);
+	/* Meanwhile: not serving, changes refused, reads answered. */
+	h = health(&aux);
+	assert_int_equal(h->status, BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING);
+	berth_reply_free(&h->base);
+	assert_null(launch(&aux, stubborn_tpl, "", &st));
+	assert_int_equal(st.code, BERTH__V1__CODE__UNAVAILABLE);
+	assert_int_equal(count_services(&aux), 3);
+	sleep_ms((int)(started + 1000 - now_ms()));
+	assert_int_equal(kill(aux.proc.pid, SIGINT), 0);
+	status = wait_exit(&aux, 40000);
+	took = now_ms() - started;
+	printf("# berthd exited %d after %lld ms (stop timeout 30 s)\n", status, (long long)took);
+	assert_int_equal(status, 0);
+	assert_true(took < 20000);
+	assert_int_equal(count_labelled(&aux), 0);
+}
+
+/*
+ * 12. A start that cannot finish an interrupted shutdown (Docker down) tries
+ * once: a later start must not remove the services launched in between.
+ */
+static void
+test_failed_resume_of_a_shutdown_spares_services_launched_later(void **state)
+{
+	char host[160];
+	const char *remove_args[] = { "--docker-host", host, NULL };
+	const char *keep_args[] = { "--docker-host", host, "--on-exit", "keep", NULL };
+	Berth__V1__ListServicesResponse *list;
+	struct launched old[2], later;
+	char state_now[16];
+
+	(void)state;
+	assert_int_equal(proxy_start(&proxy), 0);
+	snprintf(host, sizeof(host), "unix://%s", proxy.path);
+	assert_int_equal(daemon_start(&aux, 12, remove_args), 0);
+	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, 10, 3, true), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, (uint16_t)(aux.base + 10), 10, 2, false), 0);
+	launch_many(&aux, stubborn_tpl, 2, old);
+
+	/* A remove-shutdown cut short, then a start while Docker is away. */
+	assert_int_equal(kill(aux.proc.pid, SIGTERM), 0);
+	sleep_ms(500);
+	berthd_proc_kill(&aux.proc);
+	assert_true(proxy_command(&proxy, 'D'));
+	assert_int_equal(daemon_restart(&aux, keep_args), 0);
+	assert_true(berthd_proc_log_contains(&aux.proc, "finishing"));
+	assert_true(proxy_command(&proxy, 'U'));
+
+	/* Docker is back: a new service, then an ordinary stop and start (keep). */
+	later = launch_ok(&aux, demo_tpl);
+	assert_int_equal(berthd_proc_stop(&aux.proc, 30), 0);
+	assert_int_equal(daemon_restart(&aux, keep_args), 0);
+
+	list = list_services(&aux);
+	assert_non_null(find_service(list, later.id));
+	assert_string_equal(find_service(list, later.id)->status, "running");
+	berth_reply_free(&list->base);
+	container_state(later.container_id, state_now);
+	assert_string_equal(state_now, "running");
+	assert_true(http_answers(later.port));
+}
+
+/*
+ * 13. Known bug, skipped unless BERTH_TEST_KNOWN_BUGS=1: a launch cut short by
+ * kill -9 leaves a "creating" row; when berthd then starts while Docker is
+ * away, nothing finishes or undoes it once Docker returns (the follower
+ * reconciles with startup=false, which leaves "creating" rows alone), so the
+ * row and its port stay taken until the next restart.
+ */
+static void
+test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(void **state)
+{
+	char host[160];
+	const char *args[] = { "--docker-host", host, NULL };
+	const int delays_ms[] = { 40, 80, 150 };
+	bool left_creating = false;
+
+	(void)state;
+	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL)
+		skip();
+	assert_int_equal(proxy_start(&proxy), 0);
+	snprintf(host, sizeof(host), "unix://%s", proxy.path);
+	assert_int_equal(daemon_start(&aux, 13, args), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	for (size_t round = 0; round < 3 && !left_creating; round++) {
+		Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
+		Berth__V1__ListServicesResponse *list = NULL;
+		struct inflight f = { 0 };
+		pthread_t thread;
+		berth_status st;
+
+		assert_int_equal(berth_open(&f.client, aux.proc.url, &(berth_options){ NULL, 1500 }, &st),
+		    0);
+		assert_int_equal(pthread_create(&thread, NULL, inflight_launch, &f), 0);
+		sleep_ms(delays_ms[round]);
+		berthd_proc_kill(&aux.proc);
+		pthread_join(thread, NULL);
+		berth_close(f.client);
+
+		assert_true(proxy_command(&proxy, 'D'));
+		assert_int_equal(daemon_restart(&aux, args), 0);
+		req.status = "creating";
+		assert_int_equal(rpc(&aux, "ListServices", &req.base, (ProtobufCMessage **)&list, &st), 0);
+		left_creating = list->n_services > 0;
+		berth_reply_free(&list->base);
+		assert_true(proxy_command(&proxy, 'U'));
+	}
+	if (!left_creating)
+		skip(); /* no kill landed between the row and the end of the launch */
+	sleep_ms(4000); /* the follower reconnects (backoff at most 2 s) and reconciles */
+	assert_registry_matches_docker(&aux);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_stats_and_status_count_running_stopped_ports_and_templates,
+		    teardown_shared),
+		cmocka_unit_test_teardown(test_service_logs_return_the_demo_output_and_refuse_bad_requests,
+		    teardown_shared),
+		cmocka_unit_test_teardown(test_cleanup_status_and_auto_cleanup_remove_the_dead_and_the_orphan,
+		    teardown_shared),
+		cmocka_unit_test_teardown(test_force_cleanup_all_removes_containers_rows_and_ports,
+		    teardown_shared),
+		cmocka_unit_test_teardown(
+		    test_sigterm_removes_ten_services_in_parallel_and_keeps_their_directories, teardown_aux),
+		cmocka_unit_test_teardown(test_on_exit_keep_leaves_services_running_across_a_restart,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_on_exit_stop_keeps_stopped_services_that_restart_later,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_kill_during_a_launch_leaves_registry_and_docker_in_agreement,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_interrupted_shutdown_is_finished_at_the_next_start,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_docker_outage_keeps_reads_and_fails_launches_until_it_returns,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_second_sigint_kills_the_remaining_containers_at_once,
+		    teardown_aux),
+		cmocka_unit_test_teardown(test_failed_resume_of_a_shutdown_spares_services_launched_later,
+		    teardown_aux),
+		cmocka_unit_test_teardown(
+		    test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it,
+		    teardown_aux),
+	};
+
+	return cmocka_run_group_tests_name("operations", tests, setup_group, teardown_group);
+}
