@@ -82,6 +82,14 @@ parse_option(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 		return CLI_HELP;
 	}
 	for (struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
+		if (o->kind == CLI_OPT_OPTIONAL_UINT && strcmp(arg, o->name) == 0) {
+			o->seen++;
+			*i += 1;
+			/* The next word is the value only when it is a number. */
+			if (*i < argc && cli_parse_uint32(argv[*i], o->value) == 0)
+				*i += 1;
+			return 0;
+		}
 		if (o->kind == CLI_OPT_FLAG) {
 			if (strcmp(arg, o->name) != 0)
 				continue;
@@ -100,6 +108,7 @@ parse_option(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 			*(const char **)o->value = value;
 			return 0;
 		case CLI_OPT_UINT:
+		case CLI_OPT_OPTIONAL_UINT:
 			if (cli_parse_uint32(value, o->value) != 0)
 				return cli_usage_error(cli, cmd, "option %s takes a number, not '%s'",
 				    o->name, value);

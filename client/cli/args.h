@@ -20,6 +20,8 @@ enum cli_opt_kind {
 	CLI_OPT_STRING, /* value: const char ** (points into argv; last one wins) */
 	CLI_OPT_UINT,   /* value: uint32_t *, decimal */
 	CLI_OPT_LIST,   /* value: struct cli_strv *, one entry per use */
+	CLI_OPT_OPTIONAL_UINT, /* value: uint32_t *; "--watch", "--watch N" or "--watch=N":
+				* N is taken only when the next word is a number */
 };
 
 /* A growable list of strings that point into argv. */

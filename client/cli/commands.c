@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "json.h"
 #include "table.h"
+#include "term.h"
 #include "validate.h"
 
 #define TABLE_GAP 3
@@ -58,6 +59,67 @@ call_and_print(struct cli *cli, const char *method, const ProtobufCMessage *requ
 	rc = cli->json ? cli_print_json(cli, reply) : print(cli, reply, arg);
 	berth_reply_free(reply);
 	return rc;
+}
+
+/*
+ * --watch [SEC] and the hidden --watch-count N (for tests and scripts: stop
+ * after N snapshots; implies --watch). Commands that take them add
+ * WATCH_OPTIONS to their option table.
+ */
+#define WATCH_DEFAULT_S 2
+
+struct watch {
+	uint32_t interval_s;
+	uint32_t count;
+};
+
+#define WATCH_OPTIONS(w)                                           \
+	{ "--watch", CLI_OPT_OPTIONAL_UINT, &(w)->interval_s },    \
+	    { "--watch-count", CLI_OPT_UINT, &(w)->count }
+
+struct snapshot {
+	const char *method;
+	const ProtobufCMessage *request;
+	print_fn print;
+	const void *arg;
+};
+
+static int
+take_snapshot(struct cli *cli, void *arg)
+{
+	const struct snapshot *s = arg;
+
+	return call_and_print(cli, s->method, s->request, s->print, s->arg);
+}
+
+/* True when the parsed `opts` had --watch or --watch-count. */
+static bool
+watch_requested(const struct cli_opt *opts)
+{
+	for (const struct cli_opt *o = opts; o->name != NULL; o++)
+		if (o->seen && strncmp(o->name, "--watch", 7) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * call_and_print, once or (when `opts` had --watch or --watch-count) every
+ * few seconds until interrupted.
+ */
+static int
+call_and_print_watched(struct cli *cli, const struct cli_command *cmd,
+    const struct cli_opt *opts, const struct watch *w, const char *method,
+    const ProtobufCMessage *request, print_fn print, const void *arg)
+{
+	struct snapshot s = { method, request, print, arg };
+	char title[64];
+
+	if (!watch_requested(opts))
+		return call_and_print(cli, method, request, print, arg);
+	if (w->interval_s == 0)
+		return cli_usage_error(cli, cmd, "--watch takes a number of seconds of at least 1");
+	snprintf(title, sizeof(title), "berth %s", cmd->name);
+	return cli_watch(cli, title, w->interval_s, w->count, take_snapshot, &s);
 }
 
 /* ---------------------------------------------------------------------------
@@ -440,9 +502,14 @@ static int
 print_templates(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 {
 	const Berth__V1__ListTemplatesResponse *r = (const Berth__V1__ListTemplatesResponse *)reply;
+	const bool *quiet = arg;
 	struct cli_table *t;
 
-	(void)arg;
+	if (*quiet) {
+		for (size_t i = 0; i < r->n_templates; i++)
+			fprintf(cli->out, "%s\n", r->templates[i]->name);
+		return 0;
+	}
 	if (r->n_templates == 0) {
 		fprintf(cli->out, "No templates.\n");
 		return 0;
@@ -465,11 +532,17 @@ static int
 cmd_templates(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__ListTemplatesRequest req = BERTH__V1__LIST_TEMPLATES_REQUEST__INIT;
+	bool quiet = false;
+	struct cli_opt opts[] = {
+		{ "-q", CLI_OPT_FLAG, &quiet },
+		{ "--quiet", CLI_OPT_FLAG, &quiet },
+		{ NULL },
+	};
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, NULL, 0, 0)) != 0)
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
 		return rc;
-	return call_and_print(cli, "ListTemplates", &req.base, print_templates, NULL);
+	return call_and_print(cli, "ListTemplates", &req.base, print_templates, &quiet);
 }
 
 static int
@@ -700,7 +773,9 @@ cmd_launch(struct cli *cli, const struct cli_command *cmd, int argc, char **argv
 	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
 	struct cli_opt opts[] = { { "--port", CLI_OPT_UINT, &req.port }, { NULL } };
 	struct validation_error verr;
-	char *pos[2];
+	struct cli_progress *progress;
+	ProtobufCMessage *reply;
+	char *pos[2], label[160];
 	int rc;
 
 	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, pos, 1, 2)) != 0)
@@ -714,7 +789,17 @@ cmd_launch(struct cli *cli, const struct cli_command *cmd, int argc, char **argv
 	req.template_ = pos[0];
 	if (pos[1] != NULL)
 		req.instance = pos[1];
-	return call_and_print(cli, "LaunchService", &req.base, print_launch, NULL);
+	/* A first launch may build or pull the image: say that it is still going. */
+	snprintf(label, sizeof(label), "launching %s%s%s", pos[0], pos[1] != NULL ? " " : "",
+	    pos[1] != NULL ? pos[1] : "");
+	progress = cli_progress_start(cli, label);
+	rc = cli_call(cli, "LaunchService", &req.base, &reply);
+	cli_progress_stop(progress);
+	if (rc != 0)
+		return rc;
+	rc = cli->json ? cli_print_json(cli, reply) : print_launch(cli, reply, NULL);
+	berth_reply_free(reply);
+	return rc;
 }
 
 static int
@@ -737,11 +822,13 @@ cmd_ls(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
 	const char *template_name = NULL, *status = NULL;
 	bool quiet = false;
+	struct watch w = { WATCH_DEFAULT_S, 0 };
 	struct cli_opt opts[] = {
 		{ "--template", CLI_OPT_STRING, &template_name },
 		{ "--status", CLI_OPT_STRING, &status },
 		{ "-q", CLI_OPT_FLAG, &quiet },
 		{ "--quiet", CLI_OPT_FLAG, &quiet },
+		WATCH_OPTIONS(&w),
 		{ NULL },
 	};
 	int rc;
@@ -755,7 +842,8 @@ cmd_ls(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (status != NULL)
 		req.status = (char *)status;
-	return call_and_print(cli, "ListServices", &req.base, print_list_services, &quiet);
+	return call_and_print_watched(cli, cmd, opts, &w, "ListServices", &req.base,
+	    print_list_services, &quiet);
 }
 
 static int
@@ -930,11 +1018,14 @@ static int
 cmd_status(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__GetStatusRequest req = BERTH__V1__GET_STATUS_REQUEST__INIT;
+	struct watch w = { WATCH_DEFAULT_S, 0 };
+	struct cli_opt opts[] = { WATCH_OPTIONS(&w), { NULL } };
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, NULL, 0, 0)) != 0)
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
 		return rc;
-	return call_and_print(cli, "GetStatus", &req.base, print_get_status, NULL);
+	return call_and_print_watched(cli, cmd, opts, &w, "GetStatus", &req.base, print_get_status,
+	    NULL);
 }
 
 /* Adds "key: a, b, c" ("none" when empty). */
@@ -1097,7 +1188,9 @@ const struct cli_command cli_commands[] = {
 	    "Prints berthd's serving status, version and whether Docker answers.\n"
 	    "Exits 7 (as UNAVAILABLE) when berthd answers but is not SERVING.\n",
 	    cmd_health },
-	{ "templates", NULL, "templates", "List the templates (ListTemplates)", NULL,
+	{ "templates", NULL, "templates [-q]", "List the templates (ListTemplates)",
+	    "Options:\n"
+	    "  -q, --quiet   print only the template names, one per line (--json wins)\n",
 	    cmd_templates },
 	{ "template", "show", "template show NAME", "Show one template (GetTemplate)", NULL,
 	    cmd_template_show },
@@ -1113,13 +1206,19 @@ const struct cli_command cli_commands[] = {
 	    "  NAME       instance name (default: the lowest free instance_<N>)\n"
 	    "  --port N   host port (default: the first free port of the template's range)\n"
 	    "\n"
-	    "Prints the service id, its URL and port, and the ports passed over.\n",
+	    "Prints the service id, its URL and port, and the ports passed over. While\n"
+	    "the call runs (building or pulling the image can take minutes), a terminal\n"
+	    "shows the time elapsed on stderr.\n",
 	    cmd_launch },
-	{ "ls", NULL, "ls [--template T] [--status S] [-q]", "List services (ListServices)",
+	{ "ls", NULL, "ls [--template T] [--status S] [-q] [--watch [SEC]]",
+	    "List services (ListServices)",
 	    "Options:\n"
-	    "  --template T   only services of template T\n"
-	    "  --status S     only services in registry status S (running, stopped, ...)\n"
-	    "  -q, --quiet    print only the service ids, one per line (--json wins)\n",
+	    "  --template T    only services of template T\n"
+	    "  --status S      only services in registry status S (running, stopped, ...)\n"
+	    "  -q, --quiet     print only the service ids, one per line (--json wins)\n"
+	    "  --watch [SEC]   list again every SEC seconds (default: 2) until Ctrl-C;\n"
+	    "                  in place on a terminal, else snapshots separated by a\n"
+	    "                  blank line\n",
 	    cmd_ls },
 	{ "info", NULL, "info ID", "Show a service and its container's state (GetService)", NULL,
 	    cmd_info },
@@ -1139,7 +1238,12 @@ const struct cli_command cli_commands[] = {
 	    "  --tail N   number of lines from the end (default: 100)\n",
 	    cmd_logs },
 	{ "stats", NULL, "stats", "Service counts and used ports (GetStats)", NULL, cmd_stats },
-	{ "status", NULL, "status", "Statistics and every service (GetStatus)", NULL, cmd_status },
+	{ "status", NULL, "status [--watch [SEC]]", "Statistics and every service (GetStatus)",
+	    "Options:\n"
+	    "  --watch [SEC]   show again every SEC seconds (default: 2) until Ctrl-C;\n"
+	    "                  in place on a terminal, else snapshots separated by a\n"
+	    "                  blank line\n",
+	    cmd_status },
 	{ "cleanup", NULL, "cleanup [--status | --force]",
 	    "Remove dead and orphan containers (AutoCleanup)",
 	    "Options:\n"
