@@ -7,6 +7,7 @@
 
 #include "berthd.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "event_pub.h"
 #include "fleet.h"
 #include "lifecycle.h"
@@ -63,6 +64,7 @@ rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	struct berthd *d = call_berthd(call);
 	struct fleet_item *items;
 	Berth__V1__Service **dead;
+	long *dead_item; /* per dead service: its container's item, or -1 */
 	size_t n_items = 0, n_dead = 0;
 	struct survey s;
 	int code;
@@ -72,6 +74,7 @@ rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 		return code;
 	items = ARENA_ARRAY(&call->arena, struct fleet_item, s.n_rows + s.n_containers + 1);
 	dead = ARENA_ARRAY(&call->arena, Berth__V1__Service *, s.n_rows + 1);
+	dead_item = ARENA_ARRAY(&call->arena, long, s.n_rows + 1);
 	out->removed_services = ARENA_ARRAY(&call->arena, char *, s.n_rows + 1);
 	out->removed_containers = ARENA_ARRAY(&call->arena, char *, s.n_rows + s.n_containers + 1);
 
@@ -81,8 +84,9 @@ rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 		if (!survey_row_dead(&s, i))
 			continue;
 		/* A service another call is working on is not ours to clean now. */
-		if (service_lock(d->locks, s.rows[i]->service_id, call->deadline_ms - call_remaining_ms(call) + 100) != 0)
+		if (service_lock(d->locks, s.rows[i]->service_id, clock_monotonic_ms() + 100) != 0)
 			continue;
+		dead_item[n_dead] = c != NULL ? (long)n_items : -1;
 		dead[n_dead++] = s.rows[i];
 		if (c != NULL)
 			items[n_items++] = (struct fleet_item){ .ref = arena_strdup(&call->arena, c->id) };
@@ -101,6 +105,11 @@ rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 		}
 	}
 	for (size_t k = 0; k < n_dead; k++) {
+		/* The row goes only with its container: never make an orphan. */
+		if (dead_item[k] >= 0 && !items[dead_item[k]].gone) {
+			service_unlock(d->locks, dead[k]->service_id);
+			continue;
+		}
 		if (forget(call, dead[k], BERTH__V1__EVENT__TYPE__SERVICE_CLEANED_UP,
 			"dead container cleaned up") == 0) {
 			out->registry_entries_removed++;

@@ -27,13 +27,20 @@ survey_take(struct call *call, struct survey *s)
 	int code;
 
 	memset(s, 0, sizeof(*s));
-	code = registry_service_list(call_registry(call), &call->arena, NULL, NULL, &s->rows,
-	    &s->n_rows);
-	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	/*
+	 * Containers first, rows second: a launch inserts its row before it
+	 * creates its container, so this order never shows a launch in flight
+	 * as an orphan container (its row is seen, "creating").
+	 */
 	code = b->ops->list_own(b, &s->containers, &s->n_containers, call_remaining_ms(call), &err);
 	if (code != 0)
 		return call_fail(call, code, "cannot list berth's containers: %s", err.message);
+	code = registry_service_list(call_registry(call), &call->arena, NULL, NULL, &s->rows,
+	    &s->n_rows);
+	if (code != 0) {
+		survey_release(s);
+		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	}
 
 	s->row_container = ARENA_ARRAY(&call->arena, long, s->n_rows + 1);
 	s->container_has_row = ARENA_ARRAY(&call->arena, bool, s->n_containers + 1);
