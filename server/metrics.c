@@ -364,7 +364,7 @@ metrics_server_start(struct metrics_server **out, const char *url, const char *d
 	pthread_mutex_init(&m->lock, NULL);
 	m->shutting_down = shutting_down;
 	if ((rv = nng_url_parse(&m->url, url)) != 0 || strcmp(m->url->u_scheme, "http") != 0) {
-		snprintf(err, errlen, "--metrics-listen: \"%s\" is not an http://HOST:PORT URL", url);
+		snprintf(err, errlen, "--metrics-listen %s is not an http://HOST:PORT URL", url);
 		goto fail;
 	}
 	if (registry_open(&m->reg, db_path, false, err, errlen) != 0)
