@@ -20,6 +20,7 @@
 struct rpc_server;
 struct ports;
 struct service_locks;
+struct docker_events;
 
 struct berthd {
 	struct config config;
@@ -34,6 +35,7 @@ struct berthd {
 	struct config_list event_urls; /* effective, for Health */
 	char event_url_buf[CONFIG_MAX_LISTEN][4200];
 	atomic_bool shutdown_requested;
+	struct docker_events *docker_events; /* the Docker event follower; main thread only */
 };
 
 /* The daemon and this worker's registry connection, from a call. */

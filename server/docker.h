@@ -31,6 +31,7 @@
 #ifndef BERTH_DOCKER_H
 #define BERTH_DOCKER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -197,5 +198,48 @@ struct docker_stats {
  */
 int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out,
     int64_t timeout_ms, struct docker_error *err);
+
+/* --- events ----------------------------------------------------------------- */
+
+/* One object of Docker's event stream, as far as berth cares. */
+struct docker_event {
+	char type[16];             /* "container" */
+	char action[32];           /* create, start, die, oom, kill, stop, destroy, ... */
+	char id[DOCKER_ID_LEN + 1];
+	char name[128];            /* the container's name, without '/' */
+	char label_service[128];   /* berth's labels, "" when absent */
+	char label_data_dir[512];
+	int exit_code;             /* Actor.Attributes.exitCode; -1 when there is none */
+	int64_t time_nano;         /* when it happened, ns since the epoch (engine's clock) */
+};
+
+/*
+ * What docker_events_follow calls, all on the caller's thread, never from
+ * inside a libcurl callback (a handler may call Docker itself). A handler
+ * returning non-zero ends the follow (the result is then OK).
+ */
+struct docker_events_handler {
+	/* The stream is open: Docker reports everything from here on. May be NULL. */
+	int (*on_connected)(void *arg);
+	/* One event, in Docker's order. Required. */
+	int (*on_event)(void *arg, const struct docker_event *ev);
+	/* About every 200 ms while the stream is open, idle or not. May be NULL. */
+	int (*on_tick)(void *arg);
+	void *arg;
+};
+
+/*
+ * GET /events?since=<now - 1 s>&filters={"type":["container"],"label":[label_filter]}
+ * and calls the handler for every event until *stop becomes true (checked at
+ * least every 200 ms), a handler returns non-zero (both: OK), or the stream
+ * fails or ends (UNAVAILABLE when Docker went away or closed it; an HTTP
+ * error maps as for any call). There is no total timeout, only the connect
+ * timeout. `since` makes Docker replay the second before the call, so that
+ * nothing between the call and its subscription is lost: handlers must
+ * tolerate events they have seen already. label_filter ("key=value") may
+ * be NULL. One event line is at most 1 MiB. Blocks the calling thread.
+ */
+int docker_events_follow(struct docker *d, const char *label_filter,
+    const struct docker_events_handler *h, atomic_bool *stop, struct docker_error *err);
 
 #endif

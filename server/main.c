@@ -19,6 +19,7 @@
 
 #include "berthd.h"
 #include "clock.h"
+#include "docker_events.h"
 #include "event_pub.h"
 #include "log.h"
 #include "metrics.h"
@@ -336,6 +337,7 @@ main(int argc, char **argv)
 		registry_close(reg);
 		return 1;
 	}
+	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
 	    d->config.file != NULL ? d->config.file : "none");
@@ -354,6 +356,7 @@ main(int argc, char **argv)
 	watching = pthread_create(&second_signal, NULL, second_signal_main, &signals) == 0;
 	if (!watching)
 		log_warn("cannot watch for a second signal");
+	docker_events_stop(d); /* from here on, the shutdown owns the rows */
 	/* Launches in flight finish (or undo themselves) before the cleanup. */
 	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
 		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");

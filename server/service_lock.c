@@ -63,12 +63,24 @@ find(struct service_locks *l, const char *id)
 	return NULL;
 }
 
+/* Called with l->lock held. */
+static void
+hold(struct service_locks *l, const char *service_id)
+{
+	size_t len = strlen(service_id);
+	struct held *h = malloc(sizeof(*h) + len + 1);
+
+	if (h == NULL)
+		abort();
+	memcpy(h->id, service_id, len + 1);
+	h->next = l->held;
+	l->held = h;
+}
+
 int
 service_lock(struct service_locks *l, const char *service_id, int64_t deadline_ms)
 {
 	struct timespec until = { deadline_ms / 1000, (long)(deadline_ms % 1000) * 1000000L };
-	size_t len = strlen(service_id);
-	struct held *h;
 
 	pthread_mutex_lock(&l->lock);
 	while (find(l, service_id) != NULL) {
@@ -78,14 +90,22 @@ service_lock(struct service_locks *l, const char *service_id, int64_t deadline_m
 			return -1;
 		}
 	}
-	h = malloc(sizeof(*h) + len + 1);
-	if (h == NULL)
-		abort();
-	memcpy(h->id, service_id, len + 1);
-	h->next = l->held;
-	l->held = h;
+	hold(l, service_id);
 	pthread_mutex_unlock(&l->lock);
 	return 0;
+}
+
+bool
+service_trylock(struct service_locks *l, const char *service_id)
+{
+	bool free_now;
+
+	pthread_mutex_lock(&l->lock);
+	free_now = find(l, service_id) == NULL;
+	if (free_now)
+		hold(l, service_id);
+	pthread_mutex_unlock(&l->lock);
+	return free_now;
 }
 
 void

@@ -8,6 +8,7 @@
 #ifndef BERTH_SERVICE_LOCK_H
 #define BERTH_SERVICE_LOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct service_locks;
@@ -21,5 +22,13 @@ void service_locks_free(struct service_locks *l);
  */
 int service_lock(struct service_locks *l, const char *service_id, int64_t deadline_ms);
 void service_unlock(struct service_locks *l, const char *service_id);
+
+/*
+ * Holds service_id only when nobody does, without waiting: true when it is
+ * now held (release with service_unlock). For the event follower, which
+ * must not queue behind a 10-second stop: a held lock means a lifecycle
+ * call is about to write the row's truth itself.
+ */
+bool service_trylock(struct service_locks *l, const char *service_id);
 
 #endif

@@ -1,0 +1,420 @@
+/*
+ * docker_events.c - the event follower thread: Docker's events in, registry
+ * rows and berth's own events out.
+ *
+ * Threads: everything below runs on the follower thread, except
+ * docker_events_start/stop (main thread). The thread owns its registry
+ * connection and all of struct docker_events but `stop` (atomic). Shared
+ * daemon state it uses is thread-safe: the backend, the service locks, the
+ * event publisher, the port allocator (through reconcile_run).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "berthd.h"
+#include "clock.h"
+#include "docker_events.h"
+#include "event_pub.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "reconcile.h"
+#include "service_lock.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define RECHECK_MS 1000          /* a busy service is looked at again after this */
+#define MAX_PENDING 64
+#define MAX_OOM 8
+#define INSPECT_TIMEOUT_MS 5000
+#define RECONCILE_TIMEOUT_MS 30000
+
+/* A service whose event arrived while it was busy. */
+struct pending {
+	char service_id[128];
+	int64_t due_ms;
+};
+
+struct docker_events {
+	struct berthd *d;
+	pthread_t thread;
+	atomic_bool stop;                      /* set by docker_events_stop */
+	char filter[4200];                     /* berth.data_dir=<data dir> */
+	struct registry *reg;                  /* the thread's own connection */
+	bool connected;                        /* this attempt opened the stream */
+	bool ever_connected;
+	bool outage_logged;                    /* one warning per outage */
+	struct pending pending[MAX_PENDING];
+	size_t n_pending;
+	char oom[MAX_OOM][DOCKER_ID_LEN + 1];  /* containers that hit "oom", until they die */
+	size_t oom_next;
+};
+
+/* --- small state ------------------------------------------------------------ */
+
+static void
+defer(struct docker_events *f, const char *service_id)
+{
+	int64_t due = clock_monotonic_ms() + RECHECK_MS;
+
+	for (size_t i = 0; i < f->n_pending; i++) {
+		if (strcmp(f->pending[i].service_id, service_id) == 0) {
+			f->pending[i].due_ms = due;
+			return;
+		}
+	}
+	if (f->n_pending == MAX_PENDING) {
+		/* Reconciliation after the next reconnect still catches the oldest. */
+		log_debug("docker events forget a busy service, too many service=%s",
+		    f->pending[0].service_id);
+		memmove(&f->pending[0], &f->pending[1], sizeof(f->pending[0]) * (MAX_PENDING - 1));
+		f->n_pending--;
+	}
+	snprintf(f->pending[f->n_pending].service_id, sizeof(f->pending[0].service_id), "%s",
+	    service_id);
+	f->pending[f->n_pending++].due_ms = due;
+}
+
+static void
+remember_oom(struct docker_events *f, const char *container_id)
+{
+	snprintf(f->oom[f->oom_next], sizeof(f->oom[0]), "%s", container_id);
+	f->oom_next = (f->oom_next + 1) % MAX_OOM;
+}
+
+/* Whether the container ran out of memory since we last asked; forgets it. */
+static bool
+take_oom(struct docker_events *f, const char *container_id)
+{
+	for (size_t i = 0; i < MAX_OOM; i++) {
+		if (container_id[0] != '\0' && strcmp(f->oom[i], container_id) == 0) {
+			f->oom[i][0] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Sleeps ms unless asked to stop; true when asked. */
+static bool
+sleep_or_stop(struct docker_events *f, int64_t ms)
+{
+	int64_t until = clock_monotonic_ms() + ms;
+
+	while (!atomic_load(&f->stop)) {
+		int64_t left = until - clock_monotonic_ms();
+		struct timespec ts = { 0, 0 };
+
+		if (left <= 0)
+			return false;
+		ts.tv_nsec = (left < 50 ? left : 50) * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+/* --- one service ------------------------------------------------------------- */
+
+/*
+ * The row's status that tells the truth about a container berth did not
+ * ask to change: berth's own "stopped" keeps its word while the container
+ * is not running, as reconcile.c decides.
+ */
+static const char *
+truthful_status(struct docker_events *f, const Berth__V1__Service *row,
+    const struct docker_container *c, bool *oom)
+{
+	*oom = false;
+	if (strcmp(c->state, "running") == 0 || strcmp(c->state, "restarting") == 0 ||
+	    strcmp(c->state, "paused") == 0)
+		return STATUS_RUNNING;
+	*oom = take_oom(f, c->id);
+	if (strcmp(row->status, STATUS_STOPPED) == 0)
+		return STATUS_STOPPED;
+	if (*oom || strcmp(c->state, "dead") == 0)
+		return STATUS_DEAD;
+	if (strcmp(c->state, "created") == 0)
+		return STATUS_STOPPED;
+	return STATUS_EXITED;
+}
+
+/* Writes the new status and tells subscribers. */
+static void
+record(struct docker_events *f, Berth__V1__Service *row, const char *status,
+    const struct docker_container *c, bool oom)
+{
+	struct berthd *d = f->d;
+	const char *was = row->status;
+	int code;
+
+	if ((code = registry_service_update(f->reg, row->service_id, status, NULL)) != 0) {
+		log_warn("docker events cannot update the row service=%s error=\"%s\"",
+		    row->service_id, registry_errmsg(f->reg));
+		return;
+	}
+	row->status = (char *)status;
+	if (strcmp(status, STATUS_MISSING) == 0) {
+		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_MISSING, row, NULL,
+		    "its container was removed outside berth");
+	} else if (strcmp(status, STATUS_RUNNING) == 0) {
+		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STARTED, row, NULL,
+		    "its container started outside berth");
+	} else if (strcmp(status, STATUS_STOPPED) == 0) {
+		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, row, NULL,
+		    "its container is not running");
+	} else if (oom) {
+		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
+		    "killed: out of memory (exit code %d)", c->exit_code);
+	} else {
+		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
+		    "exited with code %d", c->exit_code);
+	}
+	log_info("service changed outside berth service=%s status=%s was=%s exit_code=%d%s",
+	    row->service_id, status, was, strcmp(status, STATUS_MISSING) == 0 ? -1 : c->exit_code,
+	    oom ? " oom=1" : "");
+}
+
+/*
+ * Brings one service's row in line with its container. `ev` is the event
+ * that asked (NULL for a deferred look): an event about another container
+ * than the row's (an earlier one of the same service) is ignored. A row a
+ * lifecycle call is working on is left to that call and looked at again
+ * later: the call writes what it did, and only a container that changed
+ * after it (died right after a start, say) needs the second look.
+ */
+static void
+settle(struct docker_events *f, const char *service_id, const struct docker_event *ev)
+{
+	struct berthd *d = f->d;
+	struct docker_error err = { 0 };
+	struct docker_container live = { 0 };
+	Berth__V1__Service *row;
+	const char *status;
+	struct arena a;
+	bool oom = false;
+	int code;
+
+	if (!service_trylock(d->locks, service_id)) {
+		defer(f, service_id);
+		return;
+	}
+	arena_init(&a);
+	code = registry_service_get(f->reg, &a, service_id, &row);
+	if (code != 0) {
+		if (code != BERTH__V1__CODE__NOT_FOUND)
+			log_warn("docker events cannot read the row service=%s error=\"%s\"",
+			    service_id, registry_errmsg(f->reg));
+		goto out;
+	}
+	if (ev != NULL && ev->id[0] != '\0' && row->container_id[0] != '\0' &&
+	    strcmp(row->container_id, ev->id) != 0)
+		goto out;
+	if (strcmp(row->status, STATUS_CREATING) == 0) {
+		defer(f, service_id); /* the launch writes "running" any moment */
+		goto out;
+	}
+	if (strcmp(row->status, STATUS_REMOVING) == 0)
+		goto out;
+	code = d->backend.ops->inspect(&d->backend,
+	    row->container_id[0] != '\0' ? row->container_id : row->container_name, &live,
+	    INSPECT_TIMEOUT_MS, &err);
+	if (code == BERTH__V1__CODE__NOT_FOUND) {
+		status = STATUS_MISSING;
+	} else if (code != 0) {
+		/* Docker is going away: reconciliation after the reconnect catches up. */
+		log_debug("docker events cannot inspect service=%s error=\"%s\"", service_id,
+		    err.message);
+		goto out;
+	} else {
+		status = truthful_status(f, row, &live, &oom);
+	}
+	if (strcmp(status, row->status) != 0)
+		record(f, row, status, &live, oom);
+out:
+	service_unlock(d->locks, service_id);
+	arena_reset(&a);
+}
+
+/* The service of a container without a berth.service label: by id or name. */
+static bool
+service_of_container(struct docker_events *f, const struct docker_event *ev, char *out,
+    size_t len)
+{
+	Berth__V1__Service **rows;
+	struct arena a;
+	size_t n;
+	bool found = false;
+
+	arena_init(&a);
+	if (registry_service_list(f->reg, &a, NULL, NULL, &rows, &n) == 0) {
+		for (size_t i = 0; i < n && !found; i++) {
+			if ((ev->id[0] != '\0' && strcmp(rows[i]->container_id, ev->id) == 0) ||
+			    (ev->name[0] != '\0' && strcmp(rows[i]->container_name, ev->name) == 0)) {
+				snprintf(out, len, "%s", rows[i]->service_id);
+				found = true;
+			}
+		}
+	}
+	arena_reset(&a);
+	return found;
+}
+
+/* --- handler of the stream ------------------------------------------------------ */
+
+static int
+on_connected(void *arg)
+{
+	struct docker_events *f = arg;
+	struct reconcile_report report;
+	struct call call;
+	int code;
+
+	f->connected = true;
+	if (f->outage_logged)
+		log_info("docker events following again, reconciling what was missed");
+	else if (!f->ever_connected)
+		log_info("following Docker events filter=%s", f->filter);
+	f->outage_logged = false;
+	f->ever_connected = true;
+	/* Subscribed first, reconciled second: nothing falls between the two. */
+	call_init(&call, "events", f->d, f->reg, RECONCILE_TIMEOUT_MS);
+	if ((code = reconcile_run(&call, false, &report)) != 0)
+		log_warn("docker events reconciliation failed code=%d error=\"%s\"", code,
+		    call.message);
+	call_finish(&call);
+	return 0;
+}
+
+static int
+on_event(void *arg, const struct docker_event *ev)
+{
+	struct docker_events *f = arg;
+	char service_id[128];
+
+	if (strcmp(ev->type, "container") != 0 || strcmp(ev->label_data_dir, f->d->data_dir) != 0)
+		return 0; /* the filter should have kept it away */
+	if (log_threshold >= LL_DEBUG) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		log_debug("docker event action=%s container=%.12s service=%s exit_code=%d lag_ms=%lld",
+		    ev->action, ev->id, ev->label_service, ev->exit_code,
+		    ev->time_nano > 0 ?
+			(long long)(((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ev->time_nano) /
+			    1000000) :
+			-1LL);
+	}
+	if (strcmp(ev->action, "oom") == 0) {
+		remember_oom(f, ev->id);
+		return 0;
+	}
+	if (strcmp(ev->action, "start") != 0 && strcmp(ev->action, "die") != 0 &&
+	    strcmp(ev->action, "destroy") != 0)
+		return 0;
+	if (ev->label_service[0] != '\0')
+		snprintf(service_id, sizeof(service_id), "%s", ev->label_service);
+	else if (!service_of_container(f, ev, service_id, sizeof(service_id)))
+		return 0;
+	settle(f, service_id, ev);
+	return 0;
+}
+
+/* Looks again at the services that were busy when their event came. */
+static int
+on_tick(void *arg)
+{
+	struct docker_events *f = arg;
+	char due[MAX_PENDING][128];
+	int64_t now = clock_monotonic_ms();
+	size_t n_due = 0, kept = 0;
+
+	for (size_t i = 0; i < f->n_pending; i++) {
+		if (f->pending[i].due_ms <= now)
+			memcpy(due[n_due++], f->pending[i].service_id, sizeof(due[0]));
+		else
+			f->pending[kept++] = f->pending[i];
+	}
+	f->n_pending = kept;
+	for (size_t i = 0; i < n_due; i++)
+		settle(f, due[i], NULL);
+	return 0;
+}
+
+static void *
+follow(void *arg)
+{
+	struct docker_events *f = arg;
+	const struct docker_events_handler handler = { on_connected, on_event, on_tick, f };
+	int64_t backoff = BACKOFF_MIN_MS;
+	char err[256];
+
+	if (registry_open(&f->reg, f->d->db_path, false, err, sizeof(err)) != 0) {
+		log_error("docker events cannot open the registry, live state is off error=\"%s\"",
+		    err);
+		return NULL;
+	}
+	while (!atomic_load(&f->stop)) {
+		struct docker_error derr = { 0 };
+
+		f->connected = false;
+		docker_events_follow(f->d->backend.docker, f->filter, &handler, &f->stop, &derr);
+		if (atomic_load(&f->stop))
+			break;
+		if (f->connected)
+			backoff = BACKOFF_MIN_MS; /* it worked for a while: try again at once */
+		if (!f->outage_logged)
+			log_warn("docker events stream lost, retrying error=\"%s\"", derr.message);
+		else
+			log_debug("docker events retry backoff_ms=%lld error=\"%s\"", (long long)backoff,
+			    derr.message);
+		f->outage_logged = true;
+		if (sleep_or_stop(f, backoff))
+			break;
+		backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
+	}
+	registry_close(f->reg);
+	f->reg = NULL;
+	return NULL;
+}
+
+/* --- start / stop -------------------------------------------------------------- */
+
+int
+docker_events_start(struct berthd *d)
+{
+	struct docker_events *f = calloc(1, sizeof(*f));
+	int rv;
+
+	if (f == NULL) {
+		log_error("docker events cannot start, live state is off error=\"out of memory\"");
+		return -1;
+	}
+	f->d = d;
+	atomic_init(&f->stop, false);
+	snprintf(f->filter, sizeof(f->filter), "%s=%s", DOCKER_LABEL_DATA_DIR, d->data_dir);
+	/* Signals stay blocked: the thread inherits the main thread's mask. */
+	if ((rv = pthread_create(&f->thread, NULL, follow, f)) != 0) {
+		log_error("docker events cannot start, live state is off error=\"%s\"",
+		    strerror(rv));
+		free(f);
+		return -1;
+	}
+	d->docker_events = f;
+	return 0;
+}
+
+void
+docker_events_stop(struct berthd *d)
+{
+	struct docker_events *f = d->docker_events;
+
+	if (f == NULL)
+		return;
+	atomic_store(&f->stop, true);
+	pthread_join(f->thread, NULL);
+	free(f);
+	d->docker_events = NULL;
+}
