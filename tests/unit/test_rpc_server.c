@@ -1,0 +1,1334 @@
+/*
+ * test_rpc_server.c - the RPC transport in-process (server/rpc_server.c,
+ * server/dispatch.c): a server with this file's own handlers, driven by
+ * libberth and by raw nng req0 sockets that send whatever bytes they like.
+ *
+ * Handlers run on worker threads, so they never call cmocka; they record
+ * what happened in `app` and the test thread asserts on that.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "berth.h"
+#include "berthd.h"
+#include "clock.h"
+#include "dispatch.h"
+#include "log.h"
+#include "rpc_server.h"
+
+/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
+__attribute__((weak)) void
+berthd_request_shutdown(void)
+{
+}
+
+#define WORKERS 4
+#define MAX_REQUEST_BYTES (64 * 1024)
+#define DEFAULT_TIMEOUT_MS 30000
+#define SLOW_MS 1500
+#define HEALTH_PATH "/berth.v1.Berth/Health"
+#define PUT_PATH "/berth.v1.Berth/PutTemplate"
+
+/* What the handlers saw; reset before each test. */
+struct test_app {
+	atomic_int health_calls;
+	atomic_int put_calls;
+	atomic_int delete_calls;
+	atomic_int flaky_calls;
+	atomic_bool slow_started;
+	atomic_bool slow_finished;
+	atomic_bool put_slow_started;
+	atomic_bool put_slow_finished;
+	atomic_llong remaining_ms; /* call_remaining_ms() at entry of Health "deadline" */
+	atomic_int worker_opens;
+	atomic_int worker_closes;
+	atomic_int fail_worker_open_at; /* worker_open fails for this index; -1 never */
+};
+
+static struct test_app app;
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Waits up to 10 s for `flag`; false if it never came. */
+static bool
+wait_flag(atomic_bool *flag)
+{
+	for (int i = 0; i < 10000 && !atomic_load(flag); i++)
+		sleep_ms(1);
+	return atomic_load(flag);
+}
+
+/* --- handlers (worker threads) ------------------------------------------------- */
+
+/*
+ * Health: "slow" sleeps SLOW_MS (giving up at the call's deadline),
+ * "deadline" records the time left, anything else answers at once.
+ */
+static int
+handle_health(struct call *call, const ProtobufCMessage *request, ProtobufCMessage *reply)
+{
+	const Berth__V1__HealthRequest *in = (const Berth__V1__HealthRequest *)request;
+	Berth__V1__HealthResponse *out = (Berth__V1__HealthResponse *)reply;
+
+	atomic_fetch_add(&app.health_calls, 1);
+	if (strcmp(in->service, "slow") == 0) {
+		atomic_store(&app.slow_started, true);
+		for (int waited = 0; waited < SLOW_MS; waited += 10) {
+			if (call_expired(call))
+				return call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
+				    "slow handler gave up at the deadline");
+			sleep_ms(10);
+		}
+		atomic_store(&app.slow_finished, true);
+	} else if (strcmp(in->service, "deadline") == 0) {
+		atomic_store(&app.remaining_ms, (long long)call_remaining_ms(call));
+	}
+	out->status = BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING;
+	out->version = "test-1.0";
+	out->docker_available = call->app == &app && call->worker != NULL;
+	if (call->worker != NULL)
+		out->docker_api_version = arena_printf(&call->arena, "worker-%d", *(int *)call->worker);
+	return 0;
+}
+
+/*
+ * PutTemplate (mutating): counts invocations and answers the template with
+ * description "invocation N", so a second run would answer differently.
+ * Names: "slow..." sleeps 1 s; "flaky" fails UNAVAILABLE the first time;
+ * "bad" fails INVALID_ARGUMENT.
+ */
+static int
+handle_put(struct call *call, const ProtobufCMessage *request, ProtobufCMessage *reply)
+{
+	const Berth__V1__PutTemplateRequest *in = (const Berth__V1__PutTemplateRequest *)request;
+	Berth__V1__PutTemplateResponse *out = (Berth__V1__PutTemplateResponse *)reply;
+	const char *name = in->template_ != NULL ? in->template_->name : "";
+	int n = atomic_fetch_add(&app.put_calls, 1) + 1;
+
+	if (strncmp(name, "slow", 4) == 0) {
+		atomic_store(&app.put_slow_started, true);
+		sleep_ms(1000);
+		atomic_store(&app.put_slow_finished, true);
+	}
+	if (strcmp(name, "flaky") == 0 && atomic_fetch_add(&app.flaky_calls, 1) == 0)
+		return call_fail(call, BERTH__V1__CODE__UNAVAILABLE, "flaky: try again");
+	if (strcmp(name, "bad") == 0)
+		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "template.name",
+		    "INVALID_NAME", "bad is a bad name (invocation %d)", n);
+	out->template_ = ARENA_NEW(&call->arena, Berth__V1__Template);
+	berth__v1__template__init(out->template_);
+	out->template_->name = arena_strdup(&call->arena, name);
+	out->template_->description = arena_printf(&call->arena, "invocation %d", n);
+	out->created = 1;
+	return 0;
+}
+
+static int
+handle_delete(struct call *call, const ProtobufCMessage *request, ProtobufCMessage *reply)
+{
+	(void)call;
+	(void)request;
+	(void)reply;
+	atomic_fetch_add(&app.delete_calls, 1);
+	return 0;
+}
+
+static const struct rpc_route test_routes[] = {
+	{ "Health", handle_health, false },
+	{ "PutTemplate", handle_put, true },
+	{ "DeleteTemplate", handle_delete, true },
+	/* GetStats and the rest: declared in the proto, no route here. */
+};
+
+static void *
+test_worker_open(void *a)
+{
+	struct test_app *ta = a;
+	int index = atomic_fetch_add(&ta->worker_opens, 1);
+	int *state;
+
+	if (index == atomic_load(&ta->fail_worker_open_at)) {
+		atomic_fetch_sub(&ta->worker_opens, 1);
+		return NULL;
+	}
+	state = malloc(sizeof(*state));
+	if (state != NULL)
+		*state = index;
+	return state;
+}
+
+static void
+test_worker_close(void *worker)
+{
+	atomic_fetch_add(&app.worker_closes, 1);
+	free(worker);
+}
+
+/* --- fixture ------------------------------------------------------------------- */
+
+struct fixture {
+	char url[128];
+	struct dispatch_table table;
+	struct rpc_server_hooks hooks;
+	struct rpc_server_config config;
+	const char *urls[1];
+	struct rpc_server *srv;
+	berth_client *client;
+};
+
+static void
+reset_app(void)
+{
+	memset(&app, 0, sizeof(app));
+	atomic_store(&app.fail_worker_open_at, -1);
+}
+
+static void
+prepare(struct fixture *f)
+{
+	static atomic_int counter;
+	char err[256];
+
+	snprintf(f->url, sizeof(f->url), "ipc:///tmp/berth-rpc-test-%d-%d.sock", (int)getpid(),
+	    atomic_fetch_add(&counter, 1));
+	if (dispatch_table_init(&f->table, test_routes, sizeof(test_routes) / sizeof(test_routes[0]),
+		err, sizeof(err)) != 0)
+		fail_msg("dispatch_table_init: %s", err);
+	f->hooks = (struct rpc_server_hooks){ &app, test_worker_open, test_worker_close };
+	f->urls[0] = f->url;
+	f->config = (struct rpc_server_config){
+		.urls = f->urls,
+		.n_urls = 1,
+		.workers = WORKERS,
+		.max_request_bytes = MAX_REQUEST_BYTES,
+		.default_timeout_ms = DEFAULT_TIMEOUT_MS,
+		.ipc_mode = 0600,
+	};
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	berth_status st;
+	char err[256];
+
+	if (f == NULL)
+		return -1;
+	reset_app();
+	prepare(f);
+	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err, sizeof(err)) != 0) {
+		fprintf(stderr, "rpc_server_start: %s\n", err);
+		return -1;
+	}
+	if (berth_open(&f->client, f->url, NULL, &st) != 0) {
+		fprintf(stderr, "berth_open: %s\n", st.message);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+/* A fixture without a running server, for start-up tests. */
+static int
+setup_stopped(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	reset_app();
+	prepare(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	berth_close(f->client);
+	rpc_server_stop(f->srv);
+	unlink(f->url + strlen("ipc://"));
+	free(f);
+	return 0;
+}
+
+/* --- raw transport helpers ----------------------------------------------------- */
+
+/* Serialises `m` into malloc'ed memory. */
+static uint8_t *
+pack_message(const ProtobufCMessage *m, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = protobuf_c_message_get_packed_size(m);
+	buf = malloc(*len ? *len : 1);
+	assert_non_null(buf);
+	protobuf_c_message_pack(m, buf);
+	return buf;
+}
+
+/* An RpcRequest envelope around `payload`, malloc'ed. */
+static uint8_t *
+pack_envelope(const char *method, const void *payload, size_t payload_len, uint32_t timeout_ms,
+    const char *request_id, size_t *len)
+{
+	Berth__V1__RpcRequest env = BERTH__V1__RPC_REQUEST__INIT;
+
+	env.method = (char *)method;
+	env.payload.data = (uint8_t *)payload;
+	env.payload.len = payload_len;
+	env.timeout_ms = timeout_ms;
+	env.request_id = (char *)request_id;
+	return pack_message(&env.base, len);
+}
+
+struct raw_reply {
+	uint8_t *data; /* the reply's bytes, malloc'ed */
+	size_t len;
+	Berth__V1__RpcResponse *resp; /* decoded; NULL if not an RpcResponse */
+};
+
+/*
+ * Sends `len` bytes on a fresh req0 socket and waits for the answer.
+ * Returns 0 or the nng error (NNG_ETIMEDOUT when nothing came back).
+ */
+static int
+raw_exchange(const char *url, const void *data, size_t len, int timeout_ms, struct raw_reply *out)
+{
+	nng_socket sock;
+	void *buf = NULL;
+	size_t got = 0;
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	if ((rv = nng_req0_open(&sock)) != 0)
+		return rv;
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
+	if ((rv = nng_dial(sock, url, NULL, 0)) == 0 &&
+	    (rv = nng_send(sock, (void *)data, len, 0)) == 0 &&
+	    (rv = nng_recv(sock, &buf, &got, NNG_FLAG_ALLOC)) == 0) {
+		out->data = malloc(got ? got : 1);
+		if (out->data != NULL)
+			memcpy(out->data, buf, got);
+		out->len = got;
+		out->resp = berth__v1__rpc_response__unpack(NULL, got, buf);
+		nng_free(buf, got);
+	}
+	nng_close(sock);
+	return rv;
+}
+
+static void
+raw_reply_free(struct raw_reply *r)
+{
+	free(r->data);
+	berth__v1__rpc_response__free_unpacked(r->resp, NULL);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Sends `data` raw and expects an RpcResponse with `code`. */
+static void
+assert_raw_code(const char *url, const void *data, size_t len, int code)
+{
+	struct raw_reply r;
+	int rv = raw_exchange(url, data, len, 10000, &r);
+
+	if (rv != 0)
+		fail_msg("raw exchange: %s", nng_strerror(rv));
+	assert_non_null(r.resp);
+	assert_int_equal(r.resp->code, code);
+	assert_true(r.resp->message[0] != '\0');
+	assert_int_equal(r.resp->payload.len, 0);
+	raw_reply_free(&r);
+}
+
+/* Sends an envelope for `method` with an empty payload; expects `code`. */
+static void
+assert_method_code(const char *url, const char *method, int code)
+{
+	size_t len;
+	uint8_t *env = pack_envelope(method, NULL, 0, 5000, "", &len);
+
+	assert_raw_code(url, env, len, code);
+	free(env);
+}
+
+/* --- libberth helpers ----------------------------------------------------------- */
+
+static int
+call_health(berth_client *c, const char *service, berth_status *st)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	int code;
+
+	req.service = (char *)service;
+	code = berth_call(c, "Health", &req.base, &reply, st);
+	if (code == 0) {
+		Berth__V1__HealthResponse *h = (Berth__V1__HealthResponse *)reply;
+		if (h->status != BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING ||
+		    strcmp(h->version, "test-1.0") != 0)
+			code = -1;
+	}
+	berth_reply_free(reply);
+	return code;
+}
+
+static void
+assert_server_serves(berth_client *c)
+{
+	berth_status st;
+
+	if (call_health(c, "", &st) != 0)
+		fail_msg("Health failed: %s %s", berth_code_name(st.code), st.message);
+}
+
+/* PutTemplate of `name` with `request_id`; *description gets the reply's (malloc'ed). */
+static int
+call_put(berth_client *c, const char *name, const char *request_id, char **description,
+    berth_status *st)
+{
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	Berth__V1__PutTemplateResponse *reply = NULL;
+	int code;
+
+	t.name = (char *)name;
+	req.template_ = &t;
+	code = berth_call_with_id(c, "PutTemplate", request_id, &req.base,
+	    (ProtobufCMessage **)&reply, st);
+	if (description != NULL)
+		*description = code == 0 ? strdup(reply->template_->description) : NULL;
+	berth_reply_free((ProtobufCMessage *)reply);
+	return code;
+}
+
+/* An envelope for PutTemplate of template `name`, malloc'ed. */
+static uint8_t *
+put_envelope(const char *name, const char *request_id, size_t *len)
+{
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	uint8_t *payload, *env;
+	size_t plen;
+
+	t.name = (char *)name;
+	req.template_ = &t;
+	payload = pack_message(&req.base, &plen);
+	env = pack_envelope(PUT_PATH, payload, plen, 10000, request_id, len);
+	free(payload);
+	return env;
+}
+
+/* --- (1) concurrency ------------------------------------------------------------- */
+
+struct health_thread {
+	berth_client *client;
+	const char *service;
+	int code;
+	berth_status st;
+};
+
+static void *
+health_thread_main(void *arg)
+{
+	struct health_thread *h = arg;
+
+	h->code = call_health(h->client, h->service, &h->st);
+	return NULL;
+}
+
+static void
+test_slow_call_does_not_block_a_fast_one(void **state)
+{
+	struct fixture *f = *state;
+	struct health_thread slow = { f->client, "slow", -1 };
+	berth_status st;
+	pthread_t t;
+	int64_t started;
+
+	assert_int_equal(pthread_create(&t, NULL, health_thread_main, &slow), 0);
+	assert_true(wait_flag(&app.slow_started));
+
+	started = clock_monotonic_ms();
+	assert_int_equal(call_health(f->client, "", &st), 0);
+	/* The fast call finished while the slow one was still in its handler. */
+	assert_false(atomic_load(&app.slow_finished));
+	assert_true(clock_monotonic_ms() - started < SLOW_MS);
+
+	pthread_join(t, NULL);
+	assert_int_equal(slow.code, 0);
+	assert_true(atomic_load(&app.slow_finished));
+}
+
+static void
+test_as_many_slow_calls_as_workers_run_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct health_thread slow[WORKERS];
+	pthread_t t[WORKERS];
+	int64_t started = clock_monotonic_ms(), took;
+
+	for (int i = 0; i < WORKERS; i++) {
+		slow[i] = (struct health_thread){ f->client, "slow", -1 };
+		assert_int_equal(pthread_create(&t[i], NULL, health_thread_main, &slow[i]), 0);
+	}
+	for (int i = 0; i < WORKERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(slow[i].code, 0);
+	}
+	took = clock_monotonic_ms() - started;
+	/* In series they would take WORKERS * 1.5 s = 6 s. */
+	assert_true(took < (WORKERS - 1) * SLOW_MS);
+	assert_int_equal(atomic_load(&app.health_calls), WORKERS);
+}
+
+/* --- (2) at most once per request_id -------------------------------------------- */
+
+static void
+test_repeated_request_id_runs_mutating_handler_once(void **state)
+{
+	struct fixture *f = *state;
+	char *first = NULL, *second = NULL;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "web", "req-1", &first, &st), 0);
+	assert_int_equal(call_put(f->client, "web", "req-1", &second, &st), 0);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	assert_string_equal(first, "invocation 1");
+	assert_string_equal(second, "invocation 1");
+	free(first);
+	free(second);
+
+	/* A new id runs again. */
+	assert_int_equal(call_put(f->client, "web", "req-2", &first, &st), 0);
+	assert_string_equal(first, "invocation 2");
+	assert_int_equal(atomic_load(&app.put_calls), 2);
+	free(first);
+}
+
+static void
+test_repeated_request_id_replays_byte_identical_reply(void **state)
+{
+	struct fixture *f = *state;
+	struct raw_reply a, b;
+	size_t len;
+	uint8_t *env = put_envelope("web", "same-id", &len);
+
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &a), 0);
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &b), 0);
+	assert_non_null(a.resp);
+	assert_int_equal(a.resp->code, BERTH__V1__CODE__OK);
+	assert_string_equal(a.resp->request_id, "same-id");
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	raw_reply_free(&a);
+	raw_reply_free(&b);
+	free(env);
+}
+
+struct raw_thread {
+	const char *url;
+	const uint8_t *data;
+	size_t len;
+	int rv;
+	struct raw_reply reply;
+	atomic_bool done;
+};
+
+static void *
+raw_thread_main(void *arg)
+{
+	struct raw_thread *r = arg;
+
+	r->rv = raw_exchange(r->url, r->data, r->len, 10000, &r->reply);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void
+test_duplicate_arriving_while_first_runs_waits_and_replays(void **state)
+{
+	struct fixture *f = *state;
+	struct raw_thread first;
+	struct raw_reply second;
+	pthread_t t;
+	size_t len;
+	uint8_t *env = put_envelope("slow-web", "dup-while-running", &len);
+
+	memset(&first, 0, sizeof(first));
+	first.url = f->url;
+	first.data = env;
+	first.len = len;
+	assert_int_equal(pthread_create(&t, NULL, raw_thread_main, &first), 0);
+	assert_true(wait_flag(&app.put_slow_started));
+
+	/* Same bytes, same request_id, while the first is in its handler. */
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &second), 0);
+	/* The duplicate could only answer once the first had finished. */
+	assert_true(atomic_load(&app.put_slow_finished));
+	pthread_join(t, NULL);
+
+	assert_int_equal(first.rv, 0);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	assert_non_null(second.resp);
+	assert_int_equal(second.resp->code, BERTH__V1__CODE__OK);
+	assert_int_equal(first.reply.len, second.len);
+	assert_memory_equal(first.reply.data, second.data, second.len);
+	raw_reply_free(&first.reply);
+	raw_reply_free(&second);
+	free(env);
+}
+
+static void
+test_duplicate_whose_deadline_passes_while_first_runs_is_deadline_exceeded(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	struct raw_thread first;
+	struct raw_reply second;
+	uint8_t *env, *short_env, *payload;
+	size_t len, short_len, plen;
+	pthread_t th;
+
+	t.name = "slow-web";
+	req.template_ = &t;
+	payload = pack_message(&req.base, &plen);
+	env = pack_envelope(PUT_PATH, payload, plen, 10000, "dup-busy", &len);
+	short_env = pack_envelope(PUT_PATH, payload, plen, 200, "dup-busy", &short_len);
+
+	memset(&first, 0, sizeof(first));
+	first.url = f->url;
+	first.data = env;
+	first.len = len;
+	assert_int_equal(pthread_create(&th, NULL, raw_thread_main, &first), 0);
+	assert_true(wait_flag(&app.put_slow_started));
+
+	/* The duplicate may wait only 200 ms; the first needs a second. */
+	assert_int_equal(raw_exchange(f->url, short_env, short_len, 10000, &second), 0);
+	assert_false(atomic_load(&app.put_slow_finished));
+	assert_non_null(second.resp);
+	assert_int_equal(second.resp->code, BERTH__V1__CODE__DEADLINE_EXCEEDED);
+	assert_non_null(strstr(second.resp->message, "still running"));
+	pthread_join(th, NULL);
+	assert_int_equal(first.rv, 0);
+	assert_int_equal(first.reply.resp->code, BERTH__V1__CODE__OK);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	raw_reply_free(&first.reply);
+	raw_reply_free(&second);
+	free(short_env);
+	free(env);
+	free(payload);
+}
+
+static void
+test_empty_request_id_is_never_deduplicated(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "web", "", NULL, &st), 0);
+	assert_int_equal(call_put(f->client, "web", "", NULL, &st), 0);
+	assert_int_equal(atomic_load(&app.put_calls), 2);
+}
+
+static void
+test_fresh_request_ids_of_berth_call_run_every_time(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__DeleteTemplateRequest req = BERTH__V1__DELETE_TEMPLATE_REQUEST__INIT;
+	ProtobufCMessage *reply;
+	berth_status st;
+
+	req.name = "x";
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(berth_call(f->client, "DeleteTemplate", &req.base, &reply, &st), 0);
+		berth_reply_free(reply);
+	}
+	assert_int_equal(atomic_load(&app.delete_calls), 3);
+}
+
+static void
+test_same_request_id_on_another_method_runs_it(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__DeleteTemplateRequest req = BERTH__V1__DELETE_TEMPLATE_REQUEST__INIT;
+	ProtobufCMessage *reply;
+	berth_status st;
+
+	req.name = "web";
+	assert_int_equal(call_put(f->client, "web", "shared-id", NULL, &st), 0);
+	assert_int_equal(
+	    berth_call_with_id(f->client, "DeleteTemplate", "shared-id", &req.base, &reply, &st), 0);
+	berth_reply_free(reply);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	assert_int_equal(atomic_load(&app.delete_calls), 1);
+}
+
+static void
+test_read_only_method_is_not_deduplicated(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	ProtobufCMessage *reply;
+	berth_status st;
+
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    berth_call_with_id(f->client, "Health", "read-id", &req.base, &reply, &st), 0);
+		berth_reply_free(reply);
+	}
+	assert_int_equal(atomic_load(&app.health_calls), 2);
+}
+
+static void
+test_transient_failure_is_not_replayed(void **state)
+{
+	struct fixture *f = *state;
+	char *description = NULL;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "flaky", "retry-id", NULL, &st),
+	    BERTH__V1__CODE__UNAVAILABLE);
+	/* The retry with the same id runs the handler again, and succeeds. */
+	assert_int_equal(call_put(f->client, "flaky", "retry-id", &description, &st), 0);
+	assert_string_equal(description, "invocation 2");
+	assert_int_equal(atomic_load(&app.put_calls), 2);
+	free(description);
+}
+
+static void
+test_definite_failure_is_replayed_with_its_details(void **state)
+{
+	struct fixture *f = *state;
+	berth_status first, second;
+
+	assert_int_equal(call_put(f->client, "bad", "bad-id", NULL, &first),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_int_equal(call_put(f->client, "bad", "bad-id", NULL, &second),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	assert_string_equal(first.message, "bad is a bad name (invocation 1)");
+	assert_string_equal(second.message, first.message);
+	assert_string_equal(second.field, "template.name");
+	assert_string_equal(second.reason, "INVALID_NAME");
+}
+
+/* --- (3)(4) malformed input ------------------------------------------------------ */
+
+static void
+test_garbage_bytes_are_invalid_argument_and_server_keeps_serving(void **state)
+{
+	static const uint8_t truncated[] = { 0x0a, 0x7f, 'g', 'a', 'r', 'b' }; /* len 127, 4 bytes */
+	static const uint8_t bad_varint[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff };
+	static const uint8_t bad_wire_type[] = { 0x0f, 0x01 }; /* wire type 7 */
+	struct fixture *f = *state;
+
+	assert_raw_code(f->url, truncated, sizeof(truncated), BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_raw_code(f->url, bad_varint, sizeof(bad_varint), BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_raw_code(f->url, bad_wire_type, sizeof(bad_wire_type),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_server_serves(f->client);
+	assert_int_equal(atomic_load(&app.health_calls), 1);
+}
+
+static void
+test_empty_message_is_an_envelope_without_method(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_raw_code(f->url, "", 0, BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_server_serves(f->client);
+}
+
+static void
+test_garbage_payload_in_valid_envelope_is_invalid_argument(void **state)
+{
+	static const uint8_t garbage[] = { 0x0a, 0x7f, 'x', 'y' };
+	struct fixture *f = *state;
+	struct raw_reply r;
+	size_t len;
+	uint8_t *env = pack_envelope(HEALTH_PATH, garbage, sizeof(garbage), 5000, "gp", &len);
+
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &r), 0);
+	assert_non_null(r.resp);
+	assert_int_equal(r.resp->code, BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(r.resp->message, "HealthRequest"));
+	assert_string_equal(r.resp->request_id, "gp");
+	assert_int_equal(atomic_load(&app.health_calls), 0); /* the handler never ran */
+	raw_reply_free(&r);
+	free(env);
+	assert_server_serves(f->client);
+}
+
+static void
+test_response_echoes_request_id(void **state)
+{
+	struct fixture *f = *state;
+	struct raw_reply r;
+	size_t len;
+	uint8_t *env = pack_envelope(HEALTH_PATH, NULL, 0, 5000, "echo-me-123", &len);
+
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &r), 0);
+	assert_int_equal(r.resp->code, BERTH__V1__CODE__OK);
+	assert_string_equal(r.resp->request_id, "echo-me-123");
+	assert_true(r.resp->payload.len > 0);
+	raw_reply_free(&r);
+	free(env);
+}
+
+static void
+test_overlong_request_id_is_invalid_argument(void **state)
+{
+	struct fixture *f = *state;
+	char id[130];
+	berth_status st;
+
+	memset(id, 'a', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0'; /* 129 bytes: one past the limit */
+	assert_int_equal(call_put(f->client, "web", id, NULL, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.field, "request_id");
+	id[128] = '\0'; /* exactly 128 is fine */
+	assert_int_equal(call_put(f->client, "web", id, NULL, &st), 0);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+}
+
+static void
+test_request_id_with_control_characters_is_invalid_argument(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "web", "id\nwith newline", NULL, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.field, "request_id");
+	assert_int_equal(call_put(f->client, "web", "id\xff", NULL, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_int_equal(atomic_load(&app.put_calls), 0);
+}
+
+/* --- (5) size limit ------------------------------------------------------------- */
+
+static int
+put_with_description_of(berth_client *c, size_t bytes, berth_status *st)
+{
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	ProtobufCMessage *reply = NULL;
+	char *description = malloc(bytes + 1);
+	int code;
+
+	assert_non_null(description);
+	memset(description, 'd', bytes);
+	description[bytes] = '\0';
+	t.name = "big";
+	t.description = description;
+	req.template_ = &t;
+	code = berth_call(c, "PutTemplate", &req.base, &reply, st);
+	berth_reply_free(reply);
+	free(description);
+	return code;
+}
+
+static void
+test_oversized_request_is_resource_exhausted_and_server_keeps_serving(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(put_with_description_of(f->client, 100 * 1024, &st),
+	    BERTH__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.message, "65536"));
+	assert_int_equal(atomic_load(&app.put_calls), 0);
+	assert_server_serves(f->client);
+}
+
+static void
+test_request_just_under_the_limit_is_served(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(put_with_description_of(f->client, MAX_REQUEST_BYTES - 1024, &st), 0);
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+}
+
+static void
+test_request_beyond_transport_limit_does_not_stop_the_server(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = MAX_REQUEST_BYTES * 4 + 65536; /* past rpc_server's transport maximum */
+	uint8_t *payload = calloc(1, big);
+	struct raw_reply r;
+	uint8_t *env;
+	size_t len;
+
+	assert_non_null(payload);
+	env = pack_envelope(HEALTH_PATH, payload, big, 5000, "", &len);
+	/* nng drops such a message with its connection: no answer at all. */
+	assert_int_equal(raw_exchange(f->url, env, len, 500, &r), NNG_ETIMEDOUT);
+	free(env);
+	free(payload);
+	assert_server_serves(f->client);
+}
+
+/* --- (6) unknown and unrouted methods --------------------------------------------- */
+
+static void
+test_unknown_method_paths_are_unimplemented(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_method_code(f->url, "/berth.v1.Berth/Nope", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_method_code(f->url, "/other.Svc/Health", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_method_code(f->url, "/berth.v1.BerthX/Health", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_method_code(f->url, "/berth.v1.Berth/", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_method_code(f->url, "", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_method_code(f->url, "/berth.v1.Berth/Health\xff", BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_int_equal(atomic_load(&app.health_calls), 0);
+	assert_server_serves(f->client);
+}
+
+static void
+test_declared_method_without_route_is_unimplemented(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__GetStatsRequest req = BERTH__V1__GET_STATS_REQUEST__INIT;
+	ProtobufCMessage *reply = (ProtobufCMessage *)0x1;
+	berth_status st;
+
+	assert_int_equal(berth_call(f->client, "GetStats", &req.base, &reply, &st),
+	    BERTH__V1__CODE__UNIMPLEMENTED);
+	assert_null(reply);
+	assert_non_null(strstr(st.message, "GetStats"));
+	assert_method_code(f->url, "/berth.v1.Berth/ListTemplates", BERTH__V1__CODE__UNIMPLEMENTED);
+}
+
+static void
+test_route_for_undeclared_method_fails_table_init(void **state)
+{
+	static const struct rpc_route bad[] = {
+		{ "Health", handle_health, false },
+		{ "Helth", handle_health, false },
+	};
+	struct dispatch_table table;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(dispatch_table_init(&table, bad, 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "Helth"));
+}
+
+/* --- (7) deadlines ---------------------------------------------------------------- */
+
+static void
+test_timeout_shorter_than_the_handler_is_deadline_exceeded(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	berth_set_timeout(f->client, 200);
+	assert_int_equal(call_health(f->client, "slow", &st), BERTH__V1__CODE__DEADLINE_EXCEEDED);
+	assert_false(atomic_load(&app.slow_finished));
+	/* The worker is free again afterwards. */
+	berth_set_timeout(f->client, 0);
+	assert_server_serves(f->client);
+}
+
+static void
+test_handler_deadline_comes_from_timeout_ms(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+	long long left;
+
+	berth_set_timeout(f->client, 200);
+	assert_int_equal(call_health(f->client, "deadline", &st), 0);
+	left = atomic_load(&app.remaining_ms);
+	assert_true(left > 0);
+	assert_true(left <= 200);
+}
+
+static void
+test_handler_deadline_defaults_when_client_sends_none(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	uint8_t *payload, *env;
+	size_t plen, len;
+	struct raw_reply r;
+	long long left;
+
+	req.service = "deadline";
+	payload = pack_message(&req.base, &plen);
+	env = pack_envelope(HEALTH_PATH, payload, plen, 0, "", &len);
+	assert_int_equal(raw_exchange(f->url, env, len, 10000, &r), 0);
+	assert_int_equal(r.resp->code, BERTH__V1__CODE__OK);
+	left = atomic_load(&app.remaining_ms);
+	assert_true(left > DEFAULT_TIMEOUT_MS - 5000);
+	assert_true(left <= DEFAULT_TIMEOUT_MS);
+	raw_reply_free(&r);
+	free(env);
+	free(payload);
+}
+
+/* --- (8) UTF-8 of request fields ---------------------------------------------------- */
+
+static void
+test_invalid_utf8_in_top_level_field_is_invalid_argument_naming_it(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(call_health(f->client, "bad \xc0\xaf overlong", &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.field, "service");
+	assert_string_equal(st.reason, "INVALID_UTF8");
+	assert_non_null(strstr(st.message, "service"));
+	assert_int_equal(atomic_load(&app.health_calls), 0);
+}
+
+/*
+ * Nested fields are reported by their dotted path, as ErrorDetail.field
+ * documents ("template.port_range_start") and as validate_template() does.
+ */
+static void
+test_invalid_utf8_in_nested_field_is_invalid_argument_naming_its_path(void **state)
+{
+	struct fixture *f = *state;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "web\xff", "", NULL, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.reason, "INVALID_UTF8");
+	assert_string_equal(st.field, "template.name");
+	assert_int_equal(atomic_load(&app.put_calls), 0);
+}
+
+static void
+test_invalid_utf8_in_repeated_field_names_its_index(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	char *env[] = { "A=1", "B=\xed\xa0\x80" }; /* a surrogate */
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	t.name = "web";
+	t.env = env;
+	t.n_env = 2;
+	req.template_ = &t;
+	assert_int_equal(berth_call(f->client, "PutTemplate", &req.base, &reply, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_null(reply);
+	assert_string_equal(st.reason, "INVALID_UTF8");
+	assert_string_equal(st.field, "template.env[1]");
+	assert_int_equal(atomic_load(&app.put_calls), 0);
+}
+
+/* --- (9) drain ---------------------------------------------------------------------- */
+
+static void
+test_drain_refuses_mutating_calls_and_serves_reads(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__DeleteTemplateRequest req = BERTH__V1__DELETE_TEMPLATE_REQUEST__INIT;
+	ProtobufCMessage *reply;
+	berth_status st;
+
+	assert_false(rpc_server_draining(f->srv));
+	rpc_server_drain(f->srv);
+	assert_true(rpc_server_draining(f->srv));
+
+	assert_int_equal(call_put(f->client, "web", "drain-1", NULL, &st),
+	    BERTH__V1__CODE__UNAVAILABLE);
+	assert_non_null(strstr(st.message, "shutting down"));
+	req.name = "web";
+	assert_int_equal(berth_call(f->client, "DeleteTemplate", &req.base, &reply, &st),
+	    BERTH__V1__CODE__UNAVAILABLE);
+	assert_int_equal(atomic_load(&app.put_calls), 0);
+	assert_int_equal(atomic_load(&app.delete_calls), 0);
+	assert_server_serves(f->client);
+}
+
+/* --- (10) the generated typed caller ------------------------------------------------- */
+
+struct health_result {
+	bool called;
+	bool got_reply;
+	int status;
+	char version[32];
+	bool worker_seen;
+	char worker[32];
+};
+
+static void
+on_health(const Berth__V1__HealthResponse *message, void *data)
+{
+	struct health_result *r = data;
+
+	r->called = true;
+	r->got_reply = message != NULL;
+	if (message != NULL) {
+		r->status = message->status;
+		snprintf(r->version, sizeof(r->version), "%s", message->version);
+		r->worker_seen = message->docker_available;
+		snprintf(r->worker, sizeof(r->worker), "%s", message->docker_api_version);
+	}
+}
+
+static void
+test_typed_caller_works_through_berth_service(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	struct health_result r = { 0 };
+
+	berth__v1__berth__health(berth_service(f->client), &req, on_health, &r);
+	assert_true(r.called);
+	assert_true(r.got_reply);
+	assert_int_equal(r.status, BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING);
+	assert_string_equal(r.version, "test-1.0");
+	assert_int_equal(berth_last_status()->code, BERTH__V1__CODE__OK);
+	/* The handler saw the hooks' app and its worker's own state. */
+	assert_true(r.worker_seen);
+	assert_memory_equal(r.worker, "worker-", 7);
+}
+
+static void
+get_stats_closure(const Berth__V1__GetStatsResponse *message, void *data)
+{
+	struct health_result *r = data;
+
+	r->called = true;
+	r->got_reply = message != NULL;
+}
+
+static void
+test_typed_caller_reports_failure_through_last_status(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__GetStatsRequest req = BERTH__V1__GET_STATS_REQUEST__INIT;
+	struct health_result r = { 0 };
+
+	berth__v1__berth__get_stats(berth_service(f->client), &req, get_stats_closure, &r);
+	assert_true(r.called);
+	assert_false(r.got_reply);
+	assert_int_equal(berth_last_status()->code, BERTH__V1__CODE__UNIMPLEMENTED);
+}
+
+/* --- start and stop ---------------------------------------------------------------- */
+
+static void
+test_start_on_bad_url_fails_and_cleans_up(void **state)
+{
+	struct fixture *f = *state;
+	const char *urls[] = { "bogus://nowhere" };
+	char err[256] = "";
+
+	f->config.urls = urls;
+	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err,
+			     sizeof(err)),
+	    -1);
+	f->srv = NULL;
+	assert_non_null(strstr(err, "bogus://nowhere"));
+	assert_int_equal(atomic_load(&app.worker_opens), WORKERS);
+	assert_int_equal(atomic_load(&app.worker_closes), WORKERS);
+}
+
+static void
+test_start_fails_when_a_worker_cannot_be_prepared(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+
+	atomic_store(&app.fail_worker_open_at, 2);
+	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err,
+			     sizeof(err)),
+	    -1);
+	f->srv = NULL;
+	assert_non_null(strstr(err, "worker"));
+	/* The two workers prepared before are closed again. */
+	assert_int_equal(atomic_load(&app.worker_opens), 2);
+	assert_int_equal(atomic_load(&app.worker_closes), 2);
+}
+
+/*
+ * Only the refusal is checked here: nng's address-in-use probe connects to
+ * the first server and hangs up, which on nng 1.5.2 can break that server's
+ * listener (see the known-bug test below).
+ */
+static void
+test_second_server_on_same_url_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct rpc_server *second = NULL;
+	char err[256] = "";
+
+	assert_int_equal(rpc_server_start(&second, &f->config, &f->table, &f->hooks, err,
+			     sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, f->url));
+}
+
+/* Connects to the ipc socket of `url` and hangs up before the SP handshake. */
+static void
+connect_and_hang_up(const char *url)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + strlen("ipc://"));
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	(void)connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+}
+
+/*
+ * KNOWN BUG, skipped unless BERTH_TEST_KNOWN_BUGS is set: with nng 1.5.2
+ * (Debian 12's libnng1) a peer that disconnects while another connection
+ * is in its SP handshake can leave the listener unable to finish any
+ * handshake (nanomsg/nng#1518, fixed in nng 1.6.0 by #1519). Clients then
+ * time out, new ones too, until berthd restarts. Anything may connect to
+ * berthd's socket (a second berthd probing the address, a monitoring
+ * check, a CLI killed while connecting), so berthd needs nng >= 1.6.0 or
+ * that fix backported. Fails within a few dozen rounds on nng 1.5.2.
+ */
+static void
+test_listener_survives_peers_that_hang_up_during_handshake(void **state)
+{
+	struct fixture *f = *state;
+	berth_options opts = { NULL, 1000 };
+
+	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL)
+		skip();
+	for (int round = 0; round < 200; round++) {
+		berth_client *c;
+		berth_status st;
+		int code;
+
+		assert_int_equal(berth_open(&c, f->url, &opts, &st), 0);
+		connect_and_hang_up(f->url);
+		code = call_health(c, "", &st);
+		berth_close(c);
+		if (code != 0)
+			fail_msg("round %d: Health failed: %s %s", round, berth_code_name(st.code),
+			    st.message);
+	}
+}
+
+static void
+test_stop_waits_for_calls_in_flight_and_closes_workers(void **state)
+{
+	struct fixture *f = *state;
+	struct health_thread slow = { f->client, "slow", -1 };
+	pthread_t t;
+
+	assert_int_equal(atomic_load(&app.worker_opens), WORKERS);
+	assert_int_equal(pthread_create(&t, NULL, health_thread_main, &slow), 0);
+	assert_true(wait_flag(&app.slow_started));
+	rpc_server_stop(f->srv);
+	f->srv = NULL;
+	/* stop returned only after the slow call was done... */
+	assert_true(atomic_load(&app.slow_finished));
+	pthread_join(t, NULL);
+	/* ...and its reply had been sent. */
+	assert_int_equal(slow.code, 0);
+	assert_int_equal(atomic_load(&app.worker_closes), WORKERS);
+}
+
+static void
+test_stop_accepts_null(void **state)
+{
+	(void)state;
+	rpc_server_stop(NULL);
+}
+
+int
+main(void)
+{
+	int failed;
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T_STOPPED(name) cmocka_unit_test_setup_teardown(name, setup_stopped, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_slow_call_does_not_block_a_fast_one),
+		T(test_as_many_slow_calls_as_workers_run_at_once),
+		T(test_repeated_request_id_runs_mutating_handler_once),
+		T(test_repeated_request_id_replays_byte_identical_reply),
+		T(test_duplicate_arriving_while_first_runs_waits_and_replays),
+		T(test_duplicate_whose_deadline_passes_while_first_runs_is_deadline_exceeded),
+		T(test_empty_request_id_is_never_deduplicated),
+		T(test_fresh_request_ids_of_berth_call_run_every_time),
+		T(test_same_request_id_on_another_method_runs_it),
+		T(test_read_only_method_is_not_deduplicated),
+		T(test_transient_failure_is_not_replayed),
+		T(test_definite_failure_is_replayed_with_its_details),
+		T(test_garbage_bytes_are_invalid_argument_and_server_keeps_serving),
+		T(test_empty_message_is_an_envelope_without_method),
+		T(test_garbage_payload_in_valid_envelope_is_invalid_argument),
+		T(test_response_echoes_request_id),
+		T(test_overlong_request_id_is_invalid_argument),
+		T(test_request_id_with_control_characters_is_invalid_argument),
+		T(test_oversized_request_is_resource_exhausted_and_server_keeps_serving),
+		T(test_request_just_under_the_limit_is_served),
+		T(test_request_beyond_transport_limit_does_not_stop_the_server),
+		T(test_unknown_method_paths_are_unimplemented),
+		T(test_declared_method_without_route_is_unimplemented),
+		cmocka_unit_test(test_route_for_undeclared_method_fails_table_init),
+		T(test_timeout_shorter_than_the_handler_is_deadline_exceeded),
+		T(test_handler_deadline_comes_from_timeout_ms),
+		T(test_handler_deadline_defaults_when_client_sends_none),
+		T(test_invalid_utf8_in_top_level_field_is_invalid_argument_naming_it),
+		T(test_invalid_utf8_in_nested_field_is_invalid_argument_naming_its_path),
+		T(test_invalid_utf8_in_repeated_field_names_its_index),
+		T(test_drain_refuses_mutating_calls_and_serves_reads),
+		T(test_typed_caller_works_through_berth_service),
+		T(test_typed_caller_reports_failure_through_last_status),
+		T_STOPPED(test_start_on_bad_url_fails_and_cleans_up),
+		T_STOPPED(test_start_fails_when_a_worker_cannot_be_prepared),
+		T(test_second_server_on_same_url_fails),
+		T(test_listener_survives_peers_that_hang_up_during_handshake),
+		T(test_stop_waits_for_calls_in_flight_and_closes_workers),
+		cmocka_unit_test(test_stop_accepts_null),
+	};
+#undef T
+#undef T_STOPPED
+
+	log_threshold = LL_WARN; /* no per-request lines between test results */
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini(); /* nng's own threads, so valgrind reports only our memory */
+	return failed;
+}
