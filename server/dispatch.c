@@ -37,10 +37,12 @@ dispatch_route(const struct dispatch_table *t, unsigned index)
 /*
  * Every string of a request must be valid UTF-8 (proto3 requires it and
  * protobuf-c does not check). Walks the message and nested messages; on the
- * first bad string writes the field's name into `field` and returns -1.
+ * first bad string writes the field's dotted path ("template.env[1]", as
+ * ErrorDetail.field documents) into `field` and returns -1. `prefix` is the
+ * path of `m` itself ("" for the request).
  */
 static int
-check_utf8(const ProtobufCMessage *m, int depth, char *field, size_t len)
+check_utf8(const ProtobufCMessage *m, int depth, const char *prefix, char *field, size_t len)
 {
 	const ProtobufCMessageDescriptor *desc = m->descriptor;
 
@@ -60,16 +62,25 @@ check_utf8(const ProtobufCMessage *m, int depth, char *field, size_t len)
 		}
 		for (size_t j = 0; j < count; j++) {
 			const void *v = ((void *const *)values)[j];
+			char path[64];
+
 			if (v == NULL)
 				continue;
+			if (f->type == PROTOBUF_C_TYPE_STRING && validate_utf8(v))
+				continue;
+			/* A path is only built for a bad string or a nested message. */
+			if (f->label == PROTOBUF_C_LABEL_REPEATED)
+				snprintf(path, sizeof(path), "%s%s%s[%zu]", prefix, prefix[0] ? "." : "",
+				    f->name, j);
+			else
+				snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
+				    f->name);
 			if (f->type == PROTOBUF_C_TYPE_STRING) {
-				if (!validate_utf8(v)) {
-					snprintf(field, len, "%s", f->name);
-					return -1;
-				}
-			} else if (check_utf8(v, depth + 1, field, len) != 0) {
+				snprintf(field, len, "%s", path);
 				return -1;
 			}
+			if (check_utf8(v, depth + 1, path, field, len) != 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -94,7 +105,7 @@ dispatch_call(const struct dispatch_table *t, unsigned index, struct call *call,
 	if (request == NULL)
 		return call_fail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "the payload is not a valid %s message", m->input->name);
-	if (check_utf8(request, 0, field, sizeof(field)) != 0)
+	if (check_utf8(request, 0, "", field, sizeof(field)) != 0)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, "INVALID_UTF8",
 		    "field %s is not valid UTF-8", field);
 
