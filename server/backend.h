@@ -53,9 +53,9 @@ struct backend_ops {
 	/* Every instance labelled as this berthd's; *out malloc'ed. */
 	int (*list_own)(struct backend *b, struct docker_container **out, size_t *n,
 	    int64_t timeout_ms, struct docker_error *err);
-	/* Every host port published by anything on the engine; *out malloc'ed. */
-	int (*published_ports)(struct backend *b, uint16_t **out, size_t *n, int64_t timeout_ms,
-	    struct docker_error *err);
+	/* Every container on the engine, berth's or not, with its published ports; *out malloc'ed. */
+	int (*list_all)(struct backend *b, struct docker_container **out, size_t *n,
+	    int64_t timeout_ms, struct docker_error *err);
 	int (*logs)(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
 	    struct docker_error *err);
 	int (*stats)(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,

@@ -143,31 +143,10 @@ engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int
 }
 
 static int
-engine_published_ports(struct backend *b, uint16_t **out, size_t *n, int64_t timeout_ms,
+engine_list_all(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
     struct docker_error *err)
 {
-	struct docker_container *list = NULL;
-	size_t count = 0, total = 0;
-	uint16_t *ports;
-	int code;
-
-	code = counted(docker_container_list(b->docker, NULL, &list, &count, timeout_ms, err));
-	if (code != 0)
-		return code;
-	ports = malloc(sizeof(*ports) * (count * DOCKER_MAX_PORTS + 1));
-	if (ports == NULL) {
-		free(list);
-		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
-		snprintf(err->message, sizeof(err->message), "out of memory");
-		return err->code;
-	}
-	for (size_t i = 0; i < count; i++)
-		for (size_t j = 0; j < list[i].n_ports; j++)
-			ports[total++] = list[i].ports[j];
-	free(list);
-	*out = ports;
-	*n = total;
-	return 0;
+	return counted(docker_container_list(b->docker, NULL, out, n, timeout_ms, err));
 }
 
 static int
@@ -195,7 +174,7 @@ const struct backend_ops backend_engine_ops = {
 	.remove = engine_remove,
 	.inspect = engine_inspect,
 	.list_own = engine_list_own,
-	.published_ports = engine_published_ports,
+	.list_all = engine_list_all,
 	.logs = engine_logs,
 	.stats = engine_stats,
 };

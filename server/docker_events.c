@@ -21,6 +21,8 @@
 #include "event_pub.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
+#include "ports.h"
 #include "reconcile.h"
 #include "service_lock.h"
 
@@ -42,7 +44,6 @@ struct docker_events {
 	struct berthd *d;
 	pthread_t thread;
 	atomic_bool stop;                      /* set by docker_events_stop */
-	char filter[4200];                     /* berth.data_dir=<data dir> */
 	struct registry *reg;                  /* the thread's own connection */
 	bool connected;                        /* this attempt opened the stream */
 	bool ever_connected;
@@ -262,12 +263,33 @@ service_of_container(struct docker_events *f, const struct docker_event *ev, cha
 	return found;
 }
 
+/*
+ * Keeps the port allocator's view of Docker current: a started container
+ * publishes its ports (asked with one inspect), a dead or destroyed one
+ * frees them.
+ */
+static void
+track_ports(struct docker_events *f, const struct docker_event *ev)
+{
+	struct berthd *d = f->d;
+	struct docker_error err = { 0 };
+	struct docker_container c;
+
+	if (strcmp(ev->action, "start") == 0) {
+		if (d->backend.ops->inspect(&d->backend, ev->id, &c, INSPECT_TIMEOUT_MS, &err) == 0)
+			ports_docker_update(d->ports, ev->id, c.ports, c.n_ports);
+	} else if (strcmp(ev->action, "die") == 0 || strcmp(ev->action, "destroy") == 0) {
+		ports_docker_update(d->ports, ev->id, NULL, 0);
+	}
+}
+
 /* --- handler of the stream ------------------------------------------------------ */
 
 static int
 on_connected(void *arg)
 {
 	struct docker_events *f = arg;
+	struct docker_error derr = { 0 };
 	struct reconcile_report report;
 	struct call call;
 	int code;
@@ -276,10 +298,16 @@ on_connected(void *arg)
 	if (f->outage_logged)
 		log_info("docker events following again, reconciling what was missed");
 	else if (!f->ever_connected)
-		log_info("following Docker events filter=%s", f->filter);
+		log_info("following Docker events data_dir=%s", f->d->data_dir);
 	f->outage_logged = false;
+	if (f->ever_connected)
+		metrics_count_event_reconnect();
 	f->ever_connected = true;
-	/* Subscribed first, reconciled second: nothing falls between the two. */
+	/* Subscribed first, then the full listings: nothing falls between the two. */
+	if (lifecycle_sync_docker_ports(f->d, RECONCILE_TIMEOUT_MS, &derr) == 0)
+		ports_docker_set_live(f->d->ports, true);
+	else
+		log_warn("docker events cannot list published ports error=\"%s\"", derr.message);
 	call_init(&call, "events", f->d, f->reg, RECONCILE_TIMEOUT_MS);
 	if ((code = reconcile_run(&call, false, &report)) != 0)
 		log_warn("docker events reconciliation failed code=%d error=\"%s\"", code,
@@ -294,8 +322,12 @@ on_event(void *arg, const struct docker_event *ev)
 	struct docker_events *f = arg;
 	char service_id[128];
 
-	if (strcmp(ev->type, "container") != 0 || strcmp(ev->label_data_dir, f->d->data_dir) != 0)
+	if (strcmp(ev->type, "container") != 0)
 		return 0; /* the filter should have kept it away */
+	/* Every container's ports matter to the allocator, berth's or not. */
+	track_ports(f, ev);
+	if (strcmp(ev->label_data_dir, f->d->data_dir) != 0)
+		return 0; /* not this berthd's: its row is none of our business */
 	if (log_threshold >= LL_DEBUG) {
 		struct timespec now;
 
@@ -360,7 +392,9 @@ follow(void *arg)
 		struct docker_error derr = { 0 };
 
 		f->connected = false;
-		docker_events_follow(f->d->backend.docker, f->filter, &handler, &f->stop, &derr);
+		docker_events_follow(f->d->backend.docker, NULL, &handler, &f->stop, &derr);
+		/* Stream gone: launches list Docker's ports themselves until it is back. */
+		ports_docker_set_live(f->d->ports, false);
 		if (atomic_load(&f->stop))
 			break;
 		if (f->connected)
@@ -394,7 +428,6 @@ docker_events_start(struct berthd *d)
 	}
 	f->d = d;
 	atomic_init(&f->stop, false);
-	snprintf(f->filter, sizeof(f->filter), "%s=%s", DOCKER_LABEL_DATA_DIR, d->data_dir);
 	/* Signals stay blocked: the thread inherits the main thread's mask. */
 	if ((rv = pthread_create(&f->thread, NULL, follow, f)) != 0) {
 		log_error("docker events cannot start, live state is off error=\"%s\"",

@@ -114,14 +114,45 @@ purge_project_dir(struct call *call, const char *path)
 	return 0;
 }
 
-/* Ports published on the engine right now (for the allocator's check 2). */
-static int
-docker_ports(struct call *call, uint16_t **ports, size_t *n)
+int
+lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct docker_error *err)
 {
-	struct backend *b = &call_berthd(call)->backend;
+	struct docker_container *list = NULL;
+	struct ports_holder *holders;
+	size_t n = 0;
+	int code;
+
+	code = d->backend.ops->list_all(&d->backend, &list, &n, timeout_ms, err);
+	if (code != 0)
+		return code;
+	holders = calloc(n + 1, sizeof(*holders));
+	if (holders == NULL) {
+		free(list);
+		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return err->code;
+	}
+	for (size_t i = 0; i < n; i++)
+		holders[i] = (struct ports_holder){ list[i].id, list[i].ports, list[i].n_ports };
+	ports_docker_replace(d->ports, holders, n);
+	free(holders);
+	free(list);
+	return 0;
+}
+
+/*
+ * The allocator's view of Docker's ports is kept current by the event
+ * follower; while that stream is down, take a fresh listing instead.
+ */
+static int
+docker_ports_current(struct call *call)
+{
+	struct berthd *d = call_berthd(call);
 	struct docker_error err = { 0 };
 
-	if (b->ops->published_ports(b, ports, n, call_remaining_ms(call), &err) != 0)
+	if (ports_docker_live(d->ports))
+		return 0;
+	if (lifecycle_sync_docker_ports(d, call_remaining_ms(call), &err) != 0)
 		return fail_backend(call, &err, "cannot list Docker's published ports");
 	return 0;
 }
@@ -155,24 +186,19 @@ choose_port(struct call *call, const Berth__V1__Template *t, uint32_t requested,
 {
 	struct berthd *d = call_berthd(call);
 	struct port_allocation alloc;
-	uint16_t *published = NULL;
-	size_t n_published = 0;
 	int code;
 
-	if ((code = docker_ports(call, &published, &n_published)) != 0)
+	if ((code = docker_ports_current(call)) != 0)
 		return code;
 	if (requested != 0) {
-		enum port_reason why = ports_claim(d->ports, (uint16_t)requested, published, n_published);
-		free(published);
+		enum port_reason why = ports_claim(d->ports, (uint16_t)requested);
 		if (why != PORT_FREE)
 			return call_fail_detail(call, BERTH__V1__CODE__ALREADY_EXISTS, "port", "PORT_TAKEN",
 			    "port %u is taken (%s)", requested, ports_reason_name(why));
 		*port = (uint16_t)requested;
 		return 0;
 	}
-	code = ports_allocate(d->ports, (uint16_t)from, (uint16_t)t->port_range_end, published,
-	    n_published, &alloc);
-	free(published);
+	code = ports_allocate(d->ports, (uint16_t)from, (uint16_t)t->port_range_end, &alloc);
 	add_skips(call, out, alloc.skipped, alloc.n_skipped);
 	if (code != 0)
 		return call_fail_detail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED,

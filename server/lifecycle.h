@@ -54,6 +54,15 @@ int lifecycle_get(struct call *call, const char *service_id, Berth__V1__Service 
 #define LIFECYCLE_LOGS_MAX_TAIL 100000
 int lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out);
 
+struct berthd;
+struct docker_error;
+
+/*
+ * Replaces the port allocator's view of Docker's published ports with a
+ * full listing of the engine's containers. Any thread.
+ */
+int lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct docker_error *err);
+
 /* Fills s->url from the publish address and port. */
 void lifecycle_set_url(struct call *call, Berth__V1__Service *s);
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,9 +13,20 @@
 
 #include "ports.h"
 
+/* One container's published ports, as last seen. */
+struct holder {
+	char id[65];
+	uint16_t ports[16];
+	size_t n;
+};
+
 struct ports {
 	pthread_mutex_t lock;
-	uint64_t held[65536 / 64];
+	uint64_t held[65536 / 64];       /* registry rows and launches in flight */
+	uint16_t published[65536];       /* containers publishing each port */
+	struct holder *holders;          /* containers that publish any port */
+	size_t n_holders, cap_holders;
+	bool docker_live;
 	struct in_addr bind_addr;
 };
 
@@ -52,6 +64,7 @@ ports_free(struct ports *p)
 	if (p == NULL)
 		return;
 	pthread_mutex_destroy(&p->lock);
+	free(p->holders);
 	free(p);
 }
 
@@ -115,22 +128,94 @@ ports_bind_test(const struct ports *p, uint16_t port)
 	return ok;
 }
 
-static bool
-published(uint16_t port, const uint16_t *docker_ports, size_t n)
+/* --- Docker's side; callers hold the lock --------------------------------- */
+
+static void
+holder_forget(struct ports *p, size_t i)
 {
+	struct holder *h = &p->holders[i];
+
+	for (size_t j = 0; j < h->n; j++)
+		if (p->published[h->ports[j]] > 0)
+			p->published[h->ports[j]]--;
+	p->holders[i] = p->holders[--p->n_holders];
+}
+
+static void
+holder_add(struct ports *p, const char *id, const uint16_t *ports, size_t n)
+{
+	struct holder *h;
+
+	if (n == 0)
+		return;
+	if (p->n_holders == p->cap_holders) {
+		size_t cap = p->cap_holders ? p->cap_holders * 2 : 64;
+		struct holder *bigger = realloc(p->holders, cap * sizeof(*bigger));
+		if (bigger == NULL)
+			return; /* the bind test still guards the port */
+		p->holders = bigger;
+		p->cap_holders = cap;
+	}
+	h = &p->holders[p->n_holders++];
+	snprintf(h->id, sizeof(h->id), "%s", id);
+	h->n = n < 16 ? n : 16;
+	for (size_t j = 0; j < h->n; j++) {
+		h->ports[j] = ports[j];
+		p->published[ports[j]]++;
+	}
+}
+
+void
+ports_docker_replace(struct ports *p, const struct ports_holder *holders, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	memset(p->published, 0, sizeof(p->published));
+	p->n_holders = 0;
 	for (size_t i = 0; i < n; i++)
-		if (docker_ports[i] == port)
-			return true;
-	return false;
+		holder_add(p, holders[i].id, holders[i].ports, holders[i].n);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+ports_docker_update(struct ports *p, const char *container_id, const uint16_t *ports, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n_holders; i++) {
+		if (strcmp(p->holders[i].id, container_id) == 0) {
+			holder_forget(p, i);
+			break;
+		}
+	}
+	holder_add(p, container_id, ports, n);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+ports_docker_set_live(struct ports *p, bool live)
+{
+	pthread_mutex_lock(&p->lock);
+	p->docker_live = live;
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool
+ports_docker_live(struct ports *p)
+{
+	bool live;
+
+	pthread_mutex_lock(&p->lock);
+	live = p->docker_live;
+	pthread_mutex_unlock(&p->lock);
+	return live;
 }
 
 /* Why `port` cannot be used; caller holds the lock. */
 static enum port_reason
-check(struct ports *p, uint16_t port, const uint16_t *docker_ports, size_t n_docker)
+check(struct ports *p, uint16_t port)
 {
 	if (bit_get(p->held, port))
 		return PORT_REGISTRY;
-	if (published(port, docker_ports, n_docker))
+	if (p->published[port] > 0)
 		return PORT_DOCKER;
 	if (!ports_bind_test(p, port))
 		return PORT_HOST;
@@ -138,8 +223,7 @@ check(struct ports *p, uint16_t port, const uint16_t *docker_ports, size_t n_doc
 }
 
 int
-ports_allocate(struct ports *p, uint16_t start, uint16_t end, const uint16_t *docker_ports,
-    size_t n_docker, struct port_allocation *out)
+ports_allocate(struct ports *p, uint16_t start, uint16_t end, struct port_allocation *out)
 {
 	uint32_t last = end != 0 ? end : 65535;
 
@@ -150,7 +234,16 @@ ports_allocate(struct ports *p, uint16_t start, uint16_t end, const uint16_t *do
 	 */
 	pthread_mutex_lock(&p->lock);
 	for (uint32_t port = start; port >= 1 && port <= last; port++) {
-		enum port_reason why = check(p, (uint16_t)port, docker_ports, n_docker);
+		enum port_reason why;
+
+		/* A whole word of held ports is skipped at once: 10,000 rows stay cheap. */
+		if (port % 64 == 0 && p->held[port / 64] == UINT64_MAX && port + 63 <= last &&
+		    out->n_skipped >= PORTS_MAX_SKIPS) {
+			out->n_skipped_total += 64;
+			port += 63;
+			continue;
+		}
+		why = check(p, (uint16_t)port);
 
 		if (why == PORT_FREE) {
 			bit_set(p->held, (uint16_t)port, true);
@@ -167,12 +260,12 @@ ports_allocate(struct ports *p, uint16_t start, uint16_t end, const uint16_t *do
 }
 
 enum port_reason
-ports_claim(struct ports *p, uint16_t port, const uint16_t *docker_ports, size_t n_docker)
+ports_claim(struct ports *p, uint16_t port)
 {
 	enum port_reason why;
 
 	pthread_mutex_lock(&p->lock);
-	why = check(p, port, docker_ports, n_docker);
+	why = check(p, port);
 	if (why == PORT_FREE)
 		bit_set(p->held, port, true);
 	pthread_mutex_unlock(&p->lock);

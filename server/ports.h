@@ -9,9 +9,13 @@
  * Allocation starts at the template's range start and increments until a
  * free port is found within the range.
  *
- * The registry's ports live in memory (a 64 Ki-bit set), so choosing a port
- * costs no SQL. Reservation and release are atomic under one mutex, which
- * is what makes concurrent launches of one template get distinct ports.
+ * Both the registry's ports and Docker's published ports live in memory
+ * (a 64 Ki-bit set and a count per port), so choosing a port costs neither
+ * SQL nor a container listing: the Docker side is refreshed from a full
+ * listing whenever the event stream (re)connects and kept current by the
+ * stream's start/die/destroy events (docker_events.c). Reservation and
+ * release are atomic under one mutex, which is what makes concurrent
+ * launches of one template get distinct ports.
  * Thread-safe: every function takes the allocator's lock.
  */
 #ifndef BERTH_PORTS_H
@@ -54,20 +58,38 @@ void ports_hold(struct ports *p, uint16_t port);
 void ports_release(struct ports *p, uint16_t port);
 bool ports_held(struct ports *p, uint16_t port);
 
+/* The host ports one container publishes. */
+struct ports_holder {
+	const char *id;
+	const uint16_t *ports;
+	size_t n;
+};
+
+/* Replaces everything known about Docker's ports with a full listing. */
+void ports_docker_replace(struct ports *p, const struct ports_holder *holders, size_t n);
+
+/* One container now publishes ports[0..n) (n = 0: it stopped or is gone). */
+void ports_docker_update(struct ports *p, const char *container_id, const uint16_t *ports,
+    size_t n);
+
 /*
- * Chooses and holds the first free port of [start, end] (end 0 = 65535),
- * skipping the ports in docker_ports[0..n_docker) (published by
- * containers). Returns 0, or -1 when the range has no free port.
+ * Whether the Docker side is being kept current (the event stream is
+ * open). When it is not, callers refresh it with a listing before use.
  */
-int ports_allocate(struct ports *p, uint16_t start, uint16_t end, const uint16_t *docker_ports,
-    size_t n_docker, struct port_allocation *out);
+void ports_docker_set_live(struct ports *p, bool live);
+bool ports_docker_live(struct ports *p);
+
+/*
+ * Chooses and holds the first free port of [start, end] (end 0 = 65535).
+ * Returns 0, or -1 when the range has no free port.
+ */
+int ports_allocate(struct ports *p, uint16_t start, uint16_t end, struct port_allocation *out);
 
 /*
  * Holds one given port after the same checks. Returns PORT_FREE (now held)
  * or the reason it is taken (nothing held).
  */
-enum port_reason ports_claim(struct ports *p, uint16_t port, const uint16_t *docker_ports,
-    size_t n_docker);
+enum port_reason ports_claim(struct ports *p, uint16_t port);
 
 /* "registry", "docker", "host" (the words of SkippedPort.reason). */
 const char *ports_reason_name(enum port_reason reason);
