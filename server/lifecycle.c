@@ -555,7 +555,8 @@ out:
 }
 
 int
-lifecycle_get(struct call *call, const char *service_id, Berth__V1__Service **out)
+lifecycle_get(struct call *call, const char *service_id, bool registry_only,
+    Berth__V1__Service **out)
 {
 	struct backend *b = &call_berthd(call)->backend;
 	struct docker_error err = { 0 };
@@ -571,6 +572,10 @@ lifecycle_get(struct call *call, const char *service_id, Berth__V1__Service **ou
 	if (code != 0)
 		return registry_code(call, code);
 	lifecycle_set_url(call, s);
+	if (registry_only) {
+		*out = s;
+		return 0;
+	}
 	cs = ARENA_NEW(&call->arena, Berth__V1__ContainerState);
 	berth__v1__container_state__init(cs);
 	s->container = cs;

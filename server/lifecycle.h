@@ -47,7 +47,8 @@ int lifecycle_remove(struct call *call, const char *service_id, bool keep_contai
  * When Docker does not answer, the record comes back with container.state
  * "unknown" rather than failing: the registry alone is still worth seeing.
  */
-int lifecycle_get(struct call *call, const char *service_id, Berth__V1__Service **out);
+int lifecycle_get(struct call *call, const char *service_id, bool registry_only,
+    Berth__V1__Service **out);
 
 /* The last `tail` lines (0 = 100) of the container's stdout and stderr. */
 #define LIFECYCLE_LOGS_TAIL 100

@@ -22,7 +22,8 @@ rpc_get_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage
 {
 	const Berth__V1__GetServiceRequest *in = (const Berth__V1__GetServiceRequest *)req;
 
-	return lifecycle_get(call, in->service_id, &((Berth__V1__GetServiceResponse *)reply)->service);
+	return lifecycle_get(call, in->service_id, in->registry_only,
+	    &((Berth__V1__GetServiceResponse *)reply)->service);
 }
 
 int
