@@ -26,7 +26,7 @@ Q        := $(if $(filter 1,$(V)),,@)
 VERSION  := 0.1.0
 SOVERSION := 0
 
-PKGS     := libprotobuf-c libcurl sqlite3 jansson libarchive inih
+PKGS     := libprotobuf-c libcurl sqlite3 jansson libarchive inih libcrypto
 NNG_LIBS ?= -lnng
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

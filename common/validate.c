@@ -180,6 +180,16 @@ validate_image(const char *field, const char *s, struct validation_error *err)
 		return fail(err, field, "INVALID_IMAGE", "%s contains '%c', not allowed in an image reference",
 		    field, c >= 0x20 && c < 0x7f ? c : '?');
 	}
+	/*
+	 * The name goes into Docker API paths (/images/NAME/json), where ".."
+	 * or "/." would walk to another endpoint; Docker's grammar has neither.
+	 */
+	if (strstr(s, "..") != NULL || strstr(s, "//") != NULL || strstr(s, "/.") != NULL ||
+	    strchr("./:@-", s[n - 1]) != NULL)
+		return fail(err, field, "INVALID_IMAGE",
+		    "%s is not an image reference (\"..\", \"//\", \"/.\" or a trailing "
+		    "separator)",
+		    field);
 	return 0;
 }
 
@@ -257,6 +267,10 @@ validate_template(const Berth__V1__Template *t, struct validation_error *err)
 	if (strcmp(t->mount_path, "/") == 0)
 		return fail(err, "template.mount_path", "INVALID_PATH",
 		    "template.mount_path must not be the container's root");
+	/* Docker's bind syntax is SOURCE:TARGET[:OPTIONS]: a ':' would add options. */
+	if (strchr(t->mount_path, ':') != NULL)
+		return fail(err, "template.mount_path", "INVALID_PATH",
+		    "template.mount_path must not contain ':'");
 	if (validate_list("template.env", t->env, t->n_env, true, err) != 0)
 		return -1;
 	if (validate_list("template.command", t->command, t->n_command, false, err) != 0)

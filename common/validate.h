@@ -46,7 +46,10 @@ int validate_port(const char *field, uint32_t port, struct validation_error *err
 int validate_abs_path(const char *field, const char *s, bool allow_empty,
     struct validation_error *err);
 
-/* A Docker image reference: [a-z0-9] then [A-Za-z0-9._/:@-], 1-255 chars. */
+/*
+ * A Docker image reference: [a-z0-9] then [A-Za-z0-9._/:@-], 1-255 chars,
+ * without "..", "//" or "/.", not ending in a separator.
+ */
 int validate_image(const char *field, const char *s, struct validation_error *err);
 
 /* An environment entry: KEY=VALUE with KEY = [A-Za-z_][A-Za-z0-9_]*. */

@@ -67,6 +67,7 @@ struct backend {
 	struct docker *docker;
 	const char *data_dir;        /* labels containers as this berthd's */
 	const char *publish_address; /* host address ports are published on */
+	const char *build_root;      /* builds only from contexts under it (build_root.h) */
 };
 
 /* The engine backend: one container per instance on one Docker engine. */

@@ -1,11 +1,13 @@
 /*
  * backend_engine.c - instances as plain containers on one Docker engine.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "build_root.h"
 #include "metrics.h"
 
 /*
@@ -31,9 +33,18 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 	code = counted(docker_image_exists(b->docker, t->image, &exists, timeout_ms, err));
 	if (code != 0 || exists)
 		return code;
-	if (t->build_context[0] != '\0')
-		return counted(
-		    docker_image_build(b->docker, t->build_context, t->image, timeout_ms, err));
+	if (t->build_context[0] != '\0') {
+		char context[PATH_MAX], why[PATH_MAX + 128];
+
+		/* PutTemplate checked it; a link in the path may point elsewhere by now. */
+		if (build_root_resolve(b->build_root, t->build_context, context, sizeof(context), why,
+			sizeof(why)) != 0) {
+			err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
+			snprintf(err->message, sizeof(err->message), "refusing to build: %.400s", why);
+			return err->code;
+		}
+		return counted(docker_image_build(b->docker, context, t->image, timeout_ms, err));
+	}
 	return counted(docker_image_pull(b->docker, t->image, timeout_ms, err));
 }
 

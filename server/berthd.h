@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "call.h"
 #include "config.h"
@@ -27,6 +28,8 @@ struct berthd {
 	char data_dir[4096];      /* absolute, as labelled on containers */
 	char db_path[4200];
 	char templates_dir[4200]; /* <data-dir>/templates: instance directories */
+	char build_root[4096];    /* absolute, resolved: build contexts lie under it */
+	struct auth_policy auth;  /* who may call what (auth.c) */
 	struct rpc_server *rpc;
 	struct backend backend;   /* thread-safe */
 	struct ports *ports;      /* thread-safe */

@@ -29,6 +29,12 @@ struct call {
 	void *app;              /* the application (berthd: struct berthd *) */
 	void *worker;           /* per-worker state (berthd: struct registry *) */
 
+	/* Who calls: filled by the RPC server from the connection (nng pipe). */
+	int peer_family;        /* NNG_AF_IPC, NNG_AF_INET, NNG_AF_INET6; 0 = unknown */
+	char peer[96];          /* "ipc uid=0 pid=42", "10.0.0.5:51234"; "" = unknown */
+	char principal[64];     /* set by the authorize hook: token name, "local" or "" */
+	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
+
 	/* Outcome, set by call_fail*(). */
 	int code;
 	char message[CALL_MESSAGE_MAX];

@@ -63,6 +63,22 @@ static const struct option_def options[] = {
 	    "deadline of a call whose client sends no timeout_ms" },
 	{ "ipc-mode", K_INT, OFF(ipc_mode), 0, 0777, "0660", 8,
 	    "permissions of ipc:// socket files (octal)" },
+	{ "auth", K_STRING, OFF(auth), 0, 0, "auto", 0,
+	    "require API tokens (berthd token create): on, off, or auto = on when any --listen "
+	    "URL is not ipc://",
+	    "auto|on|off" },
+	{ "ipc-admin", K_STRING, OFF(ipc_admin), 0, 0, "off", 0,
+	    "on: callers on an ipc:// socket without a token are admin even with --auth on",
+	    "on|off" },
+	{ "tls-cert", K_STRING, OFF(tls_cert), 0, 0, "", 0,
+	    "server certificate (PEM) for tls+tcp:// listeners" },
+	{ "tls-key", K_STRING, OFF(tls_key), 0, 0, "", 0,
+	    "private key (PEM) of --tls-cert" },
+	{ "tls-client-ca", K_STRING, OFF(tls_client_ca), 0, 0, "", 0,
+	    "CA (PEM) whose certificates clients must present on tls+tcp:// (mutual TLS)" },
+	{ "build-root", K_STRING, OFF(build_root), 0, 0, "", 0,
+	    "directory that every template build_context must lie under; "
+	    "default <data-dir>/build-contexts" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

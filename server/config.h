@@ -43,6 +43,13 @@ struct config {
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
 	int64_t ipc_mode;
+	/* Who may call what (auth.c). */
+	const char *auth;            /* auto (on when a listener is not ipc://), on or off */
+	const char *ipc_admin;       /* on: ipc:// callers without a token are admin */
+	const char *tls_cert;        /* tls+tcp:// listeners: certificate (PEM) */
+	const char *tls_key;         /* and its key (PEM) */
+	const char *tls_client_ca;   /* set: mutual TLS, clients need a certificate it signed */
+	const char *build_root;      /* template build contexts lie under it; "" = <data-dir>/build-contexts */
 
 	const char *file;              /* the configuration file read, or NULL */
 	struct config_string *strings; /* values copied from the file; config_free */

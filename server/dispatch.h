@@ -15,6 +15,8 @@
 #include "call.h"
 
 #define DISPATCH_MAX_METHODS 64
+/* berthd's max_string: TEXT_MAX_LEN of validate.h, its longest request field. */
+#define DISPATCH_STRING_MAX 4096
 
 /*
  * A handler reads the decoded request and fills the reply, whose memory is
@@ -25,14 +27,31 @@
 typedef int (*rpc_handler_fn)(struct call *call, const ProtobufCMessage *request,
     ProtobufCMessage *reply);
 
+/*
+ * The least role a caller needs for a method. What a role is worth is the
+ * application's business (berthd: auth.c, from tokens); the RPC server only
+ * carries it to its authorize hook. A route that names none is UNSET, which
+ * the hook must treat as the highest role: forgetting fails closed.
+ */
+enum rpc_role {
+	RPC_ROLE_UNSET = 0,
+	RPC_ROLE_PUBLIC,   /* anyone, no token (Health) */
+	RPC_ROLE_VIEWER,   /* reads */
+	RPC_ROLE_OPERATOR, /* runs services */
+	RPC_ROLE_ADMIN,    /* changes templates, cleans up everything, shuts down */
+};
+
 struct rpc_route {
 	const char *method;     /* bare method name, "Health" */
 	rpc_handler_fn handler;
-	bool mutating;          /* changes state: deduplicated by request_id */
+	bool mutating;          /* changes state: deduplicated by request_id, audited */
+	enum rpc_role min_role; /* who may call it (see enum rpc_role) */
 };
 
 struct dispatch_table {
 	struct rpc_route routes[DISPATCH_MAX_METHODS];
+	/* Longer request strings are INVALID_ARGUMENT before any handler; 0: no limit. */
+	size_t max_string;
 };
 
 /*
@@ -46,7 +65,21 @@ int dispatch_table_init(struct dispatch_table *t, const struct rpc_route *routes
 const struct rpc_route *dispatch_route(const struct dispatch_table *t, unsigned index);
 
 /*
- * Decodes `payload` as method `index`'s request, checks its text fields,
+ * Checks the wire bytes of a message protobuf-c has decoded without error.
+ * protobuf-c copies a string's wire bytes and appends a NUL, so a string
+ * with an embedded 0x00 would reach C code cut short ("db\0../x" reads as
+ * "db"): every length-delimited field that `desc` declares a string is
+ * refused when it holds a 0x00 byte or is longer than `max_string` bytes,
+ * in nested messages too. Returns 0, or -1 with the field's dotted path
+ * ("template.env[1]") in `field` and a reason ("NUL_IN_STRING", "TOO_LONG",
+ * "MALFORMED") in *reason. Any thread.
+ */
+int dispatch_check_wire(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
+    size_t max_string, char *field, size_t field_len, const char **reason);
+
+/*
+ * Decodes `payload` as method `index`'s request, checks its text fields
+ * (UTF-8, no NUL byte, at most t->max_string bytes),
  * runs the handler and encodes the reply into *reply (arena memory).
  * Returns the call's code; on failure call->message says why.
  */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin_cmd.h"
 #include "berthd.h"
 #include "clock.h"
 #include "docker_events.h"
@@ -147,11 +148,18 @@ open_events(struct berthd *d)
 	d->event_urls = d->config.events;
 	if (d->event_urls.n == 0) {
 		for (size_t i = 0; i < d->config.listen.n; i++) {
+			/* pub0 has no tokens: with authentication on, events stay local. */
+			if (d->auth.enabled && strncmp(d->config.listen.items[i], "ipc://", 6) != 0)
+				continue;
 			if (event_pub_default_url(d->config.listen.items[i], d->event_url_buf[i],
 				sizeof(d->event_url_buf[i])) == 0)
 				d->event_urls.items[d->event_urls.n++] = d->event_url_buf[i];
 		}
 	}
+	for (size_t i = 0; i < d->event_urls.n && d->auth.enabled; i++)
+		if (strncmp(d->event_urls.items[i], "ipc://", 6) != 0)
+			log_warn("events are published without authentication url=%s",
+			    d->event_urls.items[i]);
 	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
@@ -172,6 +180,7 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	d->backend.ops = &backend_engine_ops;
 	d->backend.data_dir = d->data_dir;
 	d->backend.publish_address = d->config.publish_address;
+	d->backend.build_root = d->build_root;
 	d->ports = ports_new(d->config.publish_address);
 	d->locks = service_locks_new();
 	if (d->ports == NULL || d->locks == NULL) {
@@ -183,6 +192,33 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 		return -1;
 	}
 	warn_ephemeral_overlap(reg);
+	return 0;
+}
+
+/*
+ * The directory build contexts must lie under: --build-root (which must
+ * exist), else <data-dir>/build-contexts (created). Stored resolved.
+ */
+static int
+resolve_build_root(struct berthd *d)
+{
+	char path[4200];
+
+	if (d->config.build_root[0] != '\0') {
+		snprintf(path, sizeof(path), "%s", d->config.build_root);
+	} else {
+		snprintf(path, sizeof(path), "%s/build-contexts", d->data_dir);
+		if (make_dirs(path, 0750) != 0) {
+			log_error("cannot create the build root path=%s error=\"%s\"", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (realpath(path, d->build_root) == NULL) {
+		log_error("cannot resolve the build root build_root=%s error=\"%s\"", path,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -250,7 +286,8 @@ main(int argc, char **argv)
 	struct berthd *d = &daemon_state;
 	struct dispatch_table table;
 	struct rpc_server_config rpc_config;
-	struct rpc_server_hooks hooks = { d, worker_open, worker_close };
+	struct rpc_server_hooks hooks = { d, worker_open, worker_close, auth_authorize,
+		auth_finished };
 	struct registry *reg = NULL;
 	struct metrics_server *metrics = NULL;
 	sigset_t signals;
@@ -260,6 +297,9 @@ main(int argc, char **argv)
 	int rv, sig, level, lock_fd;
 	int64_t started;
 
+	/* berthd token ..., berthd audit ...: offline commands on the data directory. */
+	if (argc > 1 && admin_cmd_is(argv[1]))
+		return admin_cmd_main(argc - 1, argv + 1);
 	config_defaults(&d->config);
 	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, err, sizeof(err));
 	if (rv != 0) {
@@ -273,6 +313,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_threshold = (enum log_level)level;
+	/* Who may call what: refuse a network listener nobody guards. */
+	if (auth_configure(&d->auth, &d->config, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return 2;
+	}
 
 	/* Block the signals before any thread exists: all threads inherit it. */
 	sigemptyset(&signals);
@@ -302,6 +347,8 @@ main(int argc, char **argv)
 		log_error("data directory path too long data_dir=%s", d->data_dir);
 		return 1;
 	}
+	if (resolve_build_root(d) != 0)
+		return 1;
 	if (registry_open(&reg, d->db_path, true, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return 1;
@@ -313,6 +360,7 @@ main(int argc, char **argv)
 		log_error("start-up failed error=\"%s\"", err);
 		return 1;
 	}
+	table.max_string = DISPATCH_STRING_MAX;
 	if (prepare_ipc_dirs(&d->config) != 0)
 		return 1;
 
@@ -323,6 +371,9 @@ main(int argc, char **argv)
 		.max_request_bytes = (size_t)d->config.max_request_bytes,
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
 		.ipc_mode = (uint32_t)d->config.ipc_mode,
+		.tls_cert_file = d->config.tls_cert,
+		.tls_key_file = d->config.tls_key,
+		.tls_client_ca_file = d->config.tls_client_ca,
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);

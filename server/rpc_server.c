@@ -5,6 +5,8 @@
  * worker_main. Shared state: `inflight` and `stopping` under `lock`;
  * `draining` is an atomic flag read by every worker.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "clock.h"
 #include "log.h"
@@ -26,6 +29,7 @@
 #define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_MS 5000
 #define STOP_GRACE_MS 30000
+#define PEM_MAX_BYTES (1 << 20)
 
 struct worker {
 	struct rpc_server *srv;
@@ -73,11 +77,15 @@ pack_response(const Berth__V1__RpcResponse *resp)
 	return msg;
 }
 
-/* Deduplication key: method and request_id (same id, other method = other call). */
+/*
+ * Deduplication key: method, caller and request_id (the same id with
+ * another method, or from another token, is another call).
+ */
 static char *
 cache_key(struct call *call)
 {
-	return arena_printf(&call->arena, "%s\n%s", call->method, call->request_id);
+	return arena_printf(&call->arena, "%s\n%s\n%s", call->method, call->principal,
+	    call->request_id);
 }
 
 static bool
@@ -89,18 +97,20 @@ transient(int code)
 
 /*
  * Runs one request to its reply. `data` is the received message body.
- * Returns the reply message (NULL only when out of memory). Fills call->code.
+ * Returns the reply message (NULL only when out of memory). Fills call->code,
+ * and *route_out and *payload_out once the method is known.
  */
 static nng_msg *
-handle_request(struct worker *w, struct call *call, const void *data, size_t len)
+handle_request(struct rpc_server *srv, struct call *call, const void *data, size_t len,
+    const struct rpc_route **route_out, ProtobufCBinaryData *payload_out)
 {
-	struct rpc_server *srv = w->srv;
 	Berth__V1__RpcResponse resp = BERTH__V1__RPC_RESPONSE__INIT;
 	Berth__V1__RpcRequest *req;
 	const struct rpc_route *route;
 	ProtobufCBinaryData reply = { 0, NULL };
 	uint32_t timeout_ms;
-	char *key = NULL;
+	const char *reason;
+	char *key = NULL, field[64];
 	int index;
 	nng_msg *out;
 
@@ -115,6 +125,14 @@ handle_request(struct worker *w, struct call *call, const void *data, size_t len
 	if (req == NULL) {
 		call_fail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "malformed request: not a berth.v1.RpcRequest envelope");
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	/* A NUL inside method, token or request_id would cut them short unseen. */
+	if (dispatch_check_wire(&berth__v1__rpc_request__descriptor, data, len, DISPATCH_STRING_MAX,
+		field, sizeof(field), &reason) != 0) {
+		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason,
+		    "malformed request: envelope field %s (%s)", field, reason);
 		set_error(&resp, call);
 		return pack_response(&resp);
 	}
@@ -136,6 +154,14 @@ handle_request(struct worker *w, struct call *call, const void *data, size_t len
 	route = index >= 0 ? dispatch_route(srv->table, (unsigned)index) : NULL;
 	if (route == NULL) {
 		call_fail(call, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", call->method);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	*route_out = route;
+	*payload_out = req->payload;
+	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
+		if (call->code == BERTH__V1__CODE__OK) /* fail closed */
+			call_fail(call, BERTH__V1__CODE__PERMISSION_DENIED, "access denied");
 		set_error(&resp, call);
 		return pack_response(&resp);
 	}
@@ -190,6 +216,19 @@ handle_request(struct worker *w, struct call *call, const void *data, size_t len
 	return out;
 }
 
+/* handle_request, then the finished hook for a call to a declared method. */
+static nng_msg *
+run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len)
+{
+	const struct rpc_route *route = NULL;
+	ProtobufCBinaryData payload = { 0, NULL };
+	nng_msg *reply = handle_request(srv, call, data, len, &route, &payload);
+
+	if (route != NULL && srv->hooks->finished != NULL)
+		srv->hooks->finished(srv->hooks->app, call, route, &payload);
+	return reply;
+}
+
 static void
 inflight_add(struct rpc_server *srv, int delta)
 {
@@ -219,6 +258,46 @@ log_request(const struct call *call, int64_t duration_us)
 	log_info("rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"", call->method,
 	    status_code_name(call->code), (long long)duration_us,
 	    call->request_id[0] ? call->request_id : "-", quoted);
+}
+
+/*
+ * Who sent `msg`, as nng knows it: the family of the connection's remote
+ * address, and a printable form ("ipc uid=0 pid=42", "10.0.0.5:51234",
+ * "[::1]:51234").
+ */
+static void
+describe_peer(nng_msg *msg, struct call *call)
+{
+	nng_pipe pipe = nng_msg_get_pipe(msg);
+	char host[INET6_ADDRSTRLEN];
+	uint64_t uid, pid;
+	nng_sockaddr sa;
+
+	if (nng_pipe_id(pipe) < 0 || nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	call->peer_family = sa.s_family;
+	switch (sa.s_family) {
+	case NNG_AF_IPC:
+		if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
+		    nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+			snprintf(call->peer, sizeof(call->peer), "ipc uid=%llu pid=%llu",
+			    (unsigned long long)uid, (unsigned long long)pid);
+		else
+			snprintf(call->peer, sizeof(call->peer), "ipc");
+		break;
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(call->peer, sizeof(call->peer), "%s:%u", host,
+			    (unsigned)ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(call->peer, sizeof(call->peer), "[%s]:%u", host,
+			    (unsigned)ntohs(sa.s_in6.sa_port));
+		break;
+	default:
+		break;
+	}
 }
 
 static void *
@@ -252,8 +331,9 @@ worker_main(void *arg)
 		call.deadline_ms = started / 1000;
 		call.app = srv->hooks->app;
 		call.worker = w->state;
+		describe_peer(msg, &call);
 
-		reply = handle_request(w, &call, nng_msg_body(msg), nng_msg_len(msg));
+		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
 		/* Counted before the reply leaves: a client sees its own call counted. */
 		metrics_rpc_observe(call.method, call.code, clock_monotonic_us() - started);
@@ -272,6 +352,88 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* A whole PEM file as a string; NULL with the reason in err. */
+static char *
+read_pem(const char *what, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read the %s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	if ((text = malloc(PEM_MAX_BYTES + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = fread(text, 1, PEM_MAX_BYTES + 1, f);
+	fclose(f);
+	if (n == 0 || n > PEM_MAX_BYTES) {
+		free(text);
+		snprintf(err, errlen, "the %s %s is empty or larger than %d bytes", what, path,
+		    PEM_MAX_BYTES);
+		return NULL;
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/*
+ * TLS for one tls+tcp:// listener: our certificate and key; with a client
+ * CA, the peer must present a certificate that CA signed (mutual TLS), else
+ * the handshake fails and nng drops the connection before any request.
+ */
+static int
+setup_tls(struct rpc_server *srv, nng_listener l, const char *url, char *err, size_t errlen)
+{
+	const struct rpc_server_config *c = &srv->config;
+	nng_tls_config *tls = NULL;
+	char *cert = NULL, *key = NULL;
+	int rv, result = -1;
+
+	if (c->tls_cert_file == NULL || c->tls_cert_file[0] == '\0' || c->tls_key_file == NULL ||
+	    c->tls_key_file[0] == '\0') {
+		snprintf(err, errlen, "cannot listen on %s: TLS needs a certificate and a key", url);
+		return -1;
+	}
+	if ((cert = read_pem("certificate", c->tls_cert_file, err, errlen)) == NULL ||
+	    (key = read_pem("key", c->tls_key_file, err, errlen)) == NULL)
+		goto out;
+	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
+	    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
+		snprintf(err, errlen, "cannot use the certificate %s with the key %s: %s",
+		    c->tls_cert_file, c->tls_key_file, nng_strerror(rv));
+		goto out;
+	}
+	if (c->tls_client_ca_file != NULL && c->tls_client_ca_file[0] != '\0') {
+		if ((rv = nng_tls_config_ca_file(tls, c->tls_client_ca_file)) != 0 ||
+		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+			snprintf(err, errlen, "cannot use the client CA %s: %s", c->tls_client_ca_file,
+			    nng_strerror(rv));
+			goto out;
+		}
+	} else if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE)) != 0) {
+		snprintf(err, errlen, "cannot configure TLS: %s", nng_strerror(rv));
+		goto out;
+	}
+	if ((rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
+		goto out;
+	}
+	result = 0;
+out:
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	nng_tls_config_free(tls); /* the listener holds its own reference */
+	return result;
+}
+
 static int
 listen_all(struct rpc_server *srv, char *err, size_t errlen)
 {
@@ -284,8 +446,18 @@ listen_all(struct rpc_server *srv, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
 		}
-		if (strncmp(url, "ipc://", 6) == 0 && srv->config.ipc_mode != 0)
-			(void)nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)srv->config.ipc_mode);
+		if (strncmp(url, "ipc://", 6) == 0 && srv->config.ipc_mode != 0 &&
+		    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)srv->config.ipc_mode)) !=
+			0) {
+			snprintf(err, errlen, "cannot set mode %04o on %s: %s",
+			    (unsigned)srv->config.ipc_mode, url, nng_strerror(rv));
+			nng_listener_close(l);
+			return -1;
+		}
+		if (strncmp(url, "tls+", 4) == 0 && setup_tls(srv, l, url, err, errlen) != 0) {
+			nng_listener_close(l);
+			return -1;
+		}
 		if ((rv = nng_listener_start(l, 0)) != 0) {
 			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
@@ -314,7 +486,7 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
 	srv->cache = request_cache_new((size_t)config->workers + 1024, REQUEST_CACHE_TTL_MS);
-	srv->workers = calloc((size_t)config->workers, sizeof(*srv->workers));
+	srv->workers = calloc(config->workers > 0 ? (size_t)config->workers : 1, sizeof(*srv->workers));
 	if (srv->cache == NULL || srv->workers == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -422,4 +594,37 @@ rpc_server_stop(struct rpc_server *srv)
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
+}
+
+int
+rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, void **reply, size_t *reply_len)
+{
+	struct call call;
+	nng_msg *out;
+	int code;
+
+	memset(&call, 0, sizeof(call));
+	arena_init(&call.arena);
+	call.method = "(undecoded)";
+	call.request_id = "";
+	call.token = "";
+	call.deadline_ms = clock_monotonic_ms();
+	call.app = srv->hooks->app;
+	call.worker = worker;
+	call.peer_family = peer_family;
+	snprintf(call.peer, sizeof(call.peer), "%s", peer != NULL ? peer : "");
+
+	out = run_call(srv, &call, data, len);
+	*reply = NULL;
+	*reply_len = 0;
+	if (out != NULL && (*reply = malloc(nng_msg_len(out) + 1)) != NULL) {
+		memcpy(*reply, nng_msg_body(out), nng_msg_len(out));
+		*reply_len = nng_msg_len(out);
+	}
+	if (out != NULL)
+		nng_msg_free(out);
+	code = call.code;
+	arena_reset(&call.arena);
+	return code;
 }

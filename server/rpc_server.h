@@ -9,9 +9,13 @@
  *
  * Per request the server: refuses oversized messages (RESOURCE_EXHAUSTED),
  * decodes the RpcRequest envelope (INVALID_ARGUMENT), finds the method
- * (UNIMPLEMENTED), computes the deadline from timeout_ms, runs a mutating
- * call at most once per request_id, dispatches, counts the call for
- * /metrics (metrics.h) and logs one line.
+ * (UNIMPLEMENTED), asks the authorize hook, computes the deadline from
+ * timeout_ms, runs a mutating call at most once per request_id and caller,
+ * dispatches, tells the finished hook, counts the call for /metrics
+ * (metrics.h) and logs one line.
+ *
+ * tls+tcp:// listeners use nng's TLS with the configured certificate; with
+ * a client CA a peer without a certificate it signed cannot connect.
  */
 #ifndef BERTH_RPC_SERVER_H
 #define BERTH_RPC_SERVER_H
@@ -31,12 +35,31 @@ struct rpc_server_config {
 	size_t max_request_bytes;    /* larger requests: RESOURCE_EXHAUSTED */
 	uint32_t default_timeout_ms; /* deadline when the client sends none */
 	uint32_t ipc_mode;           /* permissions of ipc:// socket files, e.g. 0660 */
+	/* tls+tcp:// listeners (nng's TLS, mbedTLS); unused without one. */
+	const char *tls_cert_file;      /* server certificate, PEM (may hold the chain) */
+	const char *tls_key_file;       /* its private key, PEM, unencrypted */
+	const char *tls_client_ca_file; /* set: clients must present a certificate it signed */
 };
 
 struct rpc_server_hooks {
 	void *app;                          /* handed to handlers as call->app */
 	void *(*worker_open)(void *app);    /* per-worker state (call->worker); NULL = failure */
 	void (*worker_close)(void *worker);
+	/*
+	 * The one access check: runs on the worker for every call to a method
+	 * the proto declares, before draining, deduplication and dispatch, with
+	 * call->token, call->peer_family and call->peer filled. Returns 0 to go
+	 * on (and may set call->principal), or the code it gave call_fail*()
+	 * (UNAUTHENTICATED, PERMISSION_DENIED). NULL: everyone may call all.
+	 */
+	int (*authorize)(void *app, struct call *call, const struct rpc_route *route);
+	/*
+	 * Runs on the worker after every call to a declared method, with the
+	 * outcome in call->code, before the reply is sent (berthd writes its
+	 * audit log here). `payload` is the request's payload bytes. May be NULL.
+	 */
+	void (*finished)(void *app, struct call *call, const struct rpc_route *route,
+	    const ProtobufCBinaryData *payload);
 };
 
 /*
@@ -63,5 +86,19 @@ int rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms);
 
 /* Closes the socket, waits for calls in flight, joins the workers, frees. */
 void rpc_server_stop(struct rpc_server *srv);
+
+/*
+ * For tests and the fuzzer (tests/fuzz/fuzz_rpc.c): runs the request bytes
+ * `data` through exactly what a worker does between receiving a message and
+ * sending the reply (size limit, envelope, authorization, deduplication,
+ * dispatch, the finished hook), without nng. `worker` is the per-worker
+ * state handlers get as call->worker; peer_family (NNG_AF_*) and peer
+ * describe the caller as the transport would. A server started with no
+ * URLs and 0 workers is enough. Returns the call's code; *reply is the
+ * serialized RpcResponse (malloc'ed, the caller frees it; NULL when out of
+ * memory). Any thread.
+ */
+int rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family,
+    const char *peer, const void *data, size_t len, void **reply, size_t *reply_len);
 
 #endif

@@ -2,9 +2,11 @@
  * template_rpc.c - ListTemplates, GetTemplate, PutTemplate, DeleteTemplate.
  * Called on worker threads; each uses its worker's registry connection.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "berthd.h"
+#include "build_root.h"
 #include "template_rpc.h"
 
 int
@@ -65,11 +67,17 @@ rpc_put_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	Berth__V1__PutTemplateResponse *resp = (Berth__V1__PutTemplateResponse *)reply;
 	struct validation_error err;
 	protobuf_c_boolean created;
+	char resolved[PATH_MAX], why[PATH_MAX + 128];
 	bool was_created;
 	int code;
 
 	if (validate_template(in->template_, &err) != 0)
 		return call_fail_invalid(call, &err);
+	if (in->template_->build_context[0] != '\0' &&
+	    build_root_resolve(call_berthd(call)->build_root, in->template_->build_context, resolved,
+		sizeof(resolved), why, sizeof(why)) != 0)
+		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "template.build_context", "OUTSIDE_BUILD_ROOT", "template.build_context: %s", why);
 	code = registry_template_put(call_registry(call), in->template_, &was_created);
 	if (code != 0)
 		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));

@@ -24,8 +24,10 @@ if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
 	done
 fi
 
+# The demo image is built from $BUILD/demo: let build contexts come from $BUILD.
 setsid "$BUILD/berthd" --listen "$URL" --data-dir "$RUN_DIR/data" \
-	--publish-address 127.0.0.1 >"$RUN_DIR/berthd.log" 2>&1 </dev/null &
+	--publish-address 127.0.0.1 --build-root "$(cd "$BUILD" && pwd)" \
+	>"$RUN_DIR/berthd.log" 2>&1 </dev/null &
 echo $! >"$PIDFILE"
 
 i=0

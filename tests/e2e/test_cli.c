@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,20 +267,27 @@ test_template_add_then_show_round_trips(void **state)
 static void
 test_template_add_from_json_round_trips(void **state)
 {
-	const char doc[] = "{\"name\": \"cli-json\", \"description\": \"from a file\", "
-			   "\"image\": \"busybox:latest\", \"build_context\": \"/srv/build\", "
-			   "\"container_port\": 8080, \"port_range_start\": 9100, "
-			   "\"port_range_end\": 9199, \"mount_path\": \"/srv\", "
-			   "\"env\": [\"X=1\", \"Y=2\"], \"command\": [\"sleep\", \"100\"], "
-			   "\"stop_timeout_s\": 30}";
+	char doc[PATH_MAX + 512], root[PATH_MAX];
 	char path[] = "/tmp/berth-cli-e2e-XXXXXX";
 	char *out, *err;
 	json_t *want, *got;
 	int fd = mkstemp(path);
 
 	(void)state;
+	/* A build context must lie under berthd's build root: $BUILD in tests. */
+	assert_non_null(realpath(getenv("BUILD") != NULL && getenv("BUILD")[0] ? getenv("BUILD")
+									       : "build",
+	    root));
+	snprintf(doc, sizeof(doc),
+	    "{\"name\": \"cli-json\", \"description\": \"from a file\", "
+	    "\"image\": \"busybox:latest\", \"build_context\": \"%s/cli-build\", "
+	    "\"container_port\": 8080, \"port_range_start\": 9100, "
+	    "\"port_range_end\": 9199, \"mount_path\": \"/srv\", "
+	    "\"env\": [\"X=1\", \"Y=2\"], \"command\": [\"sleep\", \"100\"], "
+	    "\"stop_timeout_s\": 30}",
+	    root);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, doc, sizeof(doc) - 1), (ssize_t)sizeof(doc) - 1);
+	assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
 	close(fd);
 	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "--from-json", path, NULL),
 	    0);

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -68,7 +69,7 @@ static int
 spawn(struct berthd_proc *p, const char *const *extra_args)
 {
 	const char *argv[MAX_ARGS];
-	char berthd[512];
+	char berthd[512], build_root[PATH_MAX];
 	int n = 0, fd;
 
 	snprintf(berthd, sizeof(berthd), "%s/berthd", build_dir());
@@ -79,6 +80,11 @@ spawn(struct berthd_proc *p, const char *const *extra_args)
 	argv[n++] = p->data_dir;
 	argv[n++] = "--publish-address";
 	argv[n++] = "127.0.0.1";
+	/* Tests build images from $BUILD/demo: let that be under the build root. */
+	if (realpath(build_dir(), build_root) != NULL) {
+		argv[n++] = "--build-root";
+		argv[n++] = build_root;
+	}
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < MAX_ARGS - 1; i++)
 		argv[n++] = extra_args[i];
 	argv[n] = NULL;

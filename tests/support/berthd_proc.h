@@ -21,8 +21,9 @@ struct berthd_proc {
 
 /*
  * Creates a fresh temporary directory and starts berthd on it with
- * --listen <url> --data-dir <data_dir> --publish-address 127.0.0.1 plus the
- * NULL-terminated extra_args (may be NULL). Waits until Health answers
+ * --listen <url> --data-dir <data_dir> --publish-address 127.0.0.1
+ * --build-root <$BUILD, absolute> plus the NULL-terminated extra_args (may
+ * be NULL; a later option overrides these). Waits until Health answers
  * (up to 10 s). Returns 0, or -1 (berthd's log is printed to stderr).
  */
 int berthd_proc_start(struct berthd_proc *p, const char *const *extra_args);

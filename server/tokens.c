@@ -1,0 +1,317 @@
+/*
+ * tokens.c - API tokens in SQLite; hashes with OpenSSL's libcrypto.
+ *
+ * Why one salted SHA-256 and not a slow password hash (PBKDF2, scrypt):
+ * a token is 256 random bits, not something a person chose, so there is
+ * no dictionary to try and brute force is hopeless however fast the hash;
+ * a slow hash would only make every call slower. The salt keeps equal
+ * tokens (there are none in practice) from having equal rows.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "tokens.h"
+#include "validate.h"
+
+#define SALT_BYTES 16
+#define HASH_BYTES 32
+/* last_used_at is written at most this often per token: no write per call. */
+#define TOUCH_INTERVAL_S 60
+
+static int __attribute__((format(printf, 4, 5)))
+fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static int
+fail_db(sqlite3 *db, char *err, size_t errlen)
+{
+	int rc = sqlite3_errcode(db) & 0xff;
+
+	return fail(err, errlen,
+	    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
+						      : BERTH__V1__CODE__INTERNAL,
+	    "token database: %s", sqlite3_errmsg(db));
+}
+
+static const char *const role_names[] = {
+	[RPC_ROLE_UNSET] = "?",
+	[RPC_ROLE_PUBLIC] = "public",
+	[RPC_ROLE_VIEWER] = "viewer",
+	[RPC_ROLE_OPERATOR] = "operator",
+	[RPC_ROLE_ADMIN] = "admin",
+};
+
+const char *
+token_role_name(enum rpc_role role)
+{
+	return (unsigned)role < sizeof(role_names) / sizeof(role_names[0]) ? role_names[role] : "?";
+}
+
+enum rpc_role
+token_role_parse(const char *name)
+{
+	for (int r = RPC_ROLE_VIEWER; r <= RPC_ROLE_ADMIN; r++)
+		if (strcmp(name, role_names[r]) == 0)
+			return (enum rpc_role)r;
+	return RPC_ROLE_UNSET;
+}
+
+static int
+random_bytes(unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* SHA-256(salt || token). */
+static int
+token_hash(const unsigned char *salt, const char *token, unsigned char out[HASH_BYTES])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int ok;
+
+	if (ctx == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, salt, SALT_BYTES) == 1 &&
+	    EVP_DigestUpdate(ctx, token, strlen(token)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == HASH_BYTES;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+/* True for "berth_" and 64 lowercase hex digits. */
+static bool
+well_formed(const char *token)
+{
+	size_t prefix = sizeof(TOKEN_PREFIX) - 1;
+
+	if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, prefix) != 0)
+		return false;
+	for (const char *p = token + prefix; *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static void
+rfc3339(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A fresh token in `token`, its id in `id`. */
+static int
+draw_token(char token[TOKEN_LEN + 1], char id[TOKEN_ID_LEN + 1])
+{
+	unsigned char secret[TOKEN_SECRET_BYTES];
+	size_t prefix = sizeof(TOKEN_PREFIX) - 1;
+
+	if (random_bytes(secret, sizeof(secret)) != 0)
+		return -1;
+	memcpy(token, TOKEN_PREFIX, prefix);
+	for (size_t i = 0; i < sizeof(secret); i++)
+		snprintf(token + prefix + 2 * i, 3, "%02x", secret[i]);
+	explicit_bzero(secret, sizeof(secret));
+	memcpy(id, token + prefix, TOKEN_ID_LEN);
+	id[TOKEN_ID_LEN] = '\0';
+	return 0;
+}
+
+int
+tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
+    char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO tokens (name, token_id, role, salt, hash, created_at) "
+				  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+	struct validation_error verr;
+	char now[32], id[TOKEN_ID_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	int rc, code = 0;
+
+	if (validate_name("name", name, &verr) != 0)
+		return fail(err, errlen, BERTH__V1__CODE__INVALID_ARGUMENT, "%s", verr.message);
+	if (role < RPC_ROLE_VIEWER || role > RPC_ROLE_ADMIN)
+		return fail(err, errlen, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "the role must be viewer, operator or admin");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	rfc3339(time(NULL), now, sizeof(now));
+	/* Two tokens sharing a random 48-bit id is astronomically rare: then draw again. */
+	for (int attempt = 0;; attempt++) {
+		if (random_bytes(salt, sizeof(salt)) != 0 || draw_token(token, id) != 0 ||
+		    token_hash(salt, token, hash) != 0) {
+			code = fail(err, errlen, BERTH__V1__CODE__INTERNAL, "cannot make a token");
+			break;
+		}
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, token_role_name(role), -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, salt, sizeof(salt), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, hash, sizeof(hash), SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+			code = fail(err, errlen, BERTH__V1__CODE__ALREADY_EXISTS,
+			    "a token named %s exists (revoke it first)", name);
+			break;
+		}
+		if (sqlite3_extended_errcode(db) != SQLITE_CONSTRAINT_UNIQUE || attempt >= 3) {
+			code = fail_db(db, err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (code != 0)
+		explicit_bzero(token, TOKEN_LEN + 1);
+	return code;
+}
+
+int
+tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM tokens WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(db, err, errlen);
+	if (sqlite3_changes(db) == 0)
+		return fail(err, errlen, BERTH__V1__CODE__NOT_FOUND, "no token named %s", name);
+	return 0;
+}
+
+static void
+copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, len, "%s", s != NULL ? (const char *)s : "");
+}
+
+int
+tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+		"SELECT name, role, created_at, last_used_at FROM tokens ORDER BY name", -1, &st,
+		NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct token_info t;
+		char role[16];
+
+		copy_column(t.name, sizeof(t.name), st, 0);
+		copy_column(role, sizeof(role), st, 1);
+		t.role = token_role_parse(role);
+		copy_column(t.created_at, sizeof(t.created_at), st, 2);
+		copy_column(t.last_used_at, sizeof(t.last_used_at), st, 3);
+		fn(arg, &t);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(db, err, errlen);
+}
+
+/* Records the use; a failure (the database is busy) only loses a timestamp. */
+static void
+touch(sqlite3 *db, const char *id, const char *now)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "UPDATE tokens SET last_used_at = ?2 WHERE token_id = ?1", -1, &st,
+		NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	(void)sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+int
+tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err, size_t errlen)
+{
+	static const char sql[] = "SELECT name, role, salt, hash, created_at, last_used_at "
+				  "FROM tokens WHERE token_id = ?1";
+	unsigned char hash[HASH_BYTES];
+	char id[TOKEN_ID_LEN + 1], role[16], now[32], stale[32];
+	sqlite3_stmt *st;
+	time_t t;
+	int rc, code;
+
+	if (!well_formed(token))
+		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+	memcpy(id, token + sizeof(TOKEN_PREFIX) - 1, TOKEN_ID_LEN);
+	id[TOKEN_ID_LEN] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+	}
+	if (rc != SQLITE_ROW) {
+		code = fail_db(db, err, errlen);
+		sqlite3_finalize(st);
+		return code;
+	}
+	if (sqlite3_column_bytes(st, 2) != SALT_BYTES || sqlite3_column_bytes(st, 3) != HASH_BYTES ||
+	    token_hash(sqlite3_column_blob(st, 2), token, hash) != 0 ||
+	    CRYPTO_memcmp(hash, sqlite3_column_blob(st, 3), HASH_BYTES) != 0) {
+		sqlite3_finalize(st);
+		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+	}
+	copy_column(out->name, sizeof(out->name), st, 0);
+	copy_column(role, sizeof(role), st, 1);
+	out->role = token_role_parse(role);
+	copy_column(out->created_at, sizeof(out->created_at), st, 4);
+	copy_column(out->last_used_at, sizeof(out->last_used_at), st, 5);
+	sqlite3_finalize(st);
+
+	/* Same format on both sides: the strings compare as the times do. */
+	t = time(NULL);
+	rfc3339(t, now, sizeof(now));
+	rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
+	if (strcmp(out->last_used_at, stale) < 0) {
+		touch(db, id, now);
+		snprintf(out->last_used_at, sizeof(out->last_used_at), "%s", now);
+	}
+	return 0;
+}
