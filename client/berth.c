@@ -4,9 +4,11 @@
  * Encoding and decoding are driven by the generated service descriptor:
  * the method's input and output descriptors say what to pack and unpack.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "berth.h"
 #include "rpc_method.h"
@@ -24,6 +27,7 @@
 #define REPLY_MAX_BYTES (64u << 20)
 /* Extra wait past the call's deadline, so berthd's own answer arrives. */
 #define DEADLINE_GRACE_MS 1000
+#define PEM_MAX_BYTES (1u << 20)
 
 struct berth_client {
 	ProtobufCService service; /* first: berth_service() hands out its address */
@@ -65,6 +69,142 @@ berth_version(void)
 static void service_invoke(ProtobufCService *service, unsigned method_index,
     const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 
+/* A whole PEM file as a string (malloc'ed); NULL with st filled. */
+static char *
+read_pem(const char *what, const char *path, berth_status *st)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t n;
+
+	if (f == NULL) {
+		set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot read the %s %s: %s", what,
+		    path, strerror(errno));
+		return NULL;
+	}
+	text = malloc(PEM_MAX_BYTES + 1);
+	n = text != NULL ? fread(text, 1, PEM_MAX_BYTES + 1, f) : 0;
+	fclose(f);
+	if (text == NULL || n == 0 || n > PEM_MAX_BYTES) {
+		free(text);
+		set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT, "the %s %s is empty or too large",
+		    what, path);
+		return NULL;
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/* "example.org" of "tls+tcp://example.org:7000", "::1" of "tls+tcp://[::1]:7000". */
+static void
+url_host(const char *url, char *out, size_t len)
+{
+	const char *host = strstr(url, "://"), *end;
+
+	host = host != NULL ? host + 3 : url;
+	if (host[0] == '[' && (end = strchr(host, ']')) != NULL) {
+		snprintf(out, len, "%.*s", (int)(end - host - 1), host + 1);
+		return;
+	}
+	end = strrchr(host, ':');
+	snprintf(out, len, "%.*s", (int)(end != NULL ? end - host : (ptrdiff_t)strlen(host)), host);
+}
+
+/*
+ * The TLS side of a tls+tcp:// dialer: verify berthd against the CA, and
+ * present our own certificate when given. Returns 0 or a status code.
+ */
+static int
+setup_tls(nng_dialer dialer, const char *url, const berth_options *opts, berth_status *st)
+{
+	const char *ca = opts != NULL && opts->tls_ca_file != NULL && opts->tls_ca_file[0] != '\0'
+	    ? opts->tls_ca_file : BERTH_DEFAULT_TLS_CA;
+	nng_tls_config *tls = NULL;
+	char *cert = NULL, *key = NULL, name[256];
+	int rv, code = 0;
+
+	if (opts != NULL && opts->tls_server_name != NULL && opts->tls_server_name[0] != '\0')
+		snprintf(name, sizeof(name), "%s", opts->tls_server_name);
+	else
+		url_host(url, name, sizeof(name));
+	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) != 0)
+		return set_status(st, BERTH__V1__CODE__INTERNAL, "cannot set up TLS: %s",
+		    nng_strerror(rv));
+	if ((rv = nng_tls_config_ca_file(tls, ca)) != 0) {
+		code = set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot use the CA file %s: %s", ca, nng_strerror(rv));
+		goto out;
+	}
+	if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
+	    (rv = nng_tls_config_server_name(tls, name)) != 0) {
+		code = set_status(st, BERTH__V1__CODE__INTERNAL, "cannot set up TLS: %s",
+		    nng_strerror(rv));
+		goto out;
+	}
+	if (opts != NULL && opts->tls_cert_file != NULL && opts->tls_cert_file[0] != '\0') {
+		if (opts->tls_key_file == NULL || opts->tls_key_file[0] == '\0') {
+			code = set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "a client certificate needs its key (tls_key_file)");
+			goto out;
+		}
+		if ((cert = read_pem("certificate", opts->tls_cert_file, st)) == NULL ||
+		    (key = read_pem("key", opts->tls_key_file, st)) == NULL) {
+			code = st != NULL ? st->code : BERTH__V1__CODE__INVALID_ARGUMENT;
+			goto out;
+		}
+		if ((rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
+			code = set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "cannot use the certificate %s with the key %s: %s", opts->tls_cert_file,
+			    opts->tls_key_file, nng_strerror(rv));
+			goto out;
+		}
+	}
+	if ((rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, tls)) != 0)
+		code = set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot use TLS on %s: %s",
+		    url, nng_strerror(rv));
+out:
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	nng_tls_config_free(tls); /* the dialer keeps its own reference */
+	return code;
+}
+
+/* Dials url: plain, or with TLS for tls+tcp://. Returns 0 or a status code. */
+static int
+dial(nng_socket sock, const char *url, const berth_options *opts, berth_status *st)
+{
+	nng_dialer dialer;
+	int rv, code;
+
+	if ((rv = nng_dialer_create(&dialer, sock, url)) != 0)
+		return set_status(st,
+		    rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? BERTH__V1__CODE__INVALID_ARGUMENT
+							      : BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot connect to berthd at %s: %s", url, nng_strerror(rv));
+	if (strncmp(url, "tls+", 4) == 0 && (code = setup_tls(dialer, url, opts, st)) != 0) {
+		nng_dialer_close(dialer);
+		return code;
+	}
+	if ((rv = nng_dialer_start(dialer, 0)) != 0) {
+		bool tls = strncmp(url, "tls+", 4) == 0;
+
+		nng_dialer_close(dialer);
+		/* A berthd we cannot trust is an authentication failure, not an outage. */
+		return set_status(st,
+		    rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ? BERTH__V1__CODE__UNAUTHENTICATED
+							     : BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot connect to berthd at %s: %s%s", url, nng_strerror(rv),
+		    tls && (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT)
+			? " (TLS handshake failed: check the CA, the server name and the client "
+			  "certificate)"
+			: "");
+	}
+	return 0;
+}
+
 int
 berth_open(berth_client **out, const char *url, const berth_options *opts, berth_status *st)
 {
@@ -100,14 +240,12 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 	/* Reconnect quickly after berthd restarts. */
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
-	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0) {
-		int code = rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? BERTH__V1__CODE__INVALID_ARGUMENT
-								      : BERTH__V1__CODE__UNAVAILABLE;
+	if ((rv = dial(c->sock, url, opts, st)) != 0) {
 		nng_close(c->sock);
 		free(c->token);
 		free(c->url);
 		free(c);
-		return set_status(st, code, "cannot connect to berthd at %s: %s", url, nng_strerror(rv));
+		return rv;
 	}
 	*out = c;
 	return set_status(st, BERTH__V1__CODE__OK, "%s", "");

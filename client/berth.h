@@ -37,13 +37,26 @@ extern "C" {
 
 #define BERTH_DEFAULT_URL "ipc:///run/berth/berthd.sock"
 #define BERTH_DEFAULT_TIMEOUT_MS 60000
+#define BERTH_DEFAULT_TLS_CA "/etc/ssl/certs/ca-certificates.crt"
 
 typedef struct berth_client berth_client;
 
-/* Options of a connection; NULL fields and zeros mean the defaults. */
+/*
+ * Options of a connection; NULL fields and zeros mean the defaults. The
+ * tls_* options apply to tls+tcp:// URLs only: the server's certificate is
+ * always verified, against tls_ca_file (default BERTH_DEFAULT_TLS_CA) for
+ * the name tls_server_name (default: the URL's host); tls_cert_file and
+ * tls_key_file are this client's own certificate and key (PEM), which a
+ * berthd with a client CA (mutual TLS) requires. The strings are copied
+ * or read during berth_open.
+ */
 typedef struct berth_options {
 	const char *token;       /* sent in every RpcRequest.token */
 	uint32_t timeout_ms;     /* per call; 0 = BERTH_DEFAULT_TIMEOUT_MS */
+	const char *tls_ca_file;     /* CA certificate(s) to verify berthd with (PEM) */
+	const char *tls_cert_file;   /* client certificate (PEM), for mutual TLS */
+	const char *tls_key_file;    /* its private key (PEM, unencrypted) */
+	const char *tls_server_name; /* name berthd's certificate must carry */
 } berth_options;
 
 /* Outcome of a call: a gRPC status code (berth.v1.Code) and why. */
@@ -55,9 +68,13 @@ typedef struct berth_status {
 } berth_status;
 
 /*
- * Connects to berthd at `url` (ipc://, tcp://). A server that does not
- * answer the first dial is UNAVAILABLE; once connected, nng redials by
- * itself whenever the connection drops (a restarted berthd is found again).
+ * Connects to berthd at `url` (ipc://, tcp://, tls+tcp://). A server that
+ * does not answer the first dial is UNAVAILABLE, and so is one that closes
+ * the TLS handshake (it wants a client certificate it trusts); a berthd
+ * whose certificate we cannot verify is UNAUTHENTICATED; an unreadable
+ * certificate or key file is INVALID_ARGUMENT. Once
+ * connected, nng redials by itself whenever the connection drops (a
+ * restarted berthd is found again).
  * Returns 0, or a status code with `status` filled (may be NULL).
  * The caller owns *out and frees it with berth_close().
  */

@@ -62,7 +62,8 @@ cli_exit_status(int outcome)
 }
 
 static const char global_synopsis[] =
-    "berth [--url URL] [--token TOKEN] [--timeout SEC] [--json] COMMAND [ARGS...]";
+    "berth [--url URL] [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
+    "             [--timeout SEC] [--json] COMMAND [ARGS...]";
 
 static const char global_help[] =
     "The admin CLI of berthd, the service manager for Docker hosts.\n"
@@ -70,6 +71,14 @@ static const char global_help[] =
     "Global options (before the command):\n"
     "  --url URL      berthd's address (default: $BERTH_URL, else " BERTH_DEFAULT_URL ")\n"
     "  --token TOKEN  bearer token sent with every call (default: $BERTH_TOKEN)\n"
+    "  --tls-ca FILE  CA certificate(s) that berthd's certificate must chain to, for\n"
+    "                 tls+tcp:// URLs (default: $BERTH_TLS_CA, else\n"
+    "                 " BERTH_DEFAULT_TLS_CA ")\n"
+    "  --tls-cert FILE, --tls-key FILE\n"
+    "                 this client's certificate and key (PEM), for a berthd that\n"
+    "                 requires mutual TLS (default: $BERTH_TLS_CERT, $BERTH_TLS_KEY)\n"
+    "  --tls-server-name NAME\n"
+    "                 the name berthd's certificate must carry (default: the URL's host)\n"
     "  --timeout SEC  how long to wait for each answer (default: 60)\n"
     "  --json         print the reply as one JSON object with the proto's field\n"
     "                 names; every field is present, enums by name\n"
@@ -234,7 +243,15 @@ parse_global_options(struct cli *cli, int argc, char **argv, int *i)
 				return rc;
 			continue;
 		}
-		if ((rc = cli_args_value(cli, NULL, argc, argv, i, "--token", &cli->opts.token)) != 0) {
+		if ((rc = cli_args_value(cli, NULL, argc, argv, i, "--token", &cli->opts.token)) != 0 ||
+		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-ca", &cli->opts.tls_ca_file)) !=
+			0 ||
+		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-cert",
+			 &cli->opts.tls_cert_file)) != 0 ||
+		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-key", &cli->opts.tls_key_file)) !=
+			0 ||
+		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-server-name",
+			 &cli->opts.tls_server_name)) != 0) {
 			if (rc < 0)
 				return rc;
 			continue;
@@ -356,6 +373,9 @@ cli_main(int argc, char **argv, FILE *out, FILE *err)
 	cli.err = err;
 	cli.url = (env = getenv("BERTH_URL")) != NULL && env[0] != '\0' ? env : BERTH_DEFAULT_URL;
 	cli.opts.token = getenv("BERTH_TOKEN");
+	cli.opts.tls_ca_file = getenv("BERTH_TLS_CA");
+	cli.opts.tls_cert_file = getenv("BERTH_TLS_CERT");
+	cli.opts.tls_key_file = getenv("BERTH_TLS_KEY");
 
 	outcome = parse_global_options(&cli, argc, argv, &i);
 	if (outcome == 0 && i >= argc) {
