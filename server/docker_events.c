@@ -121,25 +121,19 @@ sleep_or_stop(struct docker_events *f, int64_t ms)
 
 /*
  * The row's status that tells the truth about a container berth did not
- * ask to change: berth's own "stopped" keeps its word while the container
- * is not running, as reconcile.c decides.
+ * ask to change (reconcile.c decides), where an "oom" event seen for the
+ * container turns a death into "dead".
  */
 static const char *
 truthful_status(struct docker_events *f, const Berth__V1__Service *row,
     const struct docker_container *c, bool *oom)
 {
-	*oom = false;
-	if (strcmp(c->state, "running") == 0 || strcmp(c->state, "restarting") == 0 ||
-	    strcmp(c->state, "paused") == 0)
-		return STATUS_RUNNING;
-	*oom = take_oom(f, c->id);
-	if (strcmp(row->status, STATUS_STOPPED) == 0)
-		return STATUS_STOPPED;
-	if (*oom || strcmp(c->state, "dead") == 0)
+	const char *status = reconcile_truthful_status(row, c);
+
+	*oom = strcmp(status, STATUS_RUNNING) != 0 && take_oom(f, c->id);
+	if (*oom && strcmp(status, STATUS_STOPPED) != 0)
 		return STATUS_DEAD;
-	if (strcmp(c->state, "created") == 0)
-		return STATUS_STOPPED;
-	return STATUS_EXITED;
+	return status;
 }
 
 /* Writes the new status and tells subscribers. */

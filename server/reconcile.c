@@ -14,9 +14,8 @@
 #include "reconcile.h"
 #include "survey.h"
 
-/* The registry status that tells the truth about container c (NULL: gone). */
-static const char *
-truthful_status(const Berth__V1__Service *row, const struct docker_container *c)
+const char *
+reconcile_truthful_status(const Berth__V1__Service *row, const struct docker_container *c)
 {
 	if (c == NULL)
 		return STATUS_MISSING;
@@ -79,7 +78,7 @@ check_row(struct call *call, struct survey *s, size_t i, bool startup, struct re
 		log_info("reconcile finished removal service=%s", row->service_id);
 		return;
 	}
-	status = truthful_status(row, c);
+	status = reconcile_truthful_status(row, c);
 	if (strcmp(status, row->status) == 0 &&
 	    (c == NULL || strcmp(c->id, row->container_id) == 0))
 		return;

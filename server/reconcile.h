@@ -21,6 +21,7 @@
 #include <stdbool.h>
 
 #include "call.h"
+#include "docker.h"
 
 struct reconcile_report {
 	unsigned rows_checked;
@@ -31,6 +32,14 @@ struct reconcile_report {
 	unsigned adopted;
 	unsigned orphans;
 };
+
+/*
+ * The registry status that tells the truth about container c (NULL: gone):
+ * running while it runs; when it does not, berth's own "stopped" keeps its
+ * word, anything else is "exited" or "dead".
+ */
+const char *reconcile_truthful_status(const Berth__V1__Service *row,
+    const struct docker_container *c);
 
 /* Returns 0, or the code when Docker or the registry cannot be read. */
 int reconcile_run(struct call *call, bool startup, struct reconcile_report *report);
