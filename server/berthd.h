@@ -37,6 +37,7 @@ struct berthd {
 	struct event_pub *events;   /* thread-safe */
 	struct config_list event_urls; /* effective, for Health */
 	char event_url_buf[CONFIG_MAX_LISTEN][4200];
+	char started_at[32];        /* RFC 3339, when this process started */
 	atomic_bool shutdown_requested;
 	struct docker_events *docker_events; /* the Docker event follower; main thread only */
 };

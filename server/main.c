@@ -300,6 +300,7 @@ main(int argc, char **argv)
 	/* berthd token ..., berthd audit ...: offline commands on the data directory. */
 	if (argc > 1 && admin_cmd_is(argv[1]))
 		return admin_cmd_main(argc - 1, argv + 1);
+	clock_rfc3339_now(d->started_at, sizeof(d->started_at));
 	config_defaults(&d->config);
 	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, err, sizeof(err));
 	if (rv != 0) {

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "ports.h"
 #include "reconcile.h"
+#include "service_lock.h"
 #include "survey.h"
 
 const char *
@@ -45,18 +46,14 @@ undo(struct call *call, const Berth__V1__Service *row, const struct docker_conta
 		ports_release(d->ports, (uint16_t)row->port);
 }
 
+/* Finishes or undoes the launch or removal that a dead berthd left half-done. */
 static void
-check_row(struct call *call, struct survey *s, size_t i, bool startup, struct reconcile_report *r)
+finish_left_over(struct call *call, Berth__V1__Service *row, const struct docker_container *c,
+    struct reconcile_report *r)
 {
 	struct berthd *d = call_berthd(call);
-	Berth__V1__Service *row = s->rows[i];
-	const struct docker_container *c = survey_container(s, i);
-	const char *status;
 
-	r->rows_checked++;
 	if (strcmp(row->status, STATUS_CREATING) == 0) {
-		if (!startup)
-			return; /* a launch in flight owns it */
 		if (c != NULL && strcmp(c->state, "running") == 0) {
 			registry_service_update(call_registry(call), row->service_id, STATUS_RUNNING, c->id);
 			r->launches_finished++;
@@ -68,14 +65,49 @@ check_row(struct call *call, struct survey *s, size_t i, bool startup, struct re
 		}
 		return;
 	}
-	if (strcmp(row->status, STATUS_REMOVING) == 0) {
-		if (!startup)
-			return;
-		undo(call, row, c);
-		r->removals_finished++;
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, row, "removed",
-		    "removal finished after a restart of berthd");
-		log_info("reconcile finished removal service=%s", row->service_id);
+	undo(call, row, c);
+	r->removals_finished++;
+	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, row, "removed",
+	    "removal finished after a restart of berthd");
+	log_info("reconcile finished removal service=%s", row->service_id);
+}
+
+/*
+ * Whether a "creating" or "removing" row is left over from a berthd that
+ * died, rather than owned by a call in flight now. At start-up every such
+ * row is. Later (the event stream reconnected) only one no call holds: a
+ * removal holds its service's lock throughout, and a launch of this
+ * process wrote its row after the process started.
+ */
+static bool
+left_over(struct call *call, const Berth__V1__Service *row, bool startup, bool *locked)
+{
+	struct berthd *d = call_berthd(call);
+
+	*locked = false;
+	if (startup)
+		return true;
+	if (strcmp(row->status, STATUS_CREATING) == 0 && strcmp(row->created_at, d->started_at) >= 0)
+		return false;
+	*locked = service_trylock(d->locks, row->service_id);
+	return *locked;
+}
+
+static void
+check_row(struct call *call, struct survey *s, size_t i, bool startup, struct reconcile_report *r)
+{
+	struct berthd *d = call_berthd(call);
+	Berth__V1__Service *row = s->rows[i];
+	const struct docker_container *c = survey_container(s, i);
+	const char *status;
+	bool locked = false;
+
+	r->rows_checked++;
+	if (strcmp(row->status, STATUS_CREATING) == 0 || strcmp(row->status, STATUS_REMOVING) == 0) {
+		if (left_over(call, row, startup, &locked))
+			finish_left_over(call, row, c, r);
+		if (locked)
+			service_unlock(d->locks, row->service_id);
 		return;
 	}
 	status = reconcile_truthful_status(row, c);

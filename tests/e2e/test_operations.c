@@ -11,9 +11,6 @@
  * berthd is pointed at with --docker-host. The teardowns kill berthd and
  * remove every container labelled with its data directory, even when a
  * test failed half-way.
- *
- * The last test reproduces a known bug and is skipped unless
- * BERTH_TEST_KNOWN_BUGS=1 is set.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1444,11 +1441,10 @@ test_failed_resume_of_a_shutdown_spares_services_launched_later(void **state)
 }
 
 /*
- * 13. Known bug, skipped unless BERTH_TEST_KNOWN_BUGS=1: a launch cut short by
- * kill -9 leaves a "creating" row; when berthd then starts while Docker is
- * away, nothing finishes or undoes it once Docker returns (the follower
- * reconciles with startup=false, which leaves "creating" rows alone), so the
- * row and its port stay taken until the next restart.
+ * 13. A launch cut short by kill -9 leaves a "creating" row; when berthd then
+ * starts while Docker is away, the follower's reconciliation finishes or
+ * undoes it once Docker returns (the row predates this berthd and no call
+ * holds it), so its port is not held forever.
  */
 static void
 test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(void **state)
@@ -1459,8 +1455,6 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 	bool left_creating = false;
 
 	(void)state;
-	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL)
-		skip();
 	assert_int_equal(proxy_start(&proxy), 0);
 	snprintf(host, sizeof(host), "unix://%s", proxy.path);
 	assert_int_equal(daemon_start(&aux, 13, args), 0);
