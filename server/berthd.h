@@ -35,6 +35,7 @@ struct berthd {
 	struct ports *ports;      /* thread-safe */
 	struct service_locks *locks;
 	struct event_pub *events;   /* thread-safe */
+	struct ipc_watchdog *watchdog; /* keeps ipc listeners alive (nng 1.5.2) */
 	struct config_list event_urls; /* effective, for Health */
 	char event_url_buf[CONFIG_MAX_LISTEN][4200];
 	char started_at[32];        /* RFC 3339, when this process started */

@@ -14,15 +14,20 @@
 #include <nng/protocol/pubsub0/pub.h>
 
 #include "event_pub.h"
+#include "ipc_watchdog.h"
 #include "log.h"
+
+#define MAX_LISTENERS 8
 
 struct event_pub {
 	nng_socket sock;
+	nng_listener listeners[MAX_LISTENERS]; /* the watchdog may replace them */
 	atomic_uint_fast64_t sequence;
 };
 
 int
-event_pub_open(struct event_pub **out, const char *const *urls, size_t n, char *err, size_t errlen)
+event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
+    struct ipc_watchdog *watchdog, char *err, size_t errlen)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
 	int rv;
@@ -36,13 +41,14 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n, char *
 		free(pub);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if ((rv = nng_listen(pub->sock, urls[i], NULL, 0)) != 0) {
+	for (size_t i = 0; i < n && i < MAX_LISTENERS; i++) {
+		if ((rv = nng_listen(pub->sock, urls[i], &pub->listeners[i], 0)) != 0) {
 			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			nng_close(pub->sock);
 			free(pub);
 			return -1;
 		}
+		ipc_watchdog_watch(watchdog, pub->sock, &pub->listeners[i], urls[i], 0);
 		log_info("publishing events url=%s", urls[i]);
 	}
 	*out = pub;

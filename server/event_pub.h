@@ -15,9 +15,14 @@
 
 struct event_pub;
 
-/* Listens on every URL. Returns 0, or -1 with the reason in err. */
-int event_pub_open(struct event_pub **out, const char *const *urls, size_t n, char *err,
-    size_t errlen);
+struct ipc_watchdog;
+
+/*
+ * Listens on every URL (ipc:// ones watched by `watchdog`, which may be
+ * NULL). Returns 0, or -1 with the reason in err.
+ */
+int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
+    struct ipc_watchdog *watchdog, char *err, size_t errlen);
 void event_pub_close(struct event_pub *pub);
 
 /*

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "docker_events.h"
 #include "event_pub.h"
+#include "ipc_watchdog.h"
 #include "log.h"
 #include "metrics.h"
 #include "ports.h"
@@ -29,6 +30,8 @@
 #include "rpc_server.h"
 #include "service_lock.h"
 #include "shutdown.h"
+
+#define IPC_WATCHDOG_INTERVAL_MS 2000
 
 static struct berthd daemon_state;
 
@@ -160,7 +163,8 @@ open_events(struct berthd *d)
 		if (strncmp(d->event_urls.items[i], "ipc://", 6) != 0)
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
-	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, err, sizeof(err)) != 0) {
+	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog, err,
+		sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
@@ -354,6 +358,8 @@ main(int argc, char **argv)
 		log_error("start-up failed error=\"%s\"", err);
 		return 1;
 	}
+	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
+	d->watchdog = ipc_watchdog_start(IPC_WATCHDOG_INTERVAL_MS);
 	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
@@ -372,6 +378,7 @@ main(int argc, char **argv)
 		.max_request_bytes = (size_t)d->config.max_request_bytes,
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
 		.ipc_mode = (uint32_t)d->config.ipc_mode,
+		.watchdog = d->watchdog,
 		.tls_cert_file = d->config.tls_cert,
 		.tls_key_file = d->config.tls_key,
 		.tls_client_ca_file = d->config.tls_client_ca,
@@ -413,6 +420,7 @@ main(int argc, char **argv)
 	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
 		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");
 	shutdown_run(d, reg, d->config.on_exit, &kill_now);
+	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
 	rpc_server_stop(d->rpc);
 	if (watching) {
 		pthread_kill(second_signal, SIGUSR1);

@@ -18,6 +18,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "clock.h"
+#include "ipc_watchdog.h"
 #include "log.h"
 #include "metrics.h"
 #include "request_cache.h"
@@ -40,8 +41,11 @@ struct worker {
 	bool started;
 };
 
+#define MAX_LISTENERS 8
+
 struct rpc_server {
 	nng_socket sock;
+	nng_listener listeners[MAX_LISTENERS]; /* the ipc watchdog may replace them */
 	struct rpc_server_config config;
 	const struct dispatch_table *table;
 	const struct rpc_server_hooks *hooks;
@@ -437,6 +441,10 @@ out:
 static int
 listen_all(struct rpc_server *srv, char *err, size_t errlen)
 {
+	if (srv->config.n_urls > MAX_LISTENERS) {
+		snprintf(err, errlen, "at most %d listeners", MAX_LISTENERS);
+		return -1;
+	}
 	for (size_t i = 0; i < srv->config.n_urls; i++) {
 		const char *url = srv->config.urls[i];
 		nng_listener l;
@@ -462,6 +470,9 @@ listen_all(struct rpc_server *srv, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
 		}
+		srv->listeners[i] = l;
+		ipc_watchdog_watch(srv->config.watchdog, srv->sock, &srv->listeners[i], url,
+		    (int)srv->config.ipc_mode);
 		log_info("listening url=%s", url);
 	}
 	return 0;

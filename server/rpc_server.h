@@ -27,6 +27,7 @@
 #include "dispatch.h"
 
 struct rpc_server;
+struct ipc_watchdog;
 
 struct rpc_server_config {
 	const char *const *urls;
@@ -39,6 +40,7 @@ struct rpc_server_config {
 	const char *tls_cert_file;      /* server certificate, PEM (may hold the chain) */
 	const char *tls_key_file;       /* its private key, PEM, unencrypted */
 	const char *tls_client_ca_file; /* set: clients must present a certificate it signed */
+	struct ipc_watchdog *watchdog;  /* watches ipc:// listeners (nng 1.5.2); may be NULL */
 };
 
 struct rpc_server_hooks {

@@ -646,41 +646,52 @@ test_ipc_socket_gets_the_configured_mode(void **state)
 }
 
 /*
- * KNOWN BUG, skipped unless BERTH_TEST_KNOWN_BUGS is set: on nng 1.5.2
- * (Debian 12's libnng1) one peer that connects to berthd's ipc socket and
- * hangs up before the SP handshake leaves the listener unable to accept
- * anyone after it (nanomsg/nng#1518, fixed in nng 1.6.0): every later
- * client times out until berthd restarts. test_rpc_server.c has the same
- * check against the bare RPC server.
+ * On nng 1.5.2 (Debian 12's libnng1) one peer that connects to an ipc
+ * socket and hangs up before the SP handshake leaves the listener unable to
+ * hand anyone after it to the socket (nanomsg/nng#1518, fixed in nng 1.6.0).
+ * berthd's ipc watchdog notices and listens again: clients get through
+ * again within seconds, without a restart of berthd.
  */
-static void
-test_berthd_keeps_serving_after_a_peer_hangs_up_before_handshake(void **state)
+static bool
+health_within(const char *url, int seconds)
 {
-	struct fixture *f = *state;
 	berth_options opts = { NULL, 1000 };
 
-	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL)
-		skip();
-	for (int round = 0; round < 5; round++) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	for (int attempt = 0; attempt < seconds; attempt++) {
 		Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
 		ProtobufCMessage *reply = NULL;
 		berth_client *c;
 		berth_status st;
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0), code;
+		int code = -1;
+
+		if (berth_open(&c, url, &opts, &st) == 0) {
+			code = berth_call(c, "Health", &req.base, &reply, &st);
+			berth_reply_free(reply);
+			berth_close(c);
+		}
+		if (code == 0)
+			return true;
+		sleep(1);
+	}
+	return false;
+}
+
+static void
+test_berthd_keeps_serving_after_a_peer_hangs_up_before_handshake(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int round = 0; round < 5; round++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 		assert_true(fd >= 0);
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->proc.url + strlen("ipc://"));
 		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		close(fd);
-
-		assert_int_equal(berth_open(&c, f->proc.url, &opts, &st), 0);
-		code = berth_call(c, "Health", &req.base, &reply, &st);
-		berth_reply_free(reply);
-		berth_close(c);
-		if (code != 0)
-			fail_msg("round %d: Health failed: %s %s", round, berth_code_name(code),
-			    st.message);
+		if (!health_within(f->proc.url, 15))
+			fail_msg("round %d: no Health answer within 15 s of a half-done handshake",
+			    round);
 	}
 }
 
