@@ -9,6 +9,7 @@
 #   make test       every test (installs missing Debian packages, starts Docker)
 #   make check-asan the tests under AddressSanitizer + UBSan
 #   make test-valgrind  the unit tests under valgrind
+#   make fuzz       libFuzzer on the request path for FUZZ_SECONDS (clang, build-fuzz/)
 #   make format     clang-format every C file
 #   make install    install under $(DESTDIR)$(PREFIX); make uninstall undoes it
 #   V=1             show the compiler's command lines
@@ -163,6 +164,33 @@ test-valgrind: test-build
 	@BUILD=$(BUILD) VALGRIND="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
 	    sh tests/run.sh $(UNIT_TESTS)
 
+# --- fuzzing -------------------------------------------------------------------
+# libFuzzer (clang) with ASan+UBSan, into build-fuzz/: raw bytes through a
+# worker's whole request path (tests/fuzz/fuzz_rpc.c) for FUZZ_SECONDS.
+# Crashes land in build-fuzz/crash-*; the corpus grows in build-fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_FLAGS   ?= -max_len=65536 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: fuzz
+fuzz:
+	@dpkg-query -W -f='$${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed" || \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang libclang-rt-14-dev; }
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer" SANITIZE="$(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link" \
+	    WARN="$(WARN) -Wno-error" $(FUZZ_BUILD)/fuzz_rpc $(FUZZ_BUILD)/fuzz_seeds
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@$(FUZZ_BUILD)/fuzz_seeds $(FUZZ_BUILD)/corpus
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_rpc $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	    -dict=tests/fuzz/rpc.dict -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus
+
+$(BUILD)/fuzz_rpc: tests/fuzz/fuzz_rpc.c $(SERVER_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
+	$(CC) $(ALL_CFLAGS) -Iserver -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz_seeds: tests/fuzz/fuzz_seeds.c $(COMMON_OBJ) | $(GEN_HDR)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The README's main command: berthd on a local data directory, then the CLI.
 run: deps
 	@$(MAKE) --no-print-directory all $(DEMO)
@@ -242,6 +270,6 @@ format:
 	clang-format -i $(wildcard common/*.[ch] server/*.[ch] client/*.[ch] client/cli/*.[ch] tests/*/*.[ch])
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
