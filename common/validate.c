@@ -236,6 +236,52 @@ validate_list(const char *field, char **items, size_t n, bool env, struct valida
 	return 0;
 }
 
+/*
+ * The fields the swarm backend reads (publish mode, replicas, constraints)
+ * and the resource limits both backends apply.
+ */
+static int
+validate_placement(const Berth__V1__Template *t, struct validation_error *err)
+{
+	const char *mode = t->publish_mode != NULL ? t->publish_mode : "";
+
+	if (strcmp(mode, "") != 0 && strcmp(mode, "ingress") != 0 && strcmp(mode, "host") != 0)
+		return fail(err, "template.publish_mode", "INVALID_PUBLISH_MODE",
+		    "template.publish_mode must be \"ingress\", \"host\" or empty (ingress)");
+	if (t->replicas > REPLICAS_MAX)
+		return fail(err, "template.replicas", "OUT_OF_RANGE",
+		    "template.replicas must be at most %d", REPLICAS_MAX);
+	if (t->n_constraints > CONSTRAINTS_MAX)
+		return fail(err, "template.constraints", "TOO_MANY",
+		    "template.constraints has %zu entries; at most %d are allowed", t->n_constraints,
+		    CONSTRAINTS_MAX);
+	for (size_t i = 0; i < t->n_constraints; i++) {
+		const char *c = t->constraints[i];
+
+		/* Swarm's syntax: KEY==VALUE or KEY!=VALUE, e.g. node.labels.zone==eu. */
+		if (c == NULL || strlen(c) == 0 || strlen(c) > CONSTRAINT_MAX_LEN || !validate_text(c) ||
+		    (strstr(c, "==") == NULL && strstr(c, "!=") == NULL) || c[0] == '=' || c[0] == '!')
+			return fail(err, "template.constraints", "INVALID_CONSTRAINT",
+			    "template.constraints[%zu] must look like KEY==VALUE or KEY!=VALUE "
+			    "(at most %d characters)",
+			    i, CONSTRAINT_MAX_LEN);
+	}
+	/* NaN fails both comparisons. */
+	if (!(t->cpu_limit >= 0 && t->cpu_limit <= CPU_LIMIT_MAX))
+		return fail(err, "template.cpu_limit", "OUT_OF_RANGE",
+		    "template.cpu_limit must be from 0 (no limit) to %d CPUs", CPU_LIMIT_MAX);
+	if (t->cpu_limit > 0 && t->cpu_limit < 0.01)
+		return fail(err, "template.cpu_limit", "OUT_OF_RANGE",
+		    "template.cpu_limit must be 0 (no limit) or at least 0.01 CPUs");
+	if (t->memory_limit_bytes != 0 &&
+	    (t->memory_limit_bytes < MEMORY_LIMIT_MIN || t->memory_limit_bytes > MEMORY_LIMIT_MAX))
+		return fail(err, "template.memory_limit_bytes", "OUT_OF_RANGE",
+		    "template.memory_limit_bytes must be 0 (no limit) or from %llu (6 MiB, Docker's "
+		    "minimum) to %llu",
+		    (unsigned long long)MEMORY_LIMIT_MIN, (unsigned long long)MEMORY_LIMIT_MAX);
+	return 0;
+}
+
 int
 validate_template(const Berth__V1__Template *t, struct validation_error *err)
 {
@@ -278,5 +324,5 @@ validate_template(const Berth__V1__Template *t, struct validation_error *err)
 	if (t->stop_timeout_s > 3600)
 		return fail(err, "template.stop_timeout_s", "OUT_OF_RANGE",
 		    "template.stop_timeout_s must be at most 3600 seconds");
-	return 0;
+	return validate_placement(t, err);
 }

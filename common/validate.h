@@ -20,6 +20,12 @@
 #define IMAGE_MAX_LEN 255     /* Docker's own limit for a reference */
 #define TEXT_MAX_LEN 4096     /* descriptions, env entries, command words */
 #define LIST_MAX_LEN 256      /* entries of env and command */
+#define REPLICAS_MAX 1000     /* template.replicas */
+#define CONSTRAINTS_MAX 32    /* entries of template.constraints */
+#define CONSTRAINT_MAX_LEN 256
+#define CPU_LIMIT_MAX 4096    /* template.cpu_limit, CPUs */
+#define MEMORY_LIMIT_MIN ((uint64_t)6 << 20)  /* Docker refuses less */
+#define MEMORY_LIMIT_MAX ((uint64_t)1 << 50)  /* 1 PiB */
 
 struct validation_error {
 	char field[64];

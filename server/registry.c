@@ -42,7 +42,8 @@ enum stmt_id {
 
 #define TEMPLATE_COLUMNS                                                                   \
 	"name, description, image, build_context, container_port, port_range_start, "      \
-	"port_range_end, mount_path, env, command, stop_timeout_s"
+	"port_range_end, mount_path, env, command, stop_timeout_s, publish_mode, replicas, "  \
+	"constraints, cpu_limit, memory_limit_bytes"
 
 #define SERVICE_COLUMNS                                                                   \
 	"service_id, template, container_name, container_id, port, instance, "             \
@@ -53,11 +54,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_GET] = "SELECT " TEMPLATE_COLUMNS " FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_EXISTS] = "SELECT 1 FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_INSERT] = "INSERT INTO templates (" TEMPLATE_COLUMNS ", created_at, updated_at) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, "
+			       "?16, ?17, ?12, ?12)",
 	[ST_TEMPLATE_UPDATE] = "UPDATE templates SET description = ?2, image = ?3, build_context = ?4, "
 			       "container_port = ?5, port_range_start = ?6, port_range_end = ?7, "
 			       "mount_path = ?8, env = ?9, command = ?10, stop_timeout_s = ?11, "
-			       "updated_at = ?12 WHERE name = ?1",
+			       "publish_mode = ?13, replicas = ?14, constraints = ?15, cpu_limit = ?16, "
+			       "memory_limit_bytes = ?17, updated_at = ?12 WHERE name = ?1",
 	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
 	[ST_INSTANCE_NUMBERS] = "SELECT instance_number FROM services WHERE template = ?1 "
@@ -259,6 +262,11 @@ template_from_row(struct arena *a, sqlite3_stmt *st)
 	t->env = column_string_list(a, st, 8, &t->n_env);
 	t->command = column_string_list(a, st, 9, &t->n_command);
 	t->stop_timeout_s = (uint32_t)sqlite3_column_int(st, 10);
+	t->publish_mode = column_text(a, st, 11);
+	t->replicas = (uint32_t)sqlite3_column_int(st, 12);
+	t->constraints = column_string_list(a, st, 13, &t->n_constraints);
+	t->cpu_limit = sqlite3_column_double(st, 14);
+	t->memory_limit_bytes = (uint64_t)sqlite3_column_int64(st, 15);
 	return t;
 }
 
@@ -328,7 +336,7 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 {
 	sqlite3_stmt *st;
 	char now[32];
-	char *env = NULL, *command = NULL;
+	char *env = NULL, *command = NULL, *constraints = NULL;
 	int rc, code = 0;
 
 	if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -350,7 +358,8 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 	st = stmt(reg, *created ? ST_TEMPLATE_INSERT : ST_TEMPLATE_UPDATE);
 	env = string_list_json(t->env, t->n_env);
 	command = string_list_json(t->command, t->n_command);
-	if (st == NULL || env == NULL || command == NULL) {
+	constraints = string_list_json(t->constraints, t->n_constraints);
+	if (st == NULL || env == NULL || command == NULL || constraints == NULL) {
 		code = fail_sqlite(reg, SQLITE_ERROR);
 		goto out;
 	}
@@ -367,6 +376,11 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 	sqlite3_bind_text(st, 10, command, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 11, (int)t->stop_timeout_s);
 	sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, t->publish_mode, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 14, (int)t->replicas);
+	sqlite3_bind_text(st, 15, constraints, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 16, t->cpu_limit);
+	sqlite3_bind_int64(st, 17, (sqlite3_int64)t->memory_limit_bytes);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -380,6 +394,7 @@ out:
 		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
 	free(env);
 	free(command);
+	free(constraints);
 	return code;
 }
 
