@@ -1218,6 +1218,16 @@ create_body(const struct docker_container_spec *spec, struct docker_error *err)
 		json_decref(body);
 		goto failed;
 	}
+	/* Resource limits: HostConfig.NanoCpus and Memory, as `docker run --cpus --memory`. */
+	if ((spec->nano_cpus > 0 &&
+		json_object_set_new(json_object_get(body, "HostConfig"), "NanoCpus",
+		    json_integer(spec->nano_cpus)) != 0) ||
+	    (spec->memory_bytes > 0 &&
+		json_object_set_new(json_object_get(body, "HostConfig"), "Memory",
+		    json_integer(spec->memory_bytes)) != 0)) {
+		json_decref(body);
+		goto failed;
+	}
 	return body;
 invalid:
 	json_decref(env);
@@ -1559,6 +1569,12 @@ demultiplex(char *data, size_t len)
 	return out;
 }
 
+size_t
+docker_demultiplex(char *data, size_t len)
+{
+	return demultiplex(data, len);
+}
+
 int
 docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
     int64_t timeout_ms, struct docker_error *err)
@@ -1760,6 +1776,8 @@ event_from_json(const char *line, size_t len, struct docker_event *ev)
 	    json_text(attrs, DOCKER_LABEL_SERVICE));
 	copy_text(ev->label_data_dir, sizeof(ev->label_data_dir),
 	    json_text(attrs, DOCKER_LABEL_DATA_DIR));
+	copy_text(ev->swarm_service_id, sizeof(ev->swarm_service_id),
+	    json_text(attrs, "com.docker.swarm.service.id"));
 	ev->exit_code = event_exit_code(json_text(attrs, "exitCode"));
 	ev->time_nano = (int64_t)json_integer_value(json_object_get(o, "timeNano"));
 	json_decref(o);
@@ -1798,16 +1816,25 @@ events_dispatch(struct event_stream *s, const struct docker_events_handler *h, b
 
 /* /events?since=...&filters=..., url-encoded. */
 static int
-events_path(struct buf *path, const char *label_filter, struct docker_error *err)
+events_path(struct buf *path, const char *const *types, const char *label_filter,
+    struct docker_error *err)
 {
-	json_t *filters;
+	static const char *const containers_only[] = { "container", NULL };
+	json_t *filters, *type_list;
 	char *text;
 
-	filters = label_filter != NULL ?
-	    json_pack("{s:[s], s:[s]}", "type", "container", "label", label_filter) :
-	    json_pack("{s:[s]}", "type", "container");
-	if (filters == NULL)
+	filters = label_filter != NULL ? json_pack("{s:[s]}", "label", label_filter) : json_object();
+	type_list = json_array();
+	for (const char *const *t = types != NULL ? types : containers_only; *t != NULL; t++)
+		json_array_append_new(type_list, json_string(*t));
+	/* json_object_set_new takes type_list, also when it fails. */
+	if (filters == NULL || type_list == NULL ||
+	    json_object_set_new(filters, "type", json_incref(type_list)) != 0) {
+		json_decref(filters);
+		json_decref(type_list);
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "label filter is not UTF-8");
+	}
+	json_decref(type_list);
 	text = json_dumps(filters, JSON_COMPACT);
 	json_decref(filters);
 	if (text == NULL)
@@ -1883,6 +1910,14 @@ int
 docker_events_follow(struct docker *d, const char *label_filter,
     const struct docker_events_handler *h, atomic_bool *stop, struct docker_error *err)
 {
+	return docker_events_follow_types(d, NULL, label_filter, h, stop, err);
+}
+
+int
+docker_events_follow_types(struct docker *d, const char *const *types,
+    const char *label_filter, const struct docker_events_handler *h, atomic_bool *stop,
+    struct docker_error *err)
+{
 	struct event_stream s = { .data = { .limit = STREAM_LINE_MAX } };
 	struct buf path = { .limit = 65536 }, url = { .limit = 65536 };
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -1900,7 +1935,7 @@ docker_events_follow(struct docker *d, const char *label_filter,
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker_events_follow: no handler");
 	if ((rc = negotiate(d, deadline, err)) != CODE_OK)
 		return rc;
-	if ((rc = events_path(&path, label_filter, err)) != CODE_OK)
+	if ((rc = events_path(&path, types, label_filter, err)) != CODE_OK)
 		goto out;
 	buf_printf(&url, "%s/v%s%s", d->base_url, d->version, path.data);
 	if (url.data == NULL || url.no_memory || url.too_large) {
@@ -1992,5 +2027,46 @@ out:
 	buf_free(&s.data);
 	buf_free(&path);
 	buf_free(&url);
+	return rc;
+}
+
+/* --- the generic call, for docker_swarm.c ------------------------------------ */
+
+int
+docker_api_request(struct docker *d, const char *method, const char *path,
+    const char *json_body, size_t limit, char **body, size_t *len, int64_t timeout_ms,
+    struct docker_error *err)
+{
+	struct request rq = { method, path, true, NULL, NULL, 0 };
+	struct reply r;
+	int64_t deadline;
+	int rc;
+
+	if (body != NULL)
+		*body = NULL;
+	if (len != NULL)
+		*len = 0;
+	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
+		return rc;
+	if (method == NULL || path == NULL || path[0] != '/')
+		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker: bad request path");
+	if (json_body != NULL) {
+		rq.content_type = "application/json";
+		rq.data = json_body;
+		rq.len = strlen(json_body);
+	}
+	reply_init(&r, limit != 0 ? limit : BODY_MAX, false);
+	rc = api_call(d, &rq, deadline, &r, err);
+	if (rc == CODE_OK && body != NULL) {
+		if (r.body.data == NULL && buf_reserve(&r.body, 0) != 0) {
+			rc = fail_memory(err);
+		} else {
+			*body = r.body.data;
+			if (len != NULL)
+				*len = r.body.len;
+			r.body.data = NULL;
+		}
+	}
+	buf_free(&r.body);
 	return rc;
 }

@@ -115,6 +115,8 @@ struct docker_container_spec {
 	const char *bind_source;         /* host directory, or NULL for none */
 	const char *bind_target;         /* where it is mounted in the container */
 	int stop_timeout_s;              /* StopTimeout of the container; 0 = Docker's */
+	int64_t nano_cpus;               /* CPU limit in 1e-9 CPUs; 0 = none */
+	int64_t memory_bytes;            /* memory limit; 0 = none */
 };
 
 /* POST /containers/create; writes the new id (64 hex + NUL) into id. */
@@ -163,6 +165,8 @@ struct docker_container {
 	/* published host ports (tcp and udp) */
 	uint16_t ports[DOCKER_MAX_PORTS];
 	size_t n_ports;
+	/* the named volume berth mounted for the instance's data, "" when none (swarm) */
+	char volume[160];
 };
 
 /* GET /containers/{id}/json; NOT_FOUND when it does not exist. */
@@ -209,6 +213,8 @@ struct docker_event {
 	char name[128];            /* the container's name, without '/' */
 	char label_service[128];   /* berth's labels, "" when absent */
 	char label_data_dir[512];
+	/* a Swarm task's container: its service's id (com.docker.swarm.service.id), else "" */
+	char swarm_service_id[DOCKER_ID_LEN + 1];
 	int exit_code;             /* Actor.Attributes.exitCode; -1 when there is none */
 	int64_t time_nano;         /* when it happened, ns since the epoch (engine's clock) */
 };
@@ -241,5 +247,33 @@ struct docker_events_handler {
  */
 int docker_events_follow(struct docker *d, const char *label_filter,
     const struct docker_events_handler *h, atomic_bool *stop, struct docker_error *err);
+
+/*
+ * docker_events_follow for the event types named in `types` (NULL-terminated,
+ * e.g. {"container", "service", NULL}); NULL means {"container"}.
+ */
+int docker_events_follow_types(struct docker *d, const char *const *types,
+    const char *label_filter, const struct docker_events_handler *h, atomic_bool *stop,
+    struct docker_error *err);
+
+/* --- for the other parts of the Engine API (docker_swarm.c) ---------------- */
+
+/*
+ * One versioned Engine API call: METHOD `path` ("/services/create?x=y",
+ * without the version prefix; the caller has checked every id and escaped
+ * every query value in it) with an optional JSON body (NULL: none). The
+ * answer's body goes to *body (malloc'ed, NUL-terminated, caller frees;
+ * pass NULL when it is not wanted), at most `limit` bytes (0: 64 MiB).
+ * Codes as for every call of this file; err->http_status tells 409 from 400.
+ */
+int docker_api_request(struct docker *d, const char *method, const char *path,
+    const char *json_body, size_t limit, char **body, size_t *len, int64_t timeout_ms,
+    struct docker_error *err);
+
+/*
+ * Docker's multiplexed stdout/stderr frames (logs without a TTY) decoded in
+ * place; returns the new length. Text that is not framed is left as it is.
+ */
+size_t docker_demultiplex(char *data, size_t len);
 
 #endif
