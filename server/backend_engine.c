@@ -80,8 +80,19 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 		.bind_source = t->mount_path[0] != '\0' ? inst->project_dir : NULL,
 		.bind_target = t->mount_path[0] != '\0' ? t->mount_path : NULL,
 		.stop_timeout_s = (int)t->stop_timeout_s,
+		.nano_cpus = (int64_t)(t->cpu_limit * 1e9 + 0.5), /* validated: 0 to 4096 */
+		.memory_bytes = (int64_t)t->memory_limit_bytes,
 	};
 
+	/* Placement and publish mode mean nothing on one engine; more tasks do. */
+	if (t->replicas > 1) {
+		err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
+		snprintf(err->message, sizeof(err->message),
+		    "template '%s' asks for %u replicas; the engine backend runs one container per "
+		    "instance (berthd --backend swarm runs more)",
+		    t->name, t->replicas);
+		return err->code;
+	}
 	env = malloc(sizeof(*env) * spec.n_env);
 	if (env == NULL) {
 		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
@@ -188,4 +199,5 @@ const struct backend_ops backend_engine_ops = {
 	.list_all = engine_list_all,
 	.logs = engine_logs,
 	.stats = engine_stats,
+	.ports_on_this_host = true,
 };

@@ -79,6 +79,13 @@ static const struct option_def options[] = {
 	{ "build-root", K_STRING, OFF(build_root), 0, 0, "", 0,
 	    "directory that every template build_context must lie under; "
 	    "default <data-dir>/build-contexts" },
+	{ "backend", K_STRING, OFF(backend), 0, 0, "engine", 0,
+	    "what runs an instance: engine (one container on this Docker engine) or swarm (one "
+	    "Swarm service; Docker must be a Swarm manager)",
+	    "engine|swarm" },
+	{ "volume-driver", K_STRING, OFF(volume_driver), 0, 0, "local", 0,
+	    "swarm backend: Docker volume driver of the instances' named volumes (a plugin or "
+	    "shared storage lets the data follow a task to another node)" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

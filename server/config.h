@@ -50,6 +50,8 @@ struct config {
 	const char *tls_key;         /* and its key (PEM) */
 	const char *tls_client_ca;   /* set: mutual TLS, clients need a certificate it signed */
 	const char *build_root;      /* template build contexts lie under it; "" = <data-dir>/build-contexts */
+	const char *backend;         /* engine or swarm (backend.h) */
+	const char *volume_driver;   /* swarm: driver of the instances' named volumes */
 
 	const char *file;              /* the configuration file read, or NULL */
 	struct config_string *strings; /* values copied from the file; config_free */

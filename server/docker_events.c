@@ -204,8 +204,10 @@ settle(struct docker_events *f, const char *service_id, const struct docker_even
 			    service_id, registry_errmsg(f->reg));
 		goto out;
 	}
+	/* A Swarm task's container speaks for its service, whose id the row keeps. */
 	if (ev != NULL && ev->id[0] != '\0' && row->container_id[0] != '\0' &&
-	    strcmp(row->container_id, ev->id) != 0)
+	    strcmp(row->container_id,
+		ev->swarm_service_id[0] != '\0' ? ev->swarm_service_id : ev->id) != 0)
 		goto out;
 	if (strcmp(row->status, STATUS_CREATING) == 0) {
 		defer(f, service_id); /* the launch writes "running" any moment */
@@ -269,12 +271,39 @@ track_ports(struct docker_events *f, const struct docker_event *ev)
 	struct docker_error err = { 0 };
 	struct docker_container c;
 
-	if (strcmp(ev->action, "start") == 0) {
+	/* A Swarm service (swarm backend) publishes from its create or update on. */
+	bool service = strcmp(ev->type, "service") == 0;
+	bool publishes = service ?
+	    strcmp(ev->action, "create") == 0 || strcmp(ev->action, "update") == 0 :
+	    strcmp(ev->action, "start") == 0;
+	bool frees = service ? strcmp(ev->action, "remove") == 0 :
+			       strcmp(ev->action, "die") == 0 || strcmp(ev->action, "destroy") == 0;
+
+	if (publishes) {
 		if (d->backend.ops->inspect(&d->backend, ev->id, &c, INSPECT_TIMEOUT_MS, &err) == 0)
 			ports_docker_update(d->ports, ev->id, c.ports, c.n_ports);
-	} else if (strcmp(ev->action, "die") == 0 || strcmp(ev->action, "destroy") == 0) {
+	} else if (frees) {
 		ports_docker_update(d->ports, ev->id, NULL, 0);
 	}
+}
+
+/*
+ * A Swarm service was created, updated or removed (swarm backend): its
+ * ports, and the row of the instance it is, if any. Service events carry
+ * no labels: the row is found by the service's id or name.
+ */
+static void
+on_service_event(struct docker_events *f, const struct docker_event *ev)
+{
+	char service_id[128];
+
+	track_ports(f, ev);
+	if (strcmp(ev->action, "update") != 0 && strcmp(ev->action, "remove") != 0)
+		return;
+	log_debug("docker event action=%s swarm_service=%.12s name=%s", ev->action, ev->id,
+	    ev->name);
+	if (service_of_container(f, ev, service_id, sizeof(service_id)))
+		settle(f, service_id, ev);
 }
 
 /* --- handler of the stream ------------------------------------------------------ */
@@ -316,6 +345,10 @@ on_event(void *arg, const struct docker_event *ev)
 	struct docker_events *f = arg;
 	char service_id[128];
 
+	if (strcmp(ev->type, "service") == 0) {
+		on_service_event(f, ev);
+		return 0;
+	}
 	if (strcmp(ev->type, "container") != 0)
 		return 0; /* the filter should have kept it away */
 	/* Every container's ports matter to the allocator, berth's or not. */
@@ -386,7 +419,8 @@ follow(void *arg)
 		struct docker_error derr = { 0 };
 
 		f->connected = false;
-		docker_events_follow(f->d->backend.docker, NULL, &handler, &f->stop, &derr);
+		docker_events_follow_types(f->d->backend.docker, f->d->backend.ops->event_types, NULL,
+		    &handler, &f->stop, &derr);
 		/* Stream gone: launches list Docker's ports themselves until it is back. */
 		ports_docker_set_live(f->d->ports, false);
 		if (atomic_load(&f->stop))

@@ -510,6 +510,28 @@ lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service 
 	return 0;
 }
 
+/*
+ * With purge: what holds the instance's data besides its project directory
+ * (the swarm backend's named volume), when the backend keeps any.
+ */
+static int
+purge_backend_storage(struct call *call, const Berth__V1__Service *s, protobuf_c_boolean *removed)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct docker_error err = { 0 };
+	int code;
+
+	if (b->ops->purge_storage == NULL)
+		return 0;
+	code = b->ops->purge_storage(b, s->service_id, call_remaining_ms(call), &err);
+	if (code == BERTH__V1__CODE__NOT_FOUND)
+		return 0;
+	if (code != 0)
+		return fail_backend(call, &err, "cannot remove the instance's volume");
+	*removed = true;
+	return 0;
+}
+
 int
 lifecycle_remove(struct call *call, const char *service_id, bool keep_container, bool purge,
     Berth__V1__RemoveServiceResponse *out)
@@ -543,6 +565,8 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	ports_release(d->ports, (uint16_t)s->port);
 	if (purge && (code = purge_project_dir(call, s->project_dir)) == 0)
 		out->directory_removed = true;
+	if (purge && code == 0)
+		code = purge_backend_storage(call, s, &out->volume_removed);
 	lifecycle_set_url(call, s);
 	out->service = s;
 	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, s, "removed", "removed%s",
@@ -552,6 +576,37 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 out:
 	service_unlock(d->locks, service_id);
 	return code;
+}
+
+/* The backend's tasks of the service (swarm), when it has such a thing. */
+static void
+add_tasks(struct call *call, Berth__V1__Service *s)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct docker_error err = { 0 };
+	struct backend_task *tasks = NULL;
+	size_t n = 0;
+
+	if (b->ops->tasks == NULL ||
+	    b->ops->tasks(b, container_ref(s), &tasks, &n, call_remaining_ms(call), &err) != 0)
+		return;
+	s->tasks = ARENA_ARRAY(&call->arena, Berth__V1__Task *, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		Berth__V1__Task *t = ARENA_NEW(&call->arena, Berth__V1__Task);
+
+		berth__v1__task__init(t);
+		t->id = arena_strdup(&call->arena, tasks[i].id);
+		t->node_id = arena_strdup(&call->arena, tasks[i].node_id);
+		t->node = arena_strdup(&call->arena, tasks[i].node);
+		t->state = arena_strdup(&call->arena, tasks[i].state);
+		t->desired_state = arena_strdup(&call->arena, tasks[i].desired_state);
+		t->message = arena_strdup(&call->arena, tasks[i].message);
+		t->error = arena_strdup(&call->arena, tasks[i].error);
+		t->updated_at = arena_strdup(&call->arena, tasks[i].updated_at);
+		t->container_id = arena_strdup(&call->arena, tasks[i].container_id);
+		s->tasks[s->n_tasks++] = t;
+	}
+	free(tasks);
 }
 
 int
@@ -597,6 +652,9 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 			cs->memory_bytes = stats.memory_bytes;
 			cs->memory_limit_bytes = stats.memory_limit_bytes;
 		}
+		if (live.volume[0] != '\0')
+			s->volume = arena_strdup(&call->arena, live.volume);
+		add_tasks(call, s);
 	}
 	*out = s;
 	return 0;

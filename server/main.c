@@ -181,16 +181,21 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
-	d->backend.ops = &backend_engine_ops;
+	d->backend.ops =
+	    strcmp(d->config.backend, "swarm") == 0 ? &backend_swarm_ops : &backend_engine_ops;
 	d->backend.data_dir = d->data_dir;
 	d->backend.publish_address = d->config.publish_address;
 	d->backend.build_root = d->build_root;
+	d->backend.volume_driver = d->config.volume_driver;
 	d->ports = ports_new(d->config.publish_address);
 	d->locks = service_locks_new();
 	if (d->ports == NULL || d->locks == NULL) {
 		log_error("start-up failed error=\"out of memory\"");
 		return -1;
 	}
+	ports_use_bind_test(d->ports, d->backend.ops->ports_on_this_host);
+	if (d->backend.ops == &backend_swarm_ops)
+		backend_swarm_check(&d->backend);
 	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
 		log_error("start-up failed error=\"%s\"", registry_errmsg(reg));
 		return -1;

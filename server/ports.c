@@ -27,6 +27,7 @@ struct ports {
 	struct holder *holders;          /* containers that publish any port */
 	size_t n_holders, cap_holders;
 	bool docker_live;
+	bool bind_test;                  /* check 3 on (ports bind on this host) */
 	struct in_addr bind_addr;
 };
 
@@ -54,6 +55,7 @@ ports_new(const char *bind_address)
 		return NULL;
 	if (bind_address == NULL || inet_pton(AF_INET, bind_address, &p->bind_addr) != 1)
 		p->bind_addr.s_addr = htonl(INADDR_ANY);
+	p->bind_test = true;
 	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
@@ -198,6 +200,14 @@ ports_docker_set_live(struct ports *p, bool live)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void
+ports_use_bind_test(struct ports *p, bool on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->bind_test = on;
+	pthread_mutex_unlock(&p->lock);
+}
+
 bool
 ports_docker_live(struct ports *p)
 {
@@ -217,7 +227,7 @@ check(struct ports *p, uint16_t port)
 		return PORT_REGISTRY;
 	if (p->published[port] > 0)
 		return PORT_DOCKER;
-	if (!ports_bind_test(p, port))
+	if (p->bind_test && !ports_bind_test(p, port))
 		return PORT_HOST;
 	return PORT_FREE;
 }

@@ -5,7 +5,8 @@
  *   1. held by a berth service in the registry (also a stopped one, which
  *      keeps its port for a restart) or reserved by a launch in flight,
  *   2. published by any container on the Docker engine, berth's or not,
- *   3. not bindable on the host (another program listens there).
+ *   3. not bindable on the host (another program listens there); skipped
+ *      when ports do not bind on berthd's host (ports_use_bind_test).
  * Allocation starts at the template's range start and increments until a
  * free port is found within the range.
  *
@@ -96,5 +97,12 @@ const char *ports_reason_name(enum port_reason reason);
 
 /* True when a TCP socket can bind `port` on the allocator's address now. */
 bool ports_bind_test(const struct ports *p, uint16_t port);
+
+/*
+ * Whether allocation runs the bind test (check 3) at all: on by default;
+ * off when published ports do not bind on this host (the swarm backend).
+ * Set at start-up, before any allocation.
+ */
+void ports_use_bind_test(struct ports *p, bool on);
 
 #endif
