@@ -29,13 +29,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -243,6 +246,23 @@ assert_http_body(uint16_t port, const char *path, const char *expected_part)
 		fail_msg("GET :%u%s: status %d, body \"%s\", expected \"%s\"", port, path, status,
 		    body != NULL ? body : "", expected_part);
 	free(body);
+}
+
+/* A listener on 0.0.0.0:port, as a program outside Docker would hold it; -1 on failure. */
+static int
+listen_on(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Removes every service, container and volume of this test run. */
@@ -673,6 +693,30 @@ test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void
 }
 
 /*
+ * The allocator does not bind-test ports in swarm mode (they bind on other
+ * nodes or in the mesh): a port a program holds on the node makes the task
+ * fail, and the launch moves on to the next port as with the engine.
+ */
+static void
+test_a_port_a_program_holds_fails_the_task_and_the_launch_takes_the_next(void **state)
+{
+	Berth__V1__LaunchServiceResponse *r;
+	int fd;
+
+	(void)state;
+	fd = listen_on(base_port);
+	assert_true(fd >= 0);
+	r = launch_ok("web", "moved");
+	close(fd);
+	assert_int_equal(r->service->port, base_port + 1);
+	assert_int_equal(r->n_skipped_ports, 1);
+	assert_int_equal(r->skipped_ports[0]->port, base_port);
+	assert_string_equal(r->skipped_ports[0]->reason, "host");
+	assert_http_body((uint16_t)r->service->port, "/", "instance=moved");
+	berth_reply_free(&r->base);
+}
+
+/*
  * Stop scales the service to zero and keeps row, port and volume; restart
  * scales it back (a new task, the same data); restarting a running service
  * replaces its task (ForceUpdate).
@@ -987,6 +1031,9 @@ main(void)
 		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(
 		    test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped,
+		    setup_test, teardown_test),
+		cmocka_unit_test_setup_teardown(
+		    test_a_port_a_program_holds_fails_the_task_and_the_launch_takes_the_next,
 		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(test_stop_scales_to_zero_and_restart_scales_back,
 		    setup_test, teardown_test),
