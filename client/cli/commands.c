@@ -859,6 +859,17 @@ print_service_info(struct cli *cli, const ProtobufCMessage *reply, const void *a
 	kv_service(kv, r->service);
 	if (r->service->container != NULL)
 		kv_container(kv, r->service->container);
+	/* The swarm backend's: the volume, and one line per task (none with the engine). */
+	if (r->service->volume[0] != '\0')
+		kv_add(kv, "volume", "%s", r->service->volume);
+	for (size_t i = 0; i < r->service->n_tasks; i++) {
+		const Berth__V1__Task *t = r->service->tasks[i];
+		const char *why = t->error[0] != '\0' ? t->error : t->message;
+
+		kv_add(kv, "task", "%.12s %s (desired %s) on %s%s%s", t->id, t->state, t->desired_state,
+		    t->node[0] != '\0' ? t->node : t->node_id[0] != '\0' ? t->node_id : "no node",
+		    why[0] != '\0' ? ": " : "", why);
+	}
 	return table_end(cli, kv);
 }
 
