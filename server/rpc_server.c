@@ -28,7 +28,7 @@
 
 #define REQUEST_ID_MAX 128
 #define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
-#define SEND_TIMEOUT_MS 5000
+#define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
 #define STOP_GRACE_MS 30000
 #define PEM_MAX_BYTES (1 << 20)
 
@@ -313,6 +313,7 @@ worker_main(void *arg)
 
 	for (;;) {
 		nng_msg *msg, *reply;
+		nng_pipe pipe;
 		int64_t started;
 		int rv;
 
@@ -324,6 +325,7 @@ worker_main(void *arg)
 		if (rv != 0)
 			continue;
 		msg = nng_aio_get_msg(w->aio);
+		pipe = nng_msg_get_pipe(msg);
 		inflight_add(srv, 1);
 
 		started = clock_monotonic_us();
@@ -342,11 +344,27 @@ worker_main(void *arg)
 		/* Counted before the reply leaves: a client sees its own call counted. */
 		metrics_rpc_observe(call.method, call.code, clock_monotonic_us() - started);
 		if (reply != NULL) {
+			/*
+			 * A context's send waits while the connection is busy with
+			 * an earlier reply, and the socket's send timeout does not
+			 * apply to contexts: without a timeout of its own, a client
+			 * that never reads its replies would hold every worker.
+			 */
 			nng_aio_set_msg(w->aio, reply);
+			nng_aio_set_timeout(w->aio, SEND_TIMEOUT_MS);
 			nng_ctx_send(w->ctx, w->aio);
 			nng_aio_wait(w->aio);
-			if (nng_aio_result(w->aio) != 0)
-				nng_msg_free(reply); /* the client went away */
+			rv = nng_aio_result(w->aio);
+			nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+			if (rv != 0)
+				nng_msg_free(reply); /* the client went away, or does not read */
+			if (rv == NNG_ETIMEDOUT && nng_pipe_id(pipe) > 0) {
+				/* Its other replies wait too: closing frees them all. */
+				log_warn("rpc client takes no replies, closing its connection peer=%s "
+					 "waited_ms=%d",
+				    call.peer[0] ? call.peer : "-", SEND_TIMEOUT_MS);
+				nng_pipe_close(pipe);
+			}
 		}
 		log_request(&call, clock_monotonic_us() - started);
 		arena_reset(&call.arena);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -1250,6 +1252,126 @@ test_listener_survives_peers_that_hang_up_during_handshake(void **state)
 	}
 }
 
+/* Reads exactly len bytes within 5 s; false on EOF, error or timeout. */
+static bool
+read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 5000) != 1 || (n = read(fd, p, len)) <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* A raw req0 peer on the ipc socket of `url`: the SP header both ways. -1 on failure. */
+static int
+raw_ipc_connect(const char *url)
+{
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30 /* req0 */, 0, 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint8_t peer[8];
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + strlen("ipc://"));
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello) ||
+	    !read_full(fd, peer, sizeof(peer)) || memcmp(peer, "\0SP\0", 4) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One request in nng's ipc framing: type 1, 64-bit length, request id, body. */
+static bool
+raw_ipc_send(int fd, uint32_t request_id, const void *body, size_t len)
+{
+	uint8_t head[13];
+	uint64_t n = (uint64_t)len + 4;
+	const uint8_t *p = body;
+
+	head[0] = 1;
+	for (int i = 0; i < 8; i++)
+		head[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+	request_id |= 0x80000000u;
+	for (int i = 0; i < 4; i++)
+		head[9 + i] = (uint8_t)(request_id >> (24 - 8 * i));
+	if (send(fd, head, sizeof(head), MSG_NOSIGNAL) != (ssize_t)sizeof(head))
+		return false;
+	while (len > 0) {
+		ssize_t sent = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (sent <= 0)
+			return false;
+		p += sent;
+		len -= (size_t)sent;
+	}
+	return true;
+}
+
+/*
+ * A client that sends requests and never reads the replies: once its
+ * connection's buffers are full, the replies to it cannot leave. The
+ * workers answering it must give up (after 5 s) instead of waiting for
+ * ever, the other clients are answered meanwhile, and the connection of
+ * the client that takes no replies is closed.
+ */
+static void
+test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
+{
+	struct fixture *f = *state;
+	char *name = malloc(60000);
+	uint8_t *env, buf[65536];
+	size_t len;
+	int fd, sent = 0;
+	bool closed = false;
+	int64_t until;
+
+	/* PutTemplate answers the name back: 60 KB replies fill the socket quickly. */
+	assert_non_null(name);
+	memset(name, 'n', 59999);
+	name[59999] = '\0';
+	env = put_envelope(name, "", &len);
+	fd = raw_ipc_connect(f->url);
+	assert_true(fd >= 0);
+	/* Our sends stall too once the server stops reading: give up on them after 1 s. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 1, 0 }, sizeof(struct timeval));
+	for (int i = 0; i < 4 * WORKERS && sent == i; i++)
+		sent += raw_ipc_send(fd, (uint32_t)i + 1, env, len);
+	assert_true(sent > WORKERS); /* every worker has one to answer, and more wait */
+
+	berth_set_timeout(f->client, 15000);
+	for (int round = 0; round < 3; round++) {
+		int64_t started = clock_monotonic_ms();
+
+		assert_server_serves(f->client);
+		assert_true(clock_monotonic_ms() - started < 8000);
+		sleep_ms(500);
+	}
+	/* Closed by the server: whatever it could send, then the end. */
+	until = clock_monotonic_ms() + 15000;
+	while (!closed && clock_monotonic_ms() < until) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 1000) == 1 && (n = read(fd, buf, sizeof(buf))) <= 0)
+			closed = true;
+	}
+	assert_true(closed);
+	close(fd);
+	free(env);
+	free(name);
+	assert_server_serves(f->client);
+}
+
 static void
 test_stop_waits_for_calls_in_flight_and_closes_workers(void **state)
 {
@@ -1321,6 +1443,7 @@ main(void)
 		T_STOPPED(test_start_fails_when_a_worker_cannot_be_prepared),
 		T(test_second_server_on_same_url_fails),
 		T(test_listener_survives_peers_that_hang_up_during_handshake),
+		T(test_client_that_never_reads_its_replies_does_not_hold_the_workers),
 		T(test_stop_waits_for_calls_in_flight_and_closes_workers),
 		cmocka_unit_test(test_stop_accepts_null),
 	};
