@@ -1823,13 +1823,16 @@ events_path(struct buf *path, const char *const *types, const char *label_filter
 	json_t *filters, *type_list;
 	char *text;
 
-	filters = label_filter != NULL ? json_pack("{s:[s]}", "label", label_filter) : json_object();
+	/* {"type":[...],"label":[...]}: jansson keeps the keys in this order. */
+	filters = json_object();
 	type_list = json_array();
 	for (const char *const *t = types != NULL ? types : containers_only; *t != NULL; t++)
 		json_array_append_new(type_list, json_string(*t));
 	/* json_object_set_new takes type_list, also when it fails. */
 	if (filters == NULL || type_list == NULL ||
-	    json_object_set_new(filters, "type", json_incref(type_list)) != 0) {
+	    json_object_set_new(filters, "type", json_incref(type_list)) != 0 ||
+	    (label_filter != NULL &&
+		json_object_set_new(filters, "label", json_pack("[s]", label_filter)) != 0)) {
 		json_decref(filters);
 		json_decref(type_list);
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "label filter is not UTF-8");
