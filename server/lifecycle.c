@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "berthd.h"
+#include "clock.h"
 #include "event_pub.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -262,7 +263,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
  */
 static int
 create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Service *s,
-    bool explicit_port, Berth__V1__LaunchServiceResponse *out)
+    bool explicit_port, Berth__V1__LaunchServiceResponse *out, int64_t *docker_us)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
@@ -275,9 +276,11 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
 			(uint16_t)s->port };
 		uint16_t next;
+		int64_t t0 = clock_monotonic_us();
 
 		memset(&err, 0, sizeof(err));
 		code = b->ops->create(b, &inst, id, call_remaining_ms(call), &err);
+		*docker_us += clock_monotonic_us() - t0;
 		if (code == BERTH__V1__CODE__ALREADY_EXISTS)
 			return call_fail(call, code,
 			    "a container named '%s' already exists outside the registry "
@@ -290,7 +293,9 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 			return registry_code(call, code);
 
 		memset(&err, 0, sizeof(err));
+		t0 = clock_monotonic_us();
 		code = b->ops->start(b, id, call_remaining_ms(call), &err);
+		*docker_us += clock_monotonic_us() - t0;
 		if (code == 0)
 			return 0;
 		if (!err.port_in_use || explicit_port || attempt >= LAUNCH_PORT_RETRIES)
@@ -323,6 +328,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	Berth__V1__Template *t;
 	Berth__V1__Service *s = NULL;
 	uint16_t chosen;
+	int64_t started = clock_monotonic_us(), docker_us, port_us;
 	int code;
 
 	if ((code = template_lookup(call, "template", template_name, &t)) != 0)
@@ -332,19 +338,23 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	if (port != 0 && validate_port("port", port, &verr) != 0)
 		return call_fail_invalid(call, &verr);
 
+	docker_us = clock_monotonic_us();
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
 		return fail_backend(call, &err,
 		    arena_printf(&call->arena, "image %s of template '%s' is not available", t->image,
 			t->name));
+	docker_us = clock_monotonic_us() - docker_us;
 
+	port_us = clock_monotonic_us();
 	if ((code = choose_port(call, t, port, t->port_range_start, out, &chosen)) != 0)
 		return code;
+	port_us = clock_monotonic_us() - port_us;
 	if ((code = insert_row(call, t, instance, chosen, &s)) != 0) {
 		ports_release(d->ports, chosen);
 		return code;
 	}
 	if ((code = make_project_dir(call, t->name, s->project_dir)) == 0 &&
-	    (code = create_and_start(call, t, s, port != 0, out)) == 0 &&
+	    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
 	    (code = registry_service_update(call_registry(call), s->service_id, STATUS_RUNNING,
 		 NULL)) != 0)
 		code = registry_code(call, code);
@@ -364,8 +374,12 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	out->service = s;
 	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_LAUNCHED, s, NULL, "launched on port %u",
 	    s->port);
-	log_info("launched service=%s port=%u container=%.12s", s->service_id, s->port,
-	    s->container_id);
+	/* own_us: all but the backend's calls (image, create, start), i.e. berth's own work. */
+	log_info("launched service=%s port=%u container=%.12s duration_us=%lld docker_us=%lld "
+		 "own_us=%lld port_us=%lld",
+	    s->service_id, s->port, s->container_id, (long long)(clock_monotonic_us() - started),
+	    (long long)docker_us, (long long)(clock_monotonic_us() - started - docker_us),
+	    (long long)port_us);
 	return 0;
 }
 

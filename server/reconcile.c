@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "berthd.h"
+#include "clock.h"
 #include "event_pub.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -177,6 +178,7 @@ int
 reconcile_run(struct call *call, bool startup, struct reconcile_report *r)
 {
 	struct survey s;
+	int64_t started = clock_monotonic_ms();
 	int code;
 
 	memset(r, 0, sizeof(*r));
@@ -189,8 +191,9 @@ reconcile_run(struct call *call, bool startup, struct reconcile_report *r)
 			adopt(call, &s.containers[j], r);
 	survey_release(&s);
 	log_info("reconciled rows=%u updated=%u launches_finished=%u launches_undone=%u "
-		 "removals_finished=%u adopted=%u orphans=%u",
+		 "removals_finished=%u adopted=%u orphans=%u duration_ms=%lld",
 	    r->rows_checked, r->rows_updated, r->launches_finished, r->launches_undone,
-	    r->removals_finished, r->adopted, r->orphans);
+	    r->removals_finished, r->adopted, r->orphans,
+	    (long long)(clock_monotonic_ms() - started));
 	return 0;
 }
