@@ -7,9 +7,9 @@
  * The first tests share one berthd (the group fixture, `shared`); every
  * test that stops, kills or restarts berthd starts its own (`aux`). Each
  * berthd gets its own slice of ports, below the kernel's ephemeral range.
- * Docker "goes down" through a unix-socket proxy of the test's own that
- * berthd is pointed at with --docker-host. The teardowns kill berthd and
- * remove every container labelled with its data directory, even when a
+ * Docker "goes down" through a unix-socket proxy (tests/support/docker_proxy.c)
+ * that berthd is pointed at with --docker-host. The teardowns kill berthd
+ * and remove every container labelled with its data directory, even when a
  * test failed half-way.
  */
 #include <stdarg.h>
@@ -19,9 +19,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,9 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +35,7 @@
 #include "berth.h"
 #include "berthd_proc.h"
 #include "docker.h"
+#include "docker_proxy.h"
 #include "http.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"
@@ -497,232 +494,8 @@ http_answers(uint32_t port)
 	return status == 200;
 }
 
-/* --- a Docker that can go away: a unix-socket forwarding proxy --------------- */
-
-#define PROXY_MAX_CONNS 64
-#define DOCKER_SOCKET "/var/run/docker.sock"
-
-/*
- * The proxy thread owns every descriptor but the command pipes: the test
- * asks it to go down ('D'), come up again ('U') or quit ('Q') and waits
- * for its one-byte answer, so no descriptor is touched by two threads.
- */
-struct proxy {
-	char dir[64];
-	char path[108];
-	int listen_fd;                  /* -1 while down */
-	int conns[PROXY_MAX_CONNS][2];  /* client side, Docker side; -1 when free */
-	int command[2];                 /* test -> proxy */
-	int answer[2];                  /* proxy -> test */
-	pthread_t thread;
-	bool running;
-	atomic_uint accepted;
-};
-
-static struct proxy proxy = { .listen_fd = -1 };
-
-static void
-proxy_close_conn(struct proxy *p, int i)
-{
-	for (int side = 0; side < 2; side++) {
-		if (p->conns[i][side] >= 0)
-			close(p->conns[i][side]);
-		p->conns[i][side] = -1;
-	}
-}
-
-static int
-proxy_listen(struct proxy *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
-	unlink(p->path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	p->listen_fd = fd;
-	return 0;
-}
-
-static void
-proxy_down(struct proxy *p)
-{
-	if (p->listen_fd >= 0)
-		close(p->listen_fd);
-	p->listen_fd = -1;
-	unlink(p->path);
-	for (int i = 0; i < PROXY_MAX_CONNS; i++)
-		proxy_close_conn(p, i);
-}
-
-static void
-proxy_accept(struct proxy *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int client = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC), upstream, slot = -1;
-
-	if (client < 0)
-		return;
-	for (int i = 0; i < PROXY_MAX_CONNS && slot < 0; i++)
-		if (p->conns[i][0] < 0)
-			slot = i;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", DOCKER_SOCKET);
-	upstream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (slot < 0 || upstream < 0 || connect(upstream, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(client);
-		if (upstream >= 0)
-			close(upstream);
-		return;
-	}
-	p->conns[slot][0] = client;
-	p->conns[slot][1] = upstream;
-	atomic_fetch_add(&p->accepted, 1);
-}
-
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Copies what is readable on one side of connection i to the other side. */
-static void
-proxy_relay(struct proxy *p, int i, int side)
-{
-	static char buf[65536];
-	ssize_t n = read(p->conns[i][side], buf, sizeof(buf));
-
-	if (n <= 0 || write_all(p->conns[i][1 - side], buf, (size_t)n) != 0)
-		proxy_close_conn(p, i);
-}
-
-static void *
-proxy_main(void *arg)
-{
-	struct proxy *p = arg;
-
-	for (;;) {
-		struct pollfd fds[2 + 2 * PROXY_MAX_CONNS];
-		int conn_of[2 + 2 * PROXY_MAX_CONNS];
-		nfds_t n = 0, listen_at = 0;
-		char cmd;
-
-		fds[n++] = (struct pollfd){ p->command[0], POLLIN, 0 };
-		for (int i = 0; i < PROXY_MAX_CONNS; i++) {
-			if (p->conns[i][0] < 0)
-				continue;
-			for (int side = 0; side < 2; side++) {
-				conn_of[n] = i * 2 + side;
-				fds[n++] = (struct pollfd){ p->conns[i][side], POLLIN, 0 };
-			}
-		}
-		if (p->listen_fd >= 0) {
-			listen_at = n;
-			fds[n++] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
-		}
-		if (poll(fds, n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (fds[0].revents != 0) {
-			char ok = 1;
-
-			if (read(p->command[0], &cmd, 1) != 1)
-				break;
-			if (cmd == 'U')
-				ok = p->listen_fd >= 0 || proxy_listen(p) == 0;
-			else
-				proxy_down(p);
-			if (write(p->answer[1], &ok, 1) != 1 || cmd == 'Q')
-				break;
-			continue; /* the descriptors changed: poll again */
-		}
-		/* Connections before accepting: a new one may reuse a closed one's fd. */
-		for (nfds_t k = 1; k < n; k++) {
-			int i, side;
-
-			if (fds[k].revents == 0 || (listen_at != 0 && k == listen_at))
-				continue;
-			i = conn_of[k] / 2;
-			side = conn_of[k] % 2;
-			if (p->conns[i][side] == fds[k].fd)
-				proxy_relay(p, i, side);
-		}
-		if (listen_at != 0 && fds[listen_at].revents != 0)
-			proxy_accept(p);
-	}
-	proxy_down(p);
-	return NULL;
-}
-
-/* Sends a command to the proxy thread and waits until it is carried out. */
-static bool
-proxy_command(struct proxy *p, char cmd)
-{
-	struct pollfd answer = { p->answer[0], POLLIN, 0 };
-	char ok = 0;
-
-	/* A proxy thread that died does not answer: fail rather than hang. */
-	if (write(p->command[1], &cmd, 1) != 1 || poll(&answer, 1, 5000) != 1 ||
-	    read(p->answer[0], &ok, 1) != 1)
-		return false;
-	return ok != 0;
-}
-
-static int
-proxy_start(struct proxy *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->listen_fd = -1;
-	for (int i = 0; i < PROXY_MAX_CONNS; i++)
-		p->conns[i][0] = p->conns[i][1] = -1;
-	snprintf(p->dir, sizeof(p->dir), "/tmp/berth-proxy-XXXXXX");
-	if (mkdtemp(p->dir) == NULL)
-		return -1;
-	snprintf(p->path, sizeof(p->path), "%s/docker-proxy.sock", p->dir);
-	if (pipe2(p->command, O_CLOEXEC) != 0 || pipe2(p->answer, O_CLOEXEC) != 0)
-		return -1;
-	if (proxy_listen(p) != 0)
-		return -1;
-	if (pthread_create(&p->thread, NULL, proxy_main, p) != 0)
-		return -1;
-	p->running = true;
-	return 0;
-}
-
-static void
-proxy_stop(struct proxy *p)
-{
-	if (p->running) {
-		proxy_command(p, 'Q');
-		pthread_join(p->thread, NULL);
-		p->running = false;
-		close(p->command[0]);
-		close(p->command[1]);
-		close(p->answer[0]);
-		close(p->answer[1]);
-	}
-	if (p->dir[0] != '\0') {
-		unlink(p->path);
-		rmdir(p->dir);
-		p->dir[0] = '\0';
-	}
-}
+/* Docker that can go away: tests/support/docker_proxy.c. */
+static struct docker_proxy proxy = { .listen_fd = -1 };
 
 /* --- fixtures --------------------------------------------------------------- */
 
@@ -764,7 +537,7 @@ teardown_group(void **state)
 	remove_all_services(&shared);
 	daemon_destroy(&shared);
 	daemon_destroy(&aux);
-	proxy_stop(&proxy);
+	docker_proxy_stop(&proxy);
 	docker_close(docker);
 	return 0;
 }
@@ -784,7 +557,7 @@ teardown_aux(void **state)
 {
 	(void)state;
 	daemon_destroy(&aux);
-	proxy_stop(&proxy);
+	docker_proxy_stop(&proxy);
 	return 0;
 }
 
@@ -1311,14 +1084,14 @@ test_docker_outage_keeps_reads_and_fails_launches_until_it_returns(void **state)
 	int64_t started, took;
 
 	(void)state;
-	assert_int_equal(proxy_start(&proxy), 0);
+	assert_int_equal(docker_proxy_start(&proxy), 0);
 	snprintf(host, sizeof(host), "unix://%s", proxy.path);
 	assert_int_equal(daemon_start(&aux, 10, args), 0);
 	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
 	before = launch_ok(&aux, demo_tpl);
 	assert_true(atomic_load(&proxy.accepted) > 0); /* berthd does talk through the proxy */
 
-	assert_true(proxy_command(&proxy, 'D'));
+	assert_true(docker_proxy_down(&proxy));
 	assert_int_equal(count_services(&aux), 1);
 	stats = get_stats(&aux);
 	assert_int_equal(stats->total_services, 1);
@@ -1348,7 +1121,7 @@ test_docker_outage_keeps_reads_and_fails_launches_until_it_returns(void **state)
 	assert_int_equal(h->status, BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING);
 	berth_reply_free(&h->base);
 
-	assert_true(proxy_command(&proxy, 'U'));
+	assert_true(docker_proxy_up(&proxy));
 	h = health(&aux);
 	assert_true(h->docker_available);
 	berth_reply_free(&h->base);
@@ -1410,7 +1183,7 @@ test_failed_resume_of_a_shutdown_spares_services_launched_later(void **state)
 	char state_now[16];
 
 	(void)state;
-	assert_int_equal(proxy_start(&proxy), 0);
+	assert_int_equal(docker_proxy_start(&proxy), 0);
 	snprintf(host, sizeof(host), "unix://%s", proxy.path);
 	assert_int_equal(daemon_start(&aux, 12, remove_args), 0);
 	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, 10, 3, true), 0);
@@ -1421,10 +1194,10 @@ test_failed_resume_of_a_shutdown_spares_services_launched_later(void **state)
 	assert_int_equal(kill(aux.proc.pid, SIGTERM), 0);
 	sleep_ms(500);
 	berthd_proc_kill(&aux.proc);
-	assert_true(proxy_command(&proxy, 'D'));
+	assert_true(docker_proxy_down(&proxy));
 	assert_int_equal(daemon_restart(&aux, keep_args), 0);
 	assert_true(berthd_proc_log_contains(&aux.proc, "finishing"));
-	assert_true(proxy_command(&proxy, 'U'));
+	assert_true(docker_proxy_up(&proxy));
 
 	/* Docker is back: a new service, then an ordinary stop and start (keep). */
 	later = launch_ok(&aux, demo_tpl);
@@ -1455,7 +1228,7 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 	bool left_creating = false;
 
 	(void)state;
-	assert_int_equal(proxy_start(&proxy), 0);
+	assert_int_equal(docker_proxy_start(&proxy), 0);
 	snprintf(host, sizeof(host), "unix://%s", proxy.path);
 	assert_int_equal(daemon_start(&aux, 13, args), 0);
 	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
@@ -1474,13 +1247,13 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 		pthread_join(thread, NULL);
 		berth_close(f.client);
 
-		assert_true(proxy_command(&proxy, 'D'));
+		assert_true(docker_proxy_down(&proxy));
 		assert_int_equal(daemon_restart(&aux, args), 0);
 		req.status = "creating";
 		assert_int_equal(rpc(&aux, "ListServices", &req.base, (ProtobufCMessage **)&list, &st), 0);
 		left_creating = list->n_services > 0;
 		berth_reply_free(&list->base);
-		assert_true(proxy_command(&proxy, 'U'));
+		assert_true(docker_proxy_up(&proxy));
 	}
 	if (!left_creating)
 		skip(); /* no kill landed between the row and the end of the launch */

@@ -19,6 +19,7 @@
 #include "berthd_proc.h"
 
 #define MAX_ARGS 64
+#define START_WAIT_MS 10000
 
 static const char *
 build_dir(void)
@@ -65,14 +66,21 @@ print_log(const struct berthd_proc *p)
 	fclose(f);
 }
 
+/*
+ * Starts berthd, under `wrapper` (a command prefix such as valgrind and its
+ * options, NULL for none), and waits up to wait_ms for Health.
+ */
 static int
-spawn(struct berthd_proc *p, const char *const *extra_args)
+spawn(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
+    const char *const *extra_args)
 {
 	const char *argv[MAX_ARGS];
 	char berthd[512], build_root[PATH_MAX];
 	int n = 0, fd;
 
 	snprintf(berthd, sizeof(berthd), "%s/berthd", build_dir());
+	for (int i = 0; wrapper != NULL && wrapper[i] != NULL && n < MAX_ARGS / 2; i++)
+		argv[n++] = wrapper[i];
 	argv[n++] = berthd;
 	argv[n++] = "--listen";
 	argv[n++] = p->url;
@@ -98,10 +106,10 @@ spawn(struct berthd_proc *p, const char *const *extra_args)
 			dup2(fd, STDERR_FILENO);
 			dup2(fd, STDOUT_FILENO);
 		}
-		execv(berthd, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < wait_ms / 50; i++) {
 		int status;
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
@@ -118,7 +126,8 @@ spawn(struct berthd_proc *p, const char *const *extra_args)
 }
 
 int
-berthd_proc_start(struct berthd_proc *p, const char *const *extra_args)
+berthd_proc_start_wrapped(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
+    const char *const *extra_args)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "/tmp/berth-test-XXXXXX");
@@ -127,13 +136,19 @@ berthd_proc_start(struct berthd_proc *p, const char *const *extra_args)
 	snprintf(p->data_dir, sizeof(p->data_dir), "%s/data", p->dir);
 	snprintf(p->url, sizeof(p->url), "ipc://%s/berthd.sock", p->dir);
 	snprintf(p->log_path, sizeof(p->log_path), "%s/berthd.log", p->dir);
-	return spawn(p, extra_args);
+	return spawn(p, wrapper, wait_ms, extra_args);
+}
+
+int
+berthd_proc_start(struct berthd_proc *p, const char *const *extra_args)
+{
+	return berthd_proc_start_wrapped(p, NULL, START_WAIT_MS, extra_args);
 }
 
 int
 berthd_proc_restart(struct berthd_proc *p, const char *const *extra_args)
 {
-	return spawn(p, extra_args);
+	return spawn(p, NULL, START_WAIT_MS, extra_args);
 }
 
 int

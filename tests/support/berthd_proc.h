@@ -28,6 +28,14 @@ struct berthd_proc {
  */
 int berthd_proc_start(struct berthd_proc *p, const char *const *extra_args);
 
+/*
+ * As berthd_proc_start, with berthd run under `wrapper`, a NULL-terminated
+ * command prefix looked up in $PATH (e.g. valgrind and its options), and
+ * waiting up to wait_ms for Health.
+ */
+int berthd_proc_start_wrapped(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
+    const char *const *extra_args);
+
 /* Starts berthd again on the same directory (after a stop or kill). */
 int berthd_proc_restart(struct berthd_proc *p, const char *const *extra_args);
 
