@@ -10,6 +10,7 @@
 #   make check-asan the tests under AddressSanitizer + UBSan
 #   make test-valgrind  the unit tests under valgrind
 #   make fuzz       libFuzzer on the request path for FUZZ_SECONDS (clang, build-fuzz/)
+#   make bench      the benchmarks: one table of figures against their floors
 #   make format     clang-format every C file
 #   make install    install under $(DESTDIR)$(PREFIX); make uninstall undoes it
 #   V=1             show the compiler's command lines
@@ -68,10 +69,12 @@ LIBSO    := $(BUILD)/libberth.so.$(VERSION)
 DEMO     := $(BUILD)/demo/berth-demo
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
+BENCH_SUPPORT := $(call obj,tests/bench/bench.c)
 E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
 
-.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo
+.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench
 all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
 
 # --- generated code ---------------------------------------------------------
@@ -196,6 +199,19 @@ run: deps
 	@$(MAKE) --no-print-directory all $(DEMO)
 	@sh tests/docker-up.sh
 	@BUILD=$(BUILD) sh tests/demo/run.sh
+
+# --- benchmarks ----------------------------------------------------------------
+# Not part of `make test`: speed is judged here, never by timed tests. Prints
+# one table of figures against their floors (see README, Performance).
+$(BENCH_SUPPORT): ALL_CFLAGS += -Iserver
+$(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/bench -Iserver $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(DEMO) $(BENCHES)
+	@sh tests/docker-up.sh
+	@BUILD=$(BUILD) sh tests/bench/run.sh $(BENCHES)
 
 # --- install ------------------------------------------------------------------
 # Every path is a knob; DESTDIR stages the tree (packaging, tests). The

@@ -1,0 +1,620 @@
+/*
+ * bench.c - support shared by the benchmarks (see bench.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MAX_ARGS 64
+
+/* --- clocks and samples -------------------------------------------------- */
+
+int64_t
+bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+bench_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+void
+samples_add(struct samples *s, double v)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		double *bigger = realloc(s->v, cap * sizeof(*bigger));
+
+		if (bigger == NULL)
+			abort();
+		s->v = bigger;
+		s->cap = cap;
+	}
+	s->v[s->n++] = v;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double
+samples_quantile(struct samples *s, double q)
+{
+	size_t rank;
+
+	if (s->n == 0)
+		return NAN;
+	qsort(s->v, s->n, sizeof(*s->v), compare_double);
+	rank = (size_t)ceil(q * (double)s->n);
+	return s->v[rank > 0 ? rank - 1 : 0];
+}
+
+double
+samples_sum(const struct samples *s)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		sum += s->v[i];
+	return sum;
+}
+
+void
+samples_free(struct samples *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* --- the table ------------------------------------------------------------ */
+
+static FILE *
+open_out(const char *env)
+{
+	const char *path = getenv(env);
+	FILE *f;
+
+	if (path == NULL || path[0] == '\0' || (f = fopen(path, "a")) == NULL)
+		return NULL;
+	return f;
+}
+
+/* A number for the table: NAN is "-"; few significant digits. */
+static void
+format_number(char *out, size_t len, double v)
+{
+	double a = fabs(v);
+
+	if (isnan(v))
+		snprintf(out, len, "-");
+	else if (a >= 1000)
+		snprintf(out, len, "%.0f", v);
+	else if (a >= 100)
+		snprintf(out, len, "%.0f", v);
+	else if (a >= 10)
+		snprintf(out, len, "%.1f", v);
+	else
+		snprintf(out, len, "%.2f", v);
+}
+
+void
+bench_row(const struct bench_row *r)
+{
+	char value[32], p99[32], floor_value[32], ratio[32];
+	const char *verdict = r->verdict == BENCH_HOLDS ? "yes" : r->verdict == BENCH_MISS ? "NO" : "-";
+	FILE *f = open_out("BENCH_ROWS");
+
+	format_number(value, sizeof(value), r->value);
+	format_number(p99, sizeof(p99), r->p99);
+	format_number(floor_value, sizeof(floor_value), r->floor != NULL ? r->floor_value : NAN);
+	format_number(ratio, sizeof(ratio), r->ratio);
+	/* section, figure, value, p99, unit, floor, floor value, ratio, target, holds */
+	fprintf(f != NULL ? f : stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r->section,
+	    r->figure, value, p99, r->unit, r->floor != NULL ? r->floor : "-", floor_value, ratio,
+	    r->target != NULL ? r->target : "-", verdict);
+	if (f != NULL)
+		fclose(f);
+	bench_say("%s: %s %s %s (p99 %s) floor %s %s ratio %s target %s: %s", r->section, r->figure,
+	    value, r->unit, p99, r->floor != NULL ? r->floor : "-", floor_value, ratio,
+	    r->target != NULL ? r->target : "-", verdict);
+}
+
+void
+bench_note(const char *fmt, ...)
+{
+	FILE *f = open_out("BENCH_NOTES");
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(f != NULL ? f : stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', f != NULL ? f : stderr);
+	if (f != NULL)
+		fclose(f);
+}
+
+void
+bench_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* --- berthd --------------------------------------------------------------- */
+
+const char *
+bench_build_dir(void)
+{
+	const char *b = getenv("BUILD");
+
+	return b != NULL && b[0] != '\0' ? b : "build";
+}
+
+int
+bench_make_dir(const char *name, char *out, size_t len)
+{
+	const char *root = getenv("BENCH_DIR");
+
+	if (root == NULL || root[0] == '\0')
+		root = "/tmp";
+	if ((size_t)snprintf(out, len, "%s/%s", root, name) >= len)
+		return -1;
+	if (mkdir(out, 0755) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void
+print_log(const char *path)
+{
+	char line[2048];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return;
+	fprintf(stderr, "--- berthd log %s (last lines) ---\n", path);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n++;
+	rewind(f);
+	for (int i = 0; fgets(line, sizeof(line), f) != NULL; i++)
+		if (i >= n - 30)
+			fputs(line, stderr);
+	fclose(f);
+}
+
+static bool
+health_answers(const char *url)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_options opts = { NULL, 1000, NULL, NULL, NULL, NULL };
+	berth_client *c;
+	int rc;
+
+	if (berth_open(&c, url, &opts, NULL) != 0)
+		return false;
+	rc = berth_call(c, "Health", &req.base, &reply, NULL);
+	berth_reply_free(reply);
+	berth_close(c);
+	return rc == 0;
+}
+
+int
+bench_berthd_start(struct bench_berthd *b, const char *dir, const char *const *extra,
+    int timeout_s)
+{
+	const char *argv[MAX_ARGS];
+	char berthd[PATH_MAX], build_root[PATH_MAX];
+	int n = 0, fd;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->data_dir, sizeof(b->data_dir), "%s/data", dir);
+	snprintf(b->url, sizeof(b->url), "ipc://%s/berthd.sock", dir);
+	snprintf(b->log_path, sizeof(b->log_path), "%s/berthd.log", dir);
+	snprintf(berthd, sizeof(berthd), "%s/berthd", bench_build_dir());
+	if (realpath(bench_build_dir(), build_root) == NULL)
+		return -1;
+	argv[n++] = berthd;
+	argv[n++] = "--config";
+	argv[n++] = "";
+	argv[n++] = "--listen";
+	argv[n++] = b->url;
+	argv[n++] = "--data-dir";
+	argv[n++] = b->data_dir;
+	argv[n++] = "--publish-address";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--build-root";
+	argv[n++] = build_root;
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < MAX_ARGS - 1; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+
+	b->started_ns = bench_now_ns();
+	b->pid = fork();
+	if (b->pid < 0)
+		return -1;
+	if (b->pid == 0) {
+		fd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execv(berthd, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < timeout_s * 100; i++) {
+		int status;
+
+		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			b->pid = 0;
+			print_log(b->log_path);
+			return -1;
+		}
+		if (health_answers(b->url)) {
+			b->ready_ns = bench_now_ns();
+			return 0;
+		}
+		bench_sleep_ms(10);
+	}
+	print_log(b->log_path);
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, NULL, 0);
+	b->pid = 0;
+	return -1;
+}
+
+int64_t
+bench_berthd_stop(struct bench_berthd *b, int timeout_s)
+{
+	int64_t t0 = bench_now_ns();
+
+	if (b->pid <= 0)
+		return -1;
+	kill(b->pid, SIGTERM);
+	for (int i = 0; i < timeout_s * 200; i++) {
+		if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
+			b->pid = 0;
+			return bench_now_ns() - t0;
+		}
+		bench_sleep_ms(5);
+	}
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, NULL, 0);
+	b->pid = 0;
+	return -1;
+}
+
+long
+bench_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+int
+bench_log_value(const char *log_path, const char *needle, const char *key, long long *out)
+{
+	char line[4096], pattern[128];
+	bool found = false;
+	FILE *f = fopen(log_path, "r");
+
+	if (f == NULL)
+		return -1;
+	snprintf(pattern, sizeof(pattern), " %s=", key);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *at;
+
+		if (strstr(line, needle) == NULL || (at = strstr(line, pattern)) == NULL)
+			continue;
+		*out = strtoll(at + strlen(pattern), NULL, 10);
+		found = true;
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+int
+bench_log_count(const char *log_path, const char *needle)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(log_path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+berth_client *
+bench_client(const struct bench_berthd *b)
+{
+	berth_options opts = { NULL, 300000, NULL, NULL, NULL, NULL };
+	berth_client *c;
+	berth_status st;
+
+	if (berth_open(&c, b->url, &opts, &st) != 0) {
+		bench_say("cannot connect to %s: %s", b->url, st.message);
+		exit(1);
+	}
+	return c;
+}
+
+int
+bench_put_template(berth_client *c, const char *name, uint16_t port_start,
+    const char *const *env, size_t n_env, unsigned stop_timeout_s)
+{
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	char build[PATH_MAX], context[PATH_MAX];
+	berth_status st;
+
+	snprintf(build, sizeof(build), "%s/demo", bench_build_dir());
+	if (realpath(build, context) == NULL) {
+		bench_say("no demo build context at %s", build);
+		return -1;
+	}
+	t.name = (char *)name;
+	t.description = "berth benchmark";
+	t.image = BENCH_IMAGE;
+	t.build_context = context;
+	t.container_port = BENCH_DEMO_PORT;
+	t.port_range_start = port_start;
+	t.port_range_end = 0;
+	t.mount_path = "/data";
+	t.env = (char **)env;
+	t.n_env = n_env;
+	t.stop_timeout_s = stop_timeout_s;
+	req.template_ = &t;
+	if (berth_call(c, "PutTemplate", &req.base, &reply, &st) != 0) {
+		bench_say("PutTemplate: %s", st.message);
+		return -1;
+	}
+	berth_reply_free(reply);
+	return 0;
+}
+
+int
+bench_launch(berth_client *c, const char *template_name, char *service_id, size_t len,
+    uint32_t *port)
+{
+	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	Berth__V1__LaunchServiceResponse *rep = NULL;
+	berth_status st;
+	int rc;
+
+	req.template_ = (char *)template_name;
+	req.instance = "";
+	rc = berth_call(c, "LaunchService", &req.base, (ProtobufCMessage **)&rep, &st);
+	if (rc != 0) {
+		bench_say("LaunchService: %s: %s", berth_code_name(st.code), st.message);
+		return rc;
+	}
+	snprintf(service_id, len, "%s", rep->service->service_id);
+	if (port != NULL)
+		*port = rep->service->port;
+	berth_reply_free(&rep->base);
+	return 0;
+}
+
+int
+bench_remove(berth_client *c, const char *service_id)
+{
+	Berth__V1__RemoveServiceRequest req = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+	int rc;
+
+	req.service_id = (char *)service_id;
+	req.purge = true;
+	rc = berth_call(c, "RemoveService", &req.base, &reply, &st);
+	if (rc != 0)
+		bench_say("RemoveService %s: %s", service_id, st.message);
+	berth_reply_free(reply);
+	return rc;
+}
+
+/* --- Docker ---------------------------------------------------------------- */
+
+static struct docker *docker_client;
+
+struct docker *
+bench_docker(void)
+{
+	char err[256];
+
+	if (docker_client == NULL && docker_open(&docker_client, NULL, err, sizeof(err)) != 0) {
+		bench_say("no Docker client: %s", err);
+		exit(1);
+	}
+	return docker_client;
+}
+
+int
+bench_demo_image(void)
+{
+	struct docker_error err = { 0 };
+	char build[PATH_MAX], context[PATH_MAX];
+	bool exists = false;
+
+	if (docker_image_exists(bench_docker(), BENCH_IMAGE, &exists, 30000, &err) != 0) {
+		bench_say("Docker: %s", err.message);
+		return -1;
+	}
+	if (exists)
+		return 0;
+	snprintf(build, sizeof(build), "%s/demo", bench_build_dir());
+	if (realpath(build, context) == NULL) {
+		bench_say("no demo build context at %s: make demo", build);
+		return -1;
+	}
+	bench_say("building %s from %s", BENCH_IMAGE, context);
+	if (docker_image_build(bench_docker(), context, BENCH_IMAGE, 300000, &err) != 0) {
+		bench_say("cannot build %s: %s", BENCH_IMAGE, err.message);
+		return -1;
+	}
+	return 0;
+}
+
+int
+bench_foreign_start(const char *name, uint16_t host_port, char id[DOCKER_ID_LEN + 1])
+{
+	static const struct docker_label labels[] = { { BENCH_LABEL_KEY, BENCH_LABEL_VALUE } };
+	struct docker_container_spec spec = {
+		.name = name,
+		.image = BENCH_IMAGE,
+		.labels = labels,
+		.n_labels = 1,
+		.container_port = BENCH_DEMO_PORT,
+		.host_ip = "127.0.0.1",
+		.host_port = host_port,
+	};
+	struct docker_error err = { 0 };
+
+	if (docker_container_create(bench_docker(), &spec, id, 60000, &err) != 0 ||
+	    docker_container_start(bench_docker(), id, 60000, &err) != 0) {
+		bench_say("foreign container on port %u: %s", host_port, err.message);
+		return -1;
+	}
+	return 0;
+}
+
+void
+bench_remove_container(const char *id)
+{
+	struct docker_error err = { 0 };
+
+	docker_container_remove(bench_docker(), id, true, 60000, &err);
+}
+
+struct removal {
+	struct docker_container *list;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *
+removal_worker(void *arg)
+{
+	struct removal *r = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&r->next, 1)) < r->n)
+		bench_remove_container(r->list[i].id);
+	return NULL;
+}
+
+int
+bench_remove_labelled(void)
+{
+	struct removal r = { NULL, 0, 0 };
+	struct docker_error err = { 0 };
+	pthread_t threads[4];
+
+	if (docker_container_list(bench_docker(), BENCH_LABEL_KEY "=" BENCH_LABEL_VALUE, &r.list,
+		&r.n, 60000, &err) != 0)
+		return -1;
+	/* A few at a time: Docker removes faster in parallel, up to a point. */
+	for (int t = 0; t < 4; t++)
+		pthread_create(&threads[t], NULL, removal_worker, &r);
+	for (int t = 0; t < 4; t++)
+		pthread_join(threads[t], NULL);
+	free(r.list);
+	return (int)r.n;
+}
+
+static int
+run_argv(const char *const *argv, int out_fd)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(out_fd >= 0 ? out_fd : null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		dup2(null, STDIN_FILENO);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int
+bench_run(const char *const *argv)
+{
+	return run_argv(argv, -1);
+}
+
+int
+bench_run_capture(const char *const *argv, char *out, size_t len)
+{
+	int fds[2], rc;
+	size_t got = 0;
+	ssize_t n;
+
+	if (pipe(fds) != 0)
+		return -1;
+	/* Small outputs only (a token, an id): the pipe buffer holds them. */
+	rc = run_argv(argv, fds[1]);
+	close(fds[1]);
+	while (got + 1 < len && (n = read(fds[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fds[0]);
+	out[got] = '\0';
+	while (got > 0 && (out[got - 1] == '\n' || out[got - 1] == '\r'))
+		out[--got] = '\0';
+	return rc;
+}

@@ -1,0 +1,98 @@
+#!/bin/sh
+# run.sh - run berth's benchmarks and print their one table.
+#
+# Usage: BUILD=build sh tests/bench/run.sh BENCH_BINARY...
+#
+# Each binary appends tab-separated rows to $BENCH_ROWS and remarks to
+# $BENCH_NOTES (see tests/bench/bench.h); this script runs them in order,
+# then prints every row as one Markdown table (the README's Performance
+# section keeps the latest), with the date, the machine and its load.
+#
+# Everything a benchmark makes lives under one temporary directory
+# ($BENCH_DIR). At the end, also after a failure or Ctrl-C, the berthd
+# processes started under it are stopped (by pid) and every container
+# labelled berth.test=bench or carrying a berth.data_dir label under it is
+# removed.
+set -eu
+
+build="${BUILD:-build}"
+BENCH_DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)
+BENCH_ROWS="$BENCH_DIR/rows.tsv"
+BENCH_NOTES="$BENCH_DIR/notes.txt"
+export BENCH_DIR BENCH_ROWS BENCH_NOTES BUILD
+: >"$BENCH_ROWS"
+: >"$BENCH_NOTES"
+
+# berthd processes whose command line names our directory: ours, by pid.
+stop_our_berthds() {
+	for cmdline in /proc/[0-9]*/cmdline; do
+		pid=${cmdline#/proc/}
+		pid=${pid%/cmdline}
+		if { tr '\0' ' ' <"$cmdline"; } 2>/dev/null | grep -q "berthd .*$BENCH_DIR/"; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
+remove_containers() {
+	command -v docker >/dev/null 2>&1 || return 0
+	ids=$(docker ps -aq --filter label=berth.test=bench 2>/dev/null || true)
+	ids="$ids $(docker ps -a --filter label=berth.data_dir \
+		--format '{{.ID}} {{.Label "berth.data_dir"}}' 2>/dev/null |
+		awk -v dir="$BENCH_DIR/" 'index($2, dir) == 1 { print $1 }' || true)"
+	# shellcheck disable=SC2086
+	[ -z "$(echo $ids)" ] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+
+cleanup() {
+	stop_our_berthds
+	remove_containers
+	rm -rf "$BENCH_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+machine="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date +%s)
+failed=""
+
+for bin in "$@"; do
+	echo "==> $(basename "$bin")" >&2
+	if ! "$bin"; then
+		failed="$failed $(basename "$bin")"
+		echo "<== $(basename "$bin") FAILED" >&2
+	fi
+done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+took=$(($(date +%s) - started))
+
+echo
+echo "berth benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'); $machine;" \
+	"load average $load_before before, $load_after after; ${took}s;" \
+	"Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
+echo
+awk -F'\t' '
+BEGIN {
+	print "| # | figure | median | p99 | unit | floor | floor value | ratio | target | holds |"
+	print "|---|---|--:|--:|---|---|--:|--:|---|---|"
+}
+{
+	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+	if ($10 == "yes") held++
+	if ($10 == "NO") missed++
+}
+END { printf "\n%d targets hold, %d missed.\n", held, missed }' <<EOF
+$(sort -s -t "$(printf '\t')" -k1,1 "$BENCH_ROWS")
+EOF
+if [ -s "$BENCH_NOTES" ]; then
+	echo
+	sed 's/^/Note: /' "$BENCH_NOTES"
+fi
+if [ -n "$failed" ]; then
+	echo
+	echo "Failed to run:$failed"
+	exit 1
+fi
