@@ -12,7 +12,10 @@
  *      is tried,
  *   6. row "running" with the container id.
  * A crash between the steps leaves a "creating" row whose container carries
- * berth's labels, for start-up reconciliation to finish or undo.
+ * berth's labels, for start-up reconciliation to finish or undo. When Docker
+ * stops answering half-way, the undo may not be able to remove a container
+ * (or know whether one was made): the row then stays, "dead", rather than
+ * leave a container without a row.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -317,6 +320,54 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 	}
 }
 
+/* Whether a failed Docker request may have been carried out all the same: no answer came. */
+static bool
+outcome_unknown(int code)
+{
+	return code == BERTH__V1__CODE__UNAVAILABLE || code == BERTH__V1__CODE__DEADLINE_EXCEEDED;
+}
+
+/*
+ * Undoes a failed launch: its container, its row, its port; the directory
+ * stays only if it held data. When Docker stopped answering half-way, a
+ * container may exist that cannot be removed now, or whose creation was
+ * never heard of: then the row stays, "dead", with the container's name
+ * and port, so that the container is never an orphan and no later launch
+ * takes its name or port. Docker's events or the next reconciliation make
+ * the row tell the truth about the container; cleanup or a remove ends it.
+ */
+static void
+undo_launch(struct call *call, Berth__V1__Service *s, int code)
+{
+	struct berthd *d = call_berthd(call);
+	struct backend *b = &d->backend;
+	struct docker_error err = { 0 };
+	struct docker_container found;
+	const char *ref = s->container_id[0] != '\0' ? s->container_id : NULL;
+	int rc = 0;
+
+	if (ref == NULL && outcome_unknown(code)) {
+		/* The create may have happened unheard: ours if it carries our labels. */
+		rc = b->ops->inspect(b, s->container_name, &found, 10000, &err);
+		if (rc == 0 && strcmp(found.label_data_dir, d->data_dir) == 0 &&
+		    strcmp(found.label_service, s->service_id) == 0)
+			ref = found.id;
+	}
+	if (rc == 0 && ref != NULL)
+		rc = b->ops->remove(b, ref, 10000, &err);
+	if (rc != 0 && rc != BERTH__V1__CODE__NOT_FOUND) {
+		registry_service_update(call_registry(call), s->service_id, STATUS_DEAD, ref);
+		log_warn("launch failed and its container may exist, row kept as dead service=%s "
+			 "container=%.12s code=%d error=\"%s\"",
+		    s->service_id, ref != NULL ? ref : "-", code, err.message);
+		return;
+	}
+	registry_service_delete(call_registry(call), s->service_id);
+	ports_release(d->ports, (uint16_t)s->port);
+	rmdir(s->project_dir);
+	log_warn("launch undone service=%s code=%d", s->service_id, code);
+}
+
 int
 lifecycle_launch(struct call *call, const char *template_name, const char *instance,
     uint32_t port, Berth__V1__LaunchServiceResponse *out)
@@ -359,14 +410,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		 NULL)) != 0)
 		code = registry_code(call, code);
 	if (code != 0) {
-		/* Undo: container, row, port. The directory stays only if it held data. */
-		struct docker_error ignored = { 0 };
-		if (s->container_id[0] != '\0')
-			b->ops->remove(b, s->container_id, 10000, &ignored);
-		registry_service_delete(call_registry(call), s->service_id);
-		ports_release(d->ports, (uint16_t)s->port);
-		rmdir(s->project_dir);
-		log_warn("launch undone service=%s code=%d", s->service_id, code);
+		undo_launch(call, s, code);
 		return code;
 	}
 	s->status = STATUS_RUNNING;

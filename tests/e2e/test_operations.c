@@ -1261,6 +1261,111 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 	assert_registry_matches_docker(&aux);
 }
 
+/* Makes Docker go away at the first POST of berthd's whose request line holds `needle`. */
+struct cutter {
+	pthread_mutex_t lock;
+	const char *needle;
+	enum docker_proxy_verdict verdict;
+	int armed;
+	int fired;
+};
+
+static struct cutter cutter = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* On the proxy's thread, with the bytes berthd sends to Docker. */
+static enum docker_proxy_verdict
+cutter_hook(void *arg, const char *data, size_t len)
+{
+	struct cutter *c = arg;
+	enum docker_proxy_verdict v = DOCKER_PROXY_FORWARD;
+	const char *eol = memchr(data, '\n', len);
+	size_t line = eol != NULL ? (size_t)(eol - data) : len;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->armed > 0 && line > 5 && memcmp(data, "POST ", 5) == 0 &&
+	    memmem(data, line, c->needle, strlen(c->needle)) != NULL) {
+		c->armed--;
+		c->fired++;
+		v = c->verdict;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* Waits until no row is "dead" any more (the follower reconciled after Docker came back). */
+static void
+wait_no_dead_rows(struct daemon *d)
+{
+	for (int i = 0; i < 100; i++) {
+		Berth__V1__ListServicesResponse *list = list_services(d);
+		bool dead = false;
+
+		for (size_t j = 0; j < list->n_services; j++)
+			dead |= strcmp(list->services[j]->status, "dead") == 0;
+		berth_reply_free(&list->base);
+		if (!dead)
+			return;
+		sleep_ms(100);
+	}
+	fail_msg("a row is still \"dead\" 10 s after Docker came back");
+}
+
+/*
+ * 14. Docker gone in the middle of a launch, at three moments: before the
+ * create reaches it, after the create (the answer lost), after the start
+ * (the answer lost, the container runs). The launch answers UNAVAILABLE;
+ * a container that may exist keeps a row meanwhile, so it is no orphan and
+ * the launch right after Docker's return does not trip over its name
+ * (ALREADY_EXISTS); once the follower has reconciled, rows and containers
+ * agree. Slot 2 (free: the first tests share slots 0 and 1).
+ */
+static void
+test_docker_lost_in_the_middle_of_a_launch_leaves_a_row_not_an_orphan(void **state)
+{
+	static const struct {
+		const char *needle;
+		enum docker_proxy_verdict verdict;
+		const char *what;
+		bool container_may_exist;
+	} cuts[] = {
+		{ "/containers/create", DOCKER_PROXY_DOWN_BEFORE, "before the create", false },
+		{ "/containers/create", DOCKER_PROXY_DOWN_AFTER, "after the create", true },
+		{ "/start ", DOCKER_PROXY_DOWN_AFTER, "after the start", true },
+	};
+	char host[160];
+	const char *args[] = { "--docker-host", host, NULL };
+
+	(void)state;
+	assert_int_equal(docker_proxy_start(&proxy), 0);
+	snprintf(host, sizeof(host), "unix://%s", proxy.path);
+	assert_int_equal(daemon_start(&aux, 2, args), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	docker_proxy_set_hook(&proxy, cutter_hook, &cutter);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		size_t rows_before = count_services(&aux), rows_away;
+		berth_status st;
+
+		pthread_mutex_lock(&cutter.lock);
+		cutter.needle = cuts[i].needle;
+		cutter.verdict = cuts[i].verdict;
+		cutter.armed = 1;
+		cutter.fired = 0;
+		pthread_mutex_unlock(&cutter.lock);
+		assert_null(launch(&aux, demo_tpl, "", &st));
+		printf("# Docker lost %s: launch answered %s\n", cuts[i].what, berth_code_name(st.code));
+		assert_int_equal(cutter.fired, 1);
+		assert_int_equal(st.code, BERTH__V1__CODE__UNAVAILABLE);
+		rows_away = count_services(&aux);
+		if (cuts[i].container_may_exist && rows_away <= rows_before)
+			fail_msg("Docker lost %s: no row for the container that may exist", cuts[i].what);
+		assert_true(docker_proxy_up(&proxy));
+		launch_ok(&aux, demo_tpl); /* no ALREADY_EXISTS from a leftover container */
+		wait_no_dead_rows(&aux);
+		assert_registry_matches_docker(&aux);
+	}
+	docker_proxy_set_hook(&proxy, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -1292,6 +1397,8 @@ main(void)
 		cmocka_unit_test_teardown(
 		    test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it,
 		    teardown_aux),
+		cmocka_unit_test_teardown(
+		    test_docker_lost_in_the_middle_of_a_launch_leaves_a_row_not_an_orphan, teardown_aux),
 	};
 
 	return cmocka_run_group_tests_name("operations", tests, setup_group, teardown_group);
