@@ -213,7 +213,10 @@ choose_port(struct call *call, const Berth__V1__Template *t, uint32_t requested,
 	return 0;
 }
 
-/* Steps 3: instance name and the "creating" row, atomically. */
+/*
+ * Steps 3: instance name and the "creating" row, atomically. On success the
+ * caller holds the service's lock and releases it when the launch is done.
+ */
 static int
 insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, uint16_t port,
     Berth__V1__Service **out)
@@ -252,8 +255,22 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		registry_rollback(reg);
 		return registry_code(call, code);
 	}
-	if ((code = registry_commit(reg)) != 0)
+	/*
+	 * The launch holds the service's lock from before its row can be seen
+	 * until it is done: a stop, restart or remove of the new service waits
+	 * for it instead of acting on a half-made container (a restart would
+	 * create a second one under the same name). Someone holds it only while
+	 * acting on an id that had no row a moment ago: busy.
+	 */
+	if (!service_trylock(d->locks, s->service_id)) {
+		registry_rollback(reg);
+		return call_fail(call, BERTH__V1__CODE__ABORTED,
+		    "service '%s' is busy with another operation", s->service_id);
+	}
+	if ((code = registry_commit(reg)) != 0) {
+		service_unlock(d->locks, s->service_id);
 		return registry_code(call, code);
+	}
 	*out = s;
 	return 0;
 }
@@ -411,8 +428,10 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		code = registry_code(call, code);
 	if (code != 0) {
 		undo_launch(call, s, code);
+		service_unlock(d->locks, s->service_id);
 		return code;
 	}
+	service_unlock(d->locks, s->service_id);
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
 	out->service = s;

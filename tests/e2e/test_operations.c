@@ -1366,6 +1366,101 @@ test_docker_lost_in_the_middle_of_a_launch_leaves_a_row_not_an_orphan(void **sta
 	docker_proxy_set_hook(&proxy, NULL, NULL);
 }
 
+/* One client of test 15: the same call, again and again, at the next few ids. */
+struct racer {
+	berth_client *c;
+	const char *method;
+	atomic_bool *stop;
+	unsigned seed;
+	atomic_int *unexpected;
+	char first[320]; /* the first unexpected answer */
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+
+	while (!atomic_load(r->stop)) {
+		Berth__V1__LaunchServiceRequest launch_req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+		Berth__V1__StopServiceRequest stop_req = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
+		Berth__V1__RestartServiceRequest restart_req = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
+		Berth__V1__RemoveServiceRequest remove_req = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+		const ProtobufCMessage *req = &launch_req.base;
+		ProtobufCMessage *reply = NULL;
+		char id[64];
+		berth_status st;
+		int code;
+
+		snprintf(id, sizeof(id), "%s_instance_%d", demo_tpl, 1 + rand_r(&r->seed) % 3);
+		launch_req.template_ = demo_tpl;
+		launch_req.instance = "";
+		stop_req.service_id = restart_req.service_id = remove_req.service_id = id;
+		stop_req.timeout_s = 1;
+		remove_req.purge = true;
+		if (strcmp(r->method, "StopService") == 0)
+			req = &stop_req.base;
+		else if (strcmp(r->method, "RestartService") == 0)
+			req = &restart_req.base;
+		else if (strcmp(r->method, "RemoveService") == 0)
+			req = &remove_req.base;
+		code = berth_call(r->c, r->method, req, &reply, &st);
+		berth_reply_free(reply);
+		if (code == BERTH__V1__CODE__RESOURCE_EXHAUSTED)
+			sleep_ms(50); /* the range is full: as a client would, wait a little */
+		else if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND &&
+		    code != BERTH__V1__CODE__ABORTED && atomic_fetch_add(r->unexpected, 1) == 0)
+			snprintf(r->first, sizeof(r->first), "%s %s: %s: %.200s", r->method, id,
+			    berth_code_name(code), st.message);
+	}
+	return NULL;
+}
+
+/*
+ * 15. Stops, restarts and removes aimed at services while they are being
+ * launched (clients that guess the next id): each waits for the launch, so
+ * nothing answers ALREADY_EXISTS, no container is made twice under one
+ * name or left without a row. A restart used to find the "creating" row
+ * without a container yet and create one itself; the launch's own create
+ * then failed, and its undo deleted the row, leaving the restart's
+ * container an orphan whose name blocked every later launch of that
+ * instance. Slot 3 (free: the first tests share slots 0 and 1).
+ */
+static void
+test_calls_aimed_at_a_launching_service_wait_for_the_launch(void **state)
+{
+	static const char *const methods[] = { "LaunchService", "LaunchService", "StopService",
+		"RestartService", "RemoveService", "RemoveService" };
+	static struct racer racers[6];
+	pthread_t threads[6];
+	atomic_bool stop = false;
+	atomic_int unexpected = 0;
+
+	(void)state;
+	assert_int_equal(daemon_start(&aux, 3, NULL), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, 3, 2, false), 0);
+	for (int i = 0; i < 6; i++) {
+		berth_status st;
+
+		racers[i] = (struct racer){ NULL, methods[i], &stop, (unsigned)getpid() * 31u + (unsigned)i,
+			&unexpected, "" };
+		assert_int_equal(berth_open(&racers[i].c, aux.proc.url,
+				     &(berth_options){ NULL, CALL_TIMEOUT_MS }, &st),
+		    0);
+		assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
+	}
+	sleep_ms(6000);
+	atomic_store(&stop, true);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(threads[i], NULL);
+		berth_close(racers[i].c);
+		if (racers[i].first[0] != '\0')
+			fail_msg("%d unexpected answer(s), e.g. %s", atomic_load(&unexpected),
+			    racers[i].first);
+	}
+	assert_registry_matches_docker(&aux);
+}
+
 int
 main(void)
 {
@@ -1399,6 +1494,8 @@ main(void)
 		    teardown_aux),
 		cmocka_unit_test_teardown(
 		    test_docker_lost_in_the_middle_of_a_launch_leaves_a_row_not_an_orphan, teardown_aux),
+		cmocka_unit_test_teardown(test_calls_aimed_at_a_launching_service_wait_for_the_launch,
+		    teardown_aux),
 	};
 
 	return cmocka_run_group_tests_name("operations", tests, setup_group, teardown_group);
