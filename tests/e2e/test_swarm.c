@@ -534,6 +534,8 @@ teardown_group(void **state)
 	berthd_proc_cleanup(&proc);
 	remove_leftovers();
 	leave_swarm();
+	swarm_ready = false;
+	memset(&proc, 0, sizeof(proc));
 	return 0;
 }
 
@@ -1005,6 +1007,52 @@ test_the_engine_publishes_on_127_0_0_1_again_after_the_swarm(void **state)
 	assert_int_equal(status, 200);
 }
 
+/*
+ * The new template fields with the engine backend: the resource limits
+ * reach the container (HostConfig.NanoCpus, Memory); more than one replica
+ * is refused, as one container per instance cannot honour it.
+ */
+static void
+test_the_engine_backend_applies_limits_and_refuses_replicas(void **state)
+{
+	Berth__V1__Template t;
+	Berth__V1__LaunchServiceResponse *r;
+	Berth__V1__RemoveServiceResponse *rm;
+	json_t *o, *host;
+	berth_status st;
+	char path[200];
+	uint16_t first = (uint16_t)(19500 + (getpid() % 12) * 40 + 30);
+
+	(void)state;
+	memset(&proc, 0, sizeof(proc));
+	assert_int_equal(berthd_proc_start(&proc, NULL), 0);
+	assert_int_equal(open_client(), 0);
+	demo_template(&t, "limited", first, 5);
+	t.publish_mode = "";
+	t.cpu_limit = 0.25;
+	t.memory_limit_bytes = (uint64_t)32 << 20;
+	assert_int_equal(put_template(&t), 0);
+	r = launch_ok("limited", "");
+	snprintf(path, sizeof(path), "/containers/%s/json", r->service->container_id);
+	o = docker_json(path);
+	assert_non_null(o);
+	host = json_object_get(o, "HostConfig");
+	assert_int_equal(json_integer_value(json_object_get(host, "NanoCpus")), 250000000);
+	assert_int_equal(json_integer_value(json_object_get(host, "Memory")), 32 << 20);
+	json_decref(o);
+	assert_http_body((uint16_t)r->service->port, "/", "instance=instance_1");
+	rm = remove_service(r->service->service_id, true, &st);
+	assert_non_null(rm);
+	berth_reply_free(&rm->base);
+	berth_reply_free(&r->base);
+
+	t.replicas = 2;
+	assert_int_equal(put_template(&t), 0);
+	assert_null(launch("limited", "", &st));
+	assert_int_equal(st.code, BERTH__V1__CODE__FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "replicas"));
+}
+
 static int
 setup_after(void **state)
 {
@@ -1018,6 +1066,13 @@ static int
 teardown_after(void **state)
 {
 	(void)state;
+	berth_close(client);
+	client = NULL;
+	if (proc.dir[0] != '\0') {
+		snprintf(data_label, sizeof(data_label), "%s=%s", DOCKER_LABEL_DATA_DIR, proc.data_dir);
+		berthd_proc_cleanup(&proc);
+		remove_leftovers(); /* containers only: swarm_ready is false by now */
+	}
 	docker_close(docker);
 	docker = NULL;
 	return 0;
@@ -1056,6 +1111,7 @@ main(void)
 	};
 	const struct CMUnitTest after_tests[] = {
 		cmocka_unit_test(test_the_engine_publishes_on_127_0_0_1_again_after_the_swarm),
+		cmocka_unit_test(test_the_engine_backend_applies_limits_and_refuses_replicas),
 	};
 	int failed;
 
