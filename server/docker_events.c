@@ -146,8 +146,10 @@ record(struct docker_events *f, Berth__V1__Service *row, const char *status,
 	int code;
 
 	if ((code = registry_service_update(f->reg, row->service_id, status, NULL)) != 0) {
-		log_warn("docker events cannot update the row service=%s error=\"%s\"",
+		/* A full disk, say: the row would lie until the next reconnect. Try again soon. */
+		log_warn("docker events cannot update the row, retrying service=%s error=\"%s\"",
 		    row->service_id, registry_errmsg(f->reg));
+		defer(f, row->service_id);
 		return;
 	}
 	row->status = (char *)status;

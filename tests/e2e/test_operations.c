@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -496,6 +498,7 @@ http_answers(uint32_t port)
 
 /* Docker that can go away: tests/support/docker_proxy.c. */
 static struct docker_proxy proxy = { .listen_fd = -1 };
+static char full_fs[64]; /* a tmpfs mounted by test 16, unmounted by its teardown */
 
 /* --- fixtures --------------------------------------------------------------- */
 
@@ -558,6 +561,11 @@ teardown_aux(void **state)
 	(void)state;
 	daemon_destroy(&aux);
 	docker_proxy_stop(&proxy);
+	if (full_fs[0] != '\0') { /* test 16's tmpfs */
+		umount2(full_fs, MNT_DETACH);
+		rmdir(full_fs);
+		full_fs[0] = '\0';
+	}
 	return 0;
 }
 
@@ -1461,6 +1469,78 @@ test_calls_aimed_at_a_launching_service_wait_for_the_launch(void **state)
 	assert_registry_matches_docker(&aux);
 }
 
+/* Fills the file system of `path` with that file; the bytes written. */
+static long
+fill_disk(const char *path)
+{
+	static char chunk[65536];
+	long total = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	memset(chunk, 'x', sizeof(chunk));
+	for (size_t size = sizeof(chunk); size >= 512; size /= 2) {
+		ssize_t n;
+
+		while ((n = write(fd, chunk, size)) > 0)
+			total += n;
+	}
+	close(fd);
+	return total;
+}
+
+/*
+ * 16. A container stops behind berth's back while the disk under the data
+ * directory is full: the event follower cannot write the row then, and
+ * writes it once there is room again. It used to log the failure and give
+ * up, so the row said "running" until berthd's next restart. Slot 4; the
+ * data directory is a 2 MiB tmpfs (skipped where one cannot be mounted).
+ */
+static void
+test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full(void **state)
+{
+	char data[128], filler[128];
+	const char *args[] = { "--data-dir", data, NULL };
+	struct docker_error err = { 0 };
+	struct launched l;
+	bool exited = false;
+
+	(void)state;
+	snprintf(full_fs, sizeof(full_fs), "/tmp/berth-ops-full-XXXXXX");
+	assert_non_null(mkdtemp(full_fs));
+	if (mount("tmpfs", full_fs, "tmpfs", 0, "size=2m") != 0) {
+		printf("# cannot mount a tmpfs on %s (%s): skipped\n", full_fs, strerror(errno));
+		rmdir(full_fs);
+		full_fs[0] = '\0';
+		skip();
+	}
+	snprintf(data, sizeof(data), "%s/data", full_fs);
+	snprintf(filler, sizeof(filler), "%s/filler", full_fs);
+	memset(&aux, 0, sizeof(aux));
+	aux.base = slice(4);
+	assert_int_equal(berthd_proc_start(&aux.proc, args), 0);
+	snprintf(aux.label, sizeof(aux.label), "%s=%s", DOCKER_LABEL_DATA_DIR, data);
+	assert_int_equal(daemon_connect(&aux), 0);
+	assert_int_equal(put_template(&aux, demo_tpl, aux.base, PORTS_PER_DAEMON, 2, false), 0);
+	l = launch_ok(&aux, demo_tpl);
+
+	printf("# %ld KiB of filler on the 2 MiB tmpfs\n", fill_disk(filler) / 1024);
+	assert_int_equal(docker_container_stop(docker, l.container_id, 1, 30000, &err), 0);
+	sleep_ms(3000); /* Docker's "die" came; the row could not be written */
+	assert_int_equal(unlink(filler), 0);
+	for (int i = 0; i < 50 && !exited; i++) {
+		Berth__V1__ListServicesResponse *list = list_services(&aux);
+		const Berth__V1__Service *s = find_service(list, l.id);
+
+		exited = s != NULL && strcmp(s->status, "exited") == 0;
+		berth_reply_free(&list->base);
+		if (!exited)
+			sleep_ms(100);
+	}
+	assert_true(exited);
+	assert_registry_matches_docker(&aux);
+}
+
 int
 main(void)
 {
@@ -1495,6 +1575,9 @@ main(void)
 		cmocka_unit_test_teardown(
 		    test_docker_lost_in_the_middle_of_a_launch_leaves_a_row_not_an_orphan, teardown_aux),
 		cmocka_unit_test_teardown(test_calls_aimed_at_a_launching_service_wait_for_the_launch,
+		    teardown_aux),
+		cmocka_unit_test_teardown(
+		    test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full,
 		    teardown_aux),
 	};
 
