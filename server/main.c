@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -306,6 +307,15 @@ main(int argc, char **argv)
 	int rv, sig, level, lock_fd;
 	int64_t started;
 
+	/*
+	 * A fixed mmap threshold: allocations of 128 KiB and more (the arena
+	 * blocks of a big call, a large reply) are mapped and unmapped, so their
+	 * memory goes back to the system when the call ends. Left dynamic, glibc
+	 * raises the threshold at the first such free and from then on keeps
+	 * them in the heap of whichever worker served the call: a ListServices
+	 * of 10,000 rows left each worker some 10 MB larger.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	/* berthd token ..., berthd audit ...: offline commands on the data directory. */
 	if (argc > 1 && admin_cmd_is(argv[1]))
 		return admin_cmd_main(argc - 1, argv + 1);
