@@ -205,6 +205,10 @@ registry_close(struct registry *reg)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(reg->stmts[i]);
+	/* Statements others keep on the connection (tokens.c's): a close with any left fails. */
+	if (reg->db != NULL)
+		for (sqlite3_stmt *st; (st = sqlite3_next_stmt(reg->db, NULL)) != NULL;)
+			sqlite3_finalize(st);
 	sqlite3_close(reg->db);
 	free(reg);
 }
