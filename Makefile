@@ -11,6 +11,7 @@
 #   make test-valgrind  the unit tests under valgrind
 #   make fuzz       libFuzzer on the request path for FUZZ_SECONDS (clang, build-fuzz/)
 #   make bench      the benchmarks: one table of figures against their floors
+#   make chaos      load, faults and hostile input at full length (<15 min), with figures
 #   make format     clang-format every C file
 #   make install    install under $(DESTDIR)$(PREFIX); make uninstall undoes it
 #   V=1             show the compiler's command lines
@@ -74,7 +75,7 @@ BENCH_SUPPORT := $(call obj,tests/bench/bench.c)
 E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
 
-.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench
+.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos
 all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
 
 # --- generated code ---------------------------------------------------------
@@ -212,6 +213,17 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(DEMO) $(BENCHES)
 	@sh tests/docker-up.sh
 	@BUILD=$(BUILD) sh tests/bench/run.sh $(BENCHES)
+
+# --- chaos ---------------------------------------------------------------------
+# tests/e2e/test_chaos.c at its full level (make test runs its quick part):
+# 16 clients of load, SIGKILLs, Docker outages, a full disk, hostile
+# requests, berthd under valgrind. Ends with a table of figures, also
+# written as Markdown to $(BUILD)/chaos-report.md (see README, Reliability).
+chaos: deps
+	@$(MAKE) --no-print-directory all $(DEMO) $(BUILD)/tests/test_chaos
+	@sh tests/docker-up.sh
+	@BUILD=$(BUILD) BERTH_CHAOS_LEVEL=full BERTH_CHAOS_REPORT=$(BUILD)/chaos-report.md \
+	    TEST_TIMEOUT=900 sh tests/run.sh $(BUILD)/tests/test_chaos
 
 # --- install ------------------------------------------------------------------
 # Every path is a knob; DESTDIR stages the tree (packaging, tests). The
