@@ -43,6 +43,23 @@ struct worker {
 
 #define MAX_LISTENERS 8
 
+/*
+ * Who is at the other end of each connection, found out once per
+ * connection instead of once per call (for ipc that is two getsockopt
+ * calls, SO_PEERCRED). Keyed by pipe and listener id: the family, which
+ * authorization reads, is the listener's. Open addressing; a pipe that goes
+ * away leaves a tombstone (pipe_removed), and a table found full is wiped.
+ */
+#define PEER_SLOTS 256 /* a power of two */
+#define PEER_TOMBSTONE UINT32_MAX
+
+struct peer_slot {
+	uint32_t pipe; /* 0: empty */
+	uint32_t listener;
+	int family;
+	char text[sizeof(((struct call *)0)->peer)];
+};
+
 struct rpc_server {
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS]; /* the ipc watchdog may replace them */
@@ -57,6 +74,9 @@ struct rpc_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int inflight;
+
+	pthread_mutex_t peers_lock; /* guards peers[] */
+	struct peer_slot peers[PEER_SLOTS];
 };
 
 /* The reply for a call that failed before or inside its handler. */
@@ -264,20 +284,75 @@ log_request(const struct call *call, int64_t duration_us)
 	    call->request_id[0] ? call->request_id : "-", quoted);
 }
 
+/* The slot of (pipe, listener), or the free slot to take for it, or -1; caller locks. */
+static int
+peer_slot(struct rpc_server *srv, uint32_t pipe, uint32_t listener, bool *found)
+{
+	int free_slot = -1;
+
+	*found = false;
+	for (uint32_t i = 0, at = pipe * 2654435761u; i < PEER_SLOTS; i++, at++) {
+		struct peer_slot *p = &srv->peers[at & (PEER_SLOTS - 1)];
+
+		if (p->pipe == pipe && p->listener == listener) {
+			*found = true;
+			return (int)(at & (PEER_SLOTS - 1));
+		}
+		if (p->pipe == PEER_TOMBSTONE && free_slot < 0)
+			free_slot = (int)(at & (PEER_SLOTS - 1));
+		if (p->pipe == 0)
+			return free_slot >= 0 ? free_slot : (int)(at & (PEER_SLOTS - 1));
+	}
+	return free_slot;
+}
+
+/* nng calls this on one of its threads when a connection is gone. */
+static void
+pipe_removed(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *srv = arg;
+	bool found;
+	int i;
+
+	(void)ev;
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
+	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
+	if (found)
+		srv->peers[i].pipe = PEER_TOMBSTONE;
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
 /*
  * Who sent `msg`, as nng knows it: the family of the connection's remote
  * address, and a printable form ("ipc uid=0 pid=42", "10.0.0.5:51234",
- * "[::1]:51234").
+ * "[::1]:51234"). Looked up once per connection (peers[]).
  */
 static void
-describe_peer(nng_msg *msg, struct call *call)
+describe_peer(struct rpc_server *srv, nng_msg *msg, struct call *call)
 {
 	nng_pipe pipe = nng_msg_get_pipe(msg);
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	uint32_t listener = (uint32_t)nng_listener_id(nng_pipe_listener(pipe));
 	char host[INET6_ADDRSTRLEN];
 	uint64_t uid, pid;
 	nng_sockaddr sa;
+	bool found;
+	int i;
 
-	if (nng_pipe_id(pipe) < 0 || nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
+	if (nng_pipe_id(pipe) <= 0)
+		return;
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, id, listener, &found);
+	if (found) {
+		call->peer_family = srv->peers[i].family;
+		memcpy(call->peer, srv->peers[i].text, sizeof(call->peer));
+	}
+	pthread_mutex_unlock(&srv->peers_lock);
+	if (found)
+		return;
+
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
 		return;
 	call->peer_family = sa.s_family;
 	switch (sa.s_family) {
@@ -302,6 +377,16 @@ describe_peer(nng_msg *msg, struct call *call)
 	default:
 		break;
 	}
+
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, id, listener, &found);
+	if (i < 0) { /* full of connections long gone: start over */
+		memset(srv->peers, 0, sizeof(srv->peers));
+		i = peer_slot(srv, id, listener, &found);
+	}
+	srv->peers[i] = (struct peer_slot){ id, listener, call->peer_family, "" };
+	memcpy(srv->peers[i].text, call->peer, sizeof(call->peer));
+	pthread_mutex_unlock(&srv->peers_lock);
 }
 
 static void *
@@ -337,7 +422,7 @@ worker_main(void *arg)
 		call.deadline_ms = started / 1000;
 		call.app = srv->hooks->app;
 		call.worker = w->state;
-		describe_peer(msg, &call);
+		describe_peer(srv, msg, &call);
 
 		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
@@ -514,6 +599,7 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	srv->hooks = hooks;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
+	pthread_mutex_init(&srv->peers_lock, NULL);
 	srv->cache = request_cache_new((size_t)config->workers + 1024, REQUEST_CACHE_TTL_MS);
 	srv->workers = calloc(config->workers > 0 ? (size_t)config->workers : 1, sizeof(*srv->workers));
 	if (srv->cache == NULL || srv->workers == NULL) {
@@ -532,6 +618,7 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	transport_max = config->max_request_bytes * 2 + 65536;
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, transport_max);
 	nng_socket_set_ms(srv->sock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
 
 	for (int i = 0; i < config->workers; i++) {
 		struct worker *w = &srv->workers[i];
@@ -622,6 +709,7 @@ rpc_server_stop(struct rpc_server *srv)
 	request_cache_free(srv->cache);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->peers_lock);
 	free(srv);
 }
 
