@@ -3203,8 +3203,8 @@ machine(char *out, size_t len)
 		fclose(f);
 	}
 	uname(&u);
-	snprintf(out, len, "%ld cores (%s), %ld GiB RAM, %s, Linux %s, Docker %s", cpus, model,
-	    mem_kb / 1048576, distro, u.release, engine);
+	snprintf(out, len, "%ld cores (%.60s), %ld GiB RAM, %.40s, Linux %.40s, Docker %.40s", cpus,
+	    model, mem_kb / 1048576, distro, u.release, engine);
 }
 
 /* One line per figure; Markdown table rows when md. */
