@@ -2,6 +2,7 @@
  * registry.c - SQL of the registry. Bound parameters only; statements are
  * prepared once per connection and reset after use.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +158,22 @@ stmt(struct registry *reg, enum stmt_id id)
 	return st;
 }
 
+/*
+ * SQLite's memory statistics take one global mutex on every allocation of
+ * every connection, and each worker has a connection: the workers queued
+ * on it. berthd reads no statistics. Only possible before SQLite
+ * initializes, which the first registry_open does.
+ */
+static void
+sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 registry_open(struct registry **out, const char *path, bool migrate, char *err, size_t errlen)
 {
+	static pthread_once_t setup = PTHREAD_ONCE_INIT;
 	/*
 	 * Each worker has a connection of its own, and SQLite's default page
 	 * cache of 2 MB each made 16 workers that had each read a large
@@ -177,6 +191,7 @@ registry_open(struct registry **out, const char *path, bool migrate, char *err, 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	pthread_once(&setup, sqlite_setup);
 	rc = sqlite3_open_v2(path, &reg->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
