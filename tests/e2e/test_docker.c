@@ -1,12 +1,12 @@
 /*
  * test_docker.c - server/docker.c against the real Docker engine of this
  * host, plus a few fake engines (tiny HTTP servers on 127.0.0.1) for what a
- * real one cannot be made to do: answer with an old API version, or not
- * answer at all.
+ * real one cannot be made to do: answer with an old API version, refuse a
+ * pull, or not answer at all.
  *
- * No registry is needed: the test image is a static C program FROM scratch,
- * built by docker_image_build itself in the group setup. The one pull test
- * asks for an image that cannot exist and only checks that it fails.
+ * No registry is needed and none is ever asked: the test image is a static
+ * C program FROM scratch, built by docker_image_build itself in the group
+ * setup, and the pull test talks to a fake engine.
  *
  * Every container is labelled berth.managed=true and berth.test=docker; the
  * group teardown force-removes all of them and the image, also after a
@@ -732,18 +732,34 @@ test_image_build_of_missing_context_fails(void **state)
 	    &err, BERTH__V1__CODE__FAILED_PRECONDITION);
 }
 
-/* The only pull: no registry is reachable, so it must fail, and fail fast. */
+/*
+ * A failed pull is FAILED_PRECONDITION with Docker's reason. Tests never
+ * pull from a registry: a fake engine answers the pull with the error
+ * stream Docker sends when an image cannot be had.
+ */
 static void
-test_image_pull_of_missing_image_fails(void **state)
+test_image_pull_failure_is_failed_precondition_with_dockers_reason(void **state)
 {
+	struct fake_engine fe;
 	struct docker_error err;
-	int64_t start = clock_monotonic_ms();
+	struct docker *d;
+	char host[64], errbuf[256];
 
 	(void)state;
-	assert_code(docker_image_pull(fx.d, "berth-test/does-not-exist:1", 60000, &err), &err,
+	/* One body serves /version (ApiVersion) and the pull (its error). */
+	fake_engine_start(&fe, "{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
+			       "\"errorDetail\":{\"message\":\"pull access denied for "
+			       "berth-test/does-not-exist\"},"
+			       "\"error\":\"pull access denied for berth-test/does-not-exist\"}\n");
+	snprintf(host, sizeof(host), "tcp://127.0.0.1:%u", fe.port);
+	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_code(docker_image_pull(d, "berth-test/does-not-exist:1", T_MS, &err), &err,
 	    BERTH__V1__CODE__FAILED_PRECONDITION);
-	assert_true(err.message[0] != '\0');
-	assert_true(clock_monotonic_ms() - start < 60000);
+	assert_non_null(strstr(err.message, "pull access denied"));
+	docker_close(d);
+	fake_engine_stop(&fe);
+	assert_true(fe.n_requests >= 1);
+	assert_non_null(strstr(fe.requests[fe.n_requests - 1], "POST /v1.41/images/create?fromImage="));
 }
 
 static void
@@ -1004,7 +1020,7 @@ main(void)
 		cmocka_unit_test(test_image_build_with_bad_instruction_fails),
 		cmocka_unit_test(test_image_build_copying_missing_file_fails),
 		cmocka_unit_test(test_image_build_of_missing_context_fails),
-		cmocka_unit_test(test_image_pull_of_missing_image_fails),
+		cmocka_unit_test(test_image_pull_failure_is_failed_precondition_with_dockers_reason),
 		cmocka_unit_test(test_bad_names_are_invalid_argument),
 		cmocka_unit_test(test_create_with_taken_name_is_already_exists),
 		cmocka_unit_test(test_create_of_unknown_image_is_not_found),
