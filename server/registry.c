@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services WHERE port BETWEEN lo AND hi) "
 	    "FROM r ORDER BY name",
 };
+
+/*
+ * Bumped after every change to the services table by any connection of the
+ * process; inside a transaction also at its commit, so that the last bump
+ * comes after the change is visible (see registry_generation).
+ */
+static atomic_uint_fast64_t generation = 1;
+
+static void
+changed(void)
+{
+	atomic_fetch_add(&generation, 1);
+}
+
+uint64_t
+registry_generation(void)
+{
+	return atomic_load(&generation);
+}
 
 struct registry {
 	sqlite3 *db;
@@ -501,6 +521,7 @@ registry_commit(struct registry *reg)
 		registry_rollback(reg);
 		return code;
 	}
+	changed();
 	return 0;
 }
 
@@ -576,8 +597,10 @@ registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
+	if (rc == SQLITE_DONE) {
+		changed();
 		return 0;
+	}
 	switch (sqlite3_extended_errcode(reg->db)) {
 	case SQLITE_CONSTRAINT_FOREIGNKEY:
 		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "template %s was deleted", s->template_);
@@ -675,6 +698,7 @@ step_one_row(struct registry *reg, sqlite3_stmt *st, const char *service_id)
 	}
 	if (sqlite3_changes(reg->db) == 0)
 		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
+	changed();
 	return 0;
 }
 

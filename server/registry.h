@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -91,6 +92,14 @@ int registry_service_delete(struct registry *reg, const char *service_id);
 
 /* Calls fn for the port of every row (start-up loads the allocator). */
 int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg);
+
+/*
+ * A number that changes after every change to the services table by any
+ * connection of this process, once the change is visible to readers. An
+ * answer computed from the services after reading generation G is still
+ * current while the generation is G. Any thread.
+ */
+uint64_t registry_generation(void);
 
 /* Counts by status and template, and the used ports: SQL aggregates only. */
 int registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out);

@@ -530,6 +530,58 @@ test_read_on_one_connection_does_not_block_write_on_another(void **state)
 	registry_close(other);
 }
 
+/* The generation moves with every change of the services, never with a read. */
+static void
+test_generation_moves_with_changes_to_services_only(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web");
+	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
+	Berth__V1__GetStatsResponse stats = BERTH__V1__GET_STATS_RESPONSE__INIT;
+	Berth__V1__Service *got;
+	uint64_t g;
+	unsigned number;
+
+	put_ok(f->reg, &t, true);
+	s.service_id = "web_instance_1";
+	s.template_ = "web";
+	s.container_name = "web_instance_1";
+	s.container_id = "";
+	s.port = 9000;
+	s.instance = "instance_1";
+	s.instance_number = 1;
+	s.project_dir = "/tmp/x";
+	s.status = "creating";
+
+	g = registry_generation();
+	assert_int_equal(registry_service_insert(f->reg, &s), 0);
+	assert_true(registry_generation() > g);
+
+	g = registry_generation();
+	assert_int_equal(registry_service_get(f->reg, &f->arena, "web_instance_1", &got), 0);
+	assert_int_equal(registry_stats(f->reg, &f->arena, &stats), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_generation(), g);
+
+	assert_int_equal(registry_service_update(f->reg, "web_instance_1", "running", "abc"), 0);
+	assert_true(registry_generation() > g);
+	g = registry_generation();
+	assert_int_equal(registry_service_set_port(f->reg, "web_instance_1", 9001), 0);
+	assert_true(registry_generation() > g);
+
+	/* Inside a transaction, the commit moves it again: after the change is visible. */
+	assert_int_equal(registry_begin(f->reg), 0);
+	assert_int_equal(registry_service_delete(f->reg, "web_instance_1"), 0);
+	g = registry_generation();
+	assert_int_equal(registry_commit(f->reg), 0);
+	assert_true(registry_generation() > g);
+
+	/* A failed change leaves it alone. */
+	g = registry_generation();
+	assert_int_equal(registry_service_delete(f->reg, "web_instance_1"), BERTH__V1__CODE__NOT_FOUND);
+	assert_int_equal(registry_generation(), g);
+}
+
 int
 main(void)
 {
@@ -558,6 +610,7 @@ main(void)
 		T(test_template_names_of_empty_registry_is_empty_string),
 		T(test_write_on_one_connection_is_visible_on_another),
 		T(test_read_on_one_connection_does_not_block_write_on_another),
+		T(test_generation_moves_with_changes_to_services_only),
 	};
 #undef T
 
