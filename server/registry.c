@@ -23,8 +23,7 @@ enum stmt_id {
 	ST_TEMPLATE_UPDATE,
 	ST_TEMPLATE_DELETE,
 	ST_TEMPLATE_IN_USE,
-	ST_INSTANCE_NUMBERS,
-	ST_INSTANCE_TAKEN,
+	ST_INSTANCE_NAMES,
 	ST_SERVICE_INSERT,
 	ST_SERVICE_GET,
 	ST_SERVICE_LIST,
@@ -65,9 +64,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			       "memory_limit_bytes = ?17, updated_at = ?12 WHERE name = ?1",
 	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
-	[ST_INSTANCE_NUMBERS] = "SELECT instance_number FROM services WHERE template = ?1 "
-				"AND instance_number > 0 ORDER BY instance_number",
-	[ST_INSTANCE_TAKEN] = "SELECT 1 FROM services WHERE template = ?1 AND instance = ?2",
+	/* Covered by the UNIQUE (template, instance) index: no row is read. */
+	[ST_INSTANCE_NAMES] = "SELECT instance FROM services WHERE template = ?1",
 	[ST_SERVICE_INSERT] = "INSERT INTO services (service_id, template, instance, instance_number, "
 			      "container_name, container_id, port, project_dir, status, created_at, "
 			      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
@@ -532,46 +530,76 @@ registry_rollback(struct registry *reg)
 		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* N of a name "instance_N" (digits after the prefix, as adopt's sscanf reads them), or 0. */
+static unsigned long
+instance_number_of(const char *name)
+{
+	unsigned long n;
+	char *end;
+
+	if (name == NULL || strncmp(name, "instance_", 9) != 0 || name[9] < '0' || name[9] > '9')
+		return 0;
+	n = strtoul(name + 9, &end, 10);
+	return n > UINT32_MAX ? 0 : n;
+}
+
+/*
+ * One pass over the template's instance names, read from the index alone:
+ * a number is taken when a name is "instance_N" (every numbered row has
+ * that name, an adopted one the N of its label; a named instance may be
+ * called so too). With R rows, the lowest free number is at most R + 1, so
+ * only numbers up to that are tracked. It used to sort the template's
+ * instance_number column, which read every row: 6 ms at 10,000.
+ */
 int
 registry_instance_next(struct registry *reg, const char *template_name, unsigned *number)
 {
-	sqlite3_stmt *st = stmt(reg, ST_INSTANCE_NUMBERS);
-	unsigned next = 1;
+	sqlite3_stmt *st = stmt(reg, ST_INSTANCE_NAMES);
+	uint32_t *numbers = NULL;
+	size_t n_numbers = 0, cap = 0, rows = 0;
+	unsigned char *taken;
 	int rc;
 
 	if (st == NULL)
 		return fail_sqlite(reg, SQLITE_ERROR);
 	sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
-	/* Numbers come sorted: the first gap is the lowest free one. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		unsigned n = (unsigned)sqlite3_column_int(st, 0);
-		if (n > next)
-			break;
-		if (n == next)
-			next++;
+		unsigned long n = instance_number_of((const char *)sqlite3_column_text(st, 0));
+
+		rows++;
+		if (n == 0)
+			continue;
+		if (n_numbers == cap) {
+			uint32_t *bigger = realloc(numbers, (cap ? cap * 2 : 64) * sizeof(*numbers));
+
+			if (bigger == NULL) {
+				free(numbers);
+				sqlite3_reset(st);
+				return fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+			}
+			numbers = bigger;
+			cap = cap ? cap * 2 : 64;
+		}
+		numbers[n_numbers++] = (uint32_t)n;
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		free(numbers);
 		return fail_sqlite(reg, rc);
-	/* A named instance may be called "instance_N" too: skip such names. */
-	for (;;) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "instance_%u", next);
-		st = stmt(reg, ST_INSTANCE_TAKEN);
-		if (st == NULL)
-			return fail_sqlite(reg, SQLITE_ERROR);
-		sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW)
-			return fail_sqlite(reg, rc);
-		next++;
 	}
-	*number = next;
+	taken = calloc(rows + 2, 1);
+	if (taken == NULL) {
+		free(numbers);
+		return fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (size_t i = 0; i < n_numbers; i++)
+		if (numbers[i] <= rows + 1)
+			taken[numbers[i]] = 1;
+	*number = 1;
+	while (taken[*number])
+		(*number)++;
+	free(taken);
+	free(numbers);
 	return 0;
 }
 

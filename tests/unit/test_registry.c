@@ -582,6 +582,77 @@ test_generation_moves_with_changes_to_services_only(void **state)
 	assert_int_equal(registry_generation(), g);
 }
 
+static void
+insert_instance(struct registry *reg, const char *instance, unsigned number, unsigned port)
+{
+	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
+	char id[96];
+
+	snprintf(id, sizeof(id), "web_%s", instance);
+	s.service_id = id;
+	s.template_ = "web";
+	s.container_name = id;
+	s.container_id = "";
+	s.port = port;
+	s.instance = (char *)instance;
+	s.instance_number = number;
+	s.project_dir = "/tmp/x";
+	s.status = "running";
+	if (registry_service_insert(reg, &s) != 0)
+		fail_msg("insert %s: %s", id, registry_errmsg(reg));
+}
+
+/* The lowest number free both as a number and as the name "instance_N". */
+static void
+test_instance_next_is_the_lowest_free_number(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web");
+	unsigned number = 0;
+
+	put_ok(f->reg, &t, true);
+	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(number, 1);
+
+	insert_instance(f->reg, "instance_1", 1, 9001);
+	insert_instance(f->reg, "instance_2", 2, 9002);
+	insert_instance(f->reg, "instance_4", 4, 9004);
+	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(number, 3);
+
+	/* A named instance called instance_3 takes the name; others are ignored. */
+	insert_instance(f->reg, "instance_3", 0, 9003);
+	insert_instance(f->reg, "staging", 0, 9010);
+	insert_instance(f->reg, "instance_", 0, 9011);
+	insert_instance(f->reg, "instance_x", 0, 9012);
+	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(number, 5);
+
+	/* An adopted container's label read as adopt reads it: instance_05 is 5. */
+	insert_instance(f->reg, "instance_05", 5, 9005);
+	insert_instance(f->reg, "instance_99999999999", 0, 9013);
+	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(number, 6);
+}
+
+/* Choosing an instance reads the index only, however many rows there are. */
+static void
+test_instance_next_reads_only_the_index(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3_stmt *st;
+	bool covering = false;
+
+	assert_int_equal(sqlite3_prepare_v2(registry_db(f->reg),
+			     "EXPLAIN QUERY PLAN SELECT instance FROM services WHERE template = 'web'", -1,
+			     &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		covering |= strstr((const char *)sqlite3_column_text(st, 3), "COVERING INDEX") != NULL;
+	sqlite3_finalize(st);
+	assert_true(covering);
+}
+
 int
 main(void)
 {
@@ -611,6 +682,8 @@ main(void)
 		T(test_write_on_one_connection_is_visible_on_another),
 		T(test_read_on_one_connection_does_not_block_write_on_another),
 		T(test_generation_moves_with_changes_to_services_only),
+		T(test_instance_next_is_the_lowest_free_number),
+		T(test_instance_next_reads_only_the_index),
 	};
 #undef T
 
