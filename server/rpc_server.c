@@ -694,12 +694,23 @@ rpc_server_stop(struct rpc_server *srv)
 	/* Let the calls in flight finish and send their replies. */
 	rpc_server_wait_idle(srv, STOP_GRACE_MS);
 
+	/*
+	 * Stop the workers before the socket: each aio is stopped (its receive
+	 * ends with NNG_ECANCELED and so does any later operation), the worker
+	 * closes its own context and exits, and only then does the socket
+	 * close. Closing the socket under workers still inside nng_ctx_recv
+	 * races nng's context teardown.
+	 */
+	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
+		if (srv->workers[i].aio != NULL)
+			nng_aio_stop(srv->workers[i].aio);
+	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
+		if (srv->workers[i].started)
+			pthread_join(srv->workers[i].thread, NULL);
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);
 	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++) {
 		struct worker *w = &srv->workers[i];
-		if (w->started)
-			pthread_join(w->thread, NULL);
 		if (w->aio != NULL)
 			nng_aio_free(w->aio);
 		if (w->state != NULL && srv->hooks->worker_close != NULL)
