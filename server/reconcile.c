@@ -179,16 +179,28 @@ reconcile_run(struct call *call, bool startup, struct reconcile_report *r)
 {
 	struct survey s;
 	int64_t started = clock_monotonic_ms();
+	bool batched;
 	int code;
 
 	memset(r, 0, sizeof(*r));
 	if ((code = survey_take(call, &s)) != 0)
 		return code;
+	/*
+	 * At start-up nobody else writes yet: one transaction for all the rows'
+	 * updates instead of one each (10,000 rows whose containers are gone:
+	 * 0.9 s of commits). Later runs serve RPCs meanwhile and must not hold
+	 * the write lock across Docker calls: one transaction per row there.
+	 */
+	batched = startup && registry_begin(call_registry(call)) == 0;
 	for (size_t i = 0; i < s.n_rows; i++)
 		check_row(call, &s, i, startup, r);
 	for (size_t j = 0; j < s.n_containers; j++)
 		if (!s.container_has_row[j])
 			adopt(call, &s.containers[j], r);
+	if (batched && registry_commit(call_registry(call)) != 0)
+		log_error("reconcile could not write its updates, the next reconciliation retries "
+			  "error=\"%s\"",
+		    registry_errmsg(call_registry(call)));
 	survey_release(&s);
 	log_info("reconciled rows=%u updated=%u launches_finished=%u launches_undone=%u "
 		 "removals_finished=%u adopted=%u orphans=%u duration_ms=%lld",
