@@ -2,12 +2,14 @@
  * backend_engine.c - instances as plain containers on one Docker engine.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "build_root.h"
+#include "clock.h"
 #include "metrics.h"
 
 /*
@@ -23,6 +25,66 @@ counted(int code)
 	return code;
 }
 
+/*
+ * Images this engine had a moment ago. A launch checked its image with one
+ * round trip to Docker (1.5-2 ms, and Docker's time is the launch's floor);
+ * an image seen within IMAGE_KNOWN_MS is taken as present. If it is gone
+ * after all, the create says so (404, NOT_FOUND): engine_create forgets it,
+ * prepares it again (build or pull) and creates once more. Small, shared
+ * by all workers, guarded by images_lock.
+ */
+#define IMAGE_SLOTS 32
+#define IMAGE_KNOWN_MS (60 * 1000)
+
+static pthread_mutex_t images_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char ref[256];
+	int64_t seen_ms; /* 0: free */
+} images[IMAGE_SLOTS];
+
+static bool
+image_known(const char *ref)
+{
+	int64_t now = clock_monotonic_ms();
+	bool known = false;
+
+	pthread_mutex_lock(&images_lock);
+	for (int i = 0; i < IMAGE_SLOTS && !known; i++)
+		known = images[i].seen_ms != 0 && now - images[i].seen_ms < IMAGE_KNOWN_MS &&
+		    strcmp(images[i].ref, ref) == 0;
+	pthread_mutex_unlock(&images_lock);
+	return known;
+}
+
+/* Remembers ref as present now (present = true) or forgets it. */
+static void
+image_seen(const char *ref, bool present)
+{
+	int slot = -1, oldest = 0;
+
+	if (strlen(ref) >= sizeof(images[0].ref))
+		return;
+	pthread_mutex_lock(&images_lock);
+	for (int i = 0; i < IMAGE_SLOTS; i++) {
+		if (images[i].seen_ms != 0 && strcmp(images[i].ref, ref) == 0) {
+			slot = i;
+			break;
+		}
+		if (images[i].seen_ms < images[oldest].seen_ms)
+			oldest = i;
+	}
+	if (!present) {
+		if (slot >= 0)
+			images[slot].seen_ms = 0;
+	} else {
+		if (slot < 0)
+			slot = oldest;
+		snprintf(images[slot].ref, sizeof(images[slot].ref), "%s", ref);
+		images[slot].seen_ms = clock_monotonic_ms();
+	}
+	pthread_mutex_unlock(&images_lock);
+}
+
 static int
 engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
     struct docker_error *err)
@@ -30,7 +92,11 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 	bool exists = false;
 	int code;
 
+	if (image_known(t->image))
+		return 0;
 	code = counted(docker_image_exists(b->docker, t->image, &exists, timeout_ms, err));
+	if (code == 0 && exists)
+		image_seen(t->image, true);
 	if (code != 0 || exists)
 		return code;
 	if (t->build_context[0] != '\0') {
@@ -110,6 +176,13 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 		env[IDENTITY_ENV + i] = t->env[i];
 	spec.env = env;
 	code = counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
+	if (code == BERTH__V1__CODE__NOT_FOUND) {
+		/* The image went away since it was last seen: make it again, once. */
+		image_seen(t->image, false);
+		memset(err, 0, sizeof(*err));
+		if ((code = engine_prepare_image(b, t, timeout_ms, err)) == 0)
+			code = counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
+	}
 	free(env);
 	return code;
 }
