@@ -432,7 +432,21 @@ bench_launch(berth_client *c, const char *template_name, char *service_id, size_
 
 	req.template_ = (char *)template_name;
 	req.instance = "";
-	rc = berth_call(c, "LaunchService", &req.base, (ProtobufCMessage **)&rep, &st);
+	/*
+	 * ABORTED: the new service's id is still held by berthd's event
+	 * follower, settling the removal of the last service of that name.
+	 * Retry, as clients should (the CLI exits 4: retry later).
+	 */
+	for (int attempt = 0;; attempt++) {
+		static atomic_bool noted;
+
+		rc = berth_call(c, "LaunchService", &req.base, (ProtobufCMessage **)&rep, &st);
+		if (rc != BERTH__V1__CODE__ABORTED || attempt == 20)
+			break;
+		if (!atomic_exchange(&noted, true))
+			bench_note("LaunchService answered ABORTED (%s) and was retried", st.message);
+		bench_sleep_ms(10);
+	}
 	if (rc != 0) {
 		bench_say("LaunchService: %s: %s", berth_code_name(st.code), st.message);
 		return rc;

@@ -142,7 +142,7 @@ berth_client *bench_client(const struct bench_berthd *b);
 int bench_put_template(berth_client *c, const char *name, uint16_t port_start,
     const char *const *env, size_t n_env, unsigned stop_timeout_s);
 
-/* LaunchService; returns 0 and the service id / port, or the code. */
+/* LaunchService (retried while ABORTED); returns 0 and the service id / port, or the code. */
 int bench_launch(berth_client *c, const char *template_name, char *service_id, size_t len,
     uint32_t *port);
 
