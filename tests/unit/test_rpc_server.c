@@ -886,20 +886,73 @@ test_request_just_under_the_limit_is_served(void **state)
 	assert_int_equal(atomic_load(&app.put_calls), 1);
 }
 
+/*
+ * Sends one SP message over ipc without nng: the handshake (0 'S' 'P' 0,
+ * req0 = 0x30), then the frame (1, 64-bit big-endian length, body). True
+ * when the server closes the connection instead of answering.
+ */
+static bool
+oversized_message_closes_the_connection(const char *url, const void *body, size_t len)
+{
+	const unsigned char hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	unsigned char head[9], answer[8];
+	const char *path = url + strlen("ipc://");
+	bool closed = false;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello) ||
+	    recv(fd, answer, sizeof(answer), MSG_WAITALL) != (ssize_t)sizeof(answer))
+		goto out;
+	head[0] = 1;
+	for (int i = 0; i < 8; i++)
+		head[1 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	if (send(fd, head, sizeof(head), MSG_NOSIGNAL) != (ssize_t)sizeof(head))
+		goto out;
+	/* The server may close while the body is still going out: that is the answer too. */
+	(void)send(fd, body, len, MSG_NOSIGNAL);
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		char buf[256];
+		ssize_t n;
+
+		if (poll(&pfd, 1, 5000) <= 0)
+			break; /* neither an answer nor a close */
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0) {
+			closed = true;
+			break;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return closed;
+}
+
 static void
 test_request_beyond_transport_limit_does_not_stop_the_server(void **state)
 {
 	struct fixture *f = *state;
 	size_t big = MAX_REQUEST_BYTES * 4 + 65536; /* past rpc_server's transport maximum */
 	uint8_t *payload = calloc(1, big);
-	struct raw_reply r;
 	uint8_t *env;
 	size_t len;
 
 	assert_non_null(payload);
 	env = pack_envelope(HEALTH_PATH, payload, big, 5000, "", &len);
-	/* nng drops such a message with its connection: no answer at all. */
-	assert_int_equal(raw_exchange(f->url, env, len, 500, &r), NNG_ETIMEDOUT);
+	/*
+	 * nng drops such a message with its connection: no answer, the
+	 * connection closed. Sent over a plain unix socket speaking SP by hand,
+	 * since closing an nng req0 socket with this send half-done can hang
+	 * in nng 1.5.2's client (a test-side problem, not berthd's).
+	 */
+	assert_true(oversized_message_closes_the_connection(f->url, env, len));
 	free(env);
 	free(payload);
 	assert_server_serves(f->client);
