@@ -2561,6 +2561,8 @@ static const struct hostile hostile_table[] = {
 	    ALLOW(OK) | INVALID },
 };
 
+#define HUGE_SEND_BYTES (256 * 1024)
+
 /* One request on a fresh req0 socket: its code, or CODE_DROPPED when no answer came. */
 static int
 raw_call(const char *url, const struct bytes *msg, int timeout_ms, char *message, size_t len)
@@ -2581,7 +2583,13 @@ raw_call(const char *url, const struct bytes *msg, int timeout_ms, char *message
 	    (rv = nng_send(sock, msg->p != NULL ? msg->p : (void *)"", msg->len, 0)) != 0 ||
 	    (rv = nng_recv(sock, &buf, &n, NNG_FLAG_ALLOC)) != 0) {
 		snprintf(message, len, "%s", nng_strerror(rv));
-		nng_close(sock);
+		/*
+		 * nng 1.5.2's client can hang for good closing a socket whose huge
+		 * send the server cut off. Such a socket (a few per run) is left
+		 * open: the test process ends soon after.
+		 */
+		if (msg->len <= HUGE_SEND_BYTES)
+			nng_close(sock);
 		return rv == NNG_ETIMEDOUT ? CODE_DROPPED : -1;
 	}
 	resp = berth__v1__rpc_response__unpack(NULL, n, buf);
