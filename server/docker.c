@@ -23,6 +23,7 @@
 #include "berth/v1/berth.pb-c.h"
 #include "clock.h"
 #include "docker.h"
+#include "docker_util.h"
 
 #define DEFAULT_HOST "unix:///var/run/docker.sock"
 
@@ -95,38 +96,7 @@ curl_init_once(void)
 	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-/* --- small helpers ---------------------------------------------------------- */
-
-static int __attribute__((format(printf, 3, 4)))
-fail(struct docker_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static int
-fail_memory(struct docker_error *err)
-{
-	return fail(err, BERTH__V1__CODE__INTERNAL, "docker: out of memory");
-}
-
-static void
-copy_text(char *dst, size_t len, const char *src)
-{
-	snprintf(dst, len, "%s", src != NULL ? src : "");
-}
-
-/* The string value of `key` in object `o`, or NULL. */
-static const char *
-json_text(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
+/* --- small helpers (more in docker_util.h) ---------------------------------- */
 
 static int
 buf_reserve(struct buf *b, size_t more)

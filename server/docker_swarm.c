@@ -16,41 +16,13 @@
 #include "berth/v1/berth.pb-c.h"
 #include "clock.h"
 #include "docker_swarm.h"
+#include "docker_util.h"
 
 #define CODE_OK BERTH__V1__CODE__OK
 #define LOGS_MAX ((size_t)16 << 20)
 /* Updates that lose a race with another update are retried this often. */
 #define UPDATE_ATTEMPTS 5
 
-static int __attribute__((format(printf, 3, 4)))
-fail(struct docker_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static int
-fail_memory(struct docker_error *err)
-{
-	return fail(err, BERTH__V1__CODE__INTERNAL, "docker: out of memory");
-}
-
-static void
-copy_text(char *dst, size_t len, const char *src)
-{
-	snprintf(dst, len, "%s", src != NULL ? src : "");
-}
-
-static const char *
-json_text(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
 
 /* The time left of a deadline taken at the start of a call. */
 static int64_t
