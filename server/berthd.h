@@ -76,6 +76,9 @@ int rpc_restart_service(struct call *call, const ProtobufCMessage *req, Protobuf
 int rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_stats(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+/* keep_answer of the routes whose answers come from the services table alone. */
+bool rpc_keep_registry_answer(const ProtobufCMessage *req);
+bool rpc_keep_get_service_answer(const ProtobufCMessage *req);
 int rpc_get_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 int rpc_get_cleanup_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "answer_cache.h"
 #include "call.h"
 
 #define DISPATCH_MAX_METHODS 64
@@ -46,12 +47,21 @@ struct rpc_route {
 	rpc_handler_fn handler;
 	bool mutating;          /* changes state: deduplicated by request_id, audited */
 	enum rpc_role min_role; /* who may call it (see enum rpc_role) */
+	/*
+	 * Non-NULL for a read whose answer depends only on the request and on
+	 * the state that dispatch_table.state_version versions; true when this
+	 * request's answer may be kept (answer_cache.h). NULL: never kept.
+	 */
+	bool (*keep_answer)(const ProtobufCMessage *request);
 };
 
 struct dispatch_table {
 	struct rpc_route routes[DISPATCH_MAX_METHODS];
 	/* Longer request strings are INVALID_ARGUMENT before any handler; 0: no limit. */
 	size_t max_string;
+	/* Where routes with keep_answer keep them, and the state's version; NULL: off. */
+	struct answer_cache *answers;
+	uint64_t (*state_version)(void);
 };
 
 /*

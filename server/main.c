@@ -35,6 +35,8 @@
 #include "shutdown.h"
 
 #define IPC_WATCHDOG_INTERVAL_MS 2000
+/* Kept answers (answer_cache.h): ListServices of 10,000 rows is about 3 MB. */
+#define ANSWER_CACHE_BYTES (16u << 20)
 
 static struct berthd daemon_state;
 
@@ -394,6 +396,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	table.max_string = DISPATCH_STRING_MAX;
+	/* Polled reads of the services are answered from memory between changes. */
+	table.answers = answer_cache_new(ANSWER_CACHE_BYTES);
+	table.state_version = registry_generation;
 	if (prepare_ipc_dirs(&d->config) != 0)
 		return 1;
 
@@ -448,6 +453,7 @@ main(int argc, char **argv)
 	shutdown_run(d, reg, d->config.on_exit, &kill_now);
 	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
 	rpc_server_stop(d->rpc);
+	answer_cache_free(table.answers);
 	if (watching) {
 		pthread_kill(second_signal, SIGUSR1);
 		pthread_join(second_signal, NULL);

@@ -5,8 +5,9 @@
  * berthd shuts down and recorded in the audit log. The last column is the
  * least role a token needs when authentication is on (auth.c): viewer
  * reads, operator also runs services, admin also changes templates, cleans
- * up everything and shuts berthd down. Methods not listed answer
- * UNIMPLEMENTED.
+ * up everything and shuts berthd down. Reads of the services table alone
+ * name a keep_answer function: their answers are kept between changes
+ * (answer_cache.h). Methods not listed answer UNIMPLEMENTED.
  */
 #include "berthd.h"
 
@@ -17,14 +18,14 @@ const struct rpc_route berthd_routes[] = {
 	{ "PutTemplate", rpc_put_template, true, RPC_ROLE_ADMIN },
 	{ "DeleteTemplate", rpc_delete_template, true, RPC_ROLE_ADMIN },
 	{ "LaunchService", rpc_launch_service, true, RPC_ROLE_OPERATOR },
-	{ "ListServices", rpc_list_services, false, RPC_ROLE_VIEWER },
-	{ "GetService", rpc_get_service, false, RPC_ROLE_VIEWER },
+	{ "ListServices", rpc_list_services, false, RPC_ROLE_VIEWER, rpc_keep_registry_answer },
+	{ "GetService", rpc_get_service, false, RPC_ROLE_VIEWER, rpc_keep_get_service_answer },
 	{ "StopService", rpc_stop_service, true, RPC_ROLE_OPERATOR },
 	{ "RestartService", rpc_restart_service, true, RPC_ROLE_OPERATOR },
 	{ "RemoveService", rpc_remove_service, true, RPC_ROLE_OPERATOR },
 	{ "GetServiceLogs", rpc_get_service_logs, false, RPC_ROLE_OPERATOR },
-	{ "GetStats", rpc_get_stats, false, RPC_ROLE_VIEWER },
-	{ "GetStatus", rpc_get_status, false, RPC_ROLE_VIEWER },
+	{ "GetStats", rpc_get_stats, false, RPC_ROLE_VIEWER, rpc_keep_registry_answer },
+	{ "GetStatus", rpc_get_status, false, RPC_ROLE_VIEWER, rpc_keep_registry_answer },
 	{ "GetCleanupStatus", rpc_get_cleanup_status, false, RPC_ROLE_VIEWER },
 	{ "AutoCleanup", rpc_auto_cleanup, true, RPC_ROLE_OPERATOR },
 	{ "ForceCleanupAll", rpc_force_cleanup_all, true, RPC_ROLE_ADMIN },

@@ -3,7 +3,6 @@
  * lifecycle.c, plus the registry-only reads (ListServices, GetStats,
  * GetStatus) that answer even while Docker is down.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,69 +92,13 @@ rpc_list_services(struct call *call, const ProtobufCMessage *req, ProtobufCMessa
 	return list_services(call, in->template_, in->status, &resp->services, &resp->n_services);
 }
 
-/*
- * The last GetStats answer, packed, and the registry generation it was
- * computed at. Statistics are polled (berth stats, status --watch,
- * dashboards), and at 10,000 services computing them reads every row
- * three times (8 ms); between changes they are served from here. Guarded
- * by stats_lock; any worker.
- */
-static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t stats_generation;
-static uint8_t *stats_packed;
-static size_t stats_len;
-
-/* The kept answer if it is still current: unpacked into the call's arena. */
-static bool
-stats_kept(struct call *call, uint64_t generation, Berth__V1__GetStatsResponse *out)
-{
-	Berth__V1__GetStatsResponse *copy = NULL;
-
-	pthread_mutex_lock(&stats_lock);
-	if (stats_packed != NULL && stats_generation == generation)
-		copy = berth__v1__get_stats_response__unpack(&call->arena.allocator, stats_len,
-		    stats_packed);
-	pthread_mutex_unlock(&stats_lock);
-	if (copy == NULL)
-		return false;
-	*out = *copy;
-	return true;
-}
-
-static void
-stats_keep(uint64_t generation, const Berth__V1__GetStatsResponse *s)
-{
-	size_t len = berth__v1__get_stats_response__get_packed_size(s);
-	uint8_t *packed = malloc(len ? len : 1);
-
-	if (packed == NULL)
-		return;
-	berth__v1__get_stats_response__pack(s, packed);
-	pthread_mutex_lock(&stats_lock);
-	/* A slower worker must not replace a newer answer with an older one. */
-	if (stats_packed == NULL || generation >= stats_generation) {
-		free(stats_packed);
-		stats_packed = packed;
-		stats_len = len;
-		stats_generation = generation;
-		packed = NULL;
-	}
-	pthread_mutex_unlock(&stats_lock);
-	free(packed);
-}
-
 static int
 stats(struct call *call, Berth__V1__GetStatsResponse *out)
 {
-	uint64_t generation = registry_generation(); /* before reading: see registry.h */
-	int code;
+	int code = registry_stats(call_registry(call), &call->arena, out);
 
-	if (stats_kept(call, generation, out))
-		return 0;
-	code = registry_stats(call_registry(call), &call->arena, out);
 	if (code != 0)
 		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
-	stats_keep(generation, out);
 	return 0;
 }
 
@@ -178,4 +121,20 @@ rpc_get_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage 
 	if ((code = stats(call, resp->statistics)) != 0)
 		return code;
 	return list_services(call, "", "", &resp->services, &resp->n_services);
+}
+
+/* --- which answers dispatch may keep between changes (answer_cache.h) ---- */
+
+bool
+rpc_keep_registry_answer(const ProtobufCMessage *req)
+{
+	(void)req;
+	return true;
+}
+
+/* Only the registry's part: the container's live state comes from Docker. */
+bool
+rpc_keep_get_service_answer(const ProtobufCMessage *req)
+{
+	return ((const Berth__V1__GetServiceRequest *)req)->registry_only;
 }

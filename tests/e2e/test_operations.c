@@ -1541,6 +1541,114 @@ test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full(void *
 	assert_registry_matches_docker(&aux);
 }
 
+/* The four polled reads' view of one service: its status, or "gone". */
+struct polled_view {
+	char get[16], list[16], status[16];
+	uint32_t stats_total, stats_running;
+};
+
+static void
+read_polled(struct daemon *d, const char *id, struct polled_view *v)
+{
+	Berth__V1__GetServiceRequest get = BERTH__V1__GET_SERVICE_REQUEST__INIT;
+	Berth__V1__GetStatusRequest status_req = BERTH__V1__GET_STATUS_REQUEST__INIT;
+	Berth__V1__GetServiceResponse *g = NULL;
+	Berth__V1__GetStatusResponse *status = NULL;
+	Berth__V1__ListServicesResponse *list = list_services(d);
+	Berth__V1__GetStatsResponse *stats = get_stats(d);
+	const Berth__V1__Service *s;
+	berth_status st;
+
+	get.service_id = (char *)id;
+	get.registry_only = true;
+	if (rpc(d, "GetService", &get.base, (ProtobufCMessage **)&g, &st) == 0)
+		snprintf(v->get, sizeof(v->get), "%s", g->service->status);
+	else if (st.code == BERTH__V1__CODE__NOT_FOUND)
+		snprintf(v->get, sizeof(v->get), "gone");
+	else
+		fail_msg("GetService: %s: %s", berth_code_name(st.code), st.message);
+	berth_reply_free(g ? &g->base : NULL);
+	s = find_service(list, id);
+	snprintf(v->list, sizeof(v->list), "%s", s != NULL ? s->status : "gone");
+	berth_reply_free(&list->base);
+	v->stats_total = stats->total_services;
+	v->stats_running = stats->running_services;
+	berth_reply_free(&stats->base);
+	assert_int_equal(rpc(d, "GetStatus", &status_req.base, (ProtobufCMessage **)&status, &st), 0);
+	s = NULL;
+	for (size_t i = 0; i < status->n_services; i++)
+		if (strcmp(status->services[i]->service_id, id) == 0)
+			s = status->services[i];
+	snprintf(v->status, sizeof(v->status), "%s", s != NULL ? s->status : "gone");
+	berth_reply_free(&status->base);
+}
+
+/* Reads everything twice (the second read is a kept answer) and expects `want`. */
+static void
+assert_polled(struct daemon *d, const char *id, const char *want, uint32_t running)
+{
+	for (int round = 0; round < 2; round++) {
+		struct polled_view v;
+
+		read_polled(d, id, &v);
+		assert_string_equal(v.get, want);
+		assert_string_equal(v.list, want);
+		assert_string_equal(v.status, want);
+		assert_int_equal(v.stats_total, strcmp(want, "gone") == 0 ? 0 : 1);
+		assert_int_equal(v.stats_running, running);
+	}
+}
+
+/*
+ * 17. GetService (registry_only), ListServices, GetStats and GetStatus are
+ * answered from memory between changes (answer_cache.h): each is read
+ * twice after every change, by an RPC and behind berth's back, and every
+ * read shows the change at once.
+ */
+static void
+test_polled_reads_show_every_change_at_once(void **state)
+{
+	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
+	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
+	Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+	struct docker_error err = { 0 };
+	ProtobufCMessage *reply = NULL;
+	struct polled_view v = { 0 };
+	struct launched l;
+	berth_status st;
+
+	(void)state;
+	l = launch_ok(&shared, demo_tpl);
+	assert_polled(&shared, l.id, "running", 1);
+
+	stop.service_id = l.id;
+	assert_int_equal(rpc(&shared, "StopService", &stop.base, &reply, &st), 0);
+	berth_reply_free(reply);
+	assert_polled(&shared, l.id, "stopped", 0);
+
+	restart.service_id = l.id;
+	assert_int_equal(rpc(&shared, "RestartService", &restart.base, &reply, &st), 0);
+	berth_reply_free(reply);
+	assert_polled(&shared, l.id, "running", 1);
+
+	/* Behind berth's back: the event follower writes the row. */
+	assert_int_equal(docker_container_kill(docker, l.container_id, 30000, &err), 0);
+	for (int i = 0; i < 100; i++) {
+		read_polled(&shared, l.id, &v);
+		if (strcmp(v.get, "running") != 0)
+			break;
+		sleep_ms(50);
+	}
+	assert_string_not_equal(v.get, "running");
+	assert_polled(&shared, l.id, v.get, 0);
+
+	rm.service_id = l.id;
+	rm.purge = true;
+	assert_int_equal(rpc(&shared, "RemoveService", &rm.base, &reply, &st), 0);
+	berth_reply_free(reply);
+	assert_polled(&shared, l.id, "gone", 0);
+}
+
 int
 main(void)
 {
@@ -1579,6 +1687,7 @@ main(void)
 		cmocka_unit_test_teardown(
 		    test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full,
 		    teardown_aux),
+		cmocka_unit_test_teardown(test_polled_reads_show_every_change_at_once, teardown_shared),
 	};
 
 	return cmocka_run_group_tests_name("operations", tests, setup_group, teardown_group);
