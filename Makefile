@@ -29,9 +29,13 @@ Q        := $(if $(filter 1,$(V)),,@)
 VERSION  := 0.1.0
 SOVERSION := 0
 
-PKGS     := libprotobuf-c libcurl sqlite3 jansson libarchive inih libcrypto
+PKGS     := libprotobuf-c libcurl sqlite3 jansson inih libcrypto
+# Headers only: berthd loads libarchive with dlopen when a build needs it
+# (server/docker.c), under the name its binaries carry (SONAME).
+DLOPEN_PKGS := libarchive
+LIBARCHIVE_SONAME ?= libarchive.so.13
 NNG_LIBS ?= -lnng
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS ?= -lcmocka
 
@@ -97,6 +101,7 @@ $(BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.sh
 	sh migrations/embed.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
 $(call obj,$(BUILD)/migrations.c): ALL_CFLAGS += -Iserver
+$(call obj,server/docker.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
