@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "berth/v1/berth.pb-c.h"
 #include "clock.h"
@@ -95,6 +96,18 @@ static CURLcode curl_init_result;
 static void
 curl_init_once(void)
 {
+	const char *verify = getenv("DOCKER_TLS_VERIFY"), *tls = getenv("DOCKER_TLS");
+
+	/*
+	 * libcurl's start-up has OpenSSL load the text of all its error codes
+	 * (0.6 MB of RSS in idle berthd). OpenSSL's errors only ever reach a
+	 * message through a TLS connection to Docker, and that takes
+	 * DOCKER_TLS or DOCKER_TLS_VERIFY (tls_from_env): without either,
+	 * OpenSSL is told first not to load them. It still reads its
+	 * configuration as before.
+	 */
+	if ((verify == NULL || *verify == '\0') && (tls == NULL || *tls == '\0'))
+		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
 	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
 }
 
