@@ -431,6 +431,8 @@ main(int argc, char **argv)
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
 	    d->config.file != NULL ? d->config.file : "none");
+	if (log_flusher_start() != 0)
+		log_warn("cannot start the log flusher: request lines are written one by one");
 
 	do {
 		if (sigwait(&signals, &sig) != 0)
@@ -465,6 +467,7 @@ main(int argc, char **argv)
 	service_locks_free(d->locks);
 	docker_close(d->backend.docker);
 	log_info("shutdown done duration_ms=%lld", (long long)(clock_monotonic_ms() - started));
+	log_flusher_stop();
 	close(lock_fd);
 	config_free(&d->config);
 	return 0;

@@ -2,8 +2,8 @@
  * rpc_server.c - rep0 socket, worker threads, envelope handling.
  *
  * Threads: rpc_server_start/stop run on the main thread; each worker runs
- * worker_main. Shared state: `inflight` and `stopping` under `lock`;
- * `draining` is an atomic flag read by every worker.
+ * worker_main. Shared state: `inflight` and `draining` are atomics (see
+ * inflight_add); `peers` is under `peers_lock`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,9 +71,10 @@ struct rpc_server {
 	int n_workers;
 	atomic_bool draining;
 
-	pthread_mutex_t lock;
+	atomic_int inflight;      /* see inflight_add */
+	atomic_int idle_waiters;
+	pthread_mutex_t lock;     /* with idle: only for rpc_server_wait_idle */
 	pthread_cond_t idle;
-	int inflight;
 
 	pthread_mutex_t peers_lock; /* guards peers[] */
 	struct peer_slot peers[PEER_SLOTS];
@@ -253,14 +254,22 @@ run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len
 	return reply;
 }
 
+/*
+ * Calls in flight. Every call changes the count twice, so it is an atomic;
+ * the lock and condition are only for rpc_server_wait_idle, which says it
+ * waits (idle_waiters) before it looks at the count, and the worker that
+ * brings the count to zero looks at idle_waiters after: one of the two
+ * sees the other.
+ */
 static void
 inflight_add(struct rpc_server *srv, int delta)
 {
-	pthread_mutex_lock(&srv->lock);
-	srv->inflight += delta;
-	if (srv->inflight == 0)
+	if (atomic_fetch_add(&srv->inflight, delta) + delta == 0 &&
+	    atomic_load(&srv->idle_waiters) > 0) {
+		pthread_mutex_lock(&srv->lock);
 		pthread_cond_broadcast(&srv->idle);
-	pthread_mutex_unlock(&srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+	}
 }
 
 /* One line per request: method, code, duration, request id, and the error. */
@@ -271,16 +280,17 @@ log_request(const struct call *call, int64_t duration_us)
 	size_t i;
 
 	if (call->code == BERTH__V1__CODE__OK) {
-		log_info("rpc method=%s code=OK duration_us=%lld request_id=%s", call->method,
-		    (long long)duration_us, call->request_id[0] ? call->request_id : "-");
+		log_deferred_at(LL_INFO, "rpc method=%s code=OK duration_us=%lld request_id=%s",
+		    call->method, (long long)duration_us,
+		    call->request_id[0] ? call->request_id : "-");
 		return;
 	}
 	/* The message goes inside quotes: keep the line parseable. */
 	for (i = 0; call->message[i] != '\0' && i < sizeof(quoted) - 1; i++)
 		quoted[i] = call->message[i] == '"' ? '\'' : call->message[i];
 	quoted[i] = '\0';
-	log_info("rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"", call->method,
-	    status_code_name(call->code), (long long)duration_us,
+	log_deferred_at(LL_INFO, "rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"",
+	    call->method, status_code_name(call->code), (long long)duration_us,
 	    call->request_id[0] ? call->request_id : "-", quoted);
 }
 
@@ -677,12 +687,14 @@ rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
+	atomic_fetch_add(&srv->idle_waiters, 1);
 	pthread_mutex_lock(&srv->lock);
-	while (srv->inflight > 0)
+	while (atomic_load(&srv->inflight) > 0)
 		if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != 0)
 			break;
-	left = srv->inflight;
+	left = atomic_load(&srv->inflight);
 	pthread_mutex_unlock(&srv->lock);
+	atomic_fetch_sub(&srv->idle_waiters, 1);
 	return left;
 }
 
