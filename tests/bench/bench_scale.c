@@ -17,7 +17,9 @@
  *   - berthd's start-up reconciliation (rows without containers become
  *     "missing": every row is updated), from its log;
  *   - GetStats and ListServices of all, one client;
- *   - berthd's VmRSS idle after start-up, and after a ListServices of all.
+ *   - berthd's VmRSS idle after start-up, and after a ListServices of all;
+ *     idle, also split into anonymous and file-backed pages (RssAnon,
+ *     RssFile), with the mappings that hold the most (from smaps) in a note.
  * Then the growth factor from 100 to 10,000 for each.
  */
 #include <math.h>
@@ -52,6 +54,8 @@ struct scale_result {
 	double fresh_p50, fresh_p99;     /* ms, GetStats right after a change */
 	double list_p50, list_p99;       /* ms */
 	double rss_idle_mb, rss_list_mb;
+	double rss_anon_mb, rss_file_mb; /* idle */
+	char rss_mappings[1024];         /* idle, the largest mappings */
 	uint16_t expected_port;
 };
 
@@ -192,6 +196,101 @@ measure_allocation(struct registry *reg, uint16_t first_port, struct scale_resul
 	return 0;
 }
 
+/* The line "Key: N kB" of /proc/PID/status, in MB; NAN when missing. */
+static double
+status_mb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t keylen = strlen(key);
+	double mb = NAN;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return NAN;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, keylen) == 0 && line[keylen] == ':') {
+			mb = strtod(line + keylen + 1, NULL) / 1024.0;
+			break;
+		}
+	fclose(f);
+	return mb;
+}
+
+#define TOP_MAPPINGS 12
+
+/*
+ * berthd's resident pages by mapping, from /proc/PID/smaps: the Rss of
+ * every mapping of one file added up under its base name (a library's
+ * written pages -- relocations, .data -- count with it), anonymous ones as
+ * [heap], [stack] or [anon] (thread stacks, malloc's thread arenas). Writes
+ * the TOP_MAPPINGS largest, "name kB, ...", then the rest's sum, to `text`.
+ */
+static void
+rss_by_mapping(pid_t pid, char *text, size_t size)
+{
+	struct {
+		char name[64];
+		long kib;
+	} m[128], t;
+	char path[64], line[512], name[64] = "[anon]";
+	int n = 0;
+	long rest = 0;
+	size_t off = 0;
+	FILE *f;
+
+	text[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char perms[8], file[512] = "";
+		unsigned long start, end;
+		long kib;
+		int i;
+
+		/* A mapping's first line: "start-end perms offset dev inode [path]". */
+		if (sscanf(line, "%lx-%lx %7s %*x %*s %*u %511s", &start, &end, perms, file) >= 3) {
+			const char *base = strrchr(file, '/');
+
+			snprintf(name, sizeof(name), "%s",
+			    file[0] == '\0' ? "[anon]" : base != NULL ? base + 1 : file);
+			continue;
+		}
+		if (sscanf(line, "Rss: %ld kB", &kib) != 1 || kib == 0)
+			continue;
+		for (i = 0; i < n && strcmp(m[i].name, name) != 0; i++)
+			;
+		if (i == n) {
+			if (n == (int)(sizeof(m) / sizeof(m[0]))) {
+				rest += kib;
+				continue;
+			}
+			snprintf(m[n].name, sizeof(m[n].name), "%s", name);
+			m[n++].kib = 0;
+		}
+		m[i].kib += kib;
+	}
+	fclose(f);
+	for (int i = 1; i < n; i++) /* largest first */
+		for (int j = i; j > 0 && m[j].kib > m[j - 1].kib; j--) {
+			t = m[j];
+			m[j] = m[j - 1];
+			m[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		if (i >= TOP_MAPPINGS) {
+			rest += m[i].kib;
+			continue;
+		}
+		off += (size_t)snprintf(text + off, off < size ? size - off : 0, "%s%s %ld", i ? ", " : "",
+		    m[i].name, m[i].kib);
+	}
+	if (off < size)
+		snprintf(text + off, size - off, ", %d others %ld", n > TOP_MAPPINGS ? n - TOP_MAPPINGS : 0,
+		    rest);
+}
+
 static double
 timed_call(berth_client *c, const char *method, const ProtobufCMessage *req)
 {
@@ -255,6 +354,9 @@ measure_berthd(const char *dir, struct scale_result *r)
 	c = bench_client(&b);
 	bench_sleep_ms(1500); /* the event follower's first reconciliation settles */
 	r->rss_idle_mb = (double)bench_rss_kib(b.pid) / 1024.0;
+	r->rss_anon_mb = status_mb(b.pid, "RssAnon");
+	r->rss_file_mb = status_mb(b.pid, "RssFile");
+	rss_by_mapping(b.pid, r->rss_mappings, sizeof(r->rss_mappings));
 
 	for (int i = 0; i < STATS_CALLS; i++)
 		samples_add(&s_stats, timed_call(c, "GetStats", &stats.base));
@@ -405,6 +507,14 @@ main(void)
 		bench_row(&(struct bench_row){ "3 scale", text, r->rss_idle_mb, "MB", NAN, "RSS floor",
 		    rss_floor, r->rss_idle_mb / rss_floor, small ? "<= 10 MB" : NULL,
 		    small ? at_most(r->rss_idle_mb, 10) : BENCH_NA });
+		if (small) {
+			row("berthd RSS idle: anonymous (heap, stacks, libraries' written pages)",
+			    sizes[i], 200, r->rss_anon_mb, NAN, "MB", NULL, BENCH_NA);
+			row("berthd RSS idle: file-backed (code and read-only data of berthd, libraries)",
+			    sizes[i], 200, r->rss_file_mb, NAN, "MB", NULL, BENCH_NA);
+			bench_note("berthd idle RSS by mapping, %d rows, 200 foreign, kB: %s", sizes[i],
+			    r->rss_mappings);
+		}
 		row("berthd RSS after ListServices", sizes[i], 200, r->rss_list_mb, NAN, "MB",
 		    big ? "<= 40 MB" : NULL, big ? at_most(r->rss_list_mb, 40) : BENCH_NA);
 		row("start-up reconciliation (rows -> missing)", sizes[i], 200, r->reconcile_ms, NAN,
