@@ -256,6 +256,8 @@ token_revoke(const struct args *a)
 		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err);
 		return EXIT_FAILED;
 	}
+	/* A running berthd trusts a token it verified for TOKENS_KEEP_MS: wait that out. */
+	usleep(TOKENS_KEEP_MS * 1000);
 	printf("Token '%s' revoked.\n", a->positional[0]);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "tokens.h"
 #include "validate.h"
 
@@ -213,6 +214,36 @@ tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKE
 	return code;
 }
 
+/*
+ * Verified tokens, kept for TOKENS_KEEP_MS so that a network client's
+ * calls do not each read the database: a hit costs one hash. A token
+ * revoked in this process is forgotten at once; one revoked by another
+ * process (`berthd token revoke`) stops working within TOKENS_KEEP_MS,
+ * which that command waits out before it returns. Any thread; kept_lock.
+ */
+#define KEPT_SLOTS 64
+
+struct kept_token {
+	char id[TOKEN_ID_LEN + 1]; /* "" = free */
+	unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+	struct token_info info;
+	int64_t read_at_ms; /* monotonic */
+	time_t touched;     /* last_used_at written (or found recent) then */
+};
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_token kept[KEPT_SLOTS];
+static uint64_t kept_epoch; /* +1 at every revocation here: rows read before are stale */
+
+static void
+kept_forget_all(void)
+{
+	pthread_mutex_lock(&kept_lock);
+	memset(kept, 0, sizeof(kept));
+	kept_epoch++;
+	pthread_mutex_unlock(&kept_lock);
+}
+
 int
 tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen)
 {
@@ -228,6 +259,7 @@ tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen)
 		return fail_db(db, err, errlen);
 	if (sqlite3_changes(db) == 0)
 		return fail(err, errlen, BERTH__V1__CODE__NOT_FOUND, "no token named %s", name);
+	kept_forget_all();
 	return 0;
 }
 
@@ -303,21 +335,60 @@ touch(sqlite3 *db, const char *id, const char *now)
 	sqlite3_reset(st);
 }
 
-int
-tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err, size_t errlen)
+/* A copy of the fresh entry for `id` and the epoch; false when there is none. */
+static bool
+kept_find(const char *id, int64_t now_ms, struct kept_token *out, uint64_t *epoch)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&kept_lock);
+	*epoch = kept_epoch;
+	for (size_t i = 0; i < KEPT_SLOTS && !found; i++) {
+		if (strcmp(kept[i].id, id) == 0 && now_ms - kept[i].read_at_ms < TOKENS_KEEP_MS) {
+			*out = kept[i];
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&kept_lock);
+	return found;
+}
+
+/*
+ * Stores k over the entry of the same id, a free one, or the oldest one;
+ * not when a revocation came after k was read (epoch).
+ */
+static void
+kept_store(const struct kept_token *k, uint64_t epoch)
+{
+	size_t slot = 0;
+
+	pthread_mutex_lock(&kept_lock);
+	if (epoch != kept_epoch) {
+		pthread_mutex_unlock(&kept_lock);
+		return;
+	}
+	for (size_t i = 0; i < KEPT_SLOTS; i++) {
+		if (strcmp(kept[i].id, k->id) == 0 || kept[i].id[0] == '\0') {
+			slot = i;
+			break;
+		}
+		if (kept[i].read_at_ms < kept[slot].read_at_ms)
+			slot = i;
+	}
+	kept[slot] = *k;
+	pthread_mutex_unlock(&kept_lock);
+}
+
+/* The row of token `id` into k; UNAUTHENTICATED when there is none. */
+static int
+read_token(sqlite3 *db, const char *id, struct kept_token *k, char *err, size_t errlen)
 {
 	static const char sql[] = "SELECT name, role, salt, hash, created_at, last_used_at "
 				  "FROM tokens WHERE token_id = ?1";
-	unsigned char hash[HASH_BYTES];
-	char id[TOKEN_ID_LEN + 1], role[16], now[32], stale[32];
+	char role[16];
 	sqlite3_stmt *st;
-	time_t t;
 	int rc, code;
 
-	if (!well_formed(token))
-		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
-	memcpy(id, token + sizeof(TOKEN_PREFIX) - 1, TOKEN_ID_LEN);
-	id[TOKEN_ID_LEN] = '\0';
 	if ((st = kept_statement(db, sql)) == NULL)
 		return fail_db(db, err, errlen);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -331,26 +402,57 @@ tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err,
 		sqlite3_reset(st);
 		return code;
 	}
-	if (sqlite3_column_bytes(st, 2) != SALT_BYTES || sqlite3_column_bytes(st, 3) != HASH_BYTES ||
-	    token_hash(sqlite3_column_blob(st, 2), token, hash) != 0 ||
-	    CRYPTO_memcmp(hash, sqlite3_column_blob(st, 3), HASH_BYTES) != 0) {
+	if (sqlite3_column_bytes(st, 2) != SALT_BYTES || sqlite3_column_bytes(st, 3) != HASH_BYTES) {
 		sqlite3_reset(st);
 		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	}
-	copy_column(out->name, sizeof(out->name), st, 0);
+	memset(k, 0, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	memcpy(k->salt, sqlite3_column_blob(st, 2), SALT_BYTES);
+	memcpy(k->hash, sqlite3_column_blob(st, 3), HASH_BYTES);
+	copy_column(k->info.name, sizeof(k->info.name), st, 0);
 	copy_column(role, sizeof(role), st, 1);
-	out->role = token_role_parse(role);
-	copy_column(out->created_at, sizeof(out->created_at), st, 4);
-	copy_column(out->last_used_at, sizeof(out->last_used_at), st, 5);
+	k->info.role = token_role_parse(role);
+	copy_column(k->info.created_at, sizeof(k->info.created_at), st, 4);
+	copy_column(k->info.last_used_at, sizeof(k->info.last_used_at), st, 5);
 	sqlite3_reset(st);
+	return 0;
+}
 
-	/* Same format on both sides: the strings compare as the times do. */
-	t = time(NULL);
-	rfc3339(t, now, sizeof(now));
-	rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
-	if (strcmp(out->last_used_at, stale) < 0) {
-		touch(db, id, now);
-		snprintf(out->last_used_at, sizeof(out->last_used_at), "%s", now);
+int
+tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err, size_t errlen)
+{
+	unsigned char hash[HASH_BYTES];
+	char id[TOKEN_ID_LEN + 1], now[32];
+	struct kept_token k;
+	uint64_t epoch;
+	int64_t now_ms = clock_monotonic_ms();
+	time_t t = time(NULL);
+	int code;
+
+	if (!well_formed(token))
+		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+	memcpy(id, token + sizeof(TOKEN_PREFIX) - 1, TOKEN_ID_LEN);
+	id[TOKEN_ID_LEN] = '\0';
+	if (!kept_find(id, now_ms, &k, &epoch)) {
+		char stale[32];
+
+		if ((code = read_token(db, id, &k, err, errlen)) != 0)
+			return code;
+		/* Same format on both sides: the strings compare as the times do. */
+		rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
+		k.touched = strcmp(k.info.last_used_at, stale) < 0 ? 0 : t;
+		k.read_at_ms = now_ms;
 	}
+	if (token_hash(k.salt, token, hash) != 0 || CRYPTO_memcmp(hash, k.hash, HASH_BYTES) != 0)
+		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+	if (t - k.touched >= TOUCH_INTERVAL_S) {
+		rfc3339(t, now, sizeof(now));
+		touch(db, id, now);
+		snprintf(k.info.last_used_at, sizeof(k.info.last_used_at), "%s", now);
+		k.touched = t;
+	}
+	kept_store(&k, epoch); /* only tokens that verified: a wrong one evicts nothing */
+	*out = k.info;
 	return 0;
 }

@@ -50,12 +50,20 @@ enum rpc_role token_role_parse(const char *name);
 int tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
     char *err, size_t errlen);
 
-/* Deletes the token called `name`: calls with it fail from now on. NOT_FOUND if none. */
+/*
+ * Deletes the token called `name`: calls with it fail from now on in this
+ * process, and within TOKENS_KEEP_MS in a berthd running elsewhere on the
+ * same database (tokens_verify keeps verified tokens that long). NOT_FOUND
+ * if none.
+ */
 int tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen);
 
 /* Calls fn for every token, sorted by name. */
 int tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), void *arg,
     char *err, size_t errlen);
+
+/* How long a verified token is trusted without reading its row again. */
+#define TOKENS_KEEP_MS 1000
 
 /*
  * Checks `token` against the database: 0 with *out filled when it is a

@@ -184,6 +184,36 @@ test_wrong_malformed_and_revoked_tokens_are_unauthenticated(void **state)
 	assert_int_equal(tokens_revoke(db_of(f), "ci", err, sizeof(err)), BERTH__V1__CODE__NOT_FOUND);
 }
 
+/*
+ * A verified token is trusted for TOKENS_KEEP_MS without its row being read
+ * again: a row deleted by another process (here: plain SQL) stops the token
+ * only after that, which is why `berthd token revoke` waits it out. The
+ * secret is checked on every call all the same.
+ */
+static void
+test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked(void **state)
+{
+	struct fixture *f = *state;
+	char token[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1], err[256];
+	struct token_info who;
+
+	create_ok(f, "kept", RPC_ROLE_VIEWER, token);
+	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(db_of(f), "DELETE FROM tokens WHERE name = 'kept'", NULL, NULL,
+			     NULL),
+	    SQLITE_OK);
+	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
+	assert_string_equal(who.name, "kept");
+	assert_int_equal(who.role, RPC_ROLE_VIEWER);
+	memcpy(wrong, token, sizeof(wrong));
+	wrong[TOKEN_LEN - 1] = wrong[TOKEN_LEN - 1] == '0' ? '1' : '0';
+	assert_int_equal(tokens_verify(db_of(f), wrong, &who, err, sizeof(err)),
+	    BERTH__V1__CODE__UNAUTHENTICATED);
+	usleep((TOKENS_KEEP_MS + 50) * 1000);
+	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)),
+	    BERTH__V1__CODE__UNAUTHENTICATED);
+}
+
 static void
 test_create_refuses_taken_name_bad_name_and_bad_role(void **state)
 {
@@ -626,6 +656,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_tokens_differ, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_keeps_no_token_only_salted_hash, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_malformed_and_revoked_tokens_are_unauthenticated,
 		    setup, teardown),
