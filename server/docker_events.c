@@ -8,6 +8,7 @@
  * daemon state it uses is thread-safe: the backend, the service locks, the
  * event publisher, the port allocator (through reconcile_run).
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -338,6 +339,14 @@ on_connected(void *arg)
 		log_warn("docker events reconciliation failed code=%d error=\"%s\"", code,
 		    call.message);
 	call_finish(&call);
+	/*
+	 * The listings and the reconciliation above have freed all they parsed
+	 * (with 200 containers on the engine, idle berthd held 0.3-1.4 MB more
+	 * without this), mostly in this thread's malloc arena, which glibc
+	 * shrinks only from its top. Hand the free pages back to the system:
+	 * this runs at start-up and after each outage, never per event.
+	 */
+	malloc_trim(0);
 	return 0;
 }
 
