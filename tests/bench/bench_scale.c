@@ -457,8 +457,9 @@ main(void)
 
 	/*
 	 * The floor of berthd's RSS: this process before it does anything. It
-	 * links what berthd links (libcurl, libarchive, OpenSSL, SQLite, nng
-	 * and their dependencies), and loading them is most of an idle berthd.
+	 * links what berthd links (libcurl, OpenSSL, SQLite, nng and their
+	 * dependencies; libarchive is loaded only for a build), and loading
+	 * them is most of an idle berthd.
 	 */
 	rss_floor = (double)bench_rss_kib(getpid()) / 1024.0;
 	log_threshold = LL_WARN;
