@@ -243,6 +243,7 @@ MANDIR   ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 PYTHONDIR ?= $(DATADIR)/berth/python
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 INSTALL  ?= install
 
 # berth.pc: paths under PREFIX stay relative to ${prefix}.
@@ -263,7 +264,8 @@ install: all $(PY_GEN)
 	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) $(D)$(PKGCONFIGDIR) \
 	    $(D)$(INCLUDEDIR)/berth/berth/v1 $(D)$(DATADIR)/berth/proto/berth/v1 \
 	    $(D)$(DATADIR)/berth/migrations $(D)$(DATADIR)/berth/examples \
-	    $(D)$(MANDIR)/man1 $(D)$(MANDIR)/man8 $(D)$(SYSTEMDUNITDIR) $(D)$(PYTHONDIR)/berth/v1
+	    $(D)$(MANDIR)/man1 $(D)$(MANDIR)/man8 $(D)$(SYSTEMDUNITDIR) $(D)$(PYTHONDIR)/berth/v1 \
+	    $(D)$(BASHCOMPDIR)
 	$(INSTALL) -m 755 $(BERTHD) $(D)$(SBINDIR)/berthd
 	$(INSTALL) -m 755 $(BERTH) $(D)$(BINDIR)/berth
 	$(INSTALL) -m 644 $(LIBA) $(D)$(LIBDIR)/libberth.a
@@ -282,6 +284,7 @@ install: all $(PY_GEN)
 	sed -e 's|@VERSION@|$(VERSION)|' server/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
 	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
+	$(INSTALL) -m 644 client/cli/berth.bash-completion $(D)$(BASHCOMPDIR)/berth
 
 # Removes exactly the files install puts (and Python's caches of them).
 uninstall:
@@ -295,7 +298,7 @@ uninstall:
 	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
 	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \
 	    $(D)$(MANDIR)/man8/berthd.8 $(D)$(MANDIR)/man1/berth.1 \
-	    $(D)$(SYSTEMDUNITDIR)/berthd.service
+	    $(D)$(SYSTEMDUNITDIR)/berthd.service $(D)$(BASHCOMPDIR)/berth
 	rm -rf $(D)$(PYTHONDIR)/__pycache__ $(D)$(PYTHONDIR)/berth/v1/__pycache__
 	@for d in $(addprefix $(D),$(OWN_DIRS)); do rmdir "$$d" 2>/dev/null || true; done
 

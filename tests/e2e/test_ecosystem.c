@@ -399,7 +399,7 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 		"share/berth/python/berth_client.py", "share/berth/python/berth/v1/berth_pb2.py",
 		"share/berth/examples/example.py", "share/berth/examples/nngcat_health.sh",
 		"share/man/man8/berthd.8", "share/man/man1/berth.1",
-		"lib/systemd/system/berthd.service" };
+		"lib/systemd/system/berthd.service", "share/bash-completion/completions/berth" };
 	char *work = install_work;
 	char root[128], prefix[160], path[PATH_MAX], hello[192];
 	char destdir_arg[160], build_arg[1100];
