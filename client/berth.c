@@ -20,6 +20,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "berth.h"
+#include "reply_arena.h"
 #include "rpc_method.h"
 #include "status.h"
 
@@ -271,7 +272,8 @@ berth_set_timeout(berth_client *c, uint32_t timeout_ms)
 void
 berth_reply_free(ProtobufCMessage *reply)
 {
-	if (reply != NULL)
+	/* Replies of berth_call live in an arena; events were decoded by protobuf-c. */
+	if (reply != NULL && !reply_arena_release(reply))
 		protobuf_c_message_free_unpacked(reply, NULL);
 }
 
@@ -346,6 +348,7 @@ berth_call_with_id(berth_client *c, const char *method, const char *request_id,
 {
 	Berth__V1__RpcRequest env = BERTH__V1__RPC_REQUEST__INIT;
 	Berth__V1__RpcResponse *resp;
+	struct reply_arena *envelope, *result;
 	const ProtobufCMethodDescriptor *m;
 	char path[RPC_METHOD_PATH_MAX];
 	uint32_t timeout_ms = c->timeout_ms;
@@ -387,25 +390,38 @@ berth_call_with_id(berth_client *c, const char *method, const char *request_id,
 
 	if ((code = exchange(c, msg, &answer, timeout_ms, st)) != 0)
 		return code;
-	resp = berth__v1__rpc_response__unpack(NULL, nng_msg_len(answer), nng_msg_body(answer));
+	/* The envelope (with its copy of the payload) and the reply: an arena each. */
+	envelope = reply_arena_new();
+	result = reply_arena_new();
+	if (envelope == NULL || result == NULL) {
+		nng_msg_free(answer);
+		reply_arena_free(envelope);
+		reply_arena_free(result);
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	resp = berth__v1__rpc_response__unpack(reply_arena_allocator(envelope), nng_msg_len(answer),
+	    nng_msg_body(answer));
 	nng_msg_free(answer);
-	if (resp == NULL)
-		return set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed reply");
-	if (resp->code != BERTH__V1__CODE__OK) {
+	if (resp == NULL) {
+		code = set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed reply");
+	} else if (resp->code != BERTH__V1__CODE__OK) {
 		code = set_status(st, (int)resp->code, "%s", resp->message);
 		if (st != NULL && resp->n_details > 0) {
 			snprintf(st->field, sizeof(st->field), "%s", resp->details[0]->field);
 			snprintf(st->reason, sizeof(st->reason), "%s", resp->details[0]->reason);
 		}
-		berth__v1__rpc_response__free_unpacked(resp, NULL);
-		return code;
-	}
-	*reply = protobuf_c_message_unpack(m->output, NULL, resp->payload.len, resp->payload.data);
-	berth__v1__rpc_response__free_unpacked(resp, NULL);
-	if (*reply == NULL)
-		return set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed %s",
+	} else if ((*reply = protobuf_c_message_unpack(m->output, reply_arena_allocator(result),
+			resp->payload.len, resp->payload.data)) == NULL) {
+		code = set_status(st, BERTH__V1__CODE__INTERNAL, "berthd sent a malformed %s",
 		    m->output->name);
-	return set_status(st, BERTH__V1__CODE__OK, "%s", "");
+	} else {
+		reply_arena_file(result, *reply);
+		result = NULL;
+		code = set_status(st, BERTH__V1__CODE__OK, "%s", "");
+	}
+	reply_arena_free(envelope);
+	reply_arena_free(result);
+	return code;
 }
 
 int
