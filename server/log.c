@@ -124,8 +124,26 @@ write_all(const char *p, size_t n)
 static void
 flush_locked(void)
 {
-	write_all(queue, queued);
+	if (queued > 0)
+		write_all(queue, queued);
 	queued = 0;
+}
+
+/* Writes a line now (after the queue), or queues it when `deferred` and the flusher runs. */
+static void
+emit(const char *line, size_t n, bool deferred)
+{
+	pthread_mutex_lock(&queue_lock);
+	if (!deferred || !flusher_running || queued + n > sizeof(queue)) {
+		flush_locked();
+		write_all(line, n);
+	} else {
+		memcpy(queue + queued, line, n);
+		if (queued == 0)
+			pthread_cond_signal(&queue_filled);
+		queued += n;
+	}
+	pthread_mutex_unlock(&queue_lock);
 }
 
 void
@@ -138,11 +156,7 @@ log_write(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = format_line(line, level, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&queue_lock);
-	if (queued > 0)
-		flush_locked();
-	write_all(line, n);
-	pthread_mutex_unlock(&queue_lock);
+	emit(line, n, false);
 }
 
 void
@@ -155,17 +169,7 @@ log_defer(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = format_line(line, level, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&queue_lock);
-	if (!flusher_running || queued + n > sizeof(queue)) {
-		flush_locked();
-		write_all(line, n);
-	} else {
-		memcpy(queue + queued, line, n);
-		if (queued == 0)
-			pthread_cond_signal(&queue_filled);
-		queued += n;
-	}
-	pthread_mutex_unlock(&queue_lock);
+	emit(line, n, true);
 }
 
 /* Waits for a first line, lets more gather for LOG_DEFER_MS, writes them all. */
