@@ -508,8 +508,10 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	}
 	code = registry_service_update(call_registry(call), service_id, status, NULL);
 	service_unlock(d->locks, service_id);
-	if (code != 0)
-		return registry_code(call, code);
+	if (code != 0) /* say what did happen: the stop is not undone */
+		return call_fail(call, code,
+		    "the container is stopped, but the registry could not record it: %s",
+		    registry_errmsg(call_registry(call)));
 	s->status = (char *)status;
 	lifecycle_set_url(call, s);
 	*out = s;
