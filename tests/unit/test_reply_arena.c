@@ -30,7 +30,7 @@ packed_list(size_t n, size_t *len)
 {
 	Berth__V1__ListServicesResponse r = BERTH__V1__LIST_SERVICES_RESPONSE__INIT;
 	Berth__V1__Service *services = calloc(n, sizeof(*services));
-	char (*ids)[32] = calloc(n, sizeof(*ids));
+	char (*ids)[40] = calloc(n, sizeof(*ids));
 	uint8_t *out;
 
 	assert_non_null(services);
