@@ -118,9 +118,12 @@ bool
 answer_cache_get(struct answer_cache *c, unsigned method, const void *request,
     size_t request_len, uint64_t version, struct arena *a, void **answer, size_t *len)
 {
-	uint64_t hash = hash_of(method, request, request_len);
 	struct entry *e = NULL;
+	uint64_t hash;
 
+	if (request == NULL) /* an empty payload: protobuf-c leaves its data NULL */
+		request = "";
+	hash = hash_of(method, request, request_len);
 	pthread_mutex_lock(&c->lock);
 	if (at_version_locked(c, version) &&
 	    (e = find_locked(c, hash, method, request, request_len)) != NULL)
@@ -142,6 +145,10 @@ answer_cache_put(struct answer_cache *c, unsigned method, const void *request,
 	size_t size = sizeof(struct entry) + request_len + len;
 	struct entry *e;
 
+	if (request == NULL) /* an empty payload: protobuf-c leaves its data NULL */
+		request = "";
+	if (answer == NULL)
+		answer = "";
 	if (size > c->max_bytes || (e = malloc(size)) == NULL)
 		return;
 	e->hash = hash_of(method, request, request_len);

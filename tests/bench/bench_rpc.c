@@ -355,11 +355,12 @@ cpu_seconds(pid_t pid)
  * For profiling, not part of `make bench`: BENCH_RPC_SOAK=N sends only
  * GetService from 16 clients over ipc for N seconds, printing the server's
  * pid first (perf record -p PID) and its CPU time per call at the end; with
- * BENCH_RPC_SOAK_ECHO=1 to the echo server instead, with BENCH_RPC_URL=URL
- * to a berthd already running there (valgrind --tool=callgrind berthd ...).
+ * BENCH_RPC_SOAK_ECHO=1 to the echo server instead, with BENCH_RPC_SOAK_TCP=1
+ * over tcp (with a token, to berthd), with BENCH_RPC_URL=URL to a berthd
+ * already running there (valgrind --tool=callgrind berthd ...).
  */
 static void
-soak(const char *url, pid_t pid, int seconds)
+soak(const char *url, pid_t pid, int seconds, const char *token)
 {
 	Berth__V1__GetServiceRequest get = BERTH__V1__GET_SERVICE_REQUEST__INIT;
 	nng_socket socks[MANY_CLIENTS];
@@ -369,7 +370,7 @@ soak(const char *url, pid_t pid, int seconds)
 
 	get.service_id = SERVICE_ID;
 	get.registry_only = true;
-	w = envelope("/berth.v1.Berth/GetService", &get.base, NULL);
+	w = envelope("/berth.v1.Berth/GetService", &get.base, token);
 	for (int i = 0; i < MANY_CLIENTS; i++)
 		if (open_client(url, &socks[i]) != 0)
 			exit(1);
@@ -438,7 +439,7 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	log_threshold = LL_WARN; /* the registry's migration lines are berthd's business */
 	if (getenv("BENCH_RPC_URL") != NULL && getenv("BENCH_RPC_SOAK") != NULL) {
-		soak(getenv("BENCH_RPC_URL"), 0, atoi(getenv("BENCH_RPC_SOAK")));
+		soak(getenv("BENCH_RPC_URL"), 0, atoi(getenv("BENCH_RPC_SOAK")), NULL);
 		return 0;
 	}
 	if (bench_make_dir("rpc", dir, sizeof(dir)) != 0)
@@ -474,10 +475,13 @@ main(void)
 	bench_sleep_ms(200); /* let the echo server listen */
 
 	if (getenv("BENCH_RPC_SOAK") != NULL) {
+		bool over_tcp = getenv("BENCH_RPC_SOAK_TCP") != NULL;
+
 		if (getenv("BENCH_RPC_SOAK_ECHO") != NULL)
-			soak(echo_ipc, echo, atoi(getenv("BENCH_RPC_SOAK")));
+			soak(over_tcp ? echo_tcp : echo_ipc, echo, atoi(getenv("BENCH_RPC_SOAK")), NULL);
 		else
-			soak(b.url, b.pid, atoi(getenv("BENCH_RPC_SOAK")));
+			soak(over_tcp ? tcp_url : b.url, b.pid, atoi(getenv("BENCH_RPC_SOAK")),
+			    over_tcp && token[0] != '\0' ? token : NULL);
 		bench_berthd_stop(&b, 30);
 		kill(echo, SIGKILL);
 		waitpid(echo, NULL, 0);

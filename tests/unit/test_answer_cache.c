@@ -82,6 +82,21 @@ test_answer_is_kept_per_method_and_request(void **state)
 	assert_null(get(GET, "svc-", 5)); /* a prefix is another request */
 }
 
+/* ListServices with no filter has an empty payload, whose data protobuf-c leaves NULL. */
+static void
+test_empty_request_and_answer_are_kept(void **state)
+{
+	void *out = NULL;
+	size_t len = 1;
+
+	(void)state;
+	answer_cache_put(cache, LIST, NULL, 0, 5, NULL, 0);
+	assert_true(answer_cache_get(cache, LIST, NULL, 0, 5, &arena, &out, &len));
+	assert_int_equal(len, 0);
+	assert_non_null(out);
+	assert_false(answer_cache_get(cache, GET, NULL, 0, 5, &arena, &out, &len));
+}
+
 static void
 test_new_version_forgets_every_answer(void **state)
 {
@@ -232,6 +247,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_answer_is_kept_per_method_and_request, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_empty_request_and_answer_are_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_version_forgets_every_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_of_an_older_version_is_not_kept, setup,
 		    teardown),
