@@ -216,7 +216,9 @@ tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKE
 
 /*
  * Verified tokens, kept for TOKENS_KEEP_MS so that a network client's
- * calls do not each read the database: a hit costs one hash. A token
+ * calls do not each read the database and hash: a hit is a constant-time
+ * compare with the token that matched (berthd holds every caller's token
+ * in memory while it serves the call anyway, and wipes these). A token
  * revoked in this process is forgotten at once; one revoked by another
  * process (`berthd token revoke`) stops working within TOKENS_KEEP_MS,
  * which that command waits out before it returns. Any thread; kept_lock.
@@ -225,7 +227,7 @@ tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKE
 
 struct kept_token {
 	char id[TOKEN_ID_LEN + 1]; /* "" = free */
-	unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+	char token[TOKEN_LEN + 1]; /* the token that matched the row's hash */
 	struct token_info info;
 	int64_t read_at_ms; /* monotonic */
 	time_t touched;     /* last_used_at written (or found recent) then */
@@ -239,7 +241,7 @@ static void
 kept_forget_all(void)
 {
 	pthread_mutex_lock(&kept_lock);
-	memset(kept, 0, sizeof(kept));
+	explicit_bzero(kept, sizeof(kept));
 	kept_epoch++;
 	pthread_mutex_unlock(&kept_lock);
 }
@@ -335,19 +337,35 @@ touch(sqlite3 *db, const char *id, const char *now)
 	sqlite3_reset(st);
 }
 
-/* A copy of the fresh entry for `id` and the epoch; false when there is none. */
+/*
+ * True when `token` is a fresh kept one: its info into *out, and *touch_due
+ * when its last use is to be written now (the entry then counts it as
+ * written). Also the epoch, for a miss's kept_store.
+ */
 static bool
-kept_find(const char *id, int64_t now_ms, struct kept_token *out, uint64_t *epoch)
+kept_check(const char *token, const char *id, int64_t now_ms, time_t t, struct token_info *out,
+    bool *touch_due, uint64_t *epoch)
 {
 	bool found = false;
 
 	pthread_mutex_lock(&kept_lock);
 	*epoch = kept_epoch;
-	for (size_t i = 0; i < KEPT_SLOTS && !found; i++) {
-		if (strcmp(kept[i].id, id) == 0 && now_ms - kept[i].read_at_ms < TOKENS_KEEP_MS) {
-			*out = kept[i];
+	for (size_t i = 0; i < KEPT_SLOTS; i++) {
+		struct kept_token *k = &kept[i];
+
+		if (strcmp(k->id, id) != 0)
+			continue;
+		if (now_ms - k->read_at_ms < TOKENS_KEEP_MS &&
+		    CRYPTO_memcmp(k->token, token, TOKEN_LEN) == 0) {
+			*touch_due = t - k->touched >= TOUCH_INTERVAL_S;
+			if (*touch_due) {
+				rfc3339(t, k->info.last_used_at, sizeof(k->info.last_used_at));
+				k->touched = t;
+			}
+			*out = k->info;
 			found = true;
 		}
+		break;
 	}
 	pthread_mutex_unlock(&kept_lock);
 	return found;
@@ -379,9 +397,10 @@ kept_store(const struct kept_token *k, uint64_t epoch)
 	pthread_mutex_unlock(&kept_lock);
 }
 
-/* The row of token `id` into k; UNAUTHENTICATED when there is none. */
+/* The row of token `id`: k (id, info), its salt and hash; UNAUTHENTICATED when there is none. */
 static int
-read_token(sqlite3 *db, const char *id, struct kept_token *k, char *err, size_t errlen)
+read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt[SALT_BYTES],
+    unsigned char hash[HASH_BYTES], char *err, size_t errlen)
 {
 	static const char sql[] = "SELECT name, role, salt, hash, created_at, last_used_at "
 				  "FROM tokens WHERE token_id = ?1";
@@ -408,8 +427,8 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, char *err, size_t 
 	}
 	memset(k, 0, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", id);
-	memcpy(k->salt, sqlite3_column_blob(st, 2), SALT_BYTES);
-	memcpy(k->hash, sqlite3_column_blob(st, 3), HASH_BYTES);
+	memcpy(salt, sqlite3_column_blob(st, 2), SALT_BYTES);
+	memcpy(hash, sqlite3_column_blob(st, 3), HASH_BYTES);
 	copy_column(k->info.name, sizeof(k->info.name), st, 0);
 	copy_column(role, sizeof(role), st, 1);
 	k->info.role = token_role_parse(role);
@@ -422,37 +441,40 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, char *err, size_t 
 int
 tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err, size_t errlen)
 {
-	unsigned char hash[HASH_BYTES];
-	char id[TOKEN_ID_LEN + 1], now[32];
+	unsigned char hash[HASH_BYTES], salt[SALT_BYTES], want[HASH_BYTES];
+	char id[TOKEN_ID_LEN + 1], stale[32];
 	struct kept_token k;
 	uint64_t epoch;
 	int64_t now_ms = clock_monotonic_ms();
 	time_t t = time(NULL);
+	bool touch_due;
 	int code;
 
 	if (!well_formed(token))
 		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	memcpy(id, token + sizeof(TOKEN_PREFIX) - 1, TOKEN_ID_LEN);
 	id[TOKEN_ID_LEN] = '\0';
-	if (!kept_find(id, now_ms, &k, &epoch)) {
-		char stale[32];
+	if (kept_check(token, id, now_ms, t, out, &touch_due, &epoch)) {
+		if (touch_due)
+			touch(db, id, out->last_used_at);
+		return 0;
+	}
 
-		if ((code = read_token(db, id, &k, err, errlen)) != 0)
-			return code;
-		/* Same format on both sides: the strings compare as the times do. */
-		rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
-		k.touched = strcmp(k.info.last_used_at, stale) < 0 ? 0 : t;
-		k.read_at_ms = now_ms;
-	}
-	if (token_hash(k.salt, token, hash) != 0 || CRYPTO_memcmp(hash, k.hash, HASH_BYTES) != 0)
+	if ((code = read_token(db, id, &k, salt, want, err, errlen)) != 0)
+		return code;
+	if (token_hash(salt, token, hash) != 0 || CRYPTO_memcmp(hash, want, HASH_BYTES) != 0)
 		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
-	if (t - k.touched >= TOUCH_INTERVAL_S) {
-		rfc3339(t, now, sizeof(now));
-		touch(db, id, now);
-		snprintf(k.info.last_used_at, sizeof(k.info.last_used_at), "%s", now);
-		k.touched = t;
+	/* Same format on both sides: the strings compare as the times do. */
+	rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
+	if (strcmp(k.info.last_used_at, stale) < 0) {
+		rfc3339(t, k.info.last_used_at, sizeof(k.info.last_used_at));
+		touch(db, id, k.info.last_used_at);
 	}
+	k.touched = t;
+	k.read_at_ms = now_ms;
+	memcpy(k.token, token, TOKEN_LEN + 1);
 	kept_store(&k, epoch); /* only tokens that verified: a wrong one evicts nothing */
+	explicit_bzero(k.token, sizeof(k.token));
 	*out = k.info;
 	return 0;
 }
