@@ -346,6 +346,14 @@ kv_template(struct cli_table *kv, const Berth__V1__Template *t)
 		kv_add(kv, "env", "%s", t->env[i]);
 	kv_add_owned(kv, "command", shell_join(t->command, t->n_command));
 	kv_add(kv, "stop_timeout_s", "%u", t->stop_timeout_s);
+	kv_add(kv, "cpu_limit", "%g", t->cpu_limit);
+	kv_add(kv, "memory_limit_bytes", "%llu", (unsigned long long)t->memory_limit_bytes);
+	kv_add(kv, "replicas", "%u", t->replicas);
+	if (t->n_constraints == 0)
+		kv_add(kv, "constraint", "%s", "");
+	for (size_t i = 0; i < t->n_constraints; i++)
+		kv_add(kv, "constraint", "%s", t->constraints[i]);
+	kv_add(kv, "publish_mode", "%s", t->publish_mode);
 }
 
 static void
@@ -605,6 +613,52 @@ parse_port_range(const char *s, uint32_t *start, uint32_t *end)
 	return cli_parse_uint32(buf, start);
 }
 
+/* --cpus: a decimal number of CPUs ("0.5", "2"); validate_template checks the range. */
+static int
+parse_cpus(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno != 0 || end == s || *end != '\0' ? -1 : 0;
+}
+
+/* --memory: bytes, or with a k, m or g suffix (powers of 1024), as docker's -m. */
+static int
+parse_memory(const char *s, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+	int shift = 0;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end == '\0' ? '\0' : end[1] == '\0' ? end[0] | 0x20 : '?') {
+	case '\0':
+		break;
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	default:
+		return -1;
+	}
+	if (n > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
 static const char template_add_details[] =
     "Also: berth template add [NAME] --from-json FILE [OPTIONS]\n"
     "\n"
@@ -622,6 +676,12 @@ static const char template_add_details[] =
     "  --build-context DIR    absolute directory with a Dockerfile, to build the\n"
     "                         image when it is missing\n"
     "  --stop-timeout S       seconds a stop waits before killing (0: 10 s)\n"
+    "  --cpus N               CPU limit per instance, e.g. 0.5 (0: none)\n"
+    "  --memory SIZE          memory limit per instance: bytes, or with k, m or g\n"
+    "  --replicas N           swarm backend: tasks per instance (0: 1)\n"
+    "  --constraint EXPR      swarm backend: placement constraint, e.g.\n"
+    "                         node.role==worker; repeat for more\n"
+    "  --publish-mode MODE    swarm backend: ingress (default) or host\n"
     "  --from-json FILE       read the Template as JSON with the proto's field\n"
     "                         names ('-' for stdin); NAME and the options above,\n"
     "                         when given, override its fields\n"
@@ -634,9 +694,10 @@ cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char 
 	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
 	Berth__V1__Template tpl = BERTH__V1__TEMPLATE__INIT;
 	const char *image = NULL, *description = NULL, *mount = NULL, *build_context = NULL;
-	const char *port_range = NULL, *from_json = NULL;
-	uint32_t container_port = 0, stop_timeout = 0;
-	struct cli_strv env = { 0 }, command = { 0 };
+	const char *port_range = NULL, *from_json = NULL, *cpus = NULL, *memory = NULL;
+	const char *publish_mode = NULL;
+	uint32_t container_port = 0, stop_timeout = 0, replicas = 0;
+	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 };
 	struct cli_opt opts[] = {
 		{ "--image", CLI_OPT_STRING, &image },
 		{ "--description", CLI_OPT_STRING, &description },
@@ -648,6 +709,11 @@ cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char 
 		{ "--build-context", CLI_OPT_STRING, &build_context },
 		{ "--stop-timeout", CLI_OPT_UINT, &stop_timeout },
 		{ "--from-json", CLI_OPT_STRING, &from_json },
+		{ "--cpus", CLI_OPT_STRING, &cpus },
+		{ "--memory", CLI_OPT_STRING, &memory },
+		{ "--replicas", CLI_OPT_UINT, &replicas },
+		{ "--constraint", CLI_OPT_LIST, &constraints },
+		{ "--publish-mode", CLI_OPT_STRING, &publish_mode },
 		{ NULL },
 	};
 	ProtobufCMessage *loaded = NULL;
@@ -692,6 +758,23 @@ cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char 
 		tpl.command = command.v;
 		tpl.n_command = command.n;
 	}
+	if (opts[12].seen)
+		tpl.replicas = replicas;
+	if (opts[13].seen) {
+		tpl.constraints = constraints.v;
+		tpl.n_constraints = constraints.n;
+	}
+	if (publish_mode != NULL)
+		tpl.publish_mode = (char *)publish_mode;
+	if (cpus != NULL && parse_cpus(cpus, &tpl.cpu_limit) != 0) {
+		rc = cli_usage_error(cli, cmd, "--cpus takes a number of CPUs, not '%s'", cpus);
+		goto out;
+	}
+	if (memory != NULL && parse_memory(memory, &tpl.memory_limit_bytes) != 0) {
+		rc = cli_usage_error(cli, cmd,
+		    "--memory takes bytes, or a number with k, m or g, not '%s'", memory);
+		goto out;
+	}
 	if (port_range != NULL &&
 	    parse_port_range(port_range, &tpl.port_range_start, &tpl.port_range_end) != 0) {
 		rc = cli_usage_error(cli, cmd, "--port-range takes START[-END], not '%s'", port_range);
@@ -711,6 +794,7 @@ cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char 
 out:
 	cli_strv_free(&env);
 	cli_strv_free(&command);
+	cli_strv_free(&constraints);
 	if (loaded != NULL)
 		protobuf_c_message_free_unpacked(loaded, NULL);
 	return rc;

@@ -264,6 +264,72 @@ test_template_add_then_show_round_trips(void **state)
 	free(err);
 }
 
+/* The limits and the swarm backend's fields have flags too; bad values are usage errors. */
+static void
+test_template_add_takes_limits_and_swarm_fields(void **state)
+{
+	char *out, *err;
+	json_t *j, *t;
+
+	(void)state;
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-limits", "--image",
+			     "nginx:latest", "--port-range", "9300-9309", "--cpus", "0.5", "--memory",
+			     "64m", "--replicas", "3", "--constraint", "node.role==worker",
+			     "--constraint", "node.labels.disk==ssd", "--publish-mode", "host", NULL),
+	    0);
+	assert_string_equal(out, "Template 'cli-limits' created.\n");
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "show", "cli-limits", NULL), 0);
+	assert_contains(line_of(out, "cpu_limit:"), "0.5");
+	assert_contains(line_of(out, "memory_limit_bytes:"), "67108864");
+	assert_contains(line_of(out, "replicas:"), "3");
+	assert_contains(out, "node.labels.disk==ssd");
+	assert_contains(line_of(out, "publish_mode:"), "host");
+	assert_no_trailing_spaces(out);
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "--json", "template", "show", "cli-limits",
+			     NULL),
+	    0);
+	j = parse_json(out);
+	t = json_object_get(j, "template");
+	assert_true(json_number_value(json_object_get(t, "cpu_limit")) == 0.5);
+	assert_int_equal(json_integer_value(json_object_get(t, "memory_limit_bytes")), 64 << 20);
+	assert_int_equal(json_integer_value(json_object_get(t, "replicas")), 3);
+	assert_int_equal(json_array_size(json_object_get(t, "constraints")), 2);
+	assert_string_equal(json_string_value(json_object_get(t, "publish_mode")), "host");
+	json_decref(j);
+	free(out);
+	free(err);
+
+	/* Unparsable values are usage errors (exit 1); a bad mode is INVALID_ARGUMENT (2). */
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-bad", "--image", "x",
+			     "--cpus", "lots", NULL),
+	    1);
+	assert_contains(err, "--cpus");
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-bad", "--image", "x",
+			     "--memory", "12q", NULL),
+	    1);
+	assert_contains(err, "--memory");
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-bad", "--image", "x",
+			     "--port-range", "9400", "--publish-mode", "sideways", NULL),
+	    2);
+	assert_contains(err, "publish_mode");
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "rm", "cli-limits", NULL), 0);
+	free(out);
+	free(err);
+}
+
 static void
 test_template_add_from_json_round_trips(void **state)
 {
@@ -430,6 +496,7 @@ main(void)
 		cmocka_unit_test(test_templates_lists_the_five_seed_templates),
 		cmocka_unit_test(test_json_templates_is_one_object_with_the_proto_field_names),
 		cmocka_unit_test(test_template_add_then_show_round_trips),
+		cmocka_unit_test(test_template_add_takes_limits_and_swarm_fields),
 		cmocka_unit_test(test_template_add_from_json_round_trips),
 		cmocka_unit_test(test_template_rm_of_unknown_is_not_found),
 		cmocka_unit_test(test_invalid_name_is_invalid_argument),
