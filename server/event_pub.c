@@ -3,6 +3,7 @@
  * so the only shared state is the sequence counter (atomic).
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,18 @@ struct event_pub {
 	atomic_uint_fast64_t sequence;
 };
 
+/* Undoes a half-done event_pub_open. */
+static int
+open_failed(struct event_pub *pub)
+{
+	nng_close(pub->sock);
+	free(pub);
+	return -1;
+}
+
 int
 event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, char *err, size_t errlen)
+    struct ipc_watchdog *watchdog, int ipc_mode, char *err, size_t errlen)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
 	int rv;
@@ -42,13 +52,17 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		return -1;
 	}
 	for (size_t i = 0; i < n && i < MAX_LISTENERS; i++) {
-		if ((rv = nng_listen(pub->sock, urls[i], &pub->listeners[i], 0)) != 0) {
+		bool ipc = strncmp(urls[i], "ipc://", 6) == 0;
+		nng_listener *l = &pub->listeners[i];
+
+		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
+		    (ipc && ipc_mode != 0 &&
+			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0) ||
+		    (rv = nng_listener_start(*l, 0)) != 0) {
 			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
-			nng_close(pub->sock);
-			free(pub);
-			return -1;
+			return open_failed(pub);
 		}
-		ipc_watchdog_watch(watchdog, pub->sock, &pub->listeners[i], urls[i], 0);
+		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc_mode);
 		log_info("publishing events url=%s", urls[i]);
 	}
 	*out = pub;

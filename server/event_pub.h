@@ -19,10 +19,11 @@ struct ipc_watchdog;
 
 /*
  * Listens on every URL (ipc:// ones watched by `watchdog`, which may be
- * NULL). Returns 0, or -1 with the reason in err.
+ * NULL, and their socket files given `ipc_mode`, as the RPC socket's: 0
+ * keeps nng's default). Returns 0, or -1 with the reason in err.
  */
 int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, char *err, size_t errlen);
+    struct ipc_watchdog *watchdog, int ipc_mode, char *err, size_t errlen);
 void event_pub_close(struct event_pub *pub);
 
 /*

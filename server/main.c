@@ -168,8 +168,8 @@ open_events(struct berthd *d)
 		if (strncmp(d->event_urls.items[i], "ipc://", 6) != 0)
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
-	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog, err,
-		sizeof(err)) != 0) {
+	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog,
+		(int)d->config.ipc_mode, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}

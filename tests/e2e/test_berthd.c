@@ -638,9 +638,15 @@ static void
 test_ipc_socket_gets_the_configured_mode(void **state)
 {
 	struct fixture *f = *state;
+	char events[PATH_MAX];
 	struct stat sb;
 
 	assert_int_equal(stat(f->proc.url + strlen("ipc://"), &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0660);
+	/* The events socket next to it (the default URL) tells as much: the same mode. */
+	snprintf(events, sizeof(events), "%s-events", f->proc.url + strlen("ipc://"));
+	assert_int_equal(stat(events, &sb), 0);
 	assert_true(S_ISSOCK(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0660);
 }
