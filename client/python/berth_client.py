@@ -31,7 +31,7 @@ from google.protobuf.message import DecodeError
 
 from berth.v1 import berth_pb2
 
-__all__ = ["BerthError", "Client", "DEFAULT_URL", "DEFAULT_TIMEOUT_MS", "berth_pb2"]
+__all__ = ["BerthError", "Client", "DEFAULT_URL", "DEFAULT_TIMEOUT_MS", "DEFAULT_TLS_CA", "berth_pb2"]
 
 DEFAULT_URL = "ipc:///run/berth/berthd.sock"
 DEFAULT_TIMEOUT_MS = 60000
@@ -47,6 +47,15 @@ _NNG_FLAG_ALLOC = 1
 _NNG_ETIMEDOUT = 5
 _NNG_ENOTSUP = 9
 _NNG_EADDRINVAL = 15
+_NNG_ECRYPTO = 26
+_NNG_EPEERAUTH = 27
+_NNG_ECONNSHUT = 31
+# From <nng/supplemental/tls/tls.h>.
+_NNG_TLS_MODE_CLIENT = 0
+_NNG_TLS_AUTH_MODE_REQUIRED = 2
+
+# The CA bundle a tls+tcp:// client trusts when given none (as libberth).
+DEFAULT_TLS_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class BerthError(Exception):
@@ -79,6 +88,11 @@ class _Socket(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint32)]
 
 
+class _Dialer(ctypes.Structure):
+    # nng_dialer: the same shape.
+    _fields_ = [("id", ctypes.c_uint32)]
+
+
 _lib = None
 _lib_lock = threading.Lock()
 
@@ -92,10 +106,21 @@ def _nng():
         name = os.environ.get("BERTH_LIBNNG") or ctypes.util.find_library("nng") or "libnng.so.1"
         lib = ctypes.CDLL(name)
         sock, sockp = _Socket, ctypes.POINTER(_Socket)
+        dialer, dialerp, cfg = _Dialer, ctypes.POINTER(_Dialer), ctypes.c_void_p
         for fname, restype, argtypes in (
+            ("nng_dialer_create", ctypes.c_int, [dialerp, sock, ctypes.c_char_p]),
+            ("nng_dialer_start", ctypes.c_int, [dialer, ctypes.c_int]),
+            ("nng_dialer_close", ctypes.c_int, [dialer]),
+            ("nng_dialer_set_ptr", ctypes.c_int, [dialer, ctypes.c_char_p, ctypes.c_void_p]),
+            ("nng_tls_config_alloc", ctypes.c_int, [ctypes.POINTER(cfg), ctypes.c_int]),
+            ("nng_tls_config_free", None, [cfg]),
+            ("nng_tls_config_ca_file", ctypes.c_int, [cfg, ctypes.c_char_p]),
+            ("nng_tls_config_auth_mode", ctypes.c_int, [cfg, ctypes.c_int]),
+            ("nng_tls_config_server_name", ctypes.c_int, [cfg, ctypes.c_char_p]),
+            ("nng_tls_config_own_cert", ctypes.c_int,
+             [cfg, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]),
             ("nng_req0_open", ctypes.c_int, [sockp]),
             ("nng_close", ctypes.c_int, [sock]),
-            ("nng_dial", ctypes.c_int, [sock, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]),
             ("nng_socket_set_ms", ctypes.c_int, [sock, ctypes.c_char_p, ctypes.c_int32]),
             ("nng_socket_set_size", ctypes.c_int, [sock, ctypes.c_char_p, ctypes.c_size_t]),
             ("nng_send", ctypes.c_int, [sock, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]),
@@ -129,6 +154,14 @@ def _message_class(descriptor):
     return getattr(berth_pb2, descriptor.name)
 
 
+def _url_host(url):
+    """"example.org" of "tls+tcp://example.org:7000", "::1" of "tls+tcp://[::1]:7000"."""
+    host = url.split("://", 1)[-1]
+    if host.startswith("[") and "]" in host:
+        return host[1:host.index("]")]
+    return host.rsplit(":", 1)[0]
+
+
 def new_request_id():
     """128 random bits as 32 hex digits."""
     return os.urandom(16).hex()
@@ -137,19 +170,29 @@ def new_request_id():
 class Client:
     """One connection to berthd.
 
-    url         ipc://PATH or tcp://HOST:PORT of berthd
+    url         ipc://PATH, tcp://HOST:PORT or tls+tcp://HOST:PORT of berthd
     token       bearer token sent in every RpcRequest, or None
     timeout_ms  how long each call may take; also sent to berthd as the
                 call's deadline
+    tls_ca      tls+tcp:// only: the CA file (PEM) berthd's certificate must
+                chain to (default: the system's bundle, DEFAULT_TLS_CA)
+    tls_cert, tls_key
+                tls+tcp:// only: this client's certificate and key (PEM
+                files), for a berthd with --tls-client-ca
+    tls_server_name
+                tls+tcp:// only: the name berthd's certificate must carry
+                (default: the URL's host)
 
     The constructor dials at once: a server that does not answer is
-    BerthError(UNAVAILABLE). Afterwards nng redials by itself when the
+    BerthError(UNAVAILABLE); one whose certificate is not trusted
+    BerthError(UNAUTHENTICATED). Afterwards nng redials by itself when the
     connection drops. Calls from several threads are serialised (a req0
     socket has one request in flight). close() (or a `with` block) releases
     the socket.
     """
 
-    def __init__(self, url=DEFAULT_URL, token=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+    def __init__(self, url=DEFAULT_URL, token=None, timeout_ms=DEFAULT_TIMEOUT_MS, tls_ca=None,
+                 tls_cert=None, tls_key=None, tls_server_name=None):
         self.url = url
         self.token = token or ""
         self.timeout_ms = int(timeout_ms) if timeout_ms else DEFAULT_TIMEOUT_MS
@@ -164,12 +207,78 @@ class Client:
         # Reconnect quickly after berthd restarts.
         self._nng.nng_socket_set_ms(self._sock, b"reconnect-time-min", 50)
         self._nng.nng_socket_set_ms(self._sock, b"reconnect-time-max", 1000)
-        rv = self._nng.nng_dial(self._sock, url.encode(), None, 0)
-        if rv != 0:
+        try:
+            self._dial(url, tls_ca, tls_cert, tls_key, tls_server_name)
+        except BerthError:
             self.close()
+            raise
+
+    def _dial(self, url, tls_ca, tls_cert, tls_key, tls_server_name):
+        tls = url.startswith("tls+")
+        dialer = _Dialer()
+        rv = self._nng.nng_dialer_create(ctypes.byref(dialer), self._sock, url.encode())
+        if rv != 0:
             code = (berth_pb2.INVALID_ARGUMENT if rv in (_NNG_EADDRINVAL, _NNG_ENOTSUP)
                     else berth_pb2.UNAVAILABLE)
             raise BerthError(code, "cannot connect to berthd at %s: %s" % (url, self._err(rv)))
+        try:
+            if tls:
+                self._setup_tls(dialer, url, tls_ca, tls_cert, tls_key, tls_server_name)
+        except BerthError:
+            self._nng.nng_dialer_close(dialer)
+            raise
+        rv = self._nng.nng_dialer_start(dialer, 0)
+        if rv != 0:
+            self._nng.nng_dialer_close(dialer)
+            # A berthd we cannot trust is an authentication failure, not an outage.
+            untrusted = rv in (_NNG_ECRYPTO, _NNG_EPEERAUTH)
+            hint = (" (TLS handshake failed: check the CA, the server name and the client "
+                    "certificate)" if tls and rv in (_NNG_ECRYPTO, _NNG_EPEERAUTH, _NNG_ECONNSHUT)
+                    else "")
+            raise BerthError(berth_pb2.UNAUTHENTICATED if untrusted else berth_pb2.UNAVAILABLE,
+                             "cannot connect to berthd at %s: %s%s" % (url, self._err(rv), hint))
+
+    def _setup_tls(self, dialer, url, ca, cert, key, server_name):
+        """Verify berthd against the CA; present our certificate when given (as libberth)."""
+        nng = self._nng
+        cfg = ctypes.c_void_p()
+        rv = nng.nng_tls_config_alloc(ctypes.byref(cfg), _NNG_TLS_MODE_CLIENT)
+        if rv != 0:
+            raise BerthError(berth_pb2.INTERNAL, "cannot set up TLS: " + self._err(rv))
+        try:
+            ca = ca or DEFAULT_TLS_CA
+            rv = nng.nng_tls_config_ca_file(cfg, ca.encode())
+            if rv != 0:
+                raise BerthError(berth_pb2.INVALID_ARGUMENT,
+                                 "cannot use the CA file %s: %s" % (ca, self._err(rv)))
+            name = server_name or _url_host(url)
+            rv = nng.nng_tls_config_auth_mode(cfg, _NNG_TLS_AUTH_MODE_REQUIRED) or \
+                nng.nng_tls_config_server_name(cfg, name.encode())
+            if rv != 0:
+                raise BerthError(berth_pb2.INTERNAL, "cannot set up TLS: " + self._err(rv))
+            if cert or key:
+                if not (cert and key):
+                    raise BerthError(berth_pb2.INVALID_ARGUMENT,
+                                     "a client certificate needs its key (tls_cert and tls_key)")
+                try:
+                    with open(cert, "rb") as f:
+                        cert_pem = f.read()
+                    with open(key, "rb") as f:
+                        key_pem = f.read()
+                except OSError as e:
+                    raise BerthError(berth_pb2.INVALID_ARGUMENT,
+                                     "cannot read %s: %s" % (e.filename, e.strerror)) from None
+                rv = nng.nng_tls_config_own_cert(cfg, cert_pem, key_pem, None)
+                if rv != 0:
+                    raise BerthError(berth_pb2.INVALID_ARGUMENT,
+                                     "cannot use the certificate %s with the key %s: %s"
+                                     % (cert, key, self._err(rv)))
+            rv = nng.nng_dialer_set_ptr(dialer, b"tls-config", cfg)
+            if rv != 0:
+                raise BerthError(berth_pb2.INVALID_ARGUMENT,
+                                 "cannot use TLS on %s: %s" % (url, self._err(rv)))
+        finally:
+            nng.nng_tls_config_free(cfg)  # the dialer keeps its own reference
 
     def _err(self, rv):
         return self._nng.nng_strerror(rv).decode(errors="replace")

@@ -26,7 +26,8 @@ SEEDS = ["auth_service", "buckets", "database_service", "db", "file_manager"]
 
 
 def client(**kw):
-    return berth_client.Client(ARGS.url, timeout_ms=120000, **kw)
+    kw.setdefault("timeout_ms", 120000)
+    return berth_client.Client(ARGS.url, **kw)
 
 
 def http_get(url, timeout_s=10):
@@ -169,11 +170,45 @@ class ServiceLifecycle(unittest.TestCase):
         self.c.remove_service(first.service_id, purge=True)
 
 
+class TlsTest(unittest.TestCase):
+    """tls+tcp:// to a berthd with --tls-client-ca (tests/e2e/test_security.c runs
+    these with --tls-ca, --tls-cert, --tls-key and --tls-rogue-ca); skipped
+    otherwise."""
+
+    def setUp(self):
+        if not ARGS.tls_ca:
+            self.skipTest("not a TLS run (no --tls-ca)")
+
+    def test_client_certificate_of_the_ca_is_served(self):
+        with client(tls_ca=ARGS.tls_ca, tls_cert=ARGS.tls_cert, tls_key=ARGS.tls_key) as c:
+            self.assertEqual(c.health().status, berth_pb2.HealthResponse.SERVING)
+            self.assertGreaterEqual(c.call("GetStats").total_services, 0)
+
+    def test_no_client_certificate_gets_no_connection(self):
+        with self.assertRaises(BerthError) as cm:
+            client(tls_ca=ARGS.tls_ca, timeout_ms=5000)
+        self.assertIn(cm.exception.code_name, ("UNAVAILABLE", "UNAUTHENTICATED"))
+
+    def test_server_of_another_ca_is_unauthenticated(self):
+        with self.assertRaises(BerthError) as cm:
+            client(tls_ca=ARGS.tls_rogue_ca, tls_cert=ARGS.tls_cert, tls_key=ARGS.tls_key)
+        self.assertEqual(cm.exception.code_name, "UNAUTHENTICATED")
+
+    def test_certificate_without_its_key_is_invalid_argument(self):
+        with self.assertRaises(BerthError) as cm:
+            client(tls_ca=ARGS.tls_ca, tls_cert=ARGS.tls_cert)
+        self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--build", default=os.environ.get("BUILD") or "build")
+    ap.add_argument("--tls-ca")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-rogue-ca")
     ARGS, rest = ap.parse_known_args()
     prog = unittest.main(argv=[sys.argv[0], "-v"] + rest, exit=False)
     return 0 if prog.result.wasSuccessful() and prog.result.testsRun > 0 else 1

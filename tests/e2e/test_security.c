@@ -832,6 +832,18 @@ test_mutual_tls_refuses_clients_without_a_certificate_of_its_ca(void **state)
 	free(out);
 	free(err);
 
+	/* The Python client (client/python) the same way: its TlsTest cases. */
+	if (sh("PYTHONPATH='%s/python' PYTHONDONTWRITEBYTECODE=1 %s "
+	       "client/python/tests_berth_client.py --url '%s' --tls-ca '%s' --tls-cert '%s' "
+	       "--tls-key '%s' --tls-rogue-ca '%s' TlsTest >'%s/python.log' 2>&1",
+		build_dir(), access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3",
+		tls, k.ca, k.client_cert, k.client_key, k.rogue_cert, k.dir) != 0 ||
+	    sh("grep -q '^Ran 4 tests' '%s/python.log' && ! grep -q skipped '%s/python.log'", k.dir,
+		k.dir) != 0) {
+		sh("cat '%s/python.log' >&2", k.dir);
+		fail_msg("the Python client's TLS tests failed or did not run (their log is above)");
+	}
+
 	berthd_proc_cleanup(&p);
 	free_pki(&k);
 }
