@@ -367,17 +367,25 @@ launch_many(struct daemon *d, const char *template_name, int n, struct launched 
 			    berth_code_name(out[i].code), out[i].message);
 }
 
+/* A call that must succeed: its reply (free with berth_reply_free), or the test fails. */
+static ProtobufCMessage *
+call_ok(struct daemon *d, const char *method, const ProtobufCMessage *req)
+{
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	if (rpc(d, method, req, &reply, &st) != 0)
+		fail_msg("%s: %s: %s", method, berth_code_name(st.code), st.message);
+	return reply;
+}
+
 /* ListServices, all of them; free with berth_reply_free(&r->base). */
 static Berth__V1__ListServicesResponse *
 list_services(struct daemon *d)
 {
 	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
 
-	if (rpc(d, "ListServices", &req.base, &reply, &st) != 0)
-		fail_msg("ListServices: %s: %s", berth_code_name(st.code), st.message);
-	return (Berth__V1__ListServicesResponse *)reply;
+	return (Berth__V1__ListServicesResponse *)call_ok(d, "ListServices", &req.base);
 }
 
 static size_t
@@ -394,48 +402,32 @@ static Berth__V1__GetStatsResponse *
 get_stats(struct daemon *d)
 {
 	Berth__V1__GetStatsRequest req = BERTH__V1__GET_STATS_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
 
-	if (rpc(d, "GetStats", &req.base, &reply, &st) != 0)
-		fail_msg("GetStats: %s: %s", berth_code_name(st.code), st.message);
-	return (Berth__V1__GetStatsResponse *)reply;
+	return (Berth__V1__GetStatsResponse *)call_ok(d, "GetStats", &req.base);
 }
 
 static Berth__V1__GetCleanupStatusResponse *
 get_cleanup_status(struct daemon *d)
 {
 	Berth__V1__GetCleanupStatusRequest req = BERTH__V1__GET_CLEANUP_STATUS_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
 
-	if (rpc(d, "GetCleanupStatus", &req.base, &reply, &st) != 0)
-		fail_msg("GetCleanupStatus: %s: %s", berth_code_name(st.code), st.message);
-	return (Berth__V1__GetCleanupStatusResponse *)reply;
+	return (Berth__V1__GetCleanupStatusResponse *)call_ok(d, "GetCleanupStatus", &req.base);
 }
 
 static Berth__V1__ForceCleanupAllResponse *
 force_cleanup_all(struct daemon *d)
 {
 	Berth__V1__ForceCleanupAllRequest req = BERTH__V1__FORCE_CLEANUP_ALL_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
 
-	if (rpc(d, "ForceCleanupAll", &req.base, &reply, &st) != 0)
-		fail_msg("ForceCleanupAll: %s: %s", berth_code_name(st.code), st.message);
-	return (Berth__V1__ForceCleanupAllResponse *)reply;
+	return (Berth__V1__ForceCleanupAllResponse *)call_ok(d, "ForceCleanupAll", &req.base);
 }
 
 static Berth__V1__HealthResponse *
 health(struct daemon *d)
 {
 	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
 
-	if (rpc(d, "Health", &req.base, &reply, &st) != 0)
-		fail_msg("Health: %s: %s", berth_code_name(st.code), st.message);
-	return (Berth__V1__HealthResponse *)reply;
+	return (Berth__V1__HealthResponse *)call_ok(d, "Health", &req.base);
 }
 
 static void
@@ -1612,23 +1604,19 @@ test_polled_reads_show_every_change_at_once(void **state)
 	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
 	Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
 	struct docker_error err = { 0 };
-	ProtobufCMessage *reply = NULL;
 	struct polled_view v = { 0 };
 	struct launched l;
-	berth_status st;
 
 	(void)state;
 	l = launch_ok(&shared, demo_tpl);
 	assert_polled(&shared, l.id, "running", 1);
 
 	stop.service_id = l.id;
-	assert_int_equal(rpc(&shared, "StopService", &stop.base, &reply, &st), 0);
-	berth_reply_free(reply);
+	berth_reply_free(call_ok(&shared, "StopService", &stop.base));
 	assert_polled(&shared, l.id, "stopped", 0);
 
 	restart.service_id = l.id;
-	assert_int_equal(rpc(&shared, "RestartService", &restart.base, &reply, &st), 0);
-	berth_reply_free(reply);
+	berth_reply_free(call_ok(&shared, "RestartService", &restart.base));
 	assert_polled(&shared, l.id, "running", 1);
 
 	/* Behind berth's back: the event follower writes the row. */
@@ -1644,8 +1632,7 @@ test_polled_reads_show_every_change_at_once(void **state)
 
 	rm.service_id = l.id;
 	rm.purge = true;
-	assert_int_equal(rpc(&shared, "RemoveService", &rm.base, &reply, &st), 0);
-	berth_reply_free(reply);
+	berth_reply_free(call_ok(&shared, "RemoveService", &rm.base));
 	assert_polled(&shared, l.id, "gone", 0);
 }
 
