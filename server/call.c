@@ -45,6 +45,14 @@ call_fail(struct call *call, int code, const char *fmt, ...)
 	return code;
 }
 
+void
+call_clear_failure(struct call *call)
+{
+	call->code = BERTH__V1__CODE__OK;
+	call->message[0] = '\0';
+	call->n_details = 0;
+}
+
 static void
 add_detail(struct call *call, const char *field, const char *reason, const char *description)
 {

@@ -61,6 +61,9 @@ int call_fail(struct call *call, int code, const char *fmt, ...)
 int call_fail_detail(struct call *call, int code, const char *field, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Forgets a recorded failure the handler recovered from (it tried again). */
+void call_clear_failure(struct call *call);
+
 /* INVALID_ARGUMENT from a failed validate_*() check. */
 int call_fail_invalid(struct call *call, const struct validation_error *err);
 

@@ -36,6 +36,8 @@
 
 /* Attempts at another port when Docker finds the chosen one taken. */
 #define LAUNCH_PORT_RETRIES 8
+/* Instance numbers a launch without a name passes over, at most, for names taken outside. */
+#define LAUNCH_NAME_RETRIES 8
 
 static int
 fail_backend(struct call *call, const struct docker_error *err, const char *what)
@@ -240,12 +242,13 @@ choose_port(struct call *call, const Berth__V1__Template *t, uint32_t requested,
 }
 
 /*
- * Steps 3: instance name and the "creating" row, atomically. On success the
- * caller holds the service's lock and releases it when the launch is done.
+ * Steps 3: instance name (instance, or the lowest free instance_N with N >=
+ * from) and the "creating" row, atomically. On success the caller holds
+ * the service's lock and releases it when the launch is done.
  */
 static int
-insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, uint16_t port,
-    Berth__V1__Service **out)
+insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, unsigned from,
+    uint16_t port, Berth__V1__Service **out)
 {
 	struct berthd *d = call_berthd(call);
 	struct registry *reg = call_registry(call);
@@ -257,7 +260,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 	if ((code = registry_begin(reg)) != 0)
 		return registry_code(call, code);
 	if (instance[0] == '\0') {
-		if ((code = registry_instance_next(reg, t->name, &number)) != 0) {
+		if ((code = registry_instance_next(reg, t->name, from, &number)) != 0) {
 			registry_rollback(reg);
 			return registry_code(call, code);
 		}
@@ -411,6 +414,19 @@ undo_launch(struct call *call, Berth__V1__Service *s, int code)
 	log_warn("launch undone service=%s code=%d", s->service_id, code);
 }
 
+/* Appends `instance` to the reply's skipped_instances (arena memory). */
+static void
+add_skipped_instance(struct call *call, Berth__V1__LaunchServiceResponse *out,
+    const char *instance)
+{
+	char **grown = ARENA_ARRAY(&call->arena, char *, out->n_skipped_instances + 1);
+
+	if (out->n_skipped_instances > 0)
+		memcpy(grown, out->skipped_instances, sizeof(*grown) * out->n_skipped_instances);
+	grown[out->n_skipped_instances++] = arena_strdup(&call->arena, instance);
+	out->skipped_instances = grown;
+}
+
 int
 lifecycle_launch(struct call *call, const char *template_name, const char *instance,
     uint32_t port, Berth__V1__LaunchServiceResponse *out)
@@ -439,23 +455,39 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 			t->name));
 	docker_us = clock_monotonic_us() - docker_us;
 
-	port_us = clock_monotonic_us();
-	if ((code = choose_port(call, t, port, t->port_range_start, out, &chosen)) != 0)
-		return code;
-	port_us = clock_monotonic_us() - port_us;
-	if ((code = insert_row(call, t, instance, chosen, &s)) != 0) {
-		ports_release(d->ports, chosen);
-		return code;
-	}
-	if ((code = make_project_dir(call, t->name, s->project_dir)) == 0 &&
-	    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
-	    (code = registry_service_update(call_registry(call), s->service_id, STATUS_RUNNING,
-		 NULL)) != 0)
-		code = registry_code(call, code);
-	if (code != 0) {
+	port_us = 0;
+	for (unsigned from = 1, attempt = 0;; attempt++) {
+		int64_t t0 = clock_monotonic_us();
+
+		if ((code = choose_port(call, t, port, t->port_range_start, out, &chosen)) != 0)
+			return code;
+		port_us = clock_monotonic_us() - t0;
+		if ((code = insert_row(call, t, instance, from, chosen, &s)) != 0) {
+			ports_release(d->ports, chosen);
+			return code;
+		}
+		if ((code = make_project_dir(call, t->name, s->project_dir)) == 0 &&
+		    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
+		    (code = registry_service_update(call_registry(call), s->service_id,
+			 STATUS_RUNNING, NULL)) != 0)
+			code = registry_code(call, code);
+		if (code == 0)
+			break;
 		undo_launch(call, s, code);
 		service_unlock(d->locks, s->service_id);
-		return code;
+		/*
+		 * A container outside the registry has the name this launch chose
+		 * itself (one kept by `rm --keep-container`, or made by hand):
+		 * leave it alone and take the next number, as a person would.
+		 */
+		if (code != BERTH__V1__CODE__ALREADY_EXISTS || instance[0] != '\0' ||
+		    s->container_id[0] != '\0' || attempt >= LAUNCH_NAME_RETRIES)
+			return code;
+		log_info("launch passes over an instance whose container name is taken service=%s",
+		    s->service_id);
+		add_skipped_instance(call, out, s->instance);
+		call_clear_failure(call);
+		from = s->instance_number + 1;
 	}
 	service_unlock(d->locks, s->service_id);
 	s->status = STATUS_RUNNING;

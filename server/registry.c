@@ -552,11 +552,12 @@ instance_number_of(const char *name)
  * instance_number column, which read every row: 6 ms at 10,000.
  */
 int
-registry_instance_next(struct registry *reg, const char *template_name, unsigned *number)
+registry_instance_next(struct registry *reg, const char *template_name, unsigned from,
+    unsigned *number)
 {
 	sqlite3_stmt *st = stmt(reg, ST_INSTANCE_NAMES);
 	uint32_t *numbers = NULL;
-	size_t n_numbers = 0, cap = 0, rows = 0;
+	size_t n_numbers = 0, cap = 0, rows = 0, limit;
 	unsigned char *taken;
 	int rc;
 
@@ -587,15 +588,19 @@ registry_instance_next(struct registry *reg, const char *template_name, unsigned
 		free(numbers);
 		return fail_sqlite(reg, rc);
 	}
-	taken = calloc(rows + 2, 1);
+	/* At most `rows` numbers are taken: the answer is at most from + rows. */
+	if (from == 0)
+		from = 1;
+	limit = (size_t)from + rows;
+	taken = calloc(limit + 1, 1);
 	if (taken == NULL) {
 		free(numbers);
 		return fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 	}
 	for (size_t i = 0; i < n_numbers; i++)
-		if (numbers[i] <= rows + 1)
+		if (numbers[i] <= limit)
 			taken[numbers[i]] = 1;
-	*number = 1;
+	*number = from;
 	while (taken[*number])
 		(*number)++;
 	free(taken);

@@ -63,8 +63,9 @@ int registry_begin(struct registry *reg);
 int registry_commit(struct registry *reg);
 void registry_rollback(struct registry *reg);
 
-/* The lowest N >= 1 such that template has no instance "instance_N". */
-int registry_instance_next(struct registry *reg, const char *template_name, unsigned *number);
+/* The lowest N >= from (and >= 1) such that template has no instance "instance_N". */
+int registry_instance_next(struct registry *reg, const char *template_name, unsigned from,
+    unsigned *number);
 
 /*
  * Inserts a row from s (service_id, template, container_name, port,

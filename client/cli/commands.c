@@ -841,13 +841,22 @@ print_launch(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 	kv_add(kv, "service_id", "%s", r->service->service_id);
 	kv_add(kv, "url", "%s", r->service->url);
 	kv_add(kv, "port", "%u", r->service->port);
-	if ((rc = table_end(cli, kv)) != 0 || r->n_skipped_ports == 0)
+	if ((rc = table_end(cli, kv)) != 0)
 		return rc;
-	fputs("skipped ", cli->out);
-	for (size_t i = 0; i < r->n_skipped_ports; i++)
-		fprintf(cli->out, "%s%u (%s)", i > 0 ? ", " : "", r->skipped_ports[i]->port,
-		    r->skipped_ports[i]->reason);
-	fputc('\n', cli->out);
+	if (r->n_skipped_ports > 0) {
+		fputs("skipped ", cli->out);
+		for (size_t i = 0; i < r->n_skipped_ports; i++)
+			fprintf(cli->out, "%s%u (%s)", i > 0 ? ", " : "", r->skipped_ports[i]->port,
+			    r->skipped_ports[i]->reason);
+		fputc('\n', cli->out);
+	}
+	if (r->n_skipped_instances > 0) {
+		fputs("skipped instances ", cli->out);
+		for (size_t i = 0; i < r->n_skipped_instances; i++)
+			fprintf(cli->out, "%s%s", i > 0 ? ", " : "", r->skipped_instances[i]);
+		fputs(" (a container outside the registry has the name; see berth cleanup --status)\n",
+		    cli->out);
+	}
 	return 0;
 }
 

@@ -345,6 +345,45 @@ test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 	docker_container_remove(docker, id, true, 30000, &err);
 }
 
+/*
+ * A launch without an instance name whose lowest free number is the name of
+ * a container outside the registry (here made by hand; also one kept by
+ * `rm --keep-container`) leaves that container alone and takes the next
+ * number, saying which it passed over. With the name given, it is refused.
+ */
+static void
+test_auto_named_launch_passes_over_a_name_taken_outside_the_registry(void **state)
+{
+	struct docker_label labels[] = { { "berth.test", proc.dir } };
+	struct docker_container_spec spec = {
+		.name = "demo_instance_1", .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
+		.container_port = 8000,
+	};
+	struct docker_error err = { 0 };
+	struct docker_container c;
+	Berth__V1__LaunchServiceResponse *r;
+	char id[DOCKER_ID_LEN + 1];
+	berth_status st;
+
+	(void)state;
+	assert_int_equal(docker_container_create(docker, &spec, id, 30000, &err), 0);
+
+	r = launch_ok("");
+	assert_string_equal(r->service->service_id, "demo_instance_2");
+	assert_int_equal(r->n_skipped_instances, 1);
+	assert_string_equal(r->skipped_instances[0], "instance_1");
+	assert_int_equal(remove_service(r->service->service_id, true, false), 0);
+	berth_reply_free(&r->base);
+
+	/* Named explicitly: refused, and the other container is untouched. */
+	assert_null(launch("demo", "instance_1", 0, &st));
+	assert_int_equal(st.code, BERTH__V1__CODE__ALREADY_EXISTS);
+	assert_int_equal(docker_container_inspect(docker, id, &c, 30000, &err), 0);
+	assert_string_equal(c.state, "created");
+
+	assert_int_equal(docker_container_remove(docker, id, true, 30000, &err), 0);
+}
+
 /* Seed: stop keeps the row and the port; restart brings it back. */
 static void
 test_stop_all_of_a_template_then_restart_one(void **state)
@@ -587,6 +626,8 @@ main(void)
 		    teardown_test),
 		cmocka_unit_test_teardown(test_ports_held_by_a_listener_or_a_foreign_container_are_skipped,
 		    teardown_test),
+		cmocka_unit_test_teardown(
+		    test_auto_named_launch_passes_over_a_name_taken_outside_the_registry, teardown_test),
 		cmocka_unit_test_teardown(test_stop_all_of_a_template_then_restart_one, teardown_test),
 		cmocka_unit_test_teardown(test_remove_keeps_the_directory_unless_purged, teardown_test),
 		cmocka_unit_test_teardown(test_restart_recreates_a_container_removed_behind_berths_back,

@@ -560,7 +560,7 @@ test_generation_moves_with_changes_to_services_only(void **state)
 	g = registry_generation();
 	assert_int_equal(registry_service_get(f->reg, &f->arena, "web_instance_1", &got), 0);
 	assert_int_equal(registry_stats(f->reg, &f->arena, &stats), 0);
-	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", 1, &number), 0);
 	assert_int_equal(registry_generation(), g);
 
 	assert_int_equal(registry_service_update(f->reg, "web_instance_1", "running", "abc"), 0);
@@ -611,13 +611,13 @@ test_instance_next_is_the_lowest_free_number(void **state)
 	unsigned number = 0;
 
 	put_ok(f->reg, &t, true);
-	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", 1, &number), 0);
 	assert_int_equal(number, 1);
 
 	insert_instance(f->reg, "instance_1", 1, 9001);
 	insert_instance(f->reg, "instance_2", 2, 9002);
 	insert_instance(f->reg, "instance_4", 4, 9004);
-	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", 1, &number), 0);
 	assert_int_equal(number, 3);
 
 	/* A named instance called instance_3 takes the name; others are ignored. */
@@ -625,13 +625,23 @@ test_instance_next_is_the_lowest_free_number(void **state)
 	insert_instance(f->reg, "staging", 0, 9010);
 	insert_instance(f->reg, "instance_", 0, 9011);
 	insert_instance(f->reg, "instance_x", 0, 9012);
-	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", 1, &number), 0);
 	assert_int_equal(number, 5);
 
 	/* An adopted container's label read as adopt reads it: instance_05 is 5. */
 	insert_instance(f->reg, "instance_05", 5, 9005);
 	insert_instance(f->reg, "instance_99999999999", 0, 9013);
-	assert_int_equal(registry_instance_next(f->reg, "web", &number), 0);
+	assert_int_equal(registry_instance_next(f->reg, "web", 1, &number), 0);
+	assert_int_equal(number, 6);
+
+	/* From a number on (a launch skipping names taken outside the registry). */
+	assert_int_equal(registry_instance_next(f->reg, "web", 2, &number), 0);
+	assert_int_equal(number, 6);
+	assert_int_equal(registry_instance_next(f->reg, "web", 7, &number), 0);
+	assert_int_equal(number, 7);
+	assert_int_equal(registry_instance_next(f->reg, "web", 40, &number), 0);
+	assert_int_equal(number, 40);
+	assert_int_equal(registry_instance_next(f->reg, "web", 0, &number), 0);
 	assert_int_equal(number, 6);
 }
 
