@@ -91,7 +91,10 @@ int dispatch_check_wire(const ProtobufCMessageDescriptor *desc, const void *data
  * Decodes `payload` as method `index`'s request, checks its text fields
  * (UTF-8, no NUL byte, at most t->max_string bytes),
  * runs the handler and encodes the reply into *reply (arena memory).
- * Returns the call's code; on failure call->message says why.
+ * For a route with keep_answer, an answer kept for the same payload bytes
+ * at the current state version is the reply instead, and a new OK answer
+ * is kept (t->answers). Returns the call's code; on failure call->message
+ * says why.
  */
 int dispatch_call(const struct dispatch_table *t, unsigned index, struct call *call,
     const ProtobufCBinaryData *payload, ProtobufCBinaryData *reply);
