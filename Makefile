@@ -170,7 +170,7 @@ check-asan:
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 test-valgrind: test-build
-	@BUILD=$(BUILD) VALGRIND="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
+	@BUILD=$(BUILD) VALGRIND="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --suppressions=tests/valgrind.supp" \
 	    sh tests/run.sh $(UNIT_TESTS)
 
 # --- fuzzing -------------------------------------------------------------------
