@@ -36,7 +36,35 @@ struct berth_client {
 	char *url;
 	char *token;
 	_Atomic uint32_t timeout_ms;
+	/* The TLS options of berth_open, for the events socket (NULL: not given). */
+	char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
 };
+
+/* Frees a client whose socket is closed or was never opened. */
+static void
+client_free(berth_client *c)
+{
+	free(c->token);
+	free(c->url);
+	free(c->tls_ca_file);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
+	free(c->tls_server_name);
+	free(c);
+}
+
+/* A copy of an optional string: NULL stays NULL; *ok turns false when out of memory. */
+static char *
+copy_option(const char *s, bool *ok)
+{
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	if ((copy = strdup(s)) == NULL)
+		*ok = false;
+	return copy;
+}
 
 static __thread berth_status last_status;
 
@@ -210,6 +238,7 @@ int
 berth_open(berth_client **out, const char *url, const berth_options *opts, berth_status *st)
 {
 	berth_client *c;
+	bool ok = true;
 	int rv;
 
 	*out = NULL;
@@ -224,16 +253,18 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 	c->timeout_ms = opts != NULL && opts->timeout_ms ? opts->timeout_ms : BERTH_DEFAULT_TIMEOUT_MS;
 	c->token = strdup(opts != NULL && opts->token != NULL ? opts->token : "");
 	c->url = strdup(url);
-	if (c->token == NULL || c->url == NULL) {
-		free(c->token);
-		free(c->url);
-		free(c);
+	if (opts != NULL) {
+		c->tls_ca_file = copy_option(opts->tls_ca_file, &ok);
+		c->tls_cert_file = copy_option(opts->tls_cert_file, &ok);
+		c->tls_key_file = copy_option(opts->tls_key_file, &ok);
+		c->tls_server_name = copy_option(opts->tls_server_name, &ok);
+	}
+	if (c->token == NULL || c->url == NULL || !ok) {
+		client_free(c);
 		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		free(c->token);
-		free(c->url);
-		free(c);
+		client_free(c);
 		return set_status(st, BERTH__V1__CODE__INTERNAL, "cannot open req0 socket: %s",
 		    nng_strerror(rv));
 	}
@@ -243,9 +274,7 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
 	if ((rv = dial(c->sock, url, opts, st)) != 0) {
 		nng_close(c->sock);
-		free(c->token);
-		free(c->url);
-		free(c);
+		client_free(c);
 		return rv;
 	}
 	*out = c;
@@ -258,9 +287,7 @@ berth_close(berth_client *c)
 	if (c == NULL)
 		return;
 	nng_close(c->sock);
-	free(c->token);
-	free(c->url);
-	free(c);
+	client_free(c);
 }
 
 void
@@ -477,22 +504,47 @@ static void
 dialable_url(const char *event_url, const char *client_url, char *out, size_t len)
 {
 	const char *host, *port, *client_host, *client_port;
+	size_t scheme;
 
 	snprintf(out, len, "%s", event_url);
-	if (strncmp(event_url, "tcp://", 6) != 0 || strncmp(client_url, "tcp://", 6) != 0)
+	if (strncmp(event_url, "tcp://", 6) == 0)
+		scheme = 6;
+	else if (strncmp(event_url, "tls+tcp://", 10) == 0)
+		scheme = 10;
+	else
 		return;
-	host = event_url + 6;
+	if (strncmp(client_url, event_url, scheme) != 0)
+		return;
+	host = event_url + scheme;
 	port = strrchr(host, ':');
 	if (port == NULL)
 		return;
 	if (!(port == host || strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0 ||
 		strncmp(host, "*:", 2) == 0))
 		return;
-	client_host = client_url + 6;
+	client_host = client_url + scheme;
 	client_port = strrchr(client_host, ':');
 	if (client_port == NULL)
 		return;
-	snprintf(out, len, "tcp://%.*s%s", (int)(client_port - client_host), client_host, port);
+	snprintf(out, len, "%.*s%.*s%s", (int)scheme, event_url, (int)(client_port - client_host),
+	    client_host, port);
+}
+
+/*
+ * The index of the first URL with the scheme of client_url (a remote
+ * client of tls+tcp:// wants the tls+tcp:// events, not the ipc:// ones),
+ * else 0.
+ */
+static size_t
+same_scheme(char *const *urls, size_t n, const char *client_url)
+{
+	const char *end = strstr(client_url, "://");
+	size_t len = end != NULL ? (size_t)(end - client_url) + 3 : 0;
+
+	for (size_t i = 0; i < n && len > 0; i++)
+		if (strncmp(urls[i], client_url, len) == 0)
+			return i;
+	return 0;
 }
 
 int
@@ -500,6 +552,7 @@ berth_events_open(berth_events **out, berth_client *c, const char *url, berth_st
 {
 	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
 	Berth__V1__HealthResponse *health = NULL;
+	berth_options tls = { 0 };
 	char target[512];
 	berth_events *e;
 	int rv, code;
@@ -514,7 +567,9 @@ berth_events_open(berth_events **out, berth_client *c, const char *url, berth_st
 			return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED,
 			    "berthd publishes no events");
 		}
-		dialable_url(health->event_urls[0], c->url, target, sizeof(target));
+		dialable_url(health->event_urls[same_scheme(health->event_urls, health->n_event_urls,
+				 c->url)],
+		    c->url, target, sizeof(target));
 		berth_reply_free(&health->base);
 	} else {
 		snprintf(target, sizeof(target), "%s", url);
@@ -530,11 +585,15 @@ berth_events_open(berth_events **out, berth_client *c, const char *url, berth_st
 	nng_socket_set(e->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMAXT, 1000);
-	if ((rv = nng_dial(e->sock, target, NULL, 0)) != 0) {
+	/* A tls+tcp:// events socket is verified, and verifies us, as the RPC socket does. */
+	tls.tls_ca_file = c->tls_ca_file;
+	tls.tls_cert_file = c->tls_cert_file;
+	tls.tls_key_file = c->tls_key_file;
+	tls.tls_server_name = c->tls_server_name;
+	if ((code = dial(e->sock, target, &tls, st)) != 0) {
 		nng_close(e->sock);
 		free(e);
-		return set_status(st, BERTH__V1__CODE__UNAVAILABLE, "cannot subscribe to %s: %s",
-		    target, nng_strerror(rv));
+		return code;
 	}
 	*out = e;
 	return set_status(st, BERTH__V1__CODE__OK, "%s", "");

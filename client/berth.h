@@ -127,8 +127,11 @@ const berth_status *berth_last_status(void);
 /*
  * Events: berthd publishes a berth.v1.Event per change on an nng pub0
  * socket. berth_events_open subscribes to it: at `url`, or when url is NULL
- * at the first of the event_urls that Health reports (a wildcard host in it
- * is replaced by the host of the client's own URL). A subscriber that falls
+ * at the first of the event_urls that Health reports with the scheme of the
+ * client's own URL, else the first (a wildcard host in it is replaced by
+ * the host of the client's own URL). A tls+tcp:// events
+ * URL is dialed with the client's TLS options (berthd publishes there only
+ * with mutual TLS when authentication is on). A subscriber that falls
  * behind loses events; Event.sequence shows the gap.
  * The caller owns *out and frees it with berth_events_close().
  */

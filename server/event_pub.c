@@ -17,6 +17,7 @@
 #include "event_pub.h"
 #include "ipc_watchdog.h"
 #include "log.h"
+#include "tls_listener.h"
 
 #define MAX_LISTENERS 8
 
@@ -37,7 +38,8 @@ open_failed(struct event_pub *pub)
 
 int
 event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, char *err, size_t errlen)
+    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, char *err,
+    size_t errlen)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
 	int rv;
@@ -57,8 +59,14 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 
 		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
 		    (ipc && ipc_mode != 0 &&
-			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0) ||
-		    (rv = nng_listener_start(*l, 0)) != 0) {
+			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0)) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			return open_failed(pub);
+		}
+		if (strncmp(urls[i], "tls+", 4) == 0 &&
+		    tls_listener_setup(*l, urls[i], tls, err, errlen) != 0)
+			return open_failed(pub);
+		if ((rv = nng_listener_start(*l, 0)) != 0) {
 			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
@@ -87,7 +95,8 @@ event_pub_default_url(const char *rpc_url, char *buf, size_t len)
 
 	if (strncmp(rpc_url, "ipc://", 6) == 0) {
 		n = snprintf(buf, len, "%s-events", rpc_url);
-	} else if (strncmp(rpc_url, "tcp://", 6) == 0 && (colon = strrchr(rpc_url, ':')) != NULL &&
+	} else if ((strncmp(rpc_url, "tcp://", 6) == 0 || strncmp(rpc_url, "tls+tcp://", 10) == 0) &&
+	    (colon = strrchr(rpc_url, ':')) != NULL &&
 	    (port = strtol(colon + 1, NULL, 10)) > 0 && port < 65535) {
 		n = snprintf(buf, len, "%.*s:%ld", (int)(colon - rpc_url), rpc_url, port + 1);
 	} else {

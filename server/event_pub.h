@@ -16,14 +16,17 @@
 struct event_pub;
 
 struct ipc_watchdog;
+struct tls_files;
 
 /*
  * Listens on every URL (ipc:// ones watched by `watchdog`, which may be
  * NULL, and their socket files given `ipc_mode`, as the RPC socket's: 0
- * keeps nng's default). Returns 0, or -1 with the reason in err.
+ * keeps nng's default; tls+tcp:// ones with `tls`, as the RPC socket's).
+ * Returns 0, or -1 with the reason in err.
  */
 int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, char *err, size_t errlen);
+    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, char *err,
+    size_t errlen);
 void event_pub_close(struct event_pub *pub);
 
 /*
@@ -34,7 +37,10 @@ void event_publish(struct event_pub *pub, Berth__V1__Event__Type type,
     const Berth__V1__Service *s, const char *status, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Builds the default event URL for an RPC URL: ipc path + "-events", tcp port + 1. */
+/*
+ * Builds the default event URL for an RPC URL: ipc path + "-events";
+ * tcp:// and tls+tcp:// port + 1, same scheme.
+ */
 int event_pub_default_url(const char *rpc_url, char *buf, size_t len);
 
 #endif

@@ -33,6 +33,7 @@
 #include "rpc_server.h"
 #include "service_lock.h"
 #include "shutdown.h"
+#include "tls_listener.h"
 
 #define IPC_WATCHDOG_INTERVAL_MS 2000
 /* Kept answers (answer_cache.h): ListServices of 10,000 rows is about 3 MB. */
@@ -147,17 +148,31 @@ warn_ephemeral_overlap(struct registry *reg)
 	arena_reset(&a);
 }
 
+/* Whether only authenticated peers can subscribe at url: local, or mutual TLS. */
+static bool
+subscribers_authenticated(const char *url, const struct tls_files *tls)
+{
+	return strncmp(url, "ipc://", 6) == 0 ||
+	    (strncmp(url, "tls+", 4) == 0 && tls_files_mutual(tls));
+}
+
 /* The pub0 socket for berth's events: --events, or derived from --listen. */
 static int
 open_events(struct berthd *d)
 {
 	char err[512];
 
+	struct tls_files tls = { d->config.tls_cert, d->config.tls_key, d->config.tls_client_ca };
+
 	d->event_urls = d->config.events;
 	if (d->event_urls.n == 0) {
 		for (size_t i = 0; i < d->config.listen.n; i++) {
-			/* pub0 has no tokens: with authentication on, events stay local. */
-			if (d->auth.enabled && strncmp(d->config.listen.items[i], "ipc://", 6) != 0)
+			/*
+			 * pub0 has no tokens: with authentication on, events stay on
+			 * ipc://, or on tls+tcp:// with mutual TLS, where the client
+			 * certificate authenticates the subscriber.
+			 */
+			if (d->auth.enabled && !subscribers_authenticated(d->config.listen.items[i], &tls))
 				continue;
 			if (event_pub_default_url(d->config.listen.items[i], d->event_url_buf[i],
 				sizeof(d->event_url_buf[i])) == 0)
@@ -165,11 +180,11 @@ open_events(struct berthd *d)
 		}
 	}
 	for (size_t i = 0; i < d->event_urls.n && d->auth.enabled; i++)
-		if (strncmp(d->event_urls.items[i], "ipc://", 6) != 0)
+		if (!subscribers_authenticated(d->event_urls.items[i], &tls))
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
 	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog,
-		(int)d->config.ipc_mode, err, sizeof(err)) != 0) {
+		(int)d->config.ipc_mode, &tls, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
@@ -410,9 +425,7 @@ main(int argc, char **argv)
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
 		.ipc_mode = (uint32_t)d->config.ipc_mode,
 		.watchdog = d->watchdog,
-		.tls_cert_file = d->config.tls_cert,
-		.tls_key_file = d->config.tls_key,
-		.tls_client_ca_file = d->config.tls_client_ca,
+		.tls = { d->config.tls_cert, d->config.tls_key, d->config.tls_client_ca },
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);

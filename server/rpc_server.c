@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "request_cache.h"
+#include "tls_listener.h"
 #include "rpc_method.h"
 #include "rpc_server.h"
 #include "status.h"
@@ -30,7 +31,6 @@
 #define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
 #define STOP_GRACE_MS 30000
-#define PEM_MAX_BYTES (1 << 20)
 
 struct worker {
 	struct rpc_server *srv;
@@ -469,88 +469,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* A whole PEM file as a string; NULL with the reason in err. */
-static char *
-read_pem(const char *what, const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	char *text;
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot read the %s %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	if ((text = malloc(PEM_MAX_BYTES + 1)) == NULL) {
-		fclose(f);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	n = fread(text, 1, PEM_MAX_BYTES + 1, f);
-	fclose(f);
-	if (n == 0 || n > PEM_MAX_BYTES) {
-		free(text);
-		snprintf(err, errlen, "the %s %s is empty or larger than %d bytes", what, path,
-		    PEM_MAX_BYTES);
-		return NULL;
-	}
-	text[n] = '\0';
-	return text;
-}
-
-/*
- * TLS for one tls+tcp:// listener: our certificate and key; with a client
- * CA, the peer must present a certificate that CA signed (mutual TLS), else
- * the handshake fails and nng drops the connection before any request.
- */
-static int
-setup_tls(struct rpc_server *srv, nng_listener l, const char *url, char *err, size_t errlen)
-{
-	const struct rpc_server_config *c = &srv->config;
-	nng_tls_config *tls = NULL;
-	char *cert = NULL, *key = NULL;
-	int rv, result = -1;
-
-	if (c->tls_cert_file == NULL || c->tls_cert_file[0] == '\0' || c->tls_key_file == NULL ||
-	    c->tls_key_file[0] == '\0') {
-		snprintf(err, errlen, "cannot listen on %s: TLS needs a certificate and a key", url);
-		return -1;
-	}
-	if ((cert = read_pem("certificate", c->tls_cert_file, err, errlen)) == NULL ||
-	    (key = read_pem("key", c->tls_key_file, err, errlen)) == NULL)
-		goto out;
-	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
-	    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
-		snprintf(err, errlen, "cannot use the certificate %s with the key %s: %s",
-		    c->tls_cert_file, c->tls_key_file, nng_strerror(rv));
-		goto out;
-	}
-	if (c->tls_client_ca_file != NULL && c->tls_client_ca_file[0] != '\0') {
-		if ((rv = nng_tls_config_ca_file(tls, c->tls_client_ca_file)) != 0 ||
-		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
-			snprintf(err, errlen, "cannot use the client CA %s: %s", c->tls_client_ca_file,
-			    nng_strerror(rv));
-			goto out;
-		}
-	} else if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE)) != 0) {
-		snprintf(err, errlen, "cannot configure TLS: %s", nng_strerror(rv));
-		goto out;
-	}
-	if ((rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0) {
-		snprintf(err, errlen, "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
-		goto out;
-	}
-	result = 0;
-out:
-	if (key != NULL) {
-		explicit_bzero(key, strlen(key));
-		free(key);
-	}
-	free(cert);
-	nng_tls_config_free(tls); /* the listener holds its own reference */
-	return result;
-}
-
 static int
 listen_all(struct rpc_server *srv, char *err, size_t errlen)
 {
@@ -575,7 +493,8 @@ listen_all(struct rpc_server *srv, char *err, size_t errlen)
 			nng_listener_close(l);
 			return -1;
 		}
-		if (strncmp(url, "tls+", 4) == 0 && setup_tls(srv, l, url, err, errlen) != 0) {
+		if (strncmp(url, "tls+", 4) == 0 &&
+		    tls_listener_setup(l, url, &srv->config.tls, err, errlen) != 0) {
 			nng_listener_close(l);
 			return -1;
 		}

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "dispatch.h"
+#include "tls_listener.h"
 
 struct rpc_server;
 struct ipc_watchdog;
@@ -36,11 +37,8 @@ struct rpc_server_config {
 	size_t max_request_bytes;    /* larger requests: RESOURCE_EXHAUSTED */
 	uint32_t default_timeout_ms; /* deadline when the client sends none */
 	uint32_t ipc_mode;           /* permissions of ipc:// socket files, e.g. 0660 */
-	/* tls+tcp:// listeners (nng's TLS, mbedTLS); unused without one. */
-	const char *tls_cert_file;      /* server certificate, PEM (may hold the chain) */
-	const char *tls_key_file;       /* its private key, PEM, unencrypted */
-	const char *tls_client_ca_file; /* set: clients must present a certificate it signed */
-	struct ipc_watchdog *watchdog;  /* watches ipc:// listeners (nng 1.5.2); may be NULL */
+	struct tls_files tls;          /* tls+tcp:// listeners (nng's TLS, mbedTLS) */
+	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */
 };
 
 struct rpc_server_hooks {

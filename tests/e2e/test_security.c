@@ -42,7 +42,9 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "berth.h"
 #include "berthd_proc.h"
@@ -874,9 +876,129 @@ test_tls_without_client_ca_still_needs_tokens(void **state)
 	assert_int_equal(open_client(&c, tls, token, &opts, &st), 0);
 	assert_int_equal(call_empty(c, (unsigned)rpc_method_find("GetStats"), &st), 0);
 	berth_close(c);
+	/* Without mutual TLS, anyone could subscribe: no events off this host. */
+	assert_false(berthd_proc_log_contains(&p, "publishing events url=tls+tcp://"));
 	/* The name is checked too: the certificate is not for "berth.invalid". */
 	opts.tls_server_name = "berth.invalid";
 	assert_int_equal(health(tls, &opts), BERTH__V1__CODE__UNAUTHENTICATED);
+	berthd_proc_cleanup(&p);
+	free_pki(&k);
+}
+
+/* A whole small file as a string (caller frees); NULL when unreadable. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = f != NULL ? calloc(1, 65536) : NULL;
+
+	if (text != NULL && fread(text, 1, 65535, f) == 0) {
+		free(text);
+		text = NULL;
+	}
+	if (f != NULL)
+		fclose(f);
+	return text;
+}
+
+/*
+ * Whether a plain nng sub0 socket connects to `url` over TLS trusting `ca`
+ * and, when cert is not NULL, presenting cert and key. nng's dial is
+ * synchronous: the handshake decides.
+ */
+static bool
+tls_subscriber_connects(const char *url, const char *ca, const char *cert, const char *key)
+{
+	char *cert_pem = cert != NULL ? slurp(cert) : NULL, *key_pem = key != NULL ? slurp(key) : NULL;
+	nng_tls_config *cfg = NULL;
+	nng_socket sock;
+	nng_dialer d;
+	bool ok = false;
+
+	if (nng_sub0_open(&sock) == 0) {
+		if (nng_dialer_create(&d, sock, url) == 0 &&
+		    nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT) == 0 &&
+		    nng_tls_config_ca_file(cfg, ca) == 0 &&
+		    nng_tls_config_server_name(cfg, "localhost") == 0 &&
+		    nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED) == 0 &&
+		    (cert == NULL ||
+			(cert_pem != NULL && key_pem != NULL &&
+			    nng_tls_config_own_cert(cfg, cert_pem, key_pem, NULL) == 0)) &&
+		    nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg) == 0)
+			ok = nng_dialer_start(d, 0) == 0;
+		nng_close(sock);
+	}
+	if (cfg != NULL)
+		nng_tls_config_free(cfg);
+	free(cert_pem);
+	free(key_pem);
+	return ok;
+}
+
+/*
+ * With authentication on, pub0 has no tokens, so events are published on
+ * tls+tcp:// only with mutual TLS: the client certificate authenticates the
+ * subscriber. libberth subscribes with the client's TLS options; without a
+ * certificate of the CA there is no connection to the events socket.
+ */
+static void
+test_events_over_mutual_tls_with_authentication_on(void **state)
+{
+	Berth__V1__ShutdownRequest down = BERTH__V1__SHUTDOWN_REQUEST__INIT;
+	Berth__V1__HealthRequest hreq = BERTH__V1__HEALTH_REQUEST__INIT;
+	Berth__V1__HealthResponse *h = NULL;
+	Berth__V1__Event *ev = NULL;
+	struct pki k = { 0 };
+	struct berthd_proc p;
+	char tls[64], events[64], token[128];
+	const char *args[] = { "--listen", tls, "--auth", "on", "--tls-cert", k.server_cert,
+		"--tls-key", k.server_key, "--tls-client-ca", k.ca, NULL };
+	berth_options good = { 0 };
+	ProtobufCMessage *reply = NULL;
+	berth_events *sub = NULL;
+	berth_client *c;
+	berth_status st;
+	int port = free_port();
+	bool begun = false;
+
+	(void)state;
+	if (make_pki(&k) != 0)
+		fail_msg("openssl failed: see %s/openssl.log", k.dir);
+	snprintf(tls, sizeof(tls), "tls+tcp://localhost:%d", port);
+	snprintf(events, sizeof(events), "tls+tcp://localhost:%d", port + 1);
+	assert_int_equal(berthd_proc_start(&p, args), 0);
+	assert_false(berthd_proc_log_contains(&p, "events are published without authentication"));
+	create_token(&p, "events-admin", "admin", token, sizeof(token));
+	good.tls_ca_file = k.ca;
+	good.tls_cert_file = k.client_cert;
+	good.tls_key_file = k.client_key;
+
+	assert_int_equal(open_client(&c, tls, token, &good, &st), 0);
+	assert_int_equal(berth_call(c, "Health", &hreq.base, (ProtobufCMessage **)&h, &st), 0);
+	/* berthd_proc listens on an ipc:// socket of its own as well: its events are there too. */
+	assert_int_equal(h->n_event_urls, 2);
+	assert_true(strcmp(h->event_urls[0], events) == 0 || strcmp(h->event_urls[1], events) == 0);
+	berth_reply_free(&h->base);
+
+	/* Without a certificate of the CA the events socket's handshake fails. */
+	assert_true(tls_subscriber_connects(events, k.ca, k.client_cert, k.client_key));
+	assert_false(tls_subscriber_connects(events, k.ca, NULL, NULL));
+	assert_false(tls_subscriber_connects(events, k.ca, k.rogue_cert, k.rogue_key));
+
+	/* libberth picks the tls+tcp:// events (the client's scheme) and its own TLS options. */
+	assert_int_equal(berth_events_open(&sub, c, NULL, &st), 0);
+	usleep(300 * 1000); /* the subscription reaches berthd's pub0 socket */
+	assert_int_equal(berth_call(c, "Shutdown", &down.base, &reply, &st), 0);
+	berth_reply_free(reply);
+	for (int i = 0; i < 20 && !begun; i++) {
+		if (berth_events_next(sub, &ev, 500, &st) != 0)
+			continue;
+		begun = ev->type == BERTH__V1__EVENT__TYPE__SHUTDOWN_BEGUN;
+		berth_reply_free(&ev->base);
+	}
+	assert_true(begun);
+	berth_events_close(sub);
+	berth_close(c);
 	berthd_proc_cleanup(&p);
 	free_pki(&k);
 }
@@ -1359,6 +1481,7 @@ main(void)
 		cmocka_unit_test(test_mutating_calls_are_audited_allowed_or_not),
 		cmocka_unit_test(test_mutual_tls_refuses_clients_without_a_certificate_of_its_ca),
 		cmocka_unit_test(test_tls_without_client_ca_still_needs_tokens),
+		cmocka_unit_test(test_events_over_mutual_tls_with_authentication_on),
 	};
 	const struct CMUnitTest roles[] = {
 		cmocka_unit_test(test_every_method_times_every_role),
