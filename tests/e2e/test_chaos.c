@@ -76,6 +76,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "sp_raw.h"
 #include "docker.h"
 #include "docker_proxy.h"
 
@@ -2561,36 +2562,34 @@ static const struct hostile hostile_table[] = {
 	    ALLOW(OK) | INVALID },
 };
 
-#define HUGE_SEND_BYTES (256 * 1024)
-
-/* One request on a fresh req0 socket: its code, or CODE_DROPPED when no answer came. */
+/* One request on a fresh connection: its code, or CODE_DROPPED when no answer came. */
 static int
 raw_call(const char *url, const struct bytes *msg, int timeout_ms, char *message, size_t len)
 {
 	Berth__V1__RpcResponse *resp;
-	nng_socket sock;
 	void *buf = NULL;
 	size_t n = 0;
-	int rv, code = CODE_DROPPED;
+	int code;
 
 	message[0] = '\0';
-	if (nng_req0_open(&sock) != 0)
+	/*
+	 * By hand, not with an nng client: berthd cuts some of these
+	 * connections, and nng 1.5.2's client can then hang for good in
+	 * nng_close, which stops every later close in this process.
+	 */
+	switch (sp_raw_exchange(url, msg->p != NULL ? msg->p : (void *)"", msg->len, timeout_ms, &buf,
+	    &n)) {
+	case SP_RAW_ANSWERED:
+		break;
+	case SP_RAW_CLOSED:
+		snprintf(message, len, "connection closed");
+		return CODE_DROPPED;
+	case SP_RAW_TIMEOUT:
+		snprintf(message, len, "no answer in %d ms", timeout_ms);
+		return CODE_DROPPED;
+	default:
+		snprintf(message, len, "cannot connect");
 		return -1;
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
-	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0);
-	if ((rv = nng_dial(sock, url, NULL, 0)) != 0 ||
-	    (rv = nng_send(sock, msg->p != NULL ? msg->p : (void *)"", msg->len, 0)) != 0 ||
-	    (rv = nng_recv(sock, &buf, &n, NNG_FLAG_ALLOC)) != 0) {
-		snprintf(message, len, "%s", nng_strerror(rv));
-		/*
-		 * nng 1.5.2's client can hang for good closing a socket whose huge
-		 * send the server cut off. Such a socket (a few per run) is left
-		 * open: the test process ends soon after.
-		 */
-		if (msg->len <= HUGE_SEND_BYTES)
-			nng_close(sock);
-		return rv == NNG_ETIMEDOUT ? CODE_DROPPED : -1;
 	}
 	resp = berth__v1__rpc_response__unpack(NULL, n, buf);
 	if (resp != NULL) {
@@ -2601,8 +2600,7 @@ raw_call(const char *url, const struct bytes *msg, int timeout_ms, char *message
 		code = -1;
 		snprintf(message, len, "an answer that is not an RpcResponse (%zu bytes)", n);
 	}
-	nng_free(buf, n);
-	nng_close(sock);
+	free(buf);
 	return code;
 }
 

@@ -35,6 +35,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "rpc_server.h"
+#include "sp_raw.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void
@@ -886,53 +887,16 @@ test_request_just_under_the_limit_is_served(void **state)
 	assert_int_equal(atomic_load(&app.put_calls), 1);
 }
 
-/*
- * Sends one SP message over ipc without nng: the handshake (0 'S' 'P' 0,
- * req0 = 0x30), then the frame (1, 64-bit big-endian length, body). True
- * when the server closes the connection instead of answering.
- */
+/* True when the server closes the connection instead of answering `body`. */
 static bool
 oversized_message_closes_the_connection(const char *url, const void *body, size_t len)
 {
-	const unsigned char hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	unsigned char head[9], answer[8];
-	const char *path = url + strlen("ipc://");
-	bool closed = false;
-	int fd;
+	void *answer = NULL;
+	size_t n = 0;
+	enum sp_raw_result r = sp_raw_exchange(url, body, len, 5000, &answer, &n);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello) ||
-	    recv(fd, answer, sizeof(answer), MSG_WAITALL) != (ssize_t)sizeof(answer))
-		goto out;
-	head[0] = 1;
-	for (int i = 0; i < 8; i++)
-		head[1 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	if (send(fd, head, sizeof(head), MSG_NOSIGNAL) != (ssize_t)sizeof(head))
-		goto out;
-	/* The server may close while the body is still going out: that is the answer too. */
-	(void)send(fd, body, len, MSG_NOSIGNAL);
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		char buf[256];
-		ssize_t n;
-
-		if (poll(&pfd, 1, 5000) <= 0)
-			break; /* neither an answer nor a close */
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n <= 0) {
-			closed = true;
-			break;
-		}
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	return closed;
+	free(answer);
+	return r == SP_RAW_CLOSED;
 }
 
 static void
