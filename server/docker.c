@@ -200,26 +200,6 @@ reply_init(struct reply *r, size_t limit, bool stream)
 	r->stream = stream;
 }
 
-/*
- * Container ids and names go into URL paths: only Docker's name characters
- * are let through, so nothing can be smuggled into the path or query.
- */
-static bool
-valid_container_ref(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	if (n == 0 || n > 255)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
 /* An image reference: name components, registry host:port, tag, digest. */
 static bool
 valid_image_ref(const char *s)
@@ -1313,7 +1293,7 @@ docker_container_create(struct docker *d, const struct docker_container_spec *sp
 		return rc;
 	if (!valid_image_ref(spec->image))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid image name");
-	if (spec->name != NULL && !valid_container_ref(spec->name))
+	if (spec->name != NULL && !valid_ref(spec->name))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container name");
 	if ((body = create_body(spec, err)) == NULL)
 		return err->code;
@@ -1366,7 +1346,7 @@ container_action(struct docker *d, const char *id, const char *action, int stop_
 
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
-	if (!valid_container_ref(id))
+	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s/%s", id, action);
 	if (stop_timeout_s >= 0)
@@ -1418,7 +1398,7 @@ docker_container_remove(struct docker *d, const char *id, bool force, int64_t ti
 
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
-	if (!valid_container_ref(id))
+	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s?force=%s&v=true", id, force ? "true" : "false");
 	rc = api_simple(d, "DELETE", &path, deadline, err);
@@ -1506,7 +1486,7 @@ docker_container_inspect(struct docker *d, const char *id, struct docker_contain
 	memset(out, 0, sizeof(*out));
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
-	if (!valid_container_ref(id))
+	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s/json", id);
 	reply_init(&r, BODY_MAX, false);
@@ -1641,7 +1621,7 @@ docker_container_logs(struct docker *d, const char *id, unsigned tail, char **ou
 	*out = NULL;
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
-	if (!valid_container_ref(id))
+	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s/logs?stdout=1&stderr=1", id);
 	if (tail > 0)
@@ -1690,7 +1670,7 @@ docker_container_stats(struct docker *d, const char *id, struct docker_stats *ou
 	memset(out, 0, sizeof(*out));
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
-	if (!valid_container_ref(id))
+	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s/stats?stream=false&one-shot=true", id);
 	reply_init(&r, BODY_MAX, false);

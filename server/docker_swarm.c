@@ -31,26 +31,6 @@ left(int64_t deadline)
 	return deadline - clock_monotonic_ms();
 }
 
-/*
- * Swarm ids and service names go into URL paths: Docker's name characters
- * only, so nothing can reach the query or another path.
- */
-static bool
-valid_ref(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	if (n == 0 || n > 255)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
 /* Swarm's rule for service names: a DNS label, [A-Za-z0-9] at both ends, '_' allowed. */
 static bool
 valid_service_name(const char *s)
@@ -108,6 +88,62 @@ request_json(struct docker *d, const char *method, const char *path, const json_
 	if (*answer == NULL)
 		return fail(err, BERTH__V1__CODE__INTERNAL, "Docker sent malformed JSON: %s", jerr.text);
 	return CODE_OK;
+}
+
+/* Fills one struct (a list's element, an inspect's result) from Docker's JSON object. */
+typedef void (*from_json_fn)(void *out, const json_t *o);
+
+/* GET `prefix` + ref, an object that from_json turns into *out. `what` names ref in errors. */
+static int
+get_one(struct docker *d, const char *prefix, const char *ref, const char *what,
+    from_json_fn from_json, void *out, int64_t timeout_ms, struct docker_error *err)
+{
+	char path[300];
+	json_t *o = NULL;
+	int rc;
+
+	if (!valid_ref(ref))
+		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %s", what);
+	snprintf(path, sizeof(path), "%s%s", prefix, ref);
+	if ((rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err)) == CODE_OK)
+		from_json(out, o);
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * GET `path`, a JSON array (or, with `member`, an object whose member of
+ * that name is the array, absent when empty), into *out: a calloc'ed
+ * array of *n elements of `size` bytes, each filled by from_json; NULL
+ * when empty. `what` names the list in errors.
+ */
+static int
+get_list(struct docker *d, const char *path, const char *member, const char *what, size_t size,
+    from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct docker_error *err)
+{
+	json_t *o = NULL, *list, *item;
+	char *elements;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err);
+	list = member != NULL ? json_object_get(o, member) : o;
+	if (rc == CODE_OK && !json_is_array(list) &&
+	    !(member != NULL && (list == NULL || json_is_null(list))))
+		rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker's %s list is not an array", what);
+	if (rc == CODE_OK && json_array_size(list) > 0) {
+		if ((elements = calloc(json_array_size(list), size)) == NULL) {
+			rc = fail_memory(err);
+		} else {
+			json_array_foreach (list, i, item)
+				from_json(elements + (*n)++ * size, item);
+			*out = elements;
+		}
+	}
+	json_decref(o);
+	return rc;
 }
 
 /* "PREFIX?filters=<url-encoded {"KEY":["VALUE"], ...}>" from key/value pairs (NULL values skipped). */
@@ -290,8 +326,9 @@ add_port(struct docker_service *s, json_int_t port)
 
 /* One object of GET /services. */
 static void
-service_from_json(struct docker_service *s, const json_t *o)
+service_from_json(void *out, const json_t *o)
 {
+	struct docker_service *s = out;
 	const json_t *spec = json_object_get(o, "Spec");
 	const json_t *labels = json_object_get(spec, "Labels");
 	const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
@@ -340,19 +377,9 @@ int
 docker_service_inspect(struct docker *d, const char *ref, struct docker_service *out,
     int64_t timeout_ms, struct docker_error *err)
 {
-	char path[300];
-	json_t *o = NULL;
-	int rc;
-
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if (!valid_ref(ref))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
-	snprintf(path, sizeof(path), "/services/%s", ref);
-	if ((rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err)) == CODE_OK)
-		service_from_json(out, o);
-	json_decref(o);
-	return rc;
+	return get_one(d, "/services/", ref, "service id", service_from_json, out, timeout_ms, err);
 }
 
 int
@@ -360,8 +387,7 @@ docker_service_list(struct docker *d, const char *label, struct docker_service *
     size_t *n, int64_t timeout_ms, struct docker_error *err)
 {
 	char *path = filtered_path("/services", "label", label, NULL, NULL);
-	json_t *o = NULL, *item;
-	size_t i;
+	void *list = NULL;
 	int rc;
 
 	*out = NULL;
@@ -369,18 +395,10 @@ docker_service_list(struct docker *d, const char *label, struct docker_service *
 	memset(err, 0, sizeof(*err));
 	if (path == NULL)
 		return fail_memory(err);
-	rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err);
+	rc = get_list(d, path, NULL, "service", sizeof(**out), service_from_json, &list, n,
+	    timeout_ms, err);
 	free(path);
-	if (rc == CODE_OK && !json_is_array(o))
-		rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker's service list is not an array");
-	if (rc == CODE_OK && json_array_size(o) > 0) {
-		if ((*out = calloc(json_array_size(o), sizeof(**out))) == NULL)
-			rc = fail_memory(err);
-		else
-			json_array_foreach (o, i, item)
-				service_from_json(&(*out)[(*n)++], item);
-	}
-	json_decref(o);
+	*out = list;
 	return rc;
 }
 
@@ -521,8 +539,9 @@ docker_task_state_active(const char *state)
 }
 
 static void
-task_from_json(struct docker_task *t, const json_t *o)
+task_from_json(void *out, const json_t *o)
 {
+	struct docker_task *t = out;
 	const json_t *status = json_object_get(o, "Status");
 	const json_t *cs = json_object_get(status, "ContainerStatus");
 
@@ -545,9 +564,8 @@ int
 docker_task_list(struct docker *d, const char *service, const char *desired_state,
     struct docker_task **out, size_t *n, int64_t timeout_ms, struct docker_error *err)
 {
+	void *list = NULL;
 	char *path;
-	json_t *o = NULL, *item;
-	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -558,55 +576,38 @@ docker_task_list(struct docker *d, const char *service, const char *desired_stat
 	if ((path = filtered_path("/tasks", "service", service, "desired-state", desired_state)) ==
 	    NULL)
 		return fail_memory(err);
-	rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err);
+	rc = get_list(d, path, NULL, "task", sizeof(**out), task_from_json, &list, n, timeout_ms,
+	    err);
 	free(path);
-	if (rc == CODE_OK && !json_is_array(o))
-		rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker's task list is not an array");
-	if (rc == CODE_OK && json_array_size(o) > 0) {
-		if ((*out = calloc(json_array_size(o), sizeof(**out))) == NULL)
-			rc = fail_memory(err);
-		else
-			json_array_foreach (o, i, item)
-				task_from_json(&(*out)[(*n)++], item);
-	}
-	json_decref(o);
+	*out = list;
 	return rc;
+}
+
+static void
+node_from_json(void *out, const json_t *o)
+{
+	struct docker_node *node = out;
+	const json_t *spec = json_object_get(o, "Spec");
+
+	copy_text(node->id, sizeof(node->id), json_text(o, "ID"));
+	copy_text(node->hostname, sizeof(node->hostname),
+	    json_text(json_object_get(o, "Description"), "Hostname"));
+	copy_text(node->state, sizeof(node->state), json_text(json_object_get(o, "Status"), "State"));
+	copy_text(node->availability, sizeof(node->availability), json_text(spec, "Availability"));
+	copy_text(node->role, sizeof(node->role), json_text(spec, "Role"));
 }
 
 int
 docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t timeout_ms,
     struct docker_error *err)
 {
-	json_t *o = NULL, *item;
-	size_t i;
+	void *list = NULL;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
 	memset(err, 0, sizeof(*err));
-	rc = request_json(d, "GET", "/nodes", NULL, &o, timeout_ms, err);
-	if (rc == CODE_OK && !json_is_array(o))
-		rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker's node list is not an array");
-	if (rc == CODE_OK && json_array_size(o) > 0) {
-		if ((*out = calloc(json_array_size(o), sizeof(**out))) == NULL) {
-			rc = fail_memory(err);
-		} else {
-			json_array_foreach (o, i, item) {
-				struct docker_node *node = &(*out)[(*n)++];
-				const json_t *spec = json_object_get(item, "Spec");
-
-				copy_text(node->id, sizeof(node->id), json_text(item, "ID"));
-				copy_text(node->hostname, sizeof(node->hostname),
-				    json_text(json_object_get(item, "Description"), "Hostname"));
-				copy_text(node->state, sizeof(node->state),
-				    json_text(json_object_get(item, "Status"), "State"));
-				copy_text(node->availability, sizeof(node->availability),
-				    json_text(spec, "Availability"));
-				copy_text(node->role, sizeof(node->role), json_text(spec, "Role"));
-			}
-		}
-	}
-	json_decref(o);
+	rc = get_list(d, "/nodes", NULL, "node", sizeof(**out), node_from_json, &list, n, timeout_ms,
+	    err);
+	*out = list;
 	return rc;
 }
 
@@ -635,8 +636,9 @@ docker_volume_create(struct docker *d, const char *name, const char *driver,
 }
 
 static void
-volume_from_json(struct docker_volume *v, const json_t *o)
+volume_from_json(void *out, const json_t *o)
 {
+	struct docker_volume *v = out;
 	memset(v, 0, sizeof(*v));
 	copy_text(v->name, sizeof(v->name), json_text(o, "Name"));
 	copy_text(v->driver, sizeof(v->driver), json_text(o, "Driver"));
@@ -649,19 +651,9 @@ int
 docker_volume_inspect(struct docker *d, const char *name, struct docker_volume *out,
     int64_t timeout_ms, struct docker_error *err)
 {
-	char path[300];
-	json_t *o = NULL;
-	int rc;
-
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if (!valid_ref(name))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid volume name");
-	snprintf(path, sizeof(path), "/volumes/%s", name);
-	if ((rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err)) == CODE_OK)
-		volume_from_json(out, o);
-	json_decref(o);
-	return rc;
+	return get_one(d, "/volumes/", name, "volume name", volume_from_json, out, timeout_ms, err);
 }
 
 int
@@ -669,8 +661,7 @@ docker_volume_list(struct docker *d, const char *label, struct docker_volume **o
     int64_t timeout_ms, struct docker_error *err)
 {
 	char *path = filtered_path("/volumes", "label", label, NULL, NULL);
-	json_t *o = NULL, *list, *item;
-	size_t i;
+	void *list = NULL;
 	int rc;
 
 	*out = NULL;
@@ -678,17 +669,10 @@ docker_volume_list(struct docker *d, const char *label, struct docker_volume **o
 	memset(err, 0, sizeof(*err));
 	if (path == NULL)
 		return fail_memory(err);
-	rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err);
+	rc = get_list(d, path, "Volumes", "volume", sizeof(**out), volume_from_json, &list, n,
+	    timeout_ms, err);
 	free(path);
-	list = json_object_get(o, "Volumes");
-	if (rc == CODE_OK && json_array_size(list) > 0) {
-		if ((*out = calloc(json_array_size(list), sizeof(**out))) == NULL)
-			rc = fail_memory(err);
-		else
-			json_array_foreach (list, i, item)
-				volume_from_json(&(*out)[(*n)++], item);
-	}
-	json_decref(o);
+	*out = list;
 	return rc;
 }
 
