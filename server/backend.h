@@ -21,6 +21,7 @@
 
 #include "berth/v1/berth.pb-c.h"
 #include "docker.h"
+#include "metrics.h"
 
 /* Everything a backend needs to run one instance. */
 struct backend_instance {
@@ -126,5 +127,18 @@ extern const struct backend_ops backend_swarm_ops;
  * needs (main thread, at start-up; berthd serves either way).
  */
 void backend_swarm_check(struct backend *b);
+
+/*
+ * For the backends: every answer from Docker passes through here on its way
+ * up, and failures are counted for /metrics. NOT_FOUND is not one: it is
+ * how berth learns that a container, service or image is gone.
+ */
+static inline int
+counted(int code)
+{
+	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
+		metrics_count_docker_error();
+	return code;
+}
 
 #endif

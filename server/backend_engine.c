@@ -10,20 +10,6 @@
 #include "backend.h"
 #include "build_root.h"
 #include "clock.h"
-#include "metrics.h"
-
-/*
- * Every answer from Docker passes through here on its way up: failures are
- * counted for /metrics. NOT_FOUND is not one: it is how berth learns that a
- * container or image is gone.
- */
-static int
-counted(int code)
-{
-	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
-		metrics_count_docker_error();
-	return code;
-}
 
 /*
  * Images this engine had a moment ago. A launch checked its image with one

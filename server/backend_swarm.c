@@ -40,7 +40,6 @@
 #include "clock.h"
 #include "docker_swarm.h"
 #include "log.h"
-#include "metrics.h"
 
 #define LABEL_REPLICAS "berth.replicas"        /* the count a start scales to */
 #define LABEL_SWARM_SERVICE "com.docker.swarm.service.id"
@@ -51,14 +50,6 @@
 #define GONE_WAIT_MAX_MS 30000
 #define MAX_TASKS 32             /* at most this many shown by GetService */
 #define IDENTITY_ENV 3
-
-static int
-counted(int code)
-{
-	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
-		metrics_count_docker_error();
-	return code;
-}
 
 static int64_t
 left(int64_t deadline)

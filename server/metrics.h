@@ -29,7 +29,7 @@ struct metrics_server;
  */
 void metrics_rpc_observe(const char *method, int code, int64_t duration_us);
 
-/* A request to Docker failed (see backend_engine.c for what counts). */
+/* A request to Docker failed (see counted() in backend.h for what counts). */
 void metrics_count_docker_error(void);
 
 /* The Docker event stream was lost and is being followed again. */
