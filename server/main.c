@@ -148,6 +148,13 @@ warn_ephemeral_overlap(struct registry *reg)
 	arena_reset(&a);
 }
 
+/* The TLS files of tls+tcp:// listeners, RPC and events alike. */
+static struct tls_files
+tls_files_of(const struct config *c)
+{
+	return (struct tls_files){ c->tls_cert, c->tls_key, c->tls_client_ca };
+}
+
 /* Whether only authenticated peers can subscribe at url: local, or mutual TLS. */
 static bool
 subscribers_authenticated(const char *url, const struct tls_files *tls)
@@ -162,7 +169,7 @@ open_events(struct berthd *d)
 {
 	char err[512];
 
-	struct tls_files tls = { d->config.tls_cert, d->config.tls_key, d->config.tls_client_ca };
+	struct tls_files tls = tls_files_of(&d->config);
 
 	d->event_urls = d->config.events;
 	if (d->event_urls.n == 0) {
@@ -425,7 +432,7 @@ main(int argc, char **argv)
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
 		.ipc_mode = (uint32_t)d->config.ipc_mode,
 		.watchdog = d->watchdog,
-		.tls = { d->config.tls_cert, d->config.tls_key, d->config.tls_client_ca },
+		.tls = tls_files_of(&d->config),
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
