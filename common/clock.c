@@ -1,6 +1,7 @@
 /*
  * clock.c - monotonic and wall clocks.
  */
+#include <errno.h>
 #include <time.h>
 
 #include "clock.h"
@@ -18,6 +19,17 @@ int64_t
 clock_monotonic_ms(void)
 {
 	return clock_monotonic_us() / 1000;
+}
+
+void
+clock_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	if (ms <= 0)
+		return;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 void

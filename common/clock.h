@@ -14,6 +14,9 @@ int64_t clock_monotonic_ms(void);
 /* Monotonic microseconds, for request timing. */
 int64_t clock_monotonic_us(void);
 
+/* Sleeps ms milliseconds (none when ms <= 0), also across signals. */
+void clock_sleep_ms(int64_t ms);
+
 /* Now as "2026-11-26T10:30:00Z"; buf needs 21 bytes. */
 void clock_rfc3339_now(char *buf, size_t len);
 

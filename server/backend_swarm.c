@@ -57,14 +57,6 @@ left(int64_t deadline)
 	return deadline - clock_monotonic_ms();
 }
 
-static void
-pause_ms(int64_t ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static int
 out_of_memory(struct docker_error *err)
 {
@@ -302,7 +294,7 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 			    service_id, running, converging, unschedulable);
 			return 0;
 		}
-		pause_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 }
 
@@ -328,7 +320,7 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct do
 			return 0;
 		if (clock_monotonic_ms() + POLL_MS > until)
 			break;
-		pause_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 	memset(err, 0, sizeof(*err));
 	log_warn("swarm service scaled to 0 but a task still runs, leaving it to Swarm service=%s",
@@ -473,7 +465,7 @@ swarm_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docke
 		free(list);
 		if (n == 0)
 			break;
-		pause_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 	return 0;
 }

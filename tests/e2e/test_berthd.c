@@ -27,6 +27,7 @@
 #include "berth.h"
 #include "berthd.h"
 #include "berthd_proc.h"
+#include "clock.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void
@@ -40,13 +41,6 @@ struct fixture {
 	struct berthd_proc proc;
 	berth_client *client;
 };
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static const char *
 build_dir(void)
@@ -119,7 +113,7 @@ run_berthd(const char *log_path, int timeout_s, const char *const *args)
 	for (int i = 0; i < timeout_s * 100; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -137,7 +131,7 @@ wait_exit(struct berthd_proc *p, int timeout_s)
 			p->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	return -1;
 }
@@ -177,7 +171,7 @@ file_eventually_contains_from(const char *path, long offset, const char *needle)
 	for (int i = 0; i < 500; i++) {
 		if (file_contains_from(path, offset, needle))
 			return true;
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	return false;
 }

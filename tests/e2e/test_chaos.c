@@ -76,6 +76,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "sp_raw.h"
 #include "docker.h"
 #include "docker_proxy.h"
@@ -176,26 +177,6 @@ static struct {
 	unsigned n_notes;
 	int64_t started_ms;
 } report = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	if (ms <= 0)
-		return;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* An invariant held: counted for the report. */
 static void
@@ -829,7 +810,7 @@ check_integrity(struct daemon *d, const char *when)
 static void
 check_agreement(struct daemon *d, const char *when, int settle_ms)
 {
-	int64_t until = now_ms() + settle_ms;
+	int64_t until = clock_monotonic_ms() + settle_ms;
 	unsigned long checks = 0;
 	char why[320];
 	int problems;
@@ -837,9 +818,9 @@ check_agreement(struct daemon *d, const char *when, int settle_ms)
 	for (;;) {
 		checks = 0;
 		problems = agreement_pass(d, why, sizeof(why), &checks);
-		if (problems == 0 || now_ms() >= until)
+		if (problems == 0 || clock_monotonic_ms() >= until)
 			break;
-		sleep_ms(250);
+		clock_sleep_ms(250);
 	}
 	if (problems != 0)
 		violation("%s: registry and Docker disagree (%d problem%s): %s", when, problems,
@@ -988,7 +969,7 @@ load_client_main(void *arg)
 			checked(1);
 		/* As a client would: no busy loop while Docker is away or the range is full. */
 		if (rc == BERTH__V1__CODE__UNAVAILABLE || rc == BERTH__V1__CODE__RESOURCE_EXHAUSTED)
-			sleep_ms(100);
+			clock_sleep_ms(100);
 	}
 	return NULL;
 }
@@ -1093,7 +1074,7 @@ checker_main(void *arg)
 	while (!atomic_load(&l->stop)) {
 		if ((atomic_load(&l->outage_gen) & 1) == 0)
 			snapshot_check(l);
-		sleep_ms(200);
+		clock_sleep_ms(200);
 	}
 	return NULL;
 }
@@ -1107,12 +1088,12 @@ rss_sampler_main(void *arg)
 		long kb = proc_status_kb(l->d->proc.pid, "VmRSS:");
 
 		if (kb > 0) {
-			l->rss_at[l->n_rss] = now_ms() - l->started_ms;
+			l->rss_at[l->n_rss] = clock_monotonic_ms() - l->started_ms;
 			l->rss_kb[l->n_rss++] = kb;
 			if (!l->not_peak)
 				note_rss(kb);
 		}
-		sleep_ms(250);
+		clock_sleep_ms(250);
 	}
 	return NULL;
 }
@@ -1131,7 +1112,7 @@ run_load(struct load *l, int seconds, struct docker_proxy *px)
 
 	assert_true(l->clients <= MAX_CLIENTS);
 	atomic_store(&l->stop, false);
-	l->started_ms = now_ms();
+	l->started_ms = clock_monotonic_ms();
 	l->n_rss = 0;
 	for (int i = 0; i < l->clients; i++) {
 		berth_status st;
@@ -1153,12 +1134,12 @@ run_load(struct load *l, int seconds, struct docker_proxy *px)
 		/* Outages evenly spread: at 1/(n+1), 2/(n+1), ... of the time. */
 		int64_t at = l->started_ms + (int64_t)seconds * 1000 * (k + 1) / (lv->outages + 1);
 
-		sleep_ms((int)(at - now_ms()));
+		clock_sleep_ms((int)(at - clock_monotonic_ms()));
 		atomic_fetch_add(&l->outage_gen, 1);
 		if (!docker_proxy_down(px))
 			violation("%s: the Docker proxy did not go down", l->phase);
 		fault(F_OUTAGE, 1);
-		sleep_ms(lv->outage_ms);
+		clock_sleep_ms(lv->outage_ms);
 		if (!docker_proxy_up(px))
 			violation("%s: the Docker proxy did not come back", l->phase);
 		atomic_fetch_add(&l->outage_gen, 1);
@@ -1168,7 +1149,7 @@ run_load(struct load *l, int seconds, struct docker_proxy *px)
 		printf("# %s: Docker away for %d ms at %lld ms\n", l->phase, lv->outage_ms,
 		    (long long)(at - l->started_ms));
 	}
-	sleep_ms((int)(end - now_ms()));
+	clock_sleep_ms((int)(end - clock_monotonic_ms()));
 	atomic_store(&l->stop, true);
 	for (int i = 0; i < l->clients; i++) {
 		pthread_join(threads[i], NULL);
@@ -1198,9 +1179,9 @@ rss_halves(const struct load *l, long *first, long *second)
 static void
 quiesce(struct daemon *d, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 
-	while (now_ms() < until) {
+	while (clock_monotonic_ms() < until) {
 		Berth__V1__HealthResponse *h = do_health(d->client, NULL);
 		Berth__V1__ListServicesResponse *list = do_list(d->client, NULL);
 		bool busy = h == NULL || !h->docker_available || list == NULL;
@@ -1212,7 +1193,7 @@ quiesce(struct daemon *d, int timeout_ms)
 		berth_reply_free((ProtobufCMessage *)list);
 		if (!busy)
 			return;
-		sleep_ms(200);
+		clock_sleep_ms(200);
 	}
 }
 
@@ -1248,9 +1229,9 @@ test_load_sixteen_clients_keep_ports_names_and_memory_in_line(void **state)
 	l.phase = "load";
 	l.tpl = tpl;
 	l.clients = lv->load_clients;
-	started = now_ms();
+	started = clock_monotonic_ms();
 	run_load(&l, lv->load_seconds, NULL);
-	print_load(&l, now_ms() - started);
+	print_load(&l, clock_monotonic_ms() - started);
 
 	quiesce(&dmn, 20000);
 	check_agreement(&dmn, "after the load", 5000);
@@ -1425,7 +1406,7 @@ kill_worker_main(void *arg)
 			break;
 		case K_STOP:
 			if (!pick_tracked(w, E_UNKNOWN, id, &state)) {
-				sleep_ms(20);
+				clock_sleep_ms(20);
 				break;
 			}
 			if (state == E_RUNNING) {
@@ -1438,7 +1419,7 @@ kill_worker_main(void *arg)
 			break;
 		case K_RESTART:
 			if (!pick_tracked(w, E_UNKNOWN, id, &state)) {
-				sleep_ms(20);
+				clock_sleep_ms(20);
 				break;
 			}
 			rc = do_by_id(w->c, OP_RESTART, id, 0, &st);
@@ -1569,7 +1550,7 @@ kill_round(int round, enum kill_kind kind, const char *tpl, unsigned *rs)
 	for (int k = 0; k < KILL_WORKERS; k++)
 		assert_int_equal(pthread_create(&threads[k], NULL, kill_worker_main, &w[k]), 0);
 	delay = rnd_between(rs, 50, lv->kill_max_delay_ms);
-	sleep_ms(delay);
+	clock_sleep_ms(delay);
 	atomic_store(&killing, true);
 	daemon_kill(&dmn);
 	for (int k = 0; k < KILL_WORKERS; k++) {
@@ -1642,9 +1623,9 @@ test_docker_outage_under_load_answers_unavailable_and_recovers_by_itself(void **
 	l.phase = "outage";
 	l.tpl = tpl;
 	l.clients = 8;
-	started = now_ms();
+	started = clock_monotonic_ms();
 	run_load(&l, lv->outage_load_seconds, &proxy);
-	print_load(&l, now_ms() - started);
+	print_load(&l, clock_monotonic_ms() - started);
 	assert_true(atomic_load(&proxy.accepted) > 0); /* berthd did talk through the proxy */
 
 	/* One more outage with nobody else calling: how soon does a launch work again? */
@@ -1653,12 +1634,12 @@ test_docker_outage_under_load_answers_unavailable_and_recovers_by_itself(void **
 	if (do_launch(dmn.client, tpl, NULL, NULL, &st) != BERTH__V1__CODE__UNAVAILABLE)
 		violation("outage: a launch with Docker away answered %s: %s", berth_code_name(st.code),
 		    st.message);
-	sleep_ms(1000);
+	clock_sleep_ms(1000);
 	assert_true(docker_proxy_up(&proxy));
-	up_at = now_ms();
-	while (now_ms() - up_at < 20000) {
+	up_at = clock_monotonic_ms();
+	while (clock_monotonic_ms() - up_at < 20000) {
 		if (do_launch(dmn.client, tpl, NULL, NULL, &st) == 0) {
-			recovered = (long)(now_ms() - up_at);
+			recovered = (long)(clock_monotonic_ms() - up_at);
 			break;
 		}
 		if (st.code != BERTH__V1__CODE__UNAVAILABLE &&
@@ -1667,7 +1648,7 @@ test_docker_outage_under_load_answers_unavailable_and_recovers_by_itself(void **
 			    berth_code_name(st.code), st.message);
 		if (st.code == BERTH__V1__CODE__RESOURCE_EXHAUSTED)
 			remove_all_services(&dmn);
-		sleep_ms(100);
+		clock_sleep_ms(100);
 	}
 	pthread_mutex_lock(&report.lock);
 	report.outage_ms += 1000;
@@ -1802,17 +1783,17 @@ test_disk_full_refuses_changes_clearly_and_resumes_when_space_returns(void **sta
 		violation("disk full: GetStats answered %s: %s", berth_code_name(st.code), st.message);
 	check_integrity(&dmn, "disk full");
 	/* Full for a while longer: Docker's events about the stop find no room either. */
-	sleep_ms(2500);
+	clock_sleep_ms(2500);
 
 	/* Space again: changes work again, without a restart. */
 	assert_int_equal(unlink(filler), 0);
-	freed_at = now_ms();
-	while (!resumed && now_ms() - freed_at < 10000) {
+	freed_at = clock_monotonic_ms();
+	while (!resumed && clock_monotonic_ms() - freed_at < 10000) {
 		snprintf(name, sizeof(name), "%sback", tpl);
 		if (put_big_template(&dmn, name, &st) == 0)
 			resumed = true;
 		else
-			sleep_ms(200);
+			clock_sleep_ms(200);
 	}
 	if (!resumed)
 		violation("disk full: changes still refused 10 s after space returned: %s: %s",
@@ -1833,7 +1814,7 @@ test_disk_full_refuses_changes_clearly_and_resumes_when_space_returns(void **sta
 static bool
 wait_status(const char *id, const char *status, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 
 	do {
 		Berth__V1__ListServicesResponse *list = do_list(dmn.client, NULL);
@@ -1843,8 +1824,8 @@ wait_status(const char *id, const char *status, int timeout_ms)
 		berth_reply_free((ProtobufCMessage *)list);
 		if (there)
 			return true;
-		sleep_ms(100);
-	} while (now_ms() < until);
+		clock_sleep_ms(100);
+	} while (clock_monotonic_ms() < until);
 	return false;
 }
 
@@ -1942,9 +1923,9 @@ test_container_ignoring_sigterm_is_killed_when_the_stop_timeout_ends(void **stat
 	if (do_launch(dmn.client, tpl, id, NULL, &st) != 0)
 		fail_msg("launch: %s: %s", berth_code_name(st.code), st.message);
 	fault(F_IGNORE_SIGTERM, 1);
-	started = now_ms();
+	started = clock_monotonic_ms();
 	rc = do_by_id(dmn.client, OP_STOP, id, 1, &st);
-	took = now_ms() - started;
+	took = clock_monotonic_ms() - started;
 	printf("# ignores SIGTERM: StopService(timeout 1 s) answered %s after %lld ms\n",
 	    berth_code_name(rc), (long long)took);
 	if (rc != 0)
@@ -2610,12 +2591,12 @@ others_are_served(berth_client *const *clients, int n, const char *after)
 {
 	for (int i = 0; i < n; i++) {
 		berth_status st;
-		int64_t started = now_ms();
+		int64_t started = clock_monotonic_ms();
 		Berth__V1__HealthResponse *h = do_health(clients[i], &st);
 
 		if (h == NULL)
 			violation("after %s: Health (client %d) answered %s after %lld ms: %s", after, i,
-			    berth_code_name(st.code), (long long)(now_ms() - started), st.message);
+			    berth_code_name(st.code), (long long)(clock_monotonic_ms() - started), st.message);
 		else
 			checked(1);
 		berth_reply_free((ProtobufCMessage *)h);
@@ -2701,14 +2682,14 @@ sp_send_request(int fd, uint32_t request_id, const struct bytes *body)
 static bool
 closed_by_peer(int fd, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 	char buf[4096];
 
-	while (now_ms() < until) {
+	while (clock_monotonic_ms() < until) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		ssize_t n;
 
-		if (poll(&pfd, 1, (int)(until - now_ms())) != 1)
+		if (poll(&pfd, 1, (int)(until - clock_monotonic_ms())) != 1)
 			return false;
 		n = read(fd, buf, sizeof(buf));
 		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
@@ -2885,7 +2866,7 @@ run_bad_connections(struct hostile_env *env)
 
 	/* The same on the ipc:// socket, where nng 1.5.2 needs berthd's watchdog. */
 	{
-		int64_t started = now_ms();
+		int64_t started = clock_monotonic_ms();
 		berth_status st;
 		Berth__V1__HealthResponse *h;
 
@@ -2895,7 +2876,7 @@ run_bad_connections(struct hostile_env *env)
 		fault(F_CONNECTION, 1);
 		printf("# connections: 50 ipc peers hung up before the handshake; Health over ipc "
 		       "answered %s after %lld ms\n",
-		    berth_code_name(st.code), (long long)(now_ms() - started));
+		    berth_code_name(st.code), (long long)(clock_monotonic_ms() - started));
 		if (h == NULL)
 			violation("connections: Health over ipc answered %s after 50 peers hung up "
 				  "before the handshake: %s",
@@ -2904,7 +2885,7 @@ run_bad_connections(struct hostile_env *env)
 			checked(1);
 		berth_reply_free((ProtobufCMessage *)h);
 		pthread_mutex_lock(&report.lock);
-		report.ipc_recovery_ms = (long)(now_ms() - started);
+		report.ipc_recovery_ms = (long)(clock_monotonic_ms() - started);
 		pthread_mutex_unlock(&report.lock);
 		others_are_served(env->clients, 2, "50 ipc peers that hung up before the handshake");
 	}
@@ -2985,13 +2966,13 @@ run_never_reading_client(struct hostile_env *env)
 		sent += sp_send_request(fd, (uint32_t)i + 1, &list);
 	fault(F_CONNECTION, 1);
 	printf("# never reads: %d ListTemplates requests sent, no answer read\n", sent);
-	until = now_ms() + lv->flood_ms;
-	while (now_ms() < until) {
+	until = clock_monotonic_ms() + lv->flood_ms;
+	while (clock_monotonic_ms() < until) {
 		for (int i = 0; i < 2; i++) {
-			int64_t started = now_ms(), took;
+			int64_t started = clock_monotonic_ms(), took;
 			Berth__V1__HealthResponse *h = do_health(env->clients[i], &st);
 
-			took = now_ms() - started;
+			took = clock_monotonic_ms() - started;
 			if (took > worst)
 				worst = took;
 			if (h == NULL)
@@ -3001,7 +2982,7 @@ run_never_reading_client(struct hostile_env *env)
 				checked(1);
 			berth_reply_free((ProtobufCMessage *)h);
 		}
-		sleep_ms(250);
+		clock_sleep_ms(250);
 	}
 	printf("# never reads: the slowest Health beside it took %lld ms\n", (long long)worst);
 	pthread_mutex_lock(&report.lock);
@@ -3249,7 +3230,7 @@ print_report(FILE *f, bool md)
 		fprintf(f, "\n=== berth chaos report ===\n");
 	}
 	report_line(f, md, "run", "level %s, seed %u, %s, %lld s", lv->name, seed, date,
-	    (long long)((now_ms() - report.started_ms) / 1000));
+	    (long long)((clock_monotonic_ms() - report.started_ms) / 1000));
 	report_line(f, md, "machine", "%s", host);
 	for (int op = 0; op < OP_COUNT; op++)
 		for (int c = 0; c <= CODE_COUNT; c++) {
@@ -3360,7 +3341,7 @@ setup_group(void **state)
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN); /* raw sockets write to peers that hung up */
-	report.started_ms = now_ms();
+	report.started_ms = clock_monotonic_ms();
 	lv = &levels[level != NULL && strcmp(level, "full") == 0 ? 1 : 0];
 	if (level != NULL && strcmp(level, "full") != 0 && strcmp(level, "quick") != 0) {
 		fprintf(stderr, "BERTH_CHAOS_LEVEL must be quick or full, not %s\n", level);

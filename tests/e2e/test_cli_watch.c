@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 
 #define TEMPLATE "watch_demo"
@@ -42,13 +43,6 @@ build_dir(void)
 {
 	const char *b = getenv("BUILD");
 	return b != NULL && b[0] != '\0' ? b : "build";
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static size_t
@@ -262,7 +256,7 @@ test_watch_stops_cleanly_on_sigint(void **state)
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
 		st = -1;
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	if (st == -1) {
 		kill(pid, SIGKILL);
@@ -337,7 +331,7 @@ test_a_slow_launch_shows_the_elapsed_time_on_a_terminal(void **state)
 	(void)state;
 	assert_int_equal(kill(proc.pid, SIGSTOP), 0);
 	pid = spawn_on_pty(args, &master);
-	sleep_ms(2500);
+	clock_sleep_ms(2500);
 	assert_int_equal(kill(proc.pid, SIGCONT), 0);
 	out = read_pty(master, pid, &status);
 	if (status != 0)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 
 #define RUN_TIMEOUT_S 300
@@ -51,15 +52,6 @@ assert_contains(const char *haystack, const char *needle)
 {
 	if (strstr(haystack, needle) == NULL)
 		fail_msg("\"%s\" not found in:\n%s", needle, haystack);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -99,7 +91,7 @@ run(const char *const *argv, const char *const *extra_env, char **out)
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
 	int fds[2], status;
-	int64_t deadline = now_ms() + RUN_TIMEOUT_S * 1000;
+	int64_t deadline = clock_monotonic_ms() + RUN_TIMEOUT_S * 1000;
 	pid_t pid;
 
 	*out = buf;
@@ -124,7 +116,7 @@ run(const char *const *argv, const char *const *extra_env, char **out)
 	close(fds[1]);
 	for (;;) {
 		struct pollfd pfd = { fds[0], POLLIN, 0 };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_monotonic_ms();
 		ssize_t n;
 
 		if (left <= 0) {

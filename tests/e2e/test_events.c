@@ -36,6 +36,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"
@@ -52,23 +53,6 @@ static char demo_context[PATH_MAX];
 static char test_label[300];
 
 /* --- helpers --------------------------------------------------------------- */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int
 put_demo_template(berth_client *c, uint16_t first, uint16_t last)
@@ -138,18 +122,18 @@ static int64_t
 wait_status_on(berth_client *c, const char *service_id, const char *want, int64_t since_ms,
     int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 	char status[32];
 
 	for (;;) {
 		status_on(c, service_id, status, sizeof(status));
 		if (strcmp(status, want) == 0)
-			return now_ms() - since_ms;
-		if (now_ms() >= until) {
+			return clock_monotonic_ms() - since_ms;
+		if (clock_monotonic_ms() >= until) {
 			print_message("service %s is still \"%s\", not \"%s\"\n", service_id, status, want);
 			return -1;
 		}
-		sleep_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 }
 
@@ -167,10 +151,10 @@ wait_status(const char *service_id, const char *want, int64_t since_ms)
 static Berth__V1__Event *
 wait_event(Berth__V1__Event__Type type, const char *service_id, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = until - now_ms();
+		int64_t left = until - clock_monotonic_ms();
 		Berth__V1__Event *ev;
 		nng_msg *msg;
 
@@ -254,7 +238,7 @@ subscribe_events(void)
 	    nng_dial(sub, health->event_urls[0], NULL, 0) == 0)
 		rv = 0;
 	berth_reply_free(&health->base);
-	sleep_ms(100); /* pub0 sends only to pipes it has seen */
+	clock_sleep_ms(100); /* pub0 sends only to pipes it has seen */
 	return rv;
 }
 
@@ -327,7 +311,7 @@ test_killed_container_shows_exited_and_service_died_is_published(void **state)
 	assert_int_equal(ev->port, r->service->port);
 	berth__v1__event__free_unpacked(ev, NULL);
 
-	started = now_ms();
+	started = clock_monotonic_ms();
 	assert_int_equal(docker_container_kill(docker, r->service->container_id, 10000, &err), 0);
 	latency = wait_status("demo_victim", "exited", started);
 	assert_true(latency >= 0);
@@ -353,7 +337,7 @@ test_removed_container_shows_missing(void **state)
 	int64_t started, latency;
 
 	(void)state;
-	started = now_ms();
+	started = clock_monotonic_ms();
 	assert_int_equal(docker_container_remove(docker, r->service->container_id, true, 10000, &err),
 	    0);
 	latency = wait_status("demo_gone", "missing", started);
@@ -378,9 +362,9 @@ test_container_started_outside_berth_shows_running_again(void **state)
 
 	(void)state;
 	assert_int_equal(docker_container_stop(docker, id, 1, 15000, &err), 0);
-	assert_true(wait_status("demo_lazarus", "exited", now_ms()) >= 0);
+	assert_true(wait_status("demo_lazarus", "exited", clock_monotonic_ms()) >= 0);
 
-	started = now_ms();
+	started = clock_monotonic_ms();
 	assert_int_equal(docker_container_start(docker, id, 10000, &err), 0);
 	latency = wait_status("demo_lazarus", "running", started);
 	assert_true(latency >= 0);
@@ -430,7 +414,7 @@ test_berths_own_stop_and_restart_are_not_reported_as_deaths(void **state)
 	assert_int_equal(berth_call(client, "StopService", &stop.base, &reply, &st), 0);
 	berth_reply_free(reply);
 	assert_int_equal(docker_container_start(docker, r->service->container_id, 10000, &err), 0);
-	assert_true(wait_status("demo_calm", "running", now_ms()) >= 0);
+	assert_true(wait_status("demo_calm", "running", clock_monotonic_ms()) >= 0);
 	ev = wait_event(BERTH__V1__EVENT__TYPE__SERVICE_STARTED, "demo_calm", WAIT_MS);
 	assert_non_null(ev);
 	berth__v1__event__free_unpacked(ev, NULL);
@@ -554,7 +538,7 @@ acceptor_main(void *arg)
 		pfd = (struct pollfd){ lfd, POLLIN, 0 };
 		if (lfd < 0 || poll(&pfd, 1, 50) <= 0) {
 			if (lfd < 0)
-				sleep_ms(20);
+				clock_sleep_ms(20);
 			continue;
 		}
 		if ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
@@ -586,12 +570,12 @@ acceptor_main(void *arg)
 static bool
 wait_until(atomic_bool *flag, bool want, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 
 	while (atomic_load(flag) != want) {
-		if (now_ms() >= until)
+		if (clock_monotonic_ms() >= until)
 			return false;
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	return true;
 }
@@ -627,7 +611,7 @@ proxy_down(struct proxy *px)
 	atomic_fetch_add(&px->generation, 1);
 	assert_true(wait_until(&px->listening, false, 2000));
 	for (int i = 0; i < 200 && pumps_alive(px) > 0; i++)
-		sleep_ms(10);
+		clock_sleep_ms(10);
 }
 
 static void
@@ -645,7 +629,7 @@ proxy_stop(struct proxy *px)
 	atomic_store(&px->quit, true);
 	pthread_join(px->acceptor, NULL);
 	for (int i = 0; i < 300 && pumps_alive(px) > 0; i++)
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	pthread_mutex_destroy(&px->lock);
 	px->started = false;
 }
@@ -653,12 +637,12 @@ proxy_stop(struct proxy *px)
 static bool
 wait_log(const struct berthd_proc *p, const char *needle, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 
 	while (!berthd_proc_log_contains(p, needle)) {
-		if (now_ms() >= until)
+		if (clock_monotonic_ms() >= until)
 			return false;
-		sleep_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 	return true;
 }
@@ -705,11 +689,11 @@ test_follower_reconnects_and_catches_up_with_what_it_missed(void **state)
 	proxy_down(&proxy);
 	assert_true(wait_log(&proc2, "docker events stream lost", WAIT_MS)); /* the one warning */
 	assert_int_equal(docker_container_kill(docker, r->service->container_id, 10000, &err), 0);
-	sleep_ms(500);
+	clock_sleep_ms(500);
 	status_on(client2, "demo_survivor", status, sizeof(status));
 	assert_string_equal(status, "running"); /* it cannot know yet */
 
-	started = now_ms();
+	started = clock_monotonic_ms();
 	proxy_up(&proxy);
 	latency = wait_status_on(client2, "demo_survivor", "exited", started, 6000);
 	assert_true(latency >= 0);
@@ -781,10 +765,10 @@ fake_engine_main(void *arg)
 			    "Connection: close\r\n\r\n");
 			write_all(fd, answer, strlen(answer));
 			for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
-				sleep_ms(100);
+				clock_sleep_ms(100);
 				write_all(fd, pieces[k], strlen(pieces[k]));
 			}
-			sleep_ms(100);
+			clock_sleep_ms(100);
 		}
 		close(fd);
 	}
@@ -917,7 +901,7 @@ test_follow_sees_labelled_containers_and_stops_when_asked(void **state)
 	atomic_init(&run.stop, false);
 	assert_int_equal(pthread_create(&t, NULL, follow_main, &run), 0);
 	for (int i = 0; i < 100 && run.c.connected == 0; i++)
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	assert_int_equal(run.c.connected, 1);
 
 	assert_int_equal(docker_container_create(docker, &other, other_id, 10000, &err), 0);
@@ -925,14 +909,14 @@ test_follow_sees_labelled_containers_and_stops_when_asked(void **state)
 	assert_int_equal(docker_container_remove(docker, id, true, 10000, &err), 0);
 	assert_int_equal(docker_container_remove(docker, other_id, true, 10000, &err), 0);
 	for (int i = 0; i < 100 && count_events(&run.c) < 2; i++)
-		sleep_ms(20);
-	sleep_ms(300); /* anything unlabelled would have come by now */
+		clock_sleep_ms(20);
+	clock_sleep_ms(300); /* anything unlabelled would have come by now */
 
-	asked = now_ms();
+	asked = clock_monotonic_ms();
 	atomic_store(&run.stop, true);
 	pthread_join(t, NULL);
-	print_message("follow returned %lld ms after stop was set\n", (long long)(now_ms() - asked));
-	assert_true(now_ms() - asked < 1000);
+	print_message("follow returned %lld ms after stop was set\n", (long long)(clock_monotonic_ms() - asked));
+	assert_true(clock_monotonic_ms() - asked < 1000);
 	assert_int_equal(run.rc, BERTH__V1__CODE__OK);
 	assert_int_equal(run.c.n, 2);
 	assert_string_equal(run.c.events[0].action, "create");
@@ -950,7 +934,7 @@ test_follow_without_an_engine_is_unavailable(void **state)
 	struct docker_error err;
 	atomic_bool stop = false;
 	char errtext[256];
-	int64_t started = now_ms();
+	int64_t started = clock_monotonic_ms();
 
 	(void)state;
 	assert_int_equal(docker_open(&none, "unix:///nonexistent/docker.sock", errtext,
@@ -958,7 +942,7 @@ test_follow_without_an_engine_is_unavailable(void **state)
 	    0);
 	assert_int_equal(docker_events_follow(none, NULL, &h, &stop, &err),
 	    BERTH__V1__CODE__UNAVAILABLE);
-	assert_true(now_ms() - started < 3000);
+	assert_true(clock_monotonic_ms() - started < 3000);
 	docker_close(none);
 }
 

@@ -31,6 +31,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 #include "http.h"
 
@@ -373,13 +374,6 @@ free_port(void)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
 	close(fd);
 	return ntohs(sa.sin_port);
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static int
@@ -786,7 +780,7 @@ test_healthz_says_503_while_shutting_down(void **state)
 		}
 		free(body);
 		if (!seen)
-			sleep_ms(30);
+			clock_sleep_ms(30);
 	}
 	if (!seen)
 		fail_msg("/healthz never said 503 during the shutdown (last status %d)", status);

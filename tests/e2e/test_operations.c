@@ -36,6 +36,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 #include "docker_proxy.h"
 #include "http.h"
@@ -76,26 +77,6 @@ static uint16_t port_base;
 static char demo_tpl[32], web_tpl[32], stubborn_tpl[32];
 
 /* --- small helpers ---------------------------------------------------------- */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	if (ms <= 0)
-		return;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static bool
 dir_exists(const char *path)
@@ -142,15 +123,15 @@ read_log(const struct daemon *d)
 static int
 wait_exit(struct daemon *d, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = clock_monotonic_ms() + timeout_ms;
 	int status;
 
-	while (now_ms() < until) {
+	while (clock_monotonic_ms() < until) {
 		if (waitpid(d->proc.pid, &status, WNOHANG) == d->proc.pid) {
 			d->proc.pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	berthd_proc_kill(&d->proc);
 	return -1;
@@ -723,7 +704,7 @@ test_cleanup_status_and_auto_cleanup_remove_the_dead_and_the_orphan(void **state
 		container_state(victim.container_id, state_now);
 		if (strcmp(state_now, "running") != 0)
 			break;
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	assert_string_equal(state_now, "exited");
 
@@ -1017,7 +998,7 @@ test_kill_during_a_launch_leaves_registry_and_docker_in_agreement(void **state)
 		assert_int_equal(berth_open(&f.client, aux.proc.url, &(berth_options){ NULL, 1500 }, &st),
 		    0);
 		assert_int_equal(pthread_create(&thread, NULL, inflight_launch, &f), 0);
-		sleep_ms(delays_ms[round]);
+		clock_sleep_ms(delays_ms[round]);
 		berthd_proc_kill(&aux.proc);
 		pthread_join(thread, NULL);
 		berth_close(f.client);
@@ -1051,7 +1032,7 @@ test_interrupted_shutdown_is_finished_at_the_next_start(void **state)
 	launch_many(&aux, stubborn_tpl, 3, l);
 
 	assert_int_equal(kill(aux.proc.pid, SIGTERM), 0);
-	sleep_ms(500);
+	clock_sleep_ms(500);
 	/* Begun, not done: the stops wait 3 s for services that ignore SIGTERM. */
 	assert_true(berthd_proc_log_contains(&aux.proc, "shutdown begun"));
 	assert_false(berthd_proc_log_contains(&aux.proc, "shutdown policy=remove"));
@@ -1108,9 +1089,9 @@ test_docker_outage_keeps_reads_and_fails_launches_until_it_returns(void **state)
 	assert_int_equal(rpc(&aux, "GetCleanupStatus", &cleanup.base, &reply, &st),
 	    BERTH__V1__CODE__UNAVAILABLE);
 
-	started = now_ms();
+	started = clock_monotonic_ms();
 	assert_null(launch(&aux, demo_tpl, "", &st));
-	took = now_ms() - started;
+	took = clock_monotonic_ms() - started;
 	printf("# LaunchService with Docker down answered %s in %lld ms: %s\n",
 	    berth_code_name(st.code), (long long)took, st.message);
 	assert_int_equal(st.code, BERTH__V1__CODE__UNAVAILABLE);
@@ -1148,9 +1129,9 @@ test_second_sigint_kills_the_remaining_containers_at_once(void **state)
 	assert_int_equal(put_template(&aux, stubborn_tpl, aux.base, PORTS_PER_DAEMON, 30, true), 0);
 	launch_many(&aux, stubborn_tpl, 3, l);
 
-	started = now_ms();
+	started = clock_monotonic_ms();
 	assert_int_equal(kill(aux.proc.pid, SIGINT), 0);
-	sleep_ms(300);
+	clock_sleep_ms(300);
 	/* Meanwhile: not serving, changes refused, reads answered. */
 	h = health(&aux);
 	assert_int_equal(h->status, BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING);
@@ -1158,10 +1139,10 @@ test_second_sigint_kills_the_remaining_containers_at_once(void **state)
 	assert_null(launch(&aux, stubborn_tpl, "", &st));
 	assert_int_equal(st.code, BERTH__V1__CODE__UNAVAILABLE);
 	assert_int_equal(count_services(&aux), 3);
-	sleep_ms((int)(started + 1000 - now_ms()));
+	clock_sleep_ms((int)(started + 1000 - clock_monotonic_ms()));
 	assert_int_equal(kill(aux.proc.pid, SIGINT), 0);
 	status = wait_exit(&aux, 40000);
-	took = now_ms() - started;
+	took = clock_monotonic_ms() - started;
 	printf("# berthd exited %d after %lld ms (stop timeout 30 s)\n", status, (long long)took);
 	assert_int_equal(status, 0);
 	assert_true(took < 20000);
@@ -1192,7 +1173,7 @@ test_failed_resume_of_a_shutdown_spares_services_launched_later(void **state)
 
 	/* A remove-shutdown cut short, then a start while Docker is away. */
 	assert_int_equal(kill(aux.proc.pid, SIGTERM), 0);
-	sleep_ms(500);
+	clock_sleep_ms(500);
 	berthd_proc_kill(&aux.proc);
 	assert_true(docker_proxy_down(&proxy));
 	assert_int_equal(daemon_restart(&aux, keep_args), 0);
@@ -1242,7 +1223,7 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 		assert_int_equal(berth_open(&f.client, aux.proc.url, &(berth_options){ NULL, 1500 }, &st),
 		    0);
 		assert_int_equal(pthread_create(&thread, NULL, inflight_launch, &f), 0);
-		sleep_ms(delays_ms[round]);
+		clock_sleep_ms(delays_ms[round]);
 		berthd_proc_kill(&aux.proc);
 		pthread_join(thread, NULL);
 		berth_close(f.client);
@@ -1257,7 +1238,7 @@ test_crash_leftovers_are_resolved_when_docker_returns_after_a_start_without_it(v
 	}
 	if (!left_creating)
 		skip(); /* no kill landed between the row and the end of the launch */
-	sleep_ms(4000); /* the follower reconnects (backoff at most 2 s) and reconciles */
+	clock_sleep_ms(4000); /* the follower reconnects (backoff at most 2 s) and reconciles */
 	assert_registry_matches_docker(&aux);
 }
 
@@ -1305,7 +1286,7 @@ wait_no_dead_rows(struct daemon *d)
 		berth_reply_free(&list->base);
 		if (!dead)
 			return;
-		sleep_ms(100);
+		clock_sleep_ms(100);
 	}
 	fail_msg("a row is still \"dead\" 10 s after Docker came back");
 }
@@ -1407,7 +1388,7 @@ racer_main(void *arg)
 		code = berth_call(r->c, r->method, req, &reply, &st);
 		berth_reply_free(reply);
 		if (code == BERTH__V1__CODE__RESOURCE_EXHAUSTED)
-			sleep_ms(50); /* the range is full: as a client would, wait a little */
+			clock_sleep_ms(50); /* the range is full: as a client would, wait a little */
 		else if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND &&
 		    code != BERTH__V1__CODE__ABORTED && atomic_fetch_add(r->unexpected, 1) == 0)
 			snprintf(r->first, sizeof(r->first), "%s %s: %s: %.200s", r->method, id,
@@ -1449,7 +1430,7 @@ test_calls_aimed_at_a_launching_service_wait_for_the_launch(void **state)
 		    0);
 		assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
 	}
-	sleep_ms(6000);
+	clock_sleep_ms(6000);
 	atomic_store(&stop, true);
 	for (int i = 0; i < 6; i++) {
 		pthread_join(threads[i], NULL);
@@ -1518,7 +1499,7 @@ test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full(void *
 
 	printf("# %ld KiB of filler on the 2 MiB tmpfs\n", fill_disk(filler) / 1024);
 	assert_int_equal(docker_container_stop(docker, l.container_id, 1, 30000, &err), 0);
-	sleep_ms(3000); /* Docker's "die" came; the row could not be written */
+	clock_sleep_ms(3000); /* Docker's "die" came; the row could not be written */
 	assert_int_equal(unlink(filler), 0);
 	for (int i = 0; i < 50 && !exited; i++) {
 		Berth__V1__ListServicesResponse *list = list_services(&aux);
@@ -1527,7 +1508,7 @@ test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full(void *
 		exited = s != NULL && strcmp(s->status, "exited") == 0;
 		berth_reply_free(&list->base);
 		if (!exited)
-			sleep_ms(100);
+			clock_sleep_ms(100);
 	}
 	assert_true(exited);
 	assert_registry_matches_docker(&aux);
@@ -1625,7 +1606,7 @@ test_polled_reads_show_every_change_at_once(void **state)
 		read_polled(&shared, l.id, &v);
 		if (strcmp(v.get, "running") != 0)
 			break;
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	assert_string_not_equal(v.get, "running");
 	assert_polled(&shared, l.id, v.get, 0);

@@ -48,6 +48,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "rpc_method.h"
 
 #define CALL_TIMEOUT_MS 20000
@@ -59,13 +60,6 @@ build_dir(void)
 {
 	const char *b = getenv("BUILD");
 	return b != NULL && b[0] != '\0' ? b : "build";
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* A TCP port nobody listens on right now. */
@@ -111,7 +105,7 @@ run(const char *const *argv, char **out, char **err, int timeout_s)
 			rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			break;
 		}
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	if (rc == -1 && pid > 0) {
 		kill(pid, SIGKILL);
@@ -551,7 +545,7 @@ test_admin_may_shut_down(void **state)
 	for (int i = 0; i < 3000 && r->proc.pid > 0; i++) {
 		if (waitpid(r->proc.pid, &status, WNOHANG) == r->proc.pid)
 			r->proc.pid = 0;
-		sleep_ms(10);
+		clock_sleep_ms(10);
 	}
 	assert_int_equal(r->proc.pid, 0);
 }

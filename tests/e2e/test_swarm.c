@@ -46,6 +46,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 #include "docker.h"
 #include "docker_swarm.h"
 #include "http.h"
@@ -68,13 +69,6 @@ static const char *const berthd_args[] = { "--backend", "swarm", NULL };
 static char leave_command[2048];  /* for the signal handler: no libcurl there */
 
 /* --- helpers ------------------------------------------------------------------ */
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int
 call(const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply, berth_status *st)
@@ -156,7 +150,7 @@ wait_status(const char *id, const char *want, int ms)
 			return true;
 		if (waited >= ms)
 			return false;
-		sleep_ms(100);
+		clock_sleep_ms(100);
 	}
 }
 
@@ -297,7 +291,7 @@ remove_leftovers(void)
 		}
 		if (total == 0)
 			break;
-		sleep_ms(200);
+		clock_sleep_ms(200);
 	}
 	for (int l = 0; l < 2; l++) {
 		struct docker_volume *vols = NULL;
@@ -326,7 +320,7 @@ leave_swarm(void)
 	for (int tries = 0; !had_gwbridge && network_exists("docker_gwbridge") && tries < 50; tries++) {
 		docker_api_request(docker, "DELETE", "/networks/docker_gwbridge", NULL, 0, NULL, NULL,
 		    10000, &err);
-		sleep_ms(200);
+		clock_sleep_ms(200);
 	}
 }
 
@@ -680,7 +674,7 @@ test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void
 	spec.name = name;
 	spec.published_port = (uint16_t)(base_port + 2);
 	assert_int_equal(docker_service_create(docker, &spec, id, 30000, &err), 0);
-	sleep_ms(1000); /* the allocator learns of it from Docker's event stream */
+	clock_sleep_ms(1000); /* the allocator learns of it from Docker's event stream */
 	c = launch_ok("web", "gamma");
 	assert_int_equal(c->service->port, base_port + 3);
 	assert_int_equal(c->n_skipped_ports, 3);

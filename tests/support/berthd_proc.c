@@ -17,6 +17,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
+#include "clock.h"
 
 #define MAX_ARGS 64
 #define START_WAIT_MS 10000
@@ -26,13 +27,6 @@ build_dir(void)
 {
 	const char *b = getenv("BUILD");
 	return b != NULL && b[0] != '\0' ? b : "build";
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static bool
@@ -118,7 +112,7 @@ spawn(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
 		}
 		if (health_answers(p->url))
 			return 0;
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	print_log(p);
 	berthd_proc_kill(p);
@@ -164,7 +158,7 @@ berthd_proc_stop(struct berthd_proc *p, int timeout_s)
 			p->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
-		sleep_ms(50);
+		clock_sleep_ms(50);
 	}
 	berthd_proc_kill(p);
 	return -1;

@@ -11,19 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sp_raw.h"
 
 #define REQUEST_ID 0x80000001u /* req0's ids have the top bit set */
 #define ANSWER_MAX (64u << 20)
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Reads exactly len bytes before the deadline: 0, 1 on a close, -1 on timeout or error. */
 static int
@@ -33,7 +25,7 @@ read_full(int fd, void *buf, size_t len, long long deadline)
 
 	while (got < len) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_monotonic_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -55,7 +47,7 @@ sp_raw_exchange(const char *ipc_url, const void *body, size_t len, int timeout_m
 	static const unsigned char hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = strncmp(ipc_url, "ipc://", 6) == 0 ? ipc_url + 6 : ipc_url;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_monotonic_ms() + timeout_ms;
 	unsigned char head[13], peer[8], reply_head[9];
 	enum sp_raw_result result = SP_RAW_ERROR;
 	uint64_t frame = (uint64_t)len + 4, reply_len = 0;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "berthd.h"
+#include "clock.h"
 #include "log.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
@@ -71,13 +72,6 @@ contents(void)
 }
 
 static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static void
 test_without_flusher_deferred_lines_are_written_at_once(void **state)
 {
 	(void)state;
@@ -92,7 +86,7 @@ test_deferred_line_is_written_within_moments(void **state)
 	assert_int_equal(log_flusher_start(), 0);
 	log_defer(LL_INFO, "rpc method=B code=OK");
 	for (int i = 0; i < 100 && strstr(contents(), "method=B") == NULL; i++)
-		sleep_ms(LOG_DEFER_MS);
+		clock_sleep_ms(LOG_DEFER_MS);
 	assert_non_null(strstr(contents(), "rpc method=B code=OK\n"));
 }
 

@@ -27,13 +27,6 @@ berthd_request_shutdown(void)
 
 #define LONG_TTL_MS (60 * 1000)
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static int64_t
 in_ms(int64_t ms)
 {
@@ -244,7 +237,7 @@ test_finished_key_runs_again_after_ttl(void **state)
 	assert_run(c, "k");
 	request_cache_finish(c, "k", "old", 3);
 	assert_replay(c, "k", "old");
-	sleep_ms(120);
+	clock_sleep_ms(120);
 	assert_run(c, "k");
 	request_cache_free(c);
 }
@@ -258,7 +251,7 @@ test_running_key_does_not_expire(void **state)
 
 	(void)state;
 	assert_run(c, "k");
-	sleep_ms(60); /* longer than the TTL: TTL counts from finish, not from claim */
+	clock_sleep_ms(60); /* longer than the TTL: TTL counts from finish, not from claim */
 	assert_int_equal(request_cache_claim(c, "k", in_ms(-1), &reply, &len), REQUEST_BUSY);
 	request_cache_free(c);
 }
@@ -276,7 +269,7 @@ test_full_of_finished_entries_evicts_the_oldest(void **state)
 		snprintf(key, sizeof(key), "k%d", i);
 		assert_run(c, key);
 		request_cache_finish(c, key, key, strlen(key));
-		sleep_ms(2); /* distinct expiry times */
+		clock_sleep_ms(2); /* distinct expiry times */
 	}
 	assert_run(c, "k4"); /* the table is full: k0, the oldest, makes room */
 	request_cache_finish(c, "k4", "k4", 2);
@@ -355,7 +348,7 @@ start_claimer(struct claimer *cl, pthread_t *t, struct request_cache *c, const c
 	cl->deadline_ms = deadline_ms;
 	assert_int_equal(pthread_create(t, NULL, claim_thread, cl), 0);
 	while (!atomic_load(&cl->started))
-		sleep_ms(1);
+		clock_sleep_ms(1);
 }
 
 static void
@@ -368,7 +361,7 @@ test_waiter_on_running_key_gets_replay_after_finish(void **state)
 	(void)state;
 	assert_run(c, "k");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
-	sleep_ms(150);
+	clock_sleep_ms(150);
 	assert_false(atomic_load(&cl.returned)); /* it waits while "k" runs */
 	request_cache_finish(c, "k", "result", 6);
 	pthread_join(t, NULL);
@@ -391,7 +384,7 @@ test_waiter_on_abandoned_key_takes_over_and_runs(void **state)
 	(void)state;
 	assert_run(c, "k");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
-	sleep_ms(100);
+	clock_sleep_ms(100);
 	assert_false(atomic_load(&cl.returned));
 	request_cache_abandon(c, "k");
 	pthread_join(t, NULL);
@@ -414,7 +407,7 @@ test_many_waiters_all_get_the_same_replay(void **state)
 	assert_run(c, "k");
 	for (int i = 0; i < WAITERS; i++)
 		start_claimer(&cl[i], &t[i], c, "k", in_ms(10000));
-	sleep_ms(50);
+	clock_sleep_ms(50);
 	for (int i = 0; i < WAITERS; i++)
 		assert_false(atomic_load(&cl[i].returned));
 	request_cache_finish(c, "k", "shared", 6);
@@ -439,7 +432,7 @@ test_waiter_is_not_woken_early_by_other_keys(void **state)
 	assert_run(c, "other");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
 	request_cache_finish(c, "other", "o", 1); /* broadcasts, but not for "k" */
-	sleep_ms(100);
+	clock_sleep_ms(100);
 	assert_false(atomic_load(&cl.returned));
 	request_cache_finish(c, "k", "k", 1);
 	pthread_join(t, NULL);
@@ -466,7 +459,7 @@ race_thread(void *arg)
 	switch (request_cache_claim(r->cache, "race", in_ms(10000), &reply, &len)) {
 	case REQUEST_RUN:
 		atomic_fetch_add(r->runs, 1);
-		sleep_ms(20);
+		clock_sleep_ms(20);
 		request_cache_finish(r->cache, "race", "won", 3);
 		break;
 	case REQUEST_REPLAY:

@@ -68,19 +68,12 @@ struct test_app {
 
 static struct test_app app;
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Waits up to 10 s for `flag`; false if it never came. */
 static bool
 wait_flag(atomic_bool *flag)
 {
 	for (int i = 0; i < 10000 && !atomic_load(flag); i++)
-		sleep_ms(1);
+		clock_sleep_ms(1);
 	return atomic_load(flag);
 }
 
@@ -103,7 +96,7 @@ handle_health(struct call *call, const ProtobufCMessage *request, ProtobufCMessa
 			if (call_expired(call))
 				return call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
 				    "slow handler gave up at the deadline");
-			sleep_ms(10);
+			clock_sleep_ms(10);
 		}
 		atomic_store(&app.slow_finished, true);
 	} else if (strcmp(in->service, "deadline") == 0) {
@@ -133,7 +126,7 @@ handle_put(struct call *call, const ProtobufCMessage *request, ProtobufCMessage 
 
 	if (strncmp(name, "slow", 4) == 0) {
 		atomic_store(&app.put_slow_started, true);
-		sleep_ms(1000);
+		clock_sleep_ms(1000);
 		atomic_store(&app.put_slow_finished, true);
 	}
 	if (strcmp(name, "flaky") == 0 && atomic_fetch_add(&app.flaky_calls, 1) == 0)
@@ -1371,7 +1364,7 @@ test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
 
 		assert_server_serves(f->client);
 		assert_true(clock_monotonic_ms() - started < 8000);
-		sleep_ms(500);
+		clock_sleep_ms(500);
 	}
 	/* Closed by the server: whatever it could send, then the end. */
 	until = clock_monotonic_ms() + 15000;
