@@ -3,6 +3,8 @@
 # The Makefile shows the architecture: generated protocol code and common/
 # are linked into both sides; server/ objects make berthd; client/ objects
 # make libberth, and the CLI links libberth and nothing of the server.
+# berthd's objects come layer by layer, lowest first (docs/ARCHITECTURE.md);
+# `make check-layers` keeps every #include pointing down.
 #
 #   make            build berthd, berth, libberth
 #   make run        the main job: start berthd (and Docker) and show it working
@@ -31,7 +33,7 @@ SOVERSION := 0
 
 PKGS     := libprotobuf-c libcurl sqlite3 jansson inih libcrypto
 # Headers only: berthd loads libarchive with dlopen when a build needs it
-# (server/docker.c), under the name its binaries carry (SONAME).
+# (server/engine/docker.c), under the name its binaries carry (SONAME).
 DLOPEN_PKGS := libarchive
 LIBARCHIVE_SONAME ?= libarchive.so.13
 NNG_LIBS ?= -lnng
@@ -57,13 +59,21 @@ PY_DIR   := $(BUILD)/python
 PY_GEN   := $(PY_DIR)/berth/v1/berth_pb2.py
 
 COMMON_SRC := $(GEN_SRC) $(wildcard common/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(BUILD)/migrations.c
+# berthd's layers, lowest first. A folder may include its own headers and
+# those of the folders it names in LAYER_DEPS (see check-layers).
+SERVER_LAYERS := base engine store core rpc api daemon
+SERVER_MAIN := server/daemon/main.c
+SERVER_SRC := $(filter-out $(SERVER_MAIN),$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c))) \
+              $(BUILD)/migrations.c
 LIB_SRC    := $(wildcard client/*.c)
 CLI_SRC    := $(filter-out client/cli/main.c,$(wildcard client/cli/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(patsubst $(BUILD)/%,%,$(1)))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
+# Server headers are named by layer ("store/registry.h"); only the server
+# and the tests that reach inside it see them.
+$(SERVER_OBJ) $(call obj,$(SERVER_MAIN)): ALL_CFLAGS += -Iserver
 LIB_OBJ    := $(call obj,$(LIB_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
@@ -76,8 +86,10 @@ DEMO     := $(BUILD)/demo/berth-demo
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 BENCH_SUPPORT := $(call obj,tests/bench/bench.c)
+$(BENCH_SUPPORT): ALL_CFLAGS += -Iserver
 E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
+$(TEST_SUPPORT): ALL_CFLAGS += -Iserver
 
 .PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos
 all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
@@ -100,8 +112,7 @@ $(BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.sh
 	@mkdir -p $(BUILD)
 	sh migrations/embed.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
-$(call obj,$(BUILD)/migrations.c): ALL_CFLAGS += -Iserver
-$(call obj,server/docker.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
+$(call obj,server/engine/docker.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
@@ -114,7 +125,7 @@ $(BUILD)/obj/%.o: $(BUILD)/%.c | $(GEN_HDR)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # --- the two sides ----------------------------------------------------------
-$(BERTHD): $(call obj,server/main.c) $(SERVER_OBJ) $(COMMON_OBJ)
+$(BERTHD): $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(LIBA): $(LIB_OBJ) $(COMMON_OBJ)
@@ -209,7 +220,6 @@ run: deps
 # --- benchmarks ----------------------------------------------------------------
 # Not part of `make test`: speed is judged here, never by timed tests. Prints
 # one table of figures against their floors (see README, Performance).
-$(BENCH_SUPPORT): ALL_CFLAGS += -Iserver
 $(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/bench -Iserver $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lm
@@ -281,9 +291,9 @@ install: all $(PY_GEN)
 	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
 	$(INSTALL) -m 755 client/python/example.py $(D)$(DATADIR)/berth/examples/example.py
 	$(INSTALL) -m 755 tests/e2e/nngcat_health.sh $(D)$(DATADIR)/berth/examples/nngcat_health.sh
-	sed -e 's|@VERSION@|$(VERSION)|' server/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
+	sed -e 's|@VERSION@|$(VERSION)|' server/daemon/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
 	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
-	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/daemon/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
 	$(INSTALL) -m 644 client/cli/berth.bash-completion $(D)$(BASHCOMPDIR)/berth
 
 # Removes exactly the files install puts (and Python's caches of them).

@@ -21,7 +21,7 @@
 #include <sys/types.h>
 
 #include "berth.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define BENCH_LABEL_KEY "berth.test"
 #define BENCH_LABEL_VALUE "bench"

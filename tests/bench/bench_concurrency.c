@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "log.h"
+#include "base/log.h"
 
 #define CLIENTS 16
 #define ROUNDS 3

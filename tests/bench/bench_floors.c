@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 
 #include "bench.h"
-#include "ports.h"
+#include "core/ports.h"
 
 #define PB_BATCH 1000
 #define PB_BATCHES 200

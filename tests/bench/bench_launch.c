@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "log.h"
+#include "base/log.h"
 
 #define ROUNDS 20
 

@@ -30,8 +30,8 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "bench.h"
-#include "log.h"
-#include "registry.h"
+#include "base/log.h"
+#include "store/registry.h"
 
 #define ECHO_WORKERS 16 /* berthd's default --workers */
 #define ONE_ROUNDS 30

@@ -33,9 +33,9 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "log.h"
-#include "ports.h"
-#include "registry.h"
+#include "base/log.h"
+#include "core/ports.h"
+#include "store/registry.h"
 
 #define N_SIZES 3
 #define ALLOC_REPEATS 2000

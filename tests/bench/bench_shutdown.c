@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "log.h"
+#include "base/log.h"
 
 #define SERVICES 20
 #define STOP_TIMEOUT_S 2

@@ -25,7 +25,7 @@
 #include <sqlite3.h>
 
 #include "berth.h"
-#include "berthd.h"
+#include "core/berthd.h"
 #include "berthd_proc.h"
 #include "clock.h"
 

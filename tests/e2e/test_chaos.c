@@ -78,7 +78,7 @@
 #include "berthd_proc.h"
 #include "clock.h"
 #include "sp_raw.h"
-#include "docker.h"
+#include "engine/docker.h"
 #include "docker_proxy.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"

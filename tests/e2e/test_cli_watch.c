@@ -29,7 +29,7 @@
 
 #include "berthd_proc.h"
 #include "clock.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define TEMPLATE "watch_demo"
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "berthd_proc.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define SCRIPT "client/cli/berth.bash-completion"
 #define TEMPLATE "compl_demo"

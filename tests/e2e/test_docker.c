@@ -34,7 +34,7 @@
 
 #include "berth/v1/berth.pb-c.h"
 #include "clock.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define T_MS 30000
 #define BUILD_MS 180000

@@ -32,7 +32,7 @@
 
 #include "berthd_proc.h"
 #include "clock.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define RUN_TIMEOUT_S 300
 #define MAX_ENV 512

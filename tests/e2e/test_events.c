@@ -37,7 +37,7 @@
 #include "berth.h"
 #include "berthd_proc.h"
 #include "clock.h"
-#include "docker.h"
+#include "engine/docker.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"
 #define DOCKER_SOCKET "/var/run/docker.sock"

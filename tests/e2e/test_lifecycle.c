@@ -25,7 +25,7 @@
 
 #include "berth.h"
 #include "berthd_proc.h"
-#include "docker.h"
+#include "engine/docker.h"
 #include "http.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"

@@ -37,7 +37,7 @@
 #include "berth.h"
 #include "berthd_proc.h"
 #include "clock.h"
-#include "docker.h"
+#include "engine/docker.h"
 #include "docker_proxy.h"
 #include "http.h"
 

@@ -47,8 +47,8 @@
 #include "berth.h"
 #include "berthd_proc.h"
 #include "clock.h"
-#include "docker.h"
-#include "docker_swarm.h"
+#include "engine/docker.h"
+#include "engine/docker_swarm.h"
 #include "http.h"
 
 #define DEMO_IMAGE "berth-demo:e2e"

@@ -26,14 +26,14 @@
 
 #include <nng/nng.h>
 
-#include "auth.h"
-#include "berthd.h"
-#include "log.h"
-#include "ports.h"
+#include "api/auth.h"
+#include "core/berthd.h"
+#include "base/log.h"
+#include "core/ports.h"
 #include "rpc_method.h"
-#include "rpc_server.h"
-#include "service_lock.h"
-#include "tokens.h"
+#include "rpc/rpc_server.h"
+#include "core/service_lock.h"
+#include "store/tokens.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

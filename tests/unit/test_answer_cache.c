@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "answer_cache.h"
-#include "berthd.h"
+#include "rpc/answer_cache.h"
+#include "core/berthd.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

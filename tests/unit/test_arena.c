@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
+#include "base/arena.h"
 #include "berth/v1/berth.pb-c.h"
-#include "berthd.h"
+#include "core/berthd.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

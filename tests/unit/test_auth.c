@@ -20,15 +20,15 @@
 
 #include <nng/nng.h>
 
-#include "audit.h"
-#include "auth.h"
-#include "berthd.h"
-#include "build_root.h"
-#include "dispatch.h"
-#include "log.h"
-#include "registry.h"
+#include "store/audit.h"
+#include "api/auth.h"
+#include "core/berthd.h"
+#include "core/build_root.h"
+#include "rpc/dispatch.h"
+#include "base/log.h"
+#include "store/registry.h"
 #include "rpc_method.h"
-#include "tokens.h"
+#include "store/tokens.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

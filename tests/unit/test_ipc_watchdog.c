@@ -24,7 +24,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
-#include "ipc_watchdog.h"
+#include "rpc/ipc_watchdog.h"
 
 struct echo {
 	nng_socket sock;

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "berthd.h"
+#include "core/berthd.h"
 #include "clock.h"
-#include "log.h"
+#include "base/log.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

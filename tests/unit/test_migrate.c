@@ -16,9 +16,9 @@
 
 #include <sqlite3.h>
 
-#include "berthd.h"
-#include "log.h"
-#include "migrate.h"
+#include "core/berthd.h"
+#include "base/log.h"
+#include "store/migrate.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "berthd.h"
-#include "log.h"
-#include "migrate.h"
-#include "registry.h"
+#include "core/berthd.h"
+#include "base/log.h"
+#include "store/migrate.h"
+#include "store/registry.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "berth/v1/berth.pb-c.h"
-#include "berthd.h"
+#include "core/berthd.h"
 #include "reply_arena.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "berthd.h"
+#include "core/berthd.h"
 #include "clock.h"
-#include "request_cache.h"
+#include "rpc/request_cache.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

@@ -30,11 +30,11 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "berth.h"
-#include "berthd.h"
+#include "core/berthd.h"
 #include "clock.h"
-#include "dispatch.h"
-#include "log.h"
-#include "rpc_server.h"
+#include "rpc/dispatch.h"
+#include "base/log.h"
+#include "rpc/rpc_server.h"
 #include "sp_raw.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */

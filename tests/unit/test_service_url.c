@@ -11,8 +11,8 @@
 
 #include <string.h>
 
-#include "berthd.h"
-#include "lifecycle.h"
+#include "core/berthd.h"
+#include "core/lifecycle.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */
 __attribute__((weak)) void

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "berthd.h"
+#include "core/berthd.h"
 #include "validate.h"
 
 /* health_rpc.o is linked into every test; main.c (not linked) defines this. */

@@ -1,0 +1,171 @@
+/*
+ * auth.c - listener policy at start-up; the authorize and audit hooks of
+ * every call.
+ *
+ * Threads: auth_configure runs on the main thread before the RPC server
+ * starts; the hooks run on worker threads and only read the policy (set
+ * once, before the workers exist) and use the worker's own registry.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include "store/audit.h"
+#include "core/berthd.h"
+#include "base/log.h"
+#include "rpc_method.h"
+#include "store/tokens.h"
+
+enum listener_kind { LISTEN_IPC, LISTEN_TCP, LISTEN_TLS, LISTEN_OTHER };
+
+static enum listener_kind
+listener_kind(const char *url)
+{
+	static const struct {
+		const char *scheme;
+		enum listener_kind kind;
+	} schemes[] = {
+		{ "ipc://", LISTEN_IPC },
+		{ "tcp://", LISTEN_TCP },
+		{ "tcp4://", LISTEN_TCP },
+		{ "tcp6://", LISTEN_TCP },
+		{ "tls+tcp://", LISTEN_TLS },
+		{ "tls+tcp4://", LISTEN_TLS },
+		{ "tls+tcp6://", LISTEN_TLS },
+	};
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme)) == 0)
+			return schemes[i].kind;
+	return LISTEN_OTHER;
+}
+
+static bool
+set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+int
+auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t errlen)
+{
+	bool network = false, tls = false;
+	bool mutual = set(c->tls_client_ca);
+
+	for (size_t i = 0; i < c->listen.n; i++) {
+		switch (listener_kind(c->listen.items[i])) {
+		case LISTEN_IPC:
+			break;
+		case LISTEN_TCP:
+			network = true;
+			break;
+		case LISTEN_TLS:
+			network = tls = true;
+			break;
+		case LISTEN_OTHER:
+			snprintf(err, errlen,
+			    "cannot listen on %s: berthd serves ipc://, tcp:// and tls+tcp:// only",
+			    c->listen.items[i]);
+			return -1;
+		}
+	}
+	p->enabled = strcmp(c->auth, "on") == 0 || (strcmp(c->auth, "auto") == 0 && network);
+	p->ipc_admin = strcmp(c->ipc_admin, "on") == 0;
+
+	if (tls && (!set(c->tls_cert) || !set(c->tls_key))) {
+		snprintf(err, errlen, "a tls+tcp:// listener needs --tls-cert and --tls-key");
+		return -1;
+	}
+	if (!tls && (set(c->tls_cert) || set(c->tls_key) || mutual))
+		log_warn("TLS settings given but no tls+tcp:// listener uses them");
+	for (size_t i = 0; i < c->listen.n && !p->enabled; i++) {
+		enum listener_kind kind = listener_kind(c->listen.items[i]);
+
+		/* Anyone who reaches it could run containers: root on this host. */
+		if (kind == LISTEN_TCP || (kind == LISTEN_TLS && !mutual)) {
+			snprintf(err, errlen,
+			    "refusing to listen on %s without authentication: anyone who reaches it "
+			    "could run containers; use --auth on (tokens)%s",
+			    c->listen.items[i],
+			    kind == LISTEN_TLS ? " or --tls-client-ca (mutual TLS)"
+						   : ", preferably on tls+tcp://");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < c->listen.n; i++) {
+		if (listener_kind(c->listen.items[i]) == LISTEN_TCP)
+			log_warn("tokens travel in clear text on this listener, prefer tls+tcp:// url=%s",
+			    c->listen.items[i]);
+		if (listener_kind(c->listen.items[i]) == LISTEN_TLS && !p->enabled)
+			log_warn("authentication off: every client with a certificate from the client "
+				 "CA is admin url=%s client_ca=%s",
+			    c->listen.items[i], c->tls_client_ca);
+	}
+	log_info("authentication auth=%s ipc_admin=%s", p->enabled ? "on" : "off",
+	    p->ipc_admin ? "on" : "off");
+	return 0;
+}
+
+int
+auth_authorize(void *app, struct call *call, const struct rpc_route *route)
+{
+	struct berthd *d = app;
+	enum rpc_role need = route->min_role == RPC_ROLE_UNSET ? RPC_ROLE_ADMIN : route->min_role;
+	bool local = call->peer_family == NNG_AF_IPC;
+	struct token_info who;
+	char err[256];
+	int code;
+
+	if (local)
+		snprintf(call->principal, sizeof(call->principal), "local");
+	if (!d->auth.enabled || need == RPC_ROLE_PUBLIC)
+		return 0;
+	if (call->token[0] == '\0') {
+		if (local && d->auth.ipc_admin)
+			return 0; /* "local", as admin: the operator turned that on */
+		call->principal[0] = '\0';
+		return call_fail(call, BERTH__V1__CODE__UNAUTHENTICATED,
+		    "%s needs a token (berth --token, or $BERTH_TOKEN)", call->method);
+	}
+	/* A token that is sent is checked, also where none would be needed. */
+	call->principal[0] = '\0';
+	code = tokens_verify(registry_db(call_registry(call)), call->token, &who, err, sizeof(err));
+	if (code == BERTH__V1__CODE__UNAUTHENTICATED)
+		return call_fail(call, code, "the token is not valid (unknown or revoked)");
+	if (code != 0)
+		return call_fail(call, code, "cannot check the token: %s", err);
+	snprintf(call->principal, sizeof(call->principal), "%s", who.name);
+	if (who.role < need)
+		return call_fail_detail(call, BERTH__V1__CODE__PERMISSION_DENIED, "token",
+		    "ROLE_TOO_LOW", "%s needs the %s role; token '%s' has %s", call->method,
+		    token_role_name(need), who.name, token_role_name(who.role));
+	return 0;
+}
+
+void
+auth_finished(void *app, struct call *call, const struct rpc_route *route,
+    const ProtobufCBinaryData *payload)
+{
+	const ProtobufCMessage *request = call->request;
+	struct audit_entry e;
+	char err[256];
+	int index;
+
+	(void)app;
+	if (!route->mutating)
+		return;
+	/* Refused before dispatch: decode the request here, to name its target. */
+	if (request == NULL && payload != NULL && (index = rpc_method_find(call->method)) >= 0)
+		request = protobuf_c_message_unpack(rpc_method((unsigned)index)->input,
+		    &call->arena.allocator, payload->len, payload->data);
+	memset(&e, 0, sizeof(e));
+	audit_sanitize(e.token_name, sizeof(e.token_name), call->principal);
+	audit_sanitize(e.peer, sizeof(e.peer), call->peer);
+	audit_sanitize(e.method, sizeof(e.method), call->method);
+	audit_sanitize(e.target, sizeof(e.target), audit_target(request));
+	audit_sanitize(e.request_id, sizeof(e.request_id), call->request_id);
+	e.code = call->code;
+	if (audit_record(registry_db(call_registry(call)), &e, err, sizeof(err)) != 0)
+		log_warn("audit record lost method=%s error=\"%s\"", e.method, err);
+}

@@ -1,0 +1,58 @@
+/*
+ * health_rpc.c - Health (shaped like grpc.health.v1) and Shutdown.
+ */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/berthd.h"
+#include "rpc_method.h"
+#include "rpc/rpc_server.h"
+
+#define HEALTH_DOCKER_MS 1000
+
+int
+rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	const Berth__V1__HealthRequest *in = (const Berth__V1__HealthRequest *)req;
+	Berth__V1__HealthResponse *resp = (Berth__V1__HealthResponse *)reply;
+	struct berthd *d = call_berthd(call);
+	struct docker_error err = { 0 };
+	int64_t remaining;
+
+	resp->version = BERTH_VERSION;
+	if (in->service[0] != '\0' && strcmp(in->service, RPC_SERVICE->name) != 0) {
+		resp->status = BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+		return 0;
+	}
+	resp->status = atomic_load(&d->shutdown_requested)
+	    ? BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING
+	    : BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING;
+	/* Health must stay fast: Docker gets at most a second of it. */
+	remaining = call_remaining_ms(call);
+	resp->docker_available =
+	    docker_ping(d->backend.docker, remaining < HEALTH_DOCKER_MS ? remaining : HEALTH_DOCKER_MS,
+		&err) == 0;
+	resp->docker_api_version = (char *)docker_api_version(d->backend.docker);
+	resp->event_urls = (char **)d->event_urls.items;
+	resp->n_event_urls = d->event_urls.n;
+	return 0;
+}
+
+void
+berthd_request_shutdown(void)
+{
+	/* main() waits for this signal in sigwait(); it is blocked everywhere else. */
+	kill(getpid(), SIGTERM);
+}
+
+int
+rpc_shutdown(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	(void)req;
+	(void)reply;
+	(void)call;
+	/* The main thread begins the shutdown; this reply is sent first. */
+	berthd_request_shutdown();
+	return 0;
+}

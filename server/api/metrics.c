@@ -1,0 +1,405 @@
+/*
+ * metrics.c - counters in static atomics, rendered as Prometheus text by
+ * an nng HTTP server.
+ *
+ * Threads: the counting functions run on any thread (RPC workers, lifecycle
+ * code, the Docker event follower) and touch only relaxed atomics. The HTTP
+ * callbacks run on nng's threads; `lock` serialises their use of the
+ * endpoint's registry connection. Start and stop run on the main thread.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "base/log.h"
+#include "api/metrics.h"
+#include "store/registry.h"
+#include "rpc_method.h"
+#include "status.h"
+
+/* Method slots: one per method of the service, plus one for "unknown". */
+#define MAX_METHODS 64
+#define UNKNOWN_METHOD MAX_METHODS
+#define N_CODES (STATUS_CODE_MAX + 1)
+
+/*
+ * Latency buckets, upper bounds in microseconds and as Prometheus prints
+ * them. Reads take milliseconds; a launch that builds an image, minutes.
+ */
+static const int64_t bucket_us[] = { 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 120000000, 300000000 };
+static const char *const bucket_le[] = { "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+	"1", "2.5", "5", "10", "30", "60", "120", "300" };
+#define N_BUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
+
+/*
+ * The counters. Buckets are stored non-cumulative (one add per call, the
+ * last slot is "above every bound") and summed when rendered; the
+ * histogram's _count is that same sum, so +Inf always equals _count.
+ */
+static _Atomic uint64_t rpc_requests[MAX_METHODS + 1][N_CODES];
+static _Atomic uint64_t rpc_buckets[MAX_METHODS + 1][N_BUCKETS + 1];
+static _Atomic uint64_t rpc_duration_sum_us[MAX_METHODS + 1];
+static _Atomic uint64_t docker_errors;
+static _Atomic uint64_t event_reconnects;
+
+void
+metrics_rpc_observe(const char *method, int code, int64_t duration_us)
+{
+	int index = rpc_method_find(method);
+	size_t slot = index >= 0 && index < MAX_METHODS ? (size_t)index : UNKNOWN_METHOD;
+	size_t b = 0;
+
+	if (code < 0 || code >= N_CODES)
+		code = BERTH__V1__CODE__UNKNOWN;
+	if (duration_us < 0)
+		duration_us = 0;
+	while (b < N_BUCKETS && duration_us > bucket_us[b])
+		b++;
+	atomic_fetch_add_explicit(&rpc_requests[slot][code], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rpc_buckets[slot][b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rpc_duration_sum_us[slot], (uint64_t)duration_us,
+	    memory_order_relaxed);
+}
+
+void
+metrics_count_docker_error(void)
+{
+	atomic_fetch_add_explicit(&docker_errors, 1, memory_order_relaxed);
+}
+
+void
+metrics_count_event_reconnect(void)
+{
+	atomic_fetch_add_explicit(&event_reconnects, 1, memory_order_relaxed);
+}
+
+static uint64_t
+load(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------------
+ * Rendering: text exposition format 0.0.4
+ */
+
+static const char *
+method_name(size_t slot)
+{
+	const ProtobufCMethodDescriptor *m = slot < UNKNOWN_METHOD ? rpc_method((unsigned)slot) : NULL;
+
+	return m != NULL ? m->name : "unknown";
+}
+
+static void
+family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void
+put_label(FILE *f, const char *name, const char *value, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", name);
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f);
+		if (*p == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void
+render_rpc(FILE *f)
+{
+	size_t n_slots = rpc_method_count() < MAX_METHODS ? rpc_method_count() : MAX_METHODS;
+
+	family(f, "berth_rpc_requests_total", "counter", "RPC calls answered, by method and code.");
+	for (size_t s = 0; s <= MAX_METHODS; s++) {
+		if (s >= n_slots && s != UNKNOWN_METHOD)
+			continue;
+		for (int c = 0; c < N_CODES; c++) {
+			uint64_t v = load(&rpc_requests[s][c]);
+
+			if (v == 0)
+				continue;
+			fputs("berth_rpc_requests_total{", f);
+			put_label(f, "method", method_name(s), true);
+			put_label(f, "code", status_code_name(c), false);
+			fprintf(f, "} %llu\n", (unsigned long long)v);
+		}
+	}
+
+	family(f, "berth_rpc_duration_seconds", "histogram",
+	    "Time from receiving an RPC until its reply is ready, by method.");
+	for (size_t s = 0; s <= MAX_METHODS; s++) {
+		uint64_t counts[N_BUCKETS + 1], total = 0;
+
+		if (s >= n_slots && s != UNKNOWN_METHOD)
+			continue;
+		for (size_t b = 0; b <= N_BUCKETS; b++)
+			total += counts[b] = load(&rpc_buckets[s][b]);
+		if (total == 0)
+			continue;
+		uint64_t cumulative = 0;
+		for (size_t b = 0; b <= N_BUCKETS; b++) {
+			cumulative += counts[b];
+			fputs("berth_rpc_duration_seconds_bucket{", f);
+			put_label(f, "method", method_name(s), true);
+			put_label(f, "le", b < N_BUCKETS ? bucket_le[b] : "+Inf", false);
+			fprintf(f, "} %llu\n", (unsigned long long)cumulative);
+		}
+		fputs("berth_rpc_duration_seconds_sum{", f);
+		put_label(f, "method", method_name(s), true);
+		fprintf(f, "} %.6f\n", (double)load(&rpc_duration_sum_us[s]) / 1e6);
+		fputs("berth_rpc_duration_seconds_count{", f);
+		put_label(f, "method", method_name(s), true);
+		fprintf(f, "} %llu\n", (unsigned long long)total);
+	}
+}
+
+static void
+put_service_count(void *arg, const char *template_name, const char *status, unsigned count)
+{
+	FILE *f = arg;
+
+	fputs("berth_services{", f);
+	put_label(f, "template", template_name, true);
+	put_label(f, "status", status, false);
+	fprintf(f, "} %u\n", count);
+}
+
+/* Both port families come from one query: collected, then printed in turn. */
+struct port_usage {
+	char *text[2]; /* used, capacity */
+	size_t len[2];
+	FILE *f[2];
+};
+
+static void
+put_port_usage(void *arg, const char *template_name, unsigned capacity, unsigned used)
+{
+	struct port_usage *u = arg;
+	const char *names[2] = { "berth_template_ports_used", "berth_template_ports_capacity" };
+	unsigned values[2] = { used, capacity };
+
+	for (int i = 0; i < 2; i++) {
+		fprintf(u->f[i], "%s{", names[i]);
+		put_label(u->f[i], "template", template_name, true);
+		fprintf(u->f[i], "} %u\n", values[i]);
+	}
+}
+
+static void
+render_registry(FILE *f, struct registry *reg)
+{
+	struct port_usage u = { 0 };
+	int rc = 0;
+
+	family(f, "berth_services", "gauge", "Services in the registry, by template and status.");
+	if (registry_service_counts(reg, put_service_count, f) != 0)
+		log_warn("metrics cannot count services error=\"%s\"", registry_errmsg(reg));
+
+	for (int i = 0; i < 2; i++)
+		if ((u.f[i] = open_memstream(&u.text[i], &u.len[i])) == NULL)
+			rc = -1;
+	if (rc == 0 && registry_template_port_usage(reg, put_port_usage, &u) != 0)
+		log_warn("metrics cannot count ports error=\"%s\"", registry_errmsg(reg));
+	for (int i = 0; i < 2; i++)
+		if (u.f[i] != NULL)
+			fclose(u.f[i]);
+	family(f, "berth_template_ports_used", "gauge",
+	    "Registry ports inside each template's port range (any template's services).");
+	fputs(u.text[0] != NULL ? u.text[0] : "", f);
+	family(f, "berth_template_ports_capacity", "gauge",
+	    "Ports in each template's range (an open range ends at 65535).");
+	fputs(u.text[1] != NULL ? u.text[1] : "", f);
+	free(u.text[0]);
+	free(u.text[1]);
+}
+
+int
+metrics_render(struct registry *reg, char **out, size_t *len)
+{
+	FILE *f;
+
+	*out = NULL;
+	*len = 0;
+	if ((f = open_memstream(out, len)) == NULL)
+		return -1;
+	family(f, "berth_build_info", "gauge", "Always 1; the version of this berthd.");
+	fputs("berth_build_info{", f);
+	put_label(f, "version", BERTH_VERSION, true);
+	fputs("} 1\n", f);
+	render_rpc(f);
+	if (reg != NULL)
+		render_registry(f, reg);
+	family(f, "berth_docker_errors_total", "counter",
+	    "Requests to Docker that failed (unreachable, timed out, refused or failed; "
+	    "not-found answers excluded).");
+	fprintf(f, "berth_docker_errors_total %llu\n", (unsigned long long)load(&docker_errors));
+	family(f, "berth_docker_event_reconnects_total", "counter",
+	    "Times the Docker event stream was lost and followed again.");
+	fprintf(f, "berth_docker_event_reconnects_total %llu\n",
+	    (unsigned long long)load(&event_reconnects));
+	if (fclose(f) != 0 || *out == NULL) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The HTTP endpoint
+ */
+
+struct metrics_server {
+	nng_http_server *http;
+	nng_url *url;
+	pthread_mutex_t lock; /* guards reg */
+	struct registry *reg;
+	const atomic_bool *shutting_down;
+};
+
+/* Completes a handler's aio with a response; nng sends it. */
+static void
+reply(nng_aio *aio, uint16_t status, const char *type, const void *body, size_t len)
+{
+	nng_http_res *res;
+	int rv;
+
+	if ((rv = nng_http_res_alloc(&res)) != 0) {
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	if ((rv = nng_http_res_set_status(res, status)) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Content-Type", type)) != 0 ||
+	    (rv = nng_http_res_copy_data(res, body, len)) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+static struct metrics_server *
+server_of(nng_aio *aio)
+{
+	return nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+}
+
+/* GET /metrics: a few SQL aggregates and a string; milliseconds. */
+static void
+handle_metrics(nng_aio *aio)
+{
+	struct metrics_server *m = server_of(aio);
+	char *body;
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = metrics_render(m->reg, &body, &len);
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0) {
+		reply(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	reply(aio, NNG_HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body, len);
+	free(body);
+}
+
+/* GET /healthz: 200 while serving, 503 once the shutdown has begun. */
+static void
+handle_healthz(nng_aio *aio)
+{
+	struct metrics_server *m = server_of(aio);
+
+	if (atomic_load(m->shutting_down))
+		reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain", "shutting down\n", 14);
+	else
+		reply(aio, NNG_HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+}
+
+static int
+add_handler(struct metrics_server *m, const char *path, void (*fn)(nng_aio *))
+{
+	nng_http_handler *h;
+	int rv;
+
+	if ((rv = nng_http_handler_alloc(&h, path, fn)) != 0)
+		return rv;
+	if ((rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(m->http, h)) != 0) {
+		nng_http_handler_free(h);
+		return rv;
+	}
+	return 0; /* the server owns h now */
+}
+
+int
+metrics_server_start(struct metrics_server **out, const char *url, const char *db_path,
+    const atomic_bool *shutting_down, char *err, size_t errlen)
+{
+	struct metrics_server *m = calloc(1, sizeof(*m));
+	nng_sockaddr sa;
+	int rv;
+
+	*out = NULL;
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	m->shutting_down = shutting_down;
+	if ((rv = nng_url_parse(&m->url, url)) != 0 || strcmp(m->url->u_scheme, "http") != 0) {
+		snprintf(err, errlen, "--metrics-listen %s is not an http://HOST:PORT URL", url);
+		goto fail;
+	}
+	if (registry_open(&m->reg, db_path, false, err, errlen) != 0)
+		goto fail;
+	if ((rv = nng_http_server_hold(&m->http, m->url)) != 0 ||
+	    (rv = add_handler(m, "/metrics", handle_metrics)) != 0 ||
+	    (rv = add_handler(m, "/healthz", handle_healthz)) != 0 ||
+	    (rv = nng_http_server_start(m->http)) != 0) {
+		snprintf(err, errlen, "cannot serve metrics on %s: %s", url, nng_strerror(rv));
+		goto fail;
+	}
+	if (nng_http_server_get_addr(m->http, &sa) == 0 && sa.s_family == NNG_AF_INET)
+		log_info("metrics listening url=http://%s:%u", m->url->u_hostname,
+		    (unsigned)ntohs(sa.s_in.sa_port));
+	else
+		log_info("metrics listening url=%s", url);
+	*out = m;
+	return 0;
+fail:
+	metrics_server_stop(m);
+	return -1;
+}
+
+void
+metrics_server_stop(struct metrics_server *m)
+{
+	if (m == NULL)
+		return;
+	if (m->http != NULL) {
+		nng_http_server_stop(m->http);
+		nng_http_server_release(m->http); /* frees the handlers too */
+	}
+	if (m->url != NULL)
+		nng_url_free(m->url);
+	registry_close(m->reg);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}

@@ -1,0 +1,76 @@
+/*
+ * call.h - the context of one RPC as a handler sees it.
+ *
+ * A worker thread fills a struct call for each request it receives, the
+ * dispatcher hands it to the method's handler, and the handler reports
+ * failure through call_fail*() so that a gRPC code, a message and error
+ * details travel all the way to the reply. All memory hangs off call->arena.
+ */
+#ifndef BERTH_CALL_H
+#define BERTH_CALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "berth/v1/berth.pb-c.h"
+#include "validate.h"
+
+#define CALL_MESSAGE_MAX 512
+#define CALL_DETAILS_MAX 8
+
+struct call {
+	struct arena arena;
+	const char *method;     /* full path, "/berth.v1.Berth/Health" */
+	const char *request_id; /* "" when the client sent none */
+	const char *token;
+	int64_t deadline_ms;    /* monotonic ms; the call must be done by then */
+
+	void *app;              /* the application (berthd: struct berthd *) */
+	void *worker;           /* per-worker state (berthd: struct registry *) */
+
+	/* Who calls: filled by the RPC server from the connection (nng pipe). */
+	int peer_family;        /* NNG_AF_IPC, NNG_AF_INET, NNG_AF_INET6; 0 = unknown */
+	char peer[96];          /* "ipc uid=0 pid=42", "10.0.0.5:51234"; "" = unknown */
+	char principal[64];     /* set by the authorize hook: token name, "local" or "" */
+	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
+
+	/* Outcome, set by call_fail*(). */
+	int code;
+	char message[CALL_MESSAGE_MAX];
+	Berth__V1__ErrorDetail *details[CALL_DETAILS_MAX];
+	size_t n_details;
+};
+
+/*
+ * Prepares a call for work berthd does on its own behalf (start-up
+ * reconciliation, shutdown, the event follower): same context, same error
+ * reporting, a deadline of timeout_ms from now. Release with call_finish.
+ */
+void call_init(struct call *call, const char *what, void *app, void *worker, int64_t timeout_ms);
+void call_finish(struct call *call);
+
+/*
+ * Records a failure and returns `code`, so handlers can write
+ * `return call_fail(call, BERTH__V1__CODE__NOT_FOUND, "...")`.
+ */
+int call_fail(struct call *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* As call_fail, and adds an ErrorDetail naming the field and reason. */
+int call_fail_detail(struct call *call, int code, const char *field, const char *reason,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Forgets a recorded failure the handler recovered from (it tried again). */
+void call_clear_failure(struct call *call);
+
+/* INVALID_ARGUMENT from a failed validate_*() check. */
+int call_fail_invalid(struct call *call, const struct validation_error *err);
+
+/* Milliseconds left before the deadline; 0 when it has passed. */
+int64_t call_remaining_ms(const struct call *call);
+
+/* True when the deadline has passed (the handler should give up). */
+bool call_expired(const struct call *call);
+
+#endif

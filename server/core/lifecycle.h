@@ -1,0 +1,70 @@
+/*
+ * lifecycle.h - launch, stop, restart, remove and inspect service instances.
+ *
+ * This is the seed's launch_template_container() and friends: it decides
+ * the instance name, the port and the directory, moves the registry row
+ * through its states, and asks the backend to make it so. Any step that
+ * fails undoes the earlier ones: no stray container, no stray row, the
+ * port free again.
+ *
+ * Called on worker threads with the call's arena, deadline and registry
+ * connection. Operations on one service are serialised (service_lock.h).
+ */
+#ifndef BERTH_LIFECYCLE_H
+#define BERTH_LIFECYCLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/call.h"
+
+/* Registry states of a service (Service.status). */
+#define STATUS_CREATING "creating"
+#define STATUS_RUNNING "running"
+#define STATUS_STOPPED "stopped"
+#define STATUS_EXITED "exited"
+#define STATUS_DEAD "dead"
+#define STATUS_MISSING "missing"
+#define STATUS_REMOVING "removing"
+
+/* Default seconds a stop waits before killing, as in the seed. */
+#define LIFECYCLE_STOP_TIMEOUT_S 10
+
+int lifecycle_launch(struct call *call, const char *template_name, const char *instance,
+    uint32_t port, Berth__V1__LaunchServiceResponse *out);
+
+/* timeout_s 0 means the template's stop timeout. */
+int lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
+    Berth__V1__Service **out);
+
+int lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service **out);
+
+int lifecycle_remove(struct call *call, const char *service_id, bool keep_container, bool purge,
+    Berth__V1__RemoveServiceResponse *out);
+
+/*
+ * The registry record plus the container's live state and resource use.
+ * When Docker does not answer, the record comes back with container.state
+ * "unknown" rather than failing: the registry alone is still worth seeing.
+ */
+int lifecycle_get(struct call *call, const char *service_id, bool registry_only,
+    Berth__V1__Service **out);
+
+/* The last `tail` lines (0 = 100) of the container's stdout and stderr. */
+#define LIFECYCLE_LOGS_TAIL 100
+#define LIFECYCLE_LOGS_MAX_TAIL 100000
+int lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out);
+
+struct berthd;
+struct docker_error;
+
+/*
+ * Replaces the port allocator's view of Docker's published ports with a
+ * full listing of the engine's containers. Any thread.
+ */
+int lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct docker_error *err);
+
+/* Fills s->url from the publish address and port. */
+void lifecycle_set_url(struct call *call, Berth__V1__Service *s);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * main.c - berthd: start-up, signal handling, shutdown.
+ *
+ * The main thread parses the settings, prepares the data directory and the
+ * registry, starts the RPC workers, then sleeps in sigwait() until SIGINT,
+ * SIGTERM or the Shutdown RPC asks it to stop. Signals are blocked in every
+ * other thread, so nothing but the main thread ever handles one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon/admin_cmd.h"
+#include "core/berthd.h"
+#include "clock.h"
+#include "core/event_follower.h"
+#include "rpc/event_pub.h"
+#include "rpc/ipc_watchdog.h"
+#include "base/log.h"
+#include "api/metrics.h"
+#include "core/ports.h"
+#include "core/reconcile.h"
+#include "rpc/rpc_server.h"
+#include "core/service_lock.h"
+#include "core/shutdown.h"
+#include "rpc/tls_listener.h"
+
+#define IPC_WATCHDOG_INTERVAL_MS 2000
+/* Kept answers (answer_cache.h): ListServices of 10,000 rows is about 3 MB. */
+#define ANSWER_CACHE_BYTES (16u << 20)
+
+static struct berthd daemon_state;
+
+/* mkdir -p with `mode` for each created component. */
+static int
+make_dirs(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Creates the directory an ipc:// socket file will live in. */
+static int
+prepare_ipc_dirs(const struct config *c)
+{
+	for (size_t i = 0; i < c->listen.n; i++) {
+		char dir[4096];
+		char *slash;
+
+		if (strncmp(c->listen.items[i], "ipc://", 6) != 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s", c->listen.items[i] + 6);
+		slash = strrchr(dir, '/');
+		if (slash == NULL || slash == dir)
+			continue;
+		*slash = '\0';
+		if (make_dirs(dir, 0755) != 0) {
+			log_error("cannot create directory path=%s error=\"%s\"", dir, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One berthd per data directory: a second one would fight over containers. */
+static int
+lock_data_dir(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/berthd.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open lock file path=%s error=\"%s\"", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("another berthd is using the data directory data_dir=%s", dir);
+		close(fd);
+		return -1;
+	}
+	return fd; /* held until the process exits */
+}
+
+static void
+hold_port(void *arg, uint32_t port)
+{
+	ports_hold(arg, (uint16_t)port);
+}
+
+/*
+ * Outgoing connections take their local port from the kernel's ephemeral
+ * range; a template whose range overlaps it will find ports stolen.
+ */
+static void
+warn_ephemeral_overlap(struct registry *reg)
+{
+	Berth__V1__Template **list;
+	struct arena a;
+	unsigned lo, hi;
+	size_t n;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%u %u", &lo, &hi) != 2) {
+		fclose(f);
+		return;
+	}
+	fclose(f);
+	arena_init(&a);
+	if (registry_template_list(reg, &a, &list, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			unsigned end = list[i]->port_range_end ? list[i]->port_range_end : 65535;
+			if (list[i]->port_range_start <= hi && end >= lo)
+				log_warn("template port range overlaps the ephemeral ports, outgoing "
+					 "connections may take its ports template=%s range=%u-%u "
+					 "ephemeral=%u-%u sysctl=net.ipv4.ip_local_port_range",
+				    list[i]->name, list[i]->port_range_start, end, lo, hi);
+		}
+	}
+	arena_reset(&a);
+}
+
+/* The TLS files of tls+tcp:// listeners, RPC and events alike. */
+static struct tls_files
+tls_files_of(const struct config *c)
+{
+	return (struct tls_files){ c->tls_cert, c->tls_key, c->tls_client_ca };
+}
+
+/* Whether only authenticated peers can subscribe at url: local, or mutual TLS. */
+static bool
+subscribers_authenticated(const char *url, const struct tls_files *tls)
+{
+	return strncmp(url, "ipc://", 6) == 0 ||
+	    (strncmp(url, "tls+", 4) == 0 && tls_files_mutual(tls));
+}
+
+/* The pub0 socket for berth's events: --events, or derived from --listen. */
+static int
+open_events(struct berthd *d)
+{
+	char err[512];
+
+	struct tls_files tls = tls_files_of(&d->config);
+
+	d->event_urls = d->config.events;
+	if (d->event_urls.n == 0) {
+		for (size_t i = 0; i < d->config.listen.n; i++) {
+			/*
+			 * pub0 has no tokens: with authentication on, events stay on
+			 * ipc://, or on tls+tcp:// with mutual TLS, where the client
+			 * certificate authenticates the subscriber.
+			 */
+			if (d->auth.enabled && !subscribers_authenticated(d->config.listen.items[i], &tls))
+				continue;
+			if (event_pub_default_url(d->config.listen.items[i], d->event_url_buf[i],
+				sizeof(d->event_url_buf[i])) == 0)
+				d->event_urls.items[d->event_urls.n++] = d->event_url_buf[i];
+		}
+	}
+	for (size_t i = 0; i < d->event_urls.n && d->auth.enabled; i++)
+		if (!subscribers_authenticated(d->event_urls.items[i], &tls))
+			log_warn("events are published without authentication url=%s",
+			    d->event_urls.items[i]);
+	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog,
+		(int)d->config.ipc_mode, &tls, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Docker client, backend, port allocator and locks: the lifecycle's tools. */
+static int
+prepare_lifecycle(struct berthd *d, struct registry *reg)
+{
+	char err[512];
+
+	if (docker_open(&d->backend.docker, d->config.docker_host, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return -1;
+	}
+	d->backend.ops =
+	    strcmp(d->config.backend, "swarm") == 0 ? &backend_swarm_ops : &backend_engine_ops;
+	d->backend.data_dir = d->data_dir;
+	d->backend.publish_address = d->config.publish_address;
+	d->backend.build_root = d->build_root;
+	d->backend.volume_driver = d->config.volume_driver;
+	d->ports = ports_new(d->config.publish_address);
+	d->locks = service_locks_new();
+	if (d->ports == NULL || d->locks == NULL) {
+		log_error("start-up failed error=\"out of memory\"");
+		return -1;
+	}
+	ports_use_bind_test(d->ports, d->backend.ops->ports_on_this_host);
+	if (d->backend.ops == &backend_swarm_ops)
+		backend_swarm_check(&d->backend);
+	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
+		log_error("start-up failed error=\"%s\"", registry_errmsg(reg));
+		return -1;
+	}
+	warn_ephemeral_overlap(reg);
+	return 0;
+}
+
+/*
+ * The directory build contexts must lie under: --build-root (which must
+ * exist), else <data-dir>/build-contexts (created). Stored resolved.
+ */
+static int
+resolve_build_root(struct berthd *d)
+{
+	char path[4200];
+
+	if (d->config.build_root[0] != '\0') {
+		snprintf(path, sizeof(path), "%s", d->config.build_root);
+	} else {
+		snprintf(path, sizeof(path), "%s/build-contexts", d->data_dir);
+		if (make_dirs(path, 0750) != 0) {
+			log_error("cannot create the build root path=%s error=\"%s\"", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (realpath(path, d->build_root) == NULL) {
+		log_error("cannot resolve the build root build_root=%s error=\"%s\"", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Finishes an interrupted shutdown, then makes rows and containers agree. */
+static void
+recover(struct berthd *d, struct registry *reg)
+{
+	struct reconcile_report report;
+	struct call call;
+
+	shutdown_resume(d, reg);
+	call_init(&call, "reconcile", d, reg, 60000);
+	if (reconcile_run(&call, true, &report) != 0)
+		log_warn("cannot reconcile with Docker now, serving the registry as it is "
+			 "error=\"%s\"",
+		    call.message);
+	call_finish(&call);
+}
+
+/*
+ * During the shutdown the main thread is busy: this thread takes the
+ * signals instead. A second SIGINT or SIGTERM kills the containers still
+ * stopping; SIGUSR1 (from main) ends the thread.
+ */
+static atomic_bool kill_now;
+
+static void *
+second_signal_main(void *arg)
+{
+	sigset_t *signals = arg;
+	int sig;
+
+	while (sigwait(signals, &sig) == 0) {
+		if (sig == SIGUSR1)
+			break;
+		log_warn("second signal, killing the containers still stopping");
+		atomic_store(&kill_now, true);
+	}
+	return NULL;
+}
+
+static void *
+worker_open(void *app)
+{
+	struct berthd *d = app;
+	struct registry *reg;
+	char err[256];
+
+	if (registry_open(&reg, d->db_path, false, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return NULL;
+	}
+	return reg;
+}
+
+static void
+worker_close(void *worker)
+{
+	registry_close(worker);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct berthd *d = &daemon_state;
+	struct dispatch_table table;
+	struct rpc_server_config rpc_config;
+	struct rpc_server_hooks hooks = { d, worker_open, worker_close, auth_authorize,
+		auth_finished };
+	struct registry *reg = NULL;
+	struct metrics_server *metrics = NULL;
+	sigset_t signals;
+	pthread_t second_signal;
+	bool watching;
+	char err[512];
+	int rv, sig, level, lock_fd;
+	int64_t started;
+
+	/*
+	 * A fixed mmap threshold: allocations of 128 KiB and more (the arena
+	 * blocks of a big call, a large reply) are mapped and unmapped, so their
+	 * memory goes back to the system when the call ends. Left dynamic, glibc
+	 * raises the threshold at the first such free and from then on keeps
+	 * them in the heap of whichever worker served the call: a ListServices
+	 * of 10,000 rows left each worker some 10 MB larger.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/*
+	 * No up-front page cache per SQLite connection: by default each one
+	 * allocates 20 pages (87 KB) in one block the first time it reads, and
+	 * berthd has one connection per worker plus two, 1.5 MB at idle for
+	 * pages that reading the schema never fills. Pages are now allocated one
+	 * at a time as they are used (up to each connection's cache_size). Must
+	 * come before anything opens a database.
+	 */
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	/* berthd token ..., berthd audit ...: offline commands on the data directory. */
+	if (argc > 1 && admin_cmd_is(argv[1]))
+		return admin_cmd_main(argc - 1, argv + 1);
+	clock_rfc3339_now(d->started_at, sizeof(d->started_at));
+	config_defaults(&d->config);
+	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, err, sizeof(err));
+	if (rv != 0) {
+		if (rv < 0)
+			fprintf(stderr, "berthd: %s\n", err);
+		return rv < 0 ? 2 : 0;
+	}
+	if ((level = log_level_parse(d->config.log_level)) < 0) {
+		fprintf(stderr, "berthd: --log-level: \"%s\" is not error, warn, info or debug\n",
+		    d->config.log_level);
+		return 2;
+	}
+	log_threshold = (enum log_level)level;
+	/* Who may call what: refuse a network listener nobody guards. */
+	if (auth_configure(&d->auth, &d->config, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return 2;
+	}
+
+	/* Block the signals before any thread exists: all threads inherit it. */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (make_dirs(d->config.data_dir, 0750) != 0) {
+		log_error("cannot create data directory data_dir=%s error=\"%s\"", d->config.data_dir,
+		    strerror(errno));
+		return 1;
+	}
+	if ((lock_fd = lock_data_dir(d->config.data_dir)) < 0)
+		return 1;
+	/* Containers are labelled with the absolute path: the same from any cwd. */
+	if (realpath(d->config.data_dir, d->data_dir) == NULL) {
+		log_error("cannot resolve data directory data_dir=%s error=\"%s\"", d->config.data_dir,
+		    strerror(errno));
+		return 1;
+	}
+	if ((size_t)snprintf(d->db_path, sizeof(d->db_path), "%s/registry.db", d->data_dir) >=
+		sizeof(d->db_path) ||
+	    (size_t)snprintf(d->templates_dir, sizeof(d->templates_dir), "%s/templates",
+		d->data_dir) >= sizeof(d->templates_dir)) {
+		log_error("data directory path too long data_dir=%s", d->data_dir);
+		return 1;
+	}
+	if (resolve_build_root(d) != 0)
+		return 1;
+	if (registry_open(&reg, d->db_path, true, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return 1;
+	}
+	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
+	d->watchdog = ipc_watchdog_start(IPC_WATCHDOG_INTERVAL_MS);
+	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
+		return 1;
+	recover(d, reg);
+	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		return 1;
+	}
+	table.max_string = DISPATCH_STRING_MAX;
+	/* Polled reads of the services are answered from memory between changes. */
+	table.answers = answer_cache_new(ANSWER_CACHE_BYTES);
+	table.state_version = registry_generation;
+	if (prepare_ipc_dirs(&d->config) != 0)
+		return 1;
+
+	rpc_config = (struct rpc_server_config){
+		.urls = d->config.listen.items,
+		.n_urls = d->config.listen.n,
+		.workers = (int)d->config.workers,
+		.max_request_bytes = (size_t)d->config.max_request_bytes,
+		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
+		.ipc_mode = (uint32_t)d->config.ipc_mode,
+		.watchdog = d->watchdog,
+		.tls = tls_files_of(&d->config),
+	};
+	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		registry_close(reg);
+		return 1;
+	}
+	if (d->config.metrics_listen[0] != '\0' &&
+	    metrics_server_start(&metrics, d->config.metrics_listen, d->db_path,
+		&d->shutdown_requested, err, sizeof(err)) != 0) {
+		log_error("start-up failed error=\"%s\"", err);
+		rpc_server_stop(d->rpc);
+		registry_close(reg);
+		return 1;
+	}
+	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
+	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
+	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
+	    d->config.file != NULL ? d->config.file : "none");
+	if (log_flusher_start() != 0)
+		log_warn("cannot start the log flusher: request lines are written one by one");
+
+	do {
+		if (sigwait(&signals, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig != SIGINT && sig != SIGTERM);
+
+	started = clock_monotonic_ms();
+	log_info("shutdown begun signal=%s on_exit=%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	    d->config.on_exit);
+	/* Health says NOT_SERVING, changes are refused, reads go on meanwhile. */
+	atomic_store(&d->shutdown_requested, true);
+	rpc_server_drain(d->rpc);
+	watching = pthread_create(&second_signal, NULL, second_signal_main, &signals) == 0;
+	if (!watching)
+		log_warn("cannot watch for a second signal");
+	docker_events_stop(d); /* from here on, the shutdown owns the rows */
+	/* Launches in flight finish (or undo themselves) before the cleanup. */
+	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
+		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");
+	shutdown_run(d, reg, d->config.on_exit, &kill_now);
+	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
+	rpc_server_stop(d->rpc);
+	answer_cache_free(table.answers);
+	if (watching) {
+		pthread_kill(second_signal, SIGUSR1);
+		pthread_join(second_signal, NULL);
+	}
+	metrics_server_stop(metrics); /* /healthz said 503 during the shutdown */
+	registry_close(reg);
+	event_pub_close(d->events);
+	ports_free(d->ports);
+	service_locks_free(d->locks);
+	docker_close(d->backend.docker);
+	log_info("shutdown done duration_ms=%lld", (long long)(clock_monotonic_ms() - started));
+	log_flusher_stop();
+	close(lock_fd);
+	config_free(&d->config);
+	return 0;
+}

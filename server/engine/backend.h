@@ -1,0 +1,144 @@
+/*
+ * backend.h - the one interface between berth's lifecycle logic and the
+ * thing that runs containers.
+ *
+ * lifecycle.c decides what should happen (which port, which row state,
+ * what to undo); a backend makes it so. The engine backend
+ * (backend_engine.c) runs each instance as one container on one Docker
+ * engine; the swarm backend (backend_swarm.c) runs the same instances as
+ * Swarm services without lifecycle.c changing. Where the two differ in
+ * kind (tasks, volumes, where ports bind), an optional member says so and
+ * callers ask it rather than which backend runs.
+ *
+ * Every operation takes the time it may use and returns a berth status
+ * code with details in *err (see docker.h for the codes). Thread-safe.
+ */
+#ifndef BERTH_BACKEND_H
+#define BERTH_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "berth/v1/berth.pb-c.h"
+#include "engine/docker.h"
+#include "api/metrics.h"
+
+/* Everything a backend needs to run one instance. */
+struct backend_instance {
+	const Berth__V1__Template *tmpl;
+	const char *service_id;  /* also the container's name */
+	const char *instance;
+	const char *project_dir; /* mounted at tmpl->mount_path when that is set */
+	uint16_t host_port;
+};
+
+struct backend;
+
+/* One Swarm task of an instance, as GetService shows it (Service.tasks). */
+struct backend_task {
+	char id[DOCKER_ID_LEN + 1];
+	char node_id[DOCKER_ID_LEN + 1];
+	char node[128];            /* the node's host name, or "" */
+	char state[16];
+	char desired_state[16];
+	char message[256];
+	char error[512];
+	char updated_at[40];
+	char container_id[DOCKER_ID_LEN + 1];
+};
+
+struct backend_ops {
+	const char *name;
+	/* Makes the template's image available: present, built, or pulled. */
+	int (*prepare_image)(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
+	    struct docker_error *err);
+	/* Creates the instance, labelled as this berthd's, without starting it. */
+	int (*create)(struct backend *b, const struct backend_instance *inst,
+	    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err);
+	int (*start)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	int (*stop)(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
+	    struct docker_error *err);
+	int (*restart)(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
+	    struct docker_error *err);
+	/* Kills the instance at once (SIGKILL). */
+	int (*kill)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	/* Removes the instance (forcefully: a running one is killed). */
+	int (*remove)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	/* Live state; NOT_FOUND when the instance no longer exists. */
+	int (*inspect)(struct backend *b, const char *id, struct docker_container *out,
+	    int64_t timeout_ms, struct docker_error *err);
+	/* Every instance labelled as this berthd's; *out malloc'ed. */
+	int (*list_own)(struct backend *b, struct docker_container **out, size_t *n,
+	    int64_t timeout_ms, struct docker_error *err);
+	/* Every container on the engine, berth's or not, with its published ports; *out malloc'ed. */
+	int (*list_all)(struct backend *b, struct docker_container **out, size_t *n,
+	    int64_t timeout_ms, struct docker_error *err);
+	int (*logs)(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
+	    struct docker_error *err);
+	int (*stats)(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
+	    struct docker_error *err);
+
+	/*
+	 * Optional (NULL: the backend has no such thing). The tasks of an
+	 * instance, desired-running first, newest first; *out malloc'ed.
+	 */
+	int (*tasks)(struct backend *b, const char *id, struct backend_task **out, size_t *n,
+	    int64_t timeout_ms, struct docker_error *err);
+	/*
+	 * Optional. Deletes what holds an instance's data apart from its project
+	 * directory (swarm: its named volume), for a removal with purge; NOT_FOUND
+	 * when there is none.
+	 */
+	int (*purge_storage)(struct backend *b, const char *service_id, int64_t timeout_ms,
+	    struct docker_error *err);
+	/*
+	 * The Docker event types that tell about instances (NULL-terminated),
+	 * followed by docker_events.c; NULL means containers only.
+	 */
+	const char *const *event_types;
+	/*
+	 * Published ports bind on berthd's own host, so the port allocator
+	 * also tries bind(2) on a candidate. False when they bind elsewhere
+	 * (swarm: on other nodes, or in the routing mesh).
+	 */
+	bool ports_on_this_host;
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	struct docker *docker;
+	const char *data_dir;        /* labels containers as this berthd's */
+	const char *publish_address; /* host address ports are published on */
+	const char *build_root;      /* builds only from contexts under it (build_root.h) */
+	const char *volume_driver;   /* swarm: driver of the instances' named volumes */
+};
+
+/* The engine backend: one container per instance on one Docker engine. */
+extern const struct backend_ops backend_engine_ops;
+
+/*
+ * The swarm backend: each instance a Swarm service (backend_swarm.c),
+ * through the Engine API of a Swarm manager.
+ */
+extern const struct backend_ops backend_swarm_ops;
+
+/*
+ * Logs whether the engine of b is a Swarm manager, as the swarm backend
+ * needs (main thread, at start-up; berthd serves either way).
+ */
+void backend_swarm_check(struct backend *b);
+
+/*
+ * For the backends: every answer from Docker passes through here on its way
+ * up, and failures are counted for /metrics. NOT_FOUND is not one: it is
+ * how berth learns that a container, service or image is gone.
+ */
+static inline int
+counted(int code)
+{
+	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
+		metrics_count_docker_error();
+	return code;
+}
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * event_pub.c - serialize and publish Events. nng sockets are thread-safe,
+ * so the only shared state is the sequence counter (atomic).
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "rpc/event_pub.h"
+#include "rpc/ipc_watchdog.h"
+#include "base/log.h"
+#include "rpc/tls_listener.h"
+
+#define MAX_LISTENERS 8
+
+struct event_pub {
+	nng_socket sock;
+	nng_listener listeners[MAX_LISTENERS]; /* the watchdog may replace them */
+	atomic_uint_fast64_t sequence;
+};
+
+/* Undoes a half-done event_pub_open. */
+static int
+open_failed(struct event_pub *pub)
+{
+	nng_close(pub->sock);
+	free(pub);
+	return -1;
+}
+
+int
+event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
+    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, char *err,
+    size_t errlen)
+{
+	struct event_pub *pub = calloc(1, sizeof(*pub));
+	int rv;
+
+	if (pub == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((rv = nng_pub0_open(&pub->sock)) != 0) {
+		snprintf(err, errlen, "cannot open pub0 socket: %s", nng_strerror(rv));
+		free(pub);
+		return -1;
+	}
+	for (size_t i = 0; i < n && i < MAX_LISTENERS; i++) {
+		bool ipc = strncmp(urls[i], "ipc://", 6) == 0;
+		nng_listener *l = &pub->listeners[i];
+
+		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
+		    (ipc && ipc_mode != 0 &&
+			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0)) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			return open_failed(pub);
+		}
+		if (strncmp(urls[i], "tls+", 4) == 0 &&
+		    tls_listener_setup(*l, urls[i], tls, err, errlen) != 0)
+			return open_failed(pub);
+		if ((rv = nng_listener_start(*l, 0)) != 0) {
+			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			return open_failed(pub);
+		}
+		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc_mode);
+		log_info("publishing events url=%s", urls[i]);
+	}
+	*out = pub;
+	return 0;
+}
+
+void
+event_pub_close(struct event_pub *pub)
+{
+	if (pub == NULL)
+		return;
+	nng_close(pub->sock);
+	free(pub);
+}
+
+int
+event_pub_default_url(const char *rpc_url, char *buf, size_t len)
+{
+	const char *colon;
+	long port;
+	int n;
+
+	if (strncmp(rpc_url, "ipc://", 6) == 0) {
+		n = snprintf(buf, len, "%s-events", rpc_url);
+	} else if ((strncmp(rpc_url, "tcp://", 6) == 0 || strncmp(rpc_url, "tls+tcp://", 10) == 0) &&
+	    (colon = strrchr(rpc_url, ':')) != NULL &&
+	    (port = strtol(colon + 1, NULL, 10)) > 0 && port < 65535) {
+		n = snprintf(buf, len, "%.*s:%ld", (int)(colon - rpc_url), rpc_url, port + 1);
+	} else {
+		return -1;
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+void
+event_publish(struct event_pub *pub, Berth__V1__Event__Type type, const Berth__V1__Service *s,
+    const char *status, const char *fmt, ...)
+{
+	Berth__V1__Event ev = BERTH__V1__EVENT__INIT;
+	char when[40], message[512];
+	struct timeval tv;
+	struct tm tm;
+	nng_msg *msg;
+	size_t len;
+	va_list ap;
+
+	if (pub == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	len = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + len, sizeof(when) - len, ".%03ldZ", (long)(tv.tv_usec / 1000));
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+
+	ev.sequence = atomic_fetch_add(&pub->sequence, 1) + 1;
+	ev.time = when;
+	ev.type = type;
+	ev.message = message;
+	if (s != NULL) {
+		ev.service_id = s->service_id;
+		ev.template_ = s->template_;
+		ev.port = s->port;
+		ev.status = s->status;
+	}
+	if (status != NULL)
+		ev.status = (char *)status;
+
+	len = berth__v1__event__get_packed_size(&ev);
+	if (nng_msg_alloc(&msg, len) != 0)
+		return;
+	berth__v1__event__pack(&ev, nng_msg_body(msg));
+	/* pub0 drops rather than blocks: a slow subscriber never slows us. */
+	if (nng_sendmsg(pub->sock, msg, NNG_FLAG_NONBLOCK) != 0)
+		nng_msg_free(msg);
+}

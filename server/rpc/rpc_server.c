@@ -1,0 +1,689 @@
+/*
+ * rpc_server.c - rep0 socket, worker threads, envelope handling.
+ *
+ * Threads: rpc_server_start/stop run on the main thread; each worker runs
+ * worker_main. Shared state: `inflight` and `draining` are atomics (see
+ * inflight_add); `peers` is under `peers_lock`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "clock.h"
+#include "rpc/ipc_watchdog.h"
+#include "base/log.h"
+#include "api/metrics.h"
+#include "rpc/request_cache.h"
+#include "rpc/tls_listener.h"
+#include "rpc_method.h"
+#include "rpc/rpc_server.h"
+#include "status.h"
+
+#define REQUEST_ID_MAX 128
+#define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
+#define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
+#define STOP_GRACE_MS 30000
+
+struct worker {
+	struct rpc_server *srv;
+	pthread_t thread;
+	nng_ctx ctx;
+	nng_aio *aio;
+	void *state; /* from hooks->worker_open */
+	bool started;
+};
+
+#define MAX_LISTENERS 8
+
+/*
+ * Who is at the other end of each connection, found out once per
+ * connection instead of once per call (for ipc that is two getsockopt
+ * calls, SO_PEERCRED). Keyed by pipe and listener id: the family, which
+ * authorization reads, is the listener's. Open addressing; a pipe that goes
+ * away leaves a tombstone (pipe_removed), and a table found full is wiped.
+ */
+#define PEER_SLOTS 256 /* a power of two */
+#define PEER_TOMBSTONE UINT32_MAX
+
+struct peer_slot {
+	uint32_t pipe; /* 0: empty */
+	uint32_t listener;
+	int family;
+	char text[sizeof(((struct call *)0)->peer)];
+};
+
+struct rpc_server {
+	nng_socket sock;
+	nng_listener listeners[MAX_LISTENERS]; /* the ipc watchdog may replace them */
+	struct rpc_server_config config;
+	const struct dispatch_table *table;
+	const struct rpc_server_hooks *hooks;
+	struct request_cache *cache;
+	struct worker *workers;
+	int n_workers;
+	atomic_bool draining;
+
+	atomic_int inflight;      /* see inflight_add */
+	atomic_int idle_waiters;
+	pthread_mutex_t lock;     /* with idle: only for rpc_server_wait_idle */
+	pthread_cond_t idle;
+
+	pthread_mutex_t peers_lock; /* guards peers[] */
+	struct peer_slot peers[PEER_SLOTS];
+};
+
+/* The reply for a call that failed before or inside its handler. */
+static void
+set_error(Berth__V1__RpcResponse *resp, const struct call *call)
+{
+	resp->code = (Berth__V1__Code)call->code;
+	resp->message = (char *)call->message;
+	resp->n_details = call->n_details;
+	resp->details = (Berth__V1__ErrorDetail **)call->details;
+}
+
+static nng_msg *
+pack_response(const Berth__V1__RpcResponse *resp)
+{
+	size_t len = berth__v1__rpc_response__get_packed_size(resp);
+	nng_msg *msg;
+
+	if (nng_msg_alloc(&msg, len) != 0)
+		return NULL;
+	berth__v1__rpc_response__pack(resp, nng_msg_body(msg));
+	return msg;
+}
+
+/*
+ * Deduplication key: method, caller and request_id (the same id with
+ * another method, or from another token, is another call).
+ */
+static char *
+cache_key(struct call *call)
+{
+	return arena_printf(&call->arena, "%s\n%s\n%s", call->method, call->principal,
+	    call->request_id);
+}
+
+static bool
+transient(int code)
+{
+	return code == BERTH__V1__CODE__UNAVAILABLE || code == BERTH__V1__CODE__ABORTED ||
+	    code == BERTH__V1__CODE__DEADLINE_EXCEEDED;
+}
+
+/*
+ * Runs one request to its reply. `data` is the received message body.
+ * Returns the reply message (NULL only when out of memory). Fills call->code,
+ * and *route_out and *payload_out once the method is known.
+ */
+static nng_msg *
+handle_request(struct rpc_server *srv, struct call *call, const void *data, size_t len,
+    const struct rpc_route **route_out, ProtobufCBinaryData *payload_out)
+{
+	Berth__V1__RpcResponse resp = BERTH__V1__RPC_RESPONSE__INIT;
+	Berth__V1__RpcRequest *req;
+	const struct rpc_route *route;
+	ProtobufCBinaryData reply = { 0, NULL };
+	uint32_t timeout_ms;
+	const char *reason;
+	char *key = NULL, field[64];
+	int index;
+	nng_msg *out;
+
+	if (len > srv->config.max_request_bytes) {
+		call_fail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
+		    "request of %zu bytes exceeds the limit of %zu bytes", len,
+		    srv->config.max_request_bytes);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	req = berth__v1__rpc_request__unpack(&call->arena.allocator, len, data);
+	if (req == NULL) {
+		call_fail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "malformed request: not a berth.v1.RpcRequest envelope");
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	/* A NUL inside method, token or request_id would cut them short unseen. */
+	if (dispatch_check_wire(&berth__v1__rpc_request__descriptor, data, len, DISPATCH_STRING_MAX,
+		field, sizeof(field), &reason) != 0) {
+		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason,
+		    "malformed request: envelope field %s (%s)", field, reason);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	if (strlen(req->request_id) > REQUEST_ID_MAX || !validate_text(req->request_id)) {
+		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "request_id", "INVALID_REQUEST_ID",
+		    "request_id must be printable UTF-8 of at most %d bytes", REQUEST_ID_MAX);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	resp.request_id = req->request_id;
+	call->request_id = req->request_id;
+	call->token = req->token;
+	call->method = validate_text(req->method) && strlen(req->method) < RPC_METHOD_PATH_MAX
+	    ? req->method : "(invalid)";
+	timeout_ms = req->timeout_ms != 0 ? req->timeout_ms : srv->config.default_timeout_ms;
+	call->deadline_ms += timeout_ms;
+
+	index = rpc_method_find(req->method);
+	route = index >= 0 ? dispatch_route(srv->table, (unsigned)index) : NULL;
+	if (route == NULL) {
+		call_fail(call, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", call->method);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	*route_out = route;
+	*payload_out = req->payload;
+	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
+		if (call->code == BERTH__V1__CODE__OK) /* fail closed */
+			call_fail(call, BERTH__V1__CODE__PERMISSION_DENIED, "access denied");
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+	if (route->mutating && atomic_load(&srv->draining)) {
+		call_fail(call, BERTH__V1__CODE__UNAVAILABLE,
+		    "berthd is shutting down and accepts no changes");
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
+
+	if (route->mutating && req->request_id[0] != '\0') {
+		void *cached;
+		size_t cached_len;
+
+		key = cache_key(call);
+		switch (request_cache_claim(srv->cache, key, call->deadline_ms, &cached, &cached_len)) {
+		case REQUEST_REPLAY:
+			if (nng_msg_alloc(&out, cached_len) == 0)
+				memcpy(nng_msg_body(out), cached, cached_len);
+			else
+				out = NULL;
+			free(cached);
+			call->code = BERTH__V1__CODE__OK;
+			log_debug("rpc replay method=%s request_id=%s", call->method, call->request_id);
+			return out;
+		case REQUEST_BUSY:
+			call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
+			    "the same request_id is still running");
+			set_error(&resp, call);
+			return pack_response(&resp);
+		case REQUEST_RUN:
+			break;
+		}
+	}
+
+	if (call_expired(call))
+		call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
+		    "deadline of %u ms passed before the call started", timeout_ms);
+	else if (dispatch_call(srv->table, (unsigned)index, call, &req->payload, &reply) ==
+	    BERTH__V1__CODE__OK)
+		resp.payload = reply;
+	if (call->code != BERTH__V1__CODE__OK)
+		set_error(&resp, call);
+	out = pack_response(&resp);
+
+	if (key != NULL) {
+		if (out != NULL && !transient(call->code))
+			request_cache_finish(srv->cache, key, nng_msg_body(out), nng_msg_len(out));
+		else
+			request_cache_abandon(srv->cache, key);
+	}
+	return out;
+}
+
+/* handle_request, then the finished hook for a call to a declared method. */
+static nng_msg *
+run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len)
+{
+	const struct rpc_route *route = NULL;
+	ProtobufCBinaryData payload = { 0, NULL };
+	nng_msg *reply = handle_request(srv, call, data, len, &route, &payload);
+
+	if (route != NULL && srv->hooks->finished != NULL)
+		srv->hooks->finished(srv->hooks->app, call, route, &payload);
+	return reply;
+}
+
+/*
+ * Calls in flight. Every call changes the count twice, so it is an atomic;
+ * the lock and condition are only for rpc_server_wait_idle, which says it
+ * waits (idle_waiters) before it looks at the count, and the worker that
+ * brings the count to zero looks at idle_waiters after: one of the two
+ * sees the other.
+ */
+static void
+inflight_add(struct rpc_server *srv, int delta)
+{
+	if (atomic_fetch_add(&srv->inflight, delta) + delta == 0 &&
+	    atomic_load(&srv->idle_waiters) > 0) {
+		pthread_mutex_lock(&srv->lock);
+		pthread_cond_broadcast(&srv->idle);
+		pthread_mutex_unlock(&srv->lock);
+	}
+}
+
+/* One line per request: method, code, duration, request id, and the error. */
+static void
+log_request(const struct call *call, int64_t duration_us)
+{
+	char quoted[CALL_MESSAGE_MAX];
+	size_t i;
+
+	if (call->code == BERTH__V1__CODE__OK) {
+		log_deferred_at(LL_INFO, "rpc method=%s code=OK duration_us=%lld request_id=%s",
+		    call->method, (long long)duration_us,
+		    call->request_id[0] ? call->request_id : "-");
+		return;
+	}
+	/* The message goes inside quotes: keep the line parseable. */
+	for (i = 0; call->message[i] != '\0' && i < sizeof(quoted) - 1; i++)
+		quoted[i] = call->message[i] == '"' ? '\'' : call->message[i];
+	quoted[i] = '\0';
+	log_deferred_at(LL_INFO, "rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"",
+	    call->method, status_code_name(call->code), (long long)duration_us,
+	    call->request_id[0] ? call->request_id : "-", quoted);
+}
+
+/* The slot of (pipe, listener), or the free slot to take for it, or -1; caller locks. */
+static int
+peer_slot(struct rpc_server *srv, uint32_t pipe, uint32_t listener, bool *found)
+{
+	int free_slot = -1;
+
+	*found = false;
+	for (uint32_t i = 0, at = pipe * 2654435761u; i < PEER_SLOTS; i++, at++) {
+		struct peer_slot *p = &srv->peers[at & (PEER_SLOTS - 1)];
+
+		if (p->pipe == pipe && p->listener == listener) {
+			*found = true;
+			return (int)(at & (PEER_SLOTS - 1));
+		}
+		if (p->pipe == PEER_TOMBSTONE && free_slot < 0)
+			free_slot = (int)(at & (PEER_SLOTS - 1));
+		if (p->pipe == 0)
+			return free_slot >= 0 ? free_slot : (int)(at & (PEER_SLOTS - 1));
+	}
+	return free_slot;
+}
+
+/* nng calls this on one of its threads when a connection is gone. */
+static void
+pipe_removed(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *srv = arg;
+	bool found;
+	int i;
+
+	(void)ev;
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
+	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
+	if (found)
+		srv->peers[i].pipe = PEER_TOMBSTONE;
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
+/*
+ * Who sent `msg`, as nng knows it: the family of the connection's remote
+ * address, and a printable form ("ipc uid=0 pid=42", "10.0.0.5:51234",
+ * "[::1]:51234"). Looked up once per connection (peers[]).
+ */
+static void
+describe_peer(struct rpc_server *srv, nng_msg *msg, struct call *call)
+{
+	nng_pipe pipe = nng_msg_get_pipe(msg);
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	uint32_t listener = (uint32_t)nng_listener_id(nng_pipe_listener(pipe));
+	char host[INET6_ADDRSTRLEN];
+	uint64_t uid, pid;
+	nng_sockaddr sa;
+	bool found;
+	int i;
+
+	if (nng_pipe_id(pipe) <= 0)
+		return;
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, id, listener, &found);
+	if (found) {
+		call->peer_family = srv->peers[i].family;
+		memcpy(call->peer, srv->peers[i].text, sizeof(call->peer));
+	}
+	pthread_mutex_unlock(&srv->peers_lock);
+	if (found)
+		return;
+
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	call->peer_family = sa.s_family;
+	switch (sa.s_family) {
+	case NNG_AF_IPC:
+		if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
+		    nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+			snprintf(call->peer, sizeof(call->peer), "ipc uid=%llu pid=%llu",
+			    (unsigned long long)uid, (unsigned long long)pid);
+		else
+			snprintf(call->peer, sizeof(call->peer), "ipc");
+		break;
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(call->peer, sizeof(call->peer), "%s:%u", host,
+			    (unsigned)ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(call->peer, sizeof(call->peer), "[%s]:%u", host,
+			    (unsigned)ntohs(sa.s_in6.sa_port));
+		break;
+	default:
+		break;
+	}
+
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, id, listener, &found);
+	if (i < 0) { /* full of connections long gone: start over */
+		memset(srv->peers, 0, sizeof(srv->peers));
+		i = peer_slot(srv, id, listener, &found);
+	}
+	srv->peers[i] = (struct peer_slot){ id, listener, call->peer_family, "" };
+	memcpy(srv->peers[i].text, call->peer, sizeof(call->peer));
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct rpc_server *srv = w->srv;
+	struct call call;
+
+	for (;;) {
+		nng_msg *msg, *reply;
+		nng_pipe pipe;
+		int64_t started;
+		int rv;
+
+		nng_ctx_recv(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		rv = nng_aio_result(w->aio);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			break;
+		if (rv != 0)
+			continue;
+		msg = nng_aio_get_msg(w->aio);
+		pipe = nng_msg_get_pipe(msg);
+		inflight_add(srv, 1);
+
+		started = clock_monotonic_us();
+		memset(&call, 0, sizeof(call));
+		arena_init(&call.arena);
+		call.method = "(undecoded)";
+		call.request_id = "";
+		call.token = "";
+		call.deadline_ms = started / 1000;
+		call.app = srv->hooks->app;
+		call.worker = w->state;
+		describe_peer(srv, msg, &call);
+
+		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
+		/* Counted before the reply leaves: a client sees its own call counted. */
+		metrics_rpc_observe(call.method, call.code, clock_monotonic_us() - started);
+		if (reply != NULL) {
+			/*
+			 * A context's send waits while the connection is busy with
+			 * an earlier reply, and the socket's send timeout does not
+			 * apply to contexts: without a timeout of its own, a client
+			 * that never reads its replies would hold every worker.
+			 */
+			nng_aio_set_msg(w->aio, reply);
+			nng_aio_set_timeout(w->aio, SEND_TIMEOUT_MS);
+			nng_ctx_send(w->ctx, w->aio);
+			nng_aio_wait(w->aio);
+			rv = nng_aio_result(w->aio);
+			nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+			if (rv != 0)
+				nng_msg_free(reply); /* the client went away, or does not read */
+			if (rv == NNG_ETIMEDOUT && nng_pipe_id(pipe) > 0) {
+				/* Its other replies wait too: closing frees them all. */
+				log_warn("rpc client takes no replies, closing its connection peer=%s "
+					 "waited_ms=%d",
+				    call.peer[0] ? call.peer : "-", SEND_TIMEOUT_MS);
+				nng_pipe_close(pipe);
+			}
+		}
+		log_request(&call, clock_monotonic_us() - started);
+		arena_reset(&call.arena);
+		inflight_add(srv, -1);
+	}
+	nng_ctx_close(w->ctx);
+	return NULL;
+}
+
+static int
+listen_all(struct rpc_server *srv, char *err, size_t errlen)
+{
+	if (srv->config.n_urls > MAX_LISTENERS) {
+		snprintf(err, errlen, "at most %d listeners", MAX_LISTENERS);
+		return -1;
+	}
+	for (size_t i = 0; i < srv->config.n_urls; i++) {
+		const char *url = srv->config.urls[i];
+		nng_listener l;
+		int rv;
+
+		if ((rv = nng_listener_create(&l, srv->sock, url)) != 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+			return -1;
+		}
+		if (strncmp(url, "ipc://", 6) == 0 && srv->config.ipc_mode != 0 &&
+		    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)srv->config.ipc_mode)) !=
+			0) {
+			snprintf(err, errlen, "cannot set mode %04o on %s: %s",
+			    (unsigned)srv->config.ipc_mode, url, nng_strerror(rv));
+			nng_listener_close(l);
+			return -1;
+		}
+		if (strncmp(url, "tls+", 4) == 0 &&
+		    tls_listener_setup(l, url, &srv->config.tls, err, errlen) != 0) {
+			nng_listener_close(l);
+			return -1;
+		}
+		if ((rv = nng_listener_start(l, 0)) != 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+			return -1;
+		}
+		srv->listeners[i] = l;
+		ipc_watchdog_watch(srv->config.watchdog, srv->sock, &srv->listeners[i], url,
+		    (int)srv->config.ipc_mode);
+		log_info("listening url=%s", url);
+	}
+	return 0;
+}
+
+int
+rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config,
+    const struct dispatch_table *table, const struct rpc_server_hooks *hooks, char *err,
+    size_t errlen)
+{
+	struct rpc_server *srv = calloc(1, sizeof(*srv));
+	size_t transport_max;
+	int rv;
+
+	if (srv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv->config = *config;
+	srv->table = table;
+	srv->hooks = hooks;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->idle, NULL);
+	pthread_mutex_init(&srv->peers_lock, NULL);
+	srv->cache = request_cache_new((size_t)config->workers + 1024, REQUEST_CACHE_TTL_MS);
+	srv->workers = calloc(config->workers > 0 ? (size_t)config->workers : 1, sizeof(*srv->workers));
+	if (srv->cache == NULL || srv->workers == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+		snprintf(err, errlen, "cannot open rep0 socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	/*
+	 * nng drops a message over this size together with its connection, so
+	 * let requests somewhat past our own limit through: the client then
+	 * gets RESOURCE_EXHAUSTED instead of a silent hang.
+	 */
+	transport_max = config->max_request_bytes * 2 + 65536;
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, transport_max);
+	nng_socket_set_ms(srv->sock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
+
+	for (int i = 0; i < config->workers; i++) {
+		struct worker *w = &srv->workers[i];
+
+		w->srv = srv;
+		if ((rv = nng_ctx_open(&w->ctx, srv->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+			snprintf(err, errlen, "cannot open nng context: %s", nng_strerror(rv));
+			goto fail;
+		}
+		if (hooks->worker_open != NULL && (w->state = hooks->worker_open(hooks->app)) == NULL) {
+			snprintf(err, errlen, "cannot prepare worker %d", i);
+			goto fail;
+		}
+	}
+	srv->n_workers = config->workers;
+	for (int i = 0; i < srv->n_workers; i++) {
+		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
+			snprintf(err, errlen, "cannot start worker thread");
+			goto fail;
+		}
+		srv->workers[i].started = true;
+	}
+	if (listen_all(srv, err, errlen) != 0)
+		goto fail;
+	*out = srv;
+	return 0;
+fail:
+	srv->n_workers = config->workers;
+	rpc_server_stop(srv);
+	return -1;
+}
+
+void
+rpc_server_drain(struct rpc_server *srv)
+{
+	atomic_store(&srv->draining, true);
+}
+
+bool
+rpc_server_draining(const struct rpc_server *srv)
+{
+	return atomic_load(&srv->draining);
+}
+
+int
+rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms)
+{
+	struct timespec until;
+	int left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	atomic_fetch_add(&srv->idle_waiters, 1);
+	pthread_mutex_lock(&srv->lock);
+	while (atomic_load(&srv->inflight) > 0)
+		if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != 0)
+			break;
+	left = atomic_load(&srv->inflight);
+	pthread_mutex_unlock(&srv->lock);
+	atomic_fetch_sub(&srv->idle_waiters, 1);
+	return left;
+}
+
+void
+rpc_server_stop(struct rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	/* Let the calls in flight finish and send their replies. */
+	rpc_server_wait_idle(srv, STOP_GRACE_MS);
+
+	/*
+	 * Stop the workers before the socket: each aio is stopped (its receive
+	 * ends with NNG_ECANCELED and so does any later operation), the worker
+	 * closes its own context and exits, and only then does the socket
+	 * close. Closing the socket under workers still inside nng_ctx_recv
+	 * races nng's context teardown.
+	 */
+	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
+		if (srv->workers[i].aio != NULL)
+			nng_aio_stop(srv->workers[i].aio);
+	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
+		if (srv->workers[i].started)
+			pthread_join(srv->workers[i].thread, NULL);
+	if (nng_socket_id(srv->sock) > 0)
+		nng_close(srv->sock);
+	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++) {
+		struct worker *w = &srv->workers[i];
+		if (w->aio != NULL)
+			nng_aio_free(w->aio);
+		if (w->state != NULL && srv->hooks->worker_close != NULL)
+			srv->hooks->worker_close(w->state);
+	}
+	free(srv->workers);
+	request_cache_free(srv->cache);
+	pthread_cond_destroy(&srv->idle);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->peers_lock);
+	free(srv);
+}
+
+int
+rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, void **reply, size_t *reply_len)
+{
+	struct call call;
+	nng_msg *out;
+	int code;
+
+	memset(&call, 0, sizeof(call));
+	arena_init(&call.arena);
+	call.method = "(undecoded)";
+	call.request_id = "";
+	call.token = "";
+	call.deadline_ms = clock_monotonic_ms();
+	call.app = srv->hooks->app;
+	call.worker = worker;
+	call.peer_family = peer_family;
+	snprintf(call.peer, sizeof(call.peer), "%s", peer != NULL ? peer : "");
+
+	out = run_call(srv, &call, data, len);
+	*reply = NULL;
+	*reply_len = 0;
+	if (out != NULL && (*reply = malloc(nng_msg_len(out) + 1)) != NULL) {
+		memcpy(*reply, nng_msg_body(out), nng_msg_len(out));
+		*reply_len = nng_msg_len(out);
+	}
+	if (out != NULL)
+		nng_msg_free(out);
+	code = call.code;
+	arena_reset(&call.arena);
+	return code;
+}

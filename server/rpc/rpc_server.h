@@ -1,0 +1,104 @@
+/*
+ * rpc_server.h - berth's RPC transport: an nng rep0 socket and its workers.
+ *
+ * One rep0 socket listens on every configured URL (ipc://, tcp://). Each
+ * worker thread owns one nng context and loops RECV -> WORK -> SEND, so as
+ * many calls run at once as there are workers, and a slow call (a Docker
+ * stop of 10 s) never blocks a fast one. Workers block in nng and in their
+ * handlers, never inside an nng callback.
+ *
+ * Per request the server: refuses oversized messages (RESOURCE_EXHAUSTED),
+ * decodes the RpcRequest envelope (INVALID_ARGUMENT), finds the method
+ * (UNIMPLEMENTED), asks the authorize hook, computes the deadline from
+ * timeout_ms, runs a mutating call at most once per request_id and caller,
+ * dispatches, tells the finished hook, counts the call for /metrics
+ * (metrics.h) and logs one line.
+ *
+ * tls+tcp:// listeners use nng's TLS with the configured certificate; with
+ * a client CA a peer without a certificate it signed cannot connect.
+ */
+#ifndef BERTH_RPC_SERVER_H
+#define BERTH_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/dispatch.h"
+#include "rpc/tls_listener.h"
+
+struct rpc_server;
+struct ipc_watchdog;
+
+struct rpc_server_config {
+	const char *const *urls;
+	size_t n_urls;
+	int workers;                 /* worker threads = concurrent calls */
+	size_t max_request_bytes;    /* larger requests: RESOURCE_EXHAUSTED */
+	uint32_t default_timeout_ms; /* deadline when the client sends none */
+	uint32_t ipc_mode;           /* permissions of ipc:// socket files, e.g. 0660 */
+	struct tls_files tls;          /* tls+tcp:// listeners (nng's TLS, mbedTLS) */
+	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */
+};
+
+struct rpc_server_hooks {
+	void *app;                          /* handed to handlers as call->app */
+	void *(*worker_open)(void *app);    /* per-worker state (call->worker); NULL = failure */
+	void (*worker_close)(void *worker);
+	/*
+	 * The one access check: runs on the worker for every call to a method
+	 * the proto declares, before draining, deduplication and dispatch, with
+	 * call->token, call->peer_family and call->peer filled. Returns 0 to go
+	 * on (and may set call->principal), or the code it gave call_fail*()
+	 * (UNAUTHENTICATED, PERMISSION_DENIED). NULL: everyone may call all.
+	 */
+	int (*authorize)(void *app, struct call *call, const struct rpc_route *route);
+	/*
+	 * Runs on the worker after every call to a declared method, with the
+	 * outcome in call->code, before the reply is sent (berthd writes its
+	 * audit log here). `payload` is the request's payload bytes. May be NULL.
+	 */
+	void (*finished)(void *app, struct call *call, const struct rpc_route *route,
+	    const ProtobufCBinaryData *payload);
+};
+
+/*
+ * Listens on every URL and starts the workers. On failure returns -1 with
+ * the reason in err and nothing left running. The table and hooks must
+ * outlive the server.
+ */
+int rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config,
+    const struct dispatch_table *table, const struct rpc_server_hooks *hooks,
+    char *err, size_t errlen);
+
+/*
+ * From now on mutating calls answer UNAVAILABLE ("shutting down"); reads go
+ * on. Called by the shutdown path; any thread.
+ */
+void rpc_server_drain(struct rpc_server *srv);
+bool rpc_server_draining(const struct rpc_server *srv);
+
+/*
+ * Waits until no call is in flight, at most timeout_ms; returns the number
+ * still running. With draining on, no new mutating call can start.
+ */
+int rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms);
+
+/* Closes the socket, waits for calls in flight, joins the workers, frees. */
+void rpc_server_stop(struct rpc_server *srv);
+
+/*
+ * For tests and the fuzzer (tests/fuzz/fuzz_rpc.c): runs the request bytes
+ * `data` through exactly what a worker does between receiving a message and
+ * sending the reply (size limit, envelope, authorization, deduplication,
+ * dispatch, the finished hook), without nng. `worker` is the per-worker
+ * state handlers get as call->worker; peer_family (NNG_AF_*) and peer
+ * describe the caller as the transport would. A server started with no
+ * URLs and 0 workers is enough. Returns the call's code; *reply is the
+ * serialized RpcResponse (malloc'ed, the caller frees it; NULL when out of
+ * memory). Any thread.
+ */
+int rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family,
+    const char *peer, const void *data, size_t len, void **reply, size_t *reply_len);
+
+#endif

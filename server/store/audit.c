@@ -1,0 +1,190 @@
+/*
+ * audit.c - SQL of the audit log, and what a request is about.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/audit.h"
+#include "clock.h"
+
+/* Rows past AUDIT_KEEP are forgotten once every this many inserts. */
+#define AUDIT_PRUNE_EVERY 1000
+
+static int
+fail_db(sqlite3 *db, char *err, size_t errlen)
+{
+	int rc = sqlite3_errcode(db) & 0xff;
+
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "audit log: %s", sqlite3_errmsg(db));
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
+							 : BERTH__V1__CODE__INTERNAL;
+}
+
+int
+audit_record(sqlite3 *db, struct audit_entry *e, char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO audit (time, token_name, peer, method, target, code, "
+				  "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (e->time[0] == '\0')
+		clock_rfc3339_now(e->time, sizeof(e->time));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	sqlite3_bind_text(st, 1, e->time, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->token_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, e->code);
+	sqlite3_bind_text(st, 7, e->request_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(db, err, errlen);
+	e->id = sqlite3_last_insert_rowid(db);
+	if (e->id % AUDIT_PRUNE_EVERY == 0 &&
+	    sqlite3_prepare_v2(db, "DELETE FROM audit WHERE id <= ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, e->id - AUDIT_KEEP);
+		(void)sqlite3_step(st); /* only housekeeping: the row is written */
+		sqlite3_finalize(st);
+	}
+	return 0;
+}
+
+static void
+copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, len, "%s", s != NULL ? (const char *)s : "");
+}
+
+int
+audit_tail(sqlite3 *db, unsigned n, void (*fn)(void *arg, const struct audit_entry *e), void *arg,
+    char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
+	    "(SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(db, err, errlen);
+	sqlite3_bind_int64(st, 1, n == 0 ? -1 : (sqlite3_int64)n); /* LIMIT -1: all */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_entry e;
+
+		e.id = sqlite3_column_int64(st, 0);
+		copy_column(e.time, sizeof(e.time), st, 1);
+		copy_column(e.token_name, sizeof(e.token_name), st, 2);
+		copy_column(e.peer, sizeof(e.peer), st, 3);
+		copy_column(e.method, sizeof(e.method), st, 4);
+		copy_column(e.target, sizeof(e.target), st, 5);
+		e.code = sqlite3_column_int(st, 6);
+		copy_column(e.request_id, sizeof(e.request_id), st, 7);
+		fn(arg, &e);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(db, err, errlen);
+}
+
+/* The value of a singular string field called `name`, or NULL. */
+static const char *
+string_field(const ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	return *(const char *const *)((const char *)m + f->offset);
+}
+
+const char *
+audit_target(const ProtobufCMessage *request)
+{
+	static const char *const names[] = { "service_id", "template", "name" };
+
+	if (request == NULL)
+		return "";
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(request->descriptor, names[i]);
+		const char *s;
+
+		if (f == NULL || f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_STRING)
+			s = string_field(request, names[i]);
+		else if (f->type == PROTOBUF_C_TYPE_MESSAGE && strcmp(names[i], "template") == 0) {
+			const ProtobufCMessage *sub =
+			    *(const ProtobufCMessage *const *)((const char *)request + f->offset);
+			s = sub != NULL ? string_field(sub, "name") : NULL;
+		} else
+			continue;
+		if (s != NULL && s[0] != '\0')
+			return s;
+	}
+	return "";
+}
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0. */
+static size_t
+utf8_char(const unsigned char *p)
+{
+	unsigned c = p[0], cp;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void
+audit_sanitize(char *dst, size_t len, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)(src != NULL ? src : "");
+	size_t out = 0;
+
+	if (len == 0)
+		return;
+	while (*p != '\0') {
+		size_t n = utf8_char(p);
+
+		if (n <= 1) {
+			if (out + 1 >= len)
+				break;
+			dst[out++] = n == 1 && *p >= 0x20 && *p != 0x7f ? (char)*p : '?';
+			p++;
+			continue;
+		}
+		if (out + n >= len)
+			break;
+		memcpy(dst + out, p, n);
+		out += n;
+		p += n;
+	}
+	dst[out] = '\0';
+}

@@ -1,0 +1,138 @@
+/*
+ * registry.h - berth's registry: templates and services in SQLite.
+ *
+ * One struct registry is one SQLite connection with its prepared
+ * statements; each worker thread owns one (SQLite connections are not
+ * shared between threads here), and WAL mode lets them read in parallel
+ * while one writes. Results are protobuf messages allocated from the
+ * caller's arena. Every function returns a berth status code (0 = OK) and
+ * leaves a message in registry_errmsg() on failure.
+ */
+#ifndef BERTH_REGISTRY_H
+#define BERTH_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "base/arena.h"
+#include "berth/v1/berth.pb-c.h"
+
+struct registry;
+
+/*
+ * Opens (creating if needed) the database at `path` with WAL, foreign keys
+ * and a busy timeout. With `migrate`, brings the schema up to date first
+ * and refuses a database written by a newer berthd. Returns 0 or -1 with
+ * the reason in err.
+ */
+int registry_open(struct registry **out, const char *path, bool migrate, char *err,
+    size_t errlen);
+void registry_close(struct registry *reg);
+
+sqlite3 *registry_db(struct registry *reg);
+const char *registry_errmsg(const struct registry *reg);
+
+/* All templates, sorted by name. */
+int registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Template ***out,
+    size_t *n);
+
+/* One template; NOT_FOUND when there is none. */
+int registry_template_get(struct registry *reg, struct arena *a, const char *name,
+    Berth__V1__Template **out);
+
+/* Inserts or replaces a validated template; *created says which. */
+int registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created);
+
+/* NOT_FOUND, or FAILED_PRECONDITION while services of it exist. */
+int registry_template_delete(struct registry *reg, const char *name);
+
+/* "buckets, db, ..." (sorted) for the seed's "not found" message. */
+int registry_template_names(struct registry *reg, struct arena *a, char **out);
+
+/* --- services ---------------------------------------------------------- */
+
+/*
+ * Write transactions that span several calls (a launch chooses its instance
+ * and inserts its row atomically). BEGIN IMMEDIATE: writers queue here, up
+ * to the busy timeout, instead of failing half-way.
+ */
+int registry_begin(struct registry *reg);
+int registry_commit(struct registry *reg);
+void registry_rollback(struct registry *reg);
+
+/* The lowest N >= from (and >= 1) such that template has no instance "instance_N". */
+int registry_instance_next(struct registry *reg, const char *template_name, unsigned from,
+    unsigned *number);
+
+/*
+ * Inserts a row from s (service_id, template, container_name, port,
+ * instance, instance_number, project_dir, status, container_id); created_at
+ * is set here. ALREADY_EXISTS when the id, instance or port is taken;
+ * NOT_FOUND when the template is gone.
+ */
+int registry_service_insert(struct registry *reg, const Berth__V1__Service *s);
+
+/* One service (url and container left empty); NOT_FOUND when unknown. */
+int registry_service_get(struct registry *reg, struct arena *a, const char *service_id,
+    Berth__V1__Service **out);
+
+/* Services sorted by id; template and status filter when not "" / NULL. */
+int registry_service_list(struct registry *reg, struct arena *a, const char *template_name,
+    const char *status, Berth__V1__Service ***out, size_t *n);
+
+/* Updates of one row; NOT_FOUND when it is gone. container_id NULL = keep. */
+int registry_service_update(struct registry *reg, const char *service_id, const char *status,
+    const char *container_id);
+int registry_service_set_port(struct registry *reg, const char *service_id, uint32_t port);
+
+/* Deletes a row; NOT_FOUND when it was not there. */
+int registry_service_delete(struct registry *reg, const char *service_id);
+
+/* Calls fn for the port of every row (start-up loads the allocator). */
+int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg);
+
+/*
+ * A number that changes after every change to the services table by any
+ * connection of this process, once the change is visible to readers. An
+ * answer computed from the services after reading generation G is still
+ * current while the generation is G. Any thread.
+ */
+uint64_t registry_generation(void);
+
+/* Counts by status and template, and the used ports: SQL aggregates only. */
+int registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out);
+
+/* --- metrics ------------------------------------------------------------ */
+
+/*
+ * Calls fn once per (template, status) pair with its number of services
+ * (one GROUP BY), sorted. The strings are valid during the call only.
+ */
+int registry_service_counts(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, const char *status, unsigned count),
+    void *arg);
+
+/*
+ * Calls fn once per template, sorted by name, with the size of its port
+ * range (an open range ends at 65535) and how many registry rows hold a
+ * port inside it, whatever their template.
+ */
+int registry_template_port_usage(struct registry *reg,
+    void (*fn)(void *arg, const char *template_name, unsigned capacity, unsigned used),
+    void *arg);
+
+/* --- shutdown progress -------------------------------------------------- */
+
+/* Records that a shutdown with `policy` has begun. */
+int registry_shutdown_begin(struct registry *reg, const char *policy);
+
+/* The policy of an unfinished shutdown (policy[16]); NOT_FOUND when none. */
+int registry_shutdown_pending(struct registry *reg, char *policy, size_t len);
+
+/* The shutdown is done: forget it. */
+int registry_shutdown_done(struct registry *reg);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * tokens.h - berthd's API tokens: creation, lookup, revocation (SQL on the
+ * registry database's `tokens` table, migration 004).
+ *
+ * A token is "berth_" followed by 64 hex digits: 32 random bytes from
+ * getrandom(2). It is shown once, when created; the database keeps a
+ * random 16-byte salt and SHA-256(salt || token). The first 12 hex digits
+ * of the random part are the token's id, stored in clear and indexed, so
+ * verifying a call is one indexed lookup and one hash, however many tokens
+ * exist.
+ *
+ * Every function takes the caller's SQLite connection (berthd: the worker's
+ * registry, registry_db()) and is safe on any thread that owns it. Codes
+ * are berth.v1.Code values (0 = OK); `err` gets a sentence on failure.
+ */
+#ifndef BERTH_TOKENS_H
+#define BERTH_TOKENS_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "rpc/dispatch.h"
+
+#define TOKEN_PREFIX "berth_"
+#define TOKEN_SECRET_BYTES 32
+#define TOKEN_LEN (sizeof(TOKEN_PREFIX) - 1 + 2 * TOKEN_SECRET_BYTES) /* 70 */
+#define TOKEN_ID_LEN 12
+
+/* What the database knows about a token (never the token). */
+struct token_info {
+	char name[64];
+	enum rpc_role role;
+	char created_at[32];
+	char last_used_at[32]; /* "" = never */
+};
+
+/* "viewer" for RPC_ROLE_VIEWER; "public", "admin" ... ; "?" for anything else. */
+const char *token_role_name(enum rpc_role role);
+
+/* RPC_ROLE_VIEWER for "viewer", also operator and admin; RPC_ROLE_UNSET otherwise. */
+enum rpc_role token_role_parse(const char *name);
+
+/*
+ * Creates a token called `name` (validate_name's rules) with `role`
+ * (viewer, operator or admin) and writes it, NUL-terminated, to `token`.
+ * ALREADY_EXISTS when the name is taken; INVALID_ARGUMENT for a bad name
+ * or role.
+ */
+int tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
+    char *err, size_t errlen);
+
+/*
+ * Deletes the token called `name`: calls with it fail from now on in this
+ * process, and within TOKENS_KEEP_MS in a berthd running elsewhere on the
+ * same database (tokens_verify keeps verified tokens that long). NOT_FOUND
+ * if none.
+ */
+int tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen);
+
+/* Calls fn for every token, sorted by name. */
+int tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), void *arg,
+    char *err, size_t errlen);
+
+/* How long a verified token is trusted without reading its row again. */
+#define TOKENS_KEEP_MS 1000
+
+/*
+ * Checks `token` against the database: 0 with *out filled when it is a
+ * live token; UNAUTHENTICATED when it is malformed, unknown, revoked or
+ * wrong (compared in constant time); UNAVAILABLE or INTERNAL when the
+ * database fails. Records the use (last_used_at) at most once a minute.
+ */
+int tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err,
+    size_t errlen);
+
+#endif
