@@ -28,8 +28,9 @@ CFLAGS   ?= -O2 -g
 SANITIZE ?=
 V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
-VERSION  := 0.1.0
-SOVERSION := 0
+VERSION  := 0.2.0
+# 1: since 0.2.0 libberth.so exports only berth_* (client/libberth.map).
+SOVERSION := 1
 
 PKGS     := libprotobuf-c libcurl sqlite3 jansson inih libcrypto
 # Headers only: berthd loads libarchive with dlopen when a build needs it
@@ -58,10 +59,21 @@ GEN_HDR  := $(GEN_DIR)/berth.pb-c.h
 PY_DIR   := $(BUILD)/python
 PY_GEN   := $(PY_DIR)/berth/v1/berth_pb2.py
 
-COMMON_SRC := $(GEN_SRC) $(wildcard common/*.c)
+# The JSON codec needs jansson: berthd, the CLI and the tests link it,
+# libberth (protobuf-c and nng only) does not.
+COMMON_JSON_SRC := common/json_codec.c
+COMMON_SRC := $(GEN_SRC) $(filter-out $(COMMON_JSON_SRC),$(wildcard common/*.c))
 # berthd's layers, lowest first. A folder may include its own headers and
 # those of the folders it names in LAYER_DEPS (see check-layers).
 SERVER_LAYERS := base engine store core rpc api daemon
+comma := ,
+LAYER_DEPS_base   :=
+LAYER_DEPS_engine := base
+LAYER_DEPS_store  := base
+LAYER_DEPS_core   := base engine store
+LAYER_DEPS_rpc    := base
+LAYER_DEPS_api    := base engine store core rpc
+LAYER_DEPS_daemon := base engine store core rpc api
 SERVER_MAIN := server/daemon/main.c
 SERVER_SRC := $(filter-out $(SERVER_MAIN),$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c))) \
               $(BUILD)/migrations.c
@@ -70,6 +82,7 @@ CLI_SRC    := $(filter-out client/cli/main.c,$(wildcard client/cli/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(patsubst $(BUILD)/%,%,$(1)))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
+COMMON_JSON_OBJ := $(call obj,$(COMMON_JSON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
 # Server headers are named by layer ("store/registry.h"); only the server
 # and the tests that reach inside it see them.
@@ -91,7 +104,8 @@ E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/tes
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
 $(TEST_SUPPORT): ALL_CFLAGS += -Iserver
 
-.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos
+.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos \
+        check-layers
 all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
 
 # --- generated code ---------------------------------------------------------
@@ -125,21 +139,22 @@ $(BUILD)/obj/%.o: $(BUILD)/%.c | $(GEN_HDR)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # --- the two sides ----------------------------------------------------------
-$(BERTHD): $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ)
+$(BERTHD): $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(LIBA): $(LIB_OBJ) $(COMMON_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(LIBSO): $(LIB_OBJ) $(COMMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libberth.so.$(SOVERSION) -o $@ $^ \
+$(LIBSO): $(LIB_OBJ) $(COMMON_OBJ) client/libberth.map
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libberth.so.$(SOVERSION) \
+	    -Wl,--version-script=client/libberth.map -o $@ $(filter %.o,$^) \
 	    $(shell $(PKG_CONFIG) --libs libprotobuf-c) $(NNG_LIBS) -lpthread
 	ln -sf libberth.so.$(VERSION) $(BUILD)/libberth.so.$(SOVERSION)
 	ln -sf libberth.so.$(VERSION) $(BUILD)/libberth.so
 
-$(BERTH): $(call obj,client/cli/main.c) $(CLI_OBJ) $(LIBA)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(LIBA) $(LDLIBS)
+$(BERTH): $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA) $(LDLIBS)
 
 $(BUILD)/berth.pc: client/berth.pc.in
 	sed $(PC_SED) $< > $@
@@ -151,30 +166,60 @@ $(DEMO): tests/demo/berth-demo.c
 	$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
 	cp tests/demo/Dockerfile $(dir $@)/Dockerfile
 
+# --- the layers hold ---------------------------------------------------------
+# Every server file includes only its own folder's headers and those of the
+# layers under it (LAYER_DEPS_*); SQLite is the store's alone, libcurl the
+# engine's. Prints each include that points the wrong way and fails.
+check-layers:
+	@sh tests/check-layers.sh $(foreach l,$(SERVER_LAYERS),$(l):$(subst $(eval) ,$(comma),$(strip $(LAYER_DEPS_$(l)))))
+
 # --- tests -------------------------------------------------------------------
 # Each test links everything but the two main.o files.
-$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
+define link_test
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
-
-$(BUILD)/tests/%: tests/e2e/%.c $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+endef
+TEST_LINK := $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_LINK) | $(GEN_HDR)
+	$(link_test)
+$(BUILD)/tests/%: tests/e2e/%.c $(TEST_LINK) | $(GEN_HDR)
+	$(link_test)
 
 deps:
 	@sh tests/deps.sh
 
-test-build: all $(DEMO) $(PY_GEN) $(UNIT_TESTS) $(E2E_TESTS)
+# What the e2e tests run: the binaries, the demo image's server, the
+# Python client's messages.
+E2E_NEEDS := all $(DEMO) $(PY_GEN)
+test-build: $(E2E_NEEDS) $(UNIT_TESTS) $(E2E_TESTS)
+
+# One test binary, or some of its tests: T=test_lifecycle runs that binary,
+# T=test_lifecycle:'*restart*' only its tests whose names match (cmocka's
+# filter, through BERTH_TEST_FILTER; tests/support/test_filter.c).
+T ?=
+T_BIN    := $(word 1,$(subst :, ,$(T)))
+T_FILTER := $(word 2,$(subst :, ,$(T)))
+SELECTED := $(if $(T),$(BUILD)/tests/$(T_BIN),$(UNIT_TESTS) $(E2E_TESTS))
 
 # The README's test command. Installs what is missing, starts Docker when
-# none answers, runs every test binary and ends with "N passed, N failed".
+# none answers, checks the layers, runs every test binary (or T's) and ends
+# with "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory $(E2E_NEEDS) $(SELECTED)
+	@$(MAKE) --no-print-directory check-layers
 	@sh tests/docker-up.sh
-	@BUILD=$(BUILD) sh tests/run.sh $(UNIT_TESTS) $(E2E_TESTS)
+	@BUILD=$(BUILD) BERTH_TEST_FILTER='$(T_FILTER)' sh tests/run.sh $(SELECTED)
 
-test-unit: test-build
+# The unit tests alone: no Docker, no demo image, no e2e binaries.
+test-unit: all $(UNIT_TESTS)
 	@BUILD=$(BUILD) sh tests/run.sh $(UNIT_TESTS)
+
+# The end-to-end tests alone, against the real Docker engine.
+test-e2e: deps
+	@$(MAKE) --no-print-directory $(E2E_NEEDS) $(E2E_TESTS)
+	@sh tests/docker-up.sh
+	@BUILD=$(BUILD) sh tests/run.sh $(E2E_TESTS)
 
 check-asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
@@ -205,7 +250,7 @@ fuzz:
 	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_rpc $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
 	    -dict=tests/fuzz/rpc.dict -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus
 
-$(BUILD)/fuzz_rpc: tests/fuzz/fuzz_rpc.c $(SERVER_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
+$(BUILD)/fuzz_rpc: tests/fuzz/fuzz_rpc.c $(SERVER_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ) | $(GEN_HDR)
 	$(CC) $(ALL_CFLAGS) -Iserver -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/fuzz_seeds: tests/fuzz/fuzz_seeds.c $(COMMON_OBJ) | $(GEN_HDR)
@@ -220,7 +265,7 @@ run: deps
 # --- benchmarks ----------------------------------------------------------------
 # Not part of `make test`: speed is judged here, never by timed tests. Prints
 # one table of figures against their floors (see README, Performance).
-$(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(COMMON_OBJ) | $(GEN_HDR)
+$(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ) | $(GEN_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/bench -Iserver $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 

@@ -11,6 +11,7 @@
 
 #include <nng/nng.h>
 
+#include "api/auth.h"
 #include "store/audit.h"
 #include "core/berthd.h"
 #include "base/log.h"
@@ -119,10 +120,10 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 
 	if (local)
 		snprintf(call->principal, sizeof(call->principal), "local");
-	if (!d->auth.enabled || need == RPC_ROLE_PUBLIC)
+	if (!d->auth->enabled || need == RPC_ROLE_PUBLIC)
 		return 0;
 	if (call->token[0] == '\0') {
-		if (local && d->auth.ipc_admin)
+		if (local && d->auth->ipc_admin)
 			return 0; /* "local", as admin: the operator turned that on */
 		call->principal[0] = '\0';
 		return call_fail(call, BERTH__V1__CODE__UNAUTHENTICATED,
@@ -130,7 +131,7 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 	}
 	/* A token that is sent is checked, also where none would be needed. */
 	call->principal[0] = '\0';
-	code = tokens_verify(registry_db(call_registry(call)), call->token, &who, err, sizeof(err));
+	code = tokens_verify(call_registry(call), call->token, &who, err, sizeof(err));
 	if (code == BERTH__V1__CODE__UNAUTHENTICATED)
 		return call_fail(call, code, "the token is not valid (unknown or revoked)");
 	if (code != 0)
@@ -166,6 +167,6 @@ auth_finished(void *app, struct call *call, const struct rpc_route *route,
 	audit_sanitize(e.target, sizeof(e.target), audit_target(request));
 	audit_sanitize(e.request_id, sizeof(e.request_id), call->request_id);
 	e.code = call->code;
-	if (audit_record(registry_db(call_registry(call)), &e, err, sizeof(err)) != 0)
+	if (audit_record(call_registry(call), &e, err, sizeof(err)) != 0)
 		log_warn("audit record lost method=%s error=\"%s\"", e.method, err);
 }

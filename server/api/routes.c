@@ -9,7 +9,7 @@
  * name a keep_answer function: their answers are kept between changes
  * (answer_cache.h). Methods not listed answer UNIMPLEMENTED.
  */
-#include "core/berthd.h"
+#include "api/api.h"
 
 const struct rpc_route berthd_routes[] = {
 	{ "Health", rpc_health, false, RPC_ROLE_PUBLIC },

@@ -1,6 +1,7 @@
 /*
- * cleanup.c - the seed's get_cleanup_status, auto_cleanup_services and
- * force_cleanup_all_services, as RPCs. Called on worker threads.
+ * cleanup.c - which services are dead, removing them, and removing
+ * everything (the force cleanup and the shutdown). Called on worker
+ * threads and on the main thread during shutdown.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include "core/berthd.h"
 #include "core/cleanup.h"
 #include "clock.h"
-#include "rpc/event_pub.h"
+#include "core/events.h"
 #include "core/fleet.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
@@ -17,13 +18,11 @@
 #include "core/survey.h"
 
 int
-rpc_get_cleanup_status(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+cleanup_status(struct call *call, Berth__V1__GetCleanupStatusResponse *out)
 {
-	Berth__V1__GetCleanupStatusResponse *out = (Berth__V1__GetCleanupStatusResponse *)reply;
 	struct survey s;
 	int code;
 
-	(void)req;
 	if ((code = survey_take(call, &s)) != 0)
 		return code;
 	out->registered_services = (uint32_t)s.n_rows;
@@ -53,14 +52,13 @@ forget(struct call *call, Berth__V1__Service *row, Berth__V1__Event__Type type, 
 	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
 		return code;
 	ports_release(d->ports, (uint16_t)row->port);
-	event_publish(d->events, type, row, "removed", "%s", why);
+	event_publish(&d->events, type, row, "removed", "%s", why);
 	return 0;
 }
 
 int
-rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+cleanup_dead(struct call *call, Berth__V1__AutoCleanupResponse *out)
 {
-	Berth__V1__AutoCleanupResponse *out = (Berth__V1__AutoCleanupResponse *)reply;
 	struct berthd *d = call_berthd(call);
 	struct fleet_item *items;
 	Berth__V1__Service **dead;
@@ -69,7 +67,6 @@ rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	struct survey s;
 	int code;
 
-	(void)req;
 	if ((code = survey_take(call, &s)) != 0)
 		return code;
 	items = ARENA_ARRAY(&call->arena, struct fleet_item, s.n_rows + s.n_containers + 1);
@@ -173,19 +170,4 @@ cleanup_everything(struct call *call, atomic_bool *kill_now, uint32_t *container
 	}
 	survey_release(&s);
 	return 0;
-}
-
-int
-rpc_force_cleanup_all(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
-{
-	Berth__V1__ForceCleanupAllResponse *out = (Berth__V1__ForceCleanupAllResponse *)reply;
-	int code;
-
-	(void)req;
-	code = cleanup_everything(call, NULL, &out->containers_removed, &out->registry_entries_removed,
-	    &out->errors, &out->n_errors);
-	if (code == 0)
-		log_info("force cleanup containers_removed=%u registry_entries_removed=%u errors=%zu",
-		    out->containers_removed, out->registry_entries_removed, out->n_errors);
-	return code;
 }

@@ -11,6 +11,19 @@
 #include "base/call.h"
 
 /*
+ * The registered services, which of them are dead (no running container),
+ * and containers labelled as this berthd's that have no row. Reads only.
+ */
+int cleanup_status(struct call *call, Berth__V1__GetCleanupStatusResponse *out);
+
+/*
+ * Removes dead services: the container first, then the row, so a crash in
+ * between never leaves an orphan; and containers without a row. A service
+ * another call holds the lock of is left for later.
+ */
+int cleanup_dead(struct call *call, Berth__V1__AutoCleanupResponse *out);
+
+/*
  * Stops (in parallel, each with its template's stop timeout) and removes
  * every container of this berthd, and deletes each row whose container is
  * gone. When *kill_now turns true, containers still stopping are killed.

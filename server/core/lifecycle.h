@@ -18,15 +18,6 @@
 
 #include "base/call.h"
 
-/* Registry states of a service (Service.status). */
-#define STATUS_CREATING "creating"
-#define STATUS_RUNNING "running"
-#define STATUS_STOPPED "stopped"
-#define STATUS_EXITED "exited"
-#define STATUS_DEAD "dead"
-#define STATUS_MISSING "missing"
-#define STATUS_REMOVING "removing"
-
 /* Default seconds a stop waits before killing, as in the seed. */
 #define LIFECYCLE_STOP_TIMEOUT_S 10
 
@@ -56,13 +47,13 @@ int lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 int lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out);
 
 struct berthd;
-struct docker_error;
+struct error;
 
 /*
  * Replaces the port allocator's view of Docker's published ports with a
  * full listing of the engine's containers. Any thread.
  */
-int lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct docker_error *err);
+int lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct error *err);
 
 /* Fills s->url from the publish address and port. */
 void lifecycle_set_url(struct call *call, Berth__V1__Service *s);

@@ -1,12 +1,14 @@
 /*
  * shutdown.c - stop or remove every service of berthd on the way out.
  */
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/berthd.h"
 #include "core/cleanup.h"
 #include "clock.h"
-#include "rpc/event_pub.h"
+#include "core/events.h"
 #include "core/fleet.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
@@ -75,7 +77,7 @@ stop_all(struct call *call, atomic_bool *kill_now)
 		}
 		registry_service_update(call_registry(call), row->service_id, STATUS_STOPPED, NULL);
 		row->status = STATUS_STOPPED;
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, row, NULL,
 		    "stopped by shutdown");
 		stopped++;
 	}
@@ -91,7 +93,7 @@ shutdown_run(struct berthd *d, struct registry *reg, const char *policy, atomic_
 	int64_t started = clock_monotonic_ms();
 	int rc;
 
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SHUTDOWN_BEGUN, NULL, NULL,
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SHUTDOWN_BEGUN, NULL, NULL,
 	    "shutdown begun, on-exit %s", policy);
 	if (strcmp(policy, "keep") != 0) {
 		if (registry_shutdown_begin(reg, policy) != 0)
@@ -104,7 +106,7 @@ shutdown_run(struct berthd *d, struct registry *reg, const char *policy, atomic_
 		if (rc == 0)
 			registry_shutdown_done(reg);
 	}
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SHUTDOWN_DONE, NULL, NULL,
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SHUTDOWN_DONE, NULL, NULL,
 	    "shutdown done in %lld ms", (long long)(clock_monotonic_ms() - started));
 	log_info("shutdown policy=%s cleanup_ms=%lld", policy,
 	    (long long)(clock_monotonic_ms() - started));
@@ -130,4 +132,11 @@ shutdown_resume(struct berthd *d, struct registry *reg)
 		    policy);
 		registry_shutdown_done(reg);
 	}
+}
+
+void
+shutdown_request(void)
+{
+	/* main() waits for this signal in sigwait(); it is blocked everywhere else. */
+	kill(getpid(), SIGTERM);
 }

@@ -26,6 +26,12 @@ struct registry;
  * Carries out the policy. When *kill_now turns true (a second SIGINT),
  * containers still stopping are killed at once.
  */
+/*
+ * Asks the main thread to begin the shutdown, as SIGTERM does (any thread;
+ * async-signal-safe). The main thread waits for the signal in sigwait().
+ */
+void shutdown_request(void);
+
 void shutdown_run(struct berthd *d, struct registry *reg, const char *policy,
     atomic_bool *kill_now);
 

@@ -169,7 +169,7 @@ token_create(const struct args *a)
 		return usage("--role must be viewer, operator or admin, not '%s'", a->role);
 	if ((reg = open_registry(a, true)) == NULL)
 		return EXIT_FAILED;
-	code = tokens_create(registry_db(reg), a->name, role, token, err, sizeof(err));
+	code = tokens_create(reg, a->name, role, token, err, sizeof(err));
 	registry_close(reg);
 	if (code != 0) {
 		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err);
@@ -229,7 +229,7 @@ token_list(const struct args *a)
 	}
 	if (!a->json)
 		printf("%-24s %-9s %-21s %s\n", "NAME", "ROLE", "CREATED", "LAST USED");
-	code = tokens_list(registry_db(reg), print_token, &p, err, sizeof(err));
+	code = tokens_list(reg, print_token, &p, err, sizeof(err));
 	registry_close(reg);
 	if (code != 0) {
 		json_decref(p.array);
@@ -250,7 +250,7 @@ token_revoke(const struct args *a)
 		return usage("token revoke needs the token's NAME");
 	if ((reg = open_registry(a, false)) == NULL)
 		return EXIT_FAILED;
-	code = tokens_revoke(registry_db(reg), a->positional[0], err, sizeof(err));
+	code = tokens_revoke(reg, a->positional[0], err, sizeof(err));
 	registry_close(reg);
 	if (code != 0) {
 		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err);
@@ -309,7 +309,7 @@ audit_command(const struct args *a)
 	if (!a->json)
 		printf("%-20s  %-16s  %-24s  %-16s  %-24s  %s\n", "TIME", "TOKEN", "PEER", "METHOD",
 		    "TARGET", "CODE");
-	code = audit_tail(registry_db(reg), (unsigned)tail, print_audit, &p, err, sizeof(err));
+	code = audit_tail(reg, (unsigned)tail, print_audit, &p, err, sizeof(err));
 	registry_close(reg);
 	if (code != 0) {
 		json_decref(p.array);

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
+#include "api/api.h"
+#include "api/auth.h"
 #include "daemon/admin_cmd.h"
 #include "core/berthd.h"
 #include "clock.h"
@@ -40,6 +40,8 @@
 #define ANSWER_CACHE_BYTES (16u << 20)
 
 static struct berthd daemon_state;
+static struct auth_policy auth_policy; /* d->auth */
+static struct event_pub *event_socket; /* where d->events go */
 
 /* mkdir -p with `mode` for each created component. */
 static int
@@ -179,22 +181,24 @@ open_events(struct berthd *d)
 			 * ipc://, or on tls+tcp:// with mutual TLS, where the client
 			 * certificate authenticates the subscriber.
 			 */
-			if (d->auth.enabled && !subscribers_authenticated(d->config.listen.items[i], &tls))
+			if (auth_policy.enabled && !subscribers_authenticated(d->config.listen.items[i], &tls))
 				continue;
 			if (event_pub_default_url(d->config.listen.items[i], d->event_url_buf[i],
 				sizeof(d->event_url_buf[i])) == 0)
 				d->event_urls.items[d->event_urls.n++] = d->event_url_buf[i];
 		}
 	}
-	for (size_t i = 0; i < d->event_urls.n && d->auth.enabled; i++)
+	for (size_t i = 0; i < d->event_urls.n && auth_policy.enabled; i++)
 		if (!subscribers_authenticated(d->event_urls.items[i], &tls))
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
-	if (event_pub_open(&d->events, d->event_urls.items, d->event_urls.n, d->watchdog,
+	if (event_pub_open(&event_socket, d->event_urls.items, d->event_urls.n, d->watchdog,
 		(int)d->config.ipc_mode, &tls, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return -1;
 	}
+	d->events.deliver = event_pub_deliver;
+	d->events.ctx = event_socket;
 	return 0;
 }
 
@@ -316,6 +320,14 @@ worker_close(void *worker)
 	registry_close(worker);
 }
 
+/* The RPC server's measured hook: every request counted for /metrics. */
+static void
+count_rpc(void *app, const struct call *call, int64_t duration_us)
+{
+	(void)app;
+	metrics_rpc_observe(call->method, call->code, duration_us);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -323,7 +335,7 @@ main(int argc, char **argv)
 	struct dispatch_table table;
 	struct rpc_server_config rpc_config;
 	struct rpc_server_hooks hooks = { d, worker_open, worker_close, auth_authorize,
-		auth_finished };
+		auth_finished, count_rpc };
 	struct registry *reg = NULL;
 	struct metrics_server *metrics = NULL;
 	sigset_t signals;
@@ -342,15 +354,7 @@ main(int argc, char **argv)
 	 * of 10,000 rows left each worker some 10 MB larger.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	/*
-	 * No up-front page cache per SQLite connection: by default each one
-	 * allocates 20 pages (87 KB) in one block the first time it reads, and
-	 * berthd has one connection per worker plus two, 1.5 MB at idle for
-	 * pages that reading the schema never fills. Pages are now allocated one
-	 * at a time as they are used (up to each connection's cache_size). Must
-	 * come before anything opens a database.
-	 */
-	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	registry_configure_process(); /* before anything opens a database */
 	/* berthd token ..., berthd audit ...: offline commands on the data directory. */
 	if (argc > 1 && admin_cmd_is(argv[1]))
 		return admin_cmd_main(argc - 1, argv + 1);
@@ -369,7 +373,8 @@ main(int argc, char **argv)
 	}
 	log_threshold = (enum log_level)level;
 	/* Who may call what: refuse a network listener nobody guards. */
-	if (auth_configure(&d->auth, &d->config, err, sizeof(err)) != 0) {
+	d->auth = &auth_policy;
+	if (auth_configure(&auth_policy, &d->config, err, sizeof(err)) != 0) {
 		log_error("start-up failed error=\"%s\"", err);
 		return 2;
 	}
@@ -482,7 +487,8 @@ main(int argc, char **argv)
 	}
 	metrics_server_stop(metrics); /* /healthz said 503 during the shutdown */
 	registry_close(reg);
-	event_pub_close(d->events);
+	d->events.deliver = NULL;
+	event_pub_close(event_socket);
 	ports_free(d->ports);
 	service_locks_free(d->locks);
 	docker_close(d->backend.docker);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/role.h"
 #include "rpc/answer_cache.h"
 #include "base/call.h"
 
@@ -27,20 +28,6 @@
  */
 typedef int (*rpc_handler_fn)(struct call *call, const ProtobufCMessage *request,
     ProtobufCMessage *reply);
-
-/*
- * The least role a caller needs for a method. What a role is worth is the
- * application's business (berthd: auth.c, from tokens); the RPC server only
- * carries it to its authorize hook. A route that names none is UNSET, which
- * the hook must treat as the highest role: forgetting fails closed.
- */
-enum rpc_role {
-	RPC_ROLE_UNSET = 0,
-	RPC_ROLE_PUBLIC,   /* anyone, no token (Health) */
-	RPC_ROLE_VIEWER,   /* reads */
-	RPC_ROLE_OPERATOR, /* runs services */
-	RPC_ROLE_ADMIN,    /* changes templates, cleans up everything, shuts down */
-};
 
 struct rpc_route {
 	const char *method;     /* bare method name, "Health" */

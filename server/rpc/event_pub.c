@@ -1,15 +1,11 @@
 /*
- * event_pub.c - serialize and publish Events. nng sockets are thread-safe,
- * so the only shared state is the sequence counter (atomic).
+ * event_pub.c - send events on a pub0 socket. nng sockets are thread-safe,
+ * so nothing here needs a lock.
  */
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -24,7 +20,6 @@
 struct event_pub {
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS]; /* the watchdog may replace them */
-	atomic_uint_fast64_t sequence;
 };
 
 /* Undoes a half-done event_pub_open. */
@@ -106,44 +101,18 @@ event_pub_default_url(const char *rpc_url, char *buf, size_t len)
 }
 
 void
-event_publish(struct event_pub *pub, Berth__V1__Event__Type type, const Berth__V1__Service *s,
-    const char *status, const char *fmt, ...)
+event_pub_deliver(void *ctx, const Berth__V1__Event *ev)
 {
-	Berth__V1__Event ev = BERTH__V1__EVENT__INIT;
-	char when[40], message[512];
-	struct timeval tv;
-	struct tm tm;
-	nng_msg *msg;
+	struct event_pub *pub = ctx;
 	size_t len;
-	va_list ap;
+	nng_msg *msg;
 
 	if (pub == NULL)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	len = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + len, sizeof(when) - len, ".%03ldZ", (long)(tv.tv_usec / 1000));
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-
-	ev.sequence = atomic_fetch_add(&pub->sequence, 1) + 1;
-	ev.time = when;
-	ev.type = type;
-	ev.message = message;
-	if (s != NULL) {
-		ev.service_id = s->service_id;
-		ev.template_ = s->template_;
-		ev.port = s->port;
-		ev.status = s->status;
-	}
-	if (status != NULL)
-		ev.status = (char *)status;
-
-	len = berth__v1__event__get_packed_size(&ev);
+	len = berth__v1__event__get_packed_size(ev);
 	if (nng_msg_alloc(&msg, len) != 0)
 		return;
-	berth__v1__event__pack(&ev, nng_msg_body(msg));
+	berth__v1__event__pack(ev, nng_msg_body(msg));
 	/* pub0 drops rather than blocks: a slow subscriber never slows us. */
 	if (nng_sendmsg(pub->sock, msg, NNG_FLAG_NONBLOCK) != 0)
 		nng_msg_free(msg);

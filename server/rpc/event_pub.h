@@ -1,10 +1,9 @@
 /*
  * event_pub.h - berth's own events on an nng pub0 socket.
  *
- * Every lifecycle change is published as one serialized berth.v1.Event.
- * pub0 never blocks the publisher: a subscriber that falls behind loses
- * events, berthd is never slowed by it. Thread-safe; publishing with a
- * NULL publisher does nothing (tests, tools).
+ * The transport of the domain's events (core/events.h): each one serialized
+ * and sent on pub0, which never blocks the publisher: a subscriber that
+ * falls behind loses events, berthd is never slowed by it. Thread-safe.
  */
 #ifndef BERTH_EVENT_PUB_H
 #define BERTH_EVENT_PUB_H
@@ -30,12 +29,11 @@ int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 void event_pub_close(struct event_pub *pub);
 
 /*
- * Publishes an event about `s` (NULL for server-wide events); `status`
- * overrides s->status when not NULL. The message is printf-style.
+ * Sends one event to every subscriber (an event_sink's deliver, core/events.h:
+ * ctx is the struct event_pub). Never blocks: a subscriber that falls
+ * behind loses events. Any thread; a NULL ctx does nothing.
  */
-void event_publish(struct event_pub *pub, Berth__V1__Event__Type type,
-    const Berth__V1__Service *s, const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void event_pub_deliver(void *ctx, const Berth__V1__Event *ev);
 
 /*
  * Builds the default event URL for an RPC URL: ipc path + "-events";

@@ -20,7 +20,6 @@
 #include "clock.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
-#include "api/metrics.h"
 #include "rpc/request_cache.h"
 #include "rpc/tls_listener.h"
 #include "rpc_method.h"
@@ -436,8 +435,8 @@ worker_main(void *arg)
 
 		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
-		/* Counted before the reply leaves: a client sees its own call counted. */
-		metrics_rpc_observe(call.method, call.code, clock_monotonic_us() - started);
+		if (srv->hooks->measured != NULL)
+			srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
 		if (reply != NULL) {
 			/*
 			 * A context's send waits while the connection is busy with

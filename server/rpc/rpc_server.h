@@ -11,8 +11,7 @@
  * decodes the RpcRequest envelope (INVALID_ARGUMENT), finds the method
  * (UNIMPLEMENTED), asks the authorize hook, computes the deadline from
  * timeout_ms, runs a mutating call at most once per request_id and caller,
- * dispatches, tells the finished hook, counts the call for /metrics
- * (metrics.h) and logs one line.
+ * dispatches, tells the finished and measured hooks, and logs one line.
  *
  * tls+tcp:// listeners use nng's TLS with the configured certificate; with
  * a client CA a peer without a certificate it signed cannot connect.
@@ -60,6 +59,13 @@ struct rpc_server_hooks {
 	 */
 	void (*finished)(void *app, struct call *call, const struct rpc_route *route,
 	    const ProtobufCBinaryData *payload);
+	/*
+	 * Runs on the worker after every request, decoded or not (call->method
+	 * is then "(undecoded)"), with its outcome and how long it took, before
+	 * the reply is sent: a client sees its own call counted (berthd's
+	 * /metrics). May be NULL.
+	 */
+	void (*measured)(void *app, const struct call *call, int64_t duration_us);
 };
 
 /*

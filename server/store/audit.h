@@ -16,8 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
+#include "store/registry.h"
 #include "berth/v1/berth.pb-c.h"
 
 #define AUDIT_KEEP 100000
@@ -35,10 +34,10 @@ struct audit_entry {
 };
 
 /* Appends one row (and now and then forgets rows past AUDIT_KEEP). */
-int audit_record(sqlite3 *db, struct audit_entry *e, char *err, size_t errlen);
+int audit_record(struct registry *reg, struct audit_entry *e, char *err, size_t errlen);
 
 /* Calls fn for the last `n` rows (0 = all), oldest first. */
-int audit_tail(sqlite3 *db, unsigned n, void (*fn)(void *arg, const struct audit_entry *e),
+int audit_tail(struct registry *reg, unsigned n, void (*fn)(void *arg, const struct audit_entry *e),
     void *arg, char *err, size_t errlen);
 
 /*

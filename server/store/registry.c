@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "store/migrate.h"
 #include "store/registry.h"
+#include "store/store_internal.h"
 
 enum stmt_id {
 	ST_TEMPLATE_LIST,
@@ -250,6 +251,19 @@ sqlite3 *
 registry_db(struct registry *reg)
 {
 	return reg->db;
+}
+
+void
+registry_configure_process(void)
+{
+	/*
+	 * No up-front page cache per SQLite connection: by default each one
+	 * allocates 20 pages (87 KB) in one block the first time it reads, and
+	 * berthd has one connection per worker plus two, 1.5 MB at idle for
+	 * pages that reading the schema never fills. Pages are now allocated one
+	 * at a time as they are used (up to each connection's cache_size).
+	 */
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 }
 
 const char *

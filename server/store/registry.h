@@ -15,10 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "base/arena.h"
 #include "berth/v1/berth.pb-c.h"
+
+/* Registry states of a service (Service.status). */
+#define STATUS_CREATING "creating"
+#define STATUS_RUNNING "running"
+#define STATUS_STOPPED "stopped"
+#define STATUS_EXITED "exited"
+#define STATUS_DEAD "dead"
+#define STATUS_MISSING "missing"
+#define STATUS_REMOVING "removing"
 
 struct registry;
 
@@ -32,7 +39,12 @@ int registry_open(struct registry **out, const char *path, bool migrate, char *e
     size_t errlen);
 void registry_close(struct registry *reg);
 
-sqlite3 *registry_db(struct registry *reg);
+/*
+ * Process-wide SQLite settings (no up-front page cache per connection).
+ * Main thread, once, before anything opens a database.
+ */
+void registry_configure_process(void);
+
 const char *registry_errmsg(const struct registry *reg);
 
 /* All templates, sorted by name. */

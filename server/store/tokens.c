@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "store/store_internal.h"
 #include "store/tokens.h"
 #include "validate.h"
 
@@ -162,9 +163,10 @@ draw_token(char token[TOKEN_LEN + 1], char id[TOKEN_ID_LEN + 1])
 }
 
 int
-tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
+tokens_create(struct registry *reg, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
     char *err, size_t errlen)
 {
+	sqlite3 *db = registry_db(reg);
 	static const char sql[] = "INSERT INTO tokens (name, token_id, role, salt, hash, created_at) "
 				  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 	unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
@@ -247,8 +249,9 @@ kept_forget_all(void)
 }
 
 int
-tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen)
+tokens_revoke(struct registry *reg, const char *name, char *err, size_t errlen)
 {
+	sqlite3 *db = registry_db(reg);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -274,9 +277,10 @@ copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
 }
 
 int
-tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), void *arg, char *err,
+tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg, char *err,
     size_t errlen)
 {
+	sqlite3 *db = registry_db(reg);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -439,8 +443,9 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt
 }
 
 int
-tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err, size_t errlen)
+tokens_verify(struct registry *reg, const char *token, struct token_info *out, char *err, size_t errlen)
 {
+	sqlite3 *db = registry_db(reg);
 	unsigned char hash[HASH_BYTES], salt[SALT_BYTES], want[HASH_BYTES];
 	char id[TOKEN_ID_LEN + 1], stale[32];
 	struct kept_token k;

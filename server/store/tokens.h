@@ -18,9 +18,9 @@
 
 #include <stddef.h>
 
-#include <sqlite3.h>
 
-#include "rpc/dispatch.h"
+#include "base/role.h"
+#include "store/registry.h"
 
 #define TOKEN_PREFIX "berth_"
 #define TOKEN_SECRET_BYTES 32
@@ -47,7 +47,7 @@ enum rpc_role token_role_parse(const char *name);
  * ALREADY_EXISTS when the name is taken; INVALID_ARGUMENT for a bad name
  * or role.
  */
-int tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
+int tokens_create(struct registry *reg, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
     char *err, size_t errlen);
 
 /*
@@ -56,10 +56,10 @@ int tokens_create(sqlite3 *db, const char *name, enum rpc_role role, char token[
  * same database (tokens_verify keeps verified tokens that long). NOT_FOUND
  * if none.
  */
-int tokens_revoke(sqlite3 *db, const char *name, char *err, size_t errlen);
+int tokens_revoke(struct registry *reg, const char *name, char *err, size_t errlen);
 
 /* Calls fn for every token, sorted by name. */
-int tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), void *arg,
+int tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg,
     char *err, size_t errlen);
 
 /* How long a verified token is trusted without reading its row again. */
@@ -71,7 +71,7 @@ int tokens_list(sqlite3 *db, void (*fn)(void *arg, const struct token_info *t), 
  * wrong (compared in constant time); UNAVAILABLE or INTERNAL when the
  * database fails. Records the use (last_used_at) at most once a minute.
  */
-int tokens_verify(sqlite3 *db, const char *token, struct token_info *out, char *err,
+int tokens_verify(struct registry *reg, const char *token, struct token_info *out, char *err,
     size_t errlen);
 
 #endif

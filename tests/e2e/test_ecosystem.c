@@ -242,7 +242,7 @@ static void
 remove_leftover_containers(void)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	size_t n = 0;
 
 	if (docker == NULL || data_dir_label[0] == '\0')
@@ -385,7 +385,7 @@ static void
 test_make_install_pkg_config_program_and_uninstall(void **state)
 {
 	static const char *const installed[] = { "sbin/berthd", "bin/berth", "lib/libberth.a",
-		"lib/libberth.so.0.1.0", "lib/libberth.so.0", "lib/libberth.so",
+		"lib/libberth.so.0.2.0", "lib/libberth.so.1", "lib/libberth.so",
 		"lib/pkgconfig/berth.pc", "include/berth/berth.h",
 		"include/berth/berth/v1/berth.pb-c.h", "share/berth/proto/berth/v1/berth.proto",
 		"share/berth/python/berth_client.py", "share/berth/python/berth/v1/berth_pb2.py",
@@ -429,11 +429,11 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 		if (!is_file(path))
 			fail_msg("make install did not install %s", path);
 	}
-	snprintf(path, sizeof(path), "%s/lib/libberth.so.0", prefix);
+	snprintf(path, sizeof(path), "%s/lib/libberth.so.1", prefix);
 	n = readlink(path, link, sizeof(link) - 1);
 	assert_true(n > 0);
 	link[n] = '\0';
-	assert_string_equal(link, "libberth.so.0.1.0");
+	assert_string_equal(link, "libberth.so.0.2.0");
 	snprintf(path, sizeof(path), "%s/share/berth/migrations/001_schema.sql", prefix);
 	assert_true(is_file(path));
 	snprintf(path, sizeof(path), "%s/lib/systemd/system/berthd.service", prefix);

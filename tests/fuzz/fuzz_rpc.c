@@ -47,7 +47,7 @@ static char root[64];
 /* --- the fake backend ------------------------------------------------------------------ */
 
 static int
-unavailable(struct docker_error *err)
+unavailable(struct error *err)
 {
 	err->code = BERTH__V1__CODE__UNAVAILABLE;
 	snprintf(err->message, sizeof(err->message), "fuzzing: no Docker engine");
@@ -56,7 +56,7 @@ unavailable(struct docker_error *err)
 
 static int
 fake_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)b, (void)t, (void)timeout_ms;
 	return unavailable(err);
@@ -64,14 +64,14 @@ fake_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t time
 
 static int
 fake_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	(void)b, (void)inst, (void)id, (void)timeout_ms;
 	return unavailable(err);
 }
 
 static int
-fake_id_op(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+fake_id_op(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	(void)b, (void)id, (void)timeout_ms;
 	return unavailable(err);
@@ -79,7 +79,7 @@ fake_id_op(struct backend *b, const char *id, int64_t timeout_ms, struct docker_
 
 static int
 fake_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)stop_timeout_s;
 	return fake_id_op(b, id, timeout_ms, err);
@@ -87,7 +87,7 @@ fake_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout
 
 static int
 fake_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)b, (void)id, (void)out, (void)timeout_ms;
 	err->code = BERTH__V1__CODE__NOT_FOUND;
@@ -97,7 +97,7 @@ fake_inspect(struct backend *b, const char *id, struct docker_container *out, in
 
 static int
 fake_list(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)b, (void)timeout_ms, (void)err;
 	*out = NULL;
@@ -107,7 +107,7 @@ fake_list(struct backend *b, struct docker_container **out, size_t *n, int64_t t
 
 static int
 fake_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)tail, (void)out;
 	return fake_id_op(b, id, timeout_ms, err);
@@ -115,7 +115,7 @@ fake_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t 
 
 static int
 fake_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	(void)out;
 	return fake_id_op(b, id, timeout_ms, err);
@@ -214,9 +214,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (registry_open(&registry, d->db_path, true, err, sizeof(err)) != 0)
 		die("registry_open", err);
 	/* Tokens exist, so a well-formed token finds rows to compare against. */
-	if (tokens_create(registry_db(registry), "fuzz-viewer", RPC_ROLE_VIEWER, token, err,
+	if (tokens_create(registry, "fuzz-viewer", RPC_ROLE_VIEWER, token, err,
 		sizeof(err)) != 0 ||
-	    tokens_create(registry_db(registry), "fuzz-admin", RPC_ROLE_ADMIN, token, err,
+	    tokens_create(registry, "fuzz-admin", RPC_ROLE_ADMIN, token, err,
 		sizeof(err)) != 0)
 		die("tokens_create", err);
 

@@ -23,18 +23,13 @@
 #include "store/audit.h"
 #include "api/auth.h"
 #include "core/berthd.h"
-#include "core/build_root.h"
+#include "base/build_root.h"
 #include "rpc/dispatch.h"
 #include "base/log.h"
 #include "store/registry.h"
 #include "rpc_method.h"
 #include "store/tokens.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 struct fixture {
 	char dir[64];
@@ -78,10 +73,10 @@ teardown(void **state)
 	return 0;
 }
 
-static sqlite3 *
+static struct registry *
 db_of(struct fixture *f)
 {
-	return registry_db(f->reg);
+	return f->reg;
 }
 
 static void

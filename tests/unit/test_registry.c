@@ -18,12 +18,8 @@
 #include "base/log.h"
 #include "store/migrate.h"
 #include "store/registry.h"
+#include "store/store_internal.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 struct fixture {
 	char dir[64];

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/build_root.h"
+#include "base/build_root.h"
 
 /* True when `path` is `root` or lies below it (both resolved). */
 static bool

@@ -1,0 +1,89 @@
+/*
+ * templates.c - the service templates, over the registry.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "base/build_root.h"
+#include "core/berthd.h"
+#include "core/templates.h"
+
+/* NOT_FOUND: "Template 'x' not found. Available templates: a, b, ..." */
+static int
+template_not_found(struct call *call, const char *name)
+{
+	char *names = NULL;
+
+	if (registry_template_names(call_registry(call), &call->arena, &names) != 0)
+		names = "(unknown)";
+	return call_fail_detail(call, BERTH__V1__CODE__NOT_FOUND, "name", "TEMPLATE_NOT_FOUND",
+	    "Template '%s' not found. Available templates: %s", name, names);
+}
+
+int
+template_lookup(struct call *call, const char *field, const char *name,
+    Berth__V1__Template **out)
+{
+	struct validation_error err;
+	int code;
+
+	if (validate_name(field, name, &err) != 0)
+		return call_fail_invalid(call, &err);
+	code = registry_template_get(call_registry(call), &call->arena, name, out);
+	if (code == BERTH__V1__CODE__NOT_FOUND)
+		return template_not_found(call, name);
+	if (code != 0)
+		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	return 0;
+}
+
+int
+template_list(struct call *call, Berth__V1__Template ***out, size_t *n)
+{
+	int code = registry_template_list(call_registry(call), &call->arena, out, n);
+
+	if (code != 0)
+		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	return 0;
+}
+
+int
+template_put(struct call *call, const Berth__V1__Template *t, bool *created,
+    Berth__V1__Template **stored)
+{
+	struct validation_error err;
+	char resolved[PATH_MAX], why[PATH_MAX + 128];
+	int code;
+
+	if (validate_template(t, &err) != 0)
+		return call_fail_invalid(call, &err);
+	if (t->build_context[0] != '\0' &&
+	    build_root_resolve(call_berthd(call)->build_root, t->build_context, resolved,
+		sizeof(resolved), why, sizeof(why)) != 0)
+		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "template.build_context", "OUTSIDE_BUILD_ROOT", "template.build_context: %s", why);
+	code = registry_template_put(call_registry(call), t, created);
+	if (code != 0)
+		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	/* Answer what is stored now, exactly as GetTemplate would. */
+	return template_lookup(call, "template.name", t->name, stored);
+}
+
+int
+template_delete(struct call *call, const char *name)
+{
+	struct validation_error err;
+	int code;
+
+	if (validate_name("name", name, &err) != 0)
+		return call_fail_invalid(call, &err);
+	code = registry_template_delete(call_registry(call), name);
+	if (code == BERTH__V1__CODE__NOT_FOUND)
+		return template_not_found(call, name);
+	if (code == BERTH__V1__CODE__FAILED_PRECONDITION)
+		return call_fail_detail(call, code, "name", "TEMPLATE_IN_USE", "%s",
+		    registry_errmsg(call_registry(call)));
+	if (code != 0)
+		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	return 0;
+}
