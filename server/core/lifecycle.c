@@ -66,7 +66,7 @@ lifecycle_set_url(struct call *call, Berth__V1__Service *s)
 	bool v6;
 	char digits[10], *url;
 
-	/* A wildcard address is reachable as localhost on the host, as in the seed. */
+	/* A wildcard address is reachable as localhost on the host, as the original design does. */
 	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
 		host = "localhost";
 	host_len = strlen(host);

@@ -1,7 +1,7 @@
 /*
  * lifecycle.h - launch, stop, restart, remove and inspect service instances.
  *
- * This is the seed's launch_template_container() and friends: it decides
+ * This is the original design's launch_template_container() and friends: it decides
  * the instance name, the port and the directory, moves the registry row
  * through its states, and asks the backend to make it so. Any step that
  * fails undoes the earlier ones: no stray container, no stray row, the
@@ -18,7 +18,7 @@
 
 #include "base/call.h"
 
-/* Default seconds a stop waits before killing, as in the seed. */
+/* Default seconds a stop waits before killing, as the original design's. */
 #define LIFECYCLE_STOP_TIMEOUT_S 10
 
 int lifecycle_launch(struct call *call, const char *template_name, const char *instance,

@@ -1,5 +1,5 @@
 /*
- * ports.h - host port allocation, the seed's algorithm.
+ * ports.h - host port allocation, the original design's algorithm.
  *
  * A candidate port is taken, in this order of checks, when it is
  *   1. held by a berth service in the registry (also a stopped one, which

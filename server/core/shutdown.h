@@ -1,7 +1,7 @@
 /*
- * shutdown.h - the seed's graceful_shutdown, and its resumption.
+ * shutdown.h - graceful shutdown (the original design's graceful_shutdown), and its resumption.
  *
- * Policies (--on-exit): "remove" (the seed's behaviour: stop every
+ * Policies (--on-exit): "remove" (the original design's: stop every
  * container in parallel, remove them, clear their rows, remove orphans),
  * "stop" (stop in parallel, keep rows and containers) and "keep" (leave
  * everything running so services survive a berthd restart or upgrade).

@@ -61,7 +61,7 @@ int registry_template_put(struct registry *reg, const Berth__V1__Template *t, bo
 /* NOT_FOUND, or FAILED_PRECONDITION while services of it exist. */
 int registry_template_delete(struct registry *reg, const char *name);
 
-/* "buckets, db, ..." (sorted) for the seed's "not found" message. */
+/* "buckets, db, ..." (sorted), as the "Template 'x' not found" message lists them. */
 int registry_template_names(struct registry *reg, struct arena *a, char **out);
 
 /* --- services ---------------------------------------------------------- */

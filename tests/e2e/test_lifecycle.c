@@ -1,5 +1,5 @@
 /*
- * test_lifecycle.c - the seed's examples, end to end: a real berthd, the
+ * test_lifecycle.c - the original design's examples, end to end: a real berthd, the
  * real Docker engine, the demo image built from tests/demo, real HTTP.
  *
  * Every container the tests make carries berth's data-dir label (or, for
@@ -251,7 +251,7 @@ teardown_test(void **state)
 
 /* --- tests ----------------------------------------------------------------- */
 
-/* Seed: three launches get start, start+1, start+2; instance_1, instance_2, a named one. */
+/* Three launches get start, start+1, start+2; instance_1, instance_2, a named one. */
 static void
 test_three_launches_get_consecutive_ports_and_own_directories(void **state)
 {
@@ -290,7 +290,7 @@ test_three_launches_get_consecutive_ports_and_own_directories(void **state)
 	}
 }
 
-/* Seed: the registry, Docker's bindings and a bind test are all consulted. */
+/* The registry, Docker's bindings and a bind test are all consulted. */
 static void
 test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 {
@@ -384,7 +384,7 @@ test_auto_named_launch_passes_over_a_name_taken_outside_the_registry(void **stat
 	assert_int_equal(docker_container_remove(docker, id, true, 30000, &err), 0);
 }
 
-/* Seed: stop keeps the row and the port; restart brings it back. */
+/* Stop keeps the row and the port; restart brings it back. */
 static void
 test_stop_all_of_a_template_then_restart_one(void **state)
 {
@@ -436,7 +436,7 @@ test_stop_all_of_a_template_then_restart_one(void **state)
 	berth_reply_free(&restarted->base);
 }
 
-/* Seed: remove with and without purge. */
+/* Remove with and without purge. */
 static void
 test_remove_keeps_the_directory_unless_purged(void **state)
 {
@@ -496,7 +496,7 @@ test_restart_recreates_a_container_removed_behind_berths_back(void **state)
 	berth_reply_free(&r->base);
 }
 
-/* Seed: "Template 'x' not found. Available templates: ..." */
+/* An unknown template: "Template 'x' not found. Available templates: ..." */
 static void
 test_unknown_template_lists_the_available_ones(void **state)
 {
