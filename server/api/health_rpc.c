@@ -17,7 +17,7 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	const Berth__V1__HealthRequest *in = (const Berth__V1__HealthRequest *)req;
 	Berth__V1__HealthResponse *resp = (Berth__V1__HealthResponse *)reply;
 	struct berthd *d = call_berthd(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int64_t remaining;
 
 	resp->version = BERTH_VERSION;

@@ -187,7 +187,7 @@ static void
 settle(struct docker_events *f, const char *service_id, const struct docker_event *ev)
 {
 	struct berthd *d = f->d;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container live = { 0 };
 	Berth__V1__Service *row;
 	const char *status;
@@ -271,7 +271,7 @@ static void
 track_ports(struct docker_events *f, const struct docker_event *ev)
 {
 	struct berthd *d = f->d;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container c;
 
 	/* A Swarm service (swarm backend) publishes from its create or update on. */
@@ -315,7 +315,7 @@ static int
 on_connected(void *arg)
 {
 	struct docker_events *f = arg;
-	struct docker_error derr = { 0 };
+	struct error derr = { 0 };
 	struct reconcile_report report;
 	struct call call;
 	int code;
@@ -427,7 +427,7 @@ follow(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&f->stop)) {
-		struct docker_error derr = { 0 };
+		struct error derr = { 0 };
 
 		f->connected = false;
 		docker_events_follow_types(f->d->backend.docker, f->d->backend.ops->event_types, NULL,

@@ -29,7 +29,7 @@ static void
 run_one(struct fleet *f, struct fleet_item *it)
 {
 	struct backend *b = f->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int code = 0;
 
 	if (f->op == FLEET_STOP || f->op == FLEET_STOP_REMOVE) {
@@ -73,7 +73,7 @@ worker(void *arg)
 static void
 kill_unfinished(struct fleet *f)
 {
-	struct docker_error err;
+	struct error err;
 
 	for (size_t i = 0; i < f->n; i++) {
 		bool finished;

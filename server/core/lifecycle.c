@@ -40,7 +40,7 @@
 #define LAUNCH_NAME_RETRIES 8
 
 static int
-fail_backend(struct call *call, const struct docker_error *err, const char *what)
+fail_backend(struct call *call, const struct error *err, const char *what)
 {
 	return call_fail(call, err->code != 0 ? err->code : BERTH__V1__CODE__INTERNAL, "%s: %s", what,
 	    err->message);
@@ -147,7 +147,7 @@ purge_project_dir(struct call *call, const char *path)
 }
 
 int
-lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct docker_error *err)
+lifecycle_sync_docker_ports(struct berthd *d, int64_t timeout_ms, struct error *err)
 {
 	struct docker_container *list = NULL;
 	struct ports_holder *holders;
@@ -180,7 +180,7 @@ static int
 docker_ports_current(struct call *call)
 {
 	struct berthd *d = call_berthd(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	if (ports_docker_live(d->ports))
 		return 0;
@@ -317,7 +317,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
 	struct registry *reg = call_registry(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char id[DOCKER_ID_LEN + 1];
 	int code;
 
@@ -347,7 +347,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		*docker_us += clock_monotonic_us() - t0;
 		if (code == 0)
 			return 0;
-		if (!err.port_in_use || explicit_port || attempt >= LAUNCH_PORT_RETRIES)
+		if (!docker_error_port_in_use(&err) || explicit_port || attempt >= LAUNCH_PORT_RETRIES)
 			return fail_backend(call, &err, "cannot start the container");
 
 		/* Someone bound the port between our check and Docker's: move on. */
@@ -387,7 +387,7 @@ undo_launch(struct call *call, Berth__V1__Service *s, int code)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container found;
 	const char *ref = s->container_id[0] != '\0' ? s->container_id : NULL;
 	int rc = 0;
@@ -433,7 +433,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct validation_error verr;
 	Berth__V1__Template *t;
 	Berth__V1__Service *s = NULL;
@@ -544,7 +544,7 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	Berth__V1__Service *s;
 	const char *status = STATUS_STOPPED;
 	int code;
@@ -584,7 +584,7 @@ recreate(struct call *call, Berth__V1__Service *s)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	Berth__V1__Template *t;
 	char id[DOCKER_ID_LEN + 1];
 	int code;
@@ -611,7 +611,7 @@ lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service 
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container live;
 	Berth__V1__Service *s;
 	int code;
@@ -655,7 +655,7 @@ static int
 purge_backend_storage(struct call *call, const Berth__V1__Service *s, protobuf_c_boolean *removed)
 {
 	struct backend *b = &call_berthd(call)->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int code;
 
 	if (b->ops->purge_storage == NULL)
@@ -676,7 +676,7 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
 	struct registry *reg = call_registry(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	Berth__V1__Service *s;
 	int code;
 
@@ -720,7 +720,7 @@ static void
 add_tasks(struct call *call, Berth__V1__Service *s)
 {
 	struct backend *b = &call_berthd(call)->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct backend_task *tasks = NULL;
 	size_t n = 0;
 
@@ -751,7 +751,7 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
     Berth__V1__Service **out)
 {
 	struct backend *b = &call_berthd(call)->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container live;
 	Berth__V1__ContainerState *cs;
 	Berth__V1__Service *s;
@@ -801,7 +801,7 @@ int
 lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out)
 {
 	struct backend *b = &call_berthd(call)->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct validation_error verr;
 	Berth__V1__Service *s;
 	char *text = NULL;

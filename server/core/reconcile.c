@@ -39,7 +39,7 @@ static void
 undo(struct call *call, const Berth__V1__Service *row, const struct docker_container *c)
 {
 	struct berthd *d = call_berthd(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	if (c != NULL)
 		d->backend.ops->remove(&d->backend, c->id, call_remaining_ms(call), &err);
@@ -131,7 +131,7 @@ static void
 adopt(struct call *call, const struct docker_container *listed, struct reconcile_report *r)
 {
 	struct berthd *d = call_berthd(call);
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container c;
 	Berth__V1__Template *t;
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;

@@ -23,7 +23,7 @@ int
 survey_take(struct call *call, struct survey *s)
 {
 	struct backend *b = &call_berthd(call)->backend;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int code;
 
 	memset(s, 0, sizeof(*s));

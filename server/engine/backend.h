@@ -51,46 +51,46 @@ struct backend_ops {
 	const char *name;
 	/* Makes the template's image available: present, built, or pulled. */
 	int (*prepare_image)(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 	/* Creates the instance, labelled as this berthd's, without starting it. */
 	int (*create)(struct backend *b, const struct backend_instance *inst,
-	    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err);
-	int (*start)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err);
+	int (*start)(struct backend *b, const char *id, int64_t timeout_ms, struct error *err);
 	int (*stop)(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 	int (*restart)(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 	/* Kills the instance at once (SIGKILL). */
-	int (*kill)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	int (*kill)(struct backend *b, const char *id, int64_t timeout_ms, struct error *err);
 	/* Removes the instance (forcefully: a running one is killed). */
-	int (*remove)(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err);
+	int (*remove)(struct backend *b, const char *id, int64_t timeout_ms, struct error *err);
 	/* Live state; NOT_FOUND when the instance no longer exists. */
 	int (*inspect)(struct backend *b, const char *id, struct docker_container *out,
-	    int64_t timeout_ms, struct docker_error *err);
+	    int64_t timeout_ms, struct error *err);
 	/* Every instance labelled as this berthd's; *out malloc'ed. */
 	int (*list_own)(struct backend *b, struct docker_container **out, size_t *n,
-	    int64_t timeout_ms, struct docker_error *err);
+	    int64_t timeout_ms, struct error *err);
 	/* Every container on the engine, berth's or not, with its published ports; *out malloc'ed. */
 	int (*list_all)(struct backend *b, struct docker_container **out, size_t *n,
-	    int64_t timeout_ms, struct docker_error *err);
+	    int64_t timeout_ms, struct error *err);
 	int (*logs)(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 	int (*stats)(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 
 	/*
 	 * Optional (NULL: the backend has no such thing). The tasks of an
 	 * instance, desired-running first, newest first; *out malloc'ed.
 	 */
 	int (*tasks)(struct backend *b, const char *id, struct backend_task **out, size_t *n,
-	    int64_t timeout_ms, struct docker_error *err);
+	    int64_t timeout_ms, struct error *err);
 	/*
 	 * Optional. Deletes what holds an instance's data apart from its project
 	 * directory (swarm: its named volume), for a removal with purge; NOT_FOUND
 	 * when there is none.
 	 */
 	int (*purge_storage)(struct backend *b, const char *service_id, int64_t timeout_ms,
-	    struct docker_error *err);
+	    struct error *err);
 	/*
 	 * The Docker event types that tell about instances (NULL-terminated),
 	 * followed by docker_events.c; NULL means containers only.

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
-#include "core/build_root.h"
+#include "base/build_root.h"
 #include "clock.h"
 
 /*
@@ -73,7 +73,7 @@ image_seen(const char *ref, bool present)
 
 static int
 engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	bool exists = false;
 	int code;
@@ -105,7 +105,7 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 
 static int
 engine_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	const Berth__V1__Template *t = inst->tmpl;
 	char service_env[160], instance_env[96], port_env[32];
@@ -174,47 +174,47 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 }
 
 static int
-engine_start(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+engine_start(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	return counted(docker_container_start(b->docker, id, timeout_ms, err));
 }
 
 static int
 engine_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms, err));
 }
 
 static int
 engine_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms, err));
 }
 
 static int
-engine_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+engine_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	return counted(docker_container_kill(b->docker, id, timeout_ms, err));
 }
 
 static int
-engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	return counted(docker_container_remove(b->docker, id, true, timeout_ms, err));
 }
 
 static int
 engine_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_inspect(b->docker, id, out, timeout_ms, err));
 }
 
 static int
 engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	char label[600];
 
@@ -225,21 +225,21 @@ engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int
 
 static int
 engine_list_all(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_list(b->docker, NULL, out, n, timeout_ms, err));
 }
 
 static int
 engine_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_logs(b->docker, id, tail, out, timeout_ms, err));
 }
 
 static int
 engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_container_stats(b->docker, id, out, timeout_ms, err));
 }

@@ -15,7 +15,7 @@
  *            bind mount of the project directory when the template pins
  *            its instances to nodes (pinned() below)
  *   start    scale to the template's replicas, wait until a task runs (or
- *            fails: a taken host port is ABORTED with port_in_use, as the
+ *            fails: a taken host port is ABORTED, reason PORT_IN_USE, as the
  *            engine's start; or stays pending because no node fits: OK,
  *            GetService shows the pending task and Docker's reason)
  *   stop     scale to 0 (the service, its port and volume stay), wait until
@@ -58,7 +58,7 @@ left(int64_t deadline)
 }
 
 static int
-out_of_memory(struct docker_error *err)
+out_of_memory(struct error *err)
 {
 	err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
 	snprintf(err->message, sizeof(err->message), "out of memory");
@@ -113,7 +113,7 @@ replicas_of(const struct docker_service *svc)
 
 static int
 swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	/*
 	 * Present on this node, built here from the build context, or pulled.
@@ -125,7 +125,7 @@ swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t tim
 
 static int
 swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	const Berth__V1__Template *t = inst->tmpl;
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
@@ -202,7 +202,7 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 	code = counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
 	free(env);
 	if (code != 0 && volume_made) {
-		struct docker_error ignored;
+		struct error ignored;
 		docker_volume_remove(b->docker, volume, false, 10000, &ignored);
 	}
 	return code;
@@ -210,13 +210,13 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 
 /* A task that failed: why, with a taken port told apart as the engine's start does. */
 static int
-task_failed(const struct docker_task *t, struct docker_error *err)
+task_failed(const struct docker_task *t, struct error *err)
 {
 	const char *why = t->error[0] != '\0' ? t->error : t->message;
 
 	memset(err, 0, sizeof(*err));
 	if (strstr(why, "already in use") != NULL || strstr(why, "already allocated") != NULL) {
-		err->port_in_use = true;
+		snprintf(err->reason, sizeof(err->reason), "%s", DOCKER_REASON_PORT_IN_USE);
 		err->code = BERTH__V1__CODE__ABORTED;
 	} else {
 		err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
@@ -238,7 +238,7 @@ task_failed(const struct docker_task *t, struct docker_error *err)
  */
 static int
 wait_started(struct backend *b, const char *service_id, const struct docker_task *before,
-    size_t n_before, int64_t deadline, struct docker_error *err)
+    size_t n_before, int64_t deadline, struct error *err)
 {
 	int64_t until = clock_monotonic_ms() + START_WAIT_MAX_MS;
 
@@ -300,7 +300,7 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 
 /* Waits until no task of the service is active (running or on its way), or until `until`. */
 static int
-wait_stopped(struct backend *b, const char *service_id, int64_t until, struct docker_error *err)
+wait_stopped(struct backend *b, const char *service_id, int64_t until, struct error *err)
 {
 	for (;;) {
 		struct docker_task *tasks = NULL;
@@ -335,7 +335,7 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct do
  */
 static int
 change_and_wait(struct backend *b, const char *service_id, bool scale, uint64_t replicas,
-    int64_t deadline, struct docker_error *err)
+    int64_t deadline, struct error *err)
 {
 	struct docker_task *before = NULL;
 	size_t n_before = 0;
@@ -354,7 +354,7 @@ change_and_wait(struct backend *b, const char *service_id, bool scale, uint64_t 
 }
 
 static int
-swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_service svc;
@@ -370,7 +370,7 @@ swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct docker
 
 static int
 swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	int64_t until = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000 +
@@ -389,7 +389,7 @@ swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeou
 
 static int
 swarm_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_service svc;
@@ -406,7 +406,7 @@ swarm_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t tim
 /* The service's task containers on this node (any state); *out malloc'ed. */
 static int
 local_containers(struct backend *b, const char *service_id, struct docker_container **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err)
+    size_t *n, int64_t timeout_ms, struct error *err)
 {
 	char label[200];
 
@@ -415,7 +415,7 @@ local_containers(struct backend *b, const char *service_id, struct docker_contai
 }
 
 static int
-swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_container *list = NULL;
@@ -429,7 +429,7 @@ swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_
 	if ((code = local_containers(b, svc.id, &list, &n, left(deadline), err)) != 0)
 		return code;
 	for (size_t i = 0; i < n; i++) {
-		struct docker_error ignored;
+		struct error ignored;
 		if (strcmp(list[i].state, "running") == 0)
 			docker_container_kill(b->docker, list[i].id, left(deadline), &ignored);
 	}
@@ -438,7 +438,7 @@ swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct docker_
 }
 
 static int
-swarm_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docker_error *err)
+swarm_remove(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	int64_t until = clock_monotonic_ms() + GONE_WAIT_MAX_MS;
@@ -457,7 +457,7 @@ swarm_remove(struct backend *b, const char *id, int64_t timeout_ms, struct docke
 		until = deadline;
 	while (clock_monotonic_ms() < until) {
 		struct docker_container *list = NULL;
-		struct docker_error ignored;
+		struct error ignored;
 		size_t n = 0;
 
 		if (local_containers(b, svc.id, &list, &n, left(until), &ignored) != 0)
@@ -516,7 +516,7 @@ record_of(const struct docker_service *svc, const struct docker_task *tasks, siz
 
 static int
 swarm_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_task *tasks = NULL;
@@ -538,7 +538,7 @@ swarm_inspect(struct backend *b, const char *id, struct docker_container *out, i
 /* Services (filtered by label when not NULL) as records; with their tasks when `with_tasks`. */
 static int
 list_services(struct backend *b, const char *label, bool with_tasks,
-    struct docker_container **out, size_t *n, int64_t timeout_ms, struct docker_error *err)
+    struct docker_container **out, size_t *n, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_service *services = NULL;
@@ -565,7 +565,7 @@ list_services(struct backend *b, const char *label, bool with_tasks,
 
 static int
 swarm_list_own(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	char label[600];
 
@@ -577,14 +577,14 @@ swarm_list_own(struct backend *b, struct docker_container **out, size_t *n, int6
 /* Every service of the cluster with its published ports: the allocator's Docker side. */
 static int
 swarm_list_all(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return list_services(b, NULL, false, out, n, timeout_ms, err);
 }
 
 static int
 swarm_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return counted(docker_service_logs(b->docker, id, tail, out, timeout_ms, err));
 }
@@ -592,7 +592,7 @@ swarm_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t
 /* Resource use of a running task whose container is on this node. */
 static int
 swarm_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_task *tasks = NULL;
@@ -635,13 +635,13 @@ task_order(const void *a, const void *b)
 
 static int
 swarm_tasks(struct backend *b, const char *id, struct backend_task **out, size_t *n,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_task *tasks = NULL;
 	struct docker_node *nodes = NULL;
 	size_t n_tasks = 0, n_nodes = 0;
-	struct docker_error ignored;
+	struct error ignored;
 	int code;
 
 	*out = NULL;
@@ -685,7 +685,7 @@ swarm_tasks(struct backend *b, const char *id, struct backend_task **out, size_t
 
 static int
 swarm_purge_storage(struct backend *b, const char *service_id, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	char volume[160];
 
@@ -720,7 +720,7 @@ void
 backend_swarm_check(struct backend *b)
 {
 	struct docker_swarm_state st;
-	struct docker_error err;
+	struct error err;
 
 	if (docker_swarm_state(b->docker, &st, 5000, &err) != 0) {
 		log_warn("cannot ask Docker whether it is a Swarm manager error=\"%s\"", err.message);

@@ -75,7 +75,7 @@ struct buf {
  */
 struct reply {
 	struct buf body;
-	long status;
+	long status;              /* the HTTP status; 0 when no answer came */
 	bool stream;
 	char stream_error[512];   /* last "error" of the stream */
 	char stream_message[512]; /* "message" of an error answer */
@@ -248,7 +248,7 @@ version_cmp(int amaj, int amin, int bmaj, int bmin)
 
 /* Clears err, checks the time budget and returns the absolute deadline. */
 static int
-call_begin(struct docker *d, int64_t timeout_ms, int64_t *deadline, struct docker_error *err)
+call_begin(struct docker *d, int64_t timeout_ms, int64_t *deadline, struct error *err)
 {
 	memset(err, 0, sizeof(*err));
 	if (d == NULL)
@@ -548,7 +548,7 @@ set_options(struct docker *d, CURL *h, const char *url, struct curl_slist *heade
  */
 static int
 perform(struct docker *d, const struct request *rq, int64_t deadline, struct reply *r,
-    struct docker_error *err)
+    struct error *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", content_type[128];
 	struct buf url = { .limit = 65536 };
@@ -590,10 +590,11 @@ perform(struct docker *d, const struct request *rq, int64_t deadline, struct rep
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (cc != CURLE_OK)
+		r->status = 0;
 	if (cc == CURLE_OK) {
 		if (r->stream)
 			stream_consume(r, true);
-		err->http_status = (int)r->status;
 		rc = CODE_OK;
 	} else if (r->body.too_large) {
 		rc = fail(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
@@ -660,7 +661,7 @@ error_message(const struct reply *r, char *dst, size_t len)
 
 /* Maps a non-2xx answer to a berth code (callers refine 409 and ports). */
 static int
-fail_http(const struct reply *r, struct docker_error *err)
+fail_http(const struct reply *r, struct error *err)
 {
 	int code;
 
@@ -682,8 +683,8 @@ fail_http(const struct reply *r, struct docker_error *err)
 	default:
 		code = BERTH__V1__CODE__INTERNAL;
 	}
+	error_clear(err);
 	err->code = code;
-	err->http_status = (int)r->status;
 	error_message(r, err->message, sizeof(err->message));
 	return code;
 }
@@ -695,7 +696,7 @@ fail_http(const struct reply *r, struct docker_error *err)
  * request, so no call blocks past its own deadline.
  */
 static int
-negotiate(struct docker *d, int64_t deadline, struct docker_error *err)
+negotiate(struct docker *d, int64_t deadline, struct error *err)
 {
 	const struct request rq = { "GET", "/version", false, NULL, NULL, 0 };
 	struct reply r;
@@ -752,7 +753,7 @@ out:
  */
 static int
 api_call(struct docker *d, const struct request *rq, int64_t deadline, struct reply *r,
-    struct docker_error *err)
+    struct error *err)
 {
 	int rc;
 
@@ -765,10 +766,13 @@ api_call(struct docker *d, const struct request *rq, int64_t deadline, struct re
 	return fail_http(r, err);
 }
 
-/* api_call for a request without a body whose answer is not needed. */
+/*
+ * api_call for a request without a body whose answer is not needed; the
+ * HTTP status to *status when not NULL (0: no answer came).
+ */
 static int
 api_simple(struct docker *d, const char *method, const struct buf *path, int64_t deadline,
-    struct docker_error *err)
+    long *status, struct error *err)
 {
 	struct request rq = { method, path->data, true, NULL, NULL, 0 };
 	struct reply r;
@@ -778,13 +782,15 @@ api_simple(struct docker *d, const char *method, const struct buf *path, int64_t
 		return fail_memory(err);
 	reply_init(&r, BODY_MAX, false);
 	rc = api_call(d, &rq, deadline, &r, err);
+	if (status != NULL)
+		*status = r.status;
 	buf_free(&r.body);
 	return rc;
 }
 
 /* The answer's body as JSON; INTERNAL when it is not. */
 static int
-parse_body(const struct reply *r, json_t **out, struct docker_error *err)
+parse_body(const struct reply *r, json_t **out, struct error *err)
 {
 	json_error_t jerr;
 
@@ -796,7 +802,7 @@ parse_body(const struct reply *r, json_t **out, struct docker_error *err)
 }
 
 int
-docker_ping(struct docker *d, int64_t timeout_ms, struct docker_error *err)
+docker_ping(struct docker *d, int64_t timeout_ms, struct error *err)
 {
 	const struct request rq = { "GET", "/_ping", false, NULL, NULL, 0 };
 	struct reply r;
@@ -819,7 +825,7 @@ docker_ping(struct docker *d, int64_t timeout_ms, struct docker_error *err)
 
 int
 docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	int64_t deadline;
@@ -831,7 +837,7 @@ docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t t
 	if (!valid_image_ref(image))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid image name");
 	buf_printf(&path, "/images/%s/json", image);
-	rc = api_simple(d, "GET", &path, deadline, err);
+	rc = api_simple(d, "GET", &path, deadline, NULL, err);
 	buf_free(&path);
 	if (rc == CODE_OK) {
 		*exists = true;
@@ -844,7 +850,7 @@ docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t t
 
 int
 docker_image_remove(struct docker *d, const char *image, bool force, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	int64_t deadline;
@@ -855,7 +861,7 @@ docker_image_remove(struct docker *d, const char *image, bool force, int64_t tim
 	if (!valid_image_ref(image))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid image name");
 	buf_printf(&path, "/images/%s?force=%s", image, force ? "true" : "false");
-	rc = api_simple(d, "DELETE", &path, deadline, err);
+	rc = api_simple(d, "DELETE", &path, deadline, NULL, err);
 	buf_free(&path);
 	return rc;
 }
@@ -866,7 +872,7 @@ docker_image_remove(struct docker *d, const char *image, bool force, int64_t tim
  */
 static int
 api_stream(struct docker *d, const struct request *rq, int64_t deadline, const char *what,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct reply r;
 	int rc;
@@ -876,8 +882,7 @@ api_stream(struct docker *d, const struct request *rq, int64_t deadline, const c
 	if (rc == CODE_OK && r.stream_error[0] != '\0') {
 		rc = fail(err, BERTH__V1__CODE__FAILED_PRECONDITION, "%s failed: %s", what,
 		    r.stream_error);
-		err->http_status = (int)r.status;
-	} else if (err->http_status >= 400) {
+	} else if (rc != CODE_OK && r.status >= 400) {
 		/* Refused before it started; Docker's message is in err already. */
 		rc = err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
 	}
@@ -989,7 +994,7 @@ tar_copy_data(struct archive *disk, struct archive *w)
  * as links, never followed, so nothing outside the context gets in.
  */
 static int
-tar_context(const char *dir, char **out, size_t *len, struct docker_error *err)
+tar_context(const char *dir, char **out, size_t *len, struct error *err)
 {
 	struct tar_sink sink = { .out = { .limit = CONTEXT_MAX } };
 	struct archive *disk, *w;
@@ -1096,7 +1101,7 @@ out:
 
 int
 docker_image_build(struct docker *d, const char *context_dir, const char *tag,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	char *tar = NULL;
@@ -1128,7 +1133,7 @@ docker_image_build(struct docker *d, const char *context_dir, const char *tag,
 
 int
 docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	const char *at, *colon, *slash, *tag = "latest";
@@ -1195,7 +1200,7 @@ string_array(const char *const *items, size_t n)
 
 /* The body of POST /containers/create; NULL with err set on failure. */
 static json_t *
-create_body(const struct docker_container_spec *spec, struct docker_error *err)
+create_body(const struct docker_container_spec *spec, struct error *err)
 {
 	json_t *body = NULL, *env = NULL, *cmd = NULL, *labels = NULL, *exposed = NULL;
 	json_t *bindings = NULL, *binds = NULL;
@@ -1278,7 +1283,7 @@ failed:
 
 int
 docker_container_create(struct docker *d, const struct docker_container_spec *spec,
-    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err)
+    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	struct reply r;
@@ -1318,7 +1323,7 @@ docker_container_create(struct docker *d, const struct docker_container_spec *sp
 			rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker sent no container id");
 		else
 			copy_text(id, DOCKER_ID_LEN + 1, new_id);
-	} else if (rc == BERTH__V1__CODE__FAILED_PRECONDITION && err->http_status == 409) {
+	} else if (rc == BERTH__V1__CODE__FAILED_PRECONDITION && r.status == 409) {
 		rc = err->code = BERTH__V1__CODE__ALREADY_EXISTS; /* the name is taken */
 	}
 	json_decref(answer);
@@ -1338,10 +1343,11 @@ port_taken(const char *message)
 /* POST /containers/{id}/ACTION[?t=N]; start and restart report taken ports. */
 static int
 container_action(struct docker *d, const char *id, const char *action, int stop_timeout_s,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	int64_t deadline;
+	long status = 0;
 	int rc;
 
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
@@ -1351,10 +1357,10 @@ container_action(struct docker *d, const char *id, const char *action, int stop_
 	buf_printf(&path, "/containers/%s/%s", id, action);
 	if (stop_timeout_s >= 0)
 		buf_printf(&path, "?t=%d", stop_timeout_s);
-	rc = api_simple(d, "POST", &path, deadline, err);
+	rc = api_simple(d, "POST", &path, deadline, &status, err);
 	buf_free(&path);
-	if (rc != CODE_OK && err->http_status >= 400 && port_taken(err->message)) {
-		err->port_in_use = true;
+	if (rc != CODE_OK && status >= 400 && port_taken(err->message)) {
+		snprintf(err->reason, sizeof(err->reason), "%s", DOCKER_REASON_PORT_IN_USE);
 		rc = err->code = BERTH__V1__CODE__ABORTED;
 	}
 	return rc;
@@ -1362,35 +1368,35 @@ container_action(struct docker *d, const char *id, const char *action, int stop_
 
 int
 docker_container_start(struct docker *d, const char *id, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return container_action(d, id, "start", -1, timeout_ms, err);
 }
 
 int
 docker_container_stop(struct docker *d, const char *id, int stop_timeout_s,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	return container_action(d, id, "stop", stop_timeout_s, timeout_ms, err);
 }
 
 int
 docker_container_restart(struct docker *d, const char *id, int stop_timeout_s,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	return container_action(d, id, "restart", stop_timeout_s, timeout_ms, err);
 }
 
 int
 docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return container_action(d, id, "kill", -1, timeout_ms, err);
 }
 
 int
 docker_container_remove(struct docker *d, const char *id, bool force, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	int64_t deadline;
@@ -1401,7 +1407,7 @@ docker_container_remove(struct docker *d, const char *id, bool force, int64_t ti
 	if (!valid_ref(id))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	buf_printf(&path, "/containers/%s?force=%s&v=true", id, force ? "true" : "false");
-	rc = api_simple(d, "DELETE", &path, deadline, err);
+	rc = api_simple(d, "DELETE", &path, deadline, NULL, err);
 	buf_free(&path);
 	return rc;
 }
@@ -1474,7 +1480,7 @@ container_from_list(struct docker_container *c, const json_t *o)
 
 int
 docker_container_inspect(struct docker *d, const char *id, struct docker_container *out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	struct reply r;
@@ -1523,7 +1529,7 @@ docker_container_inspect(struct docker *d, const char *id, struct docker_contain
 
 int
 docker_container_list(struct docker *d, const char *label, struct docker_container **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err)
+    size_t *n, int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 65536 };
 	struct reply r;
@@ -1611,7 +1617,7 @@ docker_demultiplex(char *data, size_t len)
 
 int
 docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	struct reply r;
@@ -1659,7 +1665,7 @@ json_u64(const json_t *o, const char *key)
 
 int
 docker_container_stats(struct docker *d, const char *id, struct docker_stats *out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	struct buf path = { .limit = 4096 };
 	struct reply r;
@@ -1851,7 +1857,7 @@ events_dispatch(struct event_stream *s, const struct docker_events_handler *h, b
 /* /events?since=...&filters=..., url-encoded. */
 static int
 events_path(struct buf *path, const char *const *types, const char *label_filter,
-    struct docker_error *err)
+    struct error *err)
 {
 	static const char *const containers_only[] = { "container", NULL };
 	json_t *filters, *type_list;
@@ -1915,7 +1921,7 @@ events_handle(struct docker *d, CURL *h, const char *url, struct event_stream *s
 /* Why the transfer ended (it was not stopped by us). */
 static int
 events_result(struct docker *d, CURLcode cc, long status, bool connected,
-    struct event_stream *s, const char *errbuf, struct docker_error *err)
+    struct event_stream *s, const char *errbuf, struct error *err)
 {
 	const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
 
@@ -1929,7 +1935,6 @@ events_result(struct docker *d, CURLcode cc, long status, bool connected,
 		return fail_http(&r, err);
 	}
 	if (cc == CURLE_OK || connected) {
-		err->http_status = (int)status;
 		return fail(err, BERTH__V1__CODE__UNAVAILABLE, "Docker ended the event stream%s%s",
 		    cc != CURLE_OK ? ": " : "", cc != CURLE_OK ? why : "");
 	}
@@ -1945,7 +1950,7 @@ events_result(struct docker *d, CURLcode cc, long status, bool connected,
 
 int
 docker_events_follow(struct docker *d, const char *label_filter,
-    const struct docker_events_handler *h, atomic_bool *stop, struct docker_error *err)
+    const struct docker_events_handler *h, atomic_bool *stop, struct error *err)
 {
 	return docker_events_follow_types(d, NULL, label_filter, h, stop, err);
 }
@@ -1953,7 +1958,7 @@ docker_events_follow(struct docker *d, const char *label_filter,
 int
 docker_events_follow_types(struct docker *d, const char *const *types,
     const char *label_filter, const struct docker_events_handler *h, atomic_bool *stop,
-    struct docker_error *err)
+    struct error *err)
 {
 	struct event_stream s = { .data = { .limit = STREAM_LINE_MAX } };
 	struct buf path = { .limit = 65536 }, url = { .limit = 65536 };
@@ -2072,7 +2077,14 @@ out:
 int
 docker_api_request(struct docker *d, const char *method, const char *path,
     const char *json_body, size_t limit, char **body, size_t *len, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
+{
+	return docker_api_call(d, method, path, json_body, limit, body, len, NULL, timeout_ms, err);
+}
+
+int
+docker_api_call(struct docker *d, const char *method, const char *path, const char *json_body,
+    size_t limit, char **body, size_t *len, long *status, int64_t timeout_ms, struct error *err)
 {
 	struct request rq = { method, path, true, NULL, NULL, 0 };
 	struct reply r;
@@ -2083,6 +2095,8 @@ docker_api_request(struct docker *d, const char *method, const char *path,
 		*body = NULL;
 	if (len != NULL)
 		*len = 0;
+	if (status != NULL)
+		*status = 0;
 	if ((rc = call_begin(d, timeout_ms, &deadline, err)) != CODE_OK)
 		return rc;
 	if (method == NULL || path == NULL || path[0] != '/')
@@ -2094,6 +2108,8 @@ docker_api_request(struct docker *d, const char *method, const char *path,
 	}
 	reply_init(&r, limit != 0 ? limit : BODY_MAX, false);
 	rc = api_call(d, &rq, deadline, &r, err);
+	if (status != NULL)
+		*status = r.status;
 	if (rc == CODE_OK && body != NULL) {
 		if (r.body.data == NULL && buf_reserve(&r.body, 0) != 0) {
 			rc = fail_memory(err);

@@ -21,8 +21,10 @@
  * an engine older than API 1.40 is FAILED_PRECONDITION.
  * A start or restart that fails because the host port is taken ("port is
  * already allocated", "address already in use") is ABORTED with
- * err->port_in_use set: the caller may pick another port and try again.
- * err must not be NULL; it is cleared at the start of every call.
+ * err->reason DOCKER_REASON_PORT_IN_USE (docker_error_port_in_use): the
+ * caller may pick another port and try again.
+ * err (common/error.h) must not be NULL; it is cleared at the start of
+ * every call.
  *
  * Thread-safe: a struct docker is shared by all workers; each call uses its
  * own curl handle. Nothing here knows about templates or the registry: the
@@ -35,15 +37,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "error.h"
 
 struct docker;
 
-struct docker_error {
-	int code;           /* berth status code */
-	int http_status;    /* 0 when no HTTP answer came */
-	bool port_in_use;   /* start failed because the host port is taken */
-	char message[512];
-};
+/* err->reason of a start that failed because the host port is taken. */
+#define DOCKER_REASON_PORT_IN_USE "PORT_IN_USE"
+
+/* True when err says the host port was taken (pick another and retry). */
+static inline bool
+docker_error_port_in_use(const struct error *err)
+{
+	return err != NULL && strcmp(err->reason, DOCKER_REASON_PORT_IN_USE) == 0;
+}
 
 #define DOCKER_ID_LEN 64
 
@@ -63,7 +71,7 @@ int docker_open(struct docker **out, const char *host, char *err, size_t errlen)
 void docker_close(struct docker *d);
 
 /* GET /_ping, then GET /version once: OK when the engine answers. */
-int docker_ping(struct docker *d, int64_t timeout_ms, struct docker_error *err);
+int docker_ping(struct docker *d, int64_t timeout_ms, struct error *err);
 
 /* The negotiated API version ("1.41"), or "" before the first success. */
 const char *docker_api_version(struct docker *d);
@@ -72,7 +80,7 @@ const char *docker_api_version(struct docker *d);
 
 /* OK with *exists set; a missing image is not an error here. */
 int docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /*
  * POST /build of a tar (libarchive) of directory `context_dir`, which holds
@@ -80,18 +88,18 @@ int docker_image_exists(struct docker *d, const char *image, bool *exists, int64
  * an "error" in it is FAILED_PRECONDITION with Docker's text.
  */
 int docker_image_build(struct docker *d, const char *context_dir, const char *tag,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /*
  * POST /images/create?fromImage=NAME&tag=TAG ("latest" when the reference
  * has none); failure is FAILED_PRECONDITION.
  */
 int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* DELETE /images/{image}?force=...; a missing image is NOT_FOUND. (Added.) */
 int docker_image_remove(struct docker *d, const char *image, bool force, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* --- containers ----------------------------------------------------------- */
 
@@ -121,11 +129,11 @@ struct docker_container_spec {
 
 /* POST /containers/create; writes the new id (64 hex + NUL) into id. */
 int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
-    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err);
+    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err);
 
 /* POST /containers/{id}/start; an already running container is OK. */
 int docker_container_start(struct docker *d, const char *id, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /*
  * POST /containers/{id}/stop?t=...; an already stopped container is OK.
@@ -133,19 +141,19 @@ int docker_container_start(struct docker *d, const char *id, int64_t timeout_ms,
  * timeout_ms should leave room for the stop timeout. Same for restart.
  */
 int docker_container_stop(struct docker *d, const char *id, int stop_timeout_s,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* POST /containers/{id}/restart?t=... */
 int docker_container_restart(struct docker *d, const char *id, int stop_timeout_s,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* POST /containers/{id}/kill */
 int docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* DELETE /containers/{id}?force=...&v=true; a missing container is NOT_FOUND. */
 int docker_container_remove(struct docker *d, const char *id, bool force, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 #define DOCKER_MAX_PORTS 16
 
@@ -171,14 +179,14 @@ struct docker_container {
 
 /* GET /containers/{id}/json; NOT_FOUND when it does not exist. */
 int docker_container_inspect(struct docker *d, const char *id, struct docker_container *out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /*
  * GET /containers/json?all=1, filtered by `label` ("berth.managed=true") when
  * not NULL. *out is malloc'ed (caller frees), *n its length.
  */
 int docker_container_list(struct docker *d, const char *label, struct docker_container **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err);
+    size_t *n, int64_t timeout_ms, struct error *err);
 
 /*
  * GET /containers/{id}/logs?stdout=1&stderr=1&tail=N, demultiplexed
@@ -186,7 +194,7 @@ int docker_container_list(struct docker *d, const char *label, struct docker_con
  * frees); stdout and stderr are interleaved in the order Docker sent them.
  */
 int docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 struct docker_stats {
 	double cpu_percent;
@@ -201,7 +209,7 @@ struct docker_stats {
  * one-shot does) it is 0.
  */
 int docker_container_stats(struct docker *d, const char *id, struct docker_stats *out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* --- events ----------------------------------------------------------------- */
 
@@ -246,7 +254,7 @@ struct docker_events_handler {
  * be NULL. One event line is at most 1 MiB. Blocks the calling thread.
  */
 int docker_events_follow(struct docker *d, const char *label_filter,
-    const struct docker_events_handler *h, atomic_bool *stop, struct docker_error *err);
+    const struct docker_events_handler *h, atomic_bool *stop, struct error *err);
 
 /*
  * docker_events_follow for the event types named in `types` (NULL-terminated,
@@ -254,7 +262,7 @@ int docker_events_follow(struct docker *d, const char *label_filter,
  */
 int docker_events_follow_types(struct docker *d, const char *const *types,
     const char *label_filter, const struct docker_events_handler *h, atomic_bool *stop,
-    struct docker_error *err);
+    struct error *err);
 
 /* --- for the other parts of the Engine API (docker_swarm.c) ---------------- */
 
@@ -264,11 +272,11 @@ int docker_events_follow_types(struct docker *d, const char *const *types,
  * every query value in it) with an optional JSON body (NULL: none). The
  * answer's body goes to *body (malloc'ed, NUL-terminated, caller frees;
  * pass NULL when it is not wanted), at most `limit` bytes (0: 64 MiB).
- * Codes as for every call of this file; err->http_status tells 409 from 400.
+ * Codes as for every call of this file.
  */
 int docker_api_request(struct docker *d, const char *method, const char *path,
     const char *json_body, size_t limit, char **body, size_t *len, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /*
  * Docker's multiplexed stdout/stderr frames (logs without a TTY) decoded in

@@ -67,7 +67,7 @@ parse_time(const char *text)
 /* A request whose answer, when wanted, is JSON. */
 static int
 request_json(struct docker *d, const char *method, const char *path, const json_t *body,
-    json_t **answer, int64_t timeout_ms, struct docker_error *err)
+    json_t **answer, long *status, int64_t timeout_ms, struct error *err)
 {
 	char *text = NULL, *reply = NULL;
 	size_t len = 0;
@@ -78,7 +78,7 @@ request_json(struct docker *d, const char *method, const char *path, const json_
 		*answer = NULL;
 	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
 		return fail_memory(err);
-	rc = docker_api_request(d, method, path, text, 0, answer != NULL ? &reply : NULL, &len,
+	rc = docker_api_call(d, method, path, text, 0, answer != NULL ? &reply : NULL, &len, status,
 	    timeout_ms, err);
 	free(text);
 	if (rc != CODE_OK || answer == NULL)
@@ -96,7 +96,7 @@ typedef void (*from_json_fn)(void *out, const json_t *o);
 /* GET `prefix` + ref, an object that from_json turns into *out. `what` names ref in errors. */
 static int
 get_one(struct docker *d, const char *prefix, const char *ref, const char *what,
-    from_json_fn from_json, void *out, int64_t timeout_ms, struct docker_error *err)
+    from_json_fn from_json, void *out, int64_t timeout_ms, struct error *err)
 {
 	char path[300];
 	json_t *o = NULL;
@@ -105,7 +105,7 @@ get_one(struct docker *d, const char *prefix, const char *ref, const char *what,
 	if (!valid_ref(ref))
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %s", what);
 	snprintf(path, sizeof(path), "%s%s", prefix, ref);
-	if ((rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err)) == CODE_OK)
+	if ((rc = request_json(d, "GET", path, NULL, &o, NULL, timeout_ms, err)) == CODE_OK)
 		from_json(out, o);
 	json_decref(o);
 	return rc;
@@ -119,7 +119,7 @@ get_one(struct docker *d, const char *prefix, const char *ref, const char *what,
  */
 static int
 get_list(struct docker *d, const char *path, const char *member, const char *what, size_t size,
-    from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct docker_error *err)
+    from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err)
 {
 	json_t *o = NULL, *list, *item;
 	char *elements;
@@ -128,7 +128,7 @@ get_list(struct docker *d, const char *path, const char *member, const char *wha
 
 	*out = NULL;
 	*n = 0;
-	rc = request_json(d, "GET", path, NULL, &o, timeout_ms, err);
+	rc = request_json(d, "GET", path, NULL, &o, NULL, timeout_ms, err);
 	list = member != NULL ? json_object_get(o, member) : o;
 	if (rc == CODE_OK && !json_is_array(list) &&
 	    !(member != NULL && (list == NULL || json_is_null(list))))
@@ -275,10 +275,11 @@ port_taken(const char *message)
 
 int
 docker_service_create(struct docker *d, const struct docker_service_spec *spec,
-    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err)
+    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err)
 {
 	json_t *body, *answer = NULL;
 	const char *new_id;
+	long status = 0;
 	int rc;
 
 	id[0] = '\0';
@@ -294,7 +295,7 @@ docker_service_create(struct docker *d, const struct docker_service_spec *spec,
 	if ((body = service_body(spec)) == NULL)
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "service spec: a string is missing or not UTF-8 (or out of memory)");
-	rc = request_json(d, "POST", "/services/create", body, &answer, timeout_ms, err);
+	rc = request_json(d, "POST", "/services/create", body, &answer, &status, timeout_ms, err);
 	json_decref(body);
 	if (rc == CODE_OK) {
 		new_id = json_text(answer, "ID");
@@ -302,10 +303,10 @@ docker_service_create(struct docker *d, const struct docker_service_spec *spec,
 			rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker sent no service id");
 		else
 			copy_text(id, DOCKER_ID_LEN + 1, new_id);
-	} else if (err->http_status == 409) {
+	} else if (status == 409) {
 		rc = err->code = BERTH__V1__CODE__ALREADY_EXISTS; /* the name is taken */
-	} else if (err->http_status >= 400 && err->http_status < 500 && port_taken(err->message)) {
-		err->port_in_use = true;
+	} else if (status >= 400 && status < 500 && port_taken(err->message)) {
+		snprintf(err->reason, sizeof(err->reason), "%s", DOCKER_REASON_PORT_IN_USE);
 		rc = err->code = BERTH__V1__CODE__ABORTED;
 	}
 	json_decref(answer);
@@ -375,7 +376,7 @@ service_from_json(void *out, const json_t *o)
 
 int
 docker_service_inspect(struct docker *d, const char *ref, struct docker_service *out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
@@ -384,7 +385,7 @@ docker_service_inspect(struct docker *d, const char *ref, struct docker_service 
 
 int
 docker_service_list(struct docker *d, const char *label, struct docker_service **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err)
+    size_t *n, int64_t timeout_ms, struct error *err)
 {
 	char *path = filtered_path("/services", "label", label, NULL, NULL);
 	void *list = NULL;
@@ -409,8 +410,8 @@ docker_service_list(struct docker *d, const char *label, struct docker_service *
  */
 static int
 service_update(struct docker *d, const char *ref,
-    int (*change)(json_t *spec, void *arg, struct docker_error *err), void *arg,
-    int64_t timeout_ms, struct docker_error *err)
+    int (*change)(json_t *spec, void *arg, struct error *err), void *arg,
+    int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	int rc = CODE_OK;
@@ -425,7 +426,7 @@ service_update(struct docker *d, const char *ref,
 		const char *id;
 
 		snprintf(path, sizeof(path), "/services/%s", ref);
-		if ((rc = request_json(d, "GET", path, NULL, &o, left(deadline), err)) != CODE_OK)
+		if ((rc = request_json(d, "GET", path, NULL, &o, NULL, left(deadline), err)) != CODE_OK)
 			return rc;
 		spec = json_object_get(o, "Spec");
 		version = json_integer_value(json_object_get(json_object_get(o, "Version"), "Index"));
@@ -439,7 +440,7 @@ service_update(struct docker *d, const char *ref,
 			return rc;
 		}
 		snprintf(path, sizeof(path), "/services/%s/update?version=%lld", id, (long long)version);
-		rc = request_json(d, "POST", path, spec, NULL, left(deadline), err);
+		rc = request_json(d, "POST", path, spec, NULL, NULL, left(deadline), err);
 		json_decref(o);
 		if (rc == CODE_OK || strstr(err->message, "out of sequence") == NULL)
 			return rc;
@@ -448,7 +449,7 @@ service_update(struct docker *d, const char *ref,
 }
 
 static int
-set_replicas(json_t *spec, void *arg, struct docker_error *err)
+set_replicas(json_t *spec, void *arg, struct error *err)
 {
 	json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
 
@@ -461,13 +462,13 @@ set_replicas(json_t *spec, void *arg, struct docker_error *err)
 
 int
 docker_service_scale(struct docker *d, const char *ref, uint64_t replicas, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return service_update(d, ref, set_replicas, &replicas, timeout_ms, err);
 }
 
 static int
-bump_force_update(json_t *spec, void *arg, struct docker_error *err)
+bump_force_update(json_t *spec, void *arg, struct error *err)
 {
 	json_t *task = json_object_get(spec, "TaskTemplate");
 
@@ -482,14 +483,14 @@ bump_force_update(json_t *spec, void *arg, struct docker_error *err)
 
 int
 docker_service_force_update(struct docker *d, const char *ref, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	return service_update(d, ref, bump_force_update, NULL, timeout_ms, err);
 }
 
 int
 docker_service_remove(struct docker *d, const char *ref, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	char path[300];
 
@@ -502,7 +503,7 @@ docker_service_remove(struct docker *d, const char *ref, int64_t timeout_ms,
 
 int
 docker_service_logs(struct docker *d, const char *ref, unsigned tail, char **out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	char path[400];
 	size_t len = 0;
@@ -562,7 +563,7 @@ task_from_json(void *out, const json_t *o)
 
 int
 docker_task_list(struct docker *d, const char *service, const char *desired_state,
-    struct docker_task **out, size_t *n, int64_t timeout_ms, struct docker_error *err)
+    struct docker_task **out, size_t *n, int64_t timeout_ms, struct error *err)
 {
 	void *list = NULL;
 	char *path;
@@ -599,7 +600,7 @@ node_from_json(void *out, const json_t *o)
 
 int
 docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	void *list = NULL;
 	int rc;
@@ -616,7 +617,7 @@ docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t 
 int
 docker_volume_create(struct docker *d, const char *name, const char *driver,
     const struct docker_label *labels, size_t n_labels, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	json_t *body;
 	int rc;
@@ -630,7 +631,7 @@ docker_volume_create(struct docker *d, const char *name, const char *driver,
 	if (body == NULL)
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "volume: a string is not UTF-8 (or out of memory)");
-	rc = request_json(d, "POST", "/volumes/create", body, NULL, timeout_ms, err);
+	rc = request_json(d, "POST", "/volumes/create", body, NULL, NULL, timeout_ms, err);
 	json_decref(body);
 	return rc;
 }
@@ -649,7 +650,7 @@ volume_from_json(void *out, const json_t *o)
 
 int
 docker_volume_inspect(struct docker *d, const char *name, struct docker_volume *out,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
@@ -658,7 +659,7 @@ docker_volume_inspect(struct docker *d, const char *name, struct docker_volume *
 
 int
 docker_volume_list(struct docker *d, const char *label, struct docker_volume **out, size_t *n,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	char *path = filtered_path("/volumes", "label", label, NULL, NULL);
 	void *list = NULL;
@@ -678,7 +679,7 @@ docker_volume_list(struct docker *d, const char *label, struct docker_volume **o
 
 int
 docker_volume_remove(struct docker *d, const char *name, bool force, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	char path[300];
 
@@ -693,14 +694,14 @@ docker_volume_remove(struct docker *d, const char *name, bool force, int64_t tim
 
 int
 docker_swarm_state(struct docker *d, struct docker_swarm_state *out, int64_t timeout_ms,
-    struct docker_error *err)
+    struct error *err)
 {
 	json_t *o = NULL, *swarm;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if ((rc = request_json(d, "GET", "/info", NULL, &o, timeout_ms, err)) == CODE_OK) {
+	if ((rc = request_json(d, "GET", "/info", NULL, &o, NULL, timeout_ms, err)) == CODE_OK) {
 		swarm = json_object_get(o, "Swarm");
 		copy_text(out->local_node_state, sizeof(out->local_node_state),
 		    json_text(swarm, "LocalNodeState"));
@@ -714,7 +715,7 @@ docker_swarm_state(struct docker *d, struct docker_swarm_state *out, int64_t tim
 
 int
 docker_swarm_init(struct docker *d, const char *listen_addr, const char *advertise_addr,
-    int64_t timeout_ms, struct docker_error *err)
+    int64_t timeout_ms, struct error *err)
 {
 	json_t *body;
 	int rc;
@@ -723,13 +724,13 @@ docker_swarm_init(struct docker *d, const char *listen_addr, const char *adverti
 	body = json_pack("{s:s, s:s}", "ListenAddr", listen_addr, "AdvertiseAddr", advertise_addr);
 	if (body == NULL)
 		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "swarm init: bad address");
-	rc = request_json(d, "POST", "/swarm/init", body, NULL, timeout_ms, err);
+	rc = request_json(d, "POST", "/swarm/init", body, NULL, NULL, timeout_ms, err);
 	json_decref(body);
 	return rc;
 }
 
 int
-docker_swarm_leave(struct docker *d, bool force, int64_t timeout_ms, struct docker_error *err)
+docker_swarm_leave(struct docker *d, bool force, int64_t timeout_ms, struct error *err)
 {
 	memset(err, 0, sizeof(*err));
 	return docker_api_request(d, "POST", force ? "/swarm/leave?force=true" : "/swarm/leave",

@@ -7,7 +7,7 @@
  * negotiated API version, deadlines, status codes and err conventions as
  * docker.h describes. Additionally: a service or volume name that Swarm
  * would refuse is INVALID_ARGUMENT; a published port another service holds
- * is ABORTED with err->port_in_use. Calls on an engine that is not a Swarm
+ * is ABORTED with err->reason DOCKER_REASON_PORT_IN_USE. Calls on an engine that is not a Swarm
  * manager answer UNAVAILABLE (Docker's 503) with Docker's message.
  *
  * Thread-safe; nothing here knows about templates or the registry (that is
@@ -54,7 +54,7 @@ struct docker_service_spec {
 
 /* POST /services/create; writes Swarm's service id into id. */
 int docker_service_create(struct docker *d, const struct docker_service_spec *spec,
-    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct docker_error *err);
+    char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err);
 
 /* What GET /services and /services/{id} tell about one service. */
 struct docker_service {
@@ -76,14 +76,14 @@ struct docker_service {
 
 /* GET /services/{ref} (id or name); NOT_FOUND when it does not exist. */
 int docker_service_inspect(struct docker *d, const char *ref, struct docker_service *out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /*
  * GET /services, filtered by `label` ("key=value") when not NULL. *out is
  * malloc'ed (caller frees), *n its length.
  */
 int docker_service_list(struct docker *d, const char *label, struct docker_service **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err);
+    size_t *n, int64_t timeout_ms, struct error *err);
 
 /*
  * Sets Mode.Replicated.Replicas (POST /services/{id}/update with the
@@ -91,22 +91,22 @@ int docker_service_list(struct docker *d, const char *label, struct docker_servi
  * FAILED_PRECONDITION for a global service.
  */
 int docker_service_scale(struct docker *d, const char *ref, uint64_t replicas,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* Increments TaskTemplate.ForceUpdate: Swarm replaces every task. */
 int docker_service_force_update(struct docker *d, const char *ref, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* DELETE /services/{ref}; NOT_FOUND when it does not exist. */
 int docker_service_remove(struct docker *d, const char *ref, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /*
  * GET /services/{ref}/logs?stdout=1&stderr=1&tail=N (0: all), demultiplexed,
  * from every task. *out malloc'ed, NUL-terminated text (caller frees).
  */
 int docker_service_logs(struct docker *d, const char *ref, unsigned tail, char **out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* --- tasks and nodes ---------------------------------------------------------- */
 
@@ -130,7 +130,7 @@ struct docker_task {
  * desired state (NULL: any). *out malloc'ed (caller frees).
  */
 int docker_task_list(struct docker *d, const char *service, const char *desired_state,
-    struct docker_task **out, size_t *n, int64_t timeout_ms, struct docker_error *err);
+    struct docker_task **out, size_t *n, int64_t timeout_ms, struct error *err);
 
 /* Whether a task state is one a task passes through on its way to running, or running. */
 bool docker_task_state_active(const char *state);
@@ -145,7 +145,7 @@ struct docker_node {
 
 /* GET /nodes. *out malloc'ed (caller frees). */
 int docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* --- volumes ---------------------------------------------------------------------- */
 
@@ -162,19 +162,19 @@ struct docker_volume {
  */
 int docker_volume_create(struct docker *d, const char *name, const char *driver,
     const struct docker_label *labels, size_t n_labels, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* GET /volumes/{name}; NOT_FOUND when it does not exist. */
 int docker_volume_inspect(struct docker *d, const char *name, struct docker_volume *out,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* GET /volumes, filtered by `label` when not NULL. *out malloc'ed. */
 int docker_volume_list(struct docker *d, const char *label, struct docker_volume **out,
-    size_t *n, int64_t timeout_ms, struct docker_error *err);
+    size_t *n, int64_t timeout_ms, struct error *err);
 
 /* DELETE /volumes/{name}; in use is FAILED_PRECONDITION, missing NOT_FOUND. */
 int docker_volume_remove(struct docker *d, const char *name, bool force, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* --- the swarm ---------------------------------------------------------------------- */
 
@@ -187,14 +187,14 @@ struct docker_swarm_state {
 
 /* GET /info: whether and how this engine is in a swarm. */
 int docker_swarm_state(struct docker *d, struct docker_swarm_state *out, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 /* POST /swarm/init with ListenAddr and AdvertiseAddr ("127.0.0.1:2377"). */
 int docker_swarm_init(struct docker *d, const char *listen_addr, const char *advertise_addr,
-    int64_t timeout_ms, struct docker_error *err);
+    int64_t timeout_ms, struct error *err);
 
 /* POST /swarm/leave?force=... */
 int docker_swarm_leave(struct docker *d, bool force, int64_t timeout_ms,
-    struct docker_error *err);
+    struct error *err);
 
 #endif

@@ -18,10 +18,11 @@
 #include "engine/docker.h"
 
 static inline int __attribute__((format(printf, 3, 4)))
-fail(struct docker_error *err, int code, const char *fmt, ...)
+fail(struct error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	error_clear(err);
 	err->code = code;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
@@ -29,8 +30,16 @@ fail(struct docker_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+/*
+ * docker_api_request that also tells the HTTP status of the answer
+ * (*status, 0 when none came; NULL: not wanted), for the callers that tell
+ * a 409 from a 400 (docker.c).
+ */
+int docker_api_call(struct docker *d, const char *method, const char *path, const char *json_body,
+    size_t limit, char **body, size_t *len, long *status, int64_t timeout_ms, struct error *err);
+
 static inline int
-fail_memory(struct docker_error *err)
+fail_memory(struct error *err)
 {
 	return fail(err, BERTH__V1__CODE__INTERNAL, "docker: out of memory");
 }

@@ -494,7 +494,7 @@ bench_docker(void)
 int
 bench_demo_image(void)
 {
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char build[PATH_MAX], context[PATH_MAX];
 	bool exists = false;
 
@@ -530,7 +530,7 @@ bench_foreign_start(const char *name, uint16_t host_port, char id[DOCKER_ID_LEN 
 		.host_ip = "127.0.0.1",
 		.host_port = host_port,
 	};
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	if (docker_container_create(bench_docker(), &spec, id, 60000, &err) != 0 ||
 	    docker_container_start(bench_docker(), id, 60000, &err) != 0) {
@@ -543,7 +543,7 @@ bench_foreign_start(const char *name, uint16_t host_port, char id[DOCKER_ID_LEN 
 void
 bench_remove_container(const char *id)
 {
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	docker_container_remove(bench_docker(), id, true, 60000, &err);
 }
@@ -569,7 +569,7 @@ int
 bench_remove_labelled(void)
 {
 	struct removal r = { NULL, 0, 0 };
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	pthread_t threads[4];
 
 	if (docker_container_list(bench_docker(), BENCH_LABEL_KEY "=" BENCH_LABEL_VALUE, &r.list,

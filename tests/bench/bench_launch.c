@@ -61,7 +61,7 @@ bare_once(int round)
 		.n_labels = 5, .container_port = BENCH_DEMO_PORT, .host_ip = "127.0.0.1",
 		.host_port = port, .bind_source = project, .bind_target = "/data", .stop_timeout_s = 2,
 	};
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int64_t t0;
 	double ms;
 

@@ -159,7 +159,7 @@ measure_allocation(struct registry *reg, uint16_t first_port, struct scale_resul
 	struct ports *p = ports_new("127.0.0.1");
 	struct docker_container *list = NULL;
 	struct ports_holder *holders;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct samples s = { 0 };
 	size_t n = 0;
 

@@ -60,7 +60,7 @@ one_stop_ms(void)
 		.container_port = BENCH_DEMO_PORT, .host_ip = "127.0.0.1",
 		.host_port = BENCH_PORT_SHUTDOWN + 90, .stop_timeout_s = STOP_TIMEOUT_S,
 	};
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char id[DOCKER_ID_LEN + 1];
 	int64_t t0;
 	double ms;
@@ -106,7 +106,7 @@ docker_creator(void *arg)
 			.host_port = (uint16_t)(BENCH_PORT_SHUTDOWN + 50 + i),
 			.stop_timeout_s = STOP_TIMEOUT_S,
 		};
-		struct docker_error err = { 0 };
+		struct error err = { 0 };
 
 		if (docker_container_create(bench_docker(), &spec, docker_ids[i], 60000, &err) != 0 ||
 		    docker_container_start(bench_docker(), docker_ids[i], 60000, &err) != 0)
@@ -119,7 +119,7 @@ static void *
 docker_stopper(void *arg)
 {
 	const char *id = arg;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	pthread_barrier_wait(&docker_start);
 	if (docker_end == DOCKER_STOP)
@@ -167,7 +167,7 @@ static size_t
 leftovers(void)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char label[700];
 	size_t n = 0;
 

@@ -305,7 +305,7 @@ static unsigned
 remove_suite_containers(const char *root_prefix, bool only_dead_runs)
 {
 	const char *labels[2] = { DOCKER_LABEL_MANAGED "=true", TEST_LABEL };
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	unsigned removed = 0;
 
 	for (int l = 0; l < 2; l++) {
@@ -338,7 +338,7 @@ static void
 remove_labelled(const char *label)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	size_t n = 0;
 
 	if (docker_container_list(docker, label, &list, &n, 30000, &err) != 0)
@@ -697,7 +697,7 @@ agreement_pass(struct daemon *d, char *why, size_t len, unsigned long *checks)
 {
 	Berth__V1__ListServicesResponse *rows;
 	struct docker_container *list = NULL;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	bool *claimed;
 	size_t n = 0;
 	berth_status st;
@@ -995,7 +995,7 @@ static void
 snapshot_check(struct load *l)
 {
 	struct docker_container *before = NULL, *after = NULL;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	Berth__V1__ListServicesResponse *rows;
 	size_t n_before = 0, n_after = 0;
 	unsigned long checks = 0;

@@ -248,7 +248,7 @@ static int
 teardown_group(void **state)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	char label[600];
 	size_t n = 0;
 

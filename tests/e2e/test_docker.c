@@ -147,7 +147,7 @@ container_name(const char *tag, char *buf, size_t len)
  */
 static int
 create_container(const char *tag, uint16_t host_port, const char *bind_source, char *id,
-    struct docker_error *err)
+    struct error *err)
 {
 	char name[128], instance[64];
 	const char *env[] = { "BERTH_TEST=1" };
@@ -185,17 +185,16 @@ create_container(const char *tag, uint16_t host_port, const char *bind_source, c
 static void
 remove_container(const char *id)
 {
-	struct docker_error err;
+	struct error err;
 
 	docker_container_remove(fx.d, id, true, T_MS, &err);
 }
 
 static void
-assert_code(int rc, const struct docker_error *err, int want)
+assert_code(int rc, const struct error *err, int want)
 {
 	if (rc != want)
-		print_error("got code %d (http %d): %s; wanted %d\n", rc, err->http_status,
-		    err->message, want);
+		print_error("got code %d: %s; wanted %d\n", rc, err->message, want);
 	assert_int_equal(rc, want);
 	assert_int_equal(err->code, want);
 }
@@ -274,7 +273,7 @@ static int
 group_setup(void **state)
 {
 	char ctx[512], sub[512], path[600], cmd[1400], errbuf[256];
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	memset(&fx, 0, sizeof(fx));
@@ -325,7 +324,7 @@ static int
 group_teardown(void **state)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	size_t n = 0;
 
 	(void)state;
@@ -349,7 +348,7 @@ static void
 test_ping_negotiates_api_version(void **state)
 {
 	struct docker *d;
-	struct docker_error err;
+	struct error err;
 	char errbuf[256];
 	unsigned major, minor;
 
@@ -372,7 +371,7 @@ static void *
 ping_main(void *arg)
 {
 	struct ping_thread *pt = arg;
-	struct docker_error err;
+	struct error err;
 
 	pt->rc = docker_ping(pt->d, T_MS, &err);
 	return NULL;
@@ -405,7 +404,7 @@ test_newer_engine_is_spoken_to_in_1_43(void **state)
 {
 	struct fake_engine fe;
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char host[64], errbuf[256];
 
@@ -429,7 +428,7 @@ static void
 test_engine_older_than_1_40_is_refused(void **state)
 {
 	struct fake_engine fe;
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char host[64], errbuf[256];
 
@@ -447,7 +446,7 @@ test_engine_older_than_1_40_is_refused(void **state)
 static void
 test_unreachable_engine_is_unavailable_quickly(void **state)
 {
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char errbuf[256];
 	int64_t start;
@@ -457,7 +456,6 @@ test_unreachable_engine_is_unavailable_quickly(void **state)
 	start = clock_monotonic_ms();
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__UNAVAILABLE);
 	assert_true(clock_monotonic_ms() - start < 1000);
-	assert_int_equal(err.http_status, 0);
 	assert_code(docker_container_start(d, "abc", T_MS, &err), &err,
 	    BERTH__V1__CODE__UNAVAILABLE);
 	docker_close(d);
@@ -466,7 +464,7 @@ test_unreachable_engine_is_unavailable_quickly(void **state)
 static void
 test_silent_engine_runs_into_the_deadline(void **state)
 {
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char host[64], errbuf[256];
 	uint16_t port;
@@ -487,7 +485,7 @@ test_silent_engine_runs_into_the_deadline(void **state)
 static void
 test_zero_timeout_is_deadline_exceeded(void **state)
 {
-	struct docker_error err;
+	struct error err;
 	char id[DOCKER_ID_LEN + 1];
 	bool exists;
 
@@ -551,7 +549,7 @@ static void
 test_tls_settings_from_environment(void **state)
 {
 	char tls[256], www[320], cmd[2048], host[64], errbuf[256];
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	uint16_t port;
 
@@ -642,7 +640,7 @@ test_docker_host_from_environment(void **state)
 {
 	const char *saved = getenv("DOCKER_HOST");
 	char *copy = saved != NULL ? strdup(saved) : NULL;
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char errbuf[256];
 
@@ -668,7 +666,7 @@ test_docker_host_from_environment(void **state)
 static void
 test_image_exists_false_for_unknown_image(void **state)
 {
-	struct docker_error err;
+	struct error err;
 	bool exists = true;
 
 	(void)state;
@@ -680,7 +678,7 @@ test_image_exists_false_for_unknown_image(void **state)
 static void
 test_image_build_of_context_succeeds(void **state)
 {
-	struct docker_error err;
+	struct error err;
 	bool exists = false;
 
 	(void)state;
@@ -695,7 +693,7 @@ static void
 build_must_fail(const char *dockerfile, const char *expect)
 {
 	char ctx[512];
-	struct docker_error err;
+	struct error err;
 	static int n;
 
 	snprintf(ctx, sizeof(ctx), "%s/bad%d", fx.dir, n++);
@@ -725,7 +723,7 @@ test_image_build_copying_missing_file_fails(void **state)
 static void
 test_image_build_of_missing_context_fails(void **state)
 {
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	assert_code(docker_image_build(fx.d, "/nonexistent/berth-context", fx.bad_image, T_MS, &err),
@@ -741,7 +739,7 @@ static void
 test_image_pull_failure_is_failed_precondition_with_dockers_reason(void **state)
 {
 	struct fake_engine fe;
-	struct docker_error err;
+	struct error err;
 	struct docker *d;
 	char host[64], errbuf[256];
 
@@ -766,7 +764,7 @@ static void
 test_bad_names_are_invalid_argument(void **state)
 {
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 	bool exists;
 
 	(void)state;
@@ -784,14 +782,13 @@ static void
 test_create_with_taken_name_is_already_exists(void **state)
 {
 	char id[DOCKER_ID_LEN + 1], id2[DOCKER_ID_LEN + 1];
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	assert_code(create_container("conflict", 0, NULL, id, &err), &err, OK);
 	assert_int_equal(strlen(id), DOCKER_ID_LEN);
 	assert_code(create_container("conflict", 0, NULL, id2, &err), &err,
 	    BERTH__V1__CODE__ALREADY_EXISTS);
-	assert_int_equal(err.http_status, 409);
 	assert_non_null(strstr(err.message, "already in use"));
 	remove_container(id);
 }
@@ -804,7 +801,7 @@ test_create_of_unknown_image_is_not_found(void **state)
 	struct docker_container_spec spec = { .name = NULL, .image = "berth-test/never-built:0",
 		.labels = labels, .n_labels = 2 };
 	char id[DOCKER_ID_LEN + 1];
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	assert_code(docker_container_create(fx.d, &spec, id, T_MS, &err), &err,
@@ -817,7 +814,7 @@ test_lifecycle_start_stop_restart_kill_remove(void **state)
 {
 	char id[DOCKER_ID_LEN + 1], name[128], data[128];
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 	uint16_t port = free_port();
 
 	(void)state;
@@ -875,12 +872,11 @@ static void
 test_inspect_of_missing_container_is_not_found(void **state)
 {
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	assert_code(docker_container_inspect(fx.d, "berth-test-no-such-container", &c, T_MS, &err),
 	    &err, BERTH__V1__CODE__NOT_FOUND);
-	assert_int_equal(err.http_status, 404);
 	assert_non_null(strstr(err.message, "No such container"));
 	assert_code(docker_container_start(fx.d, "berth-test-no-such-container", T_MS, &err), &err,
 	    BERTH__V1__CODE__NOT_FOUND);
@@ -891,7 +887,7 @@ test_list_with_label_filter_finds_only_ours(void **state)
 {
 	char a[DOCKER_ID_LEN + 1], b[DOCKER_ID_LEN + 1], filter[128], name[128];
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	uint16_t port = free_port();
 	size_t n = 0, found = 0;
 
@@ -934,7 +930,7 @@ static void
 test_logs_demultiplex_stdout_and_stderr(void **state)
 {
 	char id[DOCKER_ID_LEN + 1];
-	struct docker_error err;
+	struct error err;
 	char *logs = NULL;
 	int64_t until;
 
@@ -963,7 +959,7 @@ static void
 test_stats_of_running_container_show_memory(void **state)
 {
 	char id[DOCKER_ID_LEN + 1];
-	struct docker_error err;
+	struct error err;
 	struct docker_stats st;
 
 	(void)state;
@@ -981,7 +977,7 @@ test_start_on_taken_host_port_is_port_in_use(void **state)
 {
 	char a[DOCKER_ID_LEN + 1], b[DOCKER_ID_LEN + 1];
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 	uint16_t port = free_port();
 
 	(void)state;
@@ -989,14 +985,13 @@ test_start_on_taken_host_port_is_port_in_use(void **state)
 	assert_code(create_container("port-b", port, NULL, b, &err), &err, OK);
 	assert_code(docker_container_start(fx.d, a, T_MS, &err), &err, OK);
 	assert_code(docker_container_start(fx.d, b, T_MS, &err), &err, BERTH__V1__CODE__ABORTED);
-	assert_true(err.port_in_use);
-	assert_true(err.http_status >= 400);
+	assert_true(docker_error_port_in_use(&err));
 	assert_code(docker_container_inspect(fx.d, b, &c, T_MS, &err), &err, OK);
 	assert_string_not_equal(c.state, "running");
 	/* Other failures do not claim a port problem. */
 	assert_code(docker_container_start(fx.d, "berth-test-no-such-container", T_MS, &err), &err,
 	    BERTH__V1__CODE__NOT_FOUND);
-	assert_false(err.port_in_use);
+	assert_false(docker_error_port_in_use(&err));
 	remove_container(a);
 	remove_container(b);
 }

@@ -203,7 +203,7 @@ static void
 remove_containers_labelled(const char *label)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	size_t n = 0;
 
 	if (docker_container_list(docker, label, &list, &n, 10000, &err) != 0)
@@ -300,7 +300,7 @@ static void
 test_killed_container_shows_exited_and_service_died_is_published(void **state)
 {
 	Berth__V1__LaunchServiceResponse *r = launch_ok_named("victim");
-	struct docker_error err;
+	struct error err;
 	Berth__V1__Event *ev;
 	int64_t started, latency;
 
@@ -332,7 +332,7 @@ static void
 test_removed_container_shows_missing(void **state)
 {
 	Berth__V1__LaunchServiceResponse *r = launch_ok_named("gone");
-	struct docker_error err;
+	struct error err;
 	Berth__V1__Event *ev;
 	int64_t started, latency;
 
@@ -356,7 +356,7 @@ test_container_started_outside_berth_shows_running_again(void **state)
 {
 	Berth__V1__LaunchServiceResponse *r = launch_ok_named("lazarus");
 	const char *id = r->service->container_id;
-	struct docker_error err;
+	struct error err;
 	Berth__V1__Event *ev;
 	int64_t started, latency;
 
@@ -389,7 +389,7 @@ test_berths_own_stop_and_restart_are_not_reported_as_deaths(void **state)
 	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
 	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
 	ProtobufCMessage *reply = NULL;
-	struct docker_error err;
+	struct error err;
 	Berth__V1__Event *ev;
 	berth_status st;
 	char status[32];
@@ -671,7 +671,7 @@ static void
 test_follower_reconnects_and_catches_up_with_what_it_missed(void **state)
 {
 	Berth__V1__LaunchServiceResponse *r;
-	struct docker_error err;
+	struct error err;
 	char host[400], status[32];
 	const char *args[] = { "--docker-host", host, "--log-level", "debug", NULL };
 	berth_status st;
@@ -816,7 +816,7 @@ test_follow_reassembles_lines_and_reports_the_end_of_the_stream(void **state)
 	struct collected c = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	const struct docker_events_handler h = { collect_connected, collect_event, NULL, &c };
 	struct docker *fake = NULL;
-	struct docker_error err;
+	struct error err;
 	atomic_bool stop = false;
 	char host[400], errtext[256];
 	int rc;
@@ -860,7 +860,7 @@ struct follow_run {
 	struct collected c;
 	atomic_bool stop;
 	int rc;
-	struct docker_error err;
+	struct error err;
 };
 
 static void *
@@ -892,7 +892,7 @@ test_follow_sees_labelled_containers_and_stops_when_asked(void **state)
 	struct docker_label labels[] = { { "berth.test", proc.dir } };
 	struct docker_container_spec spec = { .image = DEMO_IMAGE, .labels = labels, .n_labels = 1 };
 	struct docker_container_spec other = { .image = DEMO_IMAGE };
-	struct docker_error err;
+	struct error err;
 	char id[DOCKER_ID_LEN + 1], other_id[DOCKER_ID_LEN + 1];
 	pthread_t t;
 	int64_t asked;
@@ -931,7 +931,7 @@ test_follow_without_an_engine_is_unavailable(void **state)
 {
 	const struct docker_events_handler h = { NULL, collect_event, NULL, NULL };
 	struct docker *none = NULL;
-	struct docker_error err;
+	struct error err;
 	atomic_bool stop = false;
 	char errtext[256];
 	int64_t started = clock_monotonic_ms();

@@ -162,7 +162,7 @@ remove_leftover_containers(void)
 {
 	const char *labels[2] = { NULL, foreign_label };
 	char own[600];
-	struct docker_error err;
+	struct error err;
 
 	snprintf(own, sizeof(own), "%s=%s", DOCKER_LABEL_DATA_DIR, proc.data_dir);
 	labels[0] = own;
@@ -299,7 +299,7 @@ test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 		.name = NULL, .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
 		.container_port = 8000, .host_ip = "127.0.0.1",
 	};
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	Berth__V1__LaunchServiceResponse *r;
 	char id[DOCKER_ID_LEN + 1], name[64];
 	int fd;
@@ -359,7 +359,7 @@ test_auto_named_launch_passes_over_a_name_taken_outside_the_registry(void **stat
 		.name = "demo_instance_1", .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
 		.container_port = 8000,
 	};
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct docker_container c;
 	Berth__V1__LaunchServiceResponse *r;
 	char id[DOCKER_ID_LEN + 1];
@@ -444,7 +444,7 @@ test_remove_keeps_the_directory_unless_purged(void **state)
 	Berth__V1__LaunchServiceResponse *b = launch_ok("purge");
 	berth_status st;
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	write_file(a->service->project_dir, "data.txt", "kept");
@@ -470,7 +470,7 @@ test_restart_recreates_a_container_removed_behind_berths_back(void **state)
 	Berth__V1__LaunchServiceResponse *r = launch_ok("phoenix");
 	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
 	Berth__V1__RestartServiceResponse *back = NULL;
-	struct docker_error err;
+	struct error err;
 	Berth__V1__GetServiceResponse *s;
 	berth_status st;
 	char *body = NULL;
@@ -545,7 +545,7 @@ test_failed_launch_is_undone(void **state)
 	Berth__V1__GetStatsResponse *stats = NULL;
 	ProtobufCMessage *reply = NULL;
 	struct docker_container c;
-	struct docker_error err;
+	struct error err;
 	berth_status st;
 
 	(void)state;

@@ -452,7 +452,7 @@ static void
 remove_leftover_containers(void)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err;
+	struct error err;
 	char label[600];
 	size_t n = 0;
 

@@ -182,7 +182,7 @@ daemon_restart(struct daemon *d, const char *const *extra_args)
 static void
 labelled_containers(const struct daemon *d, struct docker_container **out, size_t *n)
 {
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 
 	*out = NULL;
 	*n = 0;
@@ -205,7 +205,7 @@ static void
 remove_labelled(const struct daemon *d)
 {
 	struct docker_container *list = NULL;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	size_t n = 0;
 
 	if (d->label[0] == '\0' || docker_container_list(docker, d->label, &list, &n, 30000, &err) != 0)
@@ -438,7 +438,7 @@ static void
 container_state(const char *ref, char state[16])
 {
 	struct docker_container c;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	int code = docker_container_inspect(docker, ref, &c, 30000, &err);
 
 	if (code == BERTH__V1__CODE__NOT_FOUND) {
@@ -684,7 +684,7 @@ test_cleanup_status_and_auto_cleanup_remove_the_dead_and_the_orphan(void **state
 	Berth__V1__AutoCleanupResponse *cleaned = NULL;
 	Berth__V1__GetCleanupStatusResponse *cs;
 	Berth__V1__ListServicesResponse *list;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char orphan_id[DOCKER_ID_LEN + 1], orphan_name[64], state_now[16];
 	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
 	ProtobufCMessage *reply = NULL;
@@ -1474,7 +1474,7 @@ test_row_catches_up_with_a_container_that_stopped_while_the_disk_was_full(void *
 {
 	char data[128], filler[128];
 	const char *args[] = { "--data-dir", data, NULL };
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct launched l;
 	bool exited = false;
 
@@ -1584,7 +1584,7 @@ test_polled_reads_show_every_change_at_once(void **state)
 	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
 	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
 	Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	struct polled_view v = { 0 };
 	struct launched l;
 

@@ -176,7 +176,7 @@ remove_all_services(void)
 static json_t *
 docker_json(const char *path)
 {
-	struct docker_error err;
+	struct error err;
 	char *body = NULL;
 	size_t len = 0;
 	json_t *o = NULL;
@@ -204,7 +204,7 @@ static void
 write_into_volume(const char *volume, const char *name, const char *text)
 {
 	struct docker_volume v;
-	struct docker_error err;
+	struct error err;
 	char path[PATH_MAX];
 	FILE *f;
 
@@ -264,7 +264,7 @@ static void
 remove_leftovers(void)
 {
 	const char *labels[2] = { data_label, foreign_label };
-	struct docker_error err;
+	struct error err;
 
 	for (int l = 0; l < 2 && swarm_ready; l++) {
 		struct docker_service *list = NULL;
@@ -308,7 +308,7 @@ remove_leftovers(void)
 static void
 leave_swarm(void)
 {
-	struct docker_error err;
+	struct error err;
 
 	if (!made_swarm)
 		return;
@@ -437,7 +437,7 @@ prepare(void)
 {
 	Berth__V1__Template web, pinned, nowhere;
 	struct docker_swarm_state sw;
-	struct docker_error err;
+	struct error err;
 	char build[PATH_MAX], constraint[200], *pinned_constraints[1], *nowhere_constraints[1];
 	const char *b = getenv("BUILD");
 	char errbuf[256];
@@ -567,7 +567,7 @@ test_launch_makes_a_labelled_swarm_service_that_answers(void **state)
 	struct docker_container *containers = NULL;
 	struct docker_service svc;
 	struct docker_volume vol;
-	struct docker_error err;
+	struct error err;
 	json_t *o, *task, *port;
 	char path[200];
 	size_t n = 0;
@@ -656,7 +656,7 @@ test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void
 		.target_port = 8000, .publish_mode = "host", .replicas = 0,
 	};
 	Berth__V1__LaunchServiceResponse *a, *b, *c;
-	struct docker_error err;
+	struct error err;
 	char id[DOCKER_ID_LEN + 1], name[64];
 
 	(void)state;
@@ -729,7 +729,7 @@ test_stop_scales_to_zero_and_restart_scales_back(void **state)
 	Berth__V1__GetStatsResponse *stats = NULL;
 	Berth__V1__GetServiceResponse *g;
 	struct docker_service svc;
-	struct docker_error err;
+	struct error err;
 	berth_status st;
 	char *body = NULL, first_task[DOCKER_ID_LEN + 1];
 	uint16_t port = (uint16_t)r->service->port;
@@ -790,7 +790,7 @@ test_remove_deletes_the_service_and_the_volume_only_with_purge(void **state)
 	Berth__V1__RemoveServiceResponse *rm;
 	struct docker_service svc;
 	struct docker_volume vol;
-	struct docker_error err;
+	struct error err;
 	berth_status st;
 	char service_id[DOCKER_ID_LEN + 1];
 
@@ -827,7 +827,7 @@ test_a_pinned_template_bind_mounts_the_project_directory(void **state)
 	Berth__V1__LaunchServiceResponse *r = launch_ok("pinned", "");
 	Berth__V1__GetServiceResponse *g;
 	struct docker_volume vol;
-	struct docker_error err;
+	struct error err;
 
 	(void)state;
 	write_file(r->service->project_dir, "where.txt", "on this node's disk");
@@ -879,7 +879,7 @@ test_a_service_removed_behind_berths_back_turns_missing_and_restart_recreates_it
 	Berth__V1__LaunchServiceResponse *r = launch_ok("web", "phoenix");
 	Berth__V1__RestartServiceRequest restart = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
 	Berth__V1__RestartServiceResponse *back = NULL;
-	struct docker_error err;
+	struct error err;
 	berth_status st;
 
 	(void)state;
@@ -907,7 +907,7 @@ test_reconciliation_after_kill_9_finds_what_changed_while_berthd_was_away(void *
 	Berth__V1__LaunchServiceResponse *a = launch_ok("web", "ra");
 	Berth__V1__LaunchServiceResponse *b = launch_ok("web", "rb");
 	Berth__V1__LaunchServiceResponse *c = launch_ok("web", "rc");
-	struct docker_error err;
+	struct error err;
 	char status[32];
 
 	(void)state;
@@ -940,7 +940,7 @@ test_sigterm_removes_every_service(void **state)
 	struct docker_service *services = NULL;
 	struct docker_container *containers = NULL;
 	struct docker_volume vol;
-	struct docker_error err;
+	struct error err;
 	size_t n = 0;
 
 	(void)state;
@@ -975,7 +975,7 @@ test_the_engine_publishes_on_127_0_0_1_again_after_the_swarm(void **state)
 		.container_port = 8000, .host_ip = "127.0.0.1",
 	};
 	struct docker_swarm_state sw;
-	struct docker_error err = { 0 };
+	struct error err = { 0 };
 	char id[DOCKER_ID_LEN + 1], name[64], *body = NULL;
 	int status;
 
