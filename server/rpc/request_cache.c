@@ -29,6 +29,7 @@ struct request_cache {
 	struct entry *entries;
 	size_t capacity;
 	int64_t ttl_ms;
+	int64_t (*now_ms)(void); /* the TTL's clock: clock_monotonic_ms but in tests */
 };
 
 static uint64_t
@@ -58,6 +59,7 @@ request_cache_new(size_t capacity, int64_t ttl_ms)
 	}
 	c->capacity = capacity;
 	c->ttl_ms = ttl_ms;
+	c->now_ms = clock_monotonic_ms;
 	pthread_mutex_init(&c->lock, NULL);
 	/* Waits use monotonic deadlines, like every deadline in berth. */
 	pthread_condattr_init(&attr);
@@ -88,10 +90,18 @@ request_cache_free(struct request_cache *c)
 	free(c);
 }
 
+void
+request_cache_set_clock(struct request_cache *c, int64_t (*now_ms)(void))
+{
+	pthread_mutex_lock(&c->lock);
+	c->now_ms = now_ms != NULL ? now_ms : clock_monotonic_ms;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static struct entry *
 find(struct request_cache *c, const char *key, uint64_t hash)
 {
-	int64_t now = clock_monotonic_ms();
+	int64_t now = c->now_ms();
 
 	for (size_t i = 0; i < c->capacity; i++) {
 		struct entry *e = &c->entries[i];
@@ -193,7 +203,7 @@ request_cache_finish(struct request_cache *c, const char *key, const void *reply
 		memcpy(e->reply, reply, len);
 		e->len = len;
 		e->done = true;
-		e->expires_ms = clock_monotonic_ms() + c->ttl_ms;
+		e->expires_ms = c->now_ms() + c->ttl_ms;
 	}
 	pthread_cond_broadcast(&c->finished);
 	pthread_mutex_unlock(&c->lock);

@@ -32,6 +32,13 @@ struct request_cache *request_cache_new(size_t capacity, int64_t ttl_ms);
 void request_cache_free(struct request_cache *cache);
 
 /*
+ * The clock the TTL is counted on (monotonic milliseconds); default
+ * clock_monotonic_ms. Tests pass one they move by hand. Waits for a running
+ * key still use the real monotonic clock and deadline_ms.
+ */
+void request_cache_set_clock(struct request_cache *cache, int64_t (*now_ms)(void));
+
+/*
  * Claims `key`. On REQUEST_REPLAY the caller owns *reply (free()) and
  * *len its size. Waits while another thread runs the same key, until
  * deadline_ms (monotonic).

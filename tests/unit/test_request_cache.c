@@ -19,13 +19,34 @@
 #include "clock.h"
 #include "rpc/request_cache.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 #define LONG_TTL_MS (60 * 1000)
+
+/* The TTL's clock in these tests: moved by hand, never slept on. */
+static _Atomic int64_t fake_now_ms = 1000000;
+
+static int64_t
+fake_clock(void)
+{
+	return atomic_load(&fake_now_ms);
+}
+
+static void
+advance_ms(int64_t ms)
+{
+	atomic_fetch_add(&fake_now_ms, ms);
+}
+
+/* A cache whose TTL runs on fake_clock. */
+static struct request_cache *
+cache_on_fake_clock(size_t capacity, int64_t ttl_ms)
+{
+	struct request_cache *c = request_cache_new(capacity, ttl_ms);
+
+	assert_non_null(c);
+	request_cache_set_clock(c, fake_clock);
+	return c;
+}
 
 static int64_t
 in_ms(int64_t ms)
@@ -231,13 +252,15 @@ test_waiter_whose_deadline_passes_gets_busy(void **state)
 static void
 test_finished_key_runs_again_after_ttl(void **state)
 {
-	struct request_cache *c = request_cache_new(8, 50);
+	struct request_cache *c = cache_on_fake_clock(8, 50);
 
 	(void)state;
 	assert_run(c, "k");
 	request_cache_finish(c, "k", "old", 3);
 	assert_replay(c, "k", "old");
-	clock_sleep_ms(120);
+	advance_ms(49);
+	assert_replay(c, "k", "old"); /* not yet */
+	advance_ms(1);
 	assert_run(c, "k");
 	request_cache_free(c);
 }
@@ -245,13 +268,13 @@ test_finished_key_runs_again_after_ttl(void **state)
 static void
 test_running_key_does_not_expire(void **state)
 {
-	struct request_cache *c = request_cache_new(8, 20);
+	struct request_cache *c = cache_on_fake_clock(8, 20);
 	void *reply = NULL;
 	size_t len;
 
 	(void)state;
 	assert_run(c, "k");
-	clock_sleep_ms(60); /* longer than the TTL: TTL counts from finish, not from claim */
+	advance_ms(60); /* longer than the TTL: TTL counts from finish, not from claim */
 	assert_int_equal(request_cache_claim(c, "k", in_ms(-1), &reply, &len), REQUEST_BUSY);
 	request_cache_free(c);
 }
@@ -261,7 +284,7 @@ test_running_key_does_not_expire(void **state)
 static void
 test_full_of_finished_entries_evicts_the_oldest(void **state)
 {
-	struct request_cache *c = request_cache_new(4, LONG_TTL_MS);
+	struct request_cache *c = cache_on_fake_clock(4, LONG_TTL_MS);
 	char key[16];
 
 	(void)state;
@@ -269,7 +292,7 @@ test_full_of_finished_entries_evicts_the_oldest(void **state)
 		snprintf(key, sizeof(key), "k%d", i);
 		assert_run(c, key);
 		request_cache_finish(c, key, key, strlen(key));
-		clock_sleep_ms(2); /* distinct expiry times */
+		advance_ms(2); /* distinct expiry times */
 	}
 	assert_run(c, "k4"); /* the table is full: k0, the oldest, makes room */
 	request_cache_finish(c, "k4", "k4", 2);
@@ -361,7 +384,7 @@ test_waiter_on_running_key_gets_replay_after_finish(void **state)
 	(void)state;
 	assert_run(c, "k");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
-	clock_sleep_ms(150);
+	clock_sleep_ms(150); /* a negative: give it time to return wrongly */
 	assert_false(atomic_load(&cl.returned)); /* it waits while "k" runs */
 	request_cache_finish(c, "k", "result", 6);
 	pthread_join(t, NULL);
@@ -384,7 +407,7 @@ test_waiter_on_abandoned_key_takes_over_and_runs(void **state)
 	(void)state;
 	assert_run(c, "k");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
-	clock_sleep_ms(100);
+	clock_sleep_ms(100); /* a negative: give it time to return wrongly */
 	assert_false(atomic_load(&cl.returned));
 	request_cache_abandon(c, "k");
 	pthread_join(t, NULL);
@@ -407,7 +430,7 @@ test_many_waiters_all_get_the_same_replay(void **state)
 	assert_run(c, "k");
 	for (int i = 0; i < WAITERS; i++)
 		start_claimer(&cl[i], &t[i], c, "k", in_ms(10000));
-	clock_sleep_ms(50);
+	clock_sleep_ms(50); /* a negative: give it time to return wrongly */
 	for (int i = 0; i < WAITERS; i++)
 		assert_false(atomic_load(&cl[i].returned));
 	request_cache_finish(c, "k", "shared", 6);
@@ -432,7 +455,7 @@ test_waiter_is_not_woken_early_by_other_keys(void **state)
 	assert_run(c, "other");
 	start_claimer(&cl, &t, c, "k", in_ms(10000));
 	request_cache_finish(c, "other", "o", 1); /* broadcasts, but not for "k" */
-	clock_sleep_ms(100);
+	clock_sleep_ms(100); /* a negative: give it time to return wrongly */
 	assert_false(atomic_load(&cl.returned));
 	request_cache_finish(c, "k", "k", 1);
 	pthread_join(t, NULL);
@@ -459,7 +482,7 @@ race_thread(void *arg)
 	switch (request_cache_claim(r->cache, "race", in_ms(10000), &reply, &len)) {
 	case REQUEST_RUN:
 		atomic_fetch_add(r->runs, 1);
-		clock_sleep_ms(20);
+		clock_sleep_ms(20); /* the call "runs" a while: pacing, not a wait */
 		request_cache_finish(r->cache, "race", "won", 3);
 		break;
 	case REQUEST_REPLAY:
