@@ -5,21 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "validate.h"
 
 static int __attribute__((format(printf, 4, 5)))
-fail(struct validation_error *err, const char *field, const char *reason,
-    const char *fmt, ...)
+invalid(struct error *err, const char *field, const char *reason, const char *fmt, ...)
 {
+	char message[ERROR_MESSAGE_MAX];
 	va_list ap;
 
-	if (err != NULL) {
-		snprintf(err->field, sizeof(err->field), "%s", field);
-		snprintf(err->reason, sizeof(err->reason), "%s", reason);
-		va_start(ap, fmt);
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	error_set_field(err, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason, "%s", message);
 	return -1;
 }
 
@@ -30,38 +28,13 @@ scan_utf8(const char *s, bool text)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p != '\0') {
-		unsigned c = *p;
-		int extra;
-		unsigned cp;
+		size_t n = utf8_sequence_length(p);
 
-		if (c < 0x80) {
-			if (text && ((c < 0x20 && c != '\t') || c == 0x7f))
-				return false;
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			extra = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			extra = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			extra = 3;
-			cp = c & 0x07;
-		} else {
+		if (n == 0)
 			return false;
-		}
-		p++;
-		for (int i = 0; i < extra; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		/* Reject overlong forms, surrogates and values past U+10FFFF. */
-		if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		if (n == 1 && text && ((*p < 0x20 && *p != '\t') || *p == 0x7f))
 			return false;
+		p += n;
 	}
 	return true;
 }
@@ -79,55 +52,55 @@ validate_text(const char *s)
 }
 
 static int
-check_name(const char *field, const char *s, size_t max, struct validation_error *err)
+check_name(const char *field, const char *s, size_t max, struct error *err)
 {
 	size_t n = strlen(s);
 
 	if (n == 0)
-		return fail(err, field, "MISSING", "%s must not be empty", field);
+		return invalid(err, field, "MISSING", "%s must not be empty", field);
 	if (n > max)
-		return fail(err, field, "TOO_LONG", "%s is %zu characters long; at most %zu are allowed",
+		return invalid(err, field, "TOO_LONG", "%s is %zu characters long; at most %zu are allowed",
 		    field, n, max);
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return fail(err, field, "INVALID_NAME",
+		return invalid(err, field, "INVALID_NAME",
 		    "%s must start with a lowercase letter or a digit", field);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
 			continue;
-		return fail(err, field, "INVALID_NAME",
+		return invalid(err, field, "INVALID_NAME",
 		    "%s may contain only a-z, 0-9, '_', '-' and '.'", field);
 	}
 	/* Names become directory names: nothing that walks up the tree. */
 	if (strstr(s, "..") != NULL)
-		return fail(err, field, "INVALID_NAME", "%s must not contain \"..\"", field);
+		return invalid(err, field, "INVALID_NAME", "%s must not contain \"..\"", field);
 	return 0;
 }
 
 int
-validate_name(const char *field, const char *s, struct validation_error *err)
+validate_name(const char *field, const char *s, struct error *err)
 {
 	return check_name(field, s, NAME_MAX_LEN, err);
 }
 
 int
-validate_service_id(const char *field, const char *s, struct validation_error *err)
+validate_service_id(const char *field, const char *s, struct error *err)
 {
 	return check_name(field, s, 2 * NAME_MAX_LEN + 1, err);
 }
 
 int
-validate_port(const char *field, uint32_t port, struct validation_error *err)
+validate_port(const char *field, uint32_t port, struct error *err)
 {
 	if (port < 1 || port > 65535)
-		return fail(err, field, "PORT_OUT_OF_RANGE",
+		return invalid(err, field, "PORT_OUT_OF_RANGE",
 		    "%s must be between 1 and 65535, not %u", field, port);
 	return 0;
 }
 
 int
 validate_abs_path(const char *field, const char *s, bool allow_empty,
-    struct validation_error *err)
+    struct error *err)
 {
 	size_t n = strlen(s);
 	const char *p;
@@ -135,14 +108,14 @@ validate_abs_path(const char *field, const char *s, bool allow_empty,
 	if (n == 0) {
 		if (allow_empty)
 			return 0;
-		return fail(err, field, "MISSING", "%s must not be empty", field);
+		return invalid(err, field, "MISSING", "%s must not be empty", field);
 	}
 	if (n > PATH_MAX_LEN)
-		return fail(err, field, "TOO_LONG", "%s is longer than %d bytes", field, PATH_MAX_LEN);
+		return invalid(err, field, "TOO_LONG", "%s is longer than %d bytes", field, PATH_MAX_LEN);
 	if (!validate_text(s))
-		return fail(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
+		return invalid(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
 	if (s[0] != '/')
-		return fail(err, field, "INVALID_PATH", "%s must be an absolute path", field);
+		return invalid(err, field, "INVALID_PATH", "%s must be an absolute path", field);
 	for (p = s; *p != '\0';) {
 		const char *end;
 		size_t len;
@@ -152,7 +125,7 @@ validate_abs_path(const char *field, const char *s, bool allow_empty,
 		end = strchr(p, '/');
 		len = end != NULL ? (size_t)(end - p) : strlen(p);
 		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-			return fail(err, field, "INVALID_PATH",
+			return invalid(err, field, "INVALID_PATH",
 			    "%s must not contain \".\" or \"..\" components", field);
 		p += len;
 	}
@@ -160,24 +133,24 @@ validate_abs_path(const char *field, const char *s, bool allow_empty,
 }
 
 int
-validate_image(const char *field, const char *s, struct validation_error *err)
+validate_image(const char *field, const char *s, struct error *err)
 {
 	size_t n = strlen(s);
 
 	if (n == 0)
-		return fail(err, field, "MISSING", "%s must not be empty", field);
+		return invalid(err, field, "MISSING", "%s must not be empty", field);
 	if (n > IMAGE_MAX_LEN)
-		return fail(err, field, "TOO_LONG", "%s is longer than %d characters", field,
+		return invalid(err, field, "TOO_LONG", "%s is longer than %d characters", field,
 		    IMAGE_MAX_LEN);
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return fail(err, field, "INVALID_IMAGE",
+		return invalid(err, field, "INVALID_IMAGE",
 		    "%s must start with a lowercase letter or a digit", field);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    strchr("._/:@-", c) != NULL)
 			continue;
-		return fail(err, field, "INVALID_IMAGE", "%s contains '%c', not allowed in an image reference",
+		return invalid(err, field, "INVALID_IMAGE", "%s contains '%c', not allowed in an image reference",
 		    field, c >= 0x20 && c < 0x7f ? c : '?');
 	}
 	/*
@@ -186,7 +159,7 @@ validate_image(const char *field, const char *s, struct validation_error *err)
 	 */
 	if (strstr(s, "..") != NULL || strstr(s, "//") != NULL || strstr(s, "/.") != NULL ||
 	    strchr("./:@-", s[n - 1]) != NULL)
-		return fail(err, field, "INVALID_IMAGE",
+		return invalid(err, field, "INVALID_IMAGE",
 		    "%s is not an image reference (\"..\", \"//\", \"/.\" or a trailing "
 		    "separator)",
 		    field);
@@ -194,34 +167,34 @@ validate_image(const char *field, const char *s, struct validation_error *err)
 }
 
 int
-validate_env(const char *field, const char *s, struct validation_error *err)
+validate_env(const char *field, const char *s, struct error *err)
 {
 	const char *eq = strchr(s, '=');
 
 	if (strlen(s) > TEXT_MAX_LEN)
-		return fail(err, field, "TOO_LONG", "%s is longer than %d bytes", field, TEXT_MAX_LEN);
+		return invalid(err, field, "TOO_LONG", "%s is longer than %d bytes", field, TEXT_MAX_LEN);
 	if (!validate_text(s))
-		return fail(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
+		return invalid(err, field, "INVALID_TEXT", "%s is not valid UTF-8 text", field);
 	if (eq == NULL || eq == s)
-		return fail(err, field, "INVALID_ENV", "%s must have the form KEY=VALUE", field);
+		return invalid(err, field, "INVALID_ENV", "%s must have the form KEY=VALUE", field);
 	for (const char *p = s; p < eq; p++) {
 		char c = *p;
 		if (c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (p > s && c >= '0' && c <= '9'))
 			continue;
-		return fail(err, field, "INVALID_ENV",
+		return invalid(err, field, "INVALID_ENV",
 		    "%s: the KEY must be letters, digits and '_', not starting with a digit", field);
 	}
 	return 0;
 }
 
 static int
-validate_list(const char *field, char **items, size_t n, bool env, struct validation_error *err)
+validate_list(const char *field, char **items, size_t n, bool env, struct error *err)
 {
 	char item_field[64];
 
 	if (n > LIST_MAX_LEN)
-		return fail(err, field, "TOO_MANY", "%s has %zu entries; at most %d are allowed",
+		return invalid(err, field, "TOO_MANY", "%s has %zu entries; at most %d are allowed",
 		    field, n, LIST_MAX_LEN);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(item_field, sizeof(item_field), "%s[%zu]", field, i);
@@ -229,7 +202,7 @@ validate_list(const char *field, char **items, size_t n, bool env, struct valida
 			if (validate_env(item_field, items[i], err) != 0)
 				return -1;
 		} else if (strlen(items[i]) > TEXT_MAX_LEN || !validate_text(items[i])) {
-			return fail(err, item_field, "INVALID_TEXT",
+			return invalid(err, item_field, "INVALID_TEXT",
 			    "%s must be valid UTF-8 text of at most %d bytes", item_field, TEXT_MAX_LEN);
 		}
 	}
@@ -241,18 +214,18 @@ validate_list(const char *field, char **items, size_t n, bool env, struct valida
  * and the resource limits both backends apply.
  */
 static int
-validate_placement(const Berth__V1__Template *t, struct validation_error *err)
+validate_placement(const Berth__V1__Template *t, struct error *err)
 {
 	const char *mode = t->publish_mode != NULL ? t->publish_mode : "";
 
 	if (strcmp(mode, "") != 0 && strcmp(mode, "ingress") != 0 && strcmp(mode, "host") != 0)
-		return fail(err, "template.publish_mode", "INVALID_PUBLISH_MODE",
+		return invalid(err, "template.publish_mode", "INVALID_PUBLISH_MODE",
 		    "template.publish_mode must be \"ingress\", \"host\" or empty (ingress)");
 	if (t->replicas > REPLICAS_MAX)
-		return fail(err, "template.replicas", "OUT_OF_RANGE",
+		return invalid(err, "template.replicas", "OUT_OF_RANGE",
 		    "template.replicas must be at most %d", REPLICAS_MAX);
 	if (t->n_constraints > CONSTRAINTS_MAX)
-		return fail(err, "template.constraints", "TOO_MANY",
+		return invalid(err, "template.constraints", "TOO_MANY",
 		    "template.constraints has %zu entries; at most %d are allowed", t->n_constraints,
 		    CONSTRAINTS_MAX);
 	for (size_t i = 0; i < t->n_constraints; i++) {
@@ -261,21 +234,21 @@ validate_placement(const Berth__V1__Template *t, struct validation_error *err)
 		/* Swarm's syntax: KEY==VALUE or KEY!=VALUE, e.g. node.labels.zone==eu. */
 		if (c == NULL || strlen(c) == 0 || strlen(c) > CONSTRAINT_MAX_LEN || !validate_text(c) ||
 		    (strstr(c, "==") == NULL && strstr(c, "!=") == NULL) || c[0] == '=' || c[0] == '!')
-			return fail(err, "template.constraints", "INVALID_CONSTRAINT",
+			return invalid(err, "template.constraints", "INVALID_CONSTRAINT",
 			    "template.constraints[%zu] must look like KEY==VALUE or KEY!=VALUE "
 			    "(at most %d characters)",
 			    i, CONSTRAINT_MAX_LEN);
 	}
 	/* NaN fails both comparisons. */
 	if (!(t->cpu_limit >= 0 && t->cpu_limit <= CPU_LIMIT_MAX))
-		return fail(err, "template.cpu_limit", "OUT_OF_RANGE",
+		return invalid(err, "template.cpu_limit", "OUT_OF_RANGE",
 		    "template.cpu_limit must be from 0 (no limit) to %d CPUs", CPU_LIMIT_MAX);
 	if (t->cpu_limit > 0 && t->cpu_limit < 0.01)
-		return fail(err, "template.cpu_limit", "OUT_OF_RANGE",
+		return invalid(err, "template.cpu_limit", "OUT_OF_RANGE",
 		    "template.cpu_limit must be 0 (no limit) or at least 0.01 CPUs");
 	if (t->memory_limit_bytes != 0 &&
 	    (t->memory_limit_bytes < MEMORY_LIMIT_MIN || t->memory_limit_bytes > MEMORY_LIMIT_MAX))
-		return fail(err, "template.memory_limit_bytes", "OUT_OF_RANGE",
+		return invalid(err, "template.memory_limit_bytes", "OUT_OF_RANGE",
 		    "template.memory_limit_bytes must be 0 (no limit) or from %llu (6 MiB, Docker's "
 		    "minimum) to %llu",
 		    (unsigned long long)MEMORY_LIMIT_MIN, (unsigned long long)MEMORY_LIMIT_MAX);
@@ -283,14 +256,14 @@ validate_placement(const Berth__V1__Template *t, struct validation_error *err)
 }
 
 int
-validate_template(const Berth__V1__Template *t, struct validation_error *err)
+validate_template(const Berth__V1__Template *t, struct error *err)
 {
 	if (t == NULL)
-		return fail(err, "template", "MISSING", "template must be set");
+		return invalid(err, "template", "MISSING", "template must be set");
 	if (validate_name("template.name", t->name, err) != 0)
 		return -1;
 	if (strlen(t->description) > TEXT_MAX_LEN || !validate_text(t->description))
-		return fail(err, "template.description", "INVALID_TEXT",
+		return invalid(err, "template.description", "INVALID_TEXT",
 		    "template.description must be valid UTF-8 text of at most %d bytes", TEXT_MAX_LEN);
 	if (validate_image("template.image", t->image, err) != 0)
 		return -1;
@@ -304,25 +277,25 @@ validate_template(const Berth__V1__Template *t, struct validation_error *err)
 		if (validate_port("template.port_range_end", t->port_range_end, err) != 0)
 			return -1;
 		if (t->port_range_end < t->port_range_start)
-			return fail(err, "template.port_range_end", "INVALID_RANGE",
+			return invalid(err, "template.port_range_end", "INVALID_RANGE",
 			    "template.port_range_end (%u) is below port_range_start (%u)",
 			    t->port_range_end, t->port_range_start);
 	}
 	if (validate_abs_path("template.mount_path", t->mount_path, true, err) != 0)
 		return -1;
 	if (strcmp(t->mount_path, "/") == 0)
-		return fail(err, "template.mount_path", "INVALID_PATH",
+		return invalid(err, "template.mount_path", "INVALID_PATH",
 		    "template.mount_path must not be the container's root");
 	/* Docker's bind syntax is SOURCE:TARGET[:OPTIONS]: a ':' would add options. */
 	if (strchr(t->mount_path, ':') != NULL)
-		return fail(err, "template.mount_path", "INVALID_PATH",
+		return invalid(err, "template.mount_path", "INVALID_PATH",
 		    "template.mount_path must not contain ':'");
 	if (validate_list("template.env", t->env, t->n_env, true, err) != 0)
 		return -1;
 	if (validate_list("template.command", t->command, t->n_command, false, err) != 0)
 		return -1;
 	if (t->stop_timeout_s > 3600)
-		return fail(err, "template.stop_timeout_s", "OUT_OF_RANGE",
+		return invalid(err, "template.stop_timeout_s", "OUT_OF_RANGE",
 		    "template.stop_timeout_s must be at most 3600 seconds");
 	return validate_placement(t, err);
 }

@@ -3,8 +3,9 @@
  *
  * Shared by berthd (which must never trust a request) and the CLI (which
  * can refuse bad input before a round trip). Each check returns 0 when the
- * value is acceptable; otherwise -1 with a sentence in err->message and the
- * offending field's dotted path in err->field.
+ * value is acceptable; otherwise -1 with err (error.h) holding
+ * INVALID_ARGUMENT, a sentence, the offending field's dotted path and a
+ * stable reason (ErrorDetail.reason).
  */
 #ifndef BERTH_VALIDATE_H
 #define BERTH_VALIDATE_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "berth/v1/berth.pb-c.h"
+#include "error.h"
 
 #define NAME_MAX_LEN 63       /* template and instance names (DNS label size) */
 #define PATH_MAX_LEN 1024     /* mount paths, build contexts */
@@ -27,12 +29,6 @@
 #define MEMORY_LIMIT_MIN ((uint64_t)6 << 20)  /* Docker refuses less */
 #define MEMORY_LIMIT_MAX ((uint64_t)1 << 50)  /* 1 PiB */
 
-struct validation_error {
-	char field[64];
-	char reason[48];      /* stable UPPER_SNAKE_CASE, see ErrorDetail.reason */
-	char message[256];
-};
-
 /* Valid UTF-8 (any code point but NUL). */
 bool validate_utf8(const char *s);
 
@@ -40,28 +36,28 @@ bool validate_utf8(const char *s);
 bool validate_text(const char *s);
 
 /* A template or instance name: [a-z0-9][a-z0-9_.-]*, 1-63 chars, no "..". */
-int validate_name(const char *field, const char *s, struct validation_error *err);
+int validate_name(const char *field, const char *s, struct error *err);
 
 /* A service id, "<template>_<instance>": the name rules, up to 127 chars. */
-int validate_service_id(const char *field, const char *s, struct validation_error *err);
+int validate_service_id(const char *field, const char *s, struct error *err);
 
 /* A host or container port: 1-65535. */
-int validate_port(const char *field, uint32_t port, struct validation_error *err);
+int validate_port(const char *field, uint32_t port, struct error *err);
 
 /* An absolute path with no "." or ".." component; empty when allow_empty. */
 int validate_abs_path(const char *field, const char *s, bool allow_empty,
-    struct validation_error *err);
+    struct error *err);
 
 /*
  * A Docker image reference: [a-z0-9] then [A-Za-z0-9._/:@-], 1-255 chars,
  * without "..", "//" or "/.", not ending in a separator.
  */
-int validate_image(const char *field, const char *s, struct validation_error *err);
+int validate_image(const char *field, const char *s, struct error *err);
 
 /* An environment entry: KEY=VALUE with KEY = [A-Za-z_][A-Za-z0-9_]*. */
-int validate_env(const char *field, const char *s, struct validation_error *err);
+int validate_env(const char *field, const char *s, struct error *err);
 
 /* Every field of a template, as PutTemplate requires. */
-int validate_template(const Berth__V1__Template *t, struct validation_error *err);
+int validate_template(const Berth__V1__Template *t, struct error *err);
 
 #endif

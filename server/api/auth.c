@@ -49,7 +49,7 @@ set(const char *s)
 }
 
 int
-auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t errlen)
+auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 {
 	bool network = false, tls = false;
 	bool mutual = set(c->tls_client_ca);
@@ -65,7 +65,7 @@ auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t 
 			network = tls = true;
 			break;
 		case LISTEN_OTHER:
-			snprintf(err, errlen,
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 			    "cannot listen on %s: berthd serves ipc://, tcp:// and tls+tcp:// only",
 			    c->listen.items[i]);
 			return -1;
@@ -75,7 +75,7 @@ auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t 
 	p->ipc_admin = strcmp(c->ipc_admin, "on") == 0;
 
 	if (tls && (!set(c->tls_cert) || !set(c->tls_key))) {
-		snprintf(err, errlen, "a tls+tcp:// listener needs --tls-cert and --tls-key");
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "a tls+tcp:// listener needs --tls-cert and --tls-key");
 		return -1;
 	}
 	if (!tls && (set(c->tls_cert) || set(c->tls_key) || mutual))
@@ -85,7 +85,7 @@ auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t 
 
 		/* Anyone who reaches it could run containers: root on this host. */
 		if (kind == LISTEN_TCP || (kind == LISTEN_TLS && !mutual)) {
-			snprintf(err, errlen,
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 			    "refusing to listen on %s without authentication: anyone who reaches it "
 			    "could run containers; use --auth on (tokens)%s",
 			    c->listen.items[i],
@@ -115,7 +115,7 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 	enum rpc_role need = route->min_role == RPC_ROLE_UNSET ? RPC_ROLE_ADMIN : route->min_role;
 	bool local = call->peer_family == NNG_AF_IPC;
 	struct token_info who;
-	char err[256];
+	struct error err;
 	int code;
 
 	if (local)
@@ -131,11 +131,11 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 	}
 	/* A token that is sent is checked, also where none would be needed. */
 	call->principal[0] = '\0';
-	code = tokens_verify(call_registry(call), call->token, &who, err, sizeof(err));
+	code = tokens_verify(call_registry(call), call->token, &who, &err);
 	if (code == BERTH__V1__CODE__UNAUTHENTICATED)
 		return call_fail(call, code, "the token is not valid (unknown or revoked)");
 	if (code != 0)
-		return call_fail(call, code, "cannot check the token: %s", err);
+		return call_fail(call, code, "cannot check the token: %s", err.message);
 	snprintf(call->principal, sizeof(call->principal), "%s", who.name);
 	if (who.role < need)
 		return call_fail_detail(call, BERTH__V1__CODE__PERMISSION_DENIED, "token",
@@ -150,7 +150,7 @@ auth_finished(void *app, struct call *call, const struct rpc_route *route,
 {
 	const ProtobufCMessage *request = call->request;
 	struct audit_entry e;
-	char err[256];
+	struct error err;
 	int index;
 
 	(void)app;
@@ -166,7 +166,7 @@ auth_finished(void *app, struct call *call, const struct rpc_route *route,
 	audit_sanitize(e.method, sizeof(e.method), call->method);
 	audit_sanitize(e.target, sizeof(e.target), audit_target(request));
 	audit_sanitize(e.request_id, sizeof(e.request_id), call->request_id);
-	e.code = call->code;
-	if (audit_record(call_registry(call), &e, err, sizeof(err)) != 0)
-		log_warn("audit record lost method=%s error=\"%s\"", e.method, err);
+	e.code = call->error.code;
+	if (audit_record(call_registry(call), &e, &err) != 0)
+		log_warn("audit record lost method=%s error=\"%s\"", e.method, err.message);
 }

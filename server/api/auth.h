@@ -26,6 +26,7 @@
 #include "base/call.h"
 #include "base/config.h"
 #include "rpc/dispatch.h"
+#include "error.h"
 
 struct auth_policy {
 	bool enabled;   /* tokens required (--auth, "auto" resolved) */
@@ -37,7 +38,7 @@ struct auth_policy {
  * listeners against the rules above. Returns 0, or -1 with the reason in
  * err (berthd then refuses to start). Warnings are logged. Main thread.
  */
-int auth_configure(struct auth_policy *p, const struct config *c, char *err, size_t errlen);
+int auth_configure(struct auth_policy *p, const struct config *c, struct error *err);
 
 /*
  * The RPC server's authorize hook (rpc_server.h). `app` is the struct

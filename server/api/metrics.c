@@ -208,13 +208,13 @@ render_registry(FILE *f, struct registry *reg)
 
 	family(f, "berth_services", "gauge", "Services in the registry, by template and status.");
 	if (registry_service_counts(reg, put_service_count, f) != 0)
-		log_warn("metrics cannot count services error=\"%s\"", registry_errmsg(reg));
+		log_warn("metrics cannot count services error=\"%s\"", registry_error(reg)->message);
 
 	for (int i = 0; i < 2; i++)
 		if ((u.f[i] = open_memstream(&u.text[i], &u.len[i])) == NULL)
 			rc = -1;
 	if (rc == 0 && registry_template_port_usage(reg, put_port_usage, &u) != 0)
-		log_warn("metrics cannot count ports error=\"%s\"", registry_errmsg(reg));
+		log_warn("metrics cannot count ports error=\"%s\"", registry_error(reg)->message);
 	for (int i = 0; i < 2; i++)
 		if (u.f[i] != NULL)
 			fclose(u.f[i]);
@@ -350,7 +350,7 @@ add_handler(struct metrics_server *m, const char *path, void (*fn)(nng_aio *))
 
 int
 metrics_server_start(struct metrics_server **out, const char *url, const char *db_path,
-    const atomic_bool *shutting_down, char *err, size_t errlen)
+    const atomic_bool *shutting_down, struct error *err)
 {
 	struct metrics_server *m = calloc(1, sizeof(*m));
 	nng_sockaddr sa;
@@ -358,22 +358,22 @@ metrics_server_start(struct metrics_server **out, const char *url, const char *d
 
 	*out = NULL;
 	if (m == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	m->shutting_down = shutting_down;
 	if ((rv = nng_url_parse(&m->url, url)) != 0 || strcmp(m->url->u_scheme, "http") != 0) {
-		snprintf(err, errlen, "--metrics-listen %s is not an http://HOST:PORT URL", url);
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "--metrics-listen %s is not an http://HOST:PORT URL", url);
 		goto fail;
 	}
-	if (registry_open(&m->reg, db_path, false, err, errlen) != 0)
+	if (registry_open(&m->reg, db_path, false, err) != 0)
 		goto fail;
 	if ((rv = nng_http_server_hold(&m->http, m->url)) != 0 ||
 	    (rv = add_handler(m, "/metrics", handle_metrics)) != 0 ||
 	    (rv = add_handler(m, "/healthz", handle_healthz)) != 0 ||
 	    (rv = nng_http_server_start(m->http)) != 0) {
-		snprintf(err, errlen, "cannot serve metrics on %s: %s", url, nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot serve metrics on %s: %s", url, nng_strerror(rv));
 		goto fail;
 	}
 	if (nng_http_server_get_addr(m->http, &sa) == 0 && sa.s_family == NNG_AF_INET)

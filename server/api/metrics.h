@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "error.h"
 
 struct registry;
 struct metrics_server;
@@ -49,7 +50,7 @@ int metrics_render(struct registry *reg, char **out, size_t *len);
  * Main thread.
  */
 int metrics_server_start(struct metrics_server **out, const char *url, const char *db_path,
-    const atomic_bool *shutting_down, char *err, size_t errlen);
+    const atomic_bool *shutting_down, struct error *err);
 
 /* Stops serving and frees everything. NULL-safe. Main thread. */
 void metrics_server_stop(struct metrics_server *m);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "validate.h"
 #include "api/api.h"
 #include "core/berthd.h"
 #include "core/lifecycle.h"
@@ -69,16 +70,16 @@ static int
 list_services(struct call *call, const char *template_name, const char *status,
     Berth__V1__Service ***out, size_t *n)
 {
-	struct validation_error err;
+	struct error err;
 	int code;
 
 	if (template_name[0] != '\0' && validate_name("template", template_name, &err) != 0)
-		return call_fail_invalid(call, &err);
+		return call_fail_error(call, &err);
 	if (status[0] != '\0' && validate_name("status", status, &err) != 0)
-		return call_fail_invalid(call, &err);
+		return call_fail_error(call, &err);
 	code = registry_service_list(call_registry(call), &call->arena, template_name, status, out, n);
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	for (size_t i = 0; i < *n; i++)
 		lifecycle_set_url(call, (*out)[i]);
 	return 0;
@@ -99,7 +100,7 @@ stats(struct call *call, Berth__V1__GetStatsResponse *out)
 	int code = registry_stats(call_registry(call), &call->arena, out);
 
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	return 0;
 }
 

@@ -30,8 +30,10 @@ call_finish(struct call *call)
 static void
 set_message(struct call *call, int code, const char *fmt, va_list ap)
 {
-	call->code = code;
-	vsnprintf(call->message, sizeof(call->message), fmt, ap);
+	call->error.code = code;
+	call->error.field[0] = '\0';
+	call->error.reason[0] = '\0';
+	vsnprintf(call->error.message, sizeof(call->error.message), fmt, ap);
 }
 
 int
@@ -48,8 +50,7 @@ call_fail(struct call *call, int code, const char *fmt, ...)
 void
 call_clear_failure(struct call *call)
 {
-	call->code = BERTH__V1__CODE__OK;
-	call->message[0] = '\0';
+	error_clear(&call->error);
 	call->n_details = 0;
 }
 
@@ -77,15 +78,20 @@ call_fail_detail(struct call *call, int code, const char *field, const char *rea
 	va_start(ap, fmt);
 	set_message(call, code, fmt, ap);
 	va_end(ap);
-	add_detail(call, field, reason, call->message);
+	add_detail(call, field, reason, call->error.message);
+	snprintf(call->error.field, sizeof(call->error.field), "%s", field);
+	snprintf(call->error.reason, sizeof(call->error.reason), "%s", reason);
 	return code;
 }
 
 int
-call_fail_invalid(struct call *call, const struct validation_error *err)
+call_fail_error(struct call *call, const struct error *err)
 {
-	return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, err->field, err->reason,
-	    "%s", err->message);
+	int code = err->code != 0 ? err->code : BERTH__V1__CODE__INTERNAL;
+
+	if (err->field[0] != '\0')
+		return call_fail_detail(call, code, err->field, err->reason, "%s", err->message);
+	return call_fail(call, code, "%s", err->message);
 }
 
 int64_t

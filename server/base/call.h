@@ -14,9 +14,8 @@
 
 #include "base/arena.h"
 #include "berth/v1/berth.pb-c.h"
-#include "validate.h"
+#include "error.h"
 
-#define CALL_MESSAGE_MAX 512
 #define CALL_DETAILS_MAX 8
 
 struct call {
@@ -35,9 +34,8 @@ struct call {
 	char principal[64];     /* set by the authorize hook: token name, "local" or "" */
 	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
 
-	/* Outcome, set by call_fail*(). */
-	int code;
-	char message[CALL_MESSAGE_MAX];
+	/* Outcome, set by call_fail*(): the code, the message, the first field. */
+	struct error error;
 	Berth__V1__ErrorDetail *details[CALL_DETAILS_MAX];
 	size_t n_details;
 };
@@ -64,8 +62,12 @@ int call_fail_detail(struct call *call, int code, const char *field, const char 
 /* Forgets a recorded failure the handler recovered from (it tried again). */
 void call_clear_failure(struct call *call);
 
-/* INVALID_ARGUMENT from a failed validate_*() check. */
-int call_fail_invalid(struct call *call, const struct validation_error *err);
+/*
+ * Records a failure carried up as a struct error (validate_*(), the
+ * engine, the store): its code and message, and an ErrorDetail when it
+ * names a field. Returns err->code.
+ */
+int call_fail_error(struct call *call, const struct error *err);
 
 /* Milliseconds left before the deadline; 0 when it has passed. */
 int64_t call_remaining_ms(const struct call *call);

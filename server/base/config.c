@@ -13,6 +13,7 @@
 
 #include <ini.h>
 
+#include "berth/v1/berth.pb-c.h"
 #include "base/config.h"
 
 enum kind { K_STRING, K_INT, K_LIST };
@@ -128,8 +129,7 @@ list_of(struct config *c, const struct option_def *o)
  * appended. On a bad value returns -1 with "NAME: reason" in err.
  */
 static int
-set_value(struct config *c, const struct option_def *o, const char *value, char *err,
-    size_t errlen)
+set_value(struct config *c, const struct option_def *o, const char *value, struct error *err)
 {
 	char *base = (char *)c + o->offset;
 	char *end;
@@ -138,7 +138,7 @@ set_value(struct config *c, const struct option_def *o, const char *value, char 
 	switch (o->kind) {
 	case K_STRING:
 		if (o->choices != NULL && !allowed(o->choices, value)) {
-			snprintf(err, errlen, "%s: \"%s\" is not one of %s", o->name, value, o->choices);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: \"%s\" is not one of %s", o->name, value, o->choices);
 			return -1;
 		}
 		*(const char **)base = value;
@@ -146,11 +146,11 @@ set_value(struct config *c, const struct option_def *o, const char *value, char 
 	case K_LIST: {
 		struct config_list *list = list_of(c, o);
 		if (value[0] == '\0') {
-			snprintf(err, errlen, "%s: needs a value", o->name);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: needs a value", o->name);
 			return -1;
 		}
 		if (list->n >= CONFIG_MAX_LISTEN) {
-			snprintf(err, errlen, "%s: at most %d", o->name, CONFIG_MAX_LISTEN);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: at most %d", o->name, CONFIG_MAX_LISTEN);
 			return -1;
 		}
 		list->items[list->n++] = value;
@@ -160,7 +160,7 @@ set_value(struct config *c, const struct option_def *o, const char *value, char 
 		errno = 0;
 		v = strtoll(value, &end, o->base);
 		if (errno != 0 || end == value || *end != '\0' || v < o->min || v > o->max) {
-			snprintf(err, errlen,
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 			    o->base == 8 ? "%s: \"%s\" is not an octal number from 0%llo to 0%llo"
 					 : "%s: \"%s\" is not a number from %lld to %lld",
 			    o->name, value, (long long)o->min, (long long)o->max);
@@ -183,8 +183,7 @@ config_defaults(struct config *c)
 			if (o->value[0] != '\0')
 				list_of(c, o)->items[list_of(c, o)->n++] = o->value;
 		} else {
-			char err[128];
-			(void)set_value(c, o, o->value, err, sizeof(err));
+			(void)set_value(c, o, o->value, NULL);
 		}
 	}
 }
@@ -213,8 +212,7 @@ struct file_state {
 	int line;                /* of the line inih works on */
 	bool given[N_OPTIONS];   /* lists: the first use in the file replaces */
 	bool failed;
-	char *err;
-	size_t errlen;
+	struct error *err;
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -228,7 +226,7 @@ file_error(struct file_state *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(s->err, s->errlen, "%s:%d: %s", s->path, s->line, msg);
+	error_set(s->err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s:%d: %s", s->path, s->line, msg);
 	s->failed = true;
 }
 
@@ -300,7 +298,7 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 	struct file_state *s = user;
 	const struct option_def *o;
 	const char *kept;
-	char msg[400];
+	struct error bad;
 
 	(void)section; /* read_line refused every section but [berthd] */
 	if (s->failed)
@@ -315,19 +313,19 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 		list_of(s->c, o)->n = 0; /* the file's list replaces the default */
 		s->given[o - options] = true;
 	}
-	if (set_value(s->c, o, kept, msg, sizeof(msg)) != 0)
-		file_error(s, "%s", msg);
+	if (set_value(s->c, o, kept, &bad) != 0)
+		file_error(s, "%s", bad.message);
 	return 1;
 }
 
 int
-config_read_file(struct config *c, const char *path, char *err, size_t errlen)
+config_read_file(struct config *c, const char *path, struct error *err)
 {
-	struct file_state s = { .c = c, .path = path, .err = err, .errlen = errlen };
+	struct file_state s = { .c = c, .path = path, .err = err };
 	int rv;
 
 	if ((s.f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	rv = ini_parse_stream(read_line, &s, handle_key, &s);
@@ -340,7 +338,7 @@ config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (rv != 0) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: out of memory", path);
 		return -1;
 	}
 	c->file = path;
@@ -381,7 +379,7 @@ struct flag {
  * the reason in err.
  */
 static int
-next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errlen)
+next_flag(int argc, char **argv, int *i, struct flag *f, struct error *err)
 {
 	const char *arg = argv[*i], *eq;
 
@@ -390,7 +388,7 @@ next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errle
 	if (strcmp(arg, "-h") == 0)
 		arg = "--help";
 	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-		snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "unexpected argument \"%s\" (see --help)", arg);
 		return -1;
 	}
 	f->name = arg + 2;
@@ -401,7 +399,7 @@ next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errle
 		return 0;
 	if (!(f->name_len == 6 && strncmp(f->name, "config", 6) == 0) &&
 	    find_option(f->name, f->name_len) == NULL) {
-		snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)f->name_len, f->name);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "unknown option --%.*s (see --help)", (int)f->name_len, f->name);
 		return -1;
 	}
 	if (eq != NULL)
@@ -409,7 +407,7 @@ next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errle
 	else if (*i < argc)
 		f->value = argv[(*i)++];
 	else {
-		snprintf(err, errlen, "--%.*s needs a value", (int)f->name_len, f->name);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "--%.*s needs a value", (int)f->name_len, f->name);
 		return -1;
 	}
 	return 0;
@@ -417,17 +415,17 @@ next_flag(int argc, char **argv, int *i, struct flag *f, char *err, size_t errle
 
 int
 config_parse_args(struct config *c, int argc, char **argv, const char *default_file,
-    char *err, size_t errlen)
+    struct error *err)
 {
 	bool list_given[N_OPTIONS] = { false };
 	const char *file = NULL;
 	bool print = false;
 	struct flag f;
-	char msg[400];
+	struct error bad;
 
 	/* First pass: --help, --version, --config, and every flag checked for form. */
 	for (int i = 0; i < argc;) {
-		if (next_flag(argc, argv, &i, &f, err, errlen) != 0)
+		if (next_flag(argc, argv, &i, &f, err) != 0)
 			return -1;
 		if (f.value == NULL && strcmp(f.name, "help") == 0) {
 			usage(stdout);
@@ -445,9 +443,9 @@ config_parse_args(struct config *c, int argc, char **argv, const char *default_f
 
 	/* The file: named, or the default one when it exists. */
 	if (file != NULL) {
-		if (file[0] != '\0' && config_read_file(c, file, err, errlen) != 0)
+		if (file[0] != '\0' && config_read_file(c, file, err) != 0)
 			return -1;
-	} else if (default_file != NULL && config_read_file(c, default_file, err, errlen) != 0) {
+	} else if (default_file != NULL && config_read_file(c, default_file, err) != 0) {
 		FILE *probe = fopen(default_file, "r");
 
 		if (probe != NULL || errno != ENOENT) {
@@ -461,7 +459,7 @@ config_parse_args(struct config *c, int argc, char **argv, const char *default_f
 	for (int i = 0; i < argc;) {
 		const struct option_def *o;
 
-		(void)next_flag(argc, argv, &i, &f, err, errlen);
+		(void)next_flag(argc, argv, &i, &f, err);
 		if (f.value == NULL || (o = find_option(f.name, f.name_len)) == NULL)
 			continue; /* --print-config, --config */
 		if (o->kind == K_LIST && !list_given[o - options]) {
@@ -469,8 +467,8 @@ config_parse_args(struct config *c, int argc, char **argv, const char *default_f
 			list_of(c, o)->n = 0;
 			list_given[o - options] = true;
 		}
-		if (set_value(c, o, f.value, msg, sizeof(msg)) != 0) {
-			snprintf(err, errlen, "--%s", msg);
+		if (set_value(c, o, f.value, &bad) != 0) {
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "--%s", bad.message);
 			return -1;
 		}
 	}

@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 #include <stdio.h>
 
 #define CONFIG_MAX_LISTEN 8
@@ -69,7 +71,7 @@ void config_free(struct config *c);
  * '#' or ';'. Returns 0, or -1 with "PATH:LINE: message" (or "PATH: why"
  * when it cannot be read) in err. c keeps what was applied before the error.
  */
-int config_read_file(struct config *c, const char *path, char *err, size_t errlen);
+int config_read_file(struct config *c, const char *path, struct error *err);
 
 /*
  * The whole start-up sequence on argv (after the program name): reads the
@@ -79,7 +81,7 @@ int config_read_file(struct config *c, const char *path, char *err, size_t errle
  * printed, -1 with the reason in err on a bad flag, file or value.
  */
 int config_parse_args(struct config *c, int argc, char **argv, const char *default_file,
-    char *err, size_t errlen);
+    struct error *err);
 
 /*
  * Prints the effective settings, one "name = value" per line: the output is

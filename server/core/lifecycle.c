@@ -25,14 +25,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "validate.h"
 #include "core/berthd.h"
 #include "clock.h"
-#include "rpc/event_pub.h"
+#include "core/events.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
 #include "core/ports.h"
 #include "core/service_lock.h"
-#include "api/template_rpc.h"
+#include "core/templates.h"
 
 /* Attempts at another port when Docker finds the chosen one taken. */
 #define LAUNCH_PORT_RETRIES 8
@@ -94,7 +95,7 @@ lifecycle_set_url(struct call *call, Berth__V1__Service *s)
 static int
 registry_code(struct call *call, int code)
 {
-	return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+	return call_fail(call, code, "%s", registry_error(call_registry(call))->message);
 }
 
 static int
@@ -434,7 +435,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
 	struct error err = { 0 };
-	struct validation_error verr;
+	struct error verr;
 	Berth__V1__Template *t;
 	Berth__V1__Service *s = NULL;
 	uint16_t chosen;
@@ -444,9 +445,9 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	if ((code = template_lookup(call, "template", template_name, &t)) != 0)
 		return code;
 	if (instance[0] != '\0' && validate_name("instance", instance, &verr) != 0)
-		return call_fail_invalid(call, &verr);
+		return call_fail_error(call, &verr);
 	if (port != 0 && validate_port("port", port, &verr) != 0)
-		return call_fail_invalid(call, &verr);
+		return call_fail_error(call, &verr);
 
 	docker_us = clock_monotonic_us();
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
@@ -493,7 +494,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
 	out->service = s;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_LAUNCHED, s, NULL, "launched on port %u",
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_LAUNCHED, s, NULL, "launched on port %u",
 	    s->port);
 	/* own_us: all but the backend's calls (image, create, start), i.e. berth's own work. */
 	log_info("launched service=%s port=%u container=%.12s duration_us=%lld docker_us=%lld "
@@ -509,11 +510,11 @@ static int
 lock_service(struct call *call, const char *service_id, Berth__V1__Service **out)
 {
 	struct berthd *d = call_berthd(call);
-	struct validation_error verr;
+	struct error verr;
 	int code;
 
 	if (validate_service_id("service_id", service_id, &verr) != 0)
-		return call_fail_invalid(call, &verr);
+		return call_fail_error(call, &verr);
 	if (service_lock(d->locks, service_id, call->deadline_ms) != 0)
 		return call_fail(call, BERTH__V1__CODE__ABORTED,
 		    "service '%s' is busy with another operation", service_id);
@@ -569,11 +570,11 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	if (code != 0) /* say what did happen: the stop is not undone */
 		return call_fail(call, code,
 		    "the container is stopped, but the registry could not record it: %s",
-		    registry_errmsg(call_registry(call)));
+		    registry_error(call_registry(call))->message);
 	s->status = (char *)status;
 	lifecycle_set_url(call, s);
 	*out = s;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, s, NULL, "stopped");
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, s, NULL, "stopped");
 	log_info("stopped service=%s", service_id);
 	return 0;
 }
@@ -642,7 +643,7 @@ lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service 
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
 	*out = s;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_RESTARTED, s, NULL, "restarted");
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_RESTARTED, s, NULL, "restarted");
 	log_info("restarted service=%s", service_id);
 	return 0;
 }
@@ -706,7 +707,7 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 		code = purge_backend_storage(call, s, &out->volume_removed);
 	lifecycle_set_url(call, s);
 	out->service = s;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, s, "removed", "removed%s",
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, s, "removed", "removed%s",
 	    out->directory_removed ? " and purged" : "");
 	log_info("removed service=%s container_removed=%d purged=%d", service_id,
 	    (int)out->container_removed, (int)out->directory_removed);
@@ -755,11 +756,11 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 	struct docker_container live;
 	Berth__V1__ContainerState *cs;
 	Berth__V1__Service *s;
-	struct validation_error verr;
+	struct error verr;
 	int code;
 
 	if (validate_service_id("service_id", service_id, &verr) != 0)
-		return call_fail_invalid(call, &verr);
+		return call_fail_error(call, &verr);
 	code = registry_service_get(call_registry(call), &call->arena, service_id, &s);
 	if (code != 0)
 		return registry_code(call, code);
@@ -802,13 +803,13 @@ lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **
 {
 	struct backend *b = &call_berthd(call)->backend;
 	struct error err = { 0 };
-	struct validation_error verr;
+	struct error verr;
 	Berth__V1__Service *s;
 	char *text = NULL;
 	int code;
 
 	if (validate_service_id("service_id", service_id, &verr) != 0)
-		return call_fail_invalid(call, &verr);
+		return call_fail_error(call, &verr);
 	if (tail > LIFECYCLE_LOGS_MAX_TAIL)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "tail", "OUT_OF_RANGE",
 		    "tail must be at most %d lines", LIFECYCLE_LOGS_MAX_TAIL);

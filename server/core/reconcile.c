@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "validate.h"
 #include "core/berthd.h"
 #include "clock.h"
-#include "rpc/event_pub.h"
+#include "core/events.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
 #include "core/ports.h"
@@ -68,7 +69,7 @@ finish_left_over(struct call *call, Berth__V1__Service *row, const struct docker
 	}
 	undo(call, row, c);
 	r->removals_finished++;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, row, "removed",
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_REMOVED, row, "removed",
 	    "removal finished after a restart of berthd");
 	log_info("reconcile finished removal service=%s", row->service_id);
 }
@@ -119,7 +120,7 @@ check_row(struct call *call, struct survey *s, size_t i, bool startup, struct re
 	r->rows_updated++;
 	log_info("reconcile service=%s status=%s was=%s", row->service_id, status, row->status);
 	row->status = (char *)status;
-	event_publish(d->events,
+	event_publish(&d->events,
 	    strcmp(status, STATUS_MISSING) == 0 ? BERTH__V1__EVENT__TYPE__SERVICE_MISSING
 	    : strcmp(status, STATUS_RUNNING) == 0 ? BERTH__V1__EVENT__TYPE__SERVICE_STARTED
 						  : BERTH__V1__EVENT__TYPE__SERVICE_DIED,
@@ -135,7 +136,7 @@ adopt(struct call *call, const struct docker_container *listed, struct reconcile
 	struct docker_container c;
 	Berth__V1__Template *t;
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
-	struct validation_error verr;
+	struct error verr;
 	unsigned number = 0;
 
 	/* Inspect: a stopped container lists no ports, but its bindings are there. */
@@ -164,12 +165,12 @@ adopt(struct call *call, const struct docker_container *listed, struct reconcile
 	s.status = (char *)(strcmp(c.state, "running") == 0 ? STATUS_RUNNING : STATUS_EXITED);
 	if (registry_service_insert(call_registry(call), &s) != 0) {
 		r->orphans++;
-		log_warn("orphan container=%s error=\"%s\"", c.name, registry_errmsg(call_registry(call)));
+		log_warn("orphan container=%s error=\"%s\"", c.name, registry_error(call_registry(call))->message);
 		return;
 	}
 	ports_hold(d->ports, (uint16_t)s.port);
 	r->adopted++;
-	event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_ADOPTED, &s, NULL,
+	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_ADOPTED, &s, NULL,
 	    "container found without a row was adopted");
 	log_info("adopted container=%s port=%u status=%s", c.name, s.port, s.status);
 }
@@ -200,7 +201,7 @@ reconcile_run(struct call *call, bool startup, struct reconcile_report *r)
 	if (batched && registry_commit(call_registry(call)) != 0)
 		log_error("reconcile could not write its updates, the next reconciliation retries "
 			  "error=\"%s\"",
-		    registry_errmsg(call_registry(call)));
+		    registry_error(call_registry(call))->message);
 	survey_release(&s);
 	log_info("reconciled rows=%u updated=%u launches_finished=%u launches_undone=%u "
 		 "removals_finished=%u adopted=%u orphans=%u duration_ms=%lld",

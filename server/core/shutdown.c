@@ -26,7 +26,7 @@ remove_all(struct call *call, atomic_bool *kill_now)
 	char **errors = NULL;
 
 	if (cleanup_everything(call, kill_now, &containers, &rows, &errors, &n_errors) != 0) {
-		log_error("shutdown could not clean up error=\"%s\"", call->message);
+		log_error("shutdown could not clean up error=\"%s\"", call->error.message);
 		return -1;
 	}
 	for (size_t i = 0; i < n_errors; i++)
@@ -46,7 +46,7 @@ stop_all(struct call *call, atomic_bool *kill_now)
 	struct survey s;
 
 	if (survey_take(call, &s) != 0) {
-		log_error("shutdown could not stop services error=\"%s\"", call->message);
+		log_error("shutdown could not stop services error=\"%s\"", call->error.message);
 		return -1;
 	}
 	items = ARENA_ARRAY(&call->arena, struct fleet_item, s.n_rows + 1);
@@ -97,7 +97,7 @@ shutdown_run(struct berthd *d, struct registry *reg, const char *policy, atomic_
 	    "shutdown begun, on-exit %s", policy);
 	if (strcmp(policy, "keep") != 0) {
 		if (registry_shutdown_begin(reg, policy) != 0)
-			log_warn("cannot record the shutdown error=\"%s\"", registry_errmsg(reg));
+			log_warn("cannot record the shutdown error=\"%s\"", registry_error(reg)->message);
 		call_init(&call, "shutdown", d, reg, SHUTDOWN_TIMEOUT_MS);
 		rc = strcmp(policy, "remove") == 0 ? remove_all(&call, kill_now)
 						   : stop_all(&call, kill_now);

@@ -39,7 +39,7 @@ survey_take(struct call *call, struct survey *s)
 	    &s->n_rows);
 	if (code != 0) {
 		survey_release(s);
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	}
 
 	s->row_container = ARENA_ARRAY(&call->arena, long, s->n_rows + 1);

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "validate.h"
 #include "base/build_root.h"
 #include "core/berthd.h"
 #include "core/templates.h"
@@ -24,16 +25,16 @@ int
 template_lookup(struct call *call, const char *field, const char *name,
     Berth__V1__Template **out)
 {
-	struct validation_error err;
+	struct error err;
 	int code;
 
 	if (validate_name(field, name, &err) != 0)
-		return call_fail_invalid(call, &err);
+		return call_fail_error(call, &err);
 	code = registry_template_get(call_registry(call), &call->arena, name, out);
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return template_not_found(call, name);
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	return 0;
 }
 
@@ -43,7 +44,7 @@ template_list(struct call *call, Berth__V1__Template ***out, size_t *n)
 	int code = registry_template_list(call_registry(call), &call->arena, out, n);
 
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	return 0;
 }
 
@@ -51,12 +52,12 @@ int
 template_put(struct call *call, const Berth__V1__Template *t, bool *created,
     Berth__V1__Template **stored)
 {
-	struct validation_error err;
+	struct error err;
 	char resolved[PATH_MAX], why[PATH_MAX + 128];
 	int code;
 
 	if (validate_template(t, &err) != 0)
-		return call_fail_invalid(call, &err);
+		return call_fail_error(call, &err);
 	if (t->build_context[0] != '\0' &&
 	    build_root_resolve(call_berthd(call)->build_root, t->build_context, resolved,
 		sizeof(resolved), why, sizeof(why)) != 0)
@@ -64,7 +65,7 @@ template_put(struct call *call, const Berth__V1__Template *t, bool *created,
 		    "template.build_context", "OUTSIDE_BUILD_ROOT", "template.build_context: %s", why);
 	code = registry_template_put(call_registry(call), t, created);
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	/* Answer what is stored now, exactly as GetTemplate would. */
 	return template_lookup(call, "template.name", t->name, stored);
 }
@@ -72,18 +73,18 @@ template_put(struct call *call, const Berth__V1__Template *t, bool *created,
 int
 template_delete(struct call *call, const char *name)
 {
-	struct validation_error err;
+	struct error err;
 	int code;
 
 	if (validate_name("name", name, &err) != 0)
-		return call_fail_invalid(call, &err);
+		return call_fail_error(call, &err);
 	code = registry_template_delete(call_registry(call), name);
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return template_not_found(call, name);
 	if (code == BERTH__V1__CODE__FAILED_PRECONDITION)
 		return call_fail_detail(call, code, "name", "TEMPLATE_IN_USE", "%s",
-		    registry_errmsg(call_registry(call)));
+		    registry_error(call_registry(call))->message);
 	if (code != 0)
-		return call_fail(call, code, "%s", registry_errmsg(call_registry(call)));
+		return call_fail_error(call, registry_error(call_registry(call)));
 	return 0;
 }

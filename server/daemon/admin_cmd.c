@@ -125,15 +125,16 @@ open_registry(const struct args *a, bool create)
 	struct config c;
 	struct registry *reg = NULL;
 	const char *dir = a->data_dir;
-	char path[4200], err[512];
+	char path[4200];
+	struct error err;
 
 	config_defaults(&c);
 	if (dir == NULL) {
 		const char *file = a->config != NULL ? a->config : CONFIG_DEFAULT_FILE;
 
 		if (access(file, F_OK) == 0 || a->config != NULL) {
-			if (config_read_file(&c, file, err, sizeof(err)) != 0) {
-				fprintf(stderr, "berthd: %s\n", err);
+			if (config_read_file(&c, file, &err) != 0) {
+				fprintf(stderr, "berthd: %s\n", err.message);
 				config_free(&c);
 				return NULL;
 			}
@@ -147,8 +148,8 @@ open_registry(const struct args *a, bool create)
 		    strerror(errno));
 	} else if (access(dir, F_OK) != 0) {
 		fprintf(stderr, "berthd: no data directory %s (%s)\n", dir, strerror(errno));
-	} else if (registry_open(&reg, path, true, err, sizeof(err)) != 0) {
-		fprintf(stderr, "berthd: %s\n", err);
+	} else if (registry_open(&reg, path, true, &err) != 0) {
+		fprintf(stderr, "berthd: %s\n", err.message);
 		reg = NULL;
 	}
 	config_free(&c);
@@ -159,7 +160,8 @@ static int
 token_create(const struct args *a)
 {
 	struct registry *reg;
-	char token[TOKEN_LEN + 1], err[256];
+	char token[TOKEN_LEN + 1];
+	struct error err;
 	enum rpc_role role;
 	int code;
 
@@ -169,10 +171,10 @@ token_create(const struct args *a)
 		return usage("--role must be viewer, operator or admin, not '%s'", a->role);
 	if ((reg = open_registry(a, true)) == NULL)
 		return EXIT_FAILED;
-	code = tokens_create(reg, a->name, role, token, err, sizeof(err));
+	code = tokens_create(reg, a->name, role, token, &err);
 	registry_close(reg);
 	if (code != 0) {
-		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err);
+		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err.message);
 		return EXIT_FAILED;
 	}
 	printf("%s\n", token);
@@ -218,7 +220,7 @@ token_list(const struct args *a)
 {
 	struct printer p = { a->json, a->json ? json_array() : NULL };
 	struct registry *reg;
-	char err[256];
+	struct error err;
 	int code;
 
 	if (a->n_positional != 0)
@@ -229,11 +231,11 @@ token_list(const struct args *a)
 	}
 	if (!a->json)
 		printf("%-24s %-9s %-21s %s\n", "NAME", "ROLE", "CREATED", "LAST USED");
-	code = tokens_list(reg, print_token, &p, err, sizeof(err));
+	code = tokens_list(reg, print_token, &p, &err);
 	registry_close(reg);
 	if (code != 0) {
 		json_decref(p.array);
-		fprintf(stderr, "berthd: %s\n", err);
+		fprintf(stderr, "berthd: %s\n", err.message);
 		return EXIT_FAILED;
 	}
 	return a->json ? print_json(&p) : 0;
@@ -243,17 +245,17 @@ static int
 token_revoke(const struct args *a)
 {
 	struct registry *reg;
-	char err[256];
+	struct error err;
 	int code;
 
 	if (a->n_positional != 1)
 		return usage("token revoke needs the token's NAME");
 	if ((reg = open_registry(a, false)) == NULL)
 		return EXIT_FAILED;
-	code = tokens_revoke(reg, a->positional[0], err, sizeof(err));
+	code = tokens_revoke(reg, a->positional[0], &err);
 	registry_close(reg);
 	if (code != 0) {
-		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err);
+		fprintf(stderr, "berthd: %s: %s\n", status_code_name(code), err.message);
 		return EXIT_FAILED;
 	}
 	/* A running berthd trusts a token it verified for TOKENS_KEEP_MS: wait that out. */
@@ -290,7 +292,8 @@ audit_command(const struct args *a)
 	struct printer p = { a->json, a->json ? json_array() : NULL };
 	struct registry *reg;
 	unsigned long tail = AUDIT_DEFAULT_TAIL;
-	char err[256], *end;
+	struct error err;
+	char *end;
 	int code;
 
 	if (a->n_positional != 0)
@@ -309,11 +312,11 @@ audit_command(const struct args *a)
 	if (!a->json)
 		printf("%-20s  %-16s  %-24s  %-16s  %-24s  %s\n", "TIME", "TOKEN", "PEER", "METHOD",
 		    "TARGET", "CODE");
-	code = audit_tail(reg, (unsigned)tail, print_audit, &p, err, sizeof(err));
+	code = audit_tail(reg, (unsigned)tail, print_audit, &p, &err);
 	registry_close(reg);
 	if (code != 0) {
 		json_decref(p.array);
-		fprintf(stderr, "berthd: %s\n", err);
+		fprintf(stderr, "berthd: %s\n", err.message);
 		return EXIT_FAILED;
 	}
 	return a->json ? print_json(&p) : 0;

@@ -169,7 +169,7 @@ subscribers_authenticated(const char *url, const struct tls_files *tls)
 static int
 open_events(struct berthd *d)
 {
-	char err[512];
+	struct error err;
 
 	struct tls_files tls = tls_files_of(&d->config);
 
@@ -193,8 +193,8 @@ open_events(struct berthd *d)
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
 	if (event_pub_open(&event_socket, d->event_urls.items, d->event_urls.n, d->watchdog,
-		(int)d->config.ipc_mode, &tls, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+		(int)d->config.ipc_mode, &tls, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
 	d->events.deliver = event_pub_deliver;
@@ -206,10 +206,10 @@ open_events(struct berthd *d)
 static int
 prepare_lifecycle(struct berthd *d, struct registry *reg)
 {
-	char err[512];
+	struct error err;
 
-	if (docker_open(&d->backend.docker, d->config.docker_host, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (docker_open(&d->backend.docker, d->config.docker_host, err.message, sizeof(err.message)) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
 	d->backend.ops =
@@ -228,7 +228,7 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	if (d->backend.ops == &backend_swarm_ops)
 		backend_swarm_check(&d->backend);
 	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
-		log_error("start-up failed error=\"%s\"", registry_errmsg(reg));
+		log_error("start-up failed error=\"%s\"", registry_error(reg)->message);
 		return -1;
 	}
 	warn_ephemeral_overlap(reg);
@@ -274,7 +274,7 @@ recover(struct berthd *d, struct registry *reg)
 	if (reconcile_run(&call, true, &report) != 0)
 		log_warn("cannot reconcile with Docker now, serving the registry as it is "
 			 "error=\"%s\"",
-		    call.message);
+		    call.error.message);
 	call_finish(&call);
 }
 
@@ -305,10 +305,10 @@ worker_open(void *app)
 {
 	struct berthd *d = app;
 	struct registry *reg;
-	char err[256];
+	struct error err;
 
-	if (registry_open(&reg, d->db_path, false, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (registry_open(&reg, d->db_path, false, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return NULL;
 	}
 	return reg;
@@ -325,7 +325,7 @@ static void
 count_rpc(void *app, const struct call *call, int64_t duration_us)
 {
 	(void)app;
-	metrics_rpc_observe(call->method, call->code, duration_us);
+	metrics_rpc_observe(call->method, call->error.code, duration_us);
 }
 
 int
@@ -341,7 +341,7 @@ main(int argc, char **argv)
 	sigset_t signals;
 	pthread_t second_signal;
 	bool watching;
-	char err[512];
+	struct error err;
 	int rv, sig, level, lock_fd;
 	int64_t started;
 
@@ -360,10 +360,10 @@ main(int argc, char **argv)
 		return admin_cmd_main(argc - 1, argv + 1);
 	clock_rfc3339_now(d->started_at, sizeof(d->started_at));
 	config_defaults(&d->config);
-	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, err, sizeof(err));
+	rv = config_parse_args(&d->config, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, &err);
 	if (rv != 0) {
 		if (rv < 0)
-			fprintf(stderr, "berthd: %s\n", err);
+			fprintf(stderr, "berthd: %s\n", err.message);
 		return rv < 0 ? 2 : 0;
 	}
 	if ((level = log_level_parse(d->config.log_level)) < 0) {
@@ -374,8 +374,8 @@ main(int argc, char **argv)
 	log_threshold = (enum log_level)level;
 	/* Who may call what: refuse a network listener nobody guards. */
 	d->auth = &auth_policy;
-	if (auth_configure(&auth_policy, &d->config, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (auth_configure(&auth_policy, &d->config, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return 2;
 	}
 
@@ -409,8 +409,8 @@ main(int argc, char **argv)
 	}
 	if (resolve_build_root(d) != 0)
 		return 1;
-	if (registry_open(&reg, d->db_path, true, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (registry_open(&reg, d->db_path, true, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return 1;
 	}
 	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
@@ -418,8 +418,8 @@ main(int argc, char **argv)
 	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
-	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		return 1;
 	}
 	table.max_string = DISPATCH_STRING_MAX;
@@ -439,15 +439,15 @@ main(int argc, char **argv)
 		.watchdog = d->watchdog,
 		.tls = tls_files_of(&d->config),
 	};
-	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		registry_close(reg);
 		return 1;
 	}
 	if (d->config.metrics_listen[0] != '\0' &&
 	    metrics_server_start(&metrics, d->config.metrics_listen, d->db_path,
-		&d->shutdown_requested, err, sizeof(err)) != 0) {
-		log_error("start-up failed error=\"%s\"", err);
+		&d->shutdown_requested, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
 		rpc_server_stop(d->rpc);
 		registry_close(reg);
 		return 1;

@@ -5,23 +5,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "validate.h"
 #include "rpc/dispatch.h"
 #include "rpc_method.h"
 
 int
 dispatch_table_init(struct dispatch_table *t, const struct rpc_route *routes, size_t n,
-    char *err, size_t errlen)
+    struct error *err)
 {
 	memset(t, 0, sizeof(*t));
 	if (rpc_method_count() > DISPATCH_MAX_METHODS) {
-		snprintf(err, errlen, "the proto declares %u methods, more than %d",
+		error_set(err, BERTH__V1__CODE__INTERNAL, "the proto declares %u methods, more than %d",
 		    rpc_method_count(), DISPATCH_MAX_METHODS);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		int index = rpc_method_find(routes[i].method);
 		if (index < 0) {
-			snprintf(err, errlen, "route for unknown method \"%s\"", routes[i].method);
+			error_set(err, BERTH__V1__CODE__INTERNAL, "route for unknown method \"%s\"", routes[i].method);
 			return -1;
 		}
 		t->routes[index] = routes[i];
@@ -254,9 +255,9 @@ dispatch_call(const struct dispatch_table *t, unsigned index, struct call *call,
 
 	code = route->handler(call, request, response);
 	if (code != BERTH__V1__CODE__OK) {
-		if (call->code == BERTH__V1__CODE__OK) /* handler forgot call_fail */
+		if (call->error.code == BERTH__V1__CODE__OK) /* handler forgot call_fail */
 			call_fail(call, code, "%s failed", call->method);
-		return call->code;
+		return call->error.code;
 	}
 	reply->len = protobuf_c_message_get_packed_size(response);
 	reply->data = arena_alloc(&call->arena, reply->len + 1);

@@ -12,9 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "validate.h"
 #include "base/role.h"
 #include "rpc/answer_cache.h"
 #include "base/call.h"
+#include "error.h"
 
 #define DISPATCH_MAX_METHODS 64
 /* berthd's max_string: TEXT_MAX_LEN of validate.h, its longest request field. */
@@ -56,7 +58,7 @@ struct dispatch_table {
  * names a method the proto does not declare, so a typo stops start-up.
  */
 int dispatch_table_init(struct dispatch_table *t, const struct rpc_route *routes, size_t n,
-    char *err, size_t errlen);
+    struct error *err);
 
 /* The route of method `index`; NULL when out of range. */
 const struct rpc_route *dispatch_route(const struct dispatch_table *t, unsigned index);

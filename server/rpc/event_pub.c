@@ -33,18 +33,17 @@ open_failed(struct event_pub *pub)
 
 int
 event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, char *err,
-    size_t errlen)
+    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, struct error *err)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
 	int rv;
 
 	if (pub == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;
 	}
 	if ((rv = nng_pub0_open(&pub->sock)) != 0) {
-		snprintf(err, errlen, "cannot open pub0 socket: %s", nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open pub0 socket: %s", nng_strerror(rv));
 		free(pub);
 		return -1;
 	}
@@ -55,14 +54,14 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
 		    (ipc && ipc_mode != 0 &&
 			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0)) {
-			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
 		if (strncmp(urls[i], "tls+", 4) == 0 &&
-		    tls_listener_setup(*l, urls[i], tls, err, errlen) != 0)
+		    tls_listener_setup(*l, urls[i], tls, err) != 0)
 			return open_failed(pub);
 		if ((rv = nng_listener_start(*l, 0)) != 0) {
-			snprintf(err, errlen, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
 		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc_mode);

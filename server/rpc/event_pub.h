@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "berth/v1/berth.pb-c.h"
+#include "error.h"
 
 struct event_pub;
 
@@ -24,8 +25,7 @@ struct tls_files;
  * Returns 0, or -1 with the reason in err.
  */
 int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, char *err,
-    size_t errlen);
+    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, struct error *err);
 void event_pub_close(struct event_pub *pub);
 
 /*

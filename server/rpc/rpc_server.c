@@ -17,6 +17,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "validate.h"
 #include "clock.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
@@ -83,8 +84,8 @@ struct rpc_server {
 static void
 set_error(Berth__V1__RpcResponse *resp, const struct call *call)
 {
-	resp->code = (Berth__V1__Code)call->code;
-	resp->message = (char *)call->message;
+	resp->code = (Berth__V1__Code)call->error.code;
+	resp->message = (char *)call->error.message;
 	resp->n_details = call->n_details;
 	resp->details = (Berth__V1__ErrorDetail **)call->details;
 }
@@ -121,7 +122,7 @@ transient(int code)
 
 /*
  * Runs one request to its reply. `data` is the received message body.
- * Returns the reply message (NULL only when out of memory). Fills call->code,
+ * Returns the reply message (NULL only when out of memory). Fills call->error.code,
  * and *route_out and *payload_out once the method is known.
  */
 static nng_msg *
@@ -184,7 +185,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	*route_out = route;
 	*payload_out = req->payload;
 	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
-		if (call->code == BERTH__V1__CODE__OK) /* fail closed */
+		if (call->error.code == BERTH__V1__CODE__OK) /* fail closed */
 			call_fail(call, BERTH__V1__CODE__PERMISSION_DENIED, "access denied");
 		set_error(&resp, call);
 		return pack_response(&resp);
@@ -208,7 +209,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 			else
 				out = NULL;
 			free(cached);
-			call->code = BERTH__V1__CODE__OK;
+			call->error.code = BERTH__V1__CODE__OK;
 			log_debug("rpc replay method=%s request_id=%s", call->method, call->request_id);
 			return out;
 		case REQUEST_BUSY:
@@ -227,12 +228,12 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	else if (dispatch_call(srv->table, (unsigned)index, call, &req->payload, &reply) ==
 	    BERTH__V1__CODE__OK)
 		resp.payload = reply;
-	if (call->code != BERTH__V1__CODE__OK)
+	if (call->error.code != BERTH__V1__CODE__OK)
 		set_error(&resp, call);
 	out = pack_response(&resp);
 
 	if (key != NULL) {
-		if (out != NULL && !transient(call->code))
+		if (out != NULL && !transient(call->error.code))
 			request_cache_finish(srv->cache, key, nng_msg_body(out), nng_msg_len(out));
 		else
 			request_cache_abandon(srv->cache, key);
@@ -275,21 +276,21 @@ inflight_add(struct rpc_server *srv, int delta)
 static void
 log_request(const struct call *call, int64_t duration_us)
 {
-	char quoted[CALL_MESSAGE_MAX];
+	char quoted[ERROR_MESSAGE_MAX];
 	size_t i;
 
-	if (call->code == BERTH__V1__CODE__OK) {
+	if (call->error.code == BERTH__V1__CODE__OK) {
 		log_deferred_at(LL_INFO, "rpc method=%s code=OK duration_us=%lld request_id=%s",
 		    call->method, (long long)duration_us,
 		    call->request_id[0] ? call->request_id : "-");
 		return;
 	}
 	/* The message goes inside quotes: keep the line parseable. */
-	for (i = 0; call->message[i] != '\0' && i < sizeof(quoted) - 1; i++)
-		quoted[i] = call->message[i] == '"' ? '\'' : call->message[i];
+	for (i = 0; call->error.message[i] != '\0' && i < sizeof(quoted) - 1; i++)
+		quoted[i] = call->error.message[i] == '"' ? '\'' : call->error.message[i];
 	quoted[i] = '\0';
 	log_deferred_at(LL_INFO, "rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"",
-	    call->method, status_code_name(call->code), (long long)duration_us,
+	    call->method, status_code_name(call->error.code), (long long)duration_us,
 	    call->request_id[0] ? call->request_id : "-", quoted);
 }
 
@@ -469,10 +470,10 @@ worker_main(void *arg)
 }
 
 static int
-listen_all(struct rpc_server *srv, char *err, size_t errlen)
+listen_all(struct rpc_server *srv, struct error *err)
 {
 	if (srv->config.n_urls > MAX_LISTENERS) {
-		snprintf(err, errlen, "at most %d listeners", MAX_LISTENERS);
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "at most %d listeners", MAX_LISTENERS);
 		return -1;
 	}
 	for (size_t i = 0; i < srv->config.n_urls; i++) {
@@ -481,24 +482,24 @@ listen_all(struct rpc_server *srv, char *err, size_t errlen)
 		int rv;
 
 		if ((rv = nng_listener_create(&l, srv->sock, url)) != 0) {
-			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
 		}
 		if (strncmp(url, "ipc://", 6) == 0 && srv->config.ipc_mode != 0 &&
 		    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)srv->config.ipc_mode)) !=
 			0) {
-			snprintf(err, errlen, "cannot set mode %04o on %s: %s",
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot set mode %04o on %s: %s",
 			    (unsigned)srv->config.ipc_mode, url, nng_strerror(rv));
 			nng_listener_close(l);
 			return -1;
 		}
 		if (strncmp(url, "tls+", 4) == 0 &&
-		    tls_listener_setup(l, url, &srv->config.tls, err, errlen) != 0) {
+		    tls_listener_setup(l, url, &srv->config.tls, err) != 0) {
 			nng_listener_close(l);
 			return -1;
 		}
 		if ((rv = nng_listener_start(l, 0)) != 0) {
-			snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
 		}
 		srv->listeners[i] = l;
@@ -511,15 +512,14 @@ listen_all(struct rpc_server *srv, char *err, size_t errlen)
 
 int
 rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config,
-    const struct dispatch_table *table, const struct rpc_server_hooks *hooks, char *err,
-    size_t errlen)
+    const struct dispatch_table *table, const struct rpc_server_hooks *hooks, struct error *err)
 {
 	struct rpc_server *srv = calloc(1, sizeof(*srv));
 	size_t transport_max;
 	int rv;
 
 	if (srv == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;
 	}
 	srv->config = *config;
@@ -531,11 +531,11 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	srv->cache = request_cache_new((size_t)config->workers + 1024, REQUEST_CACHE_TTL_MS);
 	srv->workers = calloc(config->workers > 0 ? (size_t)config->workers : 1, sizeof(*srv->workers));
 	if (srv->cache == NULL || srv->workers == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		goto fail;
 	}
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
-		snprintf(err, errlen, "cannot open rep0 socket: %s", nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open rep0 socket: %s", nng_strerror(rv));
 		goto fail;
 	}
 	/*
@@ -554,23 +554,23 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 		w->srv = srv;
 		if ((rv = nng_ctx_open(&w->ctx, srv->sock)) != 0 ||
 		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
-			snprintf(err, errlen, "cannot open nng context: %s", nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open nng context: %s", nng_strerror(rv));
 			goto fail;
 		}
 		if (hooks->worker_open != NULL && (w->state = hooks->worker_open(hooks->app)) == NULL) {
-			snprintf(err, errlen, "cannot prepare worker %d", i);
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot prepare worker %d", i);
 			goto fail;
 		}
 	}
 	srv->n_workers = config->workers;
 	for (int i = 0; i < srv->n_workers; i++) {
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
-			snprintf(err, errlen, "cannot start worker thread");
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot start worker thread");
 			goto fail;
 		}
 		srv->workers[i].started = true;
 	}
-	if (listen_all(srv, err, errlen) != 0)
+	if (listen_all(srv, err) != 0)
 		goto fail;
 	*out = srv;
 	return 0;
@@ -682,7 +682,7 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	}
 	if (out != NULL)
 		nng_msg_free(out);
-	code = call.code;
+	code = call.error.code;
 	arena_reset(&call.arena);
 	return code;
 }

@@ -25,6 +25,7 @@
 
 #include "rpc/dispatch.h"
 #include "rpc/tls_listener.h"
+#include "error.h"
 
 struct rpc_server;
 struct ipc_watchdog;
@@ -75,7 +76,7 @@ struct rpc_server_hooks {
  */
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config,
     const struct dispatch_table *table, const struct rpc_server_hooks *hooks,
-    char *err, size_t errlen);
+    struct error *err);
 
 /*
  * From now on mutating calls answer UNAVAILABLE ("shutting down"); reads go

@@ -10,74 +10,47 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "berth/v1/berth.pb-c.h"
+#include "pem.h"
 #include "rpc/tls_listener.h"
 
-#define PEM_MAX_BYTES (1 << 20)
-
-/* A whole PEM file as a string; NULL with the reason in err. */
-static char *
-read_pem(const char *what, const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	char *text;
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot read the %s %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	if ((text = malloc(PEM_MAX_BYTES + 1)) == NULL) {
-		fclose(f);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	n = fread(text, 1, PEM_MAX_BYTES + 1, f);
-	fclose(f);
-	if (n == 0 || n > PEM_MAX_BYTES) {
-		free(text);
-		snprintf(err, errlen, "the %s %s is empty or larger than %d bytes", what, path,
-		    PEM_MAX_BYTES);
-		return NULL;
-	}
-	text[n] = '\0';
-	return text;
-}
-
 int
-tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, char *err,
-    size_t errlen)
+tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, struct error *err)
 {
 	nng_tls_config *tls = NULL;
 	char *cert = NULL, *key = NULL;
+	struct error pem_err;
 	int rv, result = -1;
 
 	if (c->cert_file == NULL || c->cert_file[0] == '\0' || c->key_file == NULL ||
 	    c->key_file[0] == '\0') {
-		snprintf(err, errlen, "cannot listen on %s: TLS needs a certificate and a key", url);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot listen on %s: TLS needs a certificate and a key", url);
 		return -1;
 	}
-	if ((cert = read_pem("certificate", c->cert_file, err, errlen)) == NULL ||
-	    (key = read_pem("key", c->key_file, err, errlen)) == NULL)
+	if (pem_read_file("certificate", c->cert_file, &cert, &pem_err) != 0 ||
+	    pem_read_file("key", c->key_file, &key, &pem_err) != 0) {
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s", pem_err.message);
 		goto out;
+	}
 	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
 	    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
-		snprintf(err, errlen, "cannot use the certificate %s with the key %s: %s",
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot use the certificate %s with the key %s: %s",
 		    c->cert_file, c->key_file, nng_strerror(rv));
 		goto out;
 	}
 	if (c->client_ca_file != NULL && c->client_ca_file[0] != '\0') {
 		if ((rv = nng_tls_config_ca_file(tls, c->client_ca_file)) != 0 ||
 		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
-			snprintf(err, errlen, "cannot use the client CA %s: %s", c->client_ca_file,
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot use the client CA %s: %s", c->client_ca_file,
 			    nng_strerror(rv));
 			goto out;
 		}
 	} else if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE)) != 0) {
-		snprintf(err, errlen, "cannot configure TLS: %s", nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot configure TLS: %s", nng_strerror(rv));
 		goto out;
 	}
 	if ((rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0) {
-		snprintf(err, errlen, "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
 		goto out;
 	}
 	result = 0;

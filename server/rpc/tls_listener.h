@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include <nng/nng.h>
+#include "error.h"
 
 /* PEM files; NULL or "" when not given. */
 struct tls_files {
@@ -22,8 +23,7 @@ struct tls_files {
  * (mutual TLS), else the handshake fails and nng drops the connection
  * before any message. Returns 0, or -1 with the reason in err.
  */
-int tls_listener_setup(nng_listener l, const char *url, const struct tls_files *files, char *err,
-    size_t errlen);
+int tls_listener_setup(nng_listener l, const char *url, const struct tls_files *files, struct error *err);
 
 /* Whether files name a client CA: subscribers and callers are authenticated by certificate. */
 bool tls_files_mutual(const struct tls_files *files);

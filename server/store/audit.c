@@ -7,25 +7,28 @@
 #include <string.h>
 
 #include "store/audit.h"
+#include "store/store_internal.h"
 #include "clock.h"
+#include "utf8.h"
 
 /* Rows past AUDIT_KEEP are forgotten once every this many inserts. */
 #define AUDIT_PRUNE_EVERY 1000
 
 static int
-fail_db(sqlite3 *db, char *err, size_t errlen)
+fail_db(sqlite3 *db, struct error *err)
 {
 	int rc = sqlite3_errcode(db) & 0xff;
 
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "audit log: %s", sqlite3_errmsg(db));
-	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
-							 : BERTH__V1__CODE__INTERNAL;
+	return error_set(err,
+	    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
+						      : BERTH__V1__CODE__INTERNAL,
+	    "audit log: %s", sqlite3_errmsg(db));
 }
 
 int
-audit_record(sqlite3 *db, struct audit_entry *e, char *err, size_t errlen)
+audit_record(struct registry *reg, struct audit_entry *e, struct error *err)
 {
+	sqlite3 *db = registry_db(reg);
 	static const char sql[] = "INSERT INTO audit (time, token_name, peer, method, target, code, "
 				  "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 	sqlite3_stmt *st;
@@ -34,7 +37,7 @@ audit_record(sqlite3 *db, struct audit_entry *e, char *err, size_t errlen)
 	if (e->time[0] == '\0')
 		clock_rfc3339_now(e->time, sizeof(e->time));
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	sqlite3_bind_text(st, 1, e->time, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, e->token_name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, e->peer, -1, SQLITE_STATIC);
@@ -45,7 +48,7 @@ audit_record(sqlite3 *db, struct audit_entry *e, char *err, size_t errlen)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	e->id = sqlite3_last_insert_rowid(db);
 	if (e->id % AUDIT_PRUNE_EVERY == 0 &&
 	    sqlite3_prepare_v2(db, "DELETE FROM audit WHERE id <= ?1", -1, &st, NULL) == SQLITE_OK) {
@@ -65,9 +68,10 @@ copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
 }
 
 int
-audit_tail(sqlite3 *db, unsigned n, void (*fn)(void *arg, const struct audit_entry *e), void *arg,
-    char *err, size_t errlen)
+audit_tail(struct registry *reg, unsigned n, void (*fn)(void *arg, const struct audit_entry *e), void *arg,
+    struct error *err)
 {
+	sqlite3 *db = registry_db(reg);
 	static const char sql[] =
 	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
 	    "(SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id";
@@ -75,7 +79,7 @@ audit_tail(sqlite3 *db, unsigned n, void (*fn)(void *arg, const struct audit_ent
 	int rc;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	sqlite3_bind_int64(st, 1, n == 0 ? -1 : (sqlite3_int64)n); /* LIMIT -1: all */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_entry e;
@@ -91,7 +95,7 @@ audit_tail(sqlite3 *db, unsigned n, void (*fn)(void *arg, const struct audit_ent
 		fn(arg, &e);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : fail_db(db, err, errlen);
+	return rc == SQLITE_DONE ? 0 : fail_db(db, err);
 }
 
 /* The value of a singular string field called `name`, or NULL. */
@@ -134,34 +138,6 @@ audit_target(const ProtobufCMessage *request)
 	return "";
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0. */
-static size_t
-utf8_char(const unsigned char *p)
-{
-	unsigned c = p[0], cp;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 void
 audit_sanitize(char *dst, size_t len, const char *src)
 {
@@ -171,7 +147,7 @@ audit_sanitize(char *dst, size_t len, const char *src)
 	if (len == 0)
 		return;
 	while (*p != '\0') {
-		size_t n = utf8_char(p);
+		size_t n = utf8_sequence_length(p);
 
 		if (n <= 1) {
 			if (out + 1 >= len)

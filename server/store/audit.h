@@ -34,11 +34,11 @@ struct audit_entry {
 };
 
 /* Appends one row (and now and then forgets rows past AUDIT_KEEP). */
-int audit_record(struct registry *reg, struct audit_entry *e, char *err, size_t errlen);
+int audit_record(struct registry *reg, struct audit_entry *e, struct error *err);
 
 /* Calls fn for the last `n` rows (0 = all), oldest first. */
 int audit_tail(struct registry *reg, unsigned n, void (*fn)(void *arg, const struct audit_entry *e),
-    void *arg, char *err, size_t errlen);
+    void *arg, struct error *err);
 
 /*
  * What a request is about, found generically: the first non-empty string

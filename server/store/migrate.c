@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 
+#include "berth/v1/berth.pb-c.h"
 #include "base/log.h"
 #include "store/migrate.h"
 
@@ -22,20 +23,20 @@ migrate_version(sqlite3 *db)
 
 /* Runs one step inside the caller's transaction. */
 static int
-apply_one(sqlite3 *db, const struct migration *m, char *err, size_t errlen)
+apply_one(sqlite3 *db, const struct migration *m, struct error *err)
 {
 	char pragma[64];
 	char *msg = NULL;
 
 	if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "migration %s failed: %s", m->name, msg ? msg : "unknown error");
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s failed: %s", m->name, msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -1;
 	}
 	/* PRAGMA takes no bound parameters; the version is our own integer. */
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
 	if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "migration %s: cannot record version: %s", m->name,
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s: cannot record version: %s", m->name,
 		    msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -1;
@@ -44,7 +45,7 @@ apply_one(sqlite3 *db, const struct migration *m, char *err, size_t errlen)
 }
 
 int
-migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, char *err, size_t errlen)
+migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, struct error *err)
 {
 	int newest = n > 0 ? list[n - 1].version : 0;
 
@@ -52,17 +53,17 @@ migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, char *err, 
 		int version;
 
 		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(db));
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "cannot lock the database: %s", sqlite3_errmsg(db));
 			return -1;
 		}
 		/* Read inside the lock: another berthd may have migrated meanwhile. */
 		version = migrate_version(db);
 		if (version < 0) {
-			snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "cannot read the schema version: %s", sqlite3_errmsg(db));
 			goto rollback;
 		}
 		if (version > newest) {
-			snprintf(err, errlen,
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
 			    "the database has schema version %d but this berthd knows only up to %d: "
 			    "it was written by a newer berthd; upgrade berthd or use another data directory",
 			    version, newest);
@@ -73,21 +74,21 @@ migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, char *err, 
 			continue;
 		}
 		if (list[i].version != version + 1) {
-			snprintf(err, errlen, "migration %s skips from version %d to %d", list[i].name,
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s skips from version %d to %d", list[i].name,
 			    version, list[i].version);
 			goto rollback;
 		}
-		if (apply_one(db, &list[i], err, errlen) != 0)
+		if (apply_one(db, &list[i], err) != 0)
 			goto rollback;
 		if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "migration %s: commit failed: %s", list[i].name,
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s: commit failed: %s", list[i].name,
 			    sqlite3_errmsg(db));
 			goto rollback;
 		}
 		log_info("migrated schema to version=%d name=%s", list[i].version, list[i].name);
 	}
 	if (n == 0 && migrate_version(db) > 0) {
-		snprintf(err, errlen, "the database has a schema but this berthd knows none");
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "the database has a schema but this berthd knows none");
 		return -1;
 	}
 	return 0;

@@ -14,6 +14,8 @@
 
 #include <sqlite3.h>
 
+#include "error.h"
+
 struct migration {
 	int version;      /* schema version after this step: 1, 2, ... */
 	const char *name; /* "001_schema" */
@@ -32,6 +34,6 @@ int migrate_version(sqlite3 *db);
  * database whose version is newer than list's last ("made by a newer
  * berthd"). Returns 0, or -1 with the reason in err.
  */
-int migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, char *err, size_t errlen);
+int migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, struct error *err);
 
 #endif

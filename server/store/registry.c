@@ -119,7 +119,7 @@ registry_generation(void)
 struct registry {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST_COUNT];
-	char errmsg[256];
+	struct error error; /* of the last call that failed */
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -128,7 +128,10 @@ fail(struct registry *reg, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reg->errmsg, sizeof(reg->errmsg), fmt, ap);
+	reg->error.code = code;
+	reg->error.field[0] = '\0';
+	reg->error.reason[0] = '\0';
+	vsnprintf(reg->error.message, sizeof(reg->error.message), fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -190,7 +193,7 @@ sqlite_setup(void)
 }
 
 int
-registry_open(struct registry **out, const char *path, bool migrate, char *err, size_t errlen)
+registry_open(struct registry **out, const char *path, bool migrate, struct error *err)
 {
 	static pthread_once_t setup = PTHREAD_ONCE_INIT;
 	/*
@@ -207,23 +210,24 @@ registry_open(struct registry **out, const char *path, bool migrate, char *err, 
 	int rc;
 
 	if (reg == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;
 	}
 	pthread_once(&setup, sqlite_setup);
 	rc = sqlite3_open_v2(path, &reg->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open %s: %s", path,
 		    reg->db ? sqlite3_errmsg(reg->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(reg->db, 5000);
 	if (sqlite3_exec(reg->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(reg->db));
+		error_set(err, BERTH__V1__CODE__INTERNAL, "cannot set up %s: %s", path,
+		    sqlite3_errmsg(reg->db));
 		goto fail;
 	}
-	if (migrate && migrate_apply(reg->db, migrations, migrations_count, err, errlen) != 0)
+	if (migrate && migrate_apply(reg->db, migrations, migrations_count, err) != 0)
 		goto fail;
 	*out = reg;
 	return 0;
@@ -266,10 +270,10 @@ registry_configure_process(void)
 	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 }
 
-const char *
-registry_errmsg(const struct registry *reg)
+const struct error *
+registry_error(const struct registry *reg)
 {
-	return reg->errmsg;
+	return &reg->error;
 }
 
 /* --- templates ------------------------------------------------------------ */

@@ -6,7 +6,7 @@
  * shared between threads here), and WAL mode lets them read in parallel
  * while one writes. Results are protobuf messages allocated from the
  * caller's arena. Every function returns a berth status code (0 = OK) and
- * leaves a message in registry_errmsg() on failure.
+ * leaves the failure in registry_error() (common/error.h).
  */
 #ifndef BERTH_REGISTRY_H
 #define BERTH_REGISTRY_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "error.h"
 #include "berth/v1/berth.pb-c.h"
 
 /* Registry states of a service (Service.status). */
@@ -35,8 +36,7 @@ struct registry;
  * and refuses a database written by a newer berthd. Returns 0 or -1 with
  * the reason in err.
  */
-int registry_open(struct registry **out, const char *path, bool migrate, char *err,
-    size_t errlen);
+int registry_open(struct registry **out, const char *path, bool migrate, struct error *err);
 void registry_close(struct registry *reg);
 
 /*
@@ -45,7 +45,8 @@ void registry_close(struct registry *reg);
  */
 void registry_configure_process(void);
 
-const char *registry_errmsg(const struct registry *reg);
+/* Why the last call on reg failed (code, message). */
+const struct error *registry_error(const struct registry *reg);
 
 /* All templates, sorted by name. */
 int registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Template ***out,

@@ -27,26 +27,12 @@
 /* last_used_at is written at most this often per token: no write per call. */
 #define TOUCH_INTERVAL_S 60
 
-static int __attribute__((format(printf, 4, 5)))
-fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static int
-fail_db(sqlite3 *db, char *err, size_t errlen)
+fail_db(sqlite3 *db, struct error *err)
 {
 	int rc = sqlite3_errcode(db) & 0xff;
 
-	return fail(err, errlen,
-	    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
+	return error_set(err, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH__V1__CODE__UNAVAILABLE
 						      : BERTH__V1__CODE__INTERNAL,
 	    "token database: %s", sqlite3_errmsg(db));
 }
@@ -164,30 +150,29 @@ draw_token(char token[TOKEN_LEN + 1], char id[TOKEN_ID_LEN + 1])
 
 int
 tokens_create(struct registry *reg, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
-    char *err, size_t errlen)
+    struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
 	static const char sql[] = "INSERT INTO tokens (name, token_id, role, salt, hash, created_at) "
 				  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 	unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
-	struct validation_error verr;
 	char now[32], id[TOKEN_ID_LEN + 1];
 	sqlite3_stmt *st = NULL;
 	int rc, code = 0;
 
-	if (validate_name("name", name, &verr) != 0)
-		return fail(err, errlen, BERTH__V1__CODE__INVALID_ARGUMENT, "%s", verr.message);
+	if (validate_name("name", name, err) != 0)
+		return err != NULL ? err->code : BERTH__V1__CODE__INVALID_ARGUMENT;
 	if (role < RPC_ROLE_VIEWER || role > RPC_ROLE_ADMIN)
-		return fail(err, errlen, BERTH__V1__CODE__INVALID_ARGUMENT,
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "the role must be viewer, operator or admin");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	rfc3339(time(NULL), now, sizeof(now));
 	/* Two tokens sharing a random 48-bit id is astronomically rare: then draw again. */
 	for (int attempt = 0;; attempt++) {
 		if (random_bytes(salt, sizeof(salt)) != 0 || draw_token(token, id) != 0 ||
 		    token_hash(salt, token, hash) != 0) {
-			code = fail(err, errlen, BERTH__V1__CODE__INTERNAL, "cannot make a token");
+			code = error_set(err, BERTH__V1__CODE__INTERNAL, "cannot make a token");
 			break;
 		}
 		sqlite3_reset(st);
@@ -201,12 +186,12 @@ tokens_create(struct registry *reg, const char *name, enum rpc_role role, char t
 		if (rc == SQLITE_DONE)
 			break;
 		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
-			code = fail(err, errlen, BERTH__V1__CODE__ALREADY_EXISTS,
+			code = error_set(err, BERTH__V1__CODE__ALREADY_EXISTS,
 			    "a token named %s exists (revoke it first)", name);
 			break;
 		}
 		if (sqlite3_extended_errcode(db) != SQLITE_CONSTRAINT_UNIQUE || attempt >= 3) {
-			code = fail_db(db, err, errlen);
+			code = fail_db(db, err);
 			break;
 		}
 	}
@@ -249,21 +234,21 @@ kept_forget_all(void)
 }
 
 int
-tokens_revoke(struct registry *reg, const char *name, char *err, size_t errlen)
+tokens_revoke(struct registry *reg, const char *name, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
 	sqlite3_stmt *st;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "DELETE FROM tokens WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	if (sqlite3_changes(db) == 0)
-		return fail(err, errlen, BERTH__V1__CODE__NOT_FOUND, "no token named %s", name);
+		return error_set(err, BERTH__V1__CODE__NOT_FOUND, "no token named %s", name);
 	kept_forget_all();
 	return 0;
 }
@@ -277,8 +262,7 @@ copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
 }
 
 int
-tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg, char *err,
-    size_t errlen)
+tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
 	sqlite3_stmt *st;
@@ -287,7 +271,7 @@ tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info 
 	if (sqlite3_prepare_v2(db,
 		"SELECT name, role, created_at, last_used_at FROM tokens ORDER BY name", -1, &st,
 		NULL) != SQLITE_OK)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct token_info t;
 		char role[16];
@@ -300,7 +284,7 @@ tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info 
 		fn(arg, &t);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : fail_db(db, err, errlen);
+	return rc == SQLITE_DONE ? 0 : fail_db(db, err);
 }
 
 /*
@@ -404,7 +388,7 @@ kept_store(const struct kept_token *k, uint64_t epoch)
 /* The row of token `id`: k (id, info), its salt and hash; UNAUTHENTICATED when there is none. */
 static int
 read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt[SALT_BYTES],
-    unsigned char hash[HASH_BYTES], char *err, size_t errlen)
+    unsigned char hash[HASH_BYTES], struct error *err)
 {
 	static const char sql[] = "SELECT name, role, salt, hash, created_at, last_used_at "
 				  "FROM tokens WHERE token_id = ?1";
@@ -413,21 +397,21 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt
 	int rc, code;
 
 	if ((st = kept_statement(db, sql)) == NULL)
-		return fail_db(db, err, errlen);
+		return fail_db(db, err);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
-		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+		return error_set(err, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	}
 	if (rc != SQLITE_ROW) {
-		code = fail_db(db, err, errlen);
+		code = fail_db(db, err);
 		sqlite3_reset(st);
 		return code;
 	}
 	if (sqlite3_column_bytes(st, 2) != SALT_BYTES || sqlite3_column_bytes(st, 3) != HASH_BYTES) {
 		sqlite3_reset(st);
-		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+		return error_set(err, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	}
 	memset(k, 0, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", id);
@@ -443,7 +427,7 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt
 }
 
 int
-tokens_verify(struct registry *reg, const char *token, struct token_info *out, char *err, size_t errlen)
+tokens_verify(struct registry *reg, const char *token, struct token_info *out, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
 	unsigned char hash[HASH_BYTES], salt[SALT_BYTES], want[HASH_BYTES];
@@ -456,7 +440,7 @@ tokens_verify(struct registry *reg, const char *token, struct token_info *out, c
 	int code;
 
 	if (!well_formed(token))
-		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+		return error_set(err, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	memcpy(id, token + sizeof(TOKEN_PREFIX) - 1, TOKEN_ID_LEN);
 	id[TOKEN_ID_LEN] = '\0';
 	if (kept_check(token, id, now_ms, t, out, &touch_due, &epoch)) {
@@ -465,10 +449,10 @@ tokens_verify(struct registry *reg, const char *token, struct token_info *out, c
 		return 0;
 	}
 
-	if ((code = read_token(db, id, &k, salt, want, err, errlen)) != 0)
+	if ((code = read_token(db, id, &k, salt, want, err)) != 0)
 		return code;
 	if (token_hash(salt, token, hash) != 0 || CRYPTO_memcmp(hash, want, HASH_BYTES) != 0)
-		return fail(err, errlen, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
+		return error_set(err, BERTH__V1__CODE__UNAUTHENTICATED, "the token is not valid");
 	/* Same format on both sides: the strings compare as the times do. */
 	rfc3339(t - TOUCH_INTERVAL_S, stale, sizeof(stale));
 	if (strcmp(k.info.last_used_at, stale) < 0) {

@@ -48,7 +48,7 @@ enum rpc_role token_role_parse(const char *name);
  * or role.
  */
 int tokens_create(struct registry *reg, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1],
-    char *err, size_t errlen);
+    struct error *err);
 
 /*
  * Deletes the token called `name`: calls with it fail from now on in this
@@ -56,11 +56,11 @@ int tokens_create(struct registry *reg, const char *name, enum rpc_role role, ch
  * same database (tokens_verify keeps verified tokens that long). NOT_FOUND
  * if none.
  */
-int tokens_revoke(struct registry *reg, const char *name, char *err, size_t errlen);
+int tokens_revoke(struct registry *reg, const char *name, struct error *err);
 
 /* Calls fn for every token, sorted by name. */
 int tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg,
-    char *err, size_t errlen);
+    struct error *err);
 
 /* How long a verified token is trusted without reading its row again. */
 #define TOKENS_KEEP_MS 1000
@@ -71,7 +71,6 @@ int tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_i
  * wrong (compared in constant time); UNAVAILABLE or INTERNAL when the
  * database fails. Records the use (last_used_at) at most once a minute.
  */
-int tokens_verify(struct registry *reg, const char *token, struct token_info *out, char *err,
-    size_t errlen);
+int tokens_verify(struct registry *reg, const char *token, struct token_info *out, struct error *err);
 
 #endif

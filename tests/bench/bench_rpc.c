@@ -416,7 +416,7 @@ prepare_registry(const char *data_dir)
 	s.project_dir = "/nonexistent";
 	s.status = "stopped";
 	if (registry_template_put(reg, &t, &created) != 0 || registry_service_insert(reg, &s) != 0) {
-		bench_say("registry: %s", registry_errmsg(reg));
+		bench_say("registry: %s", registry_error(reg)->message);
 		registry_close(reg);
 		return -1;
 	}

@@ -147,7 +147,7 @@ populate(const char *data_dir, int rows, uint16_t first_port, struct registry **
 	*out = reg;
 	return 0;
 fail:
-	bench_say("registry: %s", registry_errmsg(reg));
+	bench_say("registry: %s", registry_error(reg)->message);
 	registry_close(reg);
 	return -1;
 }

@@ -29,12 +29,6 @@
 #include "berthd_proc.h"
 #include "clock.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
-
 #define SEED_NAMES "auth_service, buckets, database_service, db, file_manager"
 
 struct fixture {

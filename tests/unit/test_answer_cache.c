@@ -18,11 +18,6 @@
 #include "rpc/answer_cache.h"
 #include "core/berthd.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 #define GET 7
 #define LIST 8

@@ -17,11 +17,6 @@
 #include "berth/v1/berth.pb-c.h"
 #include "core/berthd.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 static void
 test_memory_is_zeroed_and_aligned(void **state)

@@ -27,6 +27,7 @@
 #include "rpc/dispatch.h"
 #include "base/log.h"
 #include "store/registry.h"
+#include "store/store_internal.h"
 #include "rpc_method.h"
 #include "store/tokens.h"
 
@@ -35,6 +36,7 @@ struct fixture {
 	char dir[64];
 	char path[128];
 	struct registry *reg;
+	struct auth_policy auth; /* d.auth */
 	struct berthd d;
 };
 
@@ -42,7 +44,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[512];
+	struct error err = { 0 };
 
 	log_threshold = LL_ERROR;
 	if (f == NULL)
@@ -51,10 +53,11 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, err, sizeof(err)) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err);
+	if (registry_open(&f->reg, f->path, true, &err) != 0) {
+		fprintf(stderr, "registry_open: %s\n", err.message);
 		return -1;
 	}
+	f->d.auth = &f->auth;
 	*state = f;
 	return 0;
 }
@@ -74,18 +77,25 @@ teardown(void **state)
 }
 
 static struct registry *
-db_of(struct fixture *f)
+reg_of(struct fixture *f)
 {
 	return f->reg;
+}
+
+/* The connection behind the registry, to look at the rows themselves. */
+static sqlite3 *
+db_of(struct fixture *f)
+{
+	return registry_db(f->reg);
 }
 
 static void
 create_ok(struct fixture *f, const char *name, enum rpc_role role, char token[TOKEN_LEN + 1])
 {
-	char err[256];
+	struct error err = { 0 };
 
-	if (tokens_create(db_of(f), name, role, token, err, sizeof(err)) != 0)
-		fail_msg("tokens_create %s: %s", name, err);
+	if (tokens_create(reg_of(f), name, role, token, &err) != 0)
+		fail_msg("tokens_create %s: %s", name, err.message);
 }
 
 /* --- tokens ----------------------------------------------------------------------- */
@@ -94,14 +104,15 @@ static void
 test_created_token_has_the_documented_form_and_verifies(void **state)
 {
 	struct fixture *f = *state;
-	char token[TOKEN_LEN + 1], err[256];
+	char token[TOKEN_LEN + 1];
+	struct error err = { 0 };
 	struct token_info who;
 
 	create_ok(f, "ci", RPC_ROLE_OPERATOR, token);
 	assert_int_equal(strlen(token), 70);
 	assert_memory_equal(token, "berth_", 6);
 	assert_int_equal(strspn(token + 6, "0123456789abcdef"), 64);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0);
 	assert_string_equal(who.name, "ci");
 	assert_int_equal(who.role, RPC_ROLE_OPERATOR);
 	assert_string_not_equal(who.last_used_at, "");
@@ -153,30 +164,31 @@ static void
 test_wrong_malformed_and_revoked_tokens_are_unauthenticated(void **state)
 {
 	struct fixture *f = *state;
-	char token[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1], err[256];
+	char token[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1];
+	struct error err = { 0 };
 	struct token_info who;
 
 	create_ok(f, "ci", RPC_ROLE_ADMIN, token);
 	/* Same id (first 12 digits), other secret: found by id, refused by hash. */
 	memcpy(wrong, token, sizeof(wrong));
 	wrong[TOKEN_LEN - 1] = wrong[TOKEN_LEN - 1] == '0' ? '1' : '0';
-	assert_int_equal(tokens_verify(db_of(f), wrong, &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), wrong, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	assert_int_equal(tokens_verify(db_of(f), "", &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), "", &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	assert_int_equal(tokens_verify(db_of(f), "berth_", &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), "berth_", &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
 	memcpy(wrong, token, sizeof(wrong));
 	wrong[10] = 'G'; /* not hex */
-	assert_int_equal(tokens_verify(db_of(f), wrong, &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), wrong, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	assert_int_equal(tokens_verify(db_of(f), "x' OR '1'='1", &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), "x' OR '1'='1", &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
 
-	assert_int_equal(tokens_revoke(db_of(f), "ci", err, sizeof(err)), 0);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)),
+	assert_int_equal(tokens_revoke(reg_of(f), "ci", &err), 0);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	assert_int_equal(tokens_revoke(db_of(f), "ci", err, sizeof(err)), BERTH__V1__CODE__NOT_FOUND);
+	assert_int_equal(tokens_revoke(reg_of(f), "ci", &err), BERTH__V1__CODE__NOT_FOUND);
 }
 
 /*
@@ -189,23 +201,24 @@ static void
 test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked(void **state)
 {
 	struct fixture *f = *state;
-	char token[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1], err[256];
+	char token[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1];
+	struct error err = { 0 };
 	struct token_info who;
 
 	create_ok(f, "kept", RPC_ROLE_VIEWER, token);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0);
 	assert_int_equal(sqlite3_exec(db_of(f), "DELETE FROM tokens WHERE name = 'kept'", NULL, NULL,
 			     NULL),
 	    SQLITE_OK);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0);
 	assert_string_equal(who.name, "kept");
 	assert_int_equal(who.role, RPC_ROLE_VIEWER);
 	memcpy(wrong, token, sizeof(wrong));
 	wrong[TOKEN_LEN - 1] = wrong[TOKEN_LEN - 1] == '0' ? '1' : '0';
-	assert_int_equal(tokens_verify(db_of(f), wrong, &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), wrong, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
 	usleep((TOKENS_KEEP_MS + 50) * 1000);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)),
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
 }
 
@@ -213,14 +226,15 @@ static void
 test_create_refuses_taken_name_bad_name_and_bad_role(void **state)
 {
 	struct fixture *f = *state;
-	char token[TOKEN_LEN + 1], err[256];
+	char token[TOKEN_LEN + 1];
+	struct error err = { 0 };
 
 	create_ok(f, "ci", RPC_ROLE_VIEWER, token);
-	assert_int_equal(tokens_create(db_of(f), "ci", RPC_ROLE_ADMIN, token, err, sizeof(err)),
+	assert_int_equal(tokens_create(reg_of(f), "ci", RPC_ROLE_ADMIN, token, &err),
 	    BERTH__V1__CODE__ALREADY_EXISTS);
-	assert_int_equal(tokens_create(db_of(f), "Bad Name", RPC_ROLE_ADMIN, token, err, sizeof(err)),
+	assert_int_equal(tokens_create(reg_of(f), "Bad Name", RPC_ROLE_ADMIN, token, &err),
 	    BERTH__V1__CODE__INVALID_ARGUMENT);
-	assert_int_equal(tokens_create(db_of(f), "ok", RPC_ROLE_PUBLIC, token, err, sizeof(err)),
+	assert_int_equal(tokens_create(reg_of(f), "ok", RPC_ROLE_PUBLIC, token, &err),
 	    BERTH__V1__CODE__INVALID_ARGUMENT);
 	assert_int_equal(token_role_parse("operator"), RPC_ROLE_OPERATOR);
 	assert_int_equal(token_role_parse("root"), RPC_ROLE_UNSET);
@@ -242,13 +256,14 @@ static void
 test_list_shows_names_roles_and_use_sorted(void **state)
 {
 	struct fixture *f = *state;
-	char token[TOKEN_LEN + 1], names[256] = "", err[256];
+	char token[TOKEN_LEN + 1], names[256] = "";
+	struct error err = { 0 };
 	struct token_info who;
 
 	create_ok(f, "zeta", RPC_ROLE_VIEWER, token);
 	create_ok(f, "alpha", RPC_ROLE_ADMIN, token);
-	assert_int_equal(tokens_verify(db_of(f), token, &who, err, sizeof(err)), 0);
-	assert_int_equal(tokens_list(db_of(f), collect_names, names, err, sizeof(err)), 0);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0);
+	assert_int_equal(tokens_list(reg_of(f), collect_names, names, &err), 0);
 	assert_string_equal(names, "alpha:admin:used zeta:viewer:never ");
 }
 
@@ -273,9 +288,9 @@ authorize(struct fixture *f, int family, const char *token, enum rpc_role need, 
 	call.token = token;
 	code = auth_authorize(&f->d, &call, &r);
 	if (code == 0)
-		assert_int_equal(call.code, 0);
+		assert_int_equal(call.error.code, 0);
 	else
-		assert_int_equal(call.code, code);
+		assert_int_equal(call.error.code, code);
 	if (principal != NULL)
 		strcpy(principal, call.principal);
 	call_finish(&call);
@@ -291,7 +306,7 @@ test_authorize_follows_roles(void **state)
 	create_ok(f, "v", RPC_ROLE_VIEWER, viewer);
 	create_ok(f, "o", RPC_ROLE_OPERATOR, op);
 	create_ok(f, "a", RPC_ROLE_ADMIN, admin);
-	f->d.auth.enabled = true;
+	f->auth.enabled = true;
 
 	assert_int_equal(authorize(f, NNG_AF_INET, "", RPC_ROLE_PUBLIC, NULL), 0);
 	assert_int_equal(authorize(f, NNG_AF_INET, "", RPC_ROLE_VIEWER, NULL),
@@ -319,11 +334,11 @@ test_ipc_admin_lets_only_local_callers_in_without_token(void **state)
 	char viewer[TOKEN_LEN + 1], who[64];
 
 	create_ok(f, "v", RPC_ROLE_VIEWER, viewer);
-	f->d.auth.enabled = true;
-	f->d.auth.ipc_admin = false;
+	f->auth.enabled = true;
+	f->auth.ipc_admin = false;
 	assert_int_equal(authorize(f, NNG_AF_IPC, "", RPC_ROLE_VIEWER, NULL),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	f->d.auth.ipc_admin = true;
+	f->auth.ipc_admin = true;
 	assert_int_equal(authorize(f, NNG_AF_IPC, "", RPC_ROLE_ADMIN, who), 0);
 	assert_string_equal(who, "local");
 	assert_int_equal(authorize(f, NNG_AF_INET, "", RPC_ROLE_VIEWER, NULL),
@@ -342,7 +357,7 @@ test_authentication_off_lets_everyone_in(void **state)
 	struct fixture *f = *state;
 	char who[64];
 
-	f->d.auth.enabled = false;
+	f->auth.enabled = false;
 	assert_int_equal(authorize(f, NNG_AF_INET, "", RPC_ROLE_ADMIN, who), 0);
 	assert_string_equal(who, "");
 	assert_int_equal(authorize(f, NNG_AF_IPC, "", RPC_ROLE_ADMIN, who), 0);
@@ -380,7 +395,7 @@ test_listener_policy_refuses_unguarded_network_listeners(void **state)
 		const struct policy_case *pc = &cases[i];
 		struct auth_policy p = { 0 };
 		struct config c;
-		char err[512] = "";
+		struct error err = { 0 };
 
 		config_defaults(&c);
 		c.listen.n = 0;
@@ -390,13 +405,13 @@ test_listener_policy_refuses_unguarded_network_listeners(void **state)
 		c.tls_cert = pc->cert;
 		c.tls_key = pc->cert;
 		c.tls_client_ca = pc->client_ca;
-		if (auth_configure(&p, &c, err, sizeof(err)) != pc->result)
+		if (auth_configure(&p, &c, &err) != pc->result)
 			fail_msg("case %zu (%s): expected %d, got the other (%s)", i, pc->listen[0],
-			    pc->result, err);
+			    pc->result, err.message);
 		if (pc->result == 0 && p.enabled != pc->enabled)
 			fail_msg("case %zu: authentication %d, expected %d", i, p.enabled, pc->enabled);
-		if (pc->result != 0 && strstr(err, pc->error) == NULL)
-			fail_msg("case %zu: \"%s\" not in \"%s\"", i, pc->error, err);
+		if (pc->result != 0 && strstr(err.message, pc->error) == NULL)
+			fail_msg("case %zu: \"%s\" not in \"%s\"", i, pc->error, err.message);
 	}
 }
 
@@ -474,7 +489,7 @@ test_finished_hook_audits_mutating_calls_only(void **state)
 	ProtobufCBinaryData payload = { 0, buf };
 	struct rows rows = { 0 };
 	struct call call;
-	char err[256];
+	struct error err = { 0 };
 
 	del.name = "db";
 	payload.len = berth__v1__delete_template_request__pack(&del, buf);
@@ -484,12 +499,12 @@ test_finished_hook_audits_mutating_calls_only(void **state)
 	call.request_id = "r-1";
 	call_fail(&call, BERTH__V1__CODE__PERMISSION_DENIED, "no");
 	auth_finished(&f->d, &call, &read, &payload);
-	assert_int_equal(audit_tail(db_of(f), 0, count_rows, &rows, err, sizeof(err)), 0);
+	assert_int_equal(audit_tail(reg_of(f), 0, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 0);
 	/* Refused before dispatch: the hook decodes the payload for the target. */
 	auth_finished(&f->d, &call, &mutating, &payload);
 	call_finish(&call);
-	assert_int_equal(audit_tail(db_of(f), 0, count_rows, &rows, err, sizeof(err)), 0);
+	assert_int_equal(audit_tail(reg_of(f), 0, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 1);
 	assert_string_equal(rows.last.token_name, "ci");
 	assert_string_equal(rows.last.peer, "10.0.0.5:4242");
@@ -505,15 +520,15 @@ test_audit_tail_returns_the_last_rows_oldest_first(void **state)
 {
 	struct fixture *f = *state;
 	struct rows rows = { 0 };
-	char err[256];
+	struct error err = { 0 };
 
 	for (int i = 0; i < 5; i++) {
 		struct audit_entry e = { 0 };
 
 		snprintf(e.target, sizeof(e.target), "t%d", i);
-		assert_int_equal(audit_record(db_of(f), &e, err, sizeof(err)), 0);
+		assert_int_equal(audit_record(reg_of(f), &e, &err), 0);
 	}
-	assert_int_equal(audit_tail(db_of(f), 2, count_rows, &rows, err, sizeof(err)), 0);
+	assert_int_equal(audit_tail(reg_of(f), 2, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 2);
 	assert_string_equal(rows.last.target, "t4");
 }

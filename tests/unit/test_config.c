@@ -52,19 +52,19 @@ write_conf(const char *text)
 
 /* config_parse_args on a NULL-terminated list of words. */
 static int
-parse(struct config *c, const char *default_file, char *err, size_t errlen, ...)
+parse(struct config *c, const char *default_file, struct error *err, ...)
 {
 	char *argv[32];
 	const char *arg;
 	int argc = 0;
 	va_list ap;
 
-	va_start(ap, errlen);
+	va_start(ap, err);
 	while ((arg = va_arg(ap, const char *)) != NULL && argc < 31)
 		argv[argc++] = (char *)arg;
 	va_end(ap);
 	argv[argc] = NULL;
-	return config_parse_args(c, argc, argv, default_file, err, errlen);
+	return config_parse_args(c, argc, argv, default_file, err);
 }
 
 /* Reads `text` as the file and expects exactly `message` (after "PATH:"). */
@@ -72,13 +72,14 @@ static void
 assert_file_error(const char *text, const char *message)
 {
 	struct config c;
-	char err[512], expected[512];
+	char expected[512];
+	struct error err = { 0 };
 
 	write_conf(text);
 	config_defaults(&c);
-	assert_int_equal(config_read_file(&c, path, err, sizeof(err)), -1);
+	assert_int_equal(config_read_file(&c, path, &err), -1);
 	snprintf(expected, sizeof(expected), "%s:%s", path, message);
-	assert_string_equal(err, expected);
+	assert_string_equal(err.message, expected);
 	config_free(&c);
 }
 
@@ -102,11 +103,11 @@ static void
 test_defaults_when_there_is_neither_file_nor_flag(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), NULL), 0);
+	assert_int_equal(parse(&c, NULL, &err, NULL), 0);
 	assert_int_equal(c.listen.n, 1);
 	assert_string_equal(c.listen.items[0], CONFIG_DEFAULT_URL);
 	assert_int_equal(c.events.n, 0);
@@ -123,7 +124,7 @@ static void
 test_file_sets_strings_numbers_and_lists(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("# berthd.conf\n"
@@ -141,7 +142,7 @@ test_file_sets_strings_numbers_and_lists(void **state)
 		   "log-level = debug\n"
 		   "metrics-listen = http://127.0.0.1:9464\n");
 	config_defaults(&c);
-	assert_int_equal(config_read_file(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(config_read_file(&c, path, &err), 0);
 	assert_int_equal(c.listen.n, 2); /* the file's list replaced the default */
 	assert_string_equal(c.listen.items[0], "ipc:///run/berth/a.sock");
 	assert_string_equal(c.listen.items[1], "tcp://127.0.0.1:7000");
@@ -163,12 +164,12 @@ static void
 test_keys_without_a_section_are_accepted_too(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("workers = 2\n");
 	config_defaults(&c);
-	assert_int_equal(config_read_file(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(config_read_file(&c, path, &err), 0);
 	assert_int_equal(c.workers, 2);
 	config_free(&c);
 }
@@ -201,15 +202,16 @@ static void
 test_the_first_error_stops_the_file(void **state)
 {
 	struct config c;
-	char err[512], expected[512];
+	char expected[512];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("workers = 0\nbogus = 1\nworkers = 3\n");
 	config_defaults(&c);
-	assert_int_equal(config_read_file(&c, path, err, sizeof(err)), -1);
+	assert_int_equal(config_read_file(&c, path, &err), -1);
 	snprintf(expected, sizeof(expected), "%s:1: workers: \"0\" is not a number from 1 to 256",
 	    path);
-	assert_string_equal(err, expected);
+	assert_string_equal(err.message, expected);
 	assert_int_equal(c.workers, 16); /* line 3 was never applied */
 	config_free(&c);
 }
@@ -227,11 +229,11 @@ test_an_overlong_line_is_an_error_not_a_truncation(void **state)
 	write_conf(text);
 	{
 		struct config c;
-		char err[512];
+		struct error err = { 0 };
 
 		config_defaults(&c);
-		assert_int_equal(config_read_file(&c, path, err, sizeof(err)), -1);
-		expected_tail = strstr(err, ":1: line longer than ");
+		assert_int_equal(config_read_file(&c, path, &err), -1);
+		expected_tail = strstr(err.message, ":1: line longer than ");
 		assert_non_null(expected_tail);
 		config_free(&c);
 	}
@@ -241,12 +243,12 @@ static void
 test_flags_override_the_file_and_the_file_the_defaults(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("workers = 4\ndata-dir = /srv/berth\non-exit = stop\n");
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--workers", "8", "--config", path,
+	assert_int_equal(parse(&c, NULL, &err, "--workers", "8", "--config", path,
 			     "--on-exit=keep", NULL),
 	    0);
 	assert_int_equal(c.workers, 8);              /* flag (given before --config, still wins) */
@@ -260,12 +262,12 @@ static void
 test_a_list_flag_replaces_the_files_list(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("listen = ipc:///a\nlisten = ipc:///b\nevents = ipc:///e\n");
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--config", path, "--listen", "ipc:///x",
+	assert_int_equal(parse(&c, NULL, &err, "--config", path, "--listen", "ipc:///x",
 			     "--listen", "ipc:///y", NULL),
 	    0);
 	assert_int_equal(c.listen.n, 2);
@@ -281,25 +283,26 @@ static void
 test_default_file_is_read_when_present_and_skipped_when_absent(void **state)
 {
 	struct config c;
-	char err[256], missing[160];
+	char missing[160];
+	struct error err = { 0 };
 
 	(void)state;
 	snprintf(missing, sizeof(missing), "%s/absent.conf", dir);
 	config_defaults(&c);
-	assert_int_equal(parse(&c, missing, err, sizeof(err), NULL), 0);
+	assert_int_equal(parse(&c, missing, &err, NULL), 0);
 	assert_null(c.file);
 	config_free(&c);
 
 	write_conf("workers = 5\n");
 	config_defaults(&c);
-	assert_int_equal(parse(&c, path, err, sizeof(err), NULL), 0);
+	assert_int_equal(parse(&c, path, &err, NULL), 0);
 	assert_int_equal(c.workers, 5);
 	assert_string_equal(c.file, path);
 	config_free(&c);
 
 	/* --config "" reads no file at all, not even the default. */
 	config_defaults(&c);
-	assert_int_equal(parse(&c, path, err, sizeof(err), "--config", "", NULL), 0);
+	assert_int_equal(parse(&c, path, &err, "--config", "", NULL), 0);
 	assert_int_equal(c.workers, 16);
 	config_free(&c);
 }
@@ -308,14 +311,15 @@ static void
 test_a_named_file_that_does_not_exist_is_an_error(void **state)
 {
 	struct config c;
-	char err[256], missing[160], expected[256];
+	char missing[160], expected[256];
+	struct error err = { 0 };
 
 	(void)state;
 	snprintf(missing, sizeof(missing), "%s/absent.conf", dir);
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--config", missing, NULL), -1);
+	assert_int_equal(parse(&c, NULL, &err, "--config", missing, NULL), -1);
 	snprintf(expected, sizeof(expected), "%s: No such file or directory", missing);
-	assert_string_equal(err, expected);
+	assert_string_equal(err.message, expected);
 	config_free(&c);
 }
 
@@ -323,15 +327,16 @@ static void
 test_a_bad_default_file_stops_start_up(void **state)
 {
 	struct config c;
-	char err[256], expected[256];
+	char expected[256];
+	struct error err = { 0 };
 
 	(void)state;
 	write_conf("workers = 999\n");
 	config_defaults(&c);
-	assert_int_equal(parse(&c, path, err, sizeof(err), NULL), -1);
+	assert_int_equal(parse(&c, path, &err, NULL), -1);
 	snprintf(expected, sizeof(expected), "%s:1: workers: \"999\" is not a number from 1 to 256",
 	    path);
-	assert_string_equal(err, expected);
+	assert_string_equal(err.message, expected);
 	config_free(&c);
 }
 
@@ -339,20 +344,20 @@ static void
 test_bad_flags_are_reported_as_flags(void **state)
 {
 	struct config c;
-	char err[256];
+	struct error err = { 0 };
 
 	(void)state;
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--workers", "0", NULL), -1);
-	assert_string_equal(err, "--workers: \"0\" is not a number from 1 to 256");
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--bogus", "1", NULL), -1);
-	assert_string_equal(err, "unknown option --bogus (see --help)");
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--data-dir", NULL), -1);
-	assert_string_equal(err, "--data-dir needs a value");
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--config", NULL), -1);
-	assert_string_equal(err, "--config needs a value");
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "serve", NULL), -1);
-	assert_string_equal(err, "unexpected argument \"serve\" (see --help)");
+	assert_int_equal(parse(&c, NULL, &err, "--workers", "0", NULL), -1);
+	assert_string_equal(err.message, "--workers: \"0\" is not a number from 1 to 256");
+	assert_int_equal(parse(&c, NULL, &err, "--bogus", "1", NULL), -1);
+	assert_string_equal(err.message, "unknown option --bogus (see --help)");
+	assert_int_equal(parse(&c, NULL, &err, "--data-dir", NULL), -1);
+	assert_string_equal(err.message, "--data-dir needs a value");
+	assert_int_equal(parse(&c, NULL, &err, "--config", NULL), -1);
+	assert_string_equal(err.message, "--config needs a value");
+	assert_int_equal(parse(&c, NULL, &err, "serve", NULL), -1);
+	assert_string_equal(err.message, "unexpected argument \"serve\" (see --help)");
 	config_free(&c);
 }
 
@@ -364,11 +369,12 @@ static void
 test_print_config_output_is_a_file_that_reads_back_the_same(void **state)
 {
 	struct config c, back;
-	char err[256], *first, *second;
+	char *first, *second;
+	struct error err = { 0 };
 
 	(void)state;
 	config_defaults(&c);
-	assert_int_equal(parse(&c, NULL, err, sizeof(err), "--listen", "ipc:///a", "--listen",
+	assert_int_equal(parse(&c, NULL, &err, "--listen", "ipc:///a", "--listen",
 			     "tcp://127.0.0.1:7000", "--events", "ipc:///e", "--workers", "3",
 			     "--ipc-mode", "0640", "--docker-host", "", "--metrics-listen",
 			     "http://127.0.0.1:9464", NULL),
@@ -376,7 +382,7 @@ test_print_config_output_is_a_file_that_reads_back_the_same(void **state)
 	first = printed(&c);
 	write_conf(first);
 	config_defaults(&back);
-	assert_int_equal(config_read_file(&back, path, err, sizeof(err)), 0);
+	assert_int_equal(config_read_file(&back, path, &err), 0);
 	back.file = c.file; /* the header line names the file */
 	second = printed(&back);
 	assert_string_equal(first, second);
@@ -390,7 +396,8 @@ static void
 test_print_config_shows_file_and_flags(void **state)
 {
 	struct config c;
-	char err[256], out_path[160], buf[2048];
+	char out_path[160], buf[2048];
+	struct error err = { 0 };
 	int saved, fd, rc;
 	ssize_t n;
 
@@ -403,7 +410,7 @@ test_print_config_shows_file_and_flags(void **state)
 	saved = dup(STDOUT_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	config_defaults(&c);
-	rc = parse(&c, NULL, err, sizeof(err), "--config", path, "--workers", "9", "--print-config",
+	rc = parse(&c, NULL, &err, "--config", path, "--workers", "9", "--print-config",
 	    NULL);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);

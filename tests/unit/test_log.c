@@ -21,11 +21,6 @@
 #include "clock.h"
 #include "base/log.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 static char path[] = "/tmp/berth-test-log-XXXXXX";
 static int saved_stderr = -1;

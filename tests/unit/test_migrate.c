@@ -20,11 +20,6 @@
 #include "base/log.h"
 #include "store/migrate.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 struct fixture {
 	char dir[64];
@@ -157,10 +152,10 @@ newest_version(void)
 static void
 apply_ok(sqlite3 *db, const struct migration *list, unsigned n)
 {
-	char err[512] = "";
+	struct error err = { 0 };
 
-	if (migrate_apply(db, list, n, err, sizeof(err)) != 0)
-		fail_msg("migrate_apply: %s", err);
+	if (migrate_apply(db, list, n, &err) != 0)
+		fail_msg("migrate_apply: %s", err.message);
 }
 
 /* --- the compiled-in list --------------------------------------------------- */
@@ -285,12 +280,13 @@ static void
 test_database_newer_than_binary_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	char sql[64], err[512] = "";
+	char sql[64];
+	struct error err = { 0 };
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", newest_version() + 1);
 	exec_ok(f->db, sql);
-	assert_int_equal(migrate_apply(f->db, migrations, migrations_count, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(migrate_apply(f->db, migrations, migrations_count, &err), -1);
+	assert_non_null(strstr(err.message, "newer"));
 	/* Nothing was touched. */
 	assert_int_equal(migrate_version(f->db), newest_version() + 1);
 	assert_false(table_exists(f->db, "templates"));
@@ -301,12 +297,12 @@ static void
 test_fully_migrated_database_newer_than_binary_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	char err[512] = "";
+	struct error err = { 0 };
 
 	/* A binary that knows only step 1 meets a database at the newest version. */
 	apply_ok(f->db, migrations, migrations_count);
-	assert_int_equal(migrate_apply(f->db, migrations, 1, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(migrate_apply(f->db, migrations, 1, &err), -1);
+	assert_non_null(strstr(err.message, "newer"));
 	assert_int_equal(migrate_version(f->db), newest_version());
 }
 
@@ -318,10 +314,10 @@ test_migration_that_skips_a_version_is_refused(void **state)
 		{ 3, "003_three", "CREATE TABLE three (x INTEGER);" },
 	};
 	struct fixture *f = *state;
-	char err[512] = "";
+	struct error err = { 0 };
 
-	assert_int_equal(migrate_apply(f->db, gap, 2, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "003_three"));
+	assert_int_equal(migrate_apply(f->db, gap, 2, &err), -1);
+	assert_non_null(strstr(err.message, "003_three"));
 	assert_int_equal(migrate_version(f->db), 1);
 	assert_false(table_exists(f->db, "three"));
 }
@@ -338,11 +334,11 @@ test_failing_migration_rolls_back_its_whole_step(void **state)
 				"INSERT INTO no_such_table VALUES (3);\n" },
 	};
 	struct fixture *f = *state;
-	char err[512] = "";
+	struct error err = { 0 };
 
-	assert_int_equal(migrate_apply(f->db, steps, 2, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "002_bad"));
-	assert_non_null(strstr(err, "no_such_table"));
+	assert_int_equal(migrate_apply(f->db, steps, 2, &err), -1);
+	assert_non_null(strstr(err.message, "002_bad"));
+	assert_non_null(strstr(err.message, "no_such_table"));
 	assert_int_equal(migrate_version(f->db), 1);
 	assert_true(table_exists(f->db, "one"));
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM one"), 1);
@@ -359,10 +355,10 @@ test_failing_migration_leaves_no_trace_for_another_connection(void **state)
 		{ 2, "002_bad", "CREATE TABLE two (y INTEGER); SELEC nonsense;" },
 	};
 	struct fixture *f = *state;
-	char err[512] = "";
+	struct error err = { 0 };
 	sqlite3 *db2;
 
-	assert_int_equal(migrate_apply(f->db, steps, 2, err, sizeof(err)), -1);
+	assert_int_equal(migrate_apply(f->db, steps, 2, &err), -1);
 	db2 = open_db(f->path);
 	assert_int_equal(migrate_version(db2), 1);
 	assert_false(table_exists(db2, "two"));
@@ -381,9 +377,9 @@ test_fixed_migration_applies_after_a_failed_one(void **state)
 		{ 2, "002_fixed", "CREATE TABLE two (y INTEGER);" },
 	};
 	struct fixture *f = *state;
-	char err[512] = "";
+	struct error err = { 0 };
 
-	assert_int_equal(migrate_apply(f->db, bad, 2, err, sizeof(err)), -1);
+	assert_int_equal(migrate_apply(f->db, bad, 2, &err), -1);
 	apply_ok(f->db, fixed, 2);
 	assert_int_equal(migrate_version(f->db), 2);
 	assert_true(table_exists(f->db, "two"));
@@ -427,7 +423,7 @@ struct racer {
 	const char *path;
 	pthread_barrier_t *start;
 	int rc;
-	char err[512];
+	struct error err;
 };
 
 static void *
@@ -442,7 +438,7 @@ race_migrate(void *arg)
 	}
 	sqlite3_busy_timeout(db, 10000);
 	pthread_barrier_wait(r->start);
-	r->rc = migrate_apply(db, migrations, migrations_count, r->err, sizeof(r->err));
+	r->rc = migrate_apply(db, migrations, migrations_count, &r->err);
 	sqlite3_close(db);
 	return NULL;
 }
@@ -467,7 +463,7 @@ test_two_connections_migrating_at_once_apply_each_step_once(void **state)
 	pthread_barrier_destroy(&start);
 	for (int i = 0; i < 2; i++)
 		if (r[i].rc != 0)
-			fail_msg("migrator %d: %s", i, r[i].err);
+			fail_msg("migrator %d: %s", i, r[i].err.message);
 	assert_int_equal(migrate_version(f->db), newest_version());
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM templates"), 5);
 }

@@ -32,7 +32,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[512];
+	struct error err = { 0 };
 
 	if (f == NULL)
 		return -1;
@@ -40,8 +40,8 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, err, sizeof(err)) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err);
+	if (registry_open(&f->reg, f->path, true, &err) != 0) {
+		fprintf(stderr, "registry_open: %s\n", err.message);
 		return -1;
 	}
 	arena_init(&f->arena);
@@ -107,7 +107,7 @@ put_ok(struct registry *reg, const Berth__V1__Template *t, bool expect_created)
 	int code = registry_template_put(reg, t, &created);
 
 	if (code != 0)
-		fail_msg("put %s: code %d: %s", t->name, code, registry_errmsg(reg));
+		fail_msg("put %s: code %d: %s", t->name, code, registry_error(reg)->message);
 	assert_int_equal(created, expect_created);
 }
 
@@ -137,13 +137,12 @@ static void
 test_open_in_missing_directory_fails_with_path(void **state)
 {
 	struct registry *reg = (struct registry *)0x1;
-	char err[512] = "";
+	struct error err = { 0 };
 
 	(void)state;
-	assert_int_equal(registry_open(&reg, "/nonexistent-berth-dir/x/registry.db", true, err,
-			     sizeof(err)),
+	assert_int_equal(registry_open(&reg, "/nonexistent-berth-dir/x/registry.db", true, &err),
 	    -1);
-	assert_non_null(strstr(err, "/nonexistent-berth-dir/x/registry.db"));
+	assert_non_null(strstr(err.message, "/nonexistent-berth-dir/x/registry.db"));
 }
 
 static void
@@ -151,13 +150,14 @@ test_open_refuses_database_of_newer_berthd(void **state)
 {
 	struct fixture *f = *state;
 	struct registry *reg = NULL;
-	char sql[64], err[512] = "";
+	char sql[64];
+	struct error err = { 0 };
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 	    migrations[migrations_count - 1].version + 1);
 	exec_ok(registry_db(f->reg), sql);
-	assert_int_equal(registry_open(&reg, f->path, true, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(registry_open(&reg, f->path, true, &err), -1);
+	assert_non_null(strstr(err.message, "newer"));
 }
 
 static void
@@ -165,17 +165,18 @@ test_open_without_migrate_leaves_schema_alone(void **state)
 {
 	struct fixture *f = *state;
 	struct registry *reg;
-	char path[160], err[512] = "";
+	char path[160];
+	struct error err = { 0 };
 	Berth__V1__Template **list;
 	size_t n;
 
 	snprintf(path, sizeof(path), "%s/empty.db", f->dir);
-	assert_int_equal(registry_open(&reg, path, false, err, sizeof(err)), 0);
+	assert_int_equal(registry_open(&reg, path, false, &err), 0);
 	assert_int_equal(migrate_version(registry_db(reg)), 0);
 	/* No table: the query fails cleanly with a message instead of crashing. */
 	assert_int_equal(registry_template_list(reg, &f->arena, &list, &n),
 	    BERTH__V1__CODE__INTERNAL);
-	assert_non_null(strstr(registry_errmsg(reg), "templates"));
+	assert_non_null(strstr(registry_error(reg)->message, "templates"));
 	registry_close(reg);
 }
 
@@ -257,7 +258,7 @@ test_get_unknown_is_not_found(void **state)
 	assert_int_equal(registry_template_get(f->reg, &f->arena, "nope", &t),
 	    BERTH__V1__CODE__NOT_FOUND);
 	assert_null(t);
-	assert_non_null(strstr(registry_errmsg(f->reg), "nope"));
+	assert_non_null(strstr(registry_error(f->reg)->message, "nope"));
 }
 
 static void
@@ -378,7 +379,7 @@ test_put_violating_a_constraint_fails_and_rolls_back(void **state)
 	bad.container_port = 0;
 	assert_int_equal(registry_template_put(f->reg, &bad, &created),
 	    BERTH__V1__CODE__FAILED_PRECONDITION);
-	assert_true(registry_errmsg(f->reg)[0] != '\0');
+	assert_true(registry_error(f->reg)->message[0] != '\0');
 	assert_int_not_equal(sqlite3_get_autocommit(registry_db(f->reg)), 0);
 	/* The failed put left no transaction open: the next one works. */
 	put_ok(f->reg, &good, true);
@@ -409,7 +410,7 @@ test_delete_unknown_is_not_found(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(registry_template_delete(f->reg, "nope"), BERTH__V1__CODE__NOT_FOUND);
-	assert_non_null(strstr(registry_errmsg(f->reg), "nope"));
+	assert_non_null(strstr(registry_error(f->reg)->message, "nope"));
 }
 
 static void
@@ -425,7 +426,7 @@ test_delete_template_in_use_is_failed_precondition(void **state)
 	    "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
 	assert_int_equal(registry_template_delete(f->reg, "buckets"),
 	    BERTH__V1__CODE__FAILED_PRECONDITION);
-	assert_non_null(strstr(registry_errmsg(f->reg), "buckets"));
+	assert_non_null(strstr(registry_error(f->reg)->message, "buckets"));
 	assert_int_equal(registry_template_get(f->reg, &f->arena, "buckets", &got), 0);
 
 	/* Once the service is gone the template can go too. */
@@ -482,10 +483,10 @@ test_write_on_one_connection_is_visible_on_another(void **state)
 	struct registry *other;
 	Berth__V1__Template t = make_template("shared");
 	Berth__V1__Template *got;
-	char err[512] = "";
+	struct error err = { 0 };
 
 	/* As a second worker opens it: no migration. */
-	assert_int_equal(registry_open(&other, f->path, false, err, sizeof(err)), 0);
+	assert_int_equal(registry_open(&other, f->path, false, &err), 0);
 	/* Prepare the other connection's statements before the write. */
 	assert_int_equal(registry_template_get(other, &f->arena, "shared", &got),
 	    BERTH__V1__CODE__NOT_FOUND);
@@ -512,9 +513,9 @@ test_read_on_one_connection_does_not_block_write_on_another(void **state)
 	struct registry *other;
 	Berth__V1__Template t = make_template("during_read");
 	sqlite3_stmt *st;
-	char err[512] = "";
+	struct error err = { 0 };
 
-	assert_int_equal(registry_open(&other, f->path, false, err, sizeof(err)), 0);
+	assert_int_equal(registry_open(&other, f->path, false, &err), 0);
 	/* An open read transaction on `other` (a list in progress)... */
 	assert_int_equal(sqlite3_prepare_v2(registry_db(other), "SELECT name FROM templates", -1,
 			     &st, NULL),
@@ -595,7 +596,7 @@ insert_instance(struct registry *reg, const char *instance, unsigned number, uns
 	s.project_dir = "/tmp/x";
 	s.status = "running";
 	if (registry_service_insert(reg, &s) != 0)
-		fail_msg("insert %s: %s", id, registry_errmsg(reg));
+		fail_msg("insert %s: %s", id, registry_error(reg)->message);
 }
 
 /* The lowest number free both as a number and as the name "instance_N". */

@@ -18,11 +18,6 @@
 #include "core/berthd.h"
 #include "reply_arena.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 /* A packed ListServicesResponse of n services (caller frees). */
 static uint8_t *

@@ -37,11 +37,6 @@
 #include "rpc/rpc_server.h"
 #include "sp_raw.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 #define WORKERS 4
 #define MAX_REQUEST_BYTES (64 * 1024)
@@ -206,13 +201,13 @@ static void
 prepare(struct fixture *f)
 {
 	static atomic_int counter;
-	char err[256];
+	struct error err = { 0 };
 
 	snprintf(f->url, sizeof(f->url), "ipc:///tmp/berth-rpc-test-%d-%d.sock", (int)getpid(),
 	    atomic_fetch_add(&counter, 1));
 	if (dispatch_table_init(&f->table, test_routes, sizeof(test_routes) / sizeof(test_routes[0]),
-		err, sizeof(err)) != 0)
-		fail_msg("dispatch_table_init: %s", err);
+		&err) != 0)
+		fail_msg("dispatch_table_init: %s", err.message);
 	f->hooks = (struct rpc_server_hooks){ &app, test_worker_open, test_worker_close };
 	f->urls[0] = f->url;
 	f->config = (struct rpc_server_config){
@@ -230,14 +225,14 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	berth_status st;
-	char err[256];
+	struct error err = { 0 };
 
 	if (f == NULL)
 		return -1;
 	reset_app();
 	prepare(f);
-	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err, sizeof(err)) != 0) {
-		fprintf(stderr, "rpc_server_start: %s\n", err);
+	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err) != 0) {
+		fprintf(stderr, "rpc_server_start: %s\n", err.message);
 		return -1;
 	}
 	if (berth_open(&f->client, f->url, NULL, &st) != 0) {
@@ -955,11 +950,11 @@ test_route_for_undeclared_method_fails_table_init(void **state)
 		{ "Helth", handle_health, false },
 	};
 	struct dispatch_table table;
-	char err[256] = "";
+	struct error err = { 0 };
 
 	(void)state;
-	assert_int_equal(dispatch_table_init(&table, bad, 2, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "Helth"));
+	assert_int_equal(dispatch_table_init(&table, bad, 2, &err), -1);
+	assert_non_null(strstr(err.message, "Helth"));
 }
 
 /* --- (7) deadlines ---------------------------------------------------------------- */
@@ -1168,14 +1163,13 @@ test_start_on_bad_url_fails_and_cleans_up(void **state)
 {
 	struct fixture *f = *state;
 	const char *urls[] = { "bogus://nowhere" };
-	char err[256] = "";
+	struct error err = { 0 };
 
 	f->config.urls = urls;
-	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err,
-			     sizeof(err)),
+	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err),
 	    -1);
 	f->srv = NULL;
-	assert_non_null(strstr(err, "bogus://nowhere"));
+	assert_non_null(strstr(err.message, "bogus://nowhere"));
 	assert_int_equal(atomic_load(&app.worker_opens), WORKERS);
 	assert_int_equal(atomic_load(&app.worker_closes), WORKERS);
 }
@@ -1184,14 +1178,13 @@ static void
 test_start_fails_when_a_worker_cannot_be_prepared(void **state)
 {
 	struct fixture *f = *state;
-	char err[256] = "";
+	struct error err = { 0 };
 
 	atomic_store(&app.fail_worker_open_at, 2);
-	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, err,
-			     sizeof(err)),
+	assert_int_equal(rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err),
 	    -1);
 	f->srv = NULL;
-	assert_non_null(strstr(err, "worker"));
+	assert_non_null(strstr(err.message, "worker"));
 	/* The two workers prepared before are closed again. */
 	assert_int_equal(atomic_load(&app.worker_opens), 2);
 	assert_int_equal(atomic_load(&app.worker_closes), 2);
@@ -1207,12 +1200,11 @@ test_second_server_on_same_url_fails(void **state)
 {
 	struct fixture *f = *state;
 	struct rpc_server *second = NULL;
-	char err[256] = "";
+	struct error err = { 0 };
 
-	assert_int_equal(rpc_server_start(&second, &f->config, &f->table, &f->hooks, err,
-			     sizeof(err)),
+	assert_int_equal(rpc_server_start(&second, &f->config, &f->table, &f->hooks, &err),
 	    -1);
-	assert_non_null(strstr(err, f->url));
+	assert_non_null(strstr(err.message, f->url));
 }
 
 /* Connects to the ipc socket of `url` and hangs up before the SP handshake. */

@@ -14,11 +14,6 @@
 #include "core/berthd.h"
 #include "core/lifecycle.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 static void
 assert_url(const char *publish_address, uint32_t port, const char *want)

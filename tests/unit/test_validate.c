@@ -15,11 +15,6 @@
 #include "core/berthd.h"
 #include "validate.h"
 
-/* health_rpc.o is linked into every test; main.c (not linked) defines this. */
-__attribute__((weak)) void
-berthd_request_shutdown(void)
-{
-}
 
 /* A string of `n` copies of `c`; the caller frees it. */
 static char *
@@ -37,7 +32,7 @@ repeat(char c, size_t n)
 static void
 assert_name_rejected(const char *s, const char *reason)
 {
-	struct validation_error err;
+	struct error err;
 
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(validate_name("template.name", s, &err), -1);
@@ -51,7 +46,7 @@ assert_name_rejected(const char *s, const char *reason)
 static void
 test_name_accepts_lowercase_digits_and_separators(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_name("name", "buckets", &err), 0);
@@ -72,7 +67,7 @@ test_name_rejects_empty_as_missing(void **state)
 static void
 test_name_accepts_63_chars_and_rejects_64(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *ok = repeat('a', NAME_MAX_LEN);
 	char *too_long = repeat('a', NAME_MAX_LEN + 1);
 
@@ -87,7 +82,7 @@ test_name_accepts_63_chars_and_rejects_64(void **state)
 static void
 test_name_rejects_very_long_input_without_overflow(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *huge = repeat('b', 1 << 20);
 
 	(void)state;
@@ -117,7 +112,7 @@ test_name_rejects_leading_underscore_dash_and_dot(void **state)
 static void
 test_name_rejects_dot_dot_anywhere(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_name_rejected("..", "INVALID_NAME");
@@ -160,7 +155,7 @@ test_name_accepts_null_error_pointer(void **state)
 static void
 test_port_accepts_1_to_65535_only(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_port("port", 0, &err), -1);
@@ -179,7 +174,7 @@ test_port_accepts_1_to_65535_only(void **state)
 static void
 assert_path_rejected(const char *s, const char *reason)
 {
-	struct validation_error err;
+	struct error err;
 
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(validate_abs_path("template.mount_path", s, true, &err), -1);
@@ -190,7 +185,7 @@ assert_path_rejected(const char *s, const char *reason)
 static void
 test_path_accepts_plain_absolute_paths(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_abs_path("p", "/", false, &err), 0);
@@ -224,7 +219,7 @@ test_path_rejects_relative_paths(void **state)
 static void
 test_path_empty_is_allowed_only_when_asked(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_abs_path("p", "", true, &err), 0);
@@ -243,7 +238,7 @@ test_path_rejects_control_characters_and_bad_utf8(void **state)
 static void
 test_path_rejects_longer_than_limit(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *p = repeat('a', PATH_MAX_LEN + 1);
 
 	(void)state;
@@ -260,7 +255,7 @@ test_path_rejects_longer_than_limit(void **state)
 static void
 test_env_accepts_key_value(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_env("env", "KEY=VALUE", &err), 0);
@@ -273,7 +268,7 @@ test_env_accepts_key_value(void **state)
 static void
 test_env_rejects_missing_or_bad_key(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_env("template.env[0]", "=x", &err), -1);
@@ -291,7 +286,7 @@ test_env_rejects_missing_or_bad_key(void **state)
 static void
 test_env_rejects_control_characters_and_oversize(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *big = repeat('x', TEXT_MAX_LEN + 1);
 
 	(void)state;
@@ -309,7 +304,7 @@ test_env_rejects_control_characters_and_oversize(void **state)
 static void
 test_image_accepts_docker_references(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *max = repeat('a', IMAGE_MAX_LEN);
 
 	(void)state;
@@ -324,7 +319,7 @@ test_image_accepts_docker_references(void **state)
 static void
 test_image_rejects_empty_bad_start_bad_chars_and_oversize(void **state)
 {
-	struct validation_error err;
+	struct error err;
 	char *big = repeat('a', IMAGE_MAX_LEN + 1);
 
 	(void)state;
@@ -456,7 +451,7 @@ good_template(void)
 static void
 assert_template_field(const Berth__V1__Template *t, const char *field, const char *reason)
 {
-	struct validation_error err;
+	struct error err;
 
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(validate_template(t, &err), -1);
@@ -470,7 +465,7 @@ static void
 test_template_valid_passes(void **state)
 {
 	Berth__V1__Template t = good_template();
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_template(&t, &err), 0);
@@ -491,7 +486,7 @@ test_template_valid_passes(void **state)
 static void
 test_template_null_is_missing(void **state)
 {
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	assert_int_equal(validate_template(NULL, &err), -1);
@@ -572,7 +567,7 @@ static void
 test_template_range_end_below_start_names_template_port_range_end(void **state)
 {
 	Berth__V1__Template t = good_template();
-	struct validation_error err;
+	struct error err;
 
 	(void)state;
 	t.port_range_start = 9000;
@@ -613,7 +608,7 @@ static void
 test_template_too_many_env_entries_names_template_env(void **state)
 {
 	Berth__V1__Template t = good_template();
-	struct validation_error err;
+	struct error err;
 	char *env[LIST_MAX_LEN + 1];
 
 	(void)state;
