@@ -24,15 +24,14 @@
 #include <unistd.h>
 
 #include "berth.h"
-#include "berthd_proc.h"
+#include "e2e.h"
 #include "engine/docker.h"
 #include "http.h"
 
-#define DEMO_IMAGE "berth-demo:e2e"
+#define DEMO_IMAGE E2E_DEMO_IMAGE
 #define CONCURRENT_LAUNCHES 20
 
-static struct berthd_proc proc;
-static berth_client *client;
+static struct e2e_daemon dmn;
 static struct docker *docker;
 static uint16_t base_port;
 static char foreign_label[300];
@@ -42,20 +41,13 @@ static char foreign_label[300];
 static int
 call(const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply, berth_status *st)
 {
-	return berth_call(client, method, req, reply, st);
+	return berth_call(dmn.client, method, req, reply, st);
 }
 
 static Berth__V1__LaunchServiceResponse *
 launch(const char *template_name, const char *instance, uint32_t port, berth_status *st)
 {
-	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-
-	req.template_ = (char *)template_name;
-	req.instance = (char *)instance;
-	req.port = port;
-	call("LaunchService", &req.base, &reply, st);
-	return (Berth__V1__LaunchServiceResponse *)reply;
+	return e2e_launch(dmn.client, template_name, instance, port, st);
 }
 
 static Berth__V1__LaunchServiceResponse *
@@ -72,17 +64,7 @@ launch_ok(const char *instance)
 static int
 remove_service(const char *id, bool purge, bool keep)
 {
-	Berth__V1__RemoveServiceRequest req = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
-	int rc;
-
-	req.service_id = (char *)id;
-	req.purge = purge;
-	req.keep_container = keep;
-	rc = call("RemoveService", &req.base, &reply, &st);
-	berth_reply_free(reply);
-	return rc;
+	return e2e_remove_service(dmn.client, id, purge, keep);
 }
 
 /* GetService; NULL on failure. Free with berth_reply_free(&r->base). */
@@ -96,20 +78,6 @@ get_service(const char *id, berth_status *st)
 	if (call("GetService", &req.base, &reply, st) != 0)
 		return NULL;
 	return (Berth__V1__GetServiceResponse *)reply;
-}
-
-static void
-remove_all_services(void)
-{
-	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
-	Berth__V1__ListServicesResponse *rep = NULL;
-	berth_status st;
-
-	if (call("ListServices", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
-		return;
-	for (size_t i = 0; i < rep->n_services; i++)
-		remove_service(rep->services[i]->service_id, true, false);
-	berth_reply_free(&rep->base);
 }
 
 static void
@@ -139,91 +107,26 @@ pick_base_port(void)
 	return (uint16_t)(21000 + (getpid() % 150) * 60);
 }
 
-static int
-listen_on(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_ANY);
-	/* Like any real server: a port left in TIME_WAIT by an earlier test is fine. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Removes every container of this test run from Docker, whatever state it is in. */
-static void
-remove_leftover_containers(void)
-{
-	const char *labels[2] = { NULL, foreign_label };
-	char own[600];
-	struct error err;
-
-	snprintf(own, sizeof(own), "%s=%s", DOCKER_LABEL_DATA_DIR, proc.data_dir);
-	labels[0] = own;
-	for (int l = 0; l < 2; l++) {
-		struct docker_container *list = NULL;
-		size_t n = 0;
-
-		if (docker_container_list(docker, labels[l], &list, &n, 10000, &err) != 0)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			docker_container_remove(docker, list[i].id, true, 10000, &err);
-		free(list);
-	}
-}
-
 /* --- fixture --------------------------------------------------------------- */
 
 static int
 setup_group(void **state)
 {
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
-	Berth__V1__PutTemplateRequest put = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	char context[PATH_MAX], build[PATH_MAX];
-	char *env[] = { "BERTH_DEMO_DIR=/data" };
-	const char *b = getenv("BUILD");
 	berth_status st;
-	char err[256];
 
 	(void)state;
-	snprintf(build, sizeof(build), "%s/demo", b != NULL && b[0] ? b : "build");
-	if (realpath(build, context) == NULL) {
-		fprintf(stderr, "no demo build context at %s: run make demo\n", build);
+	if ((docker = e2e_docker()) == NULL || e2e_demo_context() == NULL)
 		return -1;
-	}
-	if (docker_open(&docker, NULL, err, sizeof(err)) != 0)
+	if (e2e_daemon_start(&dmn, NULL) != 0)
 		return -1;
-	if (berthd_proc_start(&proc, NULL) != 0)
-		return -1;
-	snprintf(foreign_label, sizeof(foreign_label), "berth.test=%s", proc.dir);
-	if (berth_open(&client, proc.url, &(berth_options){ NULL, 120000 }, &st) != 0)
-		return -1;
-
+	snprintf(foreign_label, sizeof(foreign_label), "berth.test=%s", dmn.proc.dir);
 	base_port = pick_base_port();
-	t.name = "demo";
-	t.description = "berth's demo HTTP service";
-	t.image = DEMO_IMAGE;
-	t.build_context = context;
-	t.container_port = 8000;
-	t.port_range_start = base_port;
-	t.port_range_end = base_port + 59;
-	t.mount_path = "/data";
-	t.env = env;
-	t.n_env = 1;
-	t.stop_timeout_s = 2;
-	put.template_ = &t;
-	if (call("PutTemplate", &put.base, &reply, &st) != 0) {
+	e2e_demo_template(&t, "demo", base_port, (uint16_t)(base_port + 59));
+	if (e2e_put_template(dmn.client, &t, &st) != 0) {
 		fprintf(stderr, "PutTemplate: %s\n", st.message);
 		return -1;
 	}
-	berth_reply_free(reply);
 	return 0;
 }
 
@@ -231,12 +134,8 @@ static int
 teardown_group(void **state)
 {
 	(void)state;
-	if (client != NULL)
-		remove_all_services();
-	remove_leftover_containers();
-	berth_close(client);
-	berthd_proc_cleanup(&proc);
-	docker_close(docker);
+	e2e_remove_labelled(foreign_label);
+	e2e_daemon_destroy(&dmn, true);
 	return 0;
 }
 
@@ -245,7 +144,7 @@ static int
 teardown_test(void **state)
 {
 	(void)state;
-	remove_all_services();
+	e2e_remove_all_services(dmn.client);
 	return 0;
 }
 
@@ -294,7 +193,7 @@ test_three_launches_get_consecutive_ports_and_own_directories(void **state)
 static void
 test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 {
-	struct docker_label labels[] = { { "berth.test", proc.dir } };
+	struct docker_label labels[] = { { "berth.test", dmn.proc.dir } };
 	struct docker_container_spec spec = {
 		.name = NULL, .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
 		.container_port = 8000, .host_ip = "127.0.0.1",
@@ -305,7 +204,7 @@ test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 	int fd;
 
 	(void)state;
-	fd = listen_on(base_port);
+	fd = e2e_listen_on(base_port);
 	assert_true(fd >= 0);
 	snprintf(name, sizeof(name), "berth-foreign-%d", (int)getpid());
 	spec.name = name;
@@ -338,7 +237,7 @@ test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 		if (attempt >= 20)
 			fail_msg("berthd never learned that a foreign container publishes port %u",
 			    base_port + 1);
-		usleep(250 * 1000);
+		usleep(250 * 1000); /* pacing: each attempt is a launch */
 	}
 
 	close(fd);
@@ -354,7 +253,7 @@ test_ports_held_by_a_listener_or_a_foreign_container_are_skipped(void **state)
 static void
 test_auto_named_launch_passes_over_a_name_taken_outside_the_registry(void **state)
 {
-	struct docker_label labels[] = { { "berth.test", proc.dir } };
+	struct docker_label labels[] = { { "berth.test", dmn.proc.dir } };
 	struct docker_container_spec spec = {
 		.name = "demo_instance_1", .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
 		.container_port = 8000,
