@@ -4,7 +4,6 @@
  * Encoding and decoding are driven by the generated service descriptor:
  * the method's input and output descriptors say what to pack and unpack.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +19,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "berth.h"
+#include "pem.h"
 #include "reply_arena.h"
 #include "rpc_method.h"
 #include "status.h"
@@ -28,7 +28,6 @@
 #define REPLY_MAX_BYTES (64u << 20)
 /* Extra wait past the call's deadline, so berthd's own answer arrives. */
 #define DEADLINE_GRACE_MS 1000
-#define PEM_MAX_BYTES (1u << 20)
 
 struct berth_client {
 	ProtobufCService service; /* first: berth_service() hands out its address */
@@ -98,32 +97,6 @@ berth_version(void)
 static void service_invoke(ProtobufCService *service, unsigned method_index,
     const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 
-/* A whole PEM file as a string (malloc'ed); NULL with st filled. */
-static char *
-read_pem(const char *what, const char *path, berth_status *st)
-{
-	FILE *f = fopen(path, "r");
-	char *text;
-	size_t n;
-
-	if (f == NULL) {
-		set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot read the %s %s: %s", what,
-		    path, strerror(errno));
-		return NULL;
-	}
-	text = malloc(PEM_MAX_BYTES + 1);
-	n = text != NULL ? fread(text, 1, PEM_MAX_BYTES + 1, f) : 0;
-	fclose(f);
-	if (text == NULL || n == 0 || n > PEM_MAX_BYTES) {
-		free(text);
-		set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT, "the %s %s is empty or too large",
-		    what, path);
-		return NULL;
-	}
-	text[n] = '\0';
-	return text;
-}
-
 /* "example.org" of "tls+tcp://example.org:7000", "::1" of "tls+tcp://[::1]:7000". */
 static void
 url_host(const char *url, char *out, size_t len)
@@ -150,6 +123,7 @@ setup_tls(nng_dialer dialer, const char *url, const berth_options *opts, berth_s
 	    ? opts->tls_ca_file : BERTH_DEFAULT_TLS_CA;
 	nng_tls_config *tls = NULL;
 	char *cert = NULL, *key = NULL, name[256];
+	struct error pem_err;
 	int rv, code = 0;
 
 	if (opts != NULL && opts->tls_server_name != NULL && opts->tls_server_name[0] != '\0')
@@ -176,9 +150,9 @@ setup_tls(nng_dialer dialer, const char *url, const berth_options *opts, berth_s
 			    "a client certificate needs its key (tls_key_file)");
 			goto out;
 		}
-		if ((cert = read_pem("certificate", opts->tls_cert_file, st)) == NULL ||
-		    (key = read_pem("key", opts->tls_key_file, st)) == NULL) {
-			code = st != NULL ? st->code : BERTH__V1__CODE__INVALID_ARGUMENT;
+		if (pem_read_file("certificate", opts->tls_cert_file, &cert, &pem_err) != 0 ||
+		    pem_read_file("key", opts->tls_key_file, &key, &pem_err) != 0) {
+			code = set_status(st, pem_err.code, "%s", pem_err.message);
 			goto out;
 		}
 		if ((rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {

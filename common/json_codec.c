@@ -1,12 +1,15 @@
 /*
- * json.c - protobuf-c messages to and from JSON, driven by the descriptors.
+ * json_codec.c - protobuf-c messages to and from JSON, driven by the
+ * descriptors (see json_codec.h).
  *
  * Field storage follows protobuf-c's layout: a field's value lives at
  * `offset` in the message struct; for a repeated field `quantifier_offset`
  * holds the element count (size_t), for a oneof member the case (uint32),
- * for an optional scalar the has_ flag. Messages built here use the
- * system allocator, exactly as protobuf_c_message_free_unpacked(m, NULL)
- * expects, so a half-built message can always be freed on error.
+ * for an optional scalar the has_ flag. Messages built here come from
+ * malloc, as protobuf-c's default allocator's do, and start from
+ * protobuf_c_message_init() as the unpacker's do, so
+ * protobuf_c_message_free_unpacked(m, NULL) frees them, also half-built
+ * ones on error.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,10 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "json_codec.h"
+#include "utf8.h"
 
-/* As long as berth_status.field, where the path ends up. */
-#define JSON_PATH_LEN sizeof(((berth_status *)NULL)->field)
+/* As long as struct error's field, where the path ends up. */
+#define JSON_PATH_LEN ERROR_FIELD_MAX
 
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -68,38 +72,6 @@ has_presence_flag(const ProtobufCFieldDescriptor *f)
 {
 	return f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
 	    f->type != PROTOBUF_C_TYPE_MESSAGE && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
-}
-
-/* Length of the valid UTF-8 sequence at p, or 0 when it is not one. */
-static size_t
-utf8_sequence_length(const unsigned char *p)
-{
-	unsigned c = p[0], cp;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    cp > 0x10ffff)
-		return 0;
-	return n;
 }
 
 /*
@@ -216,7 +188,7 @@ value_to_json(const ProtobufCFieldDescriptor *f, const void *p)
 		return base64_to_json(p);
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(ProtobufCMessage *const *)p != NULL
-		    ? cli_json_from_message(*(ProtobufCMessage *const *)p)
+		    ? json_codec_from_message(*(ProtobufCMessage *const *)p)
 		    : json_null();
 	}
 	return NULL;
@@ -251,7 +223,7 @@ field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 }
 
 json_t *
-cli_json_from_message(const ProtobufCMessage *msg)
+json_codec_from_message(const ProtobufCMessage *msg)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	json_t *obj = json_object();
@@ -272,34 +244,35 @@ cli_json_from_message(const ProtobufCMessage *msg)
  */
 
 struct decoder {
-	berth_status *st;
+	struct error *err;        /* may be NULL */
 	char path[JSON_PATH_LEN]; /* dotted path of the value being read */
 };
 
+/*
+ * Records a failure. An INVALID_ARGUMENT names the field being read
+ * (err->field is the dotted path) with the reason INVALID_JSON.
+ */
 static int __attribute__((format(printf, 3, 4)))
-fail(struct decoder *dec, int code, const char *fmt, ...)
+decoder_fail(struct decoder *dec, int code, const char *fmt, ...)
 {
+	char message[ERROR_MESSAGE_MAX];
 	va_list ap;
 
-	memset(dec->st, 0, sizeof(*dec->st));
-	dec->st->code = code;
 	va_start(ap, fmt);
-	vsnprintf(dec->st->message, sizeof(dec->st->message), fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	if (code == BERTH__V1__CODE__INVALID_ARGUMENT) {
-		snprintf(dec->st->field, sizeof(dec->st->field), "%s", dec->path);
-		snprintf(dec->st->reason, sizeof(dec->st->reason), "INVALID_JSON");
-	}
-	return code;
+	if (code == BERTH__V1__CODE__INVALID_ARGUMENT)
+		return error_set_field(dec->err, code, dec->path, "INVALID_JSON", "%s", message);
+	return error_set(dec->err, code, "%s", message);
 }
 
 static int
 out_of_memory(struct decoder *dec)
 {
-	return fail(dec, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	return decoder_fail(dec, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 }
 
-#define invalid(dec, ...) fail((dec), BERTH__V1__CODE__INVALID_ARGUMENT, __VA_ARGS__)
+#define invalid(dec, ...) decoder_fail((dec), BERTH__V1__CODE__INVALID_ARGUMENT, __VA_ARGS__)
 
 /* Appends ".name" or "[i]" to the path; returns the old length for path_pop. */
 static size_t __attribute__((format(printf, 2, 3)))
@@ -473,14 +446,17 @@ enum_from_json(struct decoder *dec, const ProtobufCEnumDescriptor *e, const json
 	const ProtobufCEnumValue *v = NULL;
 	char names[256] = "";
 
-	if (json_is_string(j))
+	if (json_is_string(j)) {
 		v = protobuf_c_enum_descriptor_get_value_by_name(e, json_string_value(j));
-	else if (json_is_integer(j) && json_integer_value(j) >= INT32_MIN &&
-	    json_integer_value(j) <= INT32_MAX)
-		v = protobuf_c_enum_descriptor_get_value(e, (int)json_integer_value(j));
-	else
+	} else if (json_is_integer(j) && json_integer_value(j) >= INT32_MIN &&
+	    json_integer_value(j) <= INT32_MAX) {
+		/* Open enums (proto3): a number the descriptor lacks is kept, as the printer prints it. */
+		*out = (int)json_integer_value(j);
+		return 0;
+	} else {
 		return invalid(dec, "%s must be a name or number of %s, not %s", dec->path, e->name,
 		    json_type_name(j));
+	}
 	if (v != NULL) {
 		*out = v->value;
 		return 0;
@@ -489,11 +465,8 @@ enum_from_json(struct decoder *dec, const ProtobufCEnumDescriptor *e, const json
 		size_t len = strlen(names);
 		snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "", e->values[i].name);
 	}
-	if (json_is_string(j))
-		return invalid(dec, "%s: \"%s\" is not a value of %s (%s)", dec->path,
-		    json_string_value(j), e->name, names);
-	return invalid(dec, "%s: %" JSON_INTEGER_FORMAT " is not a value of %s (%s)", dec->path,
-	    json_integer_value(j), e->name, names);
+	return invalid(dec, "%s: \"%s\" is not a value of %s (%s)", dec->path,
+	    json_string_value(j), e->name, names);
 }
 
 static int
@@ -714,15 +687,47 @@ message_from_json(struct decoder *dec, const json_t *j, const ProtobufCMessageDe
 }
 
 int
-cli_json_to_message(const json_t *json, const ProtobufCMessageDescriptor *desc,
-    ProtobufCMessage **out, berth_status *st)
+json_codec_to_message(const json_t *json, const ProtobufCMessageDescriptor *desc,
+    ProtobufCMessage **out, struct error *err)
 {
-	berth_status local;
-	struct decoder dec = { st != NULL ? st : &local, "" };
+	struct decoder dec = { err, "" };
 	int code;
 
 	*out = NULL;
 	if ((code = message_from_json(&dec, json, desc, out)) == 0)
-		memset(dec.st, 0, sizeof(*dec.st));
+		error_clear(err);
 	return code;
+}
+
+int
+json_codec_parse(const char *text, size_t len, const ProtobufCMessageDescriptor *desc,
+    ProtobufCMessage **out, struct error *err)
+{
+	json_error_t jerr;
+	json_t *j;
+	int code;
+
+	*out = NULL;
+	if ((j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		return error_set_field(err, BERTH__V1__CODE__INVALID_ARGUMENT, "", "INVALID_JSON",
+		    "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+	}
+	code = json_codec_to_message(j, desc, out, err);
+	json_decref(j);
+	return code;
+}
+
+int
+json_codec_print(const ProtobufCMessage *msg, char **out, struct error *err)
+{
+	json_t *j = json_codec_from_message(msg);
+
+	*out = j != NULL ? json_dumps(j, JSON_CODEC_DUMP_FLAGS) : NULL;
+	json_decref(j);
+	if (*out == NULL)
+		return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	error_clear(err);
+	return 0;
 }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli.h"
+#include "context.h"
 
 enum cli_opt_kind {
 	CLI_OPT_FLAG,   /* value: bool * */

@@ -1,14 +1,13 @@
 /*
- * cli.c - the driver of `berth`: global options, command lookup, error
- * reporting and exit statuses. The commands themselves are in commands.c.
+ * cli.c - the driver of `berth`: global options, command lookup, the help
+ * command and exit statuses. The commands are in cmd_*.c, their table in
+ * commands.c, what they share in context.c.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "cli.h"
-#include "json.h"
 
 /*
  * Exit statuses, one per class of outcome, so that scripts can tell "fix
@@ -61,143 +60,6 @@ cli_exit_status(int outcome)
 	}
 }
 
-static const char global_synopsis[] =
-    "berth [--url URL] [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
-    "             [--timeout SEC] [--json] COMMAND [ARGS...]";
-
-static const char global_help[] =
-    "The admin CLI of berthd, the service manager for Docker hosts.\n"
-    "\n"
-    "Global options (before the command):\n"
-    "  --url URL      berthd's address (default: $BERTH_URL, else " BERTH_DEFAULT_URL ")\n"
-    "  --token TOKEN  bearer token sent with every call (default: $BERTH_TOKEN)\n"
-    "  --tls-ca FILE  CA certificate(s) that berthd's certificate must chain to, for\n"
-    "                 tls+tcp:// URLs (default: $BERTH_TLS_CA, else\n"
-    "                 " BERTH_DEFAULT_TLS_CA ")\n"
-    "  --tls-cert FILE, --tls-key FILE\n"
-    "                 this client's certificate and key (PEM), for a berthd that\n"
-    "                 requires mutual TLS (default: $BERTH_TLS_CERT, $BERTH_TLS_KEY)\n"
-    "  --tls-server-name NAME\n"
-    "                 the name berthd's certificate must carry (default: the URL's host)\n"
-    "  --timeout SEC  how long to wait for each answer (default: 60)\n"
-    "  --json         print the reply as one JSON object with the proto's field\n"
-    "                 names; every field is present, enums by name\n"
-    "  -h, --help     this text; `berth COMMAND --help` for one command\n"
-    "  --version      print the version\n";
-
-static const char exit_help[] =
-    "Errors go to stderr as \"berth: CODE: message\", with \" (field: NAME)\" when\n"
-    "the server names the field at fault.\n"
-    "\n"
-    "Exit status:\n"
-    "  0  OK\n"
-    "  1  usage error (unknown command or option, missing argument)\n"
-    "  2  INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE (also local checks)\n"
-    "  3  NOT_FOUND\n"
-    "  4  ALREADY_EXISTS, ABORTED\n"
-    "  5  RESOURCE_EXHAUSTED\n"
-    "  6  UNAUTHENTICATED, PERMISSION_DENIED\n"
-    "  7  UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (retry later)\n"
-    "  8  UNIMPLEMENTED\n"
-    "  9  INTERNAL, UNKNOWN, DATA_LOSS\n";
-
-/* Synopses longer than this get their summary on the next line. */
-#define SYNOPSIS_COLUMN 36
-
-/* The whole usage: `berth --help` (full) or after an unknown command. */
-static void
-print_usage(FILE *f, bool full)
-{
-	fprintf(f, "Usage: %s\n\n", global_synopsis);
-	if (full)
-		fprintf(f, "%s\n", global_help);
-	fprintf(f, "Commands:\n");
-	for (size_t i = 0; i < cli_commands_count; i++) {
-		const struct cli_command *c = &cli_commands[i];
-
-		if (strlen(c->synopsis) > SYNOPSIS_COLUMN)
-			fprintf(f, "  %s\n  %-*s  %s\n", c->synopsis, SYNOPSIS_COLUMN, "", c->summary);
-		else
-			fprintf(f, "  %-*s  %s\n", SYNOPSIS_COLUMN, c->synopsis, c->summary);
-	}
-	if (full)
-		fprintf(f, "\n%s", exit_help);
-	else
-		fprintf(f, "\nRun 'berth --help' for the global options and exit statuses.\n");
-}
-
-void
-cli_command_usage(const struct cli_command *cmd, FILE *f)
-{
-	if (cmd == NULL) {
-		print_usage(f, true);
-		return;
-	}
-	fprintf(f, "Usage: berth %s\n\n%s\n", cmd->synopsis, cmd->summary);
-	if (cmd->details != NULL)
-		fprintf(f, "\n%s", cmd->details);
-}
-
-int
-cli_usage_error(struct cli *cli, const struct cli_command *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("berth: ", cli->err);
-	va_start(ap, fmt);
-	vfprintf(cli->err, fmt, ap);
-	va_end(ap);
-	fputc('\n', cli->err);
-	if (cmd != NULL)
-		fprintf(cli->err, "Usage: berth %s\nRun 'berth %s%s%s --help' for details.\n",
-		    cmd->synopsis, cmd->name, cmd->sub != NULL ? " " : "",
-		    cmd->sub != NULL ? cmd->sub : "");
-	else
-		fprintf(cli->err, "Usage: %s\nRun 'berth --help' for details.\n", global_synopsis);
-	return CLI_USAGE;
-}
-
-int
-cli_fail(struct cli *cli, int code, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(&cli->status, 0, sizeof(cli->status));
-	cli->status.code = code;
-	snprintf(cli->status.field, sizeof(cli->status.field), "%s", field != NULL ? field : "");
-	va_start(ap, fmt);
-	vsnprintf(cli->status.message, sizeof(cli->status.message), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-int
-cli_call(struct cli *cli, const char *method, const ProtobufCMessage *request,
-    ProtobufCMessage **reply)
-{
-	*reply = NULL;
-	if (cli->client == NULL &&
-	    berth_open(&cli->client, cli->url, &cli->opts, &cli->status) != 0)
-		return cli->status.code;
-	return berth_call(cli->client, method, request, reply, &cli->status);
-}
-
-int
-cli_print_json(struct cli *cli, const ProtobufCMessage *msg)
-{
-	json_t *j = cli_json_from_message(msg);
-	int rc;
-
-	if (j == NULL)
-		return cli_fail(cli, BERTH__V1__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
-	rc = json_dumpf(j, cli->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(j);
-	fputc('\n', cli->out);
-	if (rc != 0)
-		return cli_fail(cli, BERTH__V1__CODE__INTERNAL, NULL, "cannot write the JSON output");
-	return 0;
-}
-
 /* --timeout SEC: seconds, fractions allowed, as milliseconds. */
 static int
 parse_timeout(const char *s, uint32_t *ms)
@@ -226,7 +88,7 @@ parse_global_options(struct cli *cli, int argc, char **argv, int *i)
 			break;
 		}
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			print_usage(cli->out, true);
+			cli_print_usage(cli->out, true);
 			return CLI_HELP;
 		}
 		if (strcmp(arg, "--version") == 0) {
@@ -312,7 +174,7 @@ run_help(struct cli *cli, int argc, char **argv)
 	const struct cli_command *cmd;
 
 	if (argc == 0) {
-		print_usage(cli->out, true);
+		cli_print_usage(cli->out, true);
 		return CLI_HELP;
 	}
 	if (has_subcommands(argv[0]) && argc == 1) {
@@ -356,7 +218,7 @@ dispatch(struct cli *cli, int argc, char **argv)
 		skip = 2;
 	} else if ((cmd = find_command(name, NULL)) == NULL) {
 		fprintf(cli->err, "berth: unknown command '%s'\n", name);
-		print_usage(cli->err, false);
+		cli_print_usage(cli->err, false);
 		return CLI_USAGE;
 	}
 	return cmd->fn(cli, cmd, argc - skip, argv + skip);
@@ -380,7 +242,7 @@ cli_main(int argc, char **argv, FILE *out, FILE *err)
 	outcome = parse_global_options(&cli, argc, argv, &i);
 	if (outcome == 0 && i >= argc) {
 		fprintf(err, "berth: no command given\n");
-		print_usage(err, false);
+		cli_print_usage(err, false);
 		outcome = CLI_USAGE;
 	}
 	if (outcome == 0)

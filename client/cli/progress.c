@@ -1,87 +1,20 @@
 /*
- * term.c - --watch and the elapsed-time indicator of long calls.
+ * progress.c - the elapsed-time indicator of long calls (progress.h).
  *
- * Threads: cli_watch runs on the main thread; a progress indicator has one
- * thread of its own, which alone writes to cli->err while it runs (the
- * main thread is blocked in the call meanwhile) and is joined before the
- * main thread prints again.
+ * Threads: the indicator has one thread of its own, which alone writes to
+ * cli->err while it runs (the main thread is blocked in the call
+ * meanwhile) and is joined before the main thread prints again.
  */
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "term.h"
+#include "progress.h"
 
-#define ANSI_HOME_CLEAR "\033[H\033[2J"
 #define ANSI_ERASE_LINE "\r\033[K"
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int signo)
-{
-	(void)signo;
-	interrupted = 1;
-}
-
-/* Sleeps `seconds`, returning early when SIGINT arrives. */
-static void
-sleep_unless_interrupted(uint32_t seconds)
-{
-	struct timespec left = { (time_t)seconds, 0 };
-
-	while (!interrupted && nanosleep(&left, &left) != 0 && errno == EINTR)
-		;
-}
-
-int
-cli_watch(struct cli *cli, const char *title, uint32_t interval_s, uint32_t count,
-    cli_snapshot_fn snapshot, void *arg)
-{
-	struct sigaction sa, old;
-	bool tty = isatty(fileno(cli->out)) == 1;
-	int rc = 0;
-
-	/* No SA_RESTART: the sleep between snapshots ends at once on SIGINT. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	sigaction(SIGINT, &sa, &old);
-
-	for (uint32_t n = 0; count == 0 || n < count; n++) {
-		if (tty) {
-			char now[32];
-			time_t t = time(NULL);
-			struct tm tm;
-
-			strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-			fprintf(cli->out, ANSI_HOME_CLEAR "Every %us: %s    %s\n\n", interval_s, title,
-			    now);
-		} else if (n > 0) {
-			fputc('\n', cli->out);
-		}
-		rc = snapshot(cli, arg);
-		fflush(cli->out);
-		if (rc != 0 || interrupted || (count != 0 && n + 1 >= count))
-			break;
-		sleep_unless_interrupted(interval_s);
-		if (interrupted)
-			break;
-	}
-	sigaction(SIGINT, &old, NULL);
-	return interrupted ? 0 : rc;
-}
-
-/* ---------------------------------------------------------------------------
- * The elapsed-time indicator
- */
 
 struct cli_progress {
 	pthread_t thread;

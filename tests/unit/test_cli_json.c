@@ -1,6 +1,7 @@
 /*
- * test_cli_json.c - the CLI's generic protobuf-c <-> JSON converters
- * (client/cli/json.c), driven only by the generated descriptors.
+ * test_cli_json.c - the generic protobuf-c <-> JSON codec behind the CLI's
+ * --json and --from-json (common/json_codec.c), driven only by the
+ * generated descriptors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "json_codec.h"
 
 /* --- helpers --------------------------------------------------------------- */
 
@@ -31,10 +32,10 @@ parse(const char *text)
 /* Converts text to a message of type desc; returns the code, st filled. */
 static int
 decode(const char *text, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
-    berth_status *st)
+    struct error *st)
 {
 	json_t *j = parse(text);
-	int rc = cli_json_to_message(j, desc, out, st);
+	int rc = json_codec_to_message(j, desc, out, st);
 
 	json_decref(j);
 	return rc;
@@ -45,7 +46,7 @@ assert_decode_fails(const char *text, const ProtobufCMessageDescriptor *desc,
     const char *field, const char *message_part)
 {
 	ProtobufCMessage *msg = (ProtobufCMessage *)1;
-	berth_status st;
+	struct error st;
 
 	assert_int_equal(decode(text, desc, &msg, &st), BERTH__V1__CODE__INVALID_ARGUMENT);
 	assert_null(msg);
@@ -80,7 +81,7 @@ test_to_json_has_every_field_even_zero_and_empty(void **state)
 	json_t *j;
 
 	(void)state;
-	j = cli_json_from_message(&t.base);
+	j = json_codec_from_message(&t.base);
 	assert_non_null(j);
 	assert_int_equal(json_object_size(j), berth__v1__template__descriptor.n_fields);
 	for (unsigned i = 0; i < berth__v1__template__descriptor.n_fields; i++)
@@ -108,7 +109,7 @@ test_to_json_uses_proto_field_names_and_values(void **state)
 	t.port_range_end = 9010;
 	t.env = env;
 	t.n_env = 2;
-	j = cli_json_from_message(&t.base);
+	j = json_codec_from_message(&t.base);
 	assert_string_equal(json_string_value(json_object_get(j, "name")), "web");
 	assert_string_equal(json_string_value(json_object_get(j, "image")), "nginx:latest");
 	assert_int_equal(json_integer_value(json_object_get(j, "port_range_start")), 9000);
@@ -126,13 +127,13 @@ test_to_json_writes_enums_by_name_and_unknown_ones_by_number(void **state)
 	(void)state;
 	h.status = BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING;
 	h.docker_available = 1;
-	j = cli_json_from_message(&h.base);
+	j = json_codec_from_message(&h.base);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "SERVING");
 	assert_true(json_is_true(json_object_get(j, "docker_available")));
 	json_decref(j);
 
 	h.status = 42;
-	j = cli_json_from_message(&h.base);
+	j = json_codec_from_message(&h.base);
 	assert_int_equal(json_integer_value(json_object_get(j, "status")), 42);
 	json_decref(j);
 }
@@ -168,7 +169,7 @@ test_to_json_nests_messages_and_repeated_messages(void **state)
 	r.services = services;
 	r.n_services = 2;
 
-	j = cli_json_from_message(&r.base);
+	j = json_codec_from_message(&r.base);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "statistics"),
 	    "total_services")), 2);
 	assert_int_equal(json_integer_value(json_array_get(
@@ -199,7 +200,7 @@ test_to_json_writes_uint64_as_number_and_the_top_half_as_string(void **state)
 	(void)state;
 	c.memory_bytes = 5000000000ull;
 	c.memory_limit_bytes = UINT64_MAX;
-	j = cli_json_from_message(&c.base);
+	j = json_codec_from_message(&c.base);
 	assert_true(json_is_integer(json_object_get(j, "memory_bytes")));
 	assert_int_equal(json_integer_value(json_object_get(j, "memory_bytes")), 5000000000ll);
 	assert_string_equal(json_string_value(json_object_get(j, "memory_limit_bytes")),
@@ -212,15 +213,15 @@ test_to_json_writes_bytes_as_base64_and_reads_them_back(void **state)
 {
 	Berth__V1__RpcResponse r = BERTH__V1__RPC_RESPONSE__INIT, *back;
 	ProtobufCMessage *msg;
-	berth_status st;
+	struct error st;
 	json_t *j;
 
 	(void)state;
 	r.payload.data = (uint8_t *)"hello";
 	r.payload.len = 5;
-	j = cli_json_from_message(&r.base);
+	j = json_codec_from_message(&r.base);
 	assert_string_equal(json_string_value(json_object_get(j, "payload")), "aGVsbG8=");
-	assert_int_equal(cli_json_to_message(j, &berth__v1__rpc_response__descriptor, &msg, &st), 0);
+	assert_int_equal(json_codec_to_message(j, &berth__v1__rpc_response__descriptor, &msg, &st), 0);
 	back = (Berth__V1__RpcResponse *)msg;
 	assert_int_equal(back->payload.len, 5);
 	assert_memory_equal(back->payload.data, "hello", 5);
@@ -236,11 +237,11 @@ test_to_json_spells_nan_and_infinity_as_strings(void **state)
 
 	(void)state;
 	c.cpu_percent = NAN;
-	j = cli_json_from_message(&c.base);
+	j = json_codec_from_message(&c.base);
 	assert_string_equal(json_string_value(json_object_get(j, "cpu_percent")), "NaN");
 	json_decref(j);
 	c.cpu_percent = -INFINITY;
-	j = cli_json_from_message(&c.base);
+	j = json_codec_from_message(&c.base);
 	assert_string_equal(json_string_value(json_object_get(j, "cpu_percent")), "-Infinity");
 	json_decref(j);
 }
@@ -253,7 +254,7 @@ test_to_json_replaces_invalid_utf8_instead_of_failing(void **state)
 
 	(void)state;
 	r.logs = "ok \xff\xfe end";
-	j = cli_json_from_message(&r.base);
+	j = json_codec_from_message(&r.base);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "logs")),
 	    "ok \xef\xbf\xbd\xef\xbf\xbd end");
@@ -269,7 +270,7 @@ test_template_round_trips_through_json(void **state)
 	char *env[] = { "A=1", "B=two words" };
 	char *command[] = { "sh", "-c", "echo 'hi'" };
 	ProtobufCMessage *msg;
-	berth_status st;
+	struct error st;
 	json_t *j;
 
 	(void)state;
@@ -287,8 +288,8 @@ test_template_round_trips_through_json(void **state)
 	t.n_command = 3;
 	t.stop_timeout_s = 30;
 
-	j = cli_json_from_message(&t.base);
-	assert_int_equal(cli_json_to_message(j, &berth__v1__template__descriptor, &msg, &st), 0);
+	j = json_codec_from_message(&t.base);
+	assert_int_equal(json_codec_to_message(j, &berth__v1__template__descriptor, &msg, &st), 0);
 	json_decref(j);
 	back = (Berth__V1__Template *)msg;
 	assert_string_equal(back->name, "web");
@@ -311,7 +312,7 @@ test_nested_message_round_trips_through_json(void **state)
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
 	Berth__V1__ContainerState c = BERTH__V1__CONTAINER_STATE__INIT;
 	ProtobufCMessage *msg;
-	berth_status st;
+	struct error st;
 	json_t *j;
 
 	(void)state;
@@ -323,8 +324,8 @@ test_nested_message_round_trips_through_json(void **state)
 	c.cpu_percent = 0.25;
 	c.memory_bytes = 1ull << 40;
 	r.service = &s;
-	j = cli_json_from_message(&r.base);
-	assert_int_equal(cli_json_to_message(j, &berth__v1__get_service_response__descriptor, &msg,
+	j = json_codec_from_message(&r.base);
+	assert_int_equal(json_codec_to_message(j, &berth__v1__get_service_response__descriptor, &msg,
 	    &st), 0);
 	json_decref(j);
 	assert_true(same_packed(&r.base, msg));
@@ -336,7 +337,7 @@ test_from_json_accepts_camel_case_null_and_numeric_strings(void **state)
 {
 	Berth__V1__Template *t;
 	ProtobufCMessage *msg;
-	berth_status st;
+	struct error st;
 
 	(void)state;
 	assert_int_equal(decode("{\"name\": \"x\", \"containerPort\": 8080, "
@@ -357,7 +358,7 @@ static void
 test_from_json_reads_enums_by_name_or_number(void **state)
 {
 	ProtobufCMessage *msg;
-	berth_status st;
+	struct error st;
 
 	(void)state;
 	assert_int_equal(decode("{\"status\": \"NOT_SERVING\"}",

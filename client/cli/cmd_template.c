@@ -1,0 +1,350 @@
+/*
+ * cmd_template.c - the template commands: templates, template show, add
+ * and rm (ListTemplates, GetTemplate, PutTemplate, DeleteTemplate).
+ *
+ * Each parses its words, checks locally what berthd would refuse anyway
+ * (the same error, without a round trip), calls the RPC and prints the
+ * reply: as JSON with --json, otherwise for humans.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "args.h"
+#include "commands.h"
+#include "format.h"
+#include "json_codec.h"
+
+/* The template as "key: value" lines, one per field (env and constraint: one per entry). */
+static void
+kv_template(struct cli_table *kv, const Berth__V1__Template *t)
+{
+	char ports[32];
+
+	cli_format_port_range(ports, sizeof(ports), t->port_range_start, t->port_range_end);
+	cli_kv_add(kv, "name", "%s", t->name);
+	cli_kv_add(kv, "description", "%s", t->description);
+	cli_kv_add(kv, "image", "%s", t->image);
+	cli_kv_add(kv, "build_context", "%s", t->build_context);
+	cli_kv_add(kv, "container_port", "%u", t->container_port);
+	cli_kv_add(kv, "port_range", "%s", ports);
+	cli_kv_add(kv, "mount_path", "%s", t->mount_path);
+	cli_kv_add_each(kv, "env", t->env, t->n_env, "");
+	cli_kv_add_owned(kv, "command", cli_shell_join(t->command, t->n_command));
+	cli_kv_add(kv, "stop_timeout_s", "%u", t->stop_timeout_s);
+	cli_kv_add(kv, "cpu_limit", "%g", t->cpu_limit);
+	cli_kv_add(kv, "memory_limit_bytes", "%llu", (unsigned long long)t->memory_limit_bytes);
+	cli_kv_add(kv, "replicas", "%u", t->replicas);
+	cli_kv_add_each(kv, "constraint", t->constraints, t->n_constraints, "");
+	cli_kv_add(kv, "publish_mode", "%s", t->publish_mode);
+}
+
+/* Reads a message of type desc from a JSON file, or stdin for "-". */
+static int
+load_json_message(struct cli *cli, const struct cli_command *cmd, const char *path,
+    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	FILE *f = is_stdin ? stdin : fopen(path, "r");
+	struct error err;
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	*out = NULL;
+	if (f == NULL)
+		return cli_usage_error(cli, cmd, "cannot open '%s': %s", path, strerror(errno));
+	j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	if (!is_stdin)
+		fclose(f);
+	if (j == NULL)
+		return cli_fail(cli, BERTH__V1__CODE__INVALID_ARGUMENT, NULL, "%s:%d:%d: %s",
+		    is_stdin ? "<stdin>" : path, jerr.line, jerr.column, jerr.text);
+	rc = json_codec_to_message(j, desc, out, &err);
+	json_decref(j);
+	return rc != 0 ? cli_fail_error(cli, &err) : 0;
+}
+
+static int
+print_templates(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
+{
+	const Berth__V1__ListTemplatesResponse *r = (const Berth__V1__ListTemplatesResponse *)reply;
+	const bool *quiet = arg;
+	struct cli_table *t;
+
+	if (*quiet) {
+		for (size_t i = 0; i < r->n_templates; i++)
+			fprintf(cli->out, "%s\n", r->templates[i]->name);
+		return 0;
+	}
+	if (r->n_templates == 0) {
+		fprintf(cli->out, "No templates.\n");
+		return 0;
+	}
+	if (cli_table_new(&t, 5, CLI_TABLE_GAP) != 0)
+		return cli_out_of_memory(cli);
+	cli_table_addv(t, "NAME", "IMAGE", "PORTS", "CONTAINER PORT", "DESCRIPTION");
+	for (size_t i = 0; i < r->n_templates; i++) {
+		const Berth__V1__Template *tp = r->templates[i];
+		char ports[32], container_port[16];
+
+		cli_format_port_range(ports, sizeof(ports), tp->port_range_start, tp->port_range_end);
+		snprintf(container_port, sizeof(container_port), "%u", tp->container_port);
+		cli_table_addv(t, tp->name, tp->image, ports, container_port, tp->description);
+	}
+	return cli_table_end(cli, t);
+}
+
+int
+cli_cmd_templates(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	Berth__V1__ListTemplatesRequest req = BERTH__V1__LIST_TEMPLATES_REQUEST__INIT;
+	bool quiet = false;
+	struct cli_opt opts[] = {
+		{ "-q", CLI_OPT_FLAG, &quiet },
+		{ "--quiet", CLI_OPT_FLAG, &quiet },
+		{ NULL },
+	};
+	int rc;
+
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
+		return rc;
+	return cli_call_and_print(cli, "ListTemplates", &req.base, print_templates, &quiet);
+}
+
+static int
+print_template(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
+{
+	const Berth__V1__GetTemplateResponse *r = (const Berth__V1__GetTemplateResponse *)reply;
+	struct cli_table *kv;
+
+	(void)arg;
+	if (r->template_ == NULL)
+		return cli_fail(cli, BERTH__V1__CODE__INTERNAL, NULL, "berthd sent no template");
+	kv = cli_kv_begin();
+	kv_template(kv, r->template_);
+	return cli_table_end(cli, kv);
+}
+
+int
+cli_cmd_template_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	Berth__V1__GetTemplateRequest req = BERTH__V1__GET_TEMPLATE_REQUEST__INIT;
+	char *pos[1];
+	int rc;
+
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, pos, 1, 1)) != 0)
+		return rc;
+	if ((rc = cli_check_name(cli, "name", pos[0])) != 0)
+		return rc;
+	req.name = pos[0];
+	return cli_call_and_print(cli, "GetTemplate", &req.base, print_template, NULL);
+}
+
+static int
+print_put_template(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
+{
+	const Berth__V1__PutTemplateResponse *r = (const Berth__V1__PutTemplateResponse *)reply;
+	const char *name = arg;
+
+	if (r->template_ != NULL)
+		name = r->template_->name;
+	fprintf(cli->out, "Template '%s' %s.\n", name, r->created ? "created" : "replaced");
+	return 0;
+}
+
+/* --port-range START[-END]: "8000", "8000+", "8000-" (open) or "8000-8099". */
+static int
+parse_port_range(const char *s, uint32_t *start, uint32_t *end)
+{
+	char buf[32], *dash;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	*end = 0;
+	if ((dash = strpbrk(buf, "-+")) != NULL) {
+		if (*dash == '+' ? dash[1] != '\0'
+				 : dash[1] != '\0' && cli_parse_uint32(dash + 1, end) != 0)
+			return -1;
+		*dash = '\0';
+	}
+	return cli_parse_uint32(buf, start);
+}
+
+/* --cpus: a decimal number of CPUs ("0.5", "2"); validate_template checks the range. */
+static int
+parse_cpus(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno != 0 || end == s || *end != '\0' ? -1 : 0;
+}
+
+/* --memory: bytes, or with a k, m or g suffix (powers of 1024), as docker's -m. */
+static int
+parse_memory(const char *s, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+	int shift = 0;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end == '\0' ? '\0' : end[1] == '\0' ? end[0] | 0x20 : '?') {
+	case '\0':
+		break;
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	default:
+		return -1;
+	}
+	if (n > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
+int
+cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
+	Berth__V1__Template tpl = BERTH__V1__TEMPLATE__INIT;
+	const char *image = NULL, *description = NULL, *mount = NULL, *build_context = NULL;
+	const char *port_range = NULL, *from_json = NULL, *cpus = NULL, *memory = NULL;
+	const char *publish_mode = NULL;
+	uint32_t container_port = 0, stop_timeout = 0, replicas = 0;
+	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 };
+	struct cli_opt opts[] = {
+		{ "--image", CLI_OPT_STRING, &image },
+		{ "--description", CLI_OPT_STRING, &description },
+		{ "--container-port", CLI_OPT_UINT, &container_port },
+		{ "--port-range", CLI_OPT_STRING, &port_range },
+		{ "--mount", CLI_OPT_STRING, &mount },
+		{ "--env", CLI_OPT_LIST, &env },
+		{ "--cmd", CLI_OPT_LIST, &command },
+		{ "--build-context", CLI_OPT_STRING, &build_context },
+		{ "--stop-timeout", CLI_OPT_UINT, &stop_timeout },
+		{ "--from-json", CLI_OPT_STRING, &from_json },
+		{ "--cpus", CLI_OPT_STRING, &cpus },
+		{ "--memory", CLI_OPT_STRING, &memory },
+		{ "--replicas", CLI_OPT_UINT, &replicas },
+		{ "--constraint", CLI_OPT_LIST, &constraints },
+		{ "--publish-mode", CLI_OPT_STRING, &publish_mode },
+		{ NULL },
+	};
+	ProtobufCMessage *loaded = NULL;
+	struct error verr;
+	char *pos[1];
+	int rc;
+
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, pos, 0, 1)) != 0)
+		goto out;
+	if (from_json != NULL) {
+		rc = load_json_message(cli, cmd, from_json, &berth__v1__template__descriptor, &loaded);
+		if (rc != 0)
+			goto out;
+		/* A shallow copy: overrides below point into argv, `loaded` keeps its own. */
+		tpl = *(Berth__V1__Template *)loaded;
+	} else if (pos[0] == NULL) {
+		rc = cli_usage_error(cli, cmd, "missing NAME");
+		goto out;
+	} else if (image == NULL) {
+		rc = cli_usage_error(cli, cmd, "--image is required");
+		goto out;
+	}
+	if (pos[0] != NULL)
+		tpl.name = pos[0];
+	if (image != NULL)
+		tpl.image = (char *)image;
+	if (description != NULL)
+		tpl.description = (char *)description;
+	if (mount != NULL)
+		tpl.mount_path = (char *)mount;
+	if (build_context != NULL)
+		tpl.build_context = (char *)build_context;
+	if (opts[2].seen)
+		tpl.container_port = container_port;
+	if (opts[8].seen)
+		tpl.stop_timeout_s = stop_timeout;
+	if (opts[5].seen) {
+		tpl.env = env.v;
+		tpl.n_env = env.n;
+	}
+	if (opts[6].seen) {
+		tpl.command = command.v;
+		tpl.n_command = command.n;
+	}
+	if (opts[12].seen)
+		tpl.replicas = replicas;
+	if (opts[13].seen) {
+		tpl.constraints = constraints.v;
+		tpl.n_constraints = constraints.n;
+	}
+	if (publish_mode != NULL)
+		tpl.publish_mode = (char *)publish_mode;
+	if (cpus != NULL && parse_cpus(cpus, &tpl.cpu_limit) != 0) {
+		rc = cli_usage_error(cli, cmd, "--cpus takes a number of CPUs, not '%s'", cpus);
+		goto out;
+	}
+	if (memory != NULL && parse_memory(memory, &tpl.memory_limit_bytes) != 0) {
+		rc = cli_usage_error(cli, cmd,
+		    "--memory takes bytes, or a number with k, m or g, not '%s'", memory);
+		goto out;
+	}
+	if (port_range != NULL &&
+	    parse_port_range(port_range, &tpl.port_range_start, &tpl.port_range_end) != 0) {
+		rc = cli_usage_error(cli, cmd, "--port-range takes START[-END], not '%s'", port_range);
+		goto out;
+	}
+	/* Either port implies the other: the common case is "same number". */
+	if (tpl.container_port == 0)
+		tpl.container_port = tpl.port_range_start;
+	if (tpl.port_range_start == 0)
+		tpl.port_range_start = tpl.container_port;
+	if (validate_template(&tpl, &verr) != 0) {
+		rc = cli_fail_error(cli, &verr);
+		goto out;
+	}
+	req.template_ = &tpl;
+	rc = cli_call_and_print(cli, "PutTemplate", &req.base, print_put_template, tpl.name);
+out:
+	cli_strv_free(&env);
+	cli_strv_free(&command);
+	cli_strv_free(&constraints);
+	if (loaded != NULL)
+		protobuf_c_message_free_unpacked(loaded, NULL);
+	return rc;
+}
+
+int
+cli_cmd_template_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	Berth__V1__DeleteTemplateRequest req = BERTH__V1__DELETE_TEMPLATE_REQUEST__INIT;
+	char *pos[1], done[NAME_MAX_LEN + 32];
+	int rc;
+
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, pos, 1, 1)) != 0)
+		return rc;
+	if ((rc = cli_check_name(cli, "name", pos[0])) != 0)
+		return rc;
+	req.name = pos[0];
+	snprintf(done, sizeof(done), "Template '%s' removed.", pos[0]);
+	return cli_call_and_print(cli, "DeleteTemplate", &req.base, cli_print_sentence, done);
+}

@@ -1,0 +1,26 @@
+/*
+ * utf8.h - the one UTF-8 decoder of berth, shared by the input checks
+ * (validate.c), the JSON codec (json_codec.c) and the audit log's
+ * sanitizer (server/store/audit.c).
+ *
+ * Strict RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no bytes 0xC0, 0xC1 or 0xF5-0xFF.
+ */
+#ifndef BERTH_UTF8_H
+#define BERTH_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Length (1-4) of the valid UTF-8 sequence that starts at p, or 0 when the
+ * bytes there are not one. A NUL byte is a one-byte sequence; a sequence
+ * cut short by the string's end is invalid, and the decoder never reads
+ * past that NUL.
+ */
+size_t utf8_sequence_length(const unsigned char *p);
+
+/* True when the NUL-terminated s is valid UTF-8 from start to end. */
+bool utf8_valid(const char *s);
+
+#endif
