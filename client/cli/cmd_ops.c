@@ -74,7 +74,6 @@ cli_cmd_health(struct cli *cli, const struct cli_command *cmd, int argc, char **
 	return rc;
 }
 
-
 static int
 print_get_stats(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 {

@@ -28,7 +28,6 @@ kv_service(struct cli_table *kv, const Berth__V1__Service *s)
 	cli_kv_add(kv, "created_at", "%s", s->created_at);
 }
 
-
 /* Its container's state as seen by the engine. */
 static void
 kv_container(struct cli_table *kv, const Berth__V1__ContainerState *c)

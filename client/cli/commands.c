@@ -117,4 +117,3 @@ const struct cli_command cli_commands[] = {
 };
 
 const size_t cli_commands_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
-
