@@ -18,7 +18,6 @@
  * leave a container without a row.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/events.h"
+#include "core/instance_dir.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
 #include "core/ports.h"
@@ -98,52 +98,14 @@ registry_code(struct call *call, int code)
 	return call_fail(call, code, "%s", registry_error(call_registry(call))->message);
 }
 
+/* Creates <templates>/<template>/<instance>, following no link (instance_dir.h). */
 static int
-make_dir(const char *path, mode_t mode)
+make_project_dir(struct call *call, const char *template_name, const char *instance)
 {
-	if (mkdir(path, mode) == 0 || errno == EEXIST)
-		return 0;
-	return -1;
-}
+	struct error err;
 
-/* Creates <templates>/<template>/<instance>; names are validated, so no "..". */
-static int
-make_project_dir(struct call *call, const char *template_name, const char *path)
-{
-	struct berthd *d = call_berthd(call);
-	char *parent = arena_printf(&call->arena, "%s/%s", d->templates_dir, template_name);
-
-	if (make_dir(d->templates_dir, 0750) != 0 || make_dir(parent, 0750) != 0 ||
-	    make_dir(path, 0750) != 0)
-		return call_fail(call, BERTH__V1__CODE__INTERNAL, "cannot create %s: %s", path,
-		    strerror(errno));
-	return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* rm -rf of a project directory, never following links out of it. */
-static int
-purge_project_dir(struct call *call, const char *path)
-{
-	struct berthd *d = call_berthd(call);
-	size_t root = strlen(d->templates_dir);
-
-	/* Only ever below <data-dir>/templates/<template>/. */
-	if (strncmp(path, d->templates_dir, root) != 0 || path[root] != '/' ||
-	    strstr(path, "/..") != NULL)
-		return call_fail(call, BERTH__V1__CODE__INTERNAL,
-		    "refusing to delete %s: not an instance directory", path);
-	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		return call_fail(call, BERTH__V1__CODE__INTERNAL, "cannot delete %s: %s", path,
-		    strerror(errno));
+	if (instance_dir_create(call_berthd(call)->templates_dir, template_name, instance, &err) != 0)
+		return call_fail_error(call, &err);
 	return 0;
 }
 
@@ -411,7 +373,7 @@ undo_launch(struct call *call, Berth__V1__Service *s, int code)
 	}
 	registry_service_delete(call_registry(call), s->service_id);
 	ports_release(d->ports, (uint16_t)s->port);
-	rmdir(s->project_dir);
+	instance_dir_remove_empty(d->templates_dir, s->template_, s->instance);
 	log_warn("launch undone service=%s code=%d", s->service_id, code);
 }
 
@@ -467,7 +429,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 			ports_release(d->ports, chosen);
 			return code;
 		}
-		if ((code = make_project_dir(call, t->name, s->project_dir)) == 0 &&
+		if ((code = make_project_dir(call, t->name, s->instance)) == 0 &&
 		    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
 		    (code = registry_service_update(call_registry(call), s->service_id,
 			 STATUS_RUNNING, NULL)) != 0)
@@ -594,7 +556,7 @@ recreate(struct call *call, Berth__V1__Service *s)
 		return code;
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
 		return fail_backend(call, &err, "image not available");
-	if ((code = make_project_dir(call, t->name, s->project_dir)) != 0)
+	if ((code = make_project_dir(call, t->name, s->instance)) != 0)
 		return code;
 	struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
 		(uint16_t)s->port };
@@ -670,6 +632,29 @@ purge_backend_storage(struct call *call, const Berth__V1__Service *s, protobuf_c
 	return 0;
 }
 
+/* FAILED_PRECONDITION while the service's container runs (remove with --purge). */
+static int
+refuse_purge_while_running(struct call *call, const Berth__V1__Service *s)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct docker_container c;
+	struct error err = { 0 };
+	int code = b->ops->inspect(b, container_ref(s), &c, call_remaining_ms(call), &err);
+
+	if (code == BERTH__V1__CODE__NOT_FOUND)
+		return 0;
+	if (code != 0)
+		return fail_backend(call, &err, "cannot tell whether the container still runs");
+	if (strcmp(c.state, "running") == 0 || strcmp(c.state, "restarting") == 0 ||
+	    strcmp(c.state, "paused") == 0)
+		return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "purge",
+		    "CONTAINER_RUNNING",
+		    "service %s: its container is %s; stop it first (berth stop %s), or remove "
+		    "it with its container, before purging its directory",
+		    s->service_id, c.state, s->service_id);
+	return 0;
+}
+
 int
 lifecycle_remove(struct call *call, const char *service_id, bool keep_container, bool purge,
     Berth__V1__RemoveServiceResponse *out)
@@ -683,6 +668,12 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 
 	if ((code = lock_service(call, service_id, &s)) != 0)
 		return code;
+	/*
+	 * A running container could swap what berthd is deleting for links
+	 * to host paths: its directory is purged only once it has stopped.
+	 */
+	if (purge && keep_container && (code = refuse_purge_while_running(call, s)) != 0)
+		goto out;
 	/* Mark first: a crash from here on is finished by reconciliation. */
 	if ((code = registry_service_update(reg, service_id, STATUS_REMOVING, NULL)) != 0)
 		goto out;
@@ -701,8 +692,10 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 		goto out;
 	}
 	ports_release(d->ports, (uint16_t)s->port);
-	if (purge && (code = purge_project_dir(call, s->project_dir)) == 0)
+	if (purge && (code = instance_dir_purge(d->templates_dir, s->template_, s->instance, &err)) == 0)
 		out->directory_removed = true;
+	else if (purge)
+		code = call_fail_error(call, &err);
 	if (purge && code == 0)
 		code = purge_backend_storage(call, s, &out->volume_removed);
 	lifecycle_set_url(call, s);
