@@ -132,6 +132,19 @@ validate_abs_path(const char *field, const char *s, bool allow_empty,
 	return 0;
 }
 
+void
+validate_normalize_path(char *s)
+{
+	char *out = s;
+
+	for (const char *in = s; *in != '\0'; in++)
+		if (!(*in == '/' && out > s && out[-1] == '/'))
+			*out++ = *in;
+	while (out - s > 1 && out[-1] == '/')
+		out--;
+	*out = '\0';
+}
+
 int
 validate_image(const char *field, const char *s, struct error *err)
 {
@@ -185,6 +198,10 @@ validate_env(const char *field, const char *s, struct error *err)
 		return invalid(err, field, "INVALID_ENV",
 		    "%s: the KEY must be letters, digits and '_', not starting with a digit", field);
 	}
+	/* berth sets these itself (BERTH_SERVICE, BERTH_PORT, ...): one value each. */
+	if (strncmp(s, "BERTH_", 6) == 0)
+		return invalid(err, field, "RESERVED_ENV",
+		    "%s: names starting with BERTH_ are reserved for the variables berth sets", field);
 	return 0;
 }
 

@@ -52,6 +52,13 @@ int validate_abs_path(const char *field, const char *s, bool allow_empty,
  * A Docker image reference: [a-z0-9] then [A-Za-z0-9._/:@-], 1-255 chars,
  * without "..", "//" or "/.", not ending in a separator.
  */
+/*
+ * Rewrites an absolute path in place into the form berth stores: runs of
+ * "/" become one, a trailing "/" goes ("//data/" -> "/data", "//" -> "/").
+ * Run before validate_abs_path, so that what is checked is what is used.
+ */
+void validate_normalize_path(char *s);
+
 int validate_image(const char *field, const char *s, struct error *err);
 
 /* An environment entry: KEY=VALUE with KEY = [A-Za-z_][A-Za-z0-9_]*. */

@@ -121,7 +121,7 @@ class ServiceLifecycle(unittest.TestCase):
         cls.c.put_template(berth_pb2.Template(
             name=cls.name, description="berth_client.py's test", image="berth-demo:e2e",
             build_context=context, container_port=8000, port_range_start=base,
-            port_range_end=base + 19, mount_path="/data", env=["BERTH_DEMO_DIR=/data"],
+            port_range_end=base + 19, mount_path="/data", env=["DEMO_DIR=/data"],
             stop_timeout_s=2))
 
     @classmethod

@@ -47,6 +47,8 @@ static const struct option_def options[] = {
 	    "remove|stop|keep" },
 	{ "data-dir", K_STRING, OFF(data_dir), 0, 0, "/var/lib/berth", 0,
 	    "registry database and instance directories" },
+	{ "data-dir-mode", K_INT, OFF(data_dir_mode), 0, 0777, "0700", 8,
+	    "permissions of a data directory berthd creates (octal); the registry is always 0600" },
 	{ "publish-address", K_STRING, OFF(publish_address), 0, 0, "0.0.0.0", 0,
 	    "host address that service ports are published on" },
 	{ "docker-host", K_STRING, OFF(docker_host), 0, 0, "", 0,

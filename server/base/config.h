@@ -45,6 +45,7 @@ struct config {
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
 	int64_t ipc_mode;
+	int64_t data_dir_mode;
 	/* Who may call what (auth.c). */
 	const char *auth;            /* auto (on when a listener is not ipc://), on or off */
 	const char *ipc_admin;       /* on: ipc:// callers without a token are admin */

@@ -48,14 +48,28 @@ template_list(struct call *call, Berth__V1__Template ***out, size_t *n)
 	return 0;
 }
 
+/* An arena copy of a path in the form berth stores (validate_normalize_path). */
+static char *
+normalized_path(struct call *call, const char *path)
+{
+	char *copy = arena_strdup(&call->arena, path);
+
+	validate_normalize_path(copy);
+	return copy;
+}
+
 int
-template_put(struct call *call, const Berth__V1__Template *t, bool *created,
+template_put(struct call *call, const Berth__V1__Template *in, bool *created,
     Berth__V1__Template **stored)
 {
+	Berth__V1__Template normal = *in, *t = &normal;
 	struct error err;
 	char resolved[PATH_MAX], why[PATH_MAX + 128];
 	int code;
 
+	/* What is checked is what is stored and used: "//" is "/". */
+	normal.mount_path = normalized_path(call, in->mount_path);
+	normal.build_context = normalized_path(call, in->build_context);
 	if (validate_template(t, &err) != 0)
 		return call_fail_error(call, &err);
 	if (t->build_context[0] != '\0' &&

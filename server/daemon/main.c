@@ -387,7 +387,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (make_dirs(d->config.data_dir, 0750) != 0) {
+	if (make_dirs(d->config.data_dir, (mode_t)d->config.data_dir_mode) != 0) {
 		log_error("cannot create data directory data_dir=%s error=\"%s\"", d->config.data_dir,
 		    strerror(errno));
 		return 1;

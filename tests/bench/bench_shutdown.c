@@ -1,6 +1,6 @@
 /*
  * bench_shutdown.c - graceful shutdown of 20 services whose process
- * ignores SIGTERM (the demo with BERTH_DEMO_IGNORE_SIGTERM=1), stop timeout
+ * ignores SIGTERM (the demo with DEMO_IGNORE_SIGTERM=1), stop timeout
  * 2 s: every stop has to wait out the timeout and kill. berthd stops them
  * in parallel; the target's floor is one stop timeout, the sequential sum
  * is what stopping them one after another would take (20 times one such
@@ -54,7 +54,7 @@ static double
 one_stop_ms(void)
 {
 	static const struct docker_label labels[] = { { BENCH_LABEL_KEY, BENCH_LABEL_VALUE } };
-	const char *env[] = { "BERTH_DEMO_IGNORE_SIGTERM=1" };
+	const char *env[] = { "DEMO_IGNORE_SIGTERM=1" };
 	struct docker_container_spec spec = {
 		.image = BENCH_IMAGE, .env = env, .n_env = 1, .labels = labels, .n_labels = 1,
 		.container_port = BENCH_DEMO_PORT, .host_ip = "127.0.0.1",
@@ -95,7 +95,7 @@ static void *
 docker_creator(void *arg)
 {
 	static const struct docker_label labels[] = { { BENCH_LABEL_KEY, BENCH_LABEL_VALUE } };
-	const char *env[] = { "BERTH_DEMO_IGNORE_SIGTERM=1" };
+	const char *env[] = { "DEMO_IGNORE_SIGTERM=1" };
 	int i;
 
 	(void)arg;
@@ -183,7 +183,7 @@ leftovers(void)
 int
 main(void)
 {
-	const char *env[] = { "BERTH_DEMO_IGNORE_SIGTERM=1" };
+	const char *env[] = { "DEMO_IGNORE_SIGTERM=1" };
 	char dir[512], real_dir[PATH_MAX];
 	berth_client *clients[LAUNCHERS];
 	pthread_t threads[LAUNCHERS];

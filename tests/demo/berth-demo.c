@@ -6,10 +6,10 @@
  *
  * Environment:
  *   PORT                        TCP port on 0.0.0.0 (default 8000)
- *   BERTH_DEMO_DIR              the instance directory (default /data)
+ *   DEMO_DIR              the instance directory (default /data)
  *   BERTH_INSTANCE              instance name shown by GET / (default: hostname)
- *   BERTH_DEMO_IGNORE_SIGTERM=1 ignore SIGTERM, so a stop must fall back to kill
- *   BERTH_DEMO_EXIT_AFTER_MS=N  exit with status 3 after N milliseconds
+ *   DEMO_IGNORE_SIGTERM=1 ignore SIGTERM, so a stop must fall back to kill
+ *   DEMO_EXIT_AFTER_MS=N  exit with status 3 after N milliseconds
  *
  * Routes:
  *   GET  /              200 "berth-demo instance=<name> dir=<dir>\n"
@@ -137,7 +137,7 @@ config_load(struct demo_config *cfg)
 	if (env_number("PORT", 1, 65535, &v))
 		cfg->port = (int)v;
 
-	s = getenv("BERTH_DEMO_DIR");
+	s = getenv("DEMO_DIR");
 	cfg->dir = (s != NULL && *s != '\0') ? s : DEMO_DEFAULT_DIR;
 
 	s = getenv("BERTH_INSTANCE");
@@ -148,11 +148,11 @@ config_load(struct demo_config *cfg)
 	}
 	cfg->instance[sizeof(cfg->instance) - 1] = '\0';
 
-	s = getenv("BERTH_DEMO_IGNORE_SIGTERM");
+	s = getenv("DEMO_IGNORE_SIGTERM");
 	cfg->ignore_sigterm = s != NULL && strcmp(s, "1") == 0;
 
 	cfg->exit_after_ms = -1;
-	if (env_number("BERTH_DEMO_EXIT_AFTER_MS", 0, LLONG_MAX / 1000000, &v))
+	if (env_number("DEMO_EXIT_AFTER_MS", 0, LLONG_MAX / 1000000, &v))
 		cfg->exit_after_ms = v;
 }
 
@@ -750,7 +750,7 @@ main(void)
 			if (left <= 0) {
 				fprintf(stderr,
 					"berth-demo: exiting with status 3 after "
-					"%lld ms (BERTH_DEMO_EXIT_AFTER_MS)\n",
+					"%lld ms (DEMO_EXIT_AFTER_MS)\n",
 					cfg.exit_after_ms);
 				fflush(stdout);
 				exit(3);

@@ -52,7 +52,7 @@ $BERTH template add demo --image berth-demo:latest \
 	--description "berth's demo HTTP service" \
 	--build-context "$(cd "$BUILD/demo" && pwd)" \
 	--container-port 8000 --port-range 8080-8099 \
-	--mount /data --env BERTH_DEMO_DIR=/data
+	--mount /data --env DEMO_DIR=/data
 echo
 echo "== launching two instances"
 $BERTH launch demo

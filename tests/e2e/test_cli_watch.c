@@ -300,7 +300,7 @@ test_a_launch_on_a_pipe_prints_no_progress(void **state)
 	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", TEMPLATE, "--image",
 			     "berth-demo:e2e", "--build-context", context, "--container-port",
 			     "8000", "--port-range", range, "--mount", "/data", "--env",
-			     "BERTH_DEMO_DIR=/data", "--stop-timeout", "2", NULL),
+			     "DEMO_DIR=/data", "--stop-timeout", "2", NULL),
 	    0);
 	free(out);
 	free(err);

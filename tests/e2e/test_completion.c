@@ -230,7 +230,7 @@ setup_group(void **state)
 	    32009 + (getpid() % 100) * 10);
 	rc = berth_cli(&proc, &out, &errout, "template", "add", TEMPLATE, "--image",
 	    "berth-demo:e2e", "--build-context", context, "--container-port", "8000",
-	    "--port-range", range, "--mount", "/data", "--env", "BERTH_DEMO_DIR=/data",
+	    "--port-range", range, "--mount", "/data", "--env", "DEMO_DIR=/data",
 	    "--stop-timeout", "2", NULL);
 	if (rc == 0) {
 		free(out);

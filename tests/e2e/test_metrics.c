@@ -420,7 +420,7 @@ static int
 setup_group(void **state)
 {
 	char url[64];
-	char *env[] = { "BERTH_DEMO_DIR=/data" };
+	char *env[] = { "DEMO_DIR=/data" };
 	const char *args[] = { "--metrics-listen", url, NULL };
 
 	(void)state;
@@ -720,7 +720,7 @@ healthz_says_503(void *arg)
 static void
 test_healthz_says_503_while_shutting_down(void **state)
 {
-	char *env[] = { "BERTH_DEMO_DIR=/data", "BERTH_DEMO_IGNORE_SIGTERM=1" };
+	char *env[] = { "DEMO_DIR=/data", "DEMO_IGNORE_SIGTERM=1" };
 	berth_status st;
 	int status = -1;
 

@@ -138,7 +138,7 @@ e2e_demo_context(void)
 void
 e2e_demo_template(Berth__V1__Template *t, const char *name, uint16_t first, uint16_t last)
 {
-	static char *env[] = { "BERTH_DEMO_DIR=/data" };
+	static char *env[] = { "DEMO_DIR=/data" };
 	const char *context = e2e_demo_context();
 
 	t->name = (char *)name;

@@ -235,6 +235,57 @@ test_path_rejects_control_characters_and_bad_utf8(void **state)
 	assert_path_rejected("/a\xff", "INVALID_TEXT");
 }
 
+/* "//" passed the check and then failed the launch: it is "/" once normalised. */
+static void
+test_path_normalised_before_the_check(void **state)
+{
+	struct { const char *in, *out; } cases[] = {
+		{ "//", "/" }, { "///", "/" }, { "/", "/" }, { "//data", "/data" },
+		{ "/data//x///", "/data/x" }, { "/data/", "/data" }, { "", "" },
+	};
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	struct error err = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[64];
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		validate_normalize_path(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+	/* Normalised, "//" as a mount path is the container's root: refused. */
+	t.name = "web";
+	t.image = "web:1";
+	t.port_range_start = 8000;
+	t.port_range_end = 8010;
+	t.container_port = 80;
+	{
+		char mount[] = "//";
+
+		validate_normalize_path(mount);
+		t.mount_path = mount;
+		assert_int_equal(validate_template(&t, &err), -1);
+		assert_string_equal(err.field, "template.mount_path");
+		assert_int_equal(err.code, BERTH__V1__CODE__INVALID_ARGUMENT);
+	}
+}
+
+/* A template cannot set BERTH_PORT again: containers got two values. */
+static void
+test_env_reserves_the_berth_prefix(void **state)
+{
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(validate_env("template.env[0]", "BERTH_PORT=1", &err), -1);
+	assert_string_equal(err.reason, "RESERVED_ENV");
+	assert_string_equal(err.field, "template.env[0]");
+	assert_int_equal(validate_env("template.env[0]", "BERTH_ANYTHING=x", &err), -1);
+	assert_int_equal(validate_env("template.env[0]", "BERTHA=1", &err), 0);
+	assert_int_equal(validate_env("template.env[0]", "MY_BERTH_PORT=1", &err), 0);
+}
+
 static void
 test_path_rejects_longer_than_limit(void **state)
 {
@@ -659,6 +710,8 @@ main(void)
 		cmocka_unit_test(test_name_accepts_null_error_pointer),
 		cmocka_unit_test(test_port_accepts_1_to_65535_only),
 		cmocka_unit_test(test_path_accepts_plain_absolute_paths),
+		cmocka_unit_test(test_path_normalised_before_the_check),
+		cmocka_unit_test(test_env_reserves_the_berth_prefix),
 		cmocka_unit_test(test_path_rejects_dot_and_dot_dot_components),
 		cmocka_unit_test(test_path_rejects_relative_paths),
 		cmocka_unit_test(test_path_empty_is_allowed_only_when_asked),
