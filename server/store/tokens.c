@@ -221,6 +221,7 @@ struct kept_token {
 };
 
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t (*kept_clock)(void) = clock_monotonic_ms; /* TOKENS_KEEP_MS's; tests move it */
 static struct kept_token kept[KEPT_SLOTS];
 static uint64_t kept_epoch; /* +1 at every revocation here: rows read before are stale */
 
@@ -231,6 +232,12 @@ kept_forget_all(void)
 	explicit_bzero(kept, sizeof(kept));
 	kept_epoch++;
 	pthread_mutex_unlock(&kept_lock);
+}
+
+void
+tokens_set_clock(int64_t (*now_ms)(void))
+{
+	kept_clock = now_ms != NULL ? now_ms : clock_monotonic_ms;
 }
 
 int
@@ -434,7 +441,7 @@ tokens_verify(struct registry *reg, const char *token, struct token_info *out, s
 	char id[TOKEN_ID_LEN + 1], stale[32];
 	struct kept_token k;
 	uint64_t epoch;
-	int64_t now_ms = clock_monotonic_ms();
+	int64_t now_ms = kept_clock();
 	time_t t = time(NULL);
 	bool touch_due;
 	int code;

@@ -17,6 +17,7 @@
 #define BERTH_TOKENS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 #include "base/role.h"
@@ -64,6 +65,13 @@ int tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_i
 
 /* How long a verified token is trusted without reading its row again. */
 #define TOKENS_KEEP_MS 1000
+
+/*
+ * The clock TOKENS_KEEP_MS is counted on (monotonic milliseconds); NULL
+ * restores clock_monotonic_ms. For tests, which move it by hand; set it
+ * before any tokens_verify runs.
+ */
+void tokens_set_clock(int64_t (*now_ms)(void));
 
 /*
  * Checks `token` against the database: 0 with *out filled when it is a

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "base/build_root.h"
 #include "rpc/dispatch.h"
 #include "base/log.h"
+#include "clock.h"
 #include "store/registry.h"
 #include "store/store_internal.h"
 #include "rpc_method.h"
@@ -197,6 +199,15 @@ test_wrong_malformed_and_revoked_tokens_are_unauthenticated(void **state)
  * only after that, which is why `berthd token revoke` waits it out. The
  * secret is checked on every call all the same.
  */
+/* TOKENS_KEEP_MS's clock in that test: the real one's time, moved by hand. */
+static _Atomic int64_t fake_now_ms;
+
+static int64_t
+fake_clock(void)
+{
+	return atomic_load(&fake_now_ms);
+}
+
 static void
 test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked(void **state)
 {
@@ -205,6 +216,8 @@ test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked(void **st
 	struct error err = { 0 };
 	struct token_info who;
 
+	atomic_store(&fake_now_ms, clock_monotonic_ms());
+	tokens_set_clock(fake_clock);
 	create_ok(f, "kept", RPC_ROLE_VIEWER, token);
 	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0);
 	assert_int_equal(sqlite3_exec(db_of(f), "DELETE FROM tokens WHERE name = 'kept'", NULL, NULL,
@@ -217,9 +230,12 @@ test_verified_token_is_kept_for_a_moment_and_its_secret_always_checked(void **st
 	wrong[TOKEN_LEN - 1] = wrong[TOKEN_LEN - 1] == '0' ? '1' : '0';
 	assert_int_equal(tokens_verify(reg_of(f), wrong, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
-	usleep((TOKENS_KEEP_MS + 50) * 1000);
+	atomic_fetch_add(&fake_now_ms, TOKENS_KEEP_MS - 1);
+	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err), 0); /* still kept */
+	atomic_fetch_add(&fake_now_ms, 1);
 	assert_int_equal(tokens_verify(reg_of(f), token, &who, &err),
 	    BERTH__V1__CODE__UNAUTHENTICATED);
+	tokens_set_clock(NULL);
 }
 
 static void
