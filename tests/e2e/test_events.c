@@ -35,21 +35,19 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "berth.h"
-#include "berthd_proc.h"
+#include "docker_proxy.h"
+#include "e2e.h"
 #include "clock.h"
 #include "engine/docker.h"
 
-#define DEMO_IMAGE "berth-demo:e2e"
-#define DOCKER_SOCKET "/var/run/docker.sock"
-#define POLL_MS 50
+#define DEMO_IMAGE E2E_DEMO_IMAGE
+#define POLL_MS E2E_POLL_MS
 #define WAIT_MS 3000
 
-static struct berthd_proc proc;
-static berth_client *client;
+static struct e2e_daemon dmn;
 static struct docker *docker;
 static nng_socket sub = NNG_SOCKET_INITIALIZER;
 static uint16_t base_port;
-static char demo_context[PATH_MAX];
 static char test_label[300];
 
 /* --- helpers --------------------------------------------------------------- */
@@ -57,61 +55,29 @@ static char test_label[300];
 static int
 put_demo_template(berth_client *c, uint16_t first, uint16_t last)
 {
-	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
-	Berth__V1__PutTemplateRequest put = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	char *env[] = { "BERTH_DEMO_DIR=/data" };
-	berth_status st;
-
-	t.name = "demo";
-	t.image = DEMO_IMAGE;
-	t.build_context = demo_context;
-	t.container_port = 8000;
-	t.port_range_start = first;
-	t.port_range_end = last;
-	t.mount_path = "/data";
-	t.env = env;
-	t.n_env = 1;
-	t.stop_timeout_s = 2;
-	put.template_ = &t;
-	if (berth_call(c, "PutTemplate", &put.base, &reply, &st) != 0) {
-		fprintf(stderr, "PutTemplate: %s\n", st.message);
-		return -1;
-	}
-	berth_reply_free(reply);
-	return 0;
+	return e2e_put_demo_template(c, "demo", first, last);
 }
 
 /* Launches demo/<instance>; fails the test when it cannot. Caller frees. */
 static Berth__V1__LaunchServiceResponse *
 launch_on(berth_client *c, const char *instance)
 {
-	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
 	berth_status st;
+	Berth__V1__LaunchServiceResponse *r = e2e_launch(c, "demo", instance, 0, &st);
 
-	req.template_ = "demo";
-	req.instance = (char *)instance;
-	if (berth_call(c, "LaunchService", &req.base, &reply, &st) != 0)
+	if (r == NULL)
 		fail_msg("launch %s: %s: %s", instance, berth_code_name(st.code), st.message);
-	return (Berth__V1__LaunchServiceResponse *)reply;
+	return r;
 }
 
 /* The service's status as ListServices (the registry) tells it; "" when absent. */
 static void
 status_on(berth_client *c, const char *service_id, char *out, size_t len)
 {
-	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
-	Berth__V1__ListServicesResponse *rep = NULL;
-	berth_status st;
+	int rc = e2e_service_status(c, service_id, out, len);
 
-	snprintf(out, len, "%s", "");
-	if (berth_call(c, "ListServices", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
-		fail_msg("ListServices: %s", st.message);
-	for (size_t i = 0; i < rep->n_services; i++)
-		if (strcmp(rep->services[i]->service_id, service_id) == 0)
-			snprintf(out, len, "%s", rep->services[i]->status);
-	berth_reply_free(&rep->base);
+	if (rc != 0)
+		fail_msg("ListServices: %s", berth_code_name(rc));
 }
 
 /*
@@ -122,25 +88,20 @@ static int64_t
 wait_status_on(berth_client *c, const char *service_id, const char *want, int64_t since_ms,
     int timeout_ms)
 {
-	int64_t until = clock_monotonic_ms() + timeout_ms;
 	char status[32];
 
-	for (;;) {
-		status_on(c, service_id, status, sizeof(status));
-		if (strcmp(status, want) == 0)
-			return clock_monotonic_ms() - since_ms;
-		if (clock_monotonic_ms() >= until) {
-			print_message("service %s is still \"%s\", not \"%s\"\n", service_id, status, want);
-			return -1;
-		}
-		clock_sleep_ms(POLL_MS);
-	}
+	if (E2E_WAIT_UNTIL((status_on(c, service_id, status, sizeof(status)),
+			       strcmp(status, want) == 0),
+		timeout_ms))
+		return clock_monotonic_ms() - since_ms;
+	print_message("service %s is still \"%s\", not \"%s\"\n", service_id, status, want);
+	return -1;
 }
 
 static int64_t
 wait_status(const char *service_id, const char *want, int64_t since_ms)
 {
-	return wait_status_on(client, service_id, want, since_ms, WAIT_MS);
+	return wait_status_on(dmn.client, service_id, want, since_ms, WAIT_MS);
 }
 
 /*
@@ -175,51 +136,7 @@ wait_event(Berth__V1__Event__Type type, const char *service_id, int timeout_ms)
 static Berth__V1__LaunchServiceResponse *
 launch_ok_named(const char *instance)
 {
-	return launch_on(client, instance);
-}
-
-static void
-remove_all_services_on(berth_client *c)
-{
-	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
-	Berth__V1__ListServicesResponse *rep = NULL;
-	berth_status st;
-
-	if (c == NULL || berth_call(c, "ListServices", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
-		return;
-	for (size_t i = 0; i < rep->n_services; i++) {
-		Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
-		ProtobufCMessage *reply = NULL;
-
-		rm.service_id = rep->services[i]->service_id;
-		rm.purge = true;
-		berth_call(c, "RemoveService", &rm.base, &reply, &st);
-		berth_reply_free(reply);
-	}
-	berth_reply_free(&rep->base);
-}
-
-static void
-remove_containers_labelled(const char *label)
-{
-	struct docker_container *list = NULL;
-	struct error err;
-	size_t n = 0;
-
-	if (docker_container_list(docker, label, &list, &n, 10000, &err) != 0)
-		return;
-	for (size_t i = 0; i < n; i++)
-		docker_container_remove(docker, list[i].id, true, 10000, &err);
-	free(list);
-}
-
-static void
-remove_leftover_containers(const struct berthd_proc *p)
-{
-	char own[600];
-
-	snprintf(own, sizeof(own), "%s=%s", DOCKER_LABEL_DATA_DIR, p->data_dir);
-	remove_containers_labelled(own);
+	return launch_on(dmn.client, instance);
 }
 
 /* Subscribes to the first event URL Health reports. */
@@ -231,14 +148,19 @@ subscribe_events(void)
 	berth_status st;
 	int rv = -1;
 
-	if (berth_call(client, "Health", &req.base, (ProtobufCMessage **)&health, &st) != 0)
+	if (berth_call(dmn.client, "Health", &req.base, (ProtobufCMessage **)&health, &st) != 0)
 		return -1;
 	if (health->n_event_urls > 0 && nng_sub0_open(&sub) == 0 &&
 	    nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) == 0 &&
 	    nng_dial(sub, health->event_urls[0], NULL, 0) == 0)
 		rv = 0;
 	berth_reply_free(&health->base);
-	clock_sleep_ms(100); /* pub0 sends only to pipes it has seen */
+	/*
+	 * pub0 sends only to pipes it has seen, and berthd has no way to say it
+	 * has seen ours (no event is harmless to provoke): the dial completed
+	 * our side of the handshake; this covers berthd's side of it.
+	 */
+	clock_sleep_ms(100);
 	return rv;
 }
 
@@ -247,26 +169,16 @@ subscribe_events(void)
 static int
 setup_group(void **state)
 {
-	const char *b = getenv("BUILD");
-	char build[PATH_MAX], err[256];
 	const char *const args[] = { "--log-level", "debug", NULL };
-	berth_status st;
 
 	(void)state;
-	snprintf(build, sizeof(build), "%s/demo", b != NULL && b[0] ? b : "build");
-	if (realpath(build, demo_context) == NULL) {
-		fprintf(stderr, "no demo build context at %s: run make demo\n", build);
+	if (e2e_demo_context() == NULL || (docker = e2e_docker()) == NULL)
 		return -1;
-	}
-	if (docker_open(&docker, NULL, err, sizeof(err)) != 0)
+	if (e2e_daemon_start(&dmn, args) != 0)
 		return -1;
-	if (berthd_proc_start(&proc, args) != 0)
-		return -1;
-	snprintf(test_label, sizeof(test_label), "berth.test=%s", proc.dir);
-	if (berth_open(&client, proc.url, &(berth_options){ NULL, 120000 }, &st) != 0)
-		return -1;
+	snprintf(test_label, sizeof(test_label), "berth.test=%s", dmn.proc.dir);
 	base_port = (uint16_t)(24000 + (getpid() % 100) * 60);
-	if (put_demo_template(client, base_port, base_port + 29) != 0)
+	if (put_demo_template(dmn.client, base_port, base_port + 29) != 0)
 		return -1;
 	return subscribe_events();
 }
@@ -275,13 +187,9 @@ static int
 teardown_group(void **state)
 {
 	(void)state;
-	remove_all_services_on(client);
-	remove_leftover_containers(&proc);
-	remove_containers_labelled(test_label);
+	e2e_remove_labelled(test_label);
 	nng_close(sub);
-	berth_close(client);
-	berthd_proc_cleanup(&proc);
-	docker_close(docker);
+	e2e_daemon_destroy(&dmn, true);
 	return 0;
 }
 
@@ -289,7 +197,7 @@ static int
 teardown_test(void **state)
 {
 	(void)state;
-	remove_all_services_on(client);
+	e2e_remove_all_services(dmn.client);
 	return 0;
 }
 
@@ -396,22 +304,22 @@ test_berths_own_stop_and_restart_are_not_reported_as_deaths(void **state)
 
 	(void)state;
 	stop.service_id = "demo_calm";
-	assert_int_equal(berth_call(client, "StopService", &stop.base, &reply, &st), 0);
+	assert_int_equal(berth_call(dmn.client, "StopService", &stop.base, &reply, &st), 0);
 	berth_reply_free(reply);
 	/* Longer than the follower's second look at a busy service. */
 	assert_null(wait_event(BERTH__V1__EVENT__TYPE__SERVICE_DIED, "demo_calm", 1500));
-	status_on(client, "demo_calm", status, sizeof(status));
+	status_on(dmn.client, "demo_calm", status, sizeof(status));
 	assert_string_equal(status, "stopped");
 
 	restart.service_id = "demo_calm";
-	assert_int_equal(berth_call(client, "RestartService", &restart.base, &reply, &st), 0);
+	assert_int_equal(berth_call(dmn.client, "RestartService", &restart.base, &reply, &st), 0);
 	berth_reply_free(reply);
 	assert_null(wait_event(BERTH__V1__EVENT__TYPE__SERVICE_DIED, "demo_calm", 1500));
-	status_on(client, "demo_calm", status, sizeof(status));
+	status_on(dmn.client, "demo_calm", status, sizeof(status));
 	assert_string_equal(status, "running");
 
 	/* Stopped through berth, started through Docker: running, and said so. */
-	assert_int_equal(berth_call(client, "StopService", &stop.base, &reply, &st), 0);
+	assert_int_equal(berth_call(dmn.client, "StopService", &stop.base, &reply, &st), 0);
 	berth_reply_free(reply);
 	assert_int_equal(docker_container_start(docker, r->service->container_id, 10000, &err), 0);
 	assert_true(wait_status("demo_calm", "running", clock_monotonic_ms()) >= 0);
@@ -423,32 +331,8 @@ test_berths_own_stop_and_restart_are_not_reported_as_deaths(void **state)
 
 /* --- Docker going away: a proxy in front of the engine --------------------- */
 
-/*
- * Listens on a unix socket and copies bytes to and from the real engine.
- * proxy_down() plays a stopped dockerd: open connections are cut and new
- * ones refused (the socket file is gone); proxy_up() brings it back.
- */
-struct proxy {
-	char path[300];
-	pthread_t acceptor;
-	bool started;
-	atomic_bool quit;
-	atomic_bool up;            /* wanted */
-	atomic_bool listening;     /* the acceptor's answer */
-	atomic_uint generation;    /* bumped on down: older pumps hang up */
-	pthread_mutex_t lock;
-	int pumps;                 /* pump threads alive, under lock */
-};
-
-struct pump {
-	struct proxy *px;
-	int fd[2];
-	unsigned generation;
-};
-
-static struct proxy proxy;
-static struct berthd_proc proc2;
-static berth_client *client2;
+static struct docker_proxy proxy = { .listen_fd = -1 };
+static struct e2e_daemon dmn2; /* the berthd behind the proxy */
 
 static int
 write_all(int fd, const char *buf, size_t len)
@@ -465,45 +349,15 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static void *
-pump_main(void *arg)
-{
-	struct pump *p = arg;
-	struct proxy *px = p->px;
-	struct pollfd fds[2] = { { p->fd[0], POLLIN, 0 }, { p->fd[1], POLLIN, 0 } };
-	char buf[65536];
-	bool done = false;
-
-	while (!done && !atomic_load(&px->quit) && atomic_load(&px->generation) == p->generation) {
-		int n = poll(fds, 2, 50);
-
-		if (n < 0 && errno != EINTR)
-			break;
-		for (int i = 0; n > 0 && i < 2 && !done; i++) {
-			ssize_t got;
-
-			if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
-				continue;
-			got = read(fds[i].fd, buf, sizeof(buf));
-			done = got <= 0 || write_all(fds[1 - i].fd, buf, (size_t)got) != 0;
-		}
-	}
-	close(p->fd[0]);
-	close(p->fd[1]);
-	free(p);
-	pthread_mutex_lock(&px->lock);
-	px->pumps--;
-	pthread_mutex_unlock(&px->lock);
-	return NULL;
-}
-
 static int
 unix_socket(const char *path, bool listening)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (fd < 0)
 		return -1;
 	if (listening ? bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 16) != 0
@@ -514,151 +368,13 @@ unix_socket(const char *path, bool listening)
 	return fd;
 }
 
-static void *
-acceptor_main(void *arg)
-{
-	struct proxy *px = arg;
-	int lfd = -1;
-
-	while (!atomic_load(&px->quit)) {
-		struct pollfd pfd;
-		struct pump *p;
-		pthread_t t;
-		int conn, upstream;
-
-		if (atomic_load(&px->up) && lfd < 0) {
-			unlink(px->path);
-			lfd = unix_socket(px->path, true);
-		} else if (!atomic_load(&px->up) && lfd >= 0) {
-			close(lfd);
-			unlink(px->path);
-			lfd = -1;
-		}
-		atomic_store(&px->listening, lfd >= 0);
-		pfd = (struct pollfd){ lfd, POLLIN, 0 };
-		if (lfd < 0 || poll(&pfd, 1, 50) <= 0) {
-			if (lfd < 0)
-				clock_sleep_ms(20);
-			continue;
-		}
-		if ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			continue;
-		if ((upstream = unix_socket(DOCKER_SOCKET, false)) < 0 ||
-		    (p = malloc(sizeof(*p))) == NULL) {
-			close(conn);
-			if (upstream >= 0)
-				close(upstream);
-			continue;
-		}
-		*p = (struct pump){ px, { conn, upstream }, atomic_load(&px->generation) };
-		pthread_mutex_lock(&px->lock);
-		px->pumps++;
-		pthread_mutex_unlock(&px->lock);
-		if (pthread_create(&t, NULL, pump_main, p) == 0) {
-			pthread_detach(t);
-		} else {
-			pump_main(p); /* closes and counts down */
-		}
-	}
-	if (lfd >= 0)
-		close(lfd);
-	unlink(px->path);
-	atomic_store(&px->listening, false);
-	return NULL;
-}
-
-static bool
-wait_until(atomic_bool *flag, bool want, int timeout_ms)
-{
-	int64_t until = clock_monotonic_ms() + timeout_ms;
-
-	while (atomic_load(flag) != want) {
-		if (clock_monotonic_ms() >= until)
-			return false;
-		clock_sleep_ms(10);
-	}
-	return true;
-}
-
-static int
-pumps_alive(struct proxy *px)
-{
-	int n;
-
-	pthread_mutex_lock(&px->lock);
-	n = px->pumps;
-	pthread_mutex_unlock(&px->lock);
-	return n;
-}
-
-static int
-proxy_start(struct proxy *px, const char *dir)
-{
-	memset(px, 0, sizeof(*px));
-	snprintf(px->path, sizeof(px->path), "%s/docker-proxy.sock", dir);
-	pthread_mutex_init(&px->lock, NULL);
-	atomic_store(&px->up, true);
-	if (pthread_create(&px->acceptor, NULL, acceptor_main, px) != 0)
-		return -1;
-	px->started = true;
-	return wait_until(&px->listening, true, 2000) ? 0 : -1;
-}
-
-static void
-proxy_down(struct proxy *px)
-{
-	atomic_store(&px->up, false);
-	atomic_fetch_add(&px->generation, 1);
-	assert_true(wait_until(&px->listening, false, 2000));
-	for (int i = 0; i < 200 && pumps_alive(px) > 0; i++)
-		clock_sleep_ms(10);
-}
-
-static void
-proxy_up(struct proxy *px)
-{
-	atomic_store(&px->up, true);
-	assert_true(wait_until(&px->listening, true, 2000));
-}
-
-static void
-proxy_stop(struct proxy *px)
-{
-	if (!px->started)
-		return;
-	atomic_store(&px->quit, true);
-	pthread_join(px->acceptor, NULL);
-	for (int i = 0; i < 300 && pumps_alive(px) > 0; i++)
-		clock_sleep_ms(10);
-	pthread_mutex_destroy(&px->lock);
-	px->started = false;
-}
-
-static bool
-wait_log(const struct berthd_proc *p, const char *needle, int timeout_ms)
-{
-	int64_t until = clock_monotonic_ms() + timeout_ms;
-
-	while (!berthd_proc_log_contains(p, needle)) {
-		if (clock_monotonic_ms() >= until)
-			return false;
-		clock_sleep_ms(POLL_MS);
-	}
-	return true;
-}
-
 static int
 teardown_proxy_test(void **state)
 {
 	(void)state;
-	remove_all_services_on(client2);
-	berth_close(client2);
-	client2 = NULL;
-	if (proc2.dir[0] != '\0') {
-		berthd_proc_cleanup(&proc2);
-		remove_leftover_containers(&proc2);
-	}
-	proxy_stop(&proxy);
+	if (dmn2.proc.dir[0] != '\0')
+		e2e_daemon_destroy(&dmn2, true);
+	docker_proxy_stop(&proxy);
 	return 0;
 }
 
@@ -674,32 +390,31 @@ test_follower_reconnects_and_catches_up_with_what_it_missed(void **state)
 	struct error err;
 	char host[400], status[32];
 	const char *args[] = { "--docker-host", host, "--log-level", "debug", NULL };
-	berth_status st;
 	int64_t started, latency;
 
 	(void)state;
-	assert_int_equal(proxy_start(&proxy, proc.dir), 0);
+	assert_int_equal(docker_proxy_start(&proxy), 0);
 	snprintf(host, sizeof(host), "unix://%s", proxy.path);
-	assert_int_equal(berthd_proc_start(&proc2, args), 0);
-	assert_int_equal(berth_open(&client2, proc2.url, &(berth_options){ NULL, 120000 }, &st), 0);
-	assert_int_equal(put_demo_template(client2, base_port + 30, base_port + 59), 0);
-	r = launch_on(client2, "survivor");
-	assert_true(wait_log(&proc2, "following Docker events", WAIT_MS));
+	assert_int_equal(e2e_daemon_start(&dmn2, args), 0);
+	assert_int_equal(put_demo_template(dmn2.client, base_port + 30, base_port + 59), 0);
+	r = launch_on(dmn2.client, "survivor");
+	assert_true(e2e_wait_log(&dmn2.proc, "following Docker events", WAIT_MS));
 
-	proxy_down(&proxy);
-	assert_true(wait_log(&proc2, "docker events stream lost", WAIT_MS)); /* the one warning */
+	assert_true(docker_proxy_down(&proxy));
+	/* the one warning */
+	assert_true(e2e_wait_log(&dmn2.proc, "docker events stream lost", WAIT_MS));
 	assert_int_equal(docker_container_kill(docker, r->service->container_id, 10000, &err), 0);
-	clock_sleep_ms(500);
-	status_on(client2, "demo_survivor", status, sizeof(status));
+	clock_sleep_ms(500); /* a negative: give it time to learn what it cannot */
+	status_on(dmn2.client, "demo_survivor", status, sizeof(status));
 	assert_string_equal(status, "running"); /* it cannot know yet */
 
 	started = clock_monotonic_ms();
-	proxy_up(&proxy);
-	latency = wait_status_on(client2, "demo_survivor", "exited", started, 6000);
+	assert_true(docker_proxy_up(&proxy));
+	latency = wait_status_on(dmn2.client, "demo_survivor", "exited", started, 6000);
 	assert_true(latency >= 0);
 	print_message("Docker back -> \"exited\" after %lld ms (backoff at most 2 s)\n",
 	    (long long)latency);
-	assert_true(berthd_proc_log_contains(&proc2, "following again"));
+	assert_true(berthd_proc_log_contains(&dmn2.proc, "following again"));
 	berth_reply_free(&r->base);
 }
 
@@ -765,10 +480,10 @@ fake_engine_main(void *arg)
 			    "Connection: close\r\n\r\n");
 			write_all(fd, answer, strlen(answer));
 			for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
-				clock_sleep_ms(100);
+				clock_sleep_ms(100); /* pacing: each piece its own write */
 				write_all(fd, pieces[k], strlen(pieces[k]));
 			}
-			clock_sleep_ms(100);
+			clock_sleep_ms(100); /* pacing: the last piece arrives before the hang-up */
 		}
 		close(fd);
 	}
@@ -822,7 +537,7 @@ test_follow_reassembles_lines_and_reports_the_end_of_the_stream(void **state)
 	int rc;
 
 	(void)state;
-	snprintf(f.path, sizeof(f.path), "%s/fake-docker.sock", proc.dir);
+	snprintf(f.path, sizeof(f.path), "%s/fake-docker.sock", dmn.proc.dir);
 	f.listen_fd = unix_socket(f.path, true);
 	assert_true(f.listen_fd >= 0);
 	assert_int_equal(pthread_create(&f.thread, NULL, fake_engine_main, &f), 0);
@@ -873,6 +588,17 @@ follow_main(void *arg)
 	return NULL;
 }
 
+static int
+connections(struct collected *c)
+{
+	int n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->connected;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static size_t
 count_events(struct collected *c)
 {
@@ -889,7 +615,7 @@ static void
 test_follow_sees_labelled_containers_and_stops_when_asked(void **state)
 {
 	static struct follow_run run = { .c = { .lock = PTHREAD_MUTEX_INITIALIZER } };
-	struct docker_label labels[] = { { "berth.test", proc.dir } };
+	struct docker_label labels[] = { { "berth.test", dmn.proc.dir } };
 	struct docker_container_spec spec = { .image = DEMO_IMAGE, .labels = labels, .n_labels = 1 };
 	struct docker_container_spec other = { .image = DEMO_IMAGE };
 	struct error err;
@@ -900,17 +626,15 @@ test_follow_sees_labelled_containers_and_stops_when_asked(void **state)
 	(void)state;
 	atomic_init(&run.stop, false);
 	assert_int_equal(pthread_create(&t, NULL, follow_main, &run), 0);
-	for (int i = 0; i < 100 && run.c.connected == 0; i++)
-		clock_sleep_ms(20);
-	assert_int_equal(run.c.connected, 1);
+	assert_true(E2E_WAIT_UNTIL(connections(&run.c) != 0, 2000));
+	assert_int_equal(connections(&run.c), 1);
 
 	assert_int_equal(docker_container_create(docker, &other, other_id, 10000, &err), 0);
 	assert_int_equal(docker_container_create(docker, &spec, id, 10000, &err), 0);
 	assert_int_equal(docker_container_remove(docker, id, true, 10000, &err), 0);
 	assert_int_equal(docker_container_remove(docker, other_id, true, 10000, &err), 0);
-	for (int i = 0; i < 100 && count_events(&run.c) < 2; i++)
-		clock_sleep_ms(20);
-	clock_sleep_ms(300); /* anything unlabelled would have come by now */
+	assert_true(E2E_WAIT_UNTIL(count_events(&run.c) >= 2, 2000));
+	clock_sleep_ms(300); /* a negative: anything unlabelled would have come by now */
 
 	asked = clock_monotonic_ms();
 	atomic_store(&run.stop, true);
