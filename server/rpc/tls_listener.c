@@ -9,10 +9,33 @@
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "berth/v1/berth.pb-c.h"
 #include "pem.h"
 #include "rpc/tls_listener.h"
+
+/*
+ * True when the private key belongs to the certificate. nng's mbedTLS
+ * takes a pair that does not match and then fails every handshake without
+ * a word, so berthd checks the pair itself before it listens.
+ */
+static bool
+key_matches_certificate(const char *cert_pem, const char *key_pem)
+{
+	BIO *cert_bio = BIO_new_mem_buf(cert_pem, -1), *key_bio = BIO_new_mem_buf(key_pem, -1);
+	X509 *cert = cert_bio ? PEM_read_bio_X509(cert_bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL) : NULL;
+	bool match = cert != NULL && key != NULL && X509_check_private_key(cert, key) == 1;
+
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	BIO_free(key_bio);
+	BIO_free(cert_bio);
+	return match;
+}
 
 int
 tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, struct error *err)
@@ -30,6 +53,13 @@ tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, s
 	if (pem_read_file("certificate", c->cert_file, &cert, &pem_err) != 0 ||
 	    pem_read_file("key", c->key_file, &key, &pem_err) != 0) {
 		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s", pem_err.message);
+		goto out;
+	}
+	if (!key_matches_certificate(cert, key)) {
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "the key %s does not belong to the certificate %s (or one of them is not PEM): "
+		    "every TLS handshake would fail",
+		    c->key_file, c->cert_file);
 		goto out;
 	}
 	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
@@ -60,7 +90,8 @@ out:
 		free(key);
 	}
 	free(cert);
-	nng_tls_config_free(tls); /* the listener holds its own reference */
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the listener holds its own reference */
 	return result;
 }
 
