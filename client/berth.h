@@ -153,7 +153,7 @@ void berth_events_close(berth_events *e);
 /* "NOT_FOUND" for 5. */
 const char *berth_code_name(int code);
 
-/* The library's version, "0.1.0". */
+/* The library's version ("0.2.0"; BERTH_VERSION when built). */
 const char *berth_version(void);
 
 #ifdef __cplusplus

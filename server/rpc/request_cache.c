@@ -17,6 +17,8 @@
 struct entry {
 	uint64_t hash;
 	char *key;          /* NULL: slot free */
+	unsigned char digest[REQUEST_DIGEST_LEN];
+	bool has_digest;
 	bool done;
 	void *reply;
 	size_t len;
@@ -147,8 +149,8 @@ wait_until(struct request_cache *c, int64_t deadline_ms)
 }
 
 enum request_claim
-request_cache_claim(struct request_cache *c, const char *key, int64_t deadline_ms, void **reply,
-    size_t *len)
+request_cache_claim(struct request_cache *c, const char *key, const unsigned char *digest,
+    int64_t deadline_ms, void **reply, size_t *len)
 {
 	uint64_t hash = fnv1a(key);
 	enum request_claim claim;
@@ -167,7 +169,15 @@ request_cache_claim(struct request_cache *c, const char *key, int64_t deadline_m
 			if (e->key == NULL)
 				abort();
 			e->hash = hash;
+			e->has_digest = digest != NULL;
+			if (digest != NULL)
+				memcpy(e->digest, digest, REQUEST_DIGEST_LEN);
 			claim = REQUEST_RUN;
+			break;
+		}
+		if (digest != NULL && e->has_digest &&
+		    memcmp(digest, e->digest, REQUEST_DIGEST_LEN) != 0) {
+			claim = REQUEST_CONFLICT;
 			break;
 		}
 		if (e->done) {

@@ -21,7 +21,11 @@ enum request_claim {
 	REQUEST_RUN,    /* new key: run the call, then finish or abandon it */
 	REQUEST_REPLAY, /* ran before: *reply holds a copy of its encoded reply */
 	REQUEST_BUSY,   /* still running elsewhere when the deadline came */
+	REQUEST_CONFLICT, /* the key came before with another request (digest) */
 };
+
+/* Bytes of a request's digest (SHA-256 of its payload). */
+#define REQUEST_DIGEST_LEN 32
 
 /*
  * A cache of at most `capacity` keys, each kept `ttl_ms` after it finished.
@@ -39,12 +43,15 @@ void request_cache_free(struct request_cache *cache);
 void request_cache_set_clock(struct request_cache *cache, int64_t (*now_ms)(void));
 
 /*
- * Claims `key`. On REQUEST_REPLAY the caller owns *reply (free()) and
- * *len its size. Waits while another thread runs the same key, until
- * deadline_ms (monotonic).
+ * Claims `key` for a request whose payload has `digest` (NULL: not
+ * compared). On REQUEST_REPLAY the caller owns *reply (free()) and *len
+ * its size. A key seen before with another digest is REQUEST_CONFLICT: a
+ * request id reused for a different request must not get the first one's
+ * answer. Waits while another thread runs the same key, until deadline_ms
+ * (monotonic).
  */
 enum request_claim request_cache_claim(struct request_cache *cache, const char *key,
-    int64_t deadline_ms, void **reply, size_t *len);
+    const unsigned char *digest, int64_t deadline_ms, void **reply, size_t *len);
 
 /* Stores the reply of a claimed key (copied) and wakes its waiters. */
 void request_cache_finish(struct request_cache *cache, const char *key, const void *reply,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <nng/nng.h>
+#include <openssl/evp.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -103,14 +104,49 @@ pack_response(const Berth__V1__RpcResponse *resp)
 }
 
 /*
+ * Who a call's request ids belong to: its token's name; without one, the
+ * connection's host (an IP address, not the port, which a reconnecting
+ * client changes) or the local user of an ipc socket. nng 1.5.2 tells
+ * nothing of a TLS client's certificate, so with --auth off on mutual TLS
+ * clients of one host share a namespace; the payload digest still keeps
+ * one from getting another's answer to a different request.
+ */
+static const char *
+caller_identity(struct call *call)
+{
+	const char *end;
+
+	if (call->principal[0] != '\0')
+		return arena_printf(&call->arena, "token %s", call->principal);
+	if (strncmp(call->peer, "ipc ", 4) == 0 && (end = strstr(call->peer, " pid=")) != NULL)
+		return arena_printf(&call->arena, "%.*s", (int)(end - call->peer), call->peer);
+	if ((end = strrchr(call->peer, ':')) != NULL && call->peer[0] != '[')
+		return arena_printf(&call->arena, "%.*s", (int)(end - call->peer), call->peer);
+	if (call->peer[0] == '[' && (end = strstr(call->peer, "]:")) != NULL)
+		return arena_printf(&call->arena, "%.*s", (int)(end + 1 - call->peer), call->peer);
+	return call->peer;
+}
+
+/*
  * Deduplication key: method, caller and request_id (the same id with
- * another method, or from another token, is another call).
+ * another method, or from another caller, is another call).
  */
 static char *
 cache_key(struct call *call)
 {
-	return arena_printf(&call->arena, "%s\n%s\n%s", call->method, call->principal,
+	return arena_printf(&call->arena, "%s\n%s\n%s", call->method, caller_identity(call),
 	    call->request_id);
+}
+
+/* SHA-256 of the payload: the same request_id must come with the same request. */
+static void
+payload_digest(const ProtobufCBinaryData *payload, unsigned char digest[REQUEST_DIGEST_LEN])
+{
+	unsigned int n = REQUEST_DIGEST_LEN;
+
+	if (EVP_Digest(payload->data != NULL ? payload->data : (const uint8_t *)"", payload->len,
+		digest, &n, EVP_sha256(), NULL) != 1)
+		memset(digest, 0, REQUEST_DIGEST_LEN);
 }
 
 static bool
@@ -198,11 +234,22 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	}
 
 	if (route->mutating && req->request_id[0] != '\0') {
+		unsigned char digest[REQUEST_DIGEST_LEN];
 		void *cached;
 		size_t cached_len;
 
 		key = cache_key(call);
-		switch (request_cache_claim(srv->cache, key, call->deadline_ms, &cached, &cached_len)) {
+		payload_digest(&req->payload, digest);
+		switch (request_cache_claim(srv->cache, key, digest, call->deadline_ms, &cached,
+		    &cached_len)) {
+		case REQUEST_CONFLICT:
+			call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "request_id",
+			    "REQUEST_ID_REUSED",
+			    "request id reused with a different request: request_id %s already named "
+			    "another %s call; use a new id for a new request",
+			    call->request_id, call->method);
+			set_error(&resp, call);
+			return pack_response(&resp);
 		case REQUEST_REPLAY:
 			if (nng_msg_alloc(&out, cached_len) == 0)
 				memcpy(nng_msg_body(out), cached, cached_len);

@@ -10,7 +10,7 @@
 # HealthResponse it holds, e.g.
 #   payload {
 #     status: SERVING
-#     version: "0.1.0"
+#     version: "0.2.0"
 #     ...
 # Exits 0 when berthd answers OK and SERVING, 1 otherwise.
 #

@@ -122,7 +122,7 @@ test_health_says_serving(void **state)
 	(void)state;
 	assert_int_equal(berth_cli(&proc, &out, &err, "health", NULL), 0);
 	assert_contains(line_of(out, "status:"), "SERVING");
-	assert_contains(line_of(out, "version:"), "0.1.0");
+	assert_contains(line_of(out, "version:"), BERTH_VERSION);
 	line_of(out, "docker:");
 	free(out);
 	free(err);

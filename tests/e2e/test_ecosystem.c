@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "berthd_proc.h"
+#include "e2e.h"
 #include "clock.h"
 #include "engine/docker.h"
 
@@ -40,7 +41,6 @@
 extern char **environ;
 
 static struct berthd_proc proc;
-static struct docker *docker;
 static char data_dir_label[400];
 static char build[1024];
 static char install_work[64]; /* the install test's directory, removed at teardown */
@@ -241,19 +241,10 @@ remove_tree(const char *dir)
 static void
 remove_leftover_containers(void)
 {
-	struct docker_container *list = NULL;
-	struct error err;
-	size_t n = 0;
+	unsigned n;
 
-	if (docker == NULL || data_dir_label[0] == '\0')
-		return;
-	if (docker_container_list(docker, data_dir_label, &list, &n, 10000, &err) != 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		fprintf(stderr, "removing leftover container %s\n", list[i].id);
-		docker_container_remove(docker, list[i].id, true, 10000, &err);
-	}
-	free(list);
+	if (data_dir_label[0] != '\0' && (n = e2e_remove_labelled(data_dir_label)) > 0)
+		fprintf(stderr, "removed %u leftover container(s)\n", n);
 }
 
 /* --- fixture --------------------------------------------------------------- */
@@ -262,14 +253,11 @@ static int
 setup_group(void **state)
 {
 	const char *b = getenv("BUILD");
-	char err[256];
 
 	(void)state;
 	snprintf(build, sizeof(build), "%s", b != NULL && b[0] != '\0' ? b : "build");
-	if (docker_open(&docker, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "docker: %s\n", err);
+	if (e2e_docker() == NULL)
 		return -1;
-	}
 	if (berthd_proc_start(&proc, NULL) != 0)
 		return -1;
 	snprintf(data_dir_label, sizeof(data_dir_label), "%s=%s", DOCKER_LABEL_DATA_DIR,
@@ -283,7 +271,6 @@ teardown_group(void **state)
 	(void)state;
 	berthd_proc_cleanup(&proc);
 	remove_leftover_containers();
-	docker_close(docker);
 	if (install_work[0] != '\0')
 		remove_tree(install_work);
 	return 0;
@@ -451,7 +438,7 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	free(run_ok(compile, compile_env));
 	snprintf(ld_path, sizeof(ld_path), "LD_LIBRARY_PATH=%s/lib", prefix);
 	out = run_ok(program, run_env);
-	assert_string_equal(out, "SERVING libberth 0.1.0\n");
+	assert_string_equal(out, "SERVING libberth " BERTH_VERSION "\n");
 	free(out);
 
 	/* The installed Python client and nngcat example. */

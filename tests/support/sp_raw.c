@@ -1,6 +1,7 @@
 /*
  * sp_raw.c - see sp_raw.h.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,7 +32,8 @@ read_full(int fd, void *buf, size_t len, long long deadline)
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -1;
 		n = recv(fd, (char *)buf + got, len - got, 0);
-		if (n == 0)
+		/* A server that closes with our bytes unread resets the connection. */
+		if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
 			return 1;
 		if (n < 0)
 			return -1;

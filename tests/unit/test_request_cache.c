@@ -61,7 +61,7 @@ assert_replay(struct request_cache *c, const char *key, const char *want)
 	void *reply = NULL;
 	size_t len = 0;
 
-	assert_int_equal(request_cache_claim(c, key, in_ms(1000), &reply, &len), REQUEST_REPLAY);
+	assert_int_equal(request_cache_claim(c, key, NULL, in_ms(1000), &reply, &len), REQUEST_REPLAY);
 	assert_non_null(reply);
 	assert_int_equal(len, strlen(want));
 	assert_memory_equal(reply, want, len);
@@ -74,7 +74,7 @@ assert_run(struct request_cache *c, const char *key)
 	void *reply = NULL;
 	size_t len = 0;
 
-	assert_int_equal(request_cache_claim(c, key, in_ms(1000), &reply, &len), REQUEST_RUN);
+	assert_int_equal(request_cache_claim(c, key, NULL, in_ms(1000), &reply, &len), REQUEST_RUN);
 	assert_null(reply);
 }
 
@@ -103,7 +103,7 @@ test_finished_key_replays_identical_bytes(void **state)
 	assert_run(c, "k");
 	request_cache_finish(c, "k", bytes, sizeof(bytes));
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(request_cache_claim(c, "k", in_ms(1000), &reply, &len),
+		assert_int_equal(request_cache_claim(c, "k", NULL, in_ms(1000), &reply, &len),
 		    REQUEST_REPLAY);
 		assert_int_equal(len, sizeof(bytes));
 		assert_memory_equal(reply, bytes, sizeof(bytes)); /* embedded NULs kept */
@@ -124,7 +124,7 @@ test_replay_is_a_copy_owned_by_the_caller(void **state)
 	assert_run(c, "k");
 	request_cache_finish(c, "k", original, 5);
 	original[0] = 'X'; /* the cache copied it */
-	assert_int_equal(request_cache_claim(c, "k", in_ms(1000), &reply, &len), REQUEST_REPLAY);
+	assert_int_equal(request_cache_claim(c, "k", NULL, in_ms(1000), &reply, &len), REQUEST_REPLAY);
 	memset(reply, 'Z', len); /* scribbling on our copy... */
 	free(reply);
 	assert_replay(c, "k", "reply"); /* ...does not change the cache's */
@@ -180,7 +180,7 @@ test_different_keys_are_independent(void **state)
 	(void)state;
 	assert_run(c, "PutTemplate\nid");
 	/* Same id, other method; past deadline: a mix-up would answer BUSY at once. */
-	assert_int_equal(request_cache_claim(c, "DeleteTemplate\nid", in_ms(-1), &reply, &len),
+	assert_int_equal(request_cache_claim(c, "DeleteTemplate\nid", NULL, in_ms(-1), &reply, &len),
 	    REQUEST_RUN);
 	request_cache_finish(c, "PutTemplate\nid", "put", 3);
 	request_cache_finish(c, "DeleteTemplate\nid", "delete", 6);
@@ -221,7 +221,7 @@ test_running_key_with_passed_deadline_is_busy_at_once(void **state)
 	(void)state;
 	assert_run(c, "k");
 	started = clock_monotonic_ms();
-	assert_int_equal(request_cache_claim(c, "k", in_ms(-10), &reply, &len), REQUEST_BUSY);
+	assert_int_equal(request_cache_claim(c, "k", NULL, in_ms(-10), &reply, &len), REQUEST_BUSY);
 	assert_null(reply);
 	assert_true(clock_monotonic_ms() - started < 1000);
 	request_cache_free(c);
@@ -238,7 +238,7 @@ test_waiter_whose_deadline_passes_gets_busy(void **state)
 	(void)state;
 	assert_run(c, "k");
 	started = clock_monotonic_ms();
-	assert_int_equal(request_cache_claim(c, "k", started + 150, &reply, &len), REQUEST_BUSY);
+	assert_int_equal(request_cache_claim(c, "k", NULL, started + 150, &reply, &len), REQUEST_BUSY);
 	waited = clock_monotonic_ms() - started;
 	assert_null(reply);
 	assert_true(waited >= 140); /* it did wait for the deadline... */
@@ -275,7 +275,7 @@ test_running_key_does_not_expire(void **state)
 	(void)state;
 	assert_run(c, "k");
 	advance_ms(60); /* longer than the TTL: TTL counts from finish, not from claim */
-	assert_int_equal(request_cache_claim(c, "k", in_ms(-1), &reply, &len), REQUEST_BUSY);
+	assert_int_equal(request_cache_claim(c, "k", NULL, in_ms(-1), &reply, &len), REQUEST_BUSY);
 	request_cache_free(c);
 }
 
@@ -356,7 +356,7 @@ claim_thread(void *arg)
 	struct claimer *cl = arg;
 
 	atomic_store(&cl->started, true);
-	cl->claim = request_cache_claim(cl->cache, cl->key, cl->deadline_ms, &cl->reply, &cl->len);
+	cl->claim = request_cache_claim(cl->cache, cl->key, NULL, cl->deadline_ms, &cl->reply, &cl->len);
 	atomic_store(&cl->returned, true);
 	return NULL;
 }
@@ -414,7 +414,7 @@ test_waiter_on_abandoned_key_takes_over_and_runs(void **state)
 	assert_int_equal(cl.claim, REQUEST_RUN);
 	assert_null(cl.reply);
 	/* The waiter now owns the key: a third claim waits on it, not runs it. */
-	assert_int_equal(request_cache_claim(c, "k", in_ms(-1), &reply, &len), REQUEST_BUSY);
+	assert_int_equal(request_cache_claim(c, "k", NULL, in_ms(-1), &reply, &len), REQUEST_BUSY);
 	request_cache_free(c);
 }
 
@@ -479,7 +479,7 @@ race_thread(void *arg)
 	size_t len;
 
 	pthread_barrier_wait(r->start);
-	switch (request_cache_claim(r->cache, "race", in_ms(10000), &reply, &len)) {
+	switch (request_cache_claim(r->cache, "race", NULL, in_ms(10000), &reply, &len)) {
 	case REQUEST_RUN:
 		atomic_fetch_add(r->runs, 1);
 		clock_sleep_ms(20); /* the call "runs" a while: pacing, not a wait */
@@ -489,9 +489,38 @@ race_thread(void *arg)
 		free(reply);
 		break;
 	case REQUEST_BUSY:
+	case REQUEST_CONFLICT:
 		break;
 	}
 	return NULL;
+}
+
+/*
+ * LaunchService{A} and then LaunchService{B} with one request id replayed
+ * A's answer and launched nothing for B: a key that comes again with
+ * another digest is a conflict, never a replay.
+ */
+static void
+test_same_key_with_another_digest_is_a_conflict(void **state)
+{
+	struct request_cache *c = request_cache_new(8, 60000);
+	unsigned char a[REQUEST_DIGEST_LEN], b[REQUEST_DIGEST_LEN];
+	void *reply = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	assert_int_equal(request_cache_claim(c, "k", a, in_ms(1000), &reply, &len), REQUEST_RUN);
+	/* While the first runs, too: the second does not wait for an answer not its own. */
+	assert_int_equal(request_cache_claim(c, "k", b, in_ms(1000), &reply, &len), REQUEST_CONFLICT);
+	request_cache_finish(c, "k", "A", 1);
+	assert_int_equal(request_cache_claim(c, "k", b, in_ms(1000), &reply, &len), REQUEST_CONFLICT);
+	assert_int_equal(request_cache_claim(c, "k", a, in_ms(1000), &reply, &len), REQUEST_REPLAY);
+	assert_int_equal(len, 1);
+	assert_memory_equal(reply, "A", 1);
+	free(reply);
+	request_cache_free(c);
 }
 
 static void
@@ -541,6 +570,7 @@ main(void)
 		cmocka_unit_test(test_waiter_on_abandoned_key_takes_over_and_runs),
 		cmocka_unit_test(test_many_waiters_all_get_the_same_replay),
 		cmocka_unit_test(test_waiter_is_not_woken_early_by_other_keys),
+		cmocka_unit_test(test_same_key_with_another_digest_is_a_conflict),
 		cmocka_unit_test(test_concurrent_claims_of_one_key_run_it_once),
 	};
 

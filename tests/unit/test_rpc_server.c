@@ -668,6 +668,32 @@ test_fresh_request_ids_of_berth_call_run_every_time(void **state)
 	assert_int_equal(atomic_load(&app.delete_calls), 3);
 }
 
+/*
+ * One request id for two different requests: the second used to get the
+ * first one's answer and nothing ran for it. Now it is refused, and the
+ * first keeps its answer.
+ */
+static void
+test_request_id_reused_with_another_payload_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char *first = NULL;
+	berth_status st;
+
+	assert_int_equal(call_put(f->client, "web", "reused", &first, &st), 0);
+	assert_int_equal(call_put(f->client, "api", "reused", NULL, &st),
+	    BERTH__V1__CODE__FAILED_PRECONDITION);
+	assert_string_equal(st.reason, "REQUEST_ID_REUSED");
+	assert_non_null(strstr(st.message, "request id reused with a different request"));
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	free(first);
+	/* The original request with its id still replays its own answer. */
+	assert_int_equal(call_put(f->client, "web", "reused", &first, &st), 0);
+	assert_string_equal(first, "invocation 1");
+	assert_int_equal(atomic_load(&app.put_calls), 1);
+	free(first);
+}
+
 static void
 test_same_request_id_on_another_method_runs_it(void **state)
 {
@@ -1237,8 +1263,10 @@ test_listener_survives_peers_that_hang_up_during_handshake(void **state)
 	struct fixture *f = *state;
 	berth_options opts = { NULL, 1000 };
 
-	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL)
+	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL) {
+		print_message("skipped: fails on nng < 1.6.0; BERTH_TEST_KNOWN_BUGS=1 runs it\n");
 		skip();
+	}
 	for (int round = 0; round < 200; round++) {
 		berth_client *c;
 		berth_status st;
@@ -1416,6 +1444,7 @@ main(void)
 		T(test_duplicate_whose_deadline_passes_while_first_runs_is_deadline_exceeded),
 		T(test_empty_request_id_is_never_deduplicated),
 		T(test_fresh_request_ids_of_berth_call_run_every_time),
+		T(test_request_id_reused_with_another_payload_is_refused),
 		T(test_same_request_id_on_another_method_runs_it),
 		T(test_read_only_method_is_not_deduplicated),
 		T(test_transient_failure_is_not_replayed),
