@@ -120,11 +120,19 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 
 	if (local)
 		snprintf(call->principal, sizeof(call->principal), "local");
-	if (!d->auth->enabled || need == RPC_ROLE_PUBLIC)
+	if (!d->auth->enabled) {
+		call->role = RPC_ROLE_ADMIN; /* no tokens: whoever reaches the socket */
 		return 0;
+	}
+	if (need == RPC_ROLE_PUBLIC) {
+		call->role = RPC_ROLE_PUBLIC;
+		return 0;
+	}
 	if (call->token[0] == '\0') {
-		if (local && d->auth->ipc_admin)
-			return 0; /* "local", as admin: the operator turned that on */
+		if (local && d->auth->ipc_admin) {
+			call->role = RPC_ROLE_ADMIN; /* "local", as admin: the operator turned that on */
+			return 0;
+		}
 		call->principal[0] = '\0';
 		return call_fail(call, BERTH__V1__CODE__UNAUTHENTICATED,
 		    "%s needs a token (berth --token, or $BERTH_TOKEN)", call->method);
@@ -137,6 +145,7 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 	if (code != 0)
 		return call_fail(call, code, "cannot check the token: %s", err.message);
 	snprintf(call->principal, sizeof(call->principal), "%s", who.name);
+	call->role = who.role;
 	if (who.role < need)
 		return call_fail_detail(call, BERTH__V1__CODE__PERMISSION_DENIED, "token",
 		    "ROLE_TOO_LOW", "%s needs the %s role; token '%s' has %s", call->method,

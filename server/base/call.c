@@ -19,6 +19,7 @@ call_init(struct call *call, const char *what, void *app, void *worker, int64_t 
 	call->deadline_ms = clock_monotonic_ms() + timeout_ms;
 	call->app = app;
 	call->worker = worker;
+	call->role = RPC_ROLE_ADMIN; /* berthd's own work */
 }
 
 void

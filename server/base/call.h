@@ -14,6 +14,7 @@
 
 #include "base/arena.h"
 #include "berth/v1/berth.pb-c.h"
+#include "base/role.h"
 #include "error.h"
 
 #define CALL_DETAILS_MAX 8
@@ -32,6 +33,7 @@ struct call {
 	int peer_family;        /* NNG_AF_IPC, NNG_AF_INET, NNG_AF_INET6; 0 = unknown */
 	char peer[96];          /* "ipc uid=0 pid=42", "10.0.0.5:51234"; "" = unknown */
 	char principal[64];     /* set by the authorize hook: token name, "local" or "" */
+	enum rpc_role role;     /* what the caller may do, as the authorize hook found it */
 	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
 
 	/* Outcome, set by call_fail*(): the code, the message, the first field. */

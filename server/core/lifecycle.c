@@ -390,6 +390,31 @@ add_skipped_instance(struct call *call, Berth__V1__LaunchServiceResponse *out,
 	out->skipped_instances = grown;
 }
 
+/*
+ * An explicit port outside the template's range, or below 1024, is the
+ * admin's to choose: an operator could otherwise publish on port 80 or on
+ * a port another template's services count on.
+ */
+static int
+check_port_choice(struct call *call, const Berth__V1__Template *t, uint32_t port)
+{
+	uint32_t end = t->port_range_end != 0 ? t->port_range_end : 65535;
+
+	if (call->role >= RPC_ROLE_ADMIN)
+		return 0;
+	if (port < 1024)
+		return call_fail_detail(call, BERTH__V1__CODE__PERMISSION_DENIED, "port",
+		    "PRIVILEGED_PORT", "port %u is a privileged port: only an admin may publish on it",
+		    port);
+	if (port < t->port_range_start || port > end)
+		return call_fail_detail(call, BERTH__V1__CODE__PERMISSION_DENIED, "port",
+		    "PORT_OUTSIDE_RANGE",
+		    "port %u is outside template '%s''s range %u-%u: only an admin may choose it "
+		    "(or widen the template's range)",
+		    port, t->name, t->port_range_start, end);
+	return 0;
+}
+
 int
 lifecycle_launch(struct call *call, const char *template_name, const char *instance,
     uint32_t port, Berth__V1__LaunchServiceResponse *out)
@@ -410,6 +435,8 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		return call_fail_error(call, &verr);
 	if (port != 0 && validate_port("port", port, &verr) != 0)
 		return call_fail_error(call, &verr);
+	if (port != 0 && (code = check_port_choice(call, t, port)) != 0)
+		return code;
 
 	docker_us = clock_monotonic_us();
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)

@@ -220,6 +220,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	}
 	*route_out = route;
 	*payload_out = req->payload;
+	call->role = srv->hooks->authorize == NULL ? RPC_ROLE_ADMIN : RPC_ROLE_UNSET;
 	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
 		if (call->error.code == BERTH__V1__CODE__OK) /* fail closed */
 			call_fail(call, BERTH__V1__CODE__PERMISSION_DENIED, "access denied");
