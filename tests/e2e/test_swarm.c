@@ -45,17 +45,16 @@
 #include <unistd.h>
 
 #include "berth.h"
-#include "berthd_proc.h"
+#include "e2e.h"
 #include "clock.h"
 #include "engine/docker.h"
 #include "engine/docker_swarm.h"
 #include "http.h"
 
-#define DEMO_IMAGE "berth-demo:e2e"
+#define DEMO_IMAGE E2E_DEMO_IMAGE
 #define MEMORY_LIMIT ((uint64_t)64 << 20)
 
-static struct berthd_proc proc;
-static berth_client *client;
+static struct e2e_daemon dmn;
 static struct docker *docker;
 static uint16_t base_port;
 static bool swarm_ready;          /* an active swarm whose manager is this engine */
@@ -64,7 +63,7 @@ static bool had_gwbridge;         /* docker_gwbridge existed before the init */
 static char node_hostname[128];
 static char data_label[600];      /* berth.data_dir=<data dir> */
 static char foreign_label[300];   /* berth.test=<dir> */
-static char context[PATH_MAX];
+static char skip_reason[600];    /* why the swarm tests do not run */
 static const char *const berthd_args[] = { "--backend", "swarm", NULL };
 static char leave_command[2048];  /* for the signal handler: no libcurl there */
 
@@ -73,19 +72,13 @@ static char leave_command[2048];  /* for the signal handler: no libcurl there */
 static int
 call(const char *method, const ProtobufCMessage *req, ProtobufCMessage **reply, berth_status *st)
 {
-	return berth_call(client, method, req, reply, st);
+	return berth_call(dmn.client, method, req, reply, st);
 }
 
 static Berth__V1__LaunchServiceResponse *
 launch(const char *template_name, const char *instance, berth_status *st)
 {
-	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-
-	req.template_ = (char *)template_name;
-	req.instance = (char *)instance;
-	call("LaunchService", &req.base, &reply, st);
-	return (Berth__V1__LaunchServiceResponse *)reply;
+	return e2e_launch(dmn.client, template_name, instance, 0, st);
 }
 
 static Berth__V1__LaunchServiceResponse *
@@ -144,32 +137,7 @@ wait_status(const char *id, const char *want, int ms)
 {
 	char status[32];
 
-	for (int waited = 0;; waited += 100) {
-		status_of(id, status, sizeof(status));
-		if (strcmp(status, want) == 0)
-			return true;
-		if (waited >= ms)
-			return false;
-		clock_sleep_ms(100);
-	}
-}
-
-static void
-remove_all_services(void)
-{
-	Berth__V1__ListServicesRequest req = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
-	Berth__V1__ListServicesResponse *rep = NULL;
-	berth_status st;
-
-	if (client == NULL || call("ListServices", &req.base, (ProtobufCMessage **)&rep, &st) != 0)
-		return;
-	for (size_t i = 0; i < rep->n_services; i++) {
-		Berth__V1__RemoveServiceResponse *r =
-		    remove_service(rep->services[i]->service_id, true, &st);
-		if (r != NULL)
-			berth_reply_free(&r->base);
-	}
-	berth_reply_free(&rep->base);
+	return E2E_WAIT_UNTIL((status_of(id, status, sizeof(status)), strcmp(status, want) == 0), ms);
 }
 
 /* The body of GET path as JSON (the caller decrefs), or NULL. */
@@ -242,23 +210,6 @@ assert_http_body(uint16_t port, const char *path, const char *expected_part)
 	free(body);
 }
 
-/* A listener on 0.0.0.0:port, as a program outside Docker would hold it; -1 on failure. */
-static int
-listen_on(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_ANY);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Removes every service, container and volume of this test run. */
 static void
 remove_leftovers(void)
@@ -291,7 +242,7 @@ remove_leftovers(void)
 		}
 		if (total == 0)
 			break;
-		clock_sleep_ms(200);
+		clock_sleep_ms(200); /* pacing of a bounded cleanup retry */
 	}
 	for (int l = 0; l < 2; l++) {
 		struct docker_volume *vols = NULL;
@@ -320,7 +271,7 @@ leave_swarm(void)
 	for (int tries = 0; !had_gwbridge && network_exists("docker_gwbridge") && tries < 50; tries++) {
 		docker_api_request(docker, "DELETE", "/networks/docker_gwbridge", NULL, 0, NULL, NULL,
 		    10000, &err);
-		clock_sleep_ms(200);
+		clock_sleep_ms(200); /* pacing of a bounded cleanup retry */
 	}
 }
 
@@ -338,8 +289,8 @@ on_signal(int sig)
 		if (pid > 0)
 			waitpid(pid, NULL, 0);
 	}
-	if (proc.pid > 0)
-		kill(proc.pid, SIGKILL);
+	if (dmn.proc.pid > 0)
+		kill(dmn.proc.pid, SIGKILL);
 	_exit(128 + sig);
 }
 
@@ -372,7 +323,7 @@ prepare_leave_command(void)
 		n += snprintf(leave_command + n, sizeof(leave_command) - (size_t)n,
 		    "; curl -s -m 30 --unix-socket '%s' -X POST "
 		    "'http://localhost/volumes/prune?filters=%s'; rm -rf '%s'",
-		    socket, filter, proc.dir);
+		    socket, filter, dmn.proc.dir);
 	if (!had_gwbridge && n > 0 && (size_t)n < sizeof(leave_command))
 		snprintf(leave_command + n, sizeof(leave_command) - (size_t)n,
 		    "; curl -s -m 10 --unix-socket '%s' -X DELETE "
@@ -384,16 +335,12 @@ prepare_leave_command(void)
 static int
 put_template(Berth__V1__Template *t)
 {
-	Berth__V1__PutTemplateRequest put = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
 	berth_status st;
 
-	put.template_ = t;
-	if (call("PutTemplate", &put.base, &reply, &st) != 0) {
+	if (e2e_put_template(dmn.client, t, &st) != 0) {
 		fprintf(stderr, "PutTemplate %s: %s\n", t->name, st.message);
 		return -1;
 	}
-	berth_reply_free(reply);
 	return 0;
 }
 
@@ -401,30 +348,15 @@ put_template(Berth__V1__Template *t)
 static void
 demo_template(Berth__V1__Template *t, const char *name, uint16_t first, uint16_t n)
 {
-	static char *env[] = { "BERTH_DEMO_DIR=/data" };
-
 	berth__v1__template__init(t);
-	t->name = (char *)name;
-	t->image = DEMO_IMAGE;
-	t->build_context = context;
-	t->container_port = 8000;
-	t->port_range_start = first;
-	t->port_range_end = first + n - 1;
-	t->mount_path = "/data";
-	t->env = env;
-	t->n_env = 1;
-	t->stop_timeout_s = 2;
+	e2e_demo_template(t, name, first, (uint16_t)(first + n - 1));
 	t->publish_mode = "host";
 }
 
 static int
 open_client(void)
 {
-	berth_status st;
-
-	berth_close(client);
-	client = NULL;
-	return berth_open(&client, proc.url, &(berth_options){ NULL, 120000 }, &st);
+	return e2e_daemon_connect(&dmn, 0);
 }
 
 /* --- fixture -------------------------------------------------------------------- */
@@ -438,16 +370,9 @@ prepare(void)
 	Berth__V1__Template web, pinned, nowhere;
 	struct docker_swarm_state sw;
 	struct error err;
-	char build[PATH_MAX], constraint[200], *pinned_constraints[1], *nowhere_constraints[1];
-	const char *b = getenv("BUILD");
-	char errbuf[256];
+	char constraint[200], *pinned_constraints[1], *nowhere_constraints[1];
 
-	snprintf(build, sizeof(build), "%s/demo", b != NULL && b[0] ? b : "build");
-	if (realpath(build, context) == NULL) {
-		fprintf(stderr, "no demo build context at %s: run make demo\n", build);
-		return -1;
-	}
-	if (docker_open(&docker, NULL, errbuf, sizeof(errbuf)) != 0)
+	if (e2e_demo_context() == NULL || (docker = e2e_docker()) == NULL)
 		return -1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -461,27 +386,26 @@ prepare(void)
 		prepare_leave_command();
 		made_swarm = 1; /* from here on, leave: even a failed init may have half-joined */
 		if (docker_swarm_init(docker, "127.0.0.1:2377", "127.0.0.1", 60000, &err) != 0) {
-			fprintf(stderr, "test_swarm: swarm init: %s; the tests are skipped\n",
-			    err.message);
+			snprintf(skip_reason, sizeof(skip_reason), "swarm init: %s", err.message);
+			fprintf(stderr, "test_swarm: %s; the tests are skipped\n", skip_reason);
 			leave_swarm();
 			return 0;
 		}
 		docker_swarm_state(docker, &sw, 10000, &err);
 	}
 	if (strcmp(sw.local_node_state, "active") != 0 || !sw.manager) {
-		fprintf(stderr,
-		    "test_swarm: the engine is in a swarm it does not manage (state %s); the tests "
-		    "are skipped\n",
-		    sw.local_node_state);
+		snprintf(skip_reason, sizeof(skip_reason),
+		    "the engine is in a swarm it does not manage (state %s)", sw.local_node_state);
+		fprintf(stderr, "test_swarm: %s; the tests are skipped\n", skip_reason);
 		return 0;
 	}
 	swarm_ready = true;
 	snprintf(node_hostname, sizeof(node_hostname), "%s", sw.hostname);
 
-	if (berthd_proc_start(&proc, berthd_args) != 0)
+	if (berthd_proc_start(&dmn.proc, berthd_args) != 0)
 		return -1;
-	snprintf(data_label, sizeof(data_label), "%s=%s", DOCKER_LABEL_DATA_DIR, proc.data_dir);
-	snprintf(foreign_label, sizeof(foreign_label), "berth.test=%s", proc.dir);
+	snprintf(data_label, sizeof(data_label), "%s=%s", DOCKER_LABEL_DATA_DIR, dmn.proc.data_dir);
+	snprintf(foreign_label, sizeof(foreign_label), "berth.test=%s", dmn.proc.dir);
 	if (made_swarm)
 		prepare_leave_command(); /* now with the labels of this run */
 	if (open_client() != 0)
@@ -521,15 +445,15 @@ static int
 teardown_group(void **state)
 {
 	(void)state;
-	if (proc.pid > 0)
-		remove_all_services();
-	berth_close(client);
-	client = NULL;
-	berthd_proc_cleanup(&proc);
+	if (dmn.proc.pid > 0)
+		e2e_remove_all_services(dmn.client);
+	berth_close(dmn.client);
+	dmn.client = NULL;
+	berthd_proc_cleanup(&dmn.proc);
 	remove_leftovers();
 	leave_swarm();
 	swarm_ready = false;
-	memset(&proc, 0, sizeof(proc));
+	memset(&dmn.proc, 0, sizeof(dmn.proc));
 	return 0;
 }
 
@@ -537,8 +461,10 @@ static int
 setup_test(void **state)
 {
 	(void)state;
-	if (!swarm_ready)
+	if (!swarm_ready) {
+		print_message("skipped: %s\n", skip_reason[0] != '\0' ? skip_reason : "no swarm");
 		skip();
+	}
 	return 0;
 }
 
@@ -547,8 +473,8 @@ static int
 teardown_test(void **state)
 {
 	(void)state;
-	if (proc.pid > 0)
-		remove_all_services();
+	if (dmn.proc.pid > 0)
+		e2e_remove_all_services(dmn.client);
 	return 0;
 }
 
@@ -581,7 +507,7 @@ test_launch_makes_a_labelled_swarm_service_that_answers(void **state)
 	    0);
 	assert_string_equal(svc.name, "web_instance_1");
 	assert_string_equal(svc.label_service, "web_instance_1");
-	assert_string_equal(svc.label_data_dir, proc.data_dir);
+	assert_string_equal(svc.label_data_dir, dmn.proc.data_dir);
 	assert_int_equal(svc.replicas, 1);
 	assert_int_equal(svc.n_ports, 1);
 	assert_int_equal(svc.ports[0], base_port);
@@ -596,7 +522,7 @@ test_launch_makes_a_labelled_swarm_service_that_answers(void **state)
 							"ContainerSpec"),
 						    "Labels"),
 				DOCKER_LABEL_DATA_DIR)),
-	    proc.data_dir);
+	    dmn.proc.data_dir);
 	assert_int_equal(json_integer_value(json_object_get(
 			     json_object_get(json_object_get(task, "Resources"), "Limits"), "NanoCPUs")),
 	    500000000);
@@ -615,7 +541,7 @@ test_launch_makes_a_labelled_swarm_service_that_answers(void **state)
 	/* The volume, labelled like the service; a file put there is served. */
 	assert_int_equal(docker_volume_inspect(docker, "web_instance_1_data", &vol, 10000, &err), 0);
 	assert_string_equal(vol.driver, "local");
-	assert_string_equal(vol.label_data_dir, proc.data_dir);
+	assert_string_equal(vol.label_data_dir, dmn.proc.data_dir);
 	write_into_volume("web_instance_1_data", "who.txt", "web_instance_1 says hello");
 	assert_http_body((uint16_t)r->service->port, "/", "instance=instance_1");
 	assert_http_body((uint16_t)r->service->port, "/files/who.txt", "web_instance_1 says hello");
@@ -650,7 +576,7 @@ test_launch_makes_a_labelled_swarm_service_that_answers(void **state)
 static void
 test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void **state)
 {
-	struct docker_label labels[] = { { "berth.test", proc.dir } };
+	struct docker_label labels[] = { { "berth.test", dmn.proc.dir } };
 	struct docker_service_spec spec = {
 		.name = NULL, .image = DEMO_IMAGE, .labels = labels, .n_labels = 1,
 		.target_port = 8000, .publish_mode = "host", .replicas = 0,
@@ -658,6 +584,7 @@ test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void
 	Berth__V1__LaunchServiceResponse *a, *b, *c;
 	struct error err;
 	char id[DOCKER_ID_LEN + 1], name[64];
+	int64_t until;
 
 	(void)state;
 	a = launch_ok("web", "alpha");
@@ -674,8 +601,30 @@ test_two_instances_get_distinct_ports_and_foreign_service_ports_are_skipped(void
 	spec.name = name;
 	spec.published_port = (uint16_t)(base_port + 2);
 	assert_int_equal(docker_service_create(docker, &spec, id, 30000, &err), 0);
-	clock_sleep_ms(1000); /* the allocator learns of it from Docker's event stream */
-	c = launch_ok("web", "gamma");
+	/*
+	 * The allocator learns of it from Docker's event stream, which berthd
+	 * does not acknowledge: launch until the port is skipped as Docker's
+	 * (before the event, the launch may take it), then check that launch.
+	 */
+	until = clock_monotonic_ms() + 20000;
+	for (;;) {
+		berth_status rm_st;
+		Berth__V1__RemoveServiceResponse *rm;
+
+		c = launch_ok("web", "gamma");
+		if (c->n_skipped_ports == 3 && c->skipped_ports[2]->port == base_port + 2u &&
+		    strcmp(c->skipped_ports[2]->reason, "docker") == 0)
+			break;
+		if (clock_monotonic_ms() >= until)
+			fail_msg("berthd never learned that a foreign service publishes port %u "
+				 "(the launch took %u, skipping %zu)",
+			    base_port + 2, c->service->port, c->n_skipped_ports);
+		rm = remove_service(c->service->service_id, true, &rm_st);
+		assert_non_null(rm);
+		berth_reply_free(&rm->base);
+		berth_reply_free(&c->base);
+		clock_sleep_ms(E2E_POLL_MS); /* a poll's pace, until the deadline */
+	}
 	assert_int_equal(c->service->port, base_port + 3);
 	assert_int_equal(c->n_skipped_ports, 3);
 	assert_int_equal(c->skipped_ports[2]->port, base_port + 2);
@@ -700,7 +649,7 @@ test_a_port_a_program_holds_fails_the_task_and_the_launch_takes_the_next(void **
 	int fd;
 
 	(void)state;
-	fd = listen_on(base_port);
+	fd = e2e_listen_on(base_port);
 	assert_true(fd >= 0);
 	r = launch_ok("web", "moved");
 	close(fd);
@@ -911,12 +860,12 @@ test_reconciliation_after_kill_9_finds_what_changed_while_berthd_was_away(void *
 	char status[32];
 
 	(void)state;
-	berthd_proc_kill(&proc);
+	berthd_proc_kill(&dmn.proc);
 	assert_int_equal(docker_service_remove(docker, a->service->container_id, 30000, &err), 0);
 	assert_int_equal(docker_service_scale(docker, b->service->container_id, 0, 30000, &err), 0);
 	assert_http_body((uint16_t)c->service->port, "/", "instance=rc"); /* it never stopped */
 
-	assert_int_equal(berthd_proc_restart(&proc, berthd_args), 0);
+	assert_int_equal(berthd_proc_restart(&dmn.proc, berthd_args), 0);
 	assert_int_equal(open_client(), 0);
 	status_of("web_ra", status, sizeof(status));
 	assert_string_equal(status, "missing");
@@ -924,7 +873,7 @@ test_reconciliation_after_kill_9_finds_what_changed_while_berthd_was_away(void *
 	assert_string_equal(status, "exited");
 	status_of("web_rc", status, sizeof(status));
 	assert_string_equal(status, "running");
-	assert_true(berthd_proc_log_contains(&proc, "reconcile service=web_ra status=missing"));
+	assert_true(berthd_proc_log_contains(&dmn.proc, "reconcile service=web_ra status=missing"));
 	assert_http_body((uint16_t)c->service->port, "/", "instance=rc");
 	berth_reply_free(&a->base);
 	berth_reply_free(&b->base);
@@ -946,10 +895,10 @@ test_sigterm_removes_every_service(void **state)
 	(void)state;
 	berth_reply_free(&a->base);
 	berth_reply_free(&b->base);
-	berth_close(client);
-	client = NULL;
-	assert_int_equal(berthd_proc_stop(&proc, 120), 0);
-	assert_true(berthd_proc_log_contains(&proc, "shutdown removed containers=2 rows=2 errors=0"));
+	berth_close(dmn.client);
+	dmn.client = NULL;
+	assert_int_equal(berthd_proc_stop(&dmn.proc, 120), 0);
+	assert_true(berthd_proc_log_contains(&dmn.proc, "shutdown removed containers=2 rows=2 errors=0"));
 	assert_int_equal(docker_service_list(docker, data_label, &services, &n, 10000, &err), 0);
 	free(services);
 	assert_int_equal(n, 0);
@@ -1018,8 +967,8 @@ test_the_engine_backend_applies_limits_and_refuses_replicas(void **state)
 	uint16_t first = (uint16_t)(19500 + (getpid() % 12) * 40 + 30);
 
 	(void)state;
-	memset(&proc, 0, sizeof(proc));
-	assert_int_equal(berthd_proc_start(&proc, NULL), 0);
+	memset(&dmn.proc, 0, sizeof(dmn.proc));
+	assert_int_equal(berthd_proc_start(&dmn.proc, NULL), 0);
 	assert_int_equal(open_client(), 0);
 	demo_template(&t, "limited", first, 5);
 	t.publish_mode = "";
@@ -1051,8 +1000,10 @@ static int
 setup_after(void **state)
 {
 	(void)state;
-	if (docker == NULL)
+	if (docker == NULL) {
+		print_message("skipped: no Docker client\n");
 		skip();
+	}
 	return 0;
 }
 
@@ -1060,15 +1011,13 @@ static int
 teardown_after(void **state)
 {
 	(void)state;
-	berth_close(client);
-	client = NULL;
-	if (proc.dir[0] != '\0') {
-		snprintf(data_label, sizeof(data_label), "%s=%s", DOCKER_LABEL_DATA_DIR, proc.data_dir);
-		berthd_proc_cleanup(&proc);
+	berth_close(dmn.client);
+	dmn.client = NULL;
+	if (dmn.proc.dir[0] != '\0') {
+		snprintf(data_label, sizeof(data_label), "%s=%s", DOCKER_LABEL_DATA_DIR, dmn.proc.data_dir);
+		berthd_proc_cleanup(&dmn.proc);
 		remove_leftovers(); /* containers only: swarm_ready is false by now */
 	}
-	docker_close(docker);
-	docker = NULL;
 	return 0;
 }
 
