@@ -1,6 +1,9 @@
 /*
  * utf8.c - the UTF-8 decoder (see utf8.h).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "utf8.h"
 
 size_t
@@ -50,3 +53,59 @@ utf8_valid(const char *s)
 	}
 	return true;
 }
+
+/* The code point of a valid sequence of n bytes at p. */
+static unsigned
+code_point(const unsigned char *p, size_t n)
+{
+	static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned cp = p[0] & lead_mask[n];
+
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (p[i] & 0x3f);
+	return cp;
+}
+
+static bool
+invisible_format(unsigned cp)
+{
+	return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+void
+utf8_escape_nonprinting(char *dst, size_t len, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t out = 0;
+
+	if (len == 0)
+		return;
+	while (*p != '\0') {
+		size_t n = utf8_sequence_length(p);
+		unsigned cp = n > 0 ? code_point(p, n) : 0;
+		char piece[16];
+		size_t k;
+
+		if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+			/* One byte of it: the rest, if any, is escaped in turn. */
+			snprintf(piece, sizeof(piece), "\\x%02x", n == 0 || n == 1 ? *p : cp);
+			n = n == 0 ? 1 : n;
+		} else if (invisible_format(cp)) {
+			snprintf(piece, sizeof(piece), "\\u{%04x}", cp);
+		} else if (cp == '\\') {
+			snprintf(piece, sizeof(piece), "\\\\");
+		} else {
+			memcpy(piece, p, n);
+			piece[n] = '\0';
+		}
+		k = strlen(piece);
+		if (out + k >= len)
+			break;
+		memcpy(dst + out, piece, k);
+		out += k;
+		p += n;
+	}
+	dst[out] = '\0';
+}
+

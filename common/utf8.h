@@ -23,4 +23,13 @@ size_t utf8_sequence_length(const unsigned char *p);
 /* True when the NUL-terminated s is valid UTF-8 from start to end. */
 bool utf8_valid(const char *s);
 
+/*
+ * Copies s into dst (always NUL-terminated, cut short to fit) with every
+ * character a terminal would act on instead of show escaped: C0 and C1
+ * controls and DEL as \xNN, bidirectional and zero-width format characters
+ * (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF) as \u{XXXX}, bytes
+ * that are not UTF-8 as \xNN, and the backslash itself as \\.
+ */
+void utf8_escape_nonprinting(char *dst, size_t len, const char *s);
+
 #endif

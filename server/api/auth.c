@@ -165,11 +165,19 @@ auth_finished(void *app, struct call *call, const struct rpc_route *route,
 	(void)app;
 	if (!route->mutating)
 		return;
+	memset(&e, 0, sizeof(e));
+	/*
+	 * Refused for want of a valid token: kept apart, so that a flood of
+	 * such calls cannot push authenticated history out, and not decoded,
+	 * so that it costs nothing to whoever sends it.
+	 */
+	e.refused_unauthenticated =
+	    call->principal[0] == '\0' && call->error.code == BERTH__V1__CODE__UNAUTHENTICATED;
 	/* Refused before dispatch: decode the request here, to name its target. */
-	if (request == NULL && payload != NULL && (index = rpc_method_find(call->method)) >= 0)
+	if (request == NULL && payload != NULL && !e.refused_unauthenticated &&
+	    (index = rpc_method_find(call->method)) >= 0)
 		request = protobuf_c_message_unpack(rpc_method((unsigned)index)->input,
 		    &call->arena.allocator, payload->len, payload->data);
-	memset(&e, 0, sizeof(e));
 	audit_sanitize(e.token_name, sizeof(e.token_name), call->principal);
 	audit_sanitize(e.peer, sizeof(e.peer), call->peer);
 	audit_sanitize(e.method, sizeof(e.method), call->method);

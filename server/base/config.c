@@ -47,6 +47,13 @@ static const struct option_def options[] = {
 	    "remove|stop|keep" },
 	{ "data-dir", K_STRING, OFF(data_dir), 0, 0, "/var/lib/berth", 0,
 	    "registry database and instance directories" },
+	{ "audit-keep-rows", K_INT, OFF(audit_keep_rows), 1000, 100000000, "100000", 10,
+	    "newest rows of the audit log kept (berthd audit)" },
+	{ "audit-keep-days", K_INT, OFF(audit_keep_days), 0, 36500, "365", 10,
+	    "audit rows older than this many days are deleted; 0: kept whatever their age" },
+	{ "audit-refused-keep-rows", K_INT, OFF(audit_refused_keep_rows), 100, 100000000, "10000", 10,
+	    "newest calls refused for want of a valid token kept, apart from the audit log "
+	    "(berthd audit --refused)" },
 	{ "data-dir-mode", K_INT, OFF(data_dir_mode), 0, 0777, "0700", 8,
 	    "permissions of a data directory berthd creates (octal); the registry is always 0600" },
 	{ "publish-address", K_STRING, OFF(publish_address), 0, 0, "0.0.0.0", 0,

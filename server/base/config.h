@@ -46,6 +46,9 @@ struct config {
 	int64_t default_timeout_ms;
 	int64_t ipc_mode;
 	int64_t data_dir_mode;
+	int64_t audit_keep_rows;
+	int64_t audit_keep_days;
+	int64_t audit_refused_keep_rows;
 	/* Who may call what (auth.c). */
 	const char *auth;            /* auto (on when a listener is not ipc://), on or off */
 	const char *ipc_admin;       /* on: ipc:// callers without a token are admin */

@@ -14,6 +14,7 @@
 
 #include "daemon/admin_cmd.h"
 #include "store/audit.h"
+#include "utf8.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "store/registry.h"
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "usage: berthd token create --name NAME --role viewer|operator|admin [--data-dir DIR]\n"
     "       berthd token list [--json] [--data-dir DIR]\n"
     "       berthd token revoke NAME [--data-dir DIR]\n"
-    "       berthd audit [--tail N] [--json] [--data-dir DIR]\n"
+    "       berthd audit [--refused] [--tail N] [--json] [--data-dir DIR]\n"
     "\n"
     "Tokens are printed once, when created; berthd keeps only a salted hash.\n"
     "Roles: viewer (reads), operator (also launch, stop, restart, remove, logs,\n"
@@ -44,6 +45,7 @@ struct args {
 	const char *role;
 	const char *tail;
 	bool json;
+	bool refused;
 	const char *positional[2];
 	int n_positional;
 };
@@ -84,6 +86,10 @@ parse(int argc, char **argv, struct args *a)
 
 		if (strcmp(arg, "--json") == 0) {
 			a->json = true;
+			continue;
+		}
+		if (strcmp(arg, "--refused") == 0) {
+			a->refused = true;
 			continue;
 		}
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -264,6 +270,16 @@ token_revoke(const struct args *a)
 	return 0;
 }
 
+/* s with non-printing characters escaped, in one of four static buffers. */
+static const char *
+shown(const char *s, int slot)
+{
+	static char buf[4][1024];
+
+	utf8_escape_nonprinting(buf[slot], sizeof(buf[slot]), s);
+	return buf[slot];
+}
+
 static void
 print_audit(void *arg, const struct audit_entry *e)
 {
@@ -281,9 +297,14 @@ print_audit(void *arg, const struct audit_entry *e)
 	}
 	if (strncmp(method, prefix, sizeof(prefix) - 1) == 0)
 		method += sizeof(prefix) - 1;
+	/*
+	 * Peer, method, target and request id come from whoever called, also
+	 * unauthenticated: control characters and bidi overrides are shown
+	 * escaped, never sent to the terminal.
+	 */
 	printf("%-20s  %-16s  %-24s  %-16s  %-24s  %s\n", e->time,
-	    e->token_name[0] ? e->token_name : "-", e->peer[0] ? e->peer : "-", method,
-	    e->target[0] ? e->target : "-", status_code_name(e->code));
+	    e->token_name[0] ? shown(e->token_name, 0) : "-", e->peer[0] ? shown(e->peer, 1) : "-",
+	    shown(method, 2), e->target[0] ? shown(e->target, 3) : "-", status_code_name(e->code));
 }
 
 static int
@@ -312,7 +333,7 @@ audit_command(const struct args *a)
 	if (!a->json)
 		printf("%-20s  %-16s  %-24s  %-16s  %-24s  %s\n", "TIME", "TOKEN", "PEER", "METHOD",
 		    "TARGET", "CODE");
-	code = audit_tail(reg, (unsigned)tail, print_audit, &p, &err);
+	code = audit_tail(reg, a->refused, (unsigned)tail, print_audit, &p, &err);
 	registry_close(reg);
 	if (code != 0) {
 		json_decref(p.array);

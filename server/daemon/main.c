@@ -20,6 +20,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "store/audit.h"
 #include "daemon/admin_cmd.h"
 #include "core/berthd.h"
 #include "clock.h"
@@ -378,6 +379,8 @@ main(int argc, char **argv)
 		log_error("start-up failed error=\"%s\"", err.message);
 		return 2;
 	}
+	audit_set_limits(&(struct audit_limits){ d->config.audit_keep_rows,
+	    d->config.audit_refused_keep_rows, d->config.audit_keep_days });
 
 	/* Block the signals before any thread exists: all threads inherit it. */
 	sigemptyset(&signals);

@@ -1,18 +1,31 @@
 /*
  * audit.c - SQL of the audit log, and what a request is about.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/audit.h"
 #include "store/store_internal.h"
 #include "clock.h"
 #include "utf8.h"
 
-/* Rows past AUDIT_KEEP are forgotten once every this many inserts. */
+/* Rows past the limits are forgotten once every this many inserts. */
 #define AUDIT_PRUNE_EVERY 1000
+
+static struct audit_limits limits = { AUDIT_KEEP, AUDIT_REFUSED_KEEP, AUDIT_KEEP_DAYS };
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+audit_set_limits(const struct audit_limits *l)
+{
+	pthread_mutex_lock(&limits_lock);
+	limits = *l;
+	pthread_mutex_unlock(&limits_lock);
+}
 
 static int
 fail_db(sqlite3 *db, struct error *err)
@@ -25,18 +38,63 @@ fail_db(sqlite3 *db, struct error *err)
 	    "audit log: %s", sqlite3_errmsg(db));
 }
 
+/* One housekeeping statement with one integer or text parameter. */
+static void
+prune(sqlite3 *db, const char *sql, sqlite3_int64 number, const char *text)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (text != NULL)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(st, 1, number);
+	(void)sqlite3_step(st); /* only housekeeping: the row is written */
+	sqlite3_finalize(st);
+}
+
+/* Forgets rows of `table` past the row limit and the age limit. */
+static void
+apply_limits(sqlite3 *db, bool refused, int64_t newest_id)
+{
+	struct audit_limits l;
+	char sql[128], oldest[32];
+	const char *table = refused ? "audit_refused" : "audit";
+	time_t cutoff;
+	struct tm tm;
+
+	pthread_mutex_lock(&limits_lock);
+	l = limits;
+	pthread_mutex_unlock(&limits_lock);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id <= ?1", table);
+	prune(db, sql, newest_id - (refused ? l.refused_keep_rows : l.keep_rows), NULL);
+	if (l.keep_days > 0) {
+		cutoff = time(NULL) - (time_t)l.keep_days * 86400;
+		gmtime_r(&cutoff, &tm);
+		strftime(oldest, sizeof(oldest), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE time < ?1", table);
+		prune(db, sql, 0, oldest);
+	}
+}
+
 int
 audit_record(struct registry *reg, struct audit_entry *e, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
-	static const char sql[] = "INSERT INTO audit (time, token_name, peer, method, target, code, "
-				  "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	static const char sql_audit[] =
+	    "INSERT INTO audit (time, token_name, peer, method, target, code, request_id) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	static const char sql_refused[] =
+	    "INSERT INTO audit_refused (time, token_name, peer, method, target, code, request_id) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 	sqlite3_stmt *st;
 	int rc;
 
 	if (e->time[0] == '\0')
 		clock_rfc3339_now(e->time, sizeof(e->time));
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, e->refused_unauthenticated ? sql_refused : sql_audit, -1, &st,
+		NULL) != SQLITE_OK)
 		return fail_db(db, err);
 	sqlite3_bind_text(st, 1, e->time, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, e->token_name, -1, SQLITE_STATIC);
@@ -50,12 +108,8 @@ audit_record(struct registry *reg, struct audit_entry *e, struct error *err)
 	if (rc != SQLITE_DONE)
 		return fail_db(db, err);
 	e->id = sqlite3_last_insert_rowid(db);
-	if (e->id % AUDIT_PRUNE_EVERY == 0 &&
-	    sqlite3_prepare_v2(db, "DELETE FROM audit WHERE id <= ?1", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, e->id - AUDIT_KEEP);
-		(void)sqlite3_step(st); /* only housekeeping: the row is written */
-		sqlite3_finalize(st);
-	}
+	if (e->id % AUDIT_PRUNE_EVERY == 0)
+		apply_limits(db, e->refused_unauthenticated, e->id);
 	return 0;
 }
 
@@ -68,22 +122,27 @@ copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
 }
 
 int
-audit_tail(struct registry *reg, unsigned n, void (*fn)(void *arg, const struct audit_entry *e), void *arg,
-    struct error *err)
+audit_tail(struct registry *reg, bool refused, unsigned n,
+    void (*fn)(void *arg, const struct audit_entry *e), void *arg, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
-	static const char sql[] =
+	static const char sql_audit[] =
 	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
 	    "(SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id";
+	static const char sql_refused[] =
+	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
+	    "(SELECT * FROM audit_refused ORDER BY id DESC LIMIT ?1) ORDER BY id";
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, refused ? sql_refused : sql_audit, -1, &st, NULL) != SQLITE_OK)
 		return fail_db(db, err);
 	sqlite3_bind_int64(st, 1, n == 0 ? -1 : (sqlite3_int64)n); /* LIMIT -1: all */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_entry e;
 
+		memset(&e, 0, sizeof(e));
+		e.refused_unauthenticated = refused;
 		e.id = sqlite3_column_int64(st, 0);
 		copy_column(e.time, sizeof(e.time), st, 1);
 		copy_column(e.token_name, sizeof(e.token_name), st, 2);

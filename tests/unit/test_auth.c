@@ -515,12 +515,12 @@ test_finished_hook_audits_mutating_calls_only(void **state)
 	call.request_id = "r-1";
 	call_fail(&call, BERTH__V1__CODE__PERMISSION_DENIED, "no");
 	auth_finished(&f->d, &call, &read, &payload);
-	assert_int_equal(audit_tail(reg_of(f), 0, count_rows, &rows, &err), 0);
+	assert_int_equal(audit_tail(reg_of(f), false, 0, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 0);
 	/* Refused before dispatch: the hook decodes the payload for the target. */
 	auth_finished(&f->d, &call, &mutating, &payload);
 	call_finish(&call);
-	assert_int_equal(audit_tail(reg_of(f), 0, count_rows, &rows, &err), 0);
+	assert_int_equal(audit_tail(reg_of(f), false, 0, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 1);
 	assert_string_equal(rows.last.token_name, "ci");
 	assert_string_equal(rows.last.peer, "10.0.0.5:4242");
@@ -529,6 +529,37 @@ test_finished_hook_audits_mutating_calls_only(void **state)
 	assert_int_equal(rows.last.code, BERTH__V1__CODE__PERMISSION_DENIED);
 	assert_string_equal(rows.last.request_id, "r-1");
 	assert_true(rows.last.time[0] != '\0');
+}
+
+/*
+ * A call refused for want of a valid token goes to audit_refused, apart
+ * from the audit log, and its payload is not decoded (it costs the sender
+ * nothing of berthd's memory).
+ */
+static void
+test_unauthenticated_refusal_is_kept_apart_and_not_decoded(void **state)
+{
+	struct fixture *f = *state;
+	struct rpc_route mutating = route_for(RPC_ROLE_OPERATOR, true);
+	uint8_t junk[64];
+	ProtobufCBinaryData payload = { sizeof(junk), junk };
+	struct rows audit = { 0 }, refused = { 0 };
+	struct call call;
+	struct error err = { 0 };
+
+	memset(junk, 0xff, sizeof(junk)); /* not a request at all */
+	call_init(&call, "/berth.v1.Berth/LaunchService", &f->d, f->reg, 1000);
+	snprintf(call.peer, sizeof(call.peer), "203.0.113.9:4242");
+	call_fail(&call, BERTH__V1__CODE__UNAUTHENTICATED, "needs a token");
+	auth_finished(&f->d, &call, &mutating, &payload);
+	call_finish(&call);
+	assert_int_equal(audit_tail(reg_of(f), false, 0, count_rows, &audit, &err), 0);
+	assert_int_equal(audit.n, 0);
+	assert_int_equal(audit_tail(reg_of(f), true, 0, count_rows, &refused, &err), 0);
+	assert_int_equal(refused.n, 1);
+	assert_string_equal(refused.last.peer, "203.0.113.9:4242");
+	assert_string_equal(refused.last.target, "");
+	assert_int_equal(refused.last.code, BERTH__V1__CODE__UNAUTHENTICATED);
 }
 
 static void
@@ -544,7 +575,7 @@ test_audit_tail_returns_the_last_rows_oldest_first(void **state)
 		snprintf(e.target, sizeof(e.target), "t%d", i);
 		assert_int_equal(audit_record(reg_of(f), &e, &err), 0);
 	}
-	assert_int_equal(audit_tail(reg_of(f), 2, count_rows, &rows, &err), 0);
+	assert_int_equal(audit_tail(reg_of(f), false, 2, count_rows, &rows, &err), 0);
 	assert_int_equal(rows.n, 2);
 	assert_string_equal(rows.last.target, "t4");
 }
@@ -702,6 +733,8 @@ main(void)
 		cmocka_unit_test(test_audit_sanitize_keeps_text_and_defuses_the_rest),
 		cmocka_unit_test_setup_teardown(test_finished_hook_audits_mutating_calls_only, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unauthenticated_refusal_is_kept_apart_and_not_decoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_tail_returns_the_last_rows_oldest_first, setup,
 		    teardown),
 		cmocka_unit_test(test_wire_check_finds_nul_in_strings_also_nested),
