@@ -126,7 +126,7 @@ $(BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.sh
 	@mkdir -p $(BUILD)
 	sh migrations/embed.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
-$(call obj,server/engine/docker.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
+$(call obj,server/engine/docker_tar.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)

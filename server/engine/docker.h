@@ -28,7 +28,8 @@
  *
  * Thread-safe: a struct docker is shared by all workers; each call uses its
  * own curl handle. Nothing here knows about templates or the registry: the
- * lifecycle logic sits above (engine.c) and only this file speaks HTTP.
+ * backends sit above (backend.h). The client is docker_*.c in this folder
+ * (docker_internal.h lists them); only they speak HTTP.
  */
 #ifndef BERTH_DOCKER_H
 #define BERTH_DOCKER_H
@@ -52,6 +53,26 @@ docker_error_port_in_use(const struct error *err)
 {
 	return err != NULL && strcmp(err->reason, DOCKER_REASON_PORT_IN_USE) == 0;
 }
+
+/*
+ * Whether Docker's message says that a host port is taken ("port is
+ * already allocated", "address already in use", Swarm's "is already in
+ * use by service").
+ */
+bool docker_port_taken(const char *message);
+
+/* err becomes ABORTED with reason DOCKER_REASON_PORT_IN_USE, keeping its message. */
+int docker_fail_port_in_use(struct error *err);
+
+/*
+ * For the backends: every answer from Docker passes through here on its way
+ * up (returned as it is), and failures are counted. NOT_FOUND is not one:
+ * it is how berth learns that a container, service or image is gone.
+ */
+int docker_counted(int code);
+
+/* What docker_counted counted: berth_docker_errors_total. Any thread. */
+uint64_t docker_failures_total(void);
 
 #define DOCKER_ID_LEN 64
 
@@ -264,24 +285,19 @@ int docker_events_follow_types(struct docker *d, const char *const *types,
     const char *label_filter, const struct docker_events_handler *h, atomic_bool *stop,
     struct error *err);
 
-/* --- for the other parts of the Engine API (docker_swarm.c) ---------------- */
+/* --- any other call of the Engine API --------------------------------------- */
 
 /*
- * One versioned Engine API call: METHOD `path` ("/services/create?x=y",
+ * One versioned Engine API call: METHOD `path` ("/networks/x?y=z",
  * without the version prefix; the caller has checked every id and escaped
  * every query value in it) with an optional JSON body (NULL: none). The
  * answer's body goes to *body (malloc'ed, NUL-terminated, caller frees;
  * pass NULL when it is not wanted), at most `limit` bytes (0: 64 MiB).
- * Codes as for every call of this file.
+ * Codes as for every call of this file. (The tests use it; the server's
+ * calls have functions of their own.)
  */
 int docker_api_request(struct docker *d, const char *method, const char *path,
     const char *json_body, size_t limit, char **body, size_t *len, int64_t timeout_ms,
     struct error *err);
-
-/*
- * Docker's multiplexed stdout/stderr frames (logs without a TTY) decoded in
- * place; returns the new length. Text that is not framed is left as it is.
- */
-size_t docker_demultiplex(char *data, size_t len);
 
 #endif

@@ -1,35 +1,19 @@
 /*
  * docker_swarm.c - services, tasks, nodes, volumes and the swarm, as JSON
- * over docker_api_request.
+ * through docker_request (docker_http.c), as every call of the client.
  *
  * Threads: any worker may call any function; there is no shared state.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
-
-#include "berth/v1/berth.pb-c.h"
-#include "clock.h"
+#include "engine/docker_internal.h"
 #include "engine/docker_swarm.h"
-#include "engine/docker_util.h"
 
-#define CODE_OK BERTH__V1__CODE__OK
-#define LOGS_MAX ((size_t)16 << 20)
 /* Updates that lose a race with another update are retried this often. */
 #define UPDATE_ATTEMPTS 5
-
-
-/* The time left of a deadline taken at the start of a call. */
-static int64_t
-left(int64_t deadline)
-{
-	return deadline - clock_monotonic_ms();
-}
 
 /* Swarm's rule for service names: a DNS label, [A-Za-z0-9] at both ends, '_' allowed. */
 static bool
@@ -41,7 +25,8 @@ valid_service_name(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9');
 		if (!alnum && ((c != '_' && c != '-') || i == 0 || i == n - 1))
 			return false;
 	}
@@ -64,143 +49,71 @@ parse_time(const char *text)
 	return (int64_t)timegm(&tm);
 }
 
-/* A request whose answer, when wanted, is JSON. */
-static int
-request_json(struct docker *d, const char *method, const char *path, const json_t *body,
-    json_t **answer, long *status, int64_t timeout_ms, struct error *err)
-{
-	char *text = NULL, *reply = NULL;
-	size_t len = 0;
-	json_error_t jerr;
-	int rc;
-
-	if (answer != NULL)
-		*answer = NULL;
-	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
-		return fail_memory(err);
-	rc = docker_api_call(d, method, path, text, 0, answer != NULL ? &reply : NULL, &len, status,
-	    timeout_ms, err);
-	free(text);
-	if (rc != CODE_OK || answer == NULL)
-		return rc;
-	*answer = json_loadb(reply != NULL ? reply : "", len, 0, &jerr);
-	free(reply);
-	if (*answer == NULL)
-		return fail(err, BERTH__V1__CODE__INTERNAL, "Docker sent malformed JSON: %s", jerr.text);
-	return CODE_OK;
-}
-
-/* Fills one struct (a list's element, an inspect's result) from Docker's JSON object. */
-typedef void (*from_json_fn)(void *out, const json_t *o);
-
-/* GET `prefix` + ref, an object that from_json turns into *out. `what` names ref in errors. */
+/*
+ * GET `prefix` + ref, an object that from_json turns into *out. `what`
+ * names ref in errors.
+ */
 static int
 get_one(struct docker *d, const char *prefix, const char *ref, const char *what,
-    from_json_fn from_json, void *out, int64_t timeout_ms, struct error *err)
+    docker_from_json_fn from_json, void *out, int64_t timeout_ms, struct error *err)
 {
-	char path[300];
-	json_t *o = NULL;
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	struct docker_response resp;
+	int64_t deadline;
 	int rc;
 
-	if (!valid_ref(ref))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %s", what);
-	snprintf(path, sizeof(path), "%s%s", prefix, ref);
-	if ((rc = request_json(d, "GET", path, NULL, &o, NULL, timeout_ms, err)) == CODE_OK)
-		from_json(out, o);
-	json_decref(o);
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %s", what);
+	docker_path_add(&rq.path, "%s%s", prefix, ref);
+	if ((rc = docker_request(d, &rq, deadline, &resp, err)) == DOCKER_OK)
+		from_json(out, resp.json);
+	docker_response_free(&resp);
 	return rc;
 }
 
 /*
- * GET `path`, a JSON array (or, with `member`, an object whose member of
- * that name is the array, absent when empty), into *out: a calloc'ed
- * array of *n elements of `size` bytes, each filled by from_json; NULL
- * when empty. `what` names the list in errors.
+ * GET `prefix`?filters={k1:[v1], k2:[v2]} (a NULL value is no filter): the
+ * list docker_request_list makes of it into *out.
  */
 static int
-get_list(struct docker *d, const char *path, const char *member, const char *what, size_t size,
-    from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err)
+get_list(struct docker *d, const char *prefix, const char *k1, const char *v1, const char *k2,
+    const char *v2, const char *member, const char *what, size_t size,
+    docker_from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err)
 {
-	json_t *o = NULL, *list, *item;
-	char *elements;
-	size_t i;
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	json_t *filters = NULL;
+	int64_t deadline;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = request_json(d, "GET", path, NULL, &o, NULL, timeout_ms, err);
-	list = member != NULL ? json_object_get(o, member) : o;
-	if (rc == CODE_OK && !json_is_array(list) &&
-	    !(member != NULL && (list == NULL || json_is_null(list))))
-		rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker's %s list is not an array", what);
-	if (rc == CODE_OK && json_array_size(list) > 0) {
-		if ((elements = calloc(json_array_size(list), size)) == NULL) {
-			rc = fail_memory(err);
-		} else {
-			json_array_foreach (list, i, item)
-				from_json(elements + (*n)++ * size, item);
-			*out = elements;
-		}
-	}
-	json_decref(o);
-	return rc;
-}
-
-/* "PREFIX?filters=<url-encoded {"KEY":["VALUE"], ...}>" from key/value pairs (NULL values skipped). */
-static char *
-filtered_path(const char *prefix, const char *k1, const char *v1, const char *k2, const char *v2)
-{
-	json_t *filters = json_object();
-	char *text, *escaped, *path = NULL;
-
-	if (filters == NULL)
-		return NULL;
-	if (v1 != NULL)
-		json_object_set_new(filters, k1, json_pack("[s]", v1));
-	if (v2 != NULL)
-		json_object_set_new(filters, k2, json_pack("[s]", v2));
-	text = json_dumps(filters, JSON_COMPACT);
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if ((rc = docker_filters(&filters, k1, v1, k2, v2, err)) != DOCKER_OK)
+		return rc;
+	docker_path_add(&rq.path, "%s%s", prefix, filters != NULL ? "?" : "");
+	rc = docker_path_filters(&rq.path, filters, err);
 	json_decref(filters);
-	if (text == NULL)
-		return NULL;
-	escaped = curl_easy_escape(NULL, text, 0);
-	free(text);
-	if (escaped == NULL)
-		return NULL;
-	if (asprintf(&path, "%s?filters=%s", prefix, escaped) < 0)
-		path = NULL;
-	curl_free(escaped);
-	return path;
+	if (rc != DOCKER_OK)
+		return rc;
+	return docker_request_list(d, &rq, member, what, size, from_json, out, n, deadline, err);
 }
 
-static json_t *
-string_array(const char *const *items, size_t n)
+/* A request without an answer to keep: METHOD path, with a JSON body or none. */
+static int
+send_json(struct docker *d, const char *method, const char *path, const json_t *body,
+    int64_t deadline, struct error *err)
 {
-	json_t *a = json_array();
+	struct docker_request rq = { .method = method, .json = body };
+	struct docker_response resp;
+	int rc;
 
-	for (size_t i = 0; a != NULL && i < n; i++) {
-		if (items[i] == NULL || json_array_append_new(a, json_string(items[i])) != 0) {
-			json_decref(a);
-			return NULL;
-		}
-	}
-	return a;
-}
-
-static json_t *
-label_object(const struct docker_label *labels, size_t n)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; o != NULL && i < n; i++) {
-		if (labels[i].key == NULL ||
-		    json_object_set_new(o, labels[i].key,
-			json_string(labels[i].value != NULL ? labels[i].value : "")) != 0) {
-			json_decref(o);
-			return NULL;
-		}
-	}
-	return o;
+	docker_path_add(&rq.path, "%s", path);
+	rc = docker_request(d, &rq, deadline, &resp, err);
+	docker_response_free(&resp);
+	return rc;
 }
 
 /* --- services ------------------------------------------------------------------- */
@@ -213,13 +126,14 @@ service_body(const struct docker_service_spec *spec)
 	bool ok = true;
 
 	container = json_pack("{s:s, s:o*, s:o*, s:o*}", "Image", spec->image, "Env",
-	    string_array(spec->env, spec->n_env), "Labels",
-	    label_object(spec->container_labels, spec->n_container_labels), "Args",
-	    spec->n_args > 0 ? string_array(spec->args, spec->n_args) : NULL);
+	    docker_json_strings(spec->env, spec->n_env), "Labels",
+	    docker_json_labels(spec->container_labels, spec->n_container_labels), "Args",
+	    spec->n_args > 0 ? docker_json_strings(spec->args, spec->n_args) : NULL);
 	if (container == NULL)
 		return NULL;
 	if (spec->stop_grace_ns > 0)
-		ok = json_object_set_new(container, "StopGracePeriod", json_integer(spec->stop_grace_ns)) ==
+		ok = json_object_set_new(container, "StopGracePeriod",
+		    json_integer(spec->stop_grace_ns)) ==
 		    0;
 	if (ok && spec->mount_type != NULL) {
 		mount = json_pack("{s:s, s:s, s:s}", "Type", spec->mount_type, "Source",
@@ -228,7 +142,7 @@ service_body(const struct docker_service_spec *spec)
 		if (mount != NULL && strcmp(spec->mount_type, "volume") == 0)
 			ok = json_object_set_new(mount, "VolumeOptions",
 				 json_pack("{s:o*, s:{s:s}}", "Labels",
-				     label_object(spec->volume_labels, spec->n_volume_labels),
+				     docker_json_labels(spec->volume_labels, spec->n_volume_labels),
 				     "DriverConfig", "Name",
 				     spec->volume_driver != NULL && spec->volume_driver[0] != '\0'
 					 ? spec->volume_driver
@@ -244,20 +158,24 @@ service_body(const struct docker_service_spec *spec)
 	if (limits != NULL && spec->memory_bytes > 0)
 		json_object_set_new(limits, "MemoryBytes", json_integer(spec->memory_bytes));
 	resources = json_pack("{s:o*}", "Limits", limits);
-	task = json_pack("{s:o, s:o*, s:{s:o*}}", "ContainerSpec", container, "Resources", resources,
+	task = json_pack("{s:o, s:o*, s:{s:o*}}", "ContainerSpec", container, "Resources",
+	    resources,
 	    "Placement", "Constraints",
-	    spec->n_constraints > 0 ? string_array(spec->constraints, spec->n_constraints) : NULL);
+	    spec->n_constraints > 0 ? docker_json_strings(spec->constraints,
+	    spec->n_constraints) : NULL);
 	if (!ok || task == NULL) {
 		json_decref(task);
 		return NULL;
 	}
 	body = json_pack("{s:s, s:o*, s:o, s:{s:{s:I}}}", "Name", spec->name, "Labels",
-	    label_object(spec->labels, spec->n_labels), "TaskTemplate", task, "Mode", "Replicated",
+	    docker_json_labels(spec->labels, spec->n_labels), "TaskTemplate", task, "Mode",
+	    "Replicated",
 	    "Replicas", (json_int_t)spec->replicas);
 	if (body != NULL && spec->target_port != 0 &&
 	    json_object_set_new(body, "EndpointSpec",
 		json_pack("{s:[{s:s, s:i, s:i, s:s}]}", "Ports", "Protocol", "tcp", "TargetPort",
-		    (int)spec->target_port, "PublishedPort", (int)spec->published_port, "PublishMode",
+		    (int)spec->target_port, "PublishedPort", (int)spec->published_port,
+		    "PublishMode",
 		    spec->publish_mode != NULL ? spec->publish_mode : "ingress")) != 0) {
 		json_decref(body);
 		return NULL;
@@ -265,51 +183,46 @@ service_body(const struct docker_service_spec *spec)
 	return body;
 }
 
-/* Docker's words for a published port that another service (or program) holds. */
-static bool
-port_taken(const char *message)
-{
-	return strstr(message, "already in use") != NULL ||
-	    strstr(message, "port is already allocated") != NULL;
-}
-
 int
 docker_service_create(struct docker *d, const struct docker_service_spec *spec,
     char id[DOCKER_ID_LEN + 1], int64_t timeout_ms, struct error *err)
 {
-	json_t *body, *answer = NULL;
+	struct docker_request rq = { .method = "POST", .answer = DOCKER_ANSWER_JSON };
+	struct docker_response resp;
 	const char *new_id;
-	long status = 0;
+	int64_t deadline;
 	int rc;
 
 	id[0] = '\0';
-	memset(err, 0, sizeof(*err));
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
 	if (!valid_service_name(spec->name))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "'%s' cannot name a Swarm service: at most 63 of A-Z, a-z, 0-9, '_' and '-', "
 		    "beginning and ending with a letter or digit",
 		    spec->name != NULL ? spec->name : "");
-	if (spec->mount_type != NULL && (spec->mount_target == NULL || spec->mount_target[0] != '/'))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+	if (spec->mount_type != NULL && (spec->mount_target == NULL ||
+	    spec->mount_target[0] != '/'))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "mount target must be an absolute path");
-	if ((body = service_body(spec)) == NULL)
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+	if ((rq.json = service_body(spec)) == NULL)
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "service spec: a string is missing or not UTF-8 (or out of memory)");
-	rc = request_json(d, "POST", "/services/create", body, &answer, &status, timeout_ms, err);
-	json_decref(body);
-	if (rc == CODE_OK) {
-		new_id = json_text(answer, "ID");
+	docker_path_add(&rq.path, "/services/create");
+	rc = docker_request(d, &rq, deadline, &resp, err);
+	json_decref((json_t *)rq.json);
+	if (rc == DOCKER_OK) {
+		new_id = docker_json_text(resp.json, "ID");
 		if (new_id == NULL || strlen(new_id) > DOCKER_ID_LEN)
-			rc = fail(err, BERTH__V1__CODE__INTERNAL, "Docker sent no service id");
+			rc = error_set(err, BERTH__V1__CODE__INTERNAL, "Docker sent no service id");
 		else
-			copy_text(id, DOCKER_ID_LEN + 1, new_id);
-	} else if (status == 409) {
+			docker_copy_text(id, DOCKER_ID_LEN + 1, new_id);
+	} else if (resp.status == 409) {
 		rc = err->code = BERTH__V1__CODE__ALREADY_EXISTS; /* the name is taken */
-	} else if (status >= 400 && status < 500 && port_taken(err->message)) {
-		snprintf(err->reason, sizeof(err->reason), "%s", DOCKER_REASON_PORT_IN_USE);
-		rc = err->code = BERTH__V1__CODE__ABORTED;
+	} else if (resp.status >= 400 && resp.status < 500 && docker_port_taken(err->message)) {
+		rc = docker_fail_port_in_use(err);
 	}
-	json_decref(answer);
+	docker_response_free(&resp);
 	return rc;
 }
 
@@ -337,16 +250,18 @@ service_from_json(void *out, const json_t *o)
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
-	copy_text(s->id, sizeof(s->id), json_text(o, "ID"));
-	copy_text(s->name, sizeof(s->name), json_text(spec, "Name"));
-	copy_text(s->label_service, sizeof(s->label_service), json_text(labels, DOCKER_LABEL_SERVICE));
-	copy_text(s->label_template, sizeof(s->label_template),
-	    json_text(labels, DOCKER_LABEL_TEMPLATE));
-	copy_text(s->label_instance, sizeof(s->label_instance),
-	    json_text(labels, DOCKER_LABEL_INSTANCE));
-	copy_text(s->label_data_dir, sizeof(s->label_data_dir),
-	    json_text(labels, DOCKER_LABEL_DATA_DIR));
-	copy_text(s->label_replicas, sizeof(s->label_replicas), json_text(labels, "berth.replicas"));
+	docker_copy_text(s->id, sizeof(s->id), docker_json_text(o, "ID"));
+	docker_copy_text(s->name, sizeof(s->name), docker_json_text(spec, "Name"));
+	docker_copy_text(s->label_service, sizeof(s->label_service),
+	    docker_json_text(labels, DOCKER_LABEL_SERVICE));
+	docker_copy_text(s->label_template, sizeof(s->label_template),
+	    docker_json_text(labels, DOCKER_LABEL_TEMPLATE));
+	docker_copy_text(s->label_instance, sizeof(s->label_instance),
+	    docker_json_text(labels, DOCKER_LABEL_INSTANCE));
+	docker_copy_text(s->label_data_dir, sizeof(s->label_data_dir),
+	    docker_json_text(labels, DOCKER_LABEL_DATA_DIR));
+	docker_copy_text(s->label_replicas, sizeof(s->label_replicas),
+	    docker_json_text(labels, "berth.replicas"));
 	s->replicated = json_is_object(replicated);
 	if (s->replicated) {
 		json_int_t r = json_integer_value(json_object_get(replicated, "Replicas"));
@@ -362,16 +277,18 @@ service_from_json(void *out, const json_t *o)
 			add_port(s, json_integer_value(json_object_get(port, "PublishedPort")));
 	}
 	json_array_foreach (json_object_get(
-			       json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec"),
+			       json_object_get(json_object_get(spec, "TaskTemplate"),
+			       "ContainerSpec"),
 			       "Mounts"),
 	    i, mount) {
-		const char *type = json_text(mount, "Type");
+		const char *type = docker_json_text(mount, "Type");
 		if (type != NULL && strcmp(type, "volume") == 0) {
-			copy_text(s->volume, sizeof(s->volume), json_text(mount, "Source"));
+			docker_copy_text(s->volume, sizeof(s->volume),
+			    docker_json_text(mount, "Source"));
 			break;
 		}
 	}
-	copy_text(s->updated_at, sizeof(s->updated_at), json_text(o, "UpdatedAt"));
+	docker_copy_text(s->updated_at, sizeof(s->updated_at), docker_json_text(o, "UpdatedAt"));
 }
 
 int
@@ -379,7 +296,6 @@ docker_service_inspect(struct docker *d, const char *ref, struct docker_service 
     int64_t timeout_ms, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	memset(err, 0, sizeof(*err));
 	return get_one(d, "/services/", ref, "service id", service_from_json, out, timeout_ms, err);
 }
 
@@ -387,18 +303,11 @@ int
 docker_service_list(struct docker *d, const char *label, struct docker_service **out,
     size_t *n, int64_t timeout_ms, struct error *err)
 {
-	char *path = filtered_path("/services", "label", label, NULL, NULL);
 	void *list = NULL;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
-	memset(err, 0, sizeof(*err));
-	if (path == NULL)
-		return fail_memory(err);
-	rc = get_list(d, path, NULL, "service", sizeof(**out), service_from_json, &list, n,
-	    timeout_ms, err);
-	free(path);
+	rc = get_list(d, "/services", "label", label, NULL, NULL, NULL, "service", sizeof(**out),
+	    service_from_json, &list, n, timeout_ms, err);
 	*out = list;
 	return rc;
 }
@@ -413,36 +322,44 @@ service_update(struct docker *d, const char *ref,
     int (*change)(json_t *spec, void *arg, struct error *err), void *arg,
     int64_t timeout_ms, struct error *err)
 {
-	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	int rc = CODE_OK;
+	int64_t deadline;
+	int rc;
 
-	memset(err, 0, sizeof(*err));
-	if (!valid_ref(ref))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
 	for (int attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+		struct docker_request get = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+		struct docker_response resp;
 		char path[400];
-		json_t *o = NULL, *spec;
+		json_t *o, *spec;
 		json_int_t version;
 		const char *id;
 
-		snprintf(path, sizeof(path), "/services/%s", ref);
-		if ((rc = request_json(d, "GET", path, NULL, &o, NULL, left(deadline), err)) != CODE_OK)
+		docker_path_add(&get.path, "/services/%s", ref);
+		if ((rc = docker_request(d, &get, deadline, &resp, err)) != DOCKER_OK)
 			return rc;
+		o = resp.json;
 		spec = json_object_get(o, "Spec");
-		version = json_integer_value(json_object_get(json_object_get(o, "Version"), "Index"));
-		id = json_text(o, "ID");
-		if (!json_is_object(spec) || id == NULL || !valid_ref(id)) {
-			json_decref(o);
-			return fail(err, BERTH__V1__CODE__INTERNAL, "Docker's service %s has no spec", ref);
+		version = json_integer_value(json_object_get(json_object_get(o, "Version"),
+		    "Index"));
+		id = docker_json_text(o, "ID");
+		if (!json_is_object(spec) || id == NULL || !docker_valid_ref(id)) {
+			docker_response_free(&resp);
+			return error_set(err, BERTH__V1__CODE__INTERNAL,
+			    "Docker's service %s has no spec",
+			    ref);
 		}
-		if ((rc = change(spec, arg, err)) != CODE_OK) {
-			json_decref(o);
+		if ((rc = change(spec, arg, err)) != DOCKER_OK) {
+			docker_response_free(&resp);
 			return rc;
 		}
-		snprintf(path, sizeof(path), "/services/%s/update?version=%lld", id, (long long)version);
-		rc = request_json(d, "POST", path, spec, NULL, NULL, left(deadline), err);
-		json_decref(o);
-		if (rc == CODE_OK || strstr(err->message, "out of sequence") == NULL)
+		snprintf(path, sizeof(path), "/services/%s/update?version=%lld", id,
+		    (long long)version);
+		rc = send_json(d, "POST", path, spec, deadline, err);
+		docker_response_free(&resp);
+		if (rc == DOCKER_OK || strstr(err->message, "out of sequence") == NULL)
 			return rc;
 	}
 	return rc;
@@ -454,10 +371,11 @@ set_replicas(json_t *spec, void *arg, struct error *err)
 	json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
 
 	if (!json_is_object(replicated))
-		return fail(err, BERTH__V1__CODE__FAILED_PRECONDITION,
-		    "service %s is not replicated: it cannot be scaled", json_text(spec, "Name"));
+		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "service %s is not replicated: it cannot be scaled", docker_json_text(spec,
+		    "Name"));
 	json_object_set_new(replicated, "Replicas", json_integer((json_int_t) * (uint64_t *)arg));
-	return CODE_OK;
+	return DOCKER_OK;
 }
 
 int
@@ -474,11 +392,11 @@ bump_force_update(json_t *spec, void *arg, struct error *err)
 
 	(void)arg;
 	if (!json_is_object(task))
-		return fail(err, BERTH__V1__CODE__INTERNAL, "service %s has no task template",
-		    json_text(spec, "Name"));
+		return error_set(err, BERTH__V1__CODE__INTERNAL, "service %s has no task template",
+		    docker_json_text(spec, "Name"));
 	json_object_set_new(task, "ForceUpdate",
 	    json_integer(json_integer_value(json_object_get(task, "ForceUpdate")) + 1));
-	return CODE_OK;
+	return DOCKER_OK;
 }
 
 int
@@ -493,36 +411,36 @@ docker_service_remove(struct docker *d, const char *ref, int64_t timeout_ms,
     struct error *err)
 {
 	char path[300];
+	int64_t deadline;
+	int rc;
 
-	memset(err, 0, sizeof(*err));
-	if (!valid_ref(ref))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
 	snprintf(path, sizeof(path), "/services/%s", ref);
-	return docker_api_request(d, "DELETE", path, NULL, 0, NULL, NULL, timeout_ms, err);
+	return send_json(d, "DELETE", path, NULL, deadline, err);
 }
 
 int
 docker_service_logs(struct docker *d, const char *ref, unsigned tail, char **out,
     int64_t timeout_ms, struct error *err)
 {
-	char path[400];
-	size_t len = 0;
+	struct docker_request rq = { .method = "GET" };
+	int64_t deadline;
 	int rc;
 
 	*out = NULL;
-	memset(err, 0, sizeof(*err));
-	if (!valid_ref(ref))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+	docker_path_add(&rq.path, "/services/%s/logs?stdout=1&stderr=1", ref);
 	if (tail > 0)
-		snprintf(path, sizeof(path), "/services/%s/logs?stdout=1&stderr=1&tail=%u", ref, tail);
+		docker_path_add(&rq.path, "&tail=%u", tail);
 	else
-		snprintf(path, sizeof(path), "/services/%s/logs?stdout=1&stderr=1&tail=all", ref);
-	rc = docker_api_request(d, "GET", path, NULL, LOGS_MAX, out, &len, timeout_ms, err);
-	if (rc == CODE_OK) {
-		len = docker_demultiplex(*out, len);
-		(*out)[len] = '\0';
-	}
-	return rc;
+		docker_path_add(&rq.path, "&tail=all");
+	return docker_read_logs(d, &rq, out, deadline, err);
 }
 
 /* --- tasks and nodes ---------------------------------------------------------------- */
@@ -547,17 +465,20 @@ task_from_json(void *out, const json_t *o)
 	const json_t *cs = json_object_get(status, "ContainerStatus");
 
 	memset(t, 0, sizeof(*t));
-	copy_text(t->id, sizeof(t->id), json_text(o, "ID"));
-	copy_text(t->service_id, sizeof(t->service_id), json_text(o, "ServiceID"));
-	copy_text(t->node_id, sizeof(t->node_id), json_text(o, "NodeID"));
+	docker_copy_text(t->id, sizeof(t->id), docker_json_text(o, "ID"));
+	docker_copy_text(t->service_id, sizeof(t->service_id), docker_json_text(o, "ServiceID"));
+	docker_copy_text(t->node_id, sizeof(t->node_id), docker_json_text(o, "NodeID"));
 	t->slot = (int)json_integer_value(json_object_get(o, "Slot"));
-	copy_text(t->state, sizeof(t->state), json_text(status, "State"));
-	copy_text(t->desired_state, sizeof(t->desired_state), json_text(o, "DesiredState"));
-	copy_text(t->message, sizeof(t->message), json_text(status, "Message"));
-	copy_text(t->error, sizeof(t->error), json_text(status, "Err"));
-	copy_text(t->container_id, sizeof(t->container_id), json_text(cs, "ContainerID"));
+	docker_copy_text(t->state, sizeof(t->state), docker_json_text(status, "State"));
+	docker_copy_text(t->desired_state, sizeof(t->desired_state),
+	    docker_json_text(o, "DesiredState"));
+	docker_copy_text(t->message, sizeof(t->message), docker_json_text(status, "Message"));
+	docker_copy_text(t->error, sizeof(t->error), docker_json_text(status, "Err"));
+	docker_copy_text(t->container_id, sizeof(t->container_id),
+	    docker_json_text(cs, "ContainerID"));
 	t->exit_code = (int)json_integer_value(json_object_get(cs, "ExitCode"));
-	copy_text(t->updated_at, sizeof(t->updated_at), json_text(status, "Timestamp"));
+	docker_copy_text(t->updated_at, sizeof(t->updated_at),
+	    docker_json_text(status, "Timestamp"));
 	t->updated_s = parse_time(t->updated_at);
 }
 
@@ -566,20 +487,14 @@ docker_task_list(struct docker *d, const char *service, const char *desired_stat
     struct docker_task **out, size_t *n, int64_t timeout_ms, struct error *err)
 {
 	void *list = NULL;
-	char *path;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	memset(err, 0, sizeof(*err));
-	if (service != NULL && !valid_ref(service))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
-	if ((path = filtered_path("/tasks", "service", service, "desired-state", desired_state)) ==
-	    NULL)
-		return fail_memory(err);
-	rc = get_list(d, path, NULL, "task", sizeof(**out), task_from_json, &list, n, timeout_ms,
-	    err);
-	free(path);
+	if (service != NULL && !docker_valid_ref(service))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+	rc = get_list(d, "/tasks", "service", service, "desired-state", desired_state, NULL, "task",
+	    sizeof(**out), task_from_json, &list, n, timeout_ms, err);
 	*out = list;
 	return rc;
 }
@@ -590,12 +505,14 @@ node_from_json(void *out, const json_t *o)
 	struct docker_node *node = out;
 	const json_t *spec = json_object_get(o, "Spec");
 
-	copy_text(node->id, sizeof(node->id), json_text(o, "ID"));
-	copy_text(node->hostname, sizeof(node->hostname),
-	    json_text(json_object_get(o, "Description"), "Hostname"));
-	copy_text(node->state, sizeof(node->state), json_text(json_object_get(o, "Status"), "State"));
-	copy_text(node->availability, sizeof(node->availability), json_text(spec, "Availability"));
-	copy_text(node->role, sizeof(node->role), json_text(spec, "Role"));
+	docker_copy_text(node->id, sizeof(node->id), docker_json_text(o, "ID"));
+	docker_copy_text(node->hostname, sizeof(node->hostname),
+	    docker_json_text(json_object_get(o, "Description"), "Hostname"));
+	docker_copy_text(node->state, sizeof(node->state),
+	    docker_json_text(json_object_get(o, "Status"), "State"));
+	docker_copy_text(node->availability, sizeof(node->availability),
+	    docker_json_text(spec, "Availability"));
+	docker_copy_text(node->role, sizeof(node->role), docker_json_text(spec, "Role"));
 }
 
 int
@@ -605,9 +522,9 @@ docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t 
 	void *list = NULL;
 	int rc;
 
-	memset(err, 0, sizeof(*err));
-	rc = get_list(d, "/nodes", NULL, "node", sizeof(**out), node_from_json, &list, n, timeout_ms,
-	    err);
+	rc = get_list(d, "/nodes", NULL, NULL, NULL, NULL, NULL, "node", sizeof(**out),
+	    node_from_json,
+	    &list, n, timeout_ms, err);
 	*out = list;
 	return rc;
 }
@@ -620,18 +537,20 @@ docker_volume_create(struct docker *d, const char *name, const char *driver,
     struct error *err)
 {
 	json_t *body;
+	int64_t deadline;
 	int rc;
 
-	memset(err, 0, sizeof(*err));
-	if (!valid_ref(name))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid volume name");
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(name))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid volume name");
 	body = json_pack("{s:s, s:s, s:o*}", "Name", name, "Driver",
 	    driver != NULL && driver[0] != '\0' ? driver : "local", "Labels",
-	    label_object(labels, n_labels));
+	    docker_json_labels(labels, n_labels));
 	if (body == NULL)
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "volume: a string is not UTF-8 (or out of memory)");
-	rc = request_json(d, "POST", "/volumes/create", body, NULL, NULL, timeout_ms, err);
+	rc = send_json(d, "POST", "/volumes/create", body, deadline, err);
 	json_decref(body);
 	return rc;
 }
@@ -641,11 +560,11 @@ volume_from_json(void *out, const json_t *o)
 {
 	struct docker_volume *v = out;
 	memset(v, 0, sizeof(*v));
-	copy_text(v->name, sizeof(v->name), json_text(o, "Name"));
-	copy_text(v->driver, sizeof(v->driver), json_text(o, "Driver"));
-	copy_text(v->mountpoint, sizeof(v->mountpoint), json_text(o, "Mountpoint"));
-	copy_text(v->label_data_dir, sizeof(v->label_data_dir),
-	    json_text(json_object_get(o, "Labels"), DOCKER_LABEL_DATA_DIR));
+	docker_copy_text(v->name, sizeof(v->name), docker_json_text(o, "Name"));
+	docker_copy_text(v->driver, sizeof(v->driver), docker_json_text(o, "Driver"));
+	docker_copy_text(v->mountpoint, sizeof(v->mountpoint), docker_json_text(o, "Mountpoint"));
+	docker_copy_text(v->label_data_dir, sizeof(v->label_data_dir),
+	    docker_json_text(json_object_get(o, "Labels"), DOCKER_LABEL_DATA_DIR));
 }
 
 int
@@ -653,7 +572,6 @@ docker_volume_inspect(struct docker *d, const char *name, struct docker_volume *
     int64_t timeout_ms, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	memset(err, 0, sizeof(*err));
 	return get_one(d, "/volumes/", name, "volume name", volume_from_json, out, timeout_ms, err);
 }
 
@@ -661,18 +579,11 @@ int
 docker_volume_list(struct docker *d, const char *label, struct docker_volume **out, size_t *n,
     int64_t timeout_ms, struct error *err)
 {
-	char *path = filtered_path("/volumes", "label", label, NULL, NULL);
 	void *list = NULL;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
-	memset(err, 0, sizeof(*err));
-	if (path == NULL)
-		return fail_memory(err);
-	rc = get_list(d, path, "Volumes", "volume", sizeof(**out), volume_from_json, &list, n,
-	    timeout_ms, err);
-	free(path);
+	rc = get_list(d, "/volumes", "label", label, NULL, NULL, "Volumes", "volume", sizeof(**out),
+	    volume_from_json, &list, n, timeout_ms, err);
 	*out = list;
 	return rc;
 }
@@ -682,12 +593,15 @@ docker_volume_remove(struct docker *d, const char *name, bool force, int64_t tim
     struct error *err)
 {
 	char path[300];
+	int64_t deadline;
+	int rc;
 
-	memset(err, 0, sizeof(*err));
-	if (!valid_ref(name))
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid volume name");
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(name))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid volume name");
 	snprintf(path, sizeof(path), "/volumes/%s?force=%s", name, force ? "true" : "false");
-	return docker_api_request(d, "DELETE", path, NULL, 0, NULL, NULL, timeout_ms, err);
+	return send_json(d, "DELETE", path, NULL, deadline, err);
 }
 
 /* --- the swarm ---------------------------------------------------------------------------- */
@@ -696,20 +610,27 @@ int
 docker_swarm_state(struct docker *d, struct docker_swarm_state *out, int64_t timeout_ms,
     struct error *err)
 {
-	json_t *o = NULL, *swarm;
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	struct docker_response resp;
+	json_t *o, *swarm;
+	int64_t deadline;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(err, 0, sizeof(*err));
-	if ((rc = request_json(d, "GET", "/info", NULL, &o, NULL, timeout_ms, err)) == CODE_OK) {
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	docker_path_add(&rq.path, "/info");
+	if ((rc = docker_request(d, &rq, deadline, &resp, err)) == DOCKER_OK) {
+		o = resp.json;
 		swarm = json_object_get(o, "Swarm");
-		copy_text(out->local_node_state, sizeof(out->local_node_state),
-		    json_text(swarm, "LocalNodeState"));
+		docker_copy_text(out->local_node_state, sizeof(out->local_node_state),
+		    docker_json_text(swarm, "LocalNodeState"));
 		out->manager = json_is_true(json_object_get(swarm, "ControlAvailable"));
-		copy_text(out->node_id, sizeof(out->node_id), json_text(swarm, "NodeID"));
-		copy_text(out->hostname, sizeof(out->hostname), json_text(o, "Name"));
+		docker_copy_text(out->node_id, sizeof(out->node_id),
+		    docker_json_text(swarm, "NodeID"));
+		docker_copy_text(out->hostname, sizeof(out->hostname), docker_json_text(o, "Name"));
 	}
-	json_decref(o);
+	docker_response_free(&resp);
 	return rc;
 }
 
@@ -718,13 +639,15 @@ docker_swarm_init(struct docker *d, const char *listen_addr, const char *adverti
     int64_t timeout_ms, struct error *err)
 {
 	json_t *body;
+	int64_t deadline;
 	int rc;
 
-	memset(err, 0, sizeof(*err));
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
 	body = json_pack("{s:s, s:s}", "ListenAddr", listen_addr, "AdvertiseAddr", advertise_addr);
 	if (body == NULL)
-		return fail(err, BERTH__V1__CODE__INVALID_ARGUMENT, "swarm init: bad address");
-	rc = request_json(d, "POST", "/swarm/init", body, NULL, NULL, timeout_ms, err);
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "swarm init: bad address");
+	rc = send_json(d, "POST", "/swarm/init", body, deadline, err);
 	json_decref(body);
 	return rc;
 }
@@ -732,7 +655,11 @@ docker_swarm_init(struct docker *d, const char *listen_addr, const char *adverti
 int
 docker_swarm_leave(struct docker *d, bool force, int64_t timeout_ms, struct error *err)
 {
-	memset(err, 0, sizeof(*err));
-	return docker_api_request(d, "POST", force ? "/swarm/leave?force=true" : "/swarm/leave",
-	    NULL, 0, NULL, NULL, timeout_ms, err);
+	int64_t deadline;
+	int rc;
+
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	return send_json(d, "POST", force ? "/swarm/leave?force=true" : "/swarm/leave", NULL,
+	    deadline, err);
 }

@@ -3,7 +3,7 @@
  * tasks, the nodes, named volumes, and the swarm itself (state; init and
  * leave, which only the tests use).
  *
- * Every request goes through docker_api_request (docker.c): the same
+ * Every request goes through docker_request (docker_http.c): the same
  * negotiated API version, deadlines, status codes and err conventions as
  * docker.h describes. Additionally: a service or volume name that Swarm
  * would refuse is INVALID_ARGUMENT; a published port another service holds
