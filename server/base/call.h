@@ -34,6 +34,7 @@ struct call {
 	char peer[96];          /* "ipc uid=0 pid=42", "10.0.0.5:51234"; "" = unknown */
 	char principal[64];     /* set by the authorize hook: token name, "local" or "" */
 	enum rpc_role role;     /* what the caller may do, as the authorize hook found it */
+	bool mutating;          /* the method changes state (its route says so) */
 	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
 
 	/* Outcome, set by call_fail*(): the code, the message, the first field. */

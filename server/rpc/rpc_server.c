@@ -220,6 +220,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	}
 	*route_out = route;
 	*payload_out = req->payload;
+	call->mutating = route->mutating;
 	call->role = srv->hooks->authorize == NULL ? RPC_ROLE_ADMIN : RPC_ROLE_UNSET;
 	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
 		if (call->error.code == BERTH__V1__CODE__OK) /* fail closed */
@@ -320,7 +321,11 @@ inflight_add(struct rpc_server *srv, int delta)
 	}
 }
 
-/* One line per request: method, code, duration, request id, and the error. */
+/*
+ * One line per request: method, code, duration, request id, and the error.
+ * Changes and failures at info; reads that succeed at debug, so that a
+ * client polling (berth ls --watch) does not fill the log.
+ */
 static void
 log_request(const struct call *call, int64_t duration_us)
 {
@@ -328,7 +333,8 @@ log_request(const struct call *call, int64_t duration_us)
 	size_t i;
 
 	if (call->error.code == BERTH__V1__CODE__OK) {
-		log_deferred_at(LL_INFO, "rpc method=%s code=OK duration_us=%lld request_id=%s",
+		log_deferred_at(call->mutating ? LL_INFO : LL_DEBUG,
+		    "rpc method=%s code=OK duration_us=%lld request_id=%s",
 		    call->method, (long long)duration_us,
 		    call->request_id[0] ? call->request_id : "-");
 		return;

@@ -27,6 +27,7 @@
 #include "berth.h"
 #include "core/berthd.h"
 #include "berthd_proc.h"
+#include "e2e.h"
 #include "clock.h"
 
 #define SEED_NAMES "auth_service, buckets, database_service, db, file_manager"
@@ -104,11 +105,8 @@ run_berthd(const char *log_path, int timeout_s, const char *const *args)
 		execv(berthd, (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < timeout_s * 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		clock_sleep_ms(10);
-	}
+	if (E2E_WAIT_UNTIL(waitpid(pid, &status, WNOHANG) == pid, timeout_s * 1000))
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return -1;
@@ -120,14 +118,10 @@ wait_exit(struct berthd_proc *p, int timeout_s)
 {
 	int status;
 
-	for (int i = 0; i < timeout_s * 100; i++) {
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			p->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		clock_sleep_ms(10);
-	}
-	return -1;
+	if (!E2E_WAIT_UNTIL(waitpid(p->pid, &status, WNOHANG) == p->pid, timeout_s * 1000))
+		return -1;
+	p->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static long
@@ -162,12 +156,7 @@ file_contains_from(const char *path, long offset, const char *needle)
 static bool
 file_eventually_contains_from(const char *path, long offset, const char *needle)
 {
-	for (int i = 0; i < 500; i++) {
-		if (file_contains_from(path, offset, needle))
-			return true;
-		clock_sleep_ms(10);
-	}
-	return false;
+	return E2E_WAIT_UNTIL(file_contains_from(path, offset, needle), 5000);
 }
 
 static void
@@ -541,6 +530,30 @@ test_every_request_is_logged_with_method_and_code(void **state)
 	    "rpc method=/berth.v1.Berth/GetTemplate code=NOT_FOUND"));
 }
 
+/*
+ * Reads that succeed are logged at debug: a client polling (berth ls
+ * --watch) added a line per poll. Changes stay at info.
+ */
+static void
+test_successful_reads_are_not_logged_at_info(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = web_template();
+	Berth__V1__GetTemplateResponse *got = NULL;
+	berth_status st;
+
+	assert_int_equal(put_template(f->client, &t, NULL, NULL, &st), 0);
+	assert_int_equal(get_template(f->client, t.name, &got, &st), 0);
+	berth_reply_free((ProtobufCMessage *)got);
+	assert_int_equal(put_template(f->client, &t, "after-the-read", NULL, &st), 0);
+	/* Lines are written in order: once the later change is there, the read would be too. */
+	assert_true(file_eventually_contains_from(f->proc.log_path, 0, "request_id=after-the-read"));
+	assert_false(file_contains_from(f->proc.log_path, 0,
+	    "rpc method=/berth.v1.Berth/GetTemplate code=OK"));
+	assert_true(file_contains_from(f->proc.log_path, 0,
+	    "rpc method=/berth.v1.Berth/PutTemplate code=OK"));
+}
+
 /* --- start-up ------------------------------------------------------------------------ */
 
 static void
@@ -646,28 +659,29 @@ test_ipc_socket_gets_the_configured_mode(void **state)
  * berthd's ipc watchdog notices and listens again: clients get through
  * again within seconds, without a restart of berthd.
  */
+/* One Health call on a fresh connection (1 s timeout); true when it answered. */
+static bool
+health_answers_once(void *arg)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	berth_options opts = { NULL, 1000 };
+	ProtobufCMessage *reply = NULL;
+	berth_client *c;
+	berth_status st;
+	int code = -1;
+
+	if (berth_open(&c, arg, &opts, &st) == 0) {
+		code = berth_call(c, "Health", &req.base, &reply, &st);
+		berth_reply_free(reply);
+		berth_close(c);
+	}
+	return code == 0;
+}
+
 static bool
 health_within(const char *url, int seconds)
 {
-	berth_options opts = { NULL, 1000 };
-
-	for (int attempt = 0; attempt < seconds; attempt++) {
-		Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
-		ProtobufCMessage *reply = NULL;
-		berth_client *c;
-		berth_status st;
-		int code = -1;
-
-		if (berth_open(&c, url, &opts, &st) == 0) {
-			code = berth_call(c, "Health", &req.base, &reply, &st);
-			berth_reply_free(reply);
-			berth_close(c);
-		}
-		if (code == 0)
-			return true;
-		sleep(1);
-	}
-	return false;
+	return e2e_wait_until(health_answers_once, (void *)url, seconds * 1000);
 }
 
 static void
@@ -735,6 +749,7 @@ main(void)
 		T(test_delete_unknown_template_is_not_found_with_available_list),
 		T(test_delete_template_with_services_is_failed_precondition),
 		T(test_every_request_is_logged_with_method_and_code),
+		T(test_successful_reads_are_not_logged_at_info),
 		T(test_second_berthd_on_same_data_dir_refuses_to_start),
 		T(test_restart_keeps_templates_and_does_not_migrate_again),
 		T(test_database_of_newer_berthd_is_refused),
