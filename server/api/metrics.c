@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "api/metrics.h"
+#include "engine/docker.h"
 #include "store/registry.h"
 #include "rpc_method.h"
 #include "status.h"
@@ -45,7 +46,6 @@ static const char *const bucket_le[] = { "0.005", "0.01", "0.025", "0.05", "0.1"
 static _Atomic uint64_t rpc_requests[MAX_METHODS + 1][N_CODES];
 static _Atomic uint64_t rpc_buckets[MAX_METHODS + 1][N_BUCKETS + 1];
 static _Atomic uint64_t rpc_duration_sum_us[MAX_METHODS + 1];
-static _Atomic uint64_t docker_errors;
 static _Atomic uint64_t event_reconnects;
 
 void
@@ -65,12 +65,6 @@ metrics_rpc_observe(const char *method, int code, int64_t duration_us)
 	atomic_fetch_add_explicit(&rpc_buckets[slot][b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rpc_duration_sum_us[slot], (uint64_t)duration_us,
 	    memory_order_relaxed);
-}
-
-void
-metrics_count_docker_error(void)
-{
-	atomic_fetch_add_explicit(&docker_errors, 1, memory_order_relaxed);
 }
 
 void
@@ -219,7 +213,7 @@ render_registry(FILE *f, struct registry *reg)
 		if (u.f[i] != NULL)
 			fclose(u.f[i]);
 	family(f, "berth_template_ports_used", "gauge",
-	    "Registry ports inside each template's port range (any template's services).");
+	    "Ports of each template's range that its own services hold.");
 	fputs(u.text[0] != NULL ? u.text[0] : "", f);
 	family(f, "berth_template_ports_capacity", "gauge",
 	    "Ports in each template's range (an open range ends at 65535).");
@@ -247,7 +241,7 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	family(f, "berth_docker_errors_total", "counter",
 	    "Requests to Docker that failed (unreachable, timed out, refused or failed; "
 	    "not-found answers excluded).");
-	fprintf(f, "berth_docker_errors_total %llu\n", (unsigned long long)load(&docker_errors));
+	fprintf(f, "berth_docker_errors_total %llu\n", (unsigned long long)docker_failures_total());
 	family(f, "berth_docker_event_reconnects_total", "counter",
 	    "Times the Docker event stream was lost and followed again.");
 	fprintf(f, "berth_docker_event_reconnects_total %llu\n",

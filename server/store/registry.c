@@ -97,8 +97,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_PORT_USAGE] =
 	    "WITH r AS (SELECT name, port_range_start AS lo, "
 	    "CASE port_range_end WHEN 0 THEN 65535 ELSE port_range_end END AS hi FROM templates) "
-	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services WHERE port BETWEEN lo AND hi) "
-	    "FROM r ORDER BY name",
+	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services "
+	    "WHERE services.template = r.name AND port BETWEEN lo AND hi) FROM r ORDER BY name",
 };
 
 /*

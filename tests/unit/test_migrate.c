@@ -231,7 +231,8 @@ test_fresh_database_has_the_five_seed_templates(void **state)
 		assert_string_equal(sqlite3_column_text(st, 2), image);
 		assert_int_equal(sqlite3_column_int(st, 3), 8000);
 		assert_int_equal(sqlite3_column_int(st, 4), seeds[i].port);
-		assert_int_equal(sqlite3_column_int(st, 5), 0);
+		/* 007: 100 ports from the one each prefers, no longer open to 65535. */
+		assert_int_equal(sqlite3_column_int(st, 5), seeds[i].port + 99);
 		assert_string_equal(sqlite3_column_text(st, 6), "/app");
 		assert_string_equal(sqlite3_column_text(st, 7), "[]");
 		assert_string_equal(sqlite3_column_text(st, 8), "[]");
@@ -468,6 +469,28 @@ test_two_connections_migrating_at_once_apply_each_step_once(void **state)
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM templates"), 5);
 }
 
+/*
+ * Migration 007 gives the seed templates ranges of 100 ports, but leaves a
+ * seed template an operator replaced (updated_at moved) as it is.
+ */
+static void
+test_seed_ranges_migration_leaves_replaced_templates_alone(void **state)
+{
+	struct fixture *f = *state;
+	unsigned upto = 0;
+
+	for (unsigned i = 0; i < migrations_count; i++)
+		if (strncmp(migrations[i].name, "007", 3) == 0)
+			upto = i;
+	assert_true(upto > 0);
+	apply_ok(f->db, migrations, upto);
+	exec_ok(f->db, "UPDATE templates SET updated_at = '2099-01-01T00:00:00Z' WHERE name = 'db'");
+	apply_ok(f->db, migrations, migrations_count);
+	assert_int_equal(query_int(f->db, "SELECT port_range_end FROM templates WHERE name = 'db'"), 0);
+	assert_int_equal(
+	    query_int(f->db, "SELECT port_range_end FROM templates WHERE name = 'buckets'"), 8099);
+}
+
 int
 main(void)
 {
@@ -477,6 +500,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fresh_database_has_the_five_seed_templates, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_applying_twice_is_a_no_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seed_ranges_migration_leaves_replaced_templates_alone,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_applying_on_another_connection_later_is_a_no_op,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_newer_than_binary_is_refused, setup,

@@ -242,7 +242,7 @@ test_get_seed_returns_its_fields(void **state)
 	assert_string_equal(t->image, "uws/db:latest");
 	assert_int_equal(t->container_port, 8000);
 	assert_int_equal(t->port_range_start, 8010);
-	assert_int_equal(t->port_range_end, 0);
+	assert_int_equal(t->port_range_end, 8109); /* migration 007: 100 ports */
 	assert_string_equal(t->mount_path, "/app");
 	assert_string_equal(t->build_context, "");
 	assert_int_equal(t->n_env, 0);
