@@ -396,6 +396,13 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 		"${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -o \"$0\" \"$0.c\" "
 		"$(pkg-config --cflags --libs berth)",
 		hello, NULL };
+	const char *compile_static[] = { "sh", "-c",
+		"${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -o \"$0-static\" \"$0.c\" "
+		"$(pkg-config --cflags berth) -Wl,-Bstatic $(pkg-config --static --libs berth) "
+		"-Wl,-Bdynamic",
+		hello, NULL };
+	char hello_static[256];
+	const char *program_static[] = { hello_static, proc.url, NULL };
 	const char *program[] = { hello, proc.url, NULL };
 	const char *installed_python[] = { python(), path, "--url", proc.url, NULL };
 	const char *installed_nngcat[] = { "sh", path, proc.url, NULL };
@@ -438,6 +445,12 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	free(run_ok(compile, compile_env));
 	snprintf(ld_path, sizeof(ld_path), "LD_LIBRARY_PATH=%s/lib", prefix);
 	out = run_ok(program, run_env);
+	assert_string_equal(out, "SERVING libberth " BERTH_VERSION "\n");
+	free(out);
+	/* Statically: pkg-config --static names everything libberth.a needs. */
+	free(run_ok(compile_static, compile_env));
+	snprintf(hello_static, sizeof(hello_static), "%s-static", hello);
+	out = run_ok(program_static, NULL);
 	assert_string_equal(out, "SERVING libberth " BERTH_VERSION "\n");
 	free(out);
 
