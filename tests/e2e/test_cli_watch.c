@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berthd_proc.h"
+#include "e2e.h"
 #include "clock.h"
 #include "engine/docker.h"
 
@@ -252,12 +253,8 @@ test_watch_stops_cleanly_on_sigint(void **state)
 		buf[len] = '\0';
 	}
 	kill(pid, SIGINT);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			break;
+	if (!E2E_WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, 5000))
 		st = -1;
-		clock_sleep_ms(50);
-	}
 	if (st == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -331,7 +328,7 @@ test_a_slow_launch_shows_the_elapsed_time_on_a_terminal(void **state)
 	(void)state;
 	assert_int_equal(kill(proc.pid, SIGSTOP), 0);
 	pid = spawn_on_pty(args, &master);
-	clock_sleep_ms(2500);
+	clock_sleep_ms(2500); /* deliberate: a launch that takes this long is what is shown */
 	assert_int_equal(kill(proc.pid, SIGCONT), 0);
 	out = read_pty(master, pid, &status);
 	if (status != 0)
