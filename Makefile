@@ -275,15 +275,16 @@ bench: deps
 	@BUILD=$(BUILD) sh tests/bench/run.sh $(BENCHES)
 
 # --- chaos ---------------------------------------------------------------------
-# tests/e2e/test_chaos.c at its full level (make test runs its quick part):
-# 16 clients of load, SIGKILLs, Docker outages, a full disk, hostile
-# requests, berthd under valgrind. Ends with a table of figures, also
-# written as Markdown to $(BUILD)/chaos-report.md (see README, Reliability).
+# tests/e2e/test_chaos_*.c at their full level (make test runs their quick
+# part): 16 clients of load, SIGKILLs, Docker outages, a full disk, hostile
+# requests, berthd under valgrind. Each suite ends with a table of figures,
+# also appended as Markdown to $(BUILD)/chaos-report.md (see README, Reliability).
 chaos: deps
-	@$(MAKE) --no-print-directory all $(DEMO) $(BUILD)/tests/test_chaos
+	@$(MAKE) --no-print-directory all $(DEMO) $(filter $(BUILD)/tests/test_chaos_%,$(E2E_TESTS))
 	@sh tests/docker-up.sh
+	@rm -f $(BUILD)/chaos-report.md
 	@BUILD=$(BUILD) BERTH_CHAOS_LEVEL=full BERTH_CHAOS_REPORT=$(BUILD)/chaos-report.md \
-	    TEST_TIMEOUT=900 sh tests/run.sh $(BUILD)/tests/test_chaos
+	    TEST_TIMEOUT=900 sh tests/run.sh $(filter $(BUILD)/tests/test_chaos_%,$(E2E_TESTS))
 
 # --- install ------------------------------------------------------------------
 # Every path is a knob; DESTDIR stages the tree (packaging, tests). The
