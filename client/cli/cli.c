@@ -3,8 +3,11 @@
  * command and exit statuses. The commands are in cmd_*.c, their table in
  * commands.c, what they share in context.c.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
@@ -73,6 +76,33 @@ parse_timeout(const char *s, uint32_t *ms)
 	return 0;
 }
 
+/*
+ * The token from the first line of `path` (--token-file, $BERTH_TOKEN_FILE),
+ * so that it never appears on a command line. 0, or -1 after saying why.
+ */
+static int
+read_token_file(struct cli *cli, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(cli->err, "berth: --token-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fgets(cli->token, sizeof(cli->token), f) == NULL)
+		cli->token[0] = '\0';
+	fclose(f);
+	n = strcspn(cli->token, "\r\n");
+	cli->token[n] = '\0';
+	if (n == 0) {
+		fprintf(cli->err, "berth: --token-file %s: no token on its first line\n", path);
+		return -1;
+	}
+	cli->opts.token = cli->token;
+	return 0;
+}
+
 /* Parses the options before the command; *i ends at the command word. */
 static int
 parse_global_options(struct cli *cli, int argc, char **argv, int *i)
@@ -105,7 +135,23 @@ parse_global_options(struct cli *cli, int argc, char **argv, int *i)
 				return rc;
 			continue;
 		}
-		if ((rc = cli_args_value(cli, NULL, argc, argv, i, "--token", &cli->opts.token)) != 0 ||
+		if ((rc = cli_args_value(cli, NULL, argc, argv, i, "--token-file", &value)) != 0) {
+			if (rc < 0)
+				return rc;
+			if (read_token_file(cli, value) != 0)
+				return CLI_USAGE;
+			continue;
+		}
+		if ((rc = cli_args_value(cli, NULL, argc, argv, i, "--token", &cli->opts.token)) != 0) {
+			if (rc < 0)
+				return rc;
+			/* The token stays in /proc/PID/cmdline while berth runs. */
+			if (isatty(fileno(cli->err)) == 1)
+				fprintf(cli->err, "berth: warning: --token shows the token to every local "
+						  "user (ps); use --token-file FILE or $BERTH_TOKEN\n");
+			continue;
+		}
+		if (
 		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-ca", &cli->opts.tls_ca_file)) !=
 			0 ||
 		    (rc = cli_args_value(cli, NULL, argc, argv, i, "--tls-cert",
@@ -235,6 +281,11 @@ cli_main(int argc, char **argv, FILE *out, FILE *err)
 	cli.err = err;
 	cli.url = (env = getenv("BERTH_URL")) != NULL && env[0] != '\0' ? env : BERTH_DEFAULT_URL;
 	cli.opts.token = getenv("BERTH_TOKEN");
+	if ((env = getenv("BERTH_TOKEN_FILE")) != NULL && env[0] != '\0' &&
+	    read_token_file(&cli, env) != 0) {
+		fflush(err);
+		return cli_exit_status(CLI_USAGE);
+	}
 	cli.opts.tls_ca_file = getenv("BERTH_TLS_CA");
 	cli.opts.tls_cert_file = getenv("BERTH_TLS_CERT");
 	cli.opts.tls_key_file = getenv("BERTH_TLS_KEY");

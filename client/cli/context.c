@@ -10,7 +10,7 @@
 #include "json_codec.h"
 
 static const char global_synopsis[] =
-    "berth [--url URL] [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
+    "berth [--url URL] [--token-file FILE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
     "             [--timeout SEC] [--json] COMMAND [ARGS...]";
 
 static const char global_help[] =
@@ -18,7 +18,11 @@ static const char global_help[] =
     "\n"
     "Global options (before the command):\n"
     "  --url URL      berthd's address (default: $BERTH_URL, else " BERTH_DEFAULT_URL ")\n"
-    "  --token TOKEN  bearer token sent with every call (default: $BERTH_TOKEN)\n"
+    "  --token-file FILE\n"
+    "                 read the bearer token sent with every call from FILE (its first\n"
+    "                 line; default: $BERTH_TOKEN_FILE, else $BERTH_TOKEN)\n"
+    "  --token TOKEN  the token itself; every local user sees it in the process\n"
+    "                 list while berth runs: prefer --token-file or $BERTH_TOKEN\n"
     "  --tls-ca FILE  CA certificate(s) that berthd's certificate must chain to, for\n"
     "                 tls+tcp:// URLs (default: $BERTH_TLS_CA, else\n"
     "                 " BERTH_DEFAULT_TLS_CA ")\n"

@@ -34,6 +34,7 @@ struct cli {
 	FILE *err;            /* errors and usage errors */
 	berth_client *client; /* opened by the first call, closed by cli_main */
 	berth_status status;  /* why the outcome is not OK */
+	char token[512];      /* read from --token-file or $BERTH_TOKEN_FILE */
 };
 
 struct cli_command;

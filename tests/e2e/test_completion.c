@@ -316,7 +316,7 @@ static void
 test_global_options_complete_before_the_command(void **state)
 {
 	const char *words[] = { "berth", "--t", NULL };
-	const char *expected[] = { "--token", "--timeout", NULL };
+	const char *expected[] = { "--token-file", "--token", "--timeout", NULL };
 	char *reply;
 
 	(void)state;

@@ -25,6 +25,7 @@ struct fixture {
 	struct e2e_daemon d;
 	berth_client *operator_client;
 	berth_client *admin_client;
+	char operator_token[128];
 };
 
 /* `berthd token create` on the data directory; the token in `token`. */
@@ -71,6 +72,7 @@ setup(void **state)
 	if (f == NULL || e2e_daemon_start(&f->d, args) != 0)
 		return -1;
 	create_token(&f->d, "op", "operator", op, sizeof(op));
+	snprintf(f->operator_token, sizeof(f->operator_token), "%s", op);
 	create_token(&f->d, "root", "admin", admin, sizeof(admin));
 	f->operator_client = client_with(&f->d, op);
 	f->admin_client = client_with(&f->d, admin);
@@ -211,6 +213,38 @@ test_registry_is_private(void **state)
 		assert_int_equal(sb.st_mode & 0077, 0);
 }
 
+/* `berth --token T` left the token in /proc/PID/cmdline: --token-file reads it from a file. */
+static void
+test_cli_reads_the_token_from_a_file(void **state)
+{
+	struct fixture *f = *state;
+	char path[400], *out = NULL, *err = NULL;
+	const char *with_file[] = { "--url", f->d.proc.url, "--token-file", path, "template", "show",
+		"hard", NULL };
+	const char *missing[] = { "--url", f->d.proc.url, "--token-file", "/nonexistent/token",
+		"health", NULL };
+	const char *without[] = { "--url", f->d.proc.url, "template", "show", "hard", NULL };
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/token", f->d.proc.dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "%s\n", f->operator_token);
+	fclose(fp);
+	assert_int_equal(berth_cli_argv(with_file, &out, &err), 0);
+	assert_non_null(strstr(out, "hard"));
+	free(out);
+	free(err);
+	/* Without it the same call needs a token. */
+	assert_int_equal(berth_cli_argv(without, &out, &err), 6);
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli_argv(missing, &out, &err), 1);
+	assert_non_null(strstr(err, "--token-file /nonexistent/token"));
+	free(out);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -220,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_mount_path_normalised_before_the_check),
 		cmocka_unit_test(test_template_cannot_set_berth_variables),
 		cmocka_unit_test(test_registry_is_private),
+		cmocka_unit_test(test_cli_reads_the_token_from_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
