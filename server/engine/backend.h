@@ -16,12 +16,12 @@
 #ifndef BERTH_BACKEND_H
 #define BERTH_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "berth/v1/berth.pb-c.h"
 #include "engine/docker.h"
-#include "api/metrics.h"
 
 /* Everything a backend needs to run one instance. */
 struct backend_instance {
@@ -93,7 +93,7 @@ struct backend_ops {
 	    struct error *err);
 	/*
 	 * The Docker event types that tell about instances (NULL-terminated),
-	 * followed by docker_events.c; NULL means containers only.
+	 * followed by backend_follow_events; NULL means containers only.
 	 */
 	const char *const *event_types;
 	/*
@@ -128,17 +128,45 @@ extern const struct backend_ops backend_swarm_ops;
  */
 void backend_swarm_check(struct backend *b);
 
+/* --- what the server asks of whichever backend runs (backend.c) ------------ */
+
+/* Whether Docker answers (GET /_ping, and the API version once). Not counted. */
+int backend_ping(struct backend *b, int64_t timeout_ms, struct error *err);
+
+/* The negotiated Engine API version ("1.41"), or "" before Docker first answered. */
+const char *backend_api_version(struct backend *b);
+
 /*
- * For the backends: every answer from Docker passes through here on its way
- * up, and failures are counted for /metrics. NOT_FOUND is not one: it is
- * how berth learns that a container, service or image is gone.
+ * Follows Docker's events of the kinds that tell about this backend's
+ * instances (ops->event_types), calling h on the calling thread until
+ * *stop, a handler's non-zero or the stream's end: docker_events_follow's
+ * rules. Blocks.
  */
-static inline int
-counted(int code)
-{
-	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
-		metrics_count_docker_error();
-	return code;
-}
+int backend_follow_events(struct backend *b, const struct docker_events_handler *h,
+    atomic_bool *stop, struct error *err);
+
+/* --- for the backends ---------------------------------------------------------- */
+
+/* BERTH_SERVICE, BERTH_INSTANCE and BERTH_PORT: what every instance is told about itself. */
+#define BACKEND_IDENTITY_ENV 3
+
+/*
+ * The environment of an instance: its identity, then the template's own
+ * entries (which so win over ours). list points into the struct itself,
+ * into inst and into its template: all must outlive it, and it must not be
+ * copied. Free with backend_env_free.
+ */
+struct backend_env {
+	const char **list; /* malloc'ed */
+	size_t n;
+	char service[160];
+	char instance[96];
+	char port[32];
+};
+
+/* 0, or RESOURCE_EXHAUSTED (out of memory). */
+int backend_env_make(struct backend_env *env, const struct backend_instance *inst,
+    struct error *err);
+void backend_env_free(struct backend_env *env);
 
 #endif

@@ -80,7 +80,7 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 
 	if (image_known(t->image))
 		return 0;
-	code = counted(docker_image_exists(b->docker, t->image, &exists, timeout_ms, err));
+	code = docker_counted(docker_image_exists(b->docker, t->image, &exists, timeout_ms, err));
 	if (code == 0 && exists)
 		image_seen(t->image, true);
 	if (code != 0 || exists)
@@ -91,25 +91,21 @@ engine_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t ti
 		/* PutTemplate checked it; a link in the path may point elsewhere by now. */
 		if (build_root_resolve(b->build_root, t->build_context, context, sizeof(context), why,
 			sizeof(why)) != 0) {
-			err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
-			snprintf(err->message, sizeof(err->message), "refusing to build: %.400s", why);
-			return err->code;
+			return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "refusing to build: %.400s", why);
 		}
-		return counted(docker_image_build(b->docker, context, t->image, timeout_ms, err));
+		return docker_counted(docker_image_build(b->docker, context, t->image, timeout_ms,
+		    err));
 	}
-	return counted(docker_image_pull(b->docker, t->image, timeout_ms, err));
+	return docker_counted(docker_image_pull(b->docker, t->image, timeout_ms, err));
 }
-
-/* Extra environment every instance gets, so a service knows who it is. */
-#define IDENTITY_ENV 3
 
 static int
 engine_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
     int64_t timeout_ms, struct error *err)
 {
 	const Berth__V1__Template *t = inst->tmpl;
-	char service_env[160], instance_env[96], port_env[32];
-	const char **env;
+	struct backend_env env;
 	int code;
 	const struct docker_label labels[] = {
 		{ DOCKER_LABEL_MANAGED, "true" },
@@ -121,7 +117,6 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 	struct docker_container_spec spec = {
 		.name = inst->service_id,
 		.image = t->image,
-		.n_env = t->n_env + IDENTITY_ENV,
 		.command = (const char *const *)t->command,
 		.n_command = t->n_command,
 		.labels = labels,
@@ -138,78 +133,67 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 
 	/* Placement and publish mode mean nothing on one engine; more tasks do. */
 	if (t->replicas > 1) {
-		err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
-		snprintf(err->message, sizeof(err->message),
+		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
 		    "template '%s' asks for %u replicas; the engine backend runs one container per "
 		    "instance (berthd --backend swarm runs more)",
 		    t->name, t->replicas);
-		return err->code;
 	}
-	env = malloc(sizeof(*env) * spec.n_env);
-	if (env == NULL) {
-		err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
-		snprintf(err->message, sizeof(err->message), "out of memory");
-		return err->code;
-	}
-	snprintf(service_env, sizeof(service_env), "BERTH_SERVICE=%s", inst->service_id);
-	snprintf(instance_env, sizeof(instance_env), "BERTH_INSTANCE=%s", inst->instance);
-	snprintf(port_env, sizeof(port_env), "BERTH_PORT=%u", inst->host_port);
-	env[0] = service_env;
-	env[1] = instance_env;
-	env[2] = port_env;
-	/* The template's own entries come last, so they win over ours. */
-	for (size_t i = 0; i < t->n_env; i++)
-		env[IDENTITY_ENV + i] = t->env[i];
-	spec.env = env;
-	code = counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
+	if ((code = backend_env_make(&env, inst, err)) != 0)
+		return code;
+	spec.env = env.list;
+	spec.n_env = env.n;
+	code = docker_counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
 	if (code == BERTH__V1__CODE__NOT_FOUND) {
 		/* The image went away since it was last seen: make it again, once. */
 		image_seen(t->image, false);
-		memset(err, 0, sizeof(*err));
+		error_clear(err);
 		if ((code = engine_prepare_image(b, t, timeout_ms, err)) == 0)
-			code = counted(docker_container_create(b->docker, &spec, id, timeout_ms, err));
+			code = docker_counted(docker_container_create(b->docker, &spec, id,
+			    timeout_ms, err));
 	}
-	free(env);
+	backend_env_free(&env);
 	return code;
 }
 
 static int
 engine_start(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
-	return counted(docker_container_start(b->docker, id, timeout_ms, err));
+	return docker_counted(docker_container_start(b->docker, id, timeout_ms, err));
 }
 
 static int
 engine_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms, err));
+	return docker_counted(docker_container_stop(b->docker, id, stop_timeout_s, timeout_ms,
+	    err));
 }
 
 static int
 engine_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms, err));
+	return docker_counted(docker_container_restart(b->docker, id, stop_timeout_s, timeout_ms,
+	    err));
 }
 
 static int
 engine_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
-	return counted(docker_container_kill(b->docker, id, timeout_ms, err));
+	return docker_counted(docker_container_kill(b->docker, id, timeout_ms, err));
 }
 
 static int
 engine_remove(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
 {
-	return counted(docker_container_remove(b->docker, id, true, timeout_ms, err));
+	return docker_counted(docker_container_remove(b->docker, id, true, timeout_ms, err));
 }
 
 static int
 engine_inspect(struct backend *b, const char *id, struct docker_container *out, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_inspect(b->docker, id, out, timeout_ms, err));
+	return docker_counted(docker_container_inspect(b->docker, id, out, timeout_ms, err));
 }
 
 static int
@@ -220,28 +204,28 @@ engine_list_own(struct backend *b, struct docker_container **out, size_t *n, int
 
 	/* Only this berthd's containers: another berthd on the host has its own. */
 	snprintf(label, sizeof(label), "%s=%s", DOCKER_LABEL_DATA_DIR, b->data_dir);
-	return counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
+	return docker_counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
 }
 
 static int
 engine_list_all(struct backend *b, struct docker_container **out, size_t *n, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_list(b->docker, NULL, out, n, timeout_ms, err));
+	return docker_counted(docker_container_list(b->docker, NULL, out, n, timeout_ms, err));
 }
 
 static int
 engine_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_logs(b->docker, id, tail, out, timeout_ms, err));
+	return docker_counted(docker_container_logs(b->docker, id, tail, out, timeout_ms, err));
 }
 
 static int
 engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_container_stats(b->docker, id, out, timeout_ms, err));
+	return docker_counted(docker_container_stats(b->docker, id, out, timeout_ms, err));
 }
 
 const struct backend_ops backend_engine_ops = {

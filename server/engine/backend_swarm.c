@@ -49,7 +49,6 @@
 #define STOP_WAIT_MARGIN_MS 15000 /* beyond the stop timeout */
 #define GONE_WAIT_MAX_MS 30000
 #define MAX_TASKS 32             /* at most this many shown by GetService */
-#define IDENTITY_ENV 3
 
 static int64_t
 left(int64_t deadline)
@@ -60,9 +59,7 @@ left(int64_t deadline)
 static int
 out_of_memory(struct error *err)
 {
-	err->code = BERTH__V1__CODE__RESOURCE_EXHAUSTED;
-	snprintf(err->message, sizeof(err->message), "out of memory");
-	return err->code;
+	return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 }
 
 static void
@@ -111,6 +108,14 @@ replicas_of(const struct docker_service *svc)
 
 /* --- the operations ------------------------------------------------------------ */
 
+/* The service behind an instance's id (the registry keeps Swarm's service id). */
+static int
+inspect_service(struct backend *b, const char *id, struct docker_service *svc, int64_t timeout_ms,
+    struct error *err)
+{
+	return docker_counted(docker_service_inspect(b->docker, id, svc, timeout_ms, err));
+}
+
 static int
 swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
     struct error *err)
@@ -129,10 +134,10 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 {
 	const Berth__V1__Template *t = inst->tmpl;
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	char replicas[16], volume[160], service_env[160], instance_env[96], port_env[32];
+	char replicas[16], volume[160];
 	struct docker_volume existing;
+	struct backend_env env;
 	bool volume_made = false;
-	const char **env;
 	int code;
 	const struct docker_label labels[] = {
 		{ DOCKER_LABEL_MANAGED, "true" },
@@ -146,7 +151,6 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 	struct docker_service_spec spec = {
 		.name = inst->service_id,
 		.image = t->image,
-		.n_env = t->n_env + IDENTITY_ENV,
 		.args = (const char *const *)t->command,
 		.n_args = t->n_command,
 		.labels = labels,
@@ -171,10 +175,11 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		spec.mount_target = t->mount_path;
 	} else if (t->mount_path[0] != '\0') {
 		volume_name(inst->service_id, volume, sizeof(volume));
-		code = counted(docker_volume_inspect(b->docker, volume, &existing, left(deadline), err));
+		code = docker_counted(docker_volume_inspect(b->docker, volume, &existing,
+		    left(deadline), err));
 		if (code == BERTH__V1__CODE__NOT_FOUND) {
-			code = counted(docker_volume_create(b->docker, volume, b->volume_driver, labels,
-			    n_own, left(deadline), err));
+			code = docker_counted(docker_volume_create(b->docker, volume,
+			    b->volume_driver, labels, n_own, left(deadline), err));
 			volume_made = code == 0;
 		}
 		if (code != 0)
@@ -187,20 +192,12 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		spec.n_volume_labels = n_own;
 	}
 
-	if ((env = malloc(sizeof(*env) * spec.n_env)) == NULL)
-		return out_of_memory(err);
-	snprintf(service_env, sizeof(service_env), "BERTH_SERVICE=%s", inst->service_id);
-	snprintf(instance_env, sizeof(instance_env), "BERTH_INSTANCE=%s", inst->instance);
-	snprintf(port_env, sizeof(port_env), "BERTH_PORT=%u", inst->host_port);
-	env[0] = service_env;
-	env[1] = instance_env;
-	env[2] = port_env;
-	/* The template's own entries come last, so they win over ours. */
-	for (size_t i = 0; i < t->n_env; i++)
-		env[IDENTITY_ENV + i] = t->env[i];
-	spec.env = env;
-	code = counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
-	free(env);
+	if ((code = backend_env_make(&env, inst, err)) != 0)
+		return code;
+	spec.env = env.list;
+	spec.n_env = env.n;
+	code = docker_counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
+	backend_env_free(&env);
 	if (code != 0 && volume_made) {
 		struct error ignored;
 		docker_volume_remove(b->docker, volume, false, 10000, &ignored);
@@ -214,15 +211,10 @@ task_failed(const struct docker_task *t, struct error *err)
 {
 	const char *why = t->error[0] != '\0' ? t->error : t->message;
 
-	memset(err, 0, sizeof(*err));
-	if (strstr(why, "already in use") != NULL || strstr(why, "already allocated") != NULL) {
-		snprintf(err->reason, sizeof(err->reason), "%s", DOCKER_REASON_PORT_IN_USE);
-		err->code = BERTH__V1__CODE__ABORTED;
-	} else {
-		err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
-	}
-	snprintf(err->message, sizeof(err->message), "Swarm task %.12s %s: %.400s", t->id, t->state,
-	    why);
+	error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "Swarm task %.12s %s: %.400s", t->id,
+	    t->state, why);
+	if (docker_port_taken(why))
+		return docker_fail_port_in_use(err);
 	return err->code;
 }
 
@@ -250,8 +242,8 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 		bool failed = false;
 		int code;
 
-		code = counted(docker_task_list(b->docker, service_id, NULL, &tasks, &n, left(deadline),
-		    err));
+		code = docker_counted(docker_task_list(b->docker, service_id, NULL, &tasks, &n,
+		    left(deadline), err));
 		if (code != 0)
 			return code;
 		for (size_t i = 0; i < n; i++) {
@@ -307,7 +299,8 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct er
 		size_t n = 0, active = 0;
 		int code;
 
-		code = counted(docker_task_list(b->docker, service_id, NULL, &tasks, &n, left(until), err));
+		code = docker_counted(docker_task_list(b->docker, service_id, NULL, &tasks, &n,
+		    left(until), err));
 		if (code == BERTH__V1__CODE__DEADLINE_EXCEEDED)
 			break;
 		if (code != 0)
@@ -322,7 +315,7 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct er
 			break;
 		clock_sleep_ms(POLL_MS);
 	}
-	memset(err, 0, sizeof(*err));
+	error_clear(err);
 	log_warn("swarm service scaled to 0 but a task still runs, leaving it to Swarm service=%s",
 	    service_id);
 	return 0;
@@ -341,10 +334,10 @@ change_and_wait(struct backend *b, const char *service_id, bool scale, uint64_t 
 	size_t n_before = 0;
 	int code;
 
-	code = counted(docker_task_list(b->docker, service_id, NULL, &before, &n_before,
+	code = docker_counted(docker_task_list(b->docker, service_id, NULL, &before, &n_before,
 	    left(deadline), err));
 	if (code == 0)
-		code = counted(scale ?
+		code = docker_counted(scale ?
 			docker_service_scale(b->docker, service_id, replicas, left(deadline), err) :
 			docker_service_force_update(b->docker, service_id, left(deadline), err));
 	if (code == 0)
@@ -360,7 +353,7 @@ swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct error 
 	struct docker_service svc;
 	int code;
 
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	/* Already scaled: every task counts (a failing one is the answer). */
 	if (svc.replicated && svc.replicas == replicas_of(&svc))
@@ -379,10 +372,11 @@ swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeou
 	int code;
 
 	/* Swarm stops with the StopGracePeriod of the service's spec (the template's stop timeout). */
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	if (svc.replicas != 0 &&
-	    (code = counted(docker_service_scale(b->docker, svc.id, 0, left(deadline), err))) != 0)
+	    (code = docker_counted(docker_service_scale(b->docker, svc.id, 0, left(deadline),
+		 err))) != 0)
 		return code;
 	return wait_stopped(b, svc.id, until < deadline ? until : deadline, err);
 }
@@ -396,7 +390,7 @@ swarm_restart(struct backend *b, const char *id, int stop_timeout_s, int64_t tim
 	int code;
 
 	(void)stop_timeout_s; /* the service's StopGracePeriod applies */
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	if (svc.replicas == 0)
 		return swarm_start(b, svc.id, left(deadline), err);
@@ -411,7 +405,7 @@ local_containers(struct backend *b, const char *service_id, struct docker_contai
 	char label[200];
 
 	snprintf(label, sizeof(label), LABEL_SWARM_SERVICE "=%s", service_id);
-	return counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
+	return docker_counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
 }
 
 static int
@@ -424,7 +418,7 @@ swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *
 	int code;
 
 	/* Only this node's containers are in reach: elsewhere the stop runs its course. */
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	if ((code = local_containers(b, svc.id, &list, &n, left(deadline), err)) != 0)
 		return code;
@@ -445,9 +439,10 @@ swarm_remove(struct backend *b, const char *id, int64_t timeout_ms, struct error
 	struct docker_service svc;
 	int code;
 
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
-	if ((code = counted(docker_service_remove(b->docker, svc.id, left(deadline), err))) != 0)
+	if ((code = docker_counted(docker_service_remove(b->docker, svc.id, left(deadline),
+		 err))) != 0)
 		return code;
 	/*
 	 * Swarm removes the task containers after the service: wait for those
@@ -525,10 +520,10 @@ swarm_inspect(struct backend *b, const char *id, struct docker_container *out, i
 	int code;
 
 	memset(out, 0, sizeof(*out));
-	if ((code = counted(docker_service_inspect(b->docker, id, &svc, timeout_ms, err))) != 0)
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
-	if ((code = counted(docker_task_list(b->docker, svc.id, NULL, &tasks, &n, left(deadline),
-		 err))) != 0)
+	if ((code = docker_counted(docker_task_list(b->docker, svc.id, NULL, &tasks, &n,
+		 left(deadline), err))) != 0)
 		return code;
 	record_of(&svc, tasks, n, out);
 	free(tasks);
@@ -548,11 +543,12 @@ list_services(struct backend *b, const char *label, bool with_tasks,
 
 	*out = NULL;
 	*n = 0;
-	code = counted(docker_service_list(b->docker, label, &services, &n_services, timeout_ms, err));
+	code = docker_counted(docker_service_list(b->docker, label, &services, &n_services,
+	    timeout_ms, err));
 	if (code != 0)
 		return code;
 	if (with_tasks && n_services > 0)
-		code = counted(docker_task_list(b->docker, NULL, "running", &tasks, &n_tasks,
+		code = docker_counted(docker_task_list(b->docker, NULL, "running", &tasks, &n_tasks,
 		    left(deadline), err));
 	if (code == 0 && n_services > 0 && (*out = calloc(n_services, sizeof(**out))) == NULL)
 		code = out_of_memory(err);
@@ -586,7 +582,7 @@ static int
 swarm_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
     struct error *err)
 {
-	return counted(docker_service_logs(b->docker, id, tail, out, timeout_ms, err));
+	return docker_counted(docker_service_logs(b->docker, id, tail, out, timeout_ms, err));
 }
 
 /* Resource use of a running task whose container is on this node. */
@@ -600,7 +596,8 @@ swarm_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t
 	int code;
 
 	memset(out, 0, sizeof(*out));
-	code = counted(docker_task_list(b->docker, id, "running", &tasks, &n, timeout_ms, err));
+	code = docker_counted(docker_task_list(b->docker, id, "running", &tasks, &n, timeout_ms,
+	    err));
 	for (size_t i = 0; code == 0 && i < n; i++) {
 		if (strcmp(tasks[i].state, "running") != 0 || tasks[i].container_id[0] == '\0')
 			continue;
@@ -613,10 +610,8 @@ swarm_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t
 	free(tasks);
 	if (code != 0)
 		return code;
-	memset(err, 0, sizeof(*err));
-	err->code = BERTH__V1__CODE__FAILED_PRECONDITION;
-	snprintf(err->message, sizeof(err->message), "no task of service %s runs on this node", id);
-	return err->code;
+	return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+	    "no task of service %s runs on this node", id);
 }
 
 /* Desired-running first, then the most recently changed. */
@@ -646,7 +641,8 @@ swarm_tasks(struct backend *b, const char *id, struct backend_task **out, size_t
 
 	*out = NULL;
 	*n = 0;
-	if ((code = counted(docker_task_list(b->docker, id, NULL, &tasks, &n_tasks, timeout_ms,
+	if ((code = docker_counted(docker_task_list(b->docker, id, NULL, &tasks, &n_tasks,
+	    timeout_ms,
 		 err))) != 0)
 		return code;
 	if (n_tasks == 0)
@@ -691,7 +687,7 @@ swarm_purge_storage(struct backend *b, const char *service_id, int64_t timeout_m
 
 	/* On this node; a local volume Swarm made on another node stays there. */
 	volume_name(service_id, volume, sizeof(volume));
-	return counted(docker_volume_remove(b->docker, volume, false, timeout_ms, err));
+	return docker_counted(docker_volume_remove(b->docker, volume, false, timeout_ms, err));
 }
 
 static const char *const swarm_event_types[] = { "container", "service", NULL };
