@@ -31,9 +31,9 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	/* Health must stay fast: Docker gets at most a second of it. */
 	remaining = call_remaining_ms(call);
 	resp->docker_available =
-	    docker_ping(d->backend.docker, remaining < HEALTH_DOCKER_MS ? remaining : HEALTH_DOCKER_MS,
+	    backend_ping(&d->backend, remaining < HEALTH_DOCKER_MS ? remaining : HEALTH_DOCKER_MS,
 		&err) == 0;
-	resp->docker_api_version = (char *)docker_api_version(d->backend.docker);
+	resp->docker_api_version = (char *)backend_api_version(&d->backend);
 	resp->event_urls = (char **)d->event_urls.items;
 	resp->n_event_urls = d->event_urls.n;
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "api/metrics.h"
+#include "core/event_follower.h"
 #include "engine/docker.h"
 #include "store/registry.h"
 #include "rpc_method.h"
@@ -46,7 +47,6 @@ static const char *const bucket_le[] = { "0.005", "0.01", "0.025", "0.05", "0.1"
 static _Atomic uint64_t rpc_requests[MAX_METHODS + 1][N_CODES];
 static _Atomic uint64_t rpc_buckets[MAX_METHODS + 1][N_BUCKETS + 1];
 static _Atomic uint64_t rpc_duration_sum_us[MAX_METHODS + 1];
-static _Atomic uint64_t event_reconnects;
 
 void
 metrics_rpc_observe(const char *method, int code, int64_t duration_us)
@@ -65,12 +65,6 @@ metrics_rpc_observe(const char *method, int code, int64_t duration_us)
 	atomic_fetch_add_explicit(&rpc_buckets[slot][b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rpc_duration_sum_us[slot], (uint64_t)duration_us,
 	    memory_order_relaxed);
-}
-
-void
-metrics_count_event_reconnect(void)
-{
-	atomic_fetch_add_explicit(&event_reconnects, 1, memory_order_relaxed);
 }
 
 static uint64_t
@@ -245,7 +239,7 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	family(f, "berth_docker_event_reconnects_total", "counter",
 	    "Times the Docker event stream was lost and followed again.");
 	fprintf(f, "berth_docker_event_reconnects_total %llu\n",
-	    (unsigned long long)load(&event_reconnects));
+	    (unsigned long long)event_follower_reconnects_total());
 	if (fclose(f) != 0 || *out == NULL) {
 		free(*out);
 		*out = NULL;

@@ -30,12 +30,6 @@ struct metrics_server;
  */
 void metrics_rpc_observe(const char *method, int code, int64_t duration_us);
 
-/* A request to Docker failed (see counted() in backend.h for what counts). */
-void metrics_count_docker_error(void);
-
-/* The Docker event stream was lost and is being followed again. */
-void metrics_count_event_reconnect(void);
-
 /*
  * Writes the whole /metrics page into *out (malloc'ed, NUL-terminated; the
  * caller frees it), with gauges from `reg` when it is not NULL. The caller

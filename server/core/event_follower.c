@@ -22,7 +22,6 @@
 #include "rpc/event_pub.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
-#include "api/metrics.h"
 #include "core/ports.h"
 #include "core/reconcile.h"
 #include "core/service_lock.h"
@@ -54,6 +53,15 @@ struct docker_events {
 	char oom[MAX_OOM][DOCKER_ID_LEN + 1];  /* containers that hit "oom", until they die */
 	size_t oom_next;
 };
+
+/* Times the stream came back after it was lost; written by the follower thread. */
+static _Atomic uint64_t reconnects;
+
+uint64_t
+event_follower_reconnects_total(void)
+{
+	return atomic_load_explicit(&reconnects, memory_order_relaxed);
+}
 
 /* --- small state ------------------------------------------------------------ */
 
@@ -327,7 +335,7 @@ on_connected(void *arg)
 		log_info("following Docker events data_dir=%s", f->d->data_dir);
 	f->outage_logged = false;
 	if (f->ever_connected)
-		metrics_count_event_reconnect();
+		atomic_fetch_add_explicit(&reconnects, 1, memory_order_relaxed);
 	f->ever_connected = true;
 	/* Subscribed first, then the full listings: nothing falls between the two. */
 	if (lifecycle_sync_docker_ports(f->d, RECONCILE_TIMEOUT_MS, &derr) == 0)
@@ -430,8 +438,7 @@ follow(void *arg)
 		struct error derr = { 0 };
 
 		f->connected = false;
-		docker_events_follow_types(f->d->backend.docker, f->d->backend.ops->event_types, NULL,
-		    &handler, &f->stop, &derr);
+		backend_follow_events(&f->d->backend, &handler, &f->stop, &derr);
 		/* Stream gone: launches list Docker's ports themselves until it is back. */
 		ports_docker_set_live(f->d->ports, false);
 		if (atomic_load(&f->stop))

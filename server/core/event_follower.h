@@ -17,6 +17,8 @@
 #ifndef BERTH_DOCKER_EVENTS_H
 #define BERTH_DOCKER_EVENTS_H
 
+#include <stdint.h>
+
 struct berthd;
 
 /*
@@ -32,5 +34,11 @@ int docker_events_start(struct berthd *d);
  * was not started.
  */
 void docker_events_stop(struct berthd *d);
+
+/*
+ * Times the event stream was lost and followed again
+ * (berth_docker_event_reconnects_total). Any thread.
+ */
+uint64_t event_follower_reconnects_total(void);
 
 #endif
