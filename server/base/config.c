@@ -507,6 +507,40 @@ print_value(FILE *out, const char *name, const char *value)
 		fprintf(out, "%s = %s\n", name, value);
 }
 
+/* True when option o has the same value in a and b. */
+static bool
+same_value(const struct config *a, const struct config *b, const struct option_def *o)
+{
+	const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+
+	switch (o->kind) {
+	case K_STRING:
+		return strcmp(*(const char *const *)x, *(const char *const *)y) == 0;
+	case K_LIST: {
+		const struct config_list *l = (const void *)x, *m = (const void *)y;
+
+		if (l->n != m->n)
+			return false;
+		for (size_t j = 0; j < l->n; j++)
+			if (strcmp(l->items[j], m->items[j]) != 0)
+				return false;
+		return true;
+	}
+	case K_INT:
+		return *(const int64_t *)x == *(const int64_t *)y;
+	}
+	return true;
+}
+
+void
+config_each_change(const struct config *before, const struct config *after,
+    void (*fn)(void *arg, const char *name), void *arg)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (!same_value(before, after, &options[i]))
+			fn(arg, options[i].name);
+}
+
 void
 config_print(const struct config *c, FILE *out)
 {

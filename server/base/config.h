@@ -88,6 +88,13 @@ int config_parse_args(struct config *c, int argc, char **argv, const char *defau
     struct error *err);
 
 /*
+ * Calls fn with the name of every setting whose value differs between
+ * `before` and `after` ("log-level"), in the table's order.
+ */
+void config_each_change(const struct config *before, const struct config *after,
+    void (*fn)(void *arg, const char *name), void *arg);
+
+/*
  * Prints the effective settings, one "name = value" per line: the output is
  * itself a valid configuration file.
  */

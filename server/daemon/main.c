@@ -21,7 +21,9 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "store/audit.h"
+#include "store/tokens.h"
 #include "daemon/admin_cmd.h"
+#include "daemon/notify.h"
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
@@ -295,6 +297,8 @@ second_signal_main(void *arg)
 	while (sigwait(signals, &sig) == 0) {
 		if (sig == SIGUSR1)
 			break;
+		if (sig == SIGHUP)
+			continue; /* no reload while shutting down */
 		log_warn("second signal, killing the containers still stopping");
 		atomic_store(&kill_now, true);
 	}
@@ -319,6 +323,73 @@ static void
 worker_close(void *worker)
 {
 	registry_close(worker);
+}
+
+/* Settings a SIGHUP applies; any other that changed waits for a restart. */
+static const char *const reloadable[] = { "log-level", "metrics-listen", "audit-keep-rows",
+	"audit-keep-days", "audit-refused-keep-rows", NULL };
+
+static void
+note_change(void *arg, const char *name)
+{
+	(void)arg;
+	for (size_t i = 0; reloadable[i] != NULL; i++) {
+		if (strcmp(reloadable[i], name) == 0) {
+			log_info("reload applies setting=%s", name);
+			return;
+		}
+	}
+	log_warn("reload: setting=%s changed, it takes effect at the next start", name);
+}
+
+/*
+ * SIGHUP: reads the configuration file and the flags again, applies what
+ * can change while berthd runs (log level, the metrics listener, audit
+ * retention), forgets the verified tokens it keeps, and logs each other
+ * changed setting as needing a restart. A bad file changes nothing.
+ * Main thread.
+ */
+static void
+reload(struct berthd *d, int argc, char **argv, struct metrics_server **metrics)
+{
+	static char level_now[16], metrics_now[512];
+	struct config fresh;
+	struct error err;
+	int level = -1;
+
+	config_defaults(&fresh);
+	error_clear(&err);
+	if (config_parse_args(&fresh, argc - 1, argv + 1, CONFIG_DEFAULT_FILE, &err) == 0 &&
+	    (level = log_level_parse(fresh.log_level)) < 0)
+		error_set(&err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "log-level: \"%s\" is not error, warn, info or debug", fresh.log_level);
+	if (err.code != 0 || level < 0) {
+		log_error("reload failed, the running settings stay error=\"%s\"", err.message);
+		config_free(&fresh);
+		return;
+	}
+	config_each_change(&d->config, &fresh, note_change, NULL);
+	log_threshold = (enum log_level)level;
+	snprintf(level_now, sizeof(level_now), "%s", fresh.log_level);
+	d->config.log_level = level_now;
+	d->config.audit_keep_rows = fresh.audit_keep_rows;
+	d->config.audit_keep_days = fresh.audit_keep_days;
+	d->config.audit_refused_keep_rows = fresh.audit_refused_keep_rows;
+	audit_set_limits(&(struct audit_limits){ fresh.audit_keep_rows,
+	    fresh.audit_refused_keep_rows, fresh.audit_keep_days });
+	tokens_forget_kept();
+	if (strcmp(fresh.metrics_listen, d->config.metrics_listen) != 0) {
+		metrics_server_stop(*metrics);
+		*metrics = NULL;
+		snprintf(metrics_now, sizeof(metrics_now), "%s", fresh.metrics_listen);
+		d->config.metrics_listen = metrics_now;
+		if (metrics_now[0] != '\0' &&
+		    metrics_server_start(metrics, metrics_now, d->db_path, &d->shutdown_requested,
+			&err) != 0)
+			log_error("reload: metrics not served error=\"%s\"", err.message);
+	}
+	config_free(&fresh);
+	log_info("reload done config=%s", d->config.file != NULL ? d->config.file : "none");
 }
 
 /* The RPC server's measured hook: every request counted for /metrics. */
@@ -387,6 +458,7 @@ main(int argc, char **argv)
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGUSR1);
+	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -461,13 +533,20 @@ main(int argc, char **argv)
 	    d->config.file != NULL ? d->config.file : "none");
 	if (log_flusher_start() != 0)
 		log_warn("cannot start the log flusher: request lines are written one by one");
+	notify_systemd("READY=1\nSTATUS=serving"); /* every listener is up */
 
 	do {
 		if (sigwait(&signals, &sig) != 0)
 			sig = SIGTERM;
+		if (sig == SIGHUP) {
+			notify_systemd("RELOADING=1");
+			reload(d, argc, argv, &metrics);
+			notify_systemd("READY=1\nSTATUS=serving");
+		}
 	} while (sig != SIGINT && sig != SIGTERM);
 
 	started = clock_monotonic_ms();
+	notify_systemd("STOPPING=1\nSTATUS=shutting down");
 	log_info("shutdown begun signal=%s on_exit=%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	    d->config.on_exit);
 	/* Health says NOT_SERVING, changes are refused, reads go on meanwhile. */

@@ -260,6 +260,12 @@ tokens_revoke(struct registry *reg, const char *name, struct error *err)
 	return 0;
 }
 
+void
+tokens_forget_kept(void)
+{
+	kept_forget_all();
+}
+
 static void
 copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
 {

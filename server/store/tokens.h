@@ -73,6 +73,9 @@ int tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_i
  */
 void tokens_set_clock(int64_t (*now_ms)(void));
 
+/* Forgets every verified token kept (a reload): the next call reads its row. */
+void tokens_forget_kept(void);
+
 /*
  * Checks `token` against the database: 0 with *out filled when it is a
  * live token; UNAUTHENTICATED when it is malformed, unknown, revoked or

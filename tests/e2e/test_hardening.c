@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "e2e.h"
 
@@ -245,6 +249,122 @@ test_cli_reads_the_token_from_a_file(void **state)
 	free(err);
 }
 
+/* --- the daemon as systemd runs it ------------------------------------------------ */
+
+/*
+ * A datagram socket standing in for systemd's $NOTIFY_SOCKET; what berthd
+ * sends there is read with notify_wait.
+ */
+static int
+notify_socket(char *path, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(path, len, "/tmp/berth-notify-%d.sock", (int)getpid());
+	unlink(path);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* True when a datagram containing `needle` arrives within timeout_ms. */
+static bool
+notify_wait(int fd, const char *needle, int timeout_ms)
+{
+	int64_t until = clock_monotonic_ms() + timeout_ms;
+	char buf[512];
+
+	while (clock_monotonic_ms() < until) {
+		struct timeval tv = { 0, 100 * 1000 };
+		ssize_t n;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if ((n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+			buf[n] = '\0';
+			if (strstr(buf, needle) != NULL)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Type=notify: READY=1 once the listeners are up, RELOADING=1 and READY=1 around a SIGHUP. */
+static void
+test_systemd_hears_ready_reloading_and_stopping(void **state)
+{
+	struct berthd_proc p = { 0 };
+	char path[128];
+	int fd = notify_socket(path, sizeof(path));
+
+	(void)state;
+	setenv("NOTIFY_SOCKET", path, 1);
+	assert_int_equal(berthd_proc_start(&p, NULL), 0);
+	unsetenv("NOTIFY_SOCKET");
+	assert_true(notify_wait(fd, "READY=1", 10000));
+	assert_int_equal(kill(p.pid, SIGHUP), 0);
+	assert_true(notify_wait(fd, "RELOADING=1", 10000));
+	assert_true(notify_wait(fd, "READY=1", 10000));
+	assert_int_equal(kill(p.pid, SIGTERM), 0);
+	assert_true(notify_wait(fd, "STOPPING=1", 10000));
+	berthd_proc_cleanup(&p);
+	close(fd);
+	unlink(path);
+}
+
+/*
+ * SIGHUP killed berthd. It now re-reads the configuration: the log level
+ * and the metrics listener change at once, a setting that needs a restart
+ * is named, and a broken file changes nothing.
+ */
+static void
+test_sighup_reloads_what_it_can_and_names_the_rest(void **state)
+{
+	struct berthd_proc p = { 0 };
+	char conf[400], metrics[64], url[160];
+	const char *args[] = { "--config", conf, NULL };
+	uint16_t port = e2e_free_port();
+	FILE *fp;
+
+	(void)state;
+	assert_true(port != 0);
+	snprintf(conf, sizeof(conf), "/tmp/berth-reload-%d.conf", (int)getpid());
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	fputs("log-level = info\nworkers = 4\n", fp);
+	fclose(fp);
+	assert_int_equal(berthd_proc_start(&p, args), 0);
+
+	snprintf(metrics, sizeof(metrics), "http://127.0.0.1:%u", port);
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	fprintf(fp, "log-level = debug\nworkers = 8\nmetrics-listen = %s\n", metrics);
+	fclose(fp);
+	assert_int_equal(kill(p.pid, SIGHUP), 0);
+	assert_true(e2e_wait_log(&p, "reload done", 10000));
+	assert_true(berthd_proc_log_contains(&p, "reload applies setting=log-level"));
+	assert_true(berthd_proc_log_contains(&p, "reload applies setting=metrics-listen"));
+	assert_true(berthd_proc_log_contains(&p,
+	    "reload: setting=workers changed, it takes effect at the next start"));
+	snprintf(url, sizeof(url), "curl -sf -m 5 %s/healthz >/dev/null", metrics);
+	assert_true(E2E_WAIT_UNTIL(system(url) == 0, 5000));
+
+	/* A broken file: the running settings stay, berthd serves on. */
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	fputs("log-level = loud\n", fp);
+	fclose(fp);
+	assert_int_equal(kill(p.pid, SIGHUP), 0);
+	assert_true(e2e_wait_log(&p, "reload failed, the running settings stay", 10000));
+	assert_int_equal(kill(p.pid, 0), 0);
+	assert_int_equal(system(url), 0);
+	assert_int_equal(berthd_proc_stop(&p, 30), 0);
+	berthd_proc_cleanup(&p);
+	unlink(conf);
+}
+
 int
 main(void)
 {
@@ -257,5 +377,12 @@ main(void)
 		cmocka_unit_test(test_cli_reads_the_token_from_a_file),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest daemon_tests[] = {
+		cmocka_unit_test(test_systemd_hears_ready_reloading_and_stopping),
+		cmocka_unit_test(test_sighup_reloads_what_it_can_and_names_the_rest),
+	};
+	int failed = cmocka_run_group_tests_name("hardening", tests, setup, teardown);
+
+	failed += cmocka_run_group_tests_name("daemon", daemon_tests, NULL, NULL);
+	return failed;
 }
