@@ -785,9 +785,13 @@ test_mutual_tls_refuses_clients_without_a_certificate_of_its_ca(void **state)
 	rogue.tls_cert_file = k.rogue_cert;
 	rogue.tls_key_file = k.rogue_key;
 
-	/* No certificate, or one the CA did not sign: no connection at all. */
-	assert_int_not_equal(health(tls, &none), 0);
-	assert_int_not_equal(health(tls, &rogue), 0);
+	/*
+	 * No certificate, or one the CA did not sign: no connection at all,
+	 * and UNAUTHENTICATED (exit 6) naming the certificate, not
+	 * UNAVAILABLE ("retry later").
+	 */
+	assert_int_equal(health(tls, &none), BERTH__V1__CODE__UNAUTHENTICATED);
+	assert_int_equal(health(tls, &rogue), BERTH__V1__CODE__UNAUTHENTICATED);
 	/* With one: served, and with authentication off, as admin. */
 	assert_int_equal(health(tls, &good), 0);
 	assert_int_equal(open_client(&c, tls, NULL, &good, &st), 0);
@@ -807,10 +811,11 @@ test_mutual_tls_refuses_clients_without_a_certificate_of_its_ca(void **state)
 	assert_contains(out, "SERVING");
 	free(out);
 	free(err);
-	assert_int_not_equal(berth_cli_argv((const char *[]){ "--url", tls, "--tls-ca", k.ca,
-						"--timeout", "5", "health", NULL },
-				 &out, &err),
-	    0);
+	assert_int_equal(berth_cli_argv((const char *[]){ "--url", tls, "--tls-ca", k.ca,
+					    "--timeout", "5", "health", NULL },
+			     &out, &err),
+	    6);
+	assert_contains(err, "client certificate (--tls-cert FILE");
 	free(out);
 	free(err);
 	setenv("BERTH_TLS_CA", k.ca, 1);
