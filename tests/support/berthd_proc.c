@@ -21,6 +21,7 @@
 
 #define MAX_ARGS 64
 #define START_WAIT_MS 10000
+#define START_POLL_MS 10
 
 static const char *
 build_dir(void)
@@ -91,6 +92,8 @@ spawn(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
 		argv[n++] = extra_args[i];
 	argv[n] = NULL;
 
+	p->spawned_us = clock_monotonic_us();
+	p->ready_us = 0;
 	p->pid = fork();
 	if (p->pid < 0)
 		return -1;
@@ -103,16 +106,18 @@ spawn(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < wait_ms / 50; i++) {
+	for (int64_t until = clock_monotonic_ms() + wait_ms; clock_monotonic_ms() < until;) {
 		int status;
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
 			print_log(p);
 			return -1;
 		}
-		if (health_answers(p->url))
+		if (health_answers(p->url)) {
+			p->ready_us = clock_monotonic_us();
 			return 0;
-		clock_sleep_ms(50);
+		}
+		clock_sleep_ms(START_POLL_MS); /* a poll's pace, until the deadline */
 	}
 	print_log(p);
 	berthd_proc_kill(p);
@@ -131,6 +136,20 @@ berthd_proc_start_wrapped(struct berthd_proc *p, const char *const *wrapper, int
 	snprintf(p->url, sizeof(p->url), "ipc://%s/berthd.sock", p->dir);
 	snprintf(p->log_path, sizeof(p->log_path), "%s/berthd.log", p->dir);
 	return spawn(p, wrapper, wait_ms, extra_args);
+}
+
+int
+berthd_proc_start_in(struct berthd_proc *p, const char *dir, int wait_ms,
+    const char *const *extra_args)
+{
+	memset(p, 0, sizeof(*p));
+	if ((size_t)snprintf(p->dir, sizeof(p->dir), "%s", dir) >= sizeof(p->dir))
+		return -1;
+	p->given_dir = true;
+	snprintf(p->data_dir, sizeof(p->data_dir), "%s/data", p->dir);
+	snprintf(p->url, sizeof(p->url), "ipc://%s/berthd.sock", p->dir);
+	snprintf(p->log_path, sizeof(p->log_path), "%s/berthd.log", p->dir);
+	return spawn(p, NULL, wait_ms, extra_args);
 }
 
 int
@@ -158,7 +177,7 @@ berthd_proc_stop(struct berthd_proc *p, int timeout_s)
 			p->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
-		clock_sleep_ms(50);
+		clock_sleep_ms(50); /* a poll's pace, until timeout_s */
 	}
 	berthd_proc_kill(p);
 	return -1;
@@ -181,7 +200,7 @@ berthd_proc_cleanup(struct berthd_proc *p)
 
 	if (p->pid > 0 && berthd_proc_stop(p, 30) < 0)
 		berthd_proc_kill(p);
-	if (p->dir[0] == '\0')
+	if (p->dir[0] == '\0' || p->given_dir)
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);
 	if (system(cmd) != 0)

@@ -11,12 +11,17 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <stdint.h>
+
 struct berthd_proc {
 	pid_t pid;
-	char dir[256];      /* temporary directory, removed by berthd_proc_cleanup */
+	char dir[256];      /* its directory: temporary, removed by berthd_proc_cleanup */
 	char data_dir[300]; /* <dir>/data */
 	char url[320];      /* ipc://<dir>/berthd.sock */
 	char log_path[300]; /* <dir>/berthd.log: berthd's stderr */
+	bool given_dir;     /* dir is the caller's (berthd_proc_start_in): not removed */
+	int64_t spawned_us; /* monotonic: when the last start forked berthd */
+	int64_t ready_us;   /* monotonic: when Health first answered after it */
 };
 
 /*
@@ -36,6 +41,14 @@ int berthd_proc_start(struct berthd_proc *p, const char *const *extra_args);
 int berthd_proc_start_wrapped(struct berthd_proc *p, const char *const *wrapper, int wait_ms,
     const char *const *extra_args);
 
+/*
+ * As berthd_proc_start, in the existing directory `dir` (the caller's: it
+ * stays), waiting up to wait_ms for Health, polled every 10 ms so that
+ * ready_us - spawned_us is berthd's start-up time (benchmarks read it).
+ */
+int berthd_proc_start_in(struct berthd_proc *p, const char *dir, int wait_ms,
+    const char *const *extra_args);
+
 /* Starts berthd again on the same directory (after a stop or kill). */
 int berthd_proc_restart(struct berthd_proc *p, const char *const *extra_args);
 
@@ -45,7 +58,7 @@ int berthd_proc_stop(struct berthd_proc *p, int timeout_s);
 /* SIGKILL and reap. */
 void berthd_proc_kill(struct berthd_proc *p);
 
-/* Stops berthd if it runs and removes the temporary directory. */
+/* Stops berthd if it runs and removes the temporary directory (not a given one). */
 void berthd_proc_cleanup(struct berthd_proc *p);
 
 /* True when berthd's log contains `needle`. */
