@@ -4,6 +4,7 @@
  * Encoding and decoding are driven by the generated service descriptor:
  * the method's input and output descriptors say what to pack and unpack.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -175,6 +176,53 @@ out:
 	return code;
 }
 
+/* True when the host of a tls+tcp:// URL is an IPv4 or IPv6 address. */
+static bool
+host_is_address(const char *url)
+{
+	const char *host = strstr(url, "://"), *end;
+	char buf[64];
+	unsigned char addr[16];
+
+	if (host == NULL)
+		return false;
+	host += 3;
+	if (*host == '[')
+		return true;
+	end = strrchr(host, ':');
+	if (end == NULL || (size_t)(end - host) >= sizeof(buf))
+		return false;
+	memcpy(buf, host, (size_t)(end - host));
+	buf[end - host] = '\0';
+	return inet_pton(AF_INET, buf, addr) == 1;
+}
+
+/* UNAUTHENTICATED for a failed handshake, naming what to check. */
+static int
+tls_refused(const char *url, const berth_options *opts, int rv, berth_status *st)
+{
+	const char *cert = opts != NULL ? opts->tls_cert_file : NULL;
+
+	if (cert == NULL || cert[0] == '\0')
+		return set_status(st, BERTH__V1__CODE__UNAUTHENTICATED,
+		    "TLS handshake with berthd at %s failed (%s): it may require a client "
+		    "certificate (--tls-cert FILE --tls-key FILE, or $BERTH_TLS_CERT and "
+		    "$BERTH_TLS_KEY); else check the CA%s",
+		    url, nng_strerror(rv),
+		    host_is_address(url) && (opts == NULL || opts->tls_server_name == NULL)
+			? " and the name: dialled by IP address, and the TLS library does not check "
+			  "addresses in certificates: dial by name or pass --tls-server-name"
+			: " and the server name");
+	return set_status(st, BERTH__V1__CODE__UNAUTHENTICATED,
+	    "TLS handshake with berthd at %s failed (%s): check that the client certificate %s "
+	    "is signed by the CA berthd trusts, the CA that signed berthd's, and the server name%s",
+	    url, nng_strerror(rv), cert,
+	    host_is_address(url) && opts->tls_server_name == NULL
+		? " (dialled by IP address, which the TLS library does not check in certificates: "
+		  "dial by name or pass --tls-server-name)"
+		: "");
+}
+
 /* Dials url: plain, or with TLS for tls+tcp://. Returns 0 or a status code. */
 static int
 dial(nng_socket sock, const char *url, const berth_options *opts, berth_status *st)
@@ -195,15 +243,16 @@ dial(nng_socket sock, const char *url, const berth_options *opts, berth_status *
 		bool tls = strncmp(url, "tls+", 4) == 0;
 
 		nng_dialer_close(dialer);
-		/* A berthd we cannot trust is an authentication failure, not an outage. */
-		return set_status(st,
-		    rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ? BERTH__V1__CODE__UNAUTHENTICATED
-							     : BERTH__V1__CODE__UNAVAILABLE,
-		    "cannot connect to berthd at %s: %s%s", url, nng_strerror(rv),
-		    tls && (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT)
-			? " (TLS handshake failed: check the CA, the server name and the client "
-			  "certificate)"
-			: "");
+		/*
+		 * A handshake that fails, or that berthd ends (mutual TLS and no
+		 * certificate it accepts), is an authentication failure, not an
+		 * outage: say which certificate is missing or refused.
+		 */
+		if (tls && (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT ||
+			       rv == NNG_ECONNRESET))
+			return tls_refused(url, opts, rv, st);
+		return set_status(st, BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot connect to berthd at %s: %s", url, nng_strerror(rv));
 	}
 	return 0;
 }
