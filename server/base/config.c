@@ -73,6 +73,9 @@ static const struct option_def options[] = {
 	    "deadline of a call whose client sends no timeout_ms" },
 	{ "ipc-mode", K_INT, OFF(ipc_mode), 0, 0777, "0660", 8,
 	    "permissions of ipc:// socket files (octal)" },
+	{ "ipc-group", K_STRING, OFF(ipc_group), 0, 0, "", 0,
+	    "group (name or number) of ipc:// socket files, whose members may then connect "
+	    "with --ipc-mode 0660; empty: berthd's own" },
 	{ "auth", K_STRING, OFF(auth), 0, 0, "auto", 0,
 	    "require API tokens (berthd token create): on, off, or auto = on when any --listen "
 	    "URL is not ipc://",

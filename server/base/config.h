@@ -45,6 +45,7 @@ struct config {
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
 	int64_t ipc_mode;
+	const char *ipc_group;       /* "" = berthd's own group */
 	int64_t data_dir_mode;
 	int64_t audit_keep_rows;
 	int64_t audit_keep_days;

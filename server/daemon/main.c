@@ -45,6 +45,7 @@
 static struct berthd daemon_state;
 static struct auth_policy auth_policy; /* d->auth */
 static struct event_pub *event_socket; /* where d->events go */
+static struct ipc_access ipc_access;   /* --ipc-mode, --ipc-group */
 
 /* mkdir -p with `mode` for each created component. */
 static int
@@ -196,7 +197,7 @@ open_events(struct berthd *d)
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
 	if (event_pub_open(&event_socket, d->event_urls.items, d->event_urls.n, d->watchdog,
-		(int)d->config.ipc_mode, &tls, &err) != 0) {
+		&ipc_access, &tls, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
@@ -450,6 +451,11 @@ main(int argc, char **argv)
 		log_error("start-up failed error=\"%s\"", err.message);
 		return 2;
 	}
+	ipc_access.mode = (int)d->config.ipc_mode;
+	if (ipc_access_group(d->config.ipc_group, &ipc_access.gid, &err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
+		return 2;
+	}
 	audit_set_limits(&(struct audit_limits){ d->config.audit_keep_rows,
 	    d->config.audit_refused_keep_rows, d->config.audit_keep_days });
 
@@ -510,7 +516,7 @@ main(int argc, char **argv)
 		.workers = (int)d->config.workers,
 		.max_request_bytes = (size_t)d->config.max_request_bytes,
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
-		.ipc_mode = (uint32_t)d->config.ipc_mode,
+		.ipc = ipc_access,
 		.watchdog = d->watchdog,
 		.tls = tls_files_of(&d->config),
 	};

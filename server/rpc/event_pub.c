@@ -11,6 +11,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 
 #include "rpc/event_pub.h"
+#include "rpc/ipc_access.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
 #include "rpc/tls_listener.h"
@@ -33,7 +34,8 @@ open_failed(struct event_pub *pub)
 
 int
 event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, struct error *err)
+    struct ipc_watchdog *watchdog, const struct ipc_access *ipc, const struct tls_files *tls,
+    struct error *err)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
 	int rv;
@@ -48,12 +50,10 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		return -1;
 	}
 	for (size_t i = 0; i < n && i < MAX_LISTENERS; i++) {
-		bool ipc = strncmp(urls[i], "ipc://", 6) == 0;
 		nng_listener *l = &pub->listeners[i];
 
 		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
-		    (ipc && ipc_mode != 0 &&
-			(rv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS, ipc_mode)) != 0)) {
+		    (rv = ipc_access_prepare(*l, urls[i], ipc)) != 0) {
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
@@ -64,7 +64,9 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
-		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc_mode);
+		if (ipc_access_finish(urls[i], ipc, err) != 0)
+			return open_failed(pub);
+		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc);
 		log_info("publishing events url=%s", urls[i]);
 	}
 	*out = pub;

@@ -15,6 +15,7 @@
 
 struct event_pub;
 
+struct ipc_access;
 struct ipc_watchdog;
 struct tls_files;
 
@@ -25,7 +26,8 @@ struct tls_files;
  * Returns 0, or -1 with the reason in err.
  */
 int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
-    struct ipc_watchdog *watchdog, int ipc_mode, const struct tls_files *tls, struct error *err);
+    struct ipc_watchdog *watchdog, const struct ipc_access *ipc, const struct tls_files *tls,
+    struct error *err);
 void event_pub_close(struct event_pub *pub);
 
 /*

@@ -45,7 +45,7 @@ struct watched {
 	struct counted_socket *socket;
 	nng_listener *listener;
 	char url[512];
-	int mode;
+	struct ipc_access access;
 	int failures;
 };
 
@@ -140,9 +140,13 @@ restart(struct watched *w)
 
 	nng_listener_close(*w->listener);
 	if ((rv = nng_listener_create(w->listener, w->socket->sock, w->url)) == 0) {
-		if (w->mode != 0)
-			(void)nng_listener_set_int(*w->listener, NNG_OPT_IPC_PERMISSIONS, w->mode);
-		rv = nng_listener_start(*w->listener, 0);
+		(void)ipc_access_prepare(*w->listener, w->url, &w->access);
+		if ((rv = nng_listener_start(*w->listener, 0)) == 0) {
+			struct error err;
+
+			if (ipc_access_finish(w->url, &w->access, &err) != 0)
+				log_error("ipc listener restart error=\"%s\"", err.message);
+		}
 	}
 	if (rv != 0)
 		log_error("ipc listener restart failed url=%s error=\"%s\"", w->url, nng_strerror(rv));
@@ -210,7 +214,7 @@ ipc_watchdog_start(int64_t interval_ms)
 
 void
 ipc_watchdog_watch(struct ipc_watchdog *wd, nng_socket sock, nng_listener *listener,
-    const char *url, int mode)
+    const char *url, const struct ipc_access *access)
 {
 	struct counted_socket *cs = NULL;
 	struct watched *w;
@@ -234,7 +238,7 @@ ipc_watchdog_watch(struct ipc_watchdog *wd, nng_socket sock, nng_listener *liste
 		w->socket = cs;
 		w->listener = listener;
 		snprintf(w->url, sizeof(w->url), "%s", url);
-		w->mode = mode;
+		w->access = access != NULL ? *access : (struct ipc_access){ 0, -1 };
 		w->failures = 0;
 	}
 	pthread_mutex_unlock(&wd->lock);

@@ -20,6 +20,8 @@
 
 #include <nng/nng.h>
 
+#include "rpc/ipc_access.h"
+
 struct ipc_watchdog;
 
 /* Starts the watchdog thread; NULL when out of resources. */
@@ -28,11 +30,12 @@ struct ipc_watchdog *ipc_watchdog_start(int64_t interval_ms);
 /*
  * Watches *listener (listening on url, an ipc:// URL, of socket sock);
  * when it is restarted, *listener is replaced and the socket file gets
- * `mode` (0 = nng's default). Other URLs are ignored. The pointer must
- * stay valid until ipc_watchdog_stop.
+ * `access` again (its mode and group, copied; NULL: nng's defaults). Other
+ * URLs are ignored. The listener pointer must stay valid until
+ * ipc_watchdog_stop.
  */
 void ipc_watchdog_watch(struct ipc_watchdog *w, nng_socket sock, nng_listener *listener,
-    const char *url, int mode);
+    const char *url, const struct ipc_access *access);
 
 /* Stops and frees the watchdog (NULL is fine). Call before closing the sockets. */
 void ipc_watchdog_stop(struct ipc_watchdog *w);

@@ -539,11 +539,9 @@ listen_all(struct rpc_server *srv, struct error *err)
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
 			return -1;
 		}
-		if (strncmp(url, "ipc://", 6) == 0 && srv->config.ipc_mode != 0 &&
-		    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)srv->config.ipc_mode)) !=
-			0) {
+		if ((rv = ipc_access_prepare(l, url, &srv->config.ipc)) != 0) {
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot set mode %04o on %s: %s",
-			    (unsigned)srv->config.ipc_mode, url, nng_strerror(rv));
+			    (unsigned)srv->config.ipc.mode, url, nng_strerror(rv));
 			nng_listener_close(l);
 			return -1;
 		}
@@ -557,8 +555,10 @@ listen_all(struct rpc_server *srv, struct error *err)
 			return -1;
 		}
 		srv->listeners[i] = l;
+		if (ipc_access_finish(url, &srv->config.ipc, err) != 0)
+			return -1;
 		ipc_watchdog_watch(srv->config.watchdog, srv->sock, &srv->listeners[i], url,
-		    (int)srv->config.ipc_mode);
+		    &srv->config.ipc);
 		log_info("listening url=%s", url);
 	}
 	return 0;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "rpc/dispatch.h"
+#include "rpc/ipc_access.h"
 #include "rpc/tls_listener.h"
 #include "error.h"
 
@@ -36,7 +37,7 @@ struct rpc_server_config {
 	int workers;                 /* worker threads = concurrent calls */
 	size_t max_request_bytes;    /* larger requests: RESOURCE_EXHAUSTED */
 	uint32_t default_timeout_ms; /* deadline when the client sends none */
-	uint32_t ipc_mode;           /* permissions of ipc:// socket files, e.g. 0660 */
+	struct ipc_access ipc;       /* mode and group of ipc:// socket files */
 	struct tls_files tls;          /* tls+tcp:// listeners (nng's TLS, mbedTLS) */
 	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */
 };

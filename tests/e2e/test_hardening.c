@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -365,6 +367,34 @@ test_sighup_reloads_what_it_can_and_names_the_rest(void **state)
 	unlink(conf);
 }
 
+/* The ipc socket was root:root 0660 with no way to name a group: --ipc-group. */
+static void
+test_ipc_sockets_get_the_configured_group(void **state)
+{
+	struct berthd_proc p = { 0 };
+	const char *args[] = { "--ipc-group", "daemon", NULL };
+	const char *bad[] = { "--ipc-group", "no-such-group-berth", NULL };
+	struct group *g = getgrnam("daemon");
+	char events[PATH_MAX];
+	struct stat sb;
+
+	(void)state;
+	if (g == NULL)
+		skip(); /* the base system always has it; say so if not */
+	assert_int_equal(berthd_proc_start(&p, args), 0);
+	assert_int_equal(stat(p.url + strlen("ipc://"), &sb), 0);
+	assert_int_equal(sb.st_gid, g->gr_gid);
+	assert_int_equal(sb.st_mode & 0777, 0660);
+	snprintf(events, sizeof(events), "%s-events", p.url + strlen("ipc://"));
+	assert_int_equal(stat(events, &sb), 0);
+	assert_int_equal(sb.st_gid, g->gr_gid);
+	berthd_proc_cleanup(&p);
+	/* A group that does not exist stops start-up, naming it. */
+	memset(&p, 0, sizeof(p));
+	assert_int_not_equal(berthd_proc_start(&p, bad), 0);
+	berthd_proc_cleanup(&p);
+}
+
 int
 main(void)
 {
@@ -380,6 +410,7 @@ main(void)
 	const struct CMUnitTest daemon_tests[] = {
 		cmocka_unit_test(test_systemd_hears_ready_reloading_and_stopping),
 		cmocka_unit_test(test_sighup_reloads_what_it_can_and_names_the_rest),
+		cmocka_unit_test(test_ipc_sockets_get_the_configured_group),
 	};
 	int failed = cmocka_run_group_tests_name("hardening", tests, setup, teardown);
 

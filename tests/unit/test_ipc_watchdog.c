@@ -126,7 +126,7 @@ test_listener_broken_by_a_half_done_handshake_is_restarted(void **state)
 	(void)state;
 	assert_non_null(wd);
 	echo_start(&e);
-	ipc_watchdog_watch(wd, e.sock, &e.listener, e.url, 0600);
+	ipc_watchdog_watch(wd, e.sock, &e.listener, e.url, &(struct ipc_access){ 0600, -1 });
 	assert_true(round_trip(e.url, 2000));
 	/* Break it as nng 1.5.2 allows; a few times, as the bug is a race. */
 	for (int i = 0; i < 5; i++)
@@ -153,7 +153,7 @@ test_healthy_pub_listener_is_not_restarted(void **state)
 	assert_int_equal(nng_pub0_open(&pub), 0);
 	assert_int_equal(nng_listen(pub, url, &l, 0), 0);
 	before = l;
-	ipc_watchdog_watch(wd, pub, &l, url, 0);
+	ipc_watchdog_watch(wd, pub, &l, url, NULL);
 	sleep(5); /* probe rounds: a wrong verdict would restart it within two of them */
 	ipc_watchdog_stop(wd);
 	assert_int_equal(nng_listener_id(l), nng_listener_id(before));

@@ -216,7 +216,7 @@ prepare(struct fixture *f)
 		.workers = WORKERS,
 		.max_request_bytes = MAX_REQUEST_BYTES,
 		.default_timeout_ms = DEFAULT_TIMEOUT_MS,
-		.ipc_mode = 0600,
+		.ipc = { 0600, -1 },
 	};
 }
 
