@@ -62,14 +62,18 @@ int
 template_put(struct call *call, const Berth__V1__Template *in, bool *created,
     Berth__V1__Template **stored)
 {
-	Berth__V1__Template normal = *in, *t = &normal;
+	Berth__V1__Template normal, *t = NULL;
 	struct error err;
 	char resolved[PATH_MAX], why[PATH_MAX + 128];
 	int code;
 
 	/* What is checked is what is stored and used: "//" is "/". */
-	normal.mount_path = normalized_path(call, in->mount_path);
-	normal.build_context = normalized_path(call, in->build_context);
+	if (in != NULL) {
+		normal = *in;
+		normal.mount_path = normalized_path(call, in->mount_path);
+		normal.build_context = normalized_path(call, in->build_context);
+		t = &normal;
+	}
 	if (validate_template(t, &err) != 0)
 		return call_fail_error(call, &err);
 	if (t->build_context[0] != '\0' &&

@@ -21,6 +21,13 @@
 #define DISPATCH_MAX_METHODS 64
 /* berthd's max_string: TEXT_MAX_LEN of validate.h, its longest request field. */
 #define DISPATCH_STRING_MAX 4096
+/*
+ * Unknown fields a request may carry (fields of a newer client's proto,
+ * say): protobuf-c keeps each one it decodes, so more are refused unread.
+ * The envelope, read before the caller is known, may carry fewer.
+ */
+#define DISPATCH_UNKNOWN_FIELDS_MAX 256
+#define DISPATCH_ENVELOPE_UNKNOWN_FIELDS_MAX 16
 
 /*
  * A handler reads the decoded request and fills the reply, whose memory is
@@ -64,17 +71,19 @@ int dispatch_table_init(struct dispatch_table *t, const struct rpc_route *routes
 const struct rpc_route *dispatch_route(const struct dispatch_table *t, unsigned index);
 
 /*
- * Checks the wire bytes of a message protobuf-c has decoded without error.
+ * Checks the wire bytes of a message, before protobuf-c decodes them.
  * protobuf-c copies a string's wire bytes and appends a NUL, so a string
  * with an embedded 0x00 would reach C code cut short ("db\0../x" reads as
  * "db"): every length-delimited field that `desc` declares a string is
  * refused when it holds a 0x00 byte or is longer than `max_string` bytes,
- * in nested messages too. Returns 0, or -1 with the field's dotted path
- * ("template.env[1]") in `field` and a reason ("NUL_IN_STRING", "TOO_LONG",
- * "MALFORMED") in *reason. Any thread.
+ * in nested messages too, and the whole is refused when it holds more than
+ * `max_unknown` fields the descriptors do not declare. Returns 0, or -1
+ * with the field's dotted path ("template.env[1]") in `field` and a reason
+ * ("NUL_IN_STRING", "TOO_LONG", "TOO_MANY_UNKNOWN_FIELDS", "MALFORMED") in
+ * *reason. Any thread.
  */
 int dispatch_check_wire(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
-    size_t max_string, char *field, size_t field_len, const char **reason);
+    size_t max_string, size_t max_unknown, char *field, size_t field_len, const char **reason);
 
 /*
  * Decodes `payload` as method `index`'s request, checks its text fields

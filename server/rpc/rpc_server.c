@@ -182,18 +182,23 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 		set_error(&resp, call);
 		return pack_response(&resp);
 	}
+	/*
+	 * Before decoding, and before anything is known of the caller: a NUL
+	 * inside method, token or request_id would cut them short unseen, and
+	 * unknown fields would each cost memory to decode.
+	 */
+	if (dispatch_check_wire(&berth__v1__rpc_request__descriptor, data, len, DISPATCH_STRING_MAX,
+		DISPATCH_ENVELOPE_UNKNOWN_FIELDS_MAX, field, sizeof(field), &reason) != 0) {
+		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason,
+		    "malformed request: envelope field %s (%s)", field[0] ? field : "(envelope)",
+		    reason);
+		set_error(&resp, call);
+		return pack_response(&resp);
+	}
 	req = berth__v1__rpc_request__unpack(&call->arena.allocator, len, data);
 	if (req == NULL) {
 		call_fail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "malformed request: not a berth.v1.RpcRequest envelope");
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	/* A NUL inside method, token or request_id would cut them short unseen. */
-	if (dispatch_check_wire(&berth__v1__rpc_request__descriptor, data, len, DISPATCH_STRING_MAX,
-		field, sizeof(field), &reason) != 0) {
-		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason,
-		    "malformed request: envelope field %s (%s)", field, reason);
 		set_error(&resp, call);
 		return pack_response(&resp);
 	}

@@ -598,7 +598,7 @@ static int
 check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, char *field,
     const char **reason)
 {
-	return dispatch_check_wire(d, p, len, DISPATCH_STRING_MAX, field, 64, reason);
+	return dispatch_check_wire(d, p, len, DISPATCH_STRING_MAX, DISPATCH_UNKNOWN_FIELDS_MAX, field, 64, reason);
 }
 
 static void
@@ -652,7 +652,7 @@ test_wire_check_refuses_overlong_strings_and_malformed_bytes(void **state)
 
 	(void)state;
 	assert_int_equal(dispatch_check_wire(&berth__v1__get_template_request__descriptor, msg,
-			     put_bytes(msg, 1, "abcd", 4), 3, field, sizeof(field), &reason),
+			     put_bytes(msg, 1, "abcd", 4), 3, 0, field, sizeof(field), &reason),
 	    -1);
 	assert_string_equal(reason, "TOO_LONG");
 	assert_int_equal(check_wire(&berth__v1__get_template_request__descriptor, truncated,
@@ -705,6 +705,43 @@ test_build_root_resolves_links_and_keeps_contexts_inside(void **state)
 	assert_int_equal(build_root_resolve(NULL, path, out, sizeof(out), why, sizeof(why)), -1);
 }
 
+/*
+ * A 4 MiB envelope of 2-byte unknown fields cost ~150 MiB to decode
+ * (protobuf-c keeps each one), before any token was checked. The wire
+ * check counts them first and refuses past the limit.
+ */
+static void
+test_unknown_fields_are_counted_before_decoding(void **state)
+{
+	size_t n = 4096, len = 0;
+	uint8_t *msg = malloc(2 * n + 16);
+	const char *reason = NULL;
+	char field[64];
+
+	(void)state;
+	assert_non_null(msg);
+	for (size_t i = 0; i < n; i++) {
+		msg[len++] = (uint8_t)(15 << 3 | 0); /* field 15, varint: unknown to the request */
+		msg[len++] = 1;
+	}
+	assert_int_equal(dispatch_check_wire(&berth__v1__get_template_request__descriptor, msg, len,
+			     DISPATCH_STRING_MAX, DISPATCH_UNKNOWN_FIELDS_MAX, field, sizeof(field),
+			     &reason),
+	    -1);
+	assert_string_equal(reason, "TOO_MANY_UNKNOWN_FIELDS");
+	/* A few, as a newer client's proto would send, are fine. */
+	assert_int_equal(dispatch_check_wire(&berth__v1__get_template_request__descriptor, msg, 2 * 8,
+			     DISPATCH_STRING_MAX, DISPATCH_UNKNOWN_FIELDS_MAX, field, sizeof(field),
+			     &reason),
+	    0);
+	/* The envelope, read before the caller is known, allows fewer. */
+	assert_int_equal(dispatch_check_wire(&berth__v1__rpc_request__descriptor, msg, 2 * 17,
+			     DISPATCH_STRING_MAX, DISPATCH_ENVELOPE_UNKNOWN_FIELDS_MAX, field,
+			     sizeof(field), &reason),
+	    -1);
+	free(msg);
+}
+
 int
 main(void)
 {
@@ -735,6 +772,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unauthenticated_refusal_is_kept_apart_and_not_decoded, setup, teardown),
+		cmocka_unit_test(test_unknown_fields_are_counted_before_decoding),
 		cmocka_unit_test_setup_teardown(test_audit_tail_returns_the_last_rows_oldest_first, setup,
 		    teardown),
 		cmocka_unit_test(test_wire_check_finds_nul_in_strings_also_nested),
