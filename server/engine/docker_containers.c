@@ -278,8 +278,9 @@ container_from_list(void *out, const json_t *o)
 
 /* GET /containers/{id}/json: Docker's object into *out. */
 static void
-container_from_inspect(struct docker_container *out, const json_t *o)
+container_from_inspect(void *to, const json_t *o)
 {
+	struct docker_container *out = to;
 	const json_t *state = json_object_get(o, "State");
 	const char *name = docker_json_text(o, "Name");
 
@@ -305,47 +306,21 @@ int
 docker_container_inspect(struct docker *d, const char *id, struct docker_container *out,
     int64_t timeout_ms, struct error *err)
 {
-	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
-	struct docker_response resp;
-	int64_t deadline;
-	int rc;
-
 	memset(out, 0, sizeof(*out));
-	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
-		return rc;
-	if (!docker_valid_ref(id))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
-	docker_path_add(&rq.path, "/containers/%s/json", id);
-	if ((rc = docker_request(d, &rq, deadline, &resp, err)) == DOCKER_OK)
-		container_from_inspect(out, resp.json);
-	docker_response_free(&resp);
-	return rc;
+	return docker_get_object(d, "/containers/", id, "/json", "container id",
+	    container_from_inspect, out, timeout_ms, err);
 }
 
 int
 docker_container_list(struct docker *d, const char *label, struct docker_container **out,
     size_t *n, int64_t timeout_ms, struct error *err)
 {
-	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
-	json_t *filters = NULL;
 	void *list = NULL;
-	int64_t deadline;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
-	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
-		return rc;
 	/* filters={"label":["berth.managed=true"]}, url-encoded */
-	if ((rc = docker_filters(&filters, "label", label, NULL, NULL, err)) != DOCKER_OK)
-		return rc;
-	docker_path_add(&rq.path, "/containers/json?all=1%s", filters != NULL ? "&" : "");
-	rc = docker_path_filters(&rq.path, filters, err);
-	json_decref(filters);
-	if (rc == DOCKER_OK)
-		rc = docker_request_list(d, &rq, NULL, "container", sizeof(**out),
-		    container_from_list,
-		    &list, n, deadline, err);
+	rc = docker_get_list(d, "/containers/json?all=1", "label", label, NULL, NULL, NULL,
+	    "container", sizeof(**out), container_from_list, &list, n, timeout_ms, err);
 	*out = list;
 	return rc;
 }

@@ -445,3 +445,65 @@ docker_request_list(struct docker *d, const struct docker_request *rq, const cha
 	docker_response_free(&resp);
 	return rc;
 }
+
+/* --- the shapes of a request ------------------------------------------------- */
+
+int
+docker_get_object(struct docker *d, const char *prefix, const char *ref, const char *suffix,
+    const char *what, docker_from_json_fn from_json, void *out, int64_t timeout_ms,
+    struct error *err)
+{
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	struct docker_response resp;
+	int64_t deadline;
+	int rc;
+
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %s", what);
+	docker_path_add(&rq.path, "%s%s%s", prefix, ref, suffix);
+	if ((rc = docker_request(d, &rq, deadline, &resp, err)) == DOCKER_OK)
+		from_json(out, resp.json);
+	docker_response_free(&resp);
+	return rc;
+}
+
+int
+docker_get_list(struct docker *d, const char *prefix, const char *k1, const char *v1,
+    const char *k2, const char *v2, const char *member, const char *what, size_t size,
+    docker_from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err)
+{
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	json_t *filters = NULL;
+	int64_t deadline;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if ((rc = docker_filters(&filters, k1, v1, k2, v2, err)) != DOCKER_OK)
+		return rc;
+	docker_path_add(&rq.path, "%s%s", prefix,
+	    filters == NULL ? "" : strchr(prefix, '?') != NULL ? "&" : "?");
+	rc = docker_path_filters(&rq.path, filters, err);
+	json_decref(filters);
+	if (rc != DOCKER_OK)
+		return rc;
+	return docker_request_list(d, &rq, member, what, size, from_json, out, n, deadline, err);
+}
+
+int
+docker_send(struct docker *d, const char *method, const char *path, const json_t *body,
+    int64_t deadline, struct error *err)
+{
+	struct docker_request rq = { .method = method, .json = body };
+	struct docker_response resp;
+	int rc;
+
+	docker_path_add(&rq.path, "%s", path);
+	rc = docker_request(d, &rq, deadline, &resp, err);
+	docker_response_free(&resp);
+	return rc;
+}

@@ -12,7 +12,8 @@
  *   docker_images.c        images: exists, build, pull, remove
  *   docker_containers.c    containers, their logs and stats
  *   docker_event_stream.c  GET /events, parsed into struct docker_event
- *   docker_swarm.c         services, tasks, nodes, volumes, the swarm
+ *   docker_services.c      Swarm services and their tasks
+ *   docker_swarm.c         nodes, volumes, the swarm itself
  *
  * Every function with a struct error takes a non-NULL one and fills it on
  * failure with the codes docker.h lists.
@@ -249,6 +250,28 @@ typedef void (*docker_from_json_fn)(void *out, const json_t *o);
  */
 int docker_request_list(struct docker *d, const struct docker_request *rq, const char *member,
     const char *what, size_t size, docker_from_json_fn from_json, void **out, size_t *n,
+    int64_t deadline, struct error *err);
+
+/*
+ * GET prefix + ref + suffix ("/services/" ref ""), one object that
+ * from_json turns into *out. A ref that docker_valid_ref refuses is
+ * INVALID_ARGUMENT "invalid <what>".
+ */
+int docker_get_object(struct docker *d, const char *prefix, const char *ref, const char *suffix,
+    const char *what, docker_from_json_fn from_json, void *out, int64_t timeout_ms,
+    struct error *err);
+
+/*
+ * GET prefix (which may have a query already) with filters {k1:[v1],
+ * k2:[v2]} (a NULL value is no filter): the list docker_request_list makes
+ * of the answer into *out (calloc'ed, caller frees).
+ */
+int docker_get_list(struct docker *d, const char *prefix, const char *k1, const char *v1,
+    const char *k2, const char *v2, const char *member, const char *what, size_t size,
+    docker_from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err);
+
+/* METHOD path with a JSON body or none (NULL), the answer dropped. */
+int docker_send(struct docker *d, const char *method, const char *path, const json_t *body,
     int64_t deadline, struct error *err);
 
 /* --- docker_tar.c ------------------------------------------------------------ */

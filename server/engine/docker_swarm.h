@@ -1,14 +1,15 @@
 /*
  * docker_swarm.h - the Swarm part of the Docker Engine API: services, their
  * tasks, the nodes, named volumes, and the swarm itself (state; init and
- * leave, which only the tests use).
+ * leave, which only the tests use). docker_services.c and docker_swarm.c.
  *
  * Every request goes through docker_request (docker_http.c): the same
  * negotiated API version, deadlines, status codes and err conventions as
  * docker.h describes. Additionally: a service or volume name that Swarm
  * would refuse is INVALID_ARGUMENT; a published port another service holds
- * is ABORTED with err->reason DOCKER_REASON_PORT_IN_USE. Calls on an engine that is not a Swarm
- * manager answer UNAVAILABLE (Docker's 503) with Docker's message.
+ * is ABORTED with err->reason DOCKER_REASON_PORT_IN_USE. Calls on an engine
+ * that is not a Swarm manager answer UNAVAILABLE (Docker's 503) with
+ * Docker's message.
  *
  * Thread-safe; nothing here knows about templates or the registry (that is
  * backend_swarm.c).
