@@ -1046,6 +1046,10 @@ machine(char *out, size_t len)
 {
 	struct utsname u;
 	char model[128] = "unknown CPU", line[256], engine[64] = "", distro[64] = "Linux";
+	struct error err = { 0 };
+	char *body = NULL;
+	const char *v;
+	size_t body_len = 0;
 	FILE *f = fopen("/proc/cpuinfo", "r");
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	long mem_kb = -1;
@@ -1066,13 +1070,14 @@ machine(char *out, size_t len)
 			mem_kb = strtol(line + 9, NULL, 10);
 		fclose(f);
 	}
-	/* Docker's own version: the CLI asks the engine (the API version is a poor stand-in). */
-	if ((f = popen("docker version --format '{{.Server.Version}}' 2>/dev/null", "r")) != NULL) {
-		if (fgets(line, sizeof(line), f) != NULL)
-			snprintf(engine, sizeof(engine), "%.40s", line);
-		engine[strcspn(engine, "\n")] = '\0';
-		pclose(f);
+	/* Docker's own version, as `docker version` shows it (the API version is a poor stand-in). */
+	if (docker_api_request(chaos_docker, "GET", "/version", NULL, 0, &body, &body_len, 10000,
+		&err) == 0 &&
+	    body != NULL && (v = strstr(body, "\"Version\":\"")) != NULL) {
+		v += strlen("\"Version\":\"");
+		snprintf(engine, sizeof(engine), "%.*s", (int)strcspn(v, "\""), v);
 	}
+	free(body);
 	if (engine[0] == '\0')
 		snprintf(engine, sizeof(engine), "API %s", docker_api_version(chaos_docker));
 	if ((f = fopen("/etc/debian_version", "r")) != NULL) {
