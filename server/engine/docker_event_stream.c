@@ -234,7 +234,7 @@ docker_events_follow_types(struct docker *d, const char *const *types,
 {
 	struct event_stream s = { .data = { .limit = DOCKER_STREAM_LINE_MAX } };
 	struct docker_path path = { .len = 0 };
-	struct docker_buf url = { .limit = DOCKER_PATH_MAX + 1024 };
+	struct docker_buf url = { .limit = 65536 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLM *m = NULL;
 	CURL *easy = NULL;

@@ -123,6 +123,7 @@ docker_service_create(struct docker *d, const struct docker_service_spec *spec,
 	struct docker_request rq = { .method = "POST", .answer = DOCKER_ANSWER_JSON };
 	struct docker_response resp;
 	const char *new_id;
+	json_t *body;
 	int64_t deadline;
 	int rc;
 
@@ -134,16 +135,17 @@ docker_service_create(struct docker *d, const struct docker_service_spec *spec,
 		    "'%s' cannot name a Swarm service: at most 63 of A-Z, a-z, 0-9, '_' and '-', "
 		    "beginning and ending with a letter or digit",
 		    spec->name != NULL ? spec->name : "");
-	if (spec->mount_type != NULL && (spec->mount_target == NULL ||
-	    spec->mount_target[0] != '/'))
+	if (spec->mount_type != NULL &&
+	    (spec->mount_target == NULL || spec->mount_target[0] != '/'))
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "mount target must be an absolute path");
-	if ((rq.json = service_body(spec)) == NULL)
+	if ((body = service_body(spec)) == NULL)
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "service spec: a string is missing or not UTF-8 (or out of memory)");
 	docker_path_add(&rq.path, "/services/create");
+	rq.json = body;
 	rc = docker_request(d, &rq, deadline, &resp, err);
-	json_decref((json_t *)rq.json);
+	json_decref(body);
 	if (rc == DOCKER_OK) {
 		new_id = docker_json_text(resp.json, "ID");
 		if (new_id == NULL || strlen(new_id) > DOCKER_ID_LEN)
