@@ -245,6 +245,25 @@ mark_initialized(const char *path, struct error *err)
 	return 0;
 }
 
+/* DATA_LOSS for a damaged registry, with how to recover. */
+static int
+damaged(const char *path, const char *detail, struct error *err)
+{
+	return error_set(err, BERTH__V1__CODE__DATA_LOSS,
+	    "the registry %s is damaged. Keep the file and restore it from a backup, or try "
+	    "`sqlite3 %s .recover | sqlite3 fixed.db` and put fixed.db in its place (%.160s)",
+	    path, path, detail);
+}
+
+/* True when SQLite's last error on db says the file is not a sound database. */
+static bool
+corrupt(sqlite3 *db)
+{
+	int rc = sqlite3_errcode(db) & 0xff;
+
+	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
 /* Garbled pages are found at start-up, not as DATA_LOSS answers later. */
 static int
 check_integrity(sqlite3 *db, const char *path, struct error *err)
@@ -259,10 +278,7 @@ check_integrity(sqlite3 *db, const char *path, struct error *err)
 		sqlite3_finalize(st);
 		return 0;
 	}
-	error_set(err, BERTH__V1__CODE__DATA_LOSS,
-	    "the registry %s is damaged. Keep the file and restore it from a backup, or try "
-	    "`sqlite3 %s .recover | sqlite3 fixed.db` and put fixed.db in its place (%.160s)",
-	    path, path, result != NULL ? result : sqlite3_errmsg(db));
+	damaged(path, result != NULL ? result : sqlite3_errmsg(db), err);
 	sqlite3_finalize(st);
 	return -1;
 }
@@ -328,14 +344,20 @@ registry_open(struct registry **out, const char *path, bool migrate, struct erro
 	}
 	sqlite3_busy_timeout(reg->db, 5000);
 	if (sqlite3_exec(reg->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		error_set(err, BERTH__V1__CODE__INTERNAL, "cannot set up %s: %s", path,
-		    sqlite3_errmsg(reg->db));
+		if (corrupt(reg->db))
+			damaged(path, sqlite3_errmsg(reg->db), err);
+		else
+			error_set(err, BERTH__V1__CODE__INTERNAL, "cannot set up %s: %s", path,
+			    sqlite3_errmsg(reg->db));
 		goto fail;
 	}
 	if (migrate && (check_integrity(reg->db, path, err) != 0 ||
 			   migrate_apply(reg->db, migrations, migrations_count, err) != 0 ||
-			   mark_initialized(path, err) != 0))
+			   mark_initialized(path, err) != 0)) {
+		if (err != NULL && err->code != BERTH__V1__CODE__DATA_LOSS && corrupt(reg->db))
+			damaged(path, sqlite3_errmsg(reg->db), err);
 		goto fail;
+	}
 	*out = reg;
 	return 0;
 fail:
