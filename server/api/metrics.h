@@ -2,8 +2,10 @@
  * metrics.h - berthd's counters and the HTTP endpoint that shows them.
  *
  * Counting is lock-free (relaxed atomics in static storage): any thread may
- * call the metrics_count_* / metrics_rpc_observe functions at any time, even
- * before metrics_server_start or without it; each costs a few atomic adds.
+ * call metrics_rpc_observe at any time, even before metrics_server_start or
+ * without it; it costs a few atomic adds. The Docker counters are kept where
+ * they are counted (docker_failures_total in engine/docker.h,
+ * event_follower_reconnects_total in core/event_follower.h) and read here.
  *
  * The endpoint is nng's own HTTP server on --metrics-listen:
  *   GET /metrics  Prometheus text exposition format 0.0.4
