@@ -1,5 +1,6 @@
 /*
- * test_docker.c - server/docker.c against the real Docker engine of this
+ * test_docker.c - the Engine API client (server/engine/docker*.c, through
+ * engine/docker.h) against the real Docker engine of this
  * host, plus a few fake engines (tiny HTTP servers on 127.0.0.1) for what a
  * real one cannot be made to do: answer with an old API version, refuse a
  * pull, or not answer at all.
