@@ -113,14 +113,6 @@ audit_record(struct registry *reg, struct audit_entry *e, struct error *err)
 	return 0;
 }
 
-static void
-copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	snprintf(dst, len, "%s", s != NULL ? (const char *)s : "");
-}
-
 int
 audit_tail(struct registry *reg, bool refused, unsigned n,
     void (*fn)(void *arg, const struct audit_entry *e), void *arg, struct error *err)
@@ -144,13 +136,13 @@ audit_tail(struct registry *reg, bool refused, unsigned n,
 		memset(&e, 0, sizeof(e));
 		e.refused_unauthenticated = refused;
 		e.id = sqlite3_column_int64(st, 0);
-		copy_column(e.time, sizeof(e.time), st, 1);
-		copy_column(e.token_name, sizeof(e.token_name), st, 2);
-		copy_column(e.peer, sizeof(e.peer), st, 3);
-		copy_column(e.method, sizeof(e.method), st, 4);
-		copy_column(e.target, sizeof(e.target), st, 5);
+		store_copy_column(e.time, sizeof(e.time), st, 1);
+		store_copy_column(e.token_name, sizeof(e.token_name), st, 2);
+		store_copy_column(e.peer, sizeof(e.peer), st, 3);
+		store_copy_column(e.method, sizeof(e.method), st, 4);
+		store_copy_column(e.target, sizeof(e.target), st, 5);
 		e.code = sqlite3_column_int(st, 6);
-		copy_column(e.request_id, sizeof(e.request_id), st, 7);
+		store_copy_column(e.request_id, sizeof(e.request_id), st, 7);
 		fn(arg, &e);
 	}
 	sqlite3_finalize(st);

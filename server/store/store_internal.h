@@ -13,4 +13,7 @@ struct registry;
 
 sqlite3 *registry_db(struct registry *reg);
 
+/* Column `col` of the current row as text into dst (NULL reads as ""). */
+void store_copy_column(char *dst, size_t len, sqlite3_stmt *st, int col);
+
 #endif

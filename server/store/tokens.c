@@ -266,14 +266,6 @@ tokens_forget_kept(void)
 	kept_forget_all();
 }
 
-static void
-copy_column(char *dst, size_t len, sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	snprintf(dst, len, "%s", s != NULL ? (const char *)s : "");
-}
-
 int
 tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info *t), void *arg, struct error *err)
 {
@@ -289,11 +281,11 @@ tokens_list(struct registry *reg, void (*fn)(void *arg, const struct token_info 
 		struct token_info t;
 		char role[16];
 
-		copy_column(t.name, sizeof(t.name), st, 0);
-		copy_column(role, sizeof(role), st, 1);
+		store_copy_column(t.name, sizeof(t.name), st, 0);
+		store_copy_column(role, sizeof(role), st, 1);
 		t.role = token_role_parse(role);
-		copy_column(t.created_at, sizeof(t.created_at), st, 2);
-		copy_column(t.last_used_at, sizeof(t.last_used_at), st, 3);
+		store_copy_column(t.created_at, sizeof(t.created_at), st, 2);
+		store_copy_column(t.last_used_at, sizeof(t.last_used_at), st, 3);
 		fn(arg, &t);
 	}
 	sqlite3_finalize(st);
@@ -430,11 +422,11 @@ read_token(sqlite3 *db, const char *id, struct kept_token *k, unsigned char salt
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	memcpy(salt, sqlite3_column_blob(st, 2), SALT_BYTES);
 	memcpy(hash, sqlite3_column_blob(st, 3), HASH_BYTES);
-	copy_column(k->info.name, sizeof(k->info.name), st, 0);
-	copy_column(role, sizeof(role), st, 1);
+	store_copy_column(k->info.name, sizeof(k->info.name), st, 0);
+	store_copy_column(role, sizeof(role), st, 1);
 	k->info.role = token_role_parse(role);
-	copy_column(k->info.created_at, sizeof(k->info.created_at), st, 4);
-	copy_column(k->info.last_used_at, sizeof(k->info.last_used_at), st, 5);
+	store_copy_column(k->info.created_at, sizeof(k->info.created_at), st, 4);
+	store_copy_column(k->info.last_used_at, sizeof(k->info.last_used_at), st, 5);
 	sqlite3_reset(st);
 	return 0;
 }
