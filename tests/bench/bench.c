@@ -19,7 +19,12 @@
 
 #include "bench.h"
 
-#define MAX_ARGS 64
+/*
+ * berthd is started by the e2e tests' own code (tests/support/berthd_proc.c),
+ * compiled in here: the benchmark rule links bench.c alone.
+ */
+#include "../support/berthd_proc.c"
+#include "../support/e2e.c"
 
 /* --- clocks and samples -------------------------------------------------- */
 
@@ -196,104 +201,29 @@ bench_make_dir(const char *name, char *out, size_t len)
 	return 0;
 }
 
-static void
-print_log(const char *path)
-{
-	char line[2048];
-	FILE *f = fopen(path, "r");
-	int n = 0;
-
-	if (f == NULL)
-		return;
-	fprintf(stderr, "--- berthd log %s (last lines) ---\n", path);
-	while (fgets(line, sizeof(line), f) != NULL)
-		n++;
-	rewind(f);
-	for (int i = 0; fgets(line, sizeof(line), f) != NULL; i++)
-		if (i >= n - 30)
-			fputs(line, stderr);
-	fclose(f);
-}
-
-static bool
-health_answers(const char *url)
-{
-	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	berth_options opts = { NULL, 1000, NULL, NULL, NULL, NULL };
-	berth_client *c;
-	int rc;
-
-	if (berth_open(&c, url, &opts, NULL) != 0)
-		return false;
-	rc = berth_call(c, "Health", &req.base, &reply, NULL);
-	berth_reply_free(reply);
-	berth_close(c);
-	return rc == 0;
-}
-
 int
 bench_berthd_start(struct bench_berthd *b, const char *dir, const char *const *extra,
     int timeout_s)
 {
-	const char *argv[MAX_ARGS];
-	char berthd[PATH_MAX], build_root[PATH_MAX];
-	int n = 0, fd;
+	const char *args[MAX_ARGS];
+	struct berthd_proc p;
+	int n = 0;
 
 	memset(b, 0, sizeof(*b));
-	snprintf(b->data_dir, sizeof(b->data_dir), "%s/data", dir);
-	snprintf(b->url, sizeof(b->url), "ipc://%s/berthd.sock", dir);
-	snprintf(b->log_path, sizeof(b->log_path), "%s/berthd.log", dir);
-	snprintf(berthd, sizeof(berthd), "%s/berthd", bench_build_dir());
-	if (realpath(bench_build_dir(), build_root) == NULL)
-		return -1;
-	argv[n++] = berthd;
-	argv[n++] = "--config";
-	argv[n++] = "";
-	argv[n++] = "--listen";
-	argv[n++] = b->url;
-	argv[n++] = "--data-dir";
-	argv[n++] = b->data_dir;
-	argv[n++] = "--publish-address";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--build-root";
-	argv[n++] = build_root;
+	args[n++] = "--config"; /* no configuration file: the figures are the defaults' */
+	args[n++] = "";
 	for (int i = 0; extra != NULL && extra[i] != NULL && n < MAX_ARGS - 1; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-
-	b->started_ns = bench_now_ns();
-	b->pid = fork();
-	if (b->pid < 0)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	if (berthd_proc_start_in(&p, dir, timeout_s * 1000, args) != 0)
 		return -1;
-	if (b->pid == 0) {
-		fd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, STDERR_FILENO);
-			dup2(fd, STDOUT_FILENO);
-		}
-		execv(berthd, (char *const *)argv);
-		_exit(127);
-	}
-	for (int i = 0; i < timeout_s * 100; i++) {
-		int status;
-
-		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
-			b->pid = 0;
-			print_log(b->log_path);
-			return -1;
-		}
-		if (health_answers(b->url)) {
-			b->ready_ns = bench_now_ns();
-			return 0;
-		}
-		bench_sleep_ms(10);
-	}
-	print_log(b->log_path);
-	kill(b->pid, SIGKILL);
-	waitpid(b->pid, NULL, 0);
-	b->pid = 0;
-	return -1;
+	b->pid = p.pid;
+	snprintf(b->data_dir, sizeof(b->data_dir), "%s", p.data_dir);
+	snprintf(b->url, sizeof(b->url), "%s", p.url);
+	snprintf(b->log_path, sizeof(b->log_path), "%s", p.log_path);
+	b->started_ns = p.spawned_us * 1000;
+	b->ready_ns = p.ready_us * 1000;
+	return 0;
 }
 
 int64_t
@@ -391,33 +321,21 @@ bench_put_template(berth_client *c, const char *name, uint16_t port_start,
     const char *const *env, size_t n_env, unsigned stop_timeout_s)
 {
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
-	Berth__V1__PutTemplateRequest req = BERTH__V1__PUT_TEMPLATE_REQUEST__INIT;
-	ProtobufCMessage *reply = NULL;
-	char build[PATH_MAX], context[PATH_MAX];
 	berth_status st;
 
-	snprintf(build, sizeof(build), "%s/demo", bench_build_dir());
-	if (realpath(build, context) == NULL) {
-		bench_say("no demo build context at %s", build);
+	if (e2e_demo_context() == NULL)
 		return -1;
-	}
-	t.name = (char *)name;
+	/* The e2e tests' demo template, on the benchmarks' image and an open range. */
+	e2e_demo_template(&t, name, port_start, 0);
 	t.description = "berth benchmark";
 	t.image = BENCH_IMAGE;
-	t.build_context = context;
-	t.container_port = BENCH_DEMO_PORT;
-	t.port_range_start = port_start;
-	t.port_range_end = 0;
-	t.mount_path = "/data";
 	t.env = (char **)env;
 	t.n_env = n_env;
 	t.stop_timeout_s = stop_timeout_s;
-	req.template_ = &t;
-	if (berth_call(c, "PutTemplate", &req.base, &reply, &st) != 0) {
+	if (e2e_put_template(c, &t, &st) != 0) {
 		bench_say("PutTemplate: %s", st.message);
 		return -1;
 	}
-	berth_reply_free(reply);
 	return 0;
 }
 
@@ -477,18 +395,14 @@ bench_remove(berth_client *c, const char *service_id)
 
 /* --- Docker ---------------------------------------------------------------- */
 
-static struct docker *docker_client;
-
 struct docker *
 bench_docker(void)
 {
-	char err[256];
+	struct docker *d = e2e_docker(); /* says why when there is none */
 
-	if (docker_client == NULL && docker_open(&docker_client, NULL, err, sizeof(err)) != 0) {
-		bench_say("no Docker client: %s", err);
+	if (d == NULL)
 		exit(1);
-	}
-	return docker_client;
+	return d;
 }
 
 int

@@ -394,12 +394,13 @@ prepare_registry(const char *data_dir)
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
 	struct registry *reg;
-	char path[700], err[256];
+	char path[700];
+	struct error err = { 0 };
 	bool created;
 
 	snprintf(path, sizeof(path), "%s/registry.db", data_dir);
-	if (registry_open(&reg, path, true, err, sizeof(err)) != 0) {
-		bench_say("registry: %s", err);
+	if (registry_open(&reg, path, true, &err) != 0) {
+		bench_say("registry: %s", err.message);
 		return -1;
 	}
 	t.name = "bench";

@@ -107,12 +107,13 @@ populate(const char *data_dir, int rows, uint16_t first_port, struct registry **
 {
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	struct registry *reg;
-	char path[700], err[256];
+	char path[700];
+	struct error err = { 0 };
 	bool created;
 
 	snprintf(path, sizeof(path), "%s/registry.db", data_dir);
-	if (registry_open(&reg, path, true, err, sizeof(err)) != 0) {
-		bench_say("registry: %s", err);
+	if (registry_open(&reg, path, true, &err) != 0) {
+		bench_say("registry: %s", err.message);
 		return -1;
 	}
 	t.name = "bench";
