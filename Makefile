@@ -98,8 +98,9 @@ DEMO     := $(BUILD)/demo/berth-demo
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
-BENCH_SUPPORT := $(call obj,tests/bench/bench.c)
-$(BENCH_SUPPORT): ALL_CFLAGS += -Iserver
+# berthd is started by the e2e tests' own code (tests/support), without cmocka.
+BENCH_SUPPORT := $(call obj,tests/bench/bench.c tests/support/berthd_proc.c tests/support/e2e.c)
+$(BENCH_SUPPORT): ALL_CFLAGS += -Iserver -Itests/support
 E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
 $(TEST_SUPPORT): ALL_CFLAGS += -Iserver
@@ -267,7 +268,8 @@ run: deps
 # one table of figures against their floors (see README, Performance).
 $(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ) | $(GEN_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/bench -Iserver $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/bench -Itests/support -Iserver $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(DEMO) $(BENCHES)

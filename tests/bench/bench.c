@@ -18,13 +18,11 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "berthd_proc.h"
+#include "e2e.h"
 
-/*
- * berthd is started by the e2e tests' own code (tests/support/berthd_proc.c),
- * compiled in here: the benchmark rule links bench.c alone.
- */
-#include "../support/berthd_proc.c"
-#include "../support/e2e.c"
+/* Arguments bench_berthd_start passes on. */
+#define MAX_ARGS 64
 
 /* --- clocks and samples -------------------------------------------------- */
 
