@@ -212,7 +212,7 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 {
 	struct error err;
 
-	if (docker_open(&d->backend.docker, d->config.docker_host, err.message, sizeof(err.message)) != 0) {
+	if (docker_open(&d->backend.docker, d->config.docker_host, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}

@@ -88,7 +88,7 @@ uint64_t docker_failures_total(void);
  * "" means $DOCKER_HOST, else unix:///var/run/docker.sock. Does not connect:
  * the API version is negotiated on first use. Returns 0, or -1 with err.
  */
-int docker_open(struct docker **out, const char *host, char *err, size_t errlen);
+int docker_open(struct docker **out, const char *host, struct error *err);
 void docker_close(struct docker *d);
 
 /* GET /_ping, then GET /version once: OK when the engine answers. */

@@ -97,30 +97,30 @@ tcp_base_url(const char *rest, bool tls)
 }
 
 int
-docker_open(struct docker **out, const char *host, char *err, size_t errlen)
+docker_open(struct docker **out, const char *host, struct error *err)
 {
 	struct docker *d;
 	const char *env = getenv("DOCKER_HOST");
 
 	*out = NULL;
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
+	error_clear(err);
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_result != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_result));
+		error_set(err, BERTH__V1__CODE__INTERNAL, "curl_global_init: %s",
+		    curl_easy_strerror(curl_init_result));
 		return -1;
 	}
 	if (host == NULL || *host == '\0')
 		host = env != NULL && *env != '\0' ? env : DEFAULT_HOST;
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	atomic_init(&d->negotiated, false);
 	if (strncmp(host, "unix://", 7) == 0) {
 		if (host[7] != '/') {
-			snprintf(err, errlen, "docker host %s: unix:// needs an absolute path",
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker host %s: unix:// needs an absolute path",
 			    host);
 			goto fail;
 		}
@@ -132,18 +132,19 @@ docker_open(struct docker **out, const char *host, char *err, size_t errlen)
 		if (docker_tls_from_env(&d->tls) != 0)
 			goto no_memory;
 		if ((d->base_url = tcp_base_url(host + 6, d->tls.on)) == NULL) {
-			snprintf(err, errlen, "docker host %s: no host name", host);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker host %s: no host name", host);
 			goto fail;
 		}
 	} else {
-		snprintf(err, errlen, "docker host %s: only unix:// and tcp:// are supported",
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "docker host %s: only unix:// and tcp:// are supported",
 		    host);
 		goto fail;
 	}
 	*out = d;
 	return 0;
 no_memory:
-	snprintf(err, errlen, "out of memory");
+	error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 fail:
 	docker_close(d);
 	return -1;

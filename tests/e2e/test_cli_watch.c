@@ -118,10 +118,10 @@ read_pty(int master, pid_t pid, int *status)
 static int
 setup_group(void **state)
 {
-	char err[256];
+	struct error err;
 
 	(void)state;
-	if (docker_open(&docker, NULL, err, sizeof(err)) != 0)
+	if (docker_open(&docker, NULL, &err) != 0)
 		return -1;
 	return berthd_proc_start(&proc, NULL);
 }

@@ -213,7 +213,8 @@ assert_has(const char *got, const char *word)
 static int
 setup_group(void **state)
 {
-	char context[PATH_MAX], build[PATH_MAX], range[32], err[256], *out, *errout;
+	char context[PATH_MAX], build[PATH_MAX], range[32], *out, *errout;
+	struct error err;
 	int rc;
 
 	(void)state;
@@ -222,7 +223,7 @@ setup_group(void **state)
 		fprintf(stderr, "no demo build context at %s: run make demo\n", build);
 		return -1;
 	}
-	if (docker_open(&docker, NULL, err, sizeof(err)) != 0)
+	if (docker_open(&docker, NULL, &err) != 0)
 		return -1;
 	if (berthd_proc_start(&proc, NULL) != 0)
 		return -1;

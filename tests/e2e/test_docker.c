@@ -273,13 +273,14 @@ fake_engine_stop(struct fake_engine *fe)
 static int
 group_setup(void **state)
 {
-	char ctx[512], sub[512], path[600], cmd[1400], errbuf[256];
+	char ctx[512], sub[512], path[600], cmd[1400];
+	struct error open_err;
 	struct error err;
 
 	(void)state;
 	memset(&fx, 0, sizeof(fx));
-	if (docker_open(&fx.d, NULL, errbuf, sizeof(errbuf)) != 0) {
-		print_error("docker_open: %s\n", errbuf);
+	if (docker_open(&fx.d, NULL, &open_err) != 0) {
+		print_error("docker_open: %s\n", open_err.message);
 		return -1;
 	}
 	if (docker_ping(fx.d, T_MS, &err) != OK) {
@@ -350,11 +351,11 @@ test_ping_negotiates_api_version(void **state)
 {
 	struct docker *d;
 	struct error err;
-	char errbuf[256];
+	struct error open_err;
 	unsigned major, minor;
 
 	(void)state;
-	assert_int_equal(docker_open(&d, "unix:///var/run/docker.sock", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, "unix:///var/run/docker.sock", &open_err), 0);
 	assert_string_equal(docker_api_version(d), ""); /* nothing asked yet */
 	assert_code(docker_ping(d, T_MS, &err), &err, OK);
 	assert_int_equal(sscanf(docker_api_version(d), "%u.%u", &major, &minor), 2);
@@ -384,10 +385,10 @@ test_concurrent_first_calls_share_one_version(void **state)
 	struct ping_thread pts[4];
 	pthread_t threads[4];
 	struct docker *d;
-	char errbuf[256];
+	struct error open_err;
 
 	(void)state;
-	assert_int_equal(docker_open(&d, NULL, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, NULL, &open_err), 0);
 	for (int i = 0; i < 4; i++) {
 		pts[i].d = d;
 		assert_int_equal(pthread_create(&threads[i], NULL, ping_main, &pts[i]), 0);
@@ -407,12 +408,13 @@ test_newer_engine_is_spoken_to_in_1_43(void **state)
 	struct docker_container c;
 	struct error err;
 	struct docker *d;
-	char host[64], errbuf[256];
+	char host[64];
+	struct error open_err;
 
 	(void)state;
 	fake_engine_start(&fe, "{\"ApiVersion\":\"1.45\",\"MinAPIVersion\":\"1.24\"}");
 	snprintf(host, sizeof(host), "tcp://127.0.0.1:%u", fe.port);
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, OK);
 	assert_string_equal(docker_api_version(d), "1.43");
 	/* The fake answers the version JSON for everything: no Id, but a 200. */
@@ -431,12 +433,13 @@ test_engine_older_than_1_40_is_refused(void **state)
 	struct fake_engine fe;
 	struct error err;
 	struct docker *d;
-	char host[64], errbuf[256];
+	char host[64];
+	struct error open_err;
 
 	(void)state;
 	fake_engine_start(&fe, "{\"ApiVersion\":\"1.30\",\"MinAPIVersion\":\"1.12\"}");
 	snprintf(host, sizeof(host), "tcp://127.0.0.1:%u", fe.port);
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__FAILED_PRECONDITION);
 	assert_non_null(strstr(err.message, "1.30"));
 	assert_string_equal(docker_api_version(d), "");
@@ -449,11 +452,11 @@ test_unreachable_engine_is_unavailable_quickly(void **state)
 {
 	struct error err;
 	struct docker *d;
-	char errbuf[256];
+	struct error open_err;
 	int64_t start;
 
 	(void)state;
-	assert_int_equal(docker_open(&d, "unix:///nonexistent.sock", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, "unix:///nonexistent.sock", &open_err), 0);
 	start = clock_monotonic_ms();
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__UNAVAILABLE);
 	assert_true(clock_monotonic_ms() - start < 1000);
@@ -467,7 +470,8 @@ test_silent_engine_runs_into_the_deadline(void **state)
 {
 	struct error err;
 	struct docker *d;
-	char host[64], errbuf[256];
+	char host[64];
+	struct error open_err;
 	uint16_t port;
 	int64_t start;
 	int fd;
@@ -475,7 +479,7 @@ test_silent_engine_runs_into_the_deadline(void **state)
 	(void)state;
 	fd = listen_local(&port); /* accepts connections (backlog), never answers */
 	snprintf(host, sizeof(host), "tcp://127.0.0.1:%u", port);
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	start = clock_monotonic_ms();
 	assert_code(docker_ping(d, 300, &err), &err, BERTH__V1__CODE__DEADLINE_EXCEEDED);
 	assert_in_range(clock_monotonic_ms() - start, 250, 1500);
@@ -549,7 +553,8 @@ wait_for_port(uint16_t port)
 static void
 test_tls_settings_from_environment(void **state)
 {
-	char tls[256], www[320], cmd[2048], host[64], errbuf[256];
+	char tls[256], www[320], cmd[2048], host[64];
+	struct error open_err;
 	struct error err;
 	struct docker *d;
 	uint16_t port;
@@ -605,21 +610,21 @@ test_tls_settings_from_environment(void **state)
 	setenv("DOCKER_TLS_VERIFY", "1", 1);
 	setenv("DOCKER_CERT_PATH", tls, 1);
 	unsetenv("DOCKER_TLS");
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, OK);
 	assert_string_equal(docker_api_version(d), "1.42");
 	docker_close(d);
 
 	/* No certificates where DOCKER_CERT_PATH points: no connection. */
 	setenv("DOCKER_CERT_PATH", fx.dir, 1);
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__UNAVAILABLE);
 	assert_non_null(strstr(err.message, "cert.pem"));
 	docker_close(d);
 
 	/* Without DOCKER_TLS_VERIFY it is plain HTTP, which a TLS server drops. */
 	unsetenv("DOCKER_TLS_VERIFY");
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__UNAVAILABLE);
 	docker_close(d);
 }
@@ -628,14 +633,14 @@ static void
 test_open_rejects_unsupported_hosts(void **state)
 {
 	struct docker *d = (struct docker *)1;
-	char errbuf[256];
+	struct error open_err;
 
 	(void)state;
-	assert_int_equal(docker_open(&d, "ssh://user@host", errbuf, sizeof(errbuf)), -1);
+	assert_int_equal(docker_open(&d, "ssh://user@host", &open_err), -1);
 	assert_null(d);
-	assert_non_null(strstr(errbuf, "ssh://"));
-	assert_int_equal(docker_open(&d, "tcp://", errbuf, sizeof(errbuf)), -1);
-	assert_int_equal(docker_open(&d, "unix://relative.sock", errbuf, sizeof(errbuf)), -1);
+	assert_non_null(strstr(open_err.message, "ssh://"));
+	assert_int_equal(docker_open(&d, "tcp://", &open_err), -1);
+	assert_int_equal(docker_open(&d, "unix://relative.sock", &open_err), -1);
 }
 
 static void
@@ -645,16 +650,16 @@ test_docker_host_from_environment(void **state)
 	char *copy = saved != NULL ? strdup(saved) : NULL;
 	struct error err;
 	struct docker *d;
-	char errbuf[256];
+	struct error open_err;
 
 	(void)state;
 	setenv("DOCKER_HOST", "unix:///nonexistent.sock", 1);
-	assert_int_equal(docker_open(&d, NULL, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, NULL, &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, BERTH__V1__CODE__UNAVAILABLE);
 	assert_non_null(strstr(err.message, "/nonexistent.sock"));
 	docker_close(d);
 	/* An explicit host wins over the environment. */
-	assert_int_equal(docker_open(&d, "unix:///var/run/docker.sock", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, "unix:///var/run/docker.sock", &open_err), 0);
 	assert_code(docker_ping(d, T_MS, &err), &err, OK);
 	docker_close(d);
 	if (copy != NULL)
@@ -744,7 +749,8 @@ test_image_pull_failure_is_failed_precondition_with_dockers_reason(void **state)
 	struct fake_engine fe;
 	struct error err;
 	struct docker *d;
-	char host[64], errbuf[256];
+	char host[64];
+	struct error open_err;
 
 	(void)state;
 	/* One body serves /version (ApiVersion) and the pull (its error). */
@@ -753,7 +759,7 @@ test_image_pull_failure_is_failed_precondition_with_dockers_reason(void **state)
 			       "berth-test/does-not-exist\"},"
 			       "\"error\":\"pull access denied for berth-test/does-not-exist\"}\n");
 	snprintf(host, sizeof(host), "tcp://127.0.0.1:%u", fe.port);
-	assert_int_equal(docker_open(&d, host, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(docker_open(&d, host, &open_err), 0);
 	assert_code(docker_image_pull(d, "berth-test/does-not-exist:1", T_MS, &err), &err,
 	    BERTH__V1__CODE__FAILED_PRECONDITION);
 	assert_non_null(strstr(err.message, "pull access denied"));

@@ -533,7 +533,8 @@ test_follow_reassembles_lines_and_reports_the_end_of_the_stream(void **state)
 	struct docker *fake = NULL;
 	struct error err;
 	atomic_bool stop = false;
-	char host[400], errtext[256];
+	char host[400];
+	struct error open_err;
 	int rc;
 
 	(void)state;
@@ -542,7 +543,7 @@ test_follow_reassembles_lines_and_reports_the_end_of_the_stream(void **state)
 	assert_true(f.listen_fd >= 0);
 	assert_int_equal(pthread_create(&f.thread, NULL, fake_engine_main, &f), 0);
 	snprintf(host, sizeof(host), "unix://%s", f.path);
-	assert_int_equal(docker_open(&fake, host, errtext, sizeof(errtext)), 0);
+	assert_int_equal(docker_open(&fake, host, &open_err), 0);
 
 	rc = docker_events_follow(fake, "berth.data_dir=/x", &h, &stop, &err);
 	pthread_join(f.thread, NULL);
@@ -657,12 +658,11 @@ test_follow_without_an_engine_is_unavailable(void **state)
 	struct docker *none = NULL;
 	struct error err;
 	atomic_bool stop = false;
-	char errtext[256];
+	struct error open_err;
 	int64_t started = clock_monotonic_ms();
 
 	(void)state;
-	assert_int_equal(docker_open(&none, "unix:///nonexistent/docker.sock", errtext,
-			     sizeof(errtext)),
+	assert_int_equal(docker_open(&none, "unix:///nonexistent/docker.sock", &open_err),
 	    0);
 	assert_int_equal(docker_events_follow(none, NULL, &h, &stop, &err),
 	    BERTH__V1__CODE__UNAVAILABLE);

@@ -26,6 +26,7 @@
 
 #include <nng/nng.h>
 
+#include "api/api.h"
 #include "api/auth.h"
 #include "core/berthd.h"
 #include "base/log.h"
@@ -168,7 +169,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const struct rpc_server_hooks hooks = { &daemon_state, NULL, NULL, auth_authorize,
-		auth_finished };
+		auth_finished, NULL };
 	struct rpc_server_config config = {
 		.urls = NULL,
 		.n_urls = 0,
@@ -177,7 +178,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		.default_timeout_ms = 2000,
 	};
 	struct berthd *d = &daemon_state;
-	char err[512], token[TOKEN_LEN + 1];
+	static struct auth_policy auth;
+	char token[TOKEN_LEN + 1];
+	struct error err;
 	int shutdown_index = rpc_method_find("Shutdown");
 
 	(void)argc, (void)argv;
@@ -197,11 +200,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(d->build_root, sizeof(d->build_root), "%s/build-contexts", root);
 	if (mkdir(d->build_root, 0700) != 0)
 		die("mkdir", d->build_root);
-	d->auth.enabled = true;
-	d->auth.ipc_admin = true;
-	if (docker_open(&d->backend.docker, "unix:///nonexistent/berth-fuzz.sock", err,
-		sizeof(err)) != 0)
-		die("docker_open", err);
+	auth.enabled = true;
+	auth.ipc_admin = true;
+	d->auth = &auth;
+	if (docker_open(&d->backend.docker, "unix:///nonexistent/berth-fuzz.sock", &err) != 0)
+		die("docker_open", err.message);
 	d->backend.ops = &fake_ops;
 	d->backend.data_dir = d->data_dir;
 	d->backend.publish_address = d->config.publish_address;
@@ -211,23 +214,21 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (d->ports == NULL || d->locks == NULL)
 		die("start-up", "out of memory");
 
-	if (registry_open(&registry, d->db_path, true, err, sizeof(err)) != 0)
-		die("registry_open", err);
+	if (registry_open(&registry, d->db_path, true, &err) != 0)
+		die("registry_open", err.message);
 	/* Tokens exist, so a well-formed token finds rows to compare against. */
-	if (tokens_create(registry, "fuzz-viewer", RPC_ROLE_VIEWER, token, err,
-		sizeof(err)) != 0 ||
-	    tokens_create(registry, "fuzz-admin", RPC_ROLE_ADMIN, token, err,
-		sizeof(err)) != 0)
-		die("tokens_create", err);
+	if (tokens_create(registry, "fuzz-viewer", RPC_ROLE_VIEWER, token, &err) != 0 ||
+	    tokens_create(registry, "fuzz-admin", RPC_ROLE_ADMIN, token, &err) != 0)
+		die("tokens_create", err.message);
 
-	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, err, sizeof(err)) != 0)
-		die("dispatch_table_init", err);
+	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, &err) != 0)
+		die("dispatch_table_init", err.message);
 	table.max_string = DISPATCH_STRING_MAX;
 	if (shutdown_index < 0)
 		die("routes", "no Shutdown");
 	table.routes[shutdown_index].handler = fake_shutdown;
-	if (rpc_server_start(&server, &config, &table, &hooks, err, sizeof(err)) != 0)
-		die("rpc_server_start", err);
+	if (rpc_server_start(&server, &config, &table, &hooks, &err) != 0)
+		die("rpc_server_start", err.message);
 	return 0;
 }
 

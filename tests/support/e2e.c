@@ -89,10 +89,10 @@ e2e_daemon_destroy(struct e2e_daemon *d, bool remove_services)
 struct docker *
 e2e_docker(void)
 {
-	char err[256];
+	struct error err;
 
-	if (docker_client == NULL && docker_open(&docker_client, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "no Docker client: %s\n", err);
+	if (docker_client == NULL && docker_open(&docker_client, NULL, &err) != 0) {
+		fprintf(stderr, "no Docker client: %s\n", err.message);
 		docker_client = NULL;
 	}
 	return docker_client;
