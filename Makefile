@@ -361,7 +361,7 @@ uninstall:
 	@for d in $(addprefix $(D),$(OWN_DIRS)); do rmdir "$$d" 2>/dev/null || true; done
 
 format:
-	clang-format -i $(wildcard common/*.[ch] server/*.[ch] client/*.[ch] client/cli/*.[ch] tests/*/*.[ch])
+	clang-format -i $(wildcard common/*.[ch] server/*/*.[ch] client/*.[ch] client/cli/*.[ch] tests/*/*.[ch])
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
