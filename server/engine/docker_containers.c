@@ -373,8 +373,8 @@ docker_read_logs(struct docker *d, struct docker_request *rq, char **out, int64_
 }
 
 int
-docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
-    int64_t timeout_ms, struct error *err)
+docker_object_logs(struct docker *d, const char *kind, const char *ref, unsigned tail,
+    char **out, int64_t timeout_ms, struct error *err)
 {
 	struct docker_request rq = { .method = "GET" };
 	int64_t deadline;
@@ -383,14 +383,22 @@ docker_container_logs(struct docker *d, const char *id, unsigned tail, char **ou
 	*out = NULL;
 	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
 		return rc;
-	if (!docker_valid_ref(id))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
-	docker_path_add(&rq.path, "/containers/%s/logs?stdout=1&stderr=1", id);
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid %.*s id",
+		    (int)strlen(kind) - 1, kind);
+	docker_path_add(&rq.path, "/%s/%s/logs?stdout=1&stderr=1", kind, ref);
 	if (tail > 0)
 		docker_path_add(&rq.path, "&tail=%u", tail);
 	else
 		docker_path_add(&rq.path, "&tail=all");
 	return docker_read_logs(d, &rq, out, deadline, err);
+}
+
+int
+docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
+    int64_t timeout_ms, struct error *err)
+{
+	return docker_object_logs(d, "containers", id, tail, out, timeout_ms, err);
 }
 
 /* GET /containers/{id}/stats: Docker's object into *out. */

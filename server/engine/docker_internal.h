@@ -295,6 +295,13 @@ size_t docker_demultiplex(char *data, size_t len);
  * GET rq's path of logs (containers or services): at most DOCKER_LOGS_MAX,
  * demultiplexed, into *out (malloc'ed, NUL-terminated; caller frees).
  */
+/*
+ * GET /<kind>/<ref>/logs ("containers" or "services"): the last `tail`
+ * lines (0: all) of stdout and stderr, demultiplexed; *out malloc'ed.
+ */
+int docker_object_logs(struct docker *d, const char *kind, const char *ref, unsigned tail,
+    char **out, int64_t timeout_ms, struct error *err);
+
 int docker_read_logs(struct docker *d, struct docker_request *rq, char **out, int64_t deadline,
     struct error *err);
 

@@ -362,21 +362,7 @@ int
 docker_service_logs(struct docker *d, const char *ref, unsigned tail, char **out,
     int64_t timeout_ms, struct error *err)
 {
-	struct docker_request rq = { .method = "GET" };
-	int64_t deadline;
-	int rc;
-
-	*out = NULL;
-	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
-		return rc;
-	if (!docker_valid_ref(ref))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
-	docker_path_add(&rq.path, "/services/%s/logs?stdout=1&stderr=1", ref);
-	if (tail > 0)
-		docker_path_add(&rq.path, "&tail=%u", tail);
-	else
-		docker_path_add(&rq.path, "&tail=all");
-	return docker_read_logs(d, &rq, out, deadline, err);
+	return docker_object_logs(d, "services", ref, tail, out, timeout_ms, err);
 }
 
 /* --- tasks ------------------------------------------------------------------------------- */
