@@ -2,16 +2,12 @@
  * registry.c - SQL of the registry. Bound parameters only; statements are
  * prepared once per connection and reset after use.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -196,121 +192,6 @@ sqlite_setup(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-/* <registry>-initialized: written once the registry has a schema. */
-static void
-marker_path(char *buf, size_t len, const char *path)
-{
-	snprintf(buf, len, "%s-initialized", path);
-}
-
-/*
- * A registry that existed once and is now missing or empty (a cut to zero
- * bytes, a deleted file) is not silently made anew with the seed
- * templates and no tokens: berthd refuses to start and says how to
- * recover. An empty file with a WAL beside it is refused the same way.
- */
-static int
-refuse_lost_registry(const char *path, struct error *err)
-{
-	char marker[4200], wal[4200];
-	struct stat st, wst;
-	bool empty = stat(path, &st) != 0 ? errno == ENOENT : st.st_size == 0;
-
-	if (!empty)
-		return 0;
-	marker_path(marker, sizeof(marker), path);
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	if (access(marker, F_OK) == 0 || (stat(wal, &wst) == 0 && wst.st_size > 0))
-		return error_set(err, BERTH__V1__CODE__DATA_LOSS,
-		    "the registry %s is missing or empty, but one existed here (%s%s): its templates, "
-		    "services and tokens would be lost. Restore it from a backup (with its -wal file), "
-		    "or, to start over with an empty registry, remove %s and %s-wal",
-		    path, access(marker, F_OK) == 0 ? marker : wal,
-		    access(marker, F_OK) == 0 ? " exists" : " is not empty", marker, path);
-	return 0;
-}
-
-static int
-mark_initialized(const char *path, struct error *err)
-{
-	char marker[4200];
-	int fd;
-
-	marker_path(marker, sizeof(marker), path);
-	fd = open(marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot create %s: %s", marker,
-		    strerror(errno));
-	close(fd);
-	return 0;
-}
-
-/* DATA_LOSS for a damaged registry, with how to recover. */
-static int
-damaged(const char *path, const char *detail, struct error *err)
-{
-	return error_set(err, BERTH__V1__CODE__DATA_LOSS,
-	    "the registry %s is damaged. Keep the file and restore it from a backup, or try "
-	    "`sqlite3 %s .recover | sqlite3 fixed.db` and put fixed.db in its place (%.160s)",
-	    path, path, detail);
-}
-
-/* True when SQLite's last error on db says the file is not a sound database. */
-static bool
-corrupt(sqlite3 *db)
-{
-	int rc = sqlite3_errcode(db) & 0xff;
-
-	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
-}
-
-/* Garbled pages are found at start-up, not as DATA_LOSS answers later. */
-static int
-check_integrity(sqlite3 *db, const char *path, struct error *err)
-{
-	sqlite3_stmt *st = NULL;
-	const char *result = NULL;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL);
-
-	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		result = (const char *)sqlite3_column_text(st, 0);
-	if (result != NULL && strcmp(result, "ok") == 0) {
-		sqlite3_finalize(st);
-		return 0;
-	}
-	damaged(path, result != NULL ? result : sqlite3_errmsg(db), err);
-	sqlite3_finalize(st);
-	return -1;
-}
-
-/*
- * The registry holds template env values and token hashes: it is created
- * 0600, and an existing one (with its -wal and -shm, whose modes SQLite
- * copies from the database file) is made 0600 if it is more open.
- */
-static int
-make_private(const char *path, struct error *err)
-{
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	char file[4200];
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open %s: %s", path,
-		    strerror(errno));
-	close(fd);
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-		if (lstat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0077) != 0 &&
-		    chmod(file, 0600) != 0)
-			return error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot make %s private: %s",
-			    file, strerror(errno));
-	}
-	return 0;
-}
-
 int
 registry_open(struct registry **out, const char *path, bool migrate, struct error *err)
 {
@@ -333,7 +214,7 @@ registry_open(struct registry **out, const char *path, bool migrate, struct erro
 		return -1;
 	}
 	pthread_once(&setup, sqlite_setup);
-	if (migrate && (refuse_lost_registry(path, err) != 0 || make_private(path, err) != 0))
+	if (migrate && (registry_file_refuse_lost(path, err) != 0 || registry_file_make_private(path, err) != 0))
 		goto fail;
 	rc = sqlite3_open_v2(path, &reg->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -344,18 +225,18 @@ registry_open(struct registry **out, const char *path, bool migrate, struct erro
 	}
 	sqlite3_busy_timeout(reg->db, 5000);
 	if (sqlite3_exec(reg->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		if (corrupt(reg->db))
-			damaged(path, sqlite3_errmsg(reg->db), err);
+		if (registry_file_corrupt(reg->db))
+			registry_file_damaged(path, sqlite3_errmsg(reg->db), err);
 		else
 			error_set(err, BERTH__V1__CODE__INTERNAL, "cannot set up %s: %s", path,
 			    sqlite3_errmsg(reg->db));
 		goto fail;
 	}
-	if (migrate && (check_integrity(reg->db, path, err) != 0 ||
+	if (migrate && (registry_file_check(reg->db, path, err) != 0 ||
 			   migrate_apply(reg->db, migrations, migrations_count, err) != 0 ||
-			   mark_initialized(path, err) != 0)) {
-		if (err != NULL && err->code != BERTH__V1__CODE__DATA_LOSS && corrupt(reg->db))
-			damaged(path, sqlite3_errmsg(reg->db), err);
+			   registry_file_mark_initialized(path, err) != 0)) {
+		if (err != NULL && err->code != BERTH__V1__CODE__DATA_LOSS && registry_file_corrupt(reg->db))
+			registry_file_damaged(path, sqlite3_errmsg(reg->db), err);
 		goto fail;
 	}
 	*out = reg;
