@@ -29,11 +29,11 @@ static const struct {
 	const char *ports;
 	int start;
 } seeds[] = {
-	{ "auth_service", "8020+", 8020 },
-	{ "buckets", "8000+", 8000 },
-	{ "database_service", "8040+", 8040 },
-	{ "db", "8010+", 8010 },
-	{ "file_manager", "8030+", 8030 },
+	{ "auth_service", "8020-8119", 8020 },
+	{ "buckets", "8000-8099", 8000 },
+	{ "database_service", "8040-8139", 8040 },
+	{ "db", "8010-8109", 8010 },
+	{ "file_manager", "8030-8129", 8030 },
 };
 
 #define N_SEEDS (sizeof(seeds) / sizeof(seeds[0]))

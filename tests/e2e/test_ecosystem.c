@@ -311,7 +311,7 @@ test_python_example_prints_health_and_templates(void **state)
 	snprintf(pythonpath, sizeof(pythonpath), "PYTHONPATH=%s/python", build);
 	out = run_ok(argv, env);
 	assert_contains(out, "status: SERVING\n");
-	assert_contains(out, "template: buckets image=uws/buckets:latest ports=8000+\n");
+	assert_contains(out, "template: buckets image=uws/buckets:latest ports=8000-8099\n");
 	free(out);
 }
 
