@@ -1,11 +1,11 @@
 /*
  * health_rpc.c - Health (shaped like grpc.health.v1) and Shutdown.
  */
-#include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "api/api.h"
 #include "core/berthd.h"
+#include "core/shutdown.h"
 #include "rpc_method.h"
 #include "rpc/rpc_server.h"
 
@@ -39,13 +39,6 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	return 0;
 }
 
-void
-berthd_request_shutdown(void)
-{
-	/* main() waits for this signal in sigwait(); it is blocked everywhere else. */
-	kill(getpid(), SIGTERM);
-}
-
 int
 rpc_shutdown(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
@@ -53,6 +46,6 @@ rpc_shutdown(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *r
 	(void)reply;
 	(void)call;
 	/* The main thread begins the shutdown; this reply is sent first. */
-	berthd_request_shutdown();
+	shutdown_request();
 	return 0;
 }

@@ -19,7 +19,7 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
-#include "rpc/event_pub.h"
+#include "core/events.h"
 #include "core/lifecycle.h"
 #include "base/log.h"
 #include "core/ports.h"
@@ -157,25 +157,25 @@ record(struct docker_events *f, Berth__V1__Service *row, const char *status,
 	if ((code = registry_service_update(f->reg, row->service_id, status, NULL)) != 0) {
 		/* A full disk, say: the row would lie until the next reconnect. Try again soon. */
 		log_warn("docker events cannot update the row, retrying service=%s error=\"%s\"",
-		    row->service_id, registry_errmsg(f->reg));
+		    row->service_id, registry_error(f->reg)->message);
 		defer(f, row->service_id);
 		return;
 	}
 	row->status = (char *)status;
 	if (strcmp(status, STATUS_MISSING) == 0) {
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_MISSING, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_MISSING, row, NULL,
 		    "its container was removed outside berth");
 	} else if (strcmp(status, STATUS_RUNNING) == 0) {
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STARTED, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_STARTED, row, NULL,
 		    "its container started outside berth");
 	} else if (strcmp(status, STATUS_STOPPED) == 0) {
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, row, NULL,
 		    "its container is not running");
 	} else if (oom) {
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
 		    "killed: out of memory (exit code %d)", c->exit_code);
 	} else {
-		event_publish(d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
+		event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_DIED, row, NULL,
 		    "exited with code %d", c->exit_code);
 	}
 	log_info("service changed outside berth service=%s status=%s was=%s exit_code=%d%s",
@@ -212,7 +212,7 @@ settle(struct docker_events *f, const char *service_id, const struct docker_even
 	if (code != 0) {
 		if (code != BERTH__V1__CODE__NOT_FOUND)
 			log_warn("docker events cannot read the row service=%s error=\"%s\"",
-			    service_id, registry_errmsg(f->reg));
+			    service_id, registry_error(f->reg)->message);
 		goto out;
 	}
 	/* A Swarm task's container speaks for its service, whose id the row keeps. */
@@ -345,7 +345,7 @@ on_connected(void *arg)
 	call_init(&call, "events", f->d, f->reg, RECONCILE_TIMEOUT_MS);
 	if ((code = reconcile_run(&call, false, &report)) != 0)
 		log_warn("docker events reconciliation failed code=%d error=\"%s\"", code,
-		    call.message);
+		    call.error.message);
 	call_finish(&call);
 	/*
 	 * The listings and the reconciliation above have freed all they parsed
@@ -427,11 +427,11 @@ follow(void *arg)
 	struct docker_events *f = arg;
 	const struct docker_events_handler handler = { on_connected, on_event, on_tick, f };
 	int64_t backoff = BACKOFF_MIN_MS;
-	char err[256];
+	struct error err;
 
-	if (registry_open(&f->reg, f->d->db_path, false, err, sizeof(err)) != 0) {
+	if (registry_open(&f->reg, f->d->db_path, false, &err) != 0) {
 		log_error("docker events cannot open the registry, live state is off error=\"%s\"",
-		    err);
+		    err.message);
 		return NULL;
 	}
 	while (!atomic_load(&f->stop)) {
