@@ -702,8 +702,12 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	if (purge && keep_container && (code = refuse_purge_while_running(call, s)) != 0)
 		goto out;
 	/* Mark first: a crash from here on is finished by reconciliation. */
-	if ((code = registry_service_update(reg, service_id, STATUS_REMOVING, NULL)) != 0)
+	if ((code = registry_service_update(reg, service_id, STATUS_REMOVING, NULL)) != 0) {
+		/* A full disk, say: nothing was removed, and the caller is told why. */
+		code = call_fail(call, code, "cannot mark %s as being removed, nothing was removed: %s",
+		    service_id, registry_error(reg)->message);
 		goto out;
+	}
 	if (!keep_container) {
 		code = b->ops->remove(b, container_ref(s), call_remaining_ms(call), &err);
 		if (code == 0)
