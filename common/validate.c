@@ -84,6 +84,26 @@ validate_name(const char *field, const char *s, struct error *err)
 }
 
 int
+validate_instance_name(const char *field, const char *s, struct error *err)
+{
+	const char *digits = s + strlen("instance_");
+
+	if (check_name(field, s, NAME_MAX_LEN, err) != 0)
+		return -1;
+	/* berth's own automatic names: instance_N. */
+	if (strncmp(s, "instance_", strlen("instance_")) == 0 && *digits != '\0' &&
+	    strspn(digits, "0123456789") == strlen(digits))
+		return 0;
+	if (s[0] < 'a' || s[0] > 'z' || strchr(s, '_') != NULL)
+		return invalid(err, field, "INVALID_INSTANCE_NAME",
+		    "%s must start with a letter and contain no '_' (a service id is "
+		    "<template>_<instance>: 'rta' + 'b_instance_1' would be the id of 'rta_b' + "
+		    "'instance_1')",
+		    field);
+	return 0;
+}
+
+int
 validate_service_id(const char *field, const char *s, struct error *err)
 {
 	return check_name(field, s, 2 * NAME_MAX_LEN + 1, err);

@@ -39,6 +39,14 @@ bool validate_text(const char *s);
 int validate_name(const char *field, const char *s, struct error *err);
 
 /* A service id, "<template>_<instance>": the name rules, up to 127 chars. */
+/*
+ * A name given to an instance: a name (validate_name) that starts with a
+ * letter and has no '_', or berth's own automatic form instance_N. Service
+ * ids are <template>_<instance>, and only this keeps them unambiguous
+ * across templates. Rows made before keep their ids.
+ */
+int validate_instance_name(const char *field, const char *s, struct error *err);
+
 int validate_service_id(const char *field, const char *s, struct error *err);
 
 /* A host or container port: 1-65535. */

@@ -142,7 +142,10 @@ cli_check_name(struct cli *cli, const char *field, const char *name)
 {
 	struct error err;
 
-	return validate_name(field, name, &err) != 0 ? cli_fail_error(cli, &err) : 0;
+	int rc = strcmp(field, "instance") == 0 ? validate_instance_name(field, name, &err)
+						   : validate_name(field, name, &err);
+
+	return rc != 0 ? cli_fail_error(cli, &err) : 0;
 }
 
 int

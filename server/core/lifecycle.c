@@ -222,22 +222,36 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 	berth__v1__service__init(s);
 	if ((code = registry_begin(reg)) != 0)
 		return registry_code(call, code);
-	if (instance[0] == '\0') {
-		if ((code = registry_instance_next(reg, t->name, from, &number)) != 0) {
-			registry_rollback(reg);
-			return registry_code(call, code);
+	for (int tries = 0;; tries++) {
+		bool automatic = instance[0] == '\0';
+		const char *name = instance;
+
+		if (automatic) {
+			if ((code = registry_instance_next(reg, t->name, from, &number)) != 0) {
+				registry_rollback(reg);
+				return registry_code(call, code);
+			}
+			name = arena_printf(&call->arena, "instance_%u", number);
 		}
-		instance = arena_printf(&call->arena, "instance_%u", number);
+		s->template_ = t->name;
+		s->instance = (char *)name;
+		s->instance_number = number;
+		s->service_id = arena_printf(&call->arena, "%s_%s", t->name, name);
+		s->container_name = s->service_id;
+		s->port = port;
+		s->project_dir = arena_printf(&call->arena, "%s/%s/%s", d->templates_dir, t->name,
+		    name);
+		s->status = STATUS_CREATING;
+		code = registry_service_insert(reg, s);
+		/*
+		 * The id can be another template's, from before instance names
+		 * lost their '_' ('rta' + 'b_instance_1' is 'rta_b_instance_1'):
+		 * an automatic name takes the next number instead.
+		 */
+		if (code != BERTH__V1__CODE__ALREADY_EXISTS || !automatic || tries >= 64)
+			break;
+		from = number + 1;
 	}
-	s->template_ = t->name;
-	s->instance = (char *)instance;
-	s->instance_number = number;
-	s->service_id = arena_printf(&call->arena, "%s_%s", t->name, instance);
-	s->container_name = s->service_id;
-	s->port = port;
-	s->project_dir = arena_printf(&call->arena, "%s/%s/%s", d->templates_dir, t->name, instance);
-	s->status = STATUS_CREATING;
-	code = registry_service_insert(reg, s);
 	if (code == BERTH__V1__CODE__ALREADY_EXISTS) {
 		registry_rollback(reg);
 		return call_fail_detail(call, code, "instance", "INSTANCE_EXISTS",
@@ -431,7 +445,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 
 	if ((code = template_lookup(call, "template", template_name, &t)) != 0)
 		return code;
-	if (instance[0] != '\0' && validate_name("instance", instance, &verr) != 0)
+	if (instance[0] != '\0' && validate_instance_name("instance", instance, &verr) != 0)
 		return call_fail_error(call, &verr);
 	if (port != 0 && validate_port("port", port, &verr) != 0)
 		return call_fail_error(call, &verr);

@@ -251,6 +251,45 @@ test_cli_reads_the_token_from_a_file(void **state)
 	free(err);
 }
 
+/*
+ * Service ids collided across templates: 'launch rta b_instance_1' made
+ * rta_b_instance_1, and 'launch rta_b' then failed with ALREADY_EXISTS.
+ * Such a name is refused now; a row made before (as an older berthd would
+ * have) keeps its id, and an automatic launch of rta_b passes over it.
+ */
+static void
+test_service_ids_cannot_collide_across_templates(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__LaunchServiceResponse *r;
+	char db[400], sql[1024];
+	berth_status st;
+
+	assert_int_equal(e2e_put_demo_template(f->admin_client, "rta", RANGE_FIRST, RANGE_LAST), 0);
+	assert_int_equal(e2e_put_demo_template(f->admin_client, "rta_b", RANGE_FIRST, RANGE_LAST),
+	    0);
+	r = e2e_launch(f->operator_client, "rta", "b_instance_1", 0, &st);
+	assert_null(r);
+	assert_int_equal(st.code, BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(st.reason, "INVALID_INSTANCE_NAME");
+
+	/* An older berthd's row with that id (no container: it reads as missing). */
+	snprintf(db, sizeof(db), "%s/registry.db", f->d.proc.data_dir);
+	snprintf(sql, sizeof(sql),
+	    "sqlite3 '%s' \"INSERT INTO services (service_id, template, instance, container_name, "
+	    "port, project_dir, status, created_at, updated_at) VALUES ('rta_b_instance_1', 'rta', "
+	    "'b_instance_1', 'rta_b_instance_1', %d, '/nonexistent', 'exited', "
+	    "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')\"",
+	    db, RANGE_LAST);
+	assert_int_equal(system(sql), 0);
+	r = e2e_launch(f->operator_client, "rta_b", "", 0, &st);
+	if (r == NULL)
+		fail_msg("launch rta_b: %s", st.message);
+	assert_string_equal(r->service->service_id, "rta_b_instance_2");
+	berth_reply_free(&r->base);
+	assert_int_equal(e2e_remove_service(f->admin_client, "rta_b_instance_1", true, false), 0);
+}
+
 /* --- the daemon as systemd runs it ------------------------------------------------ */
 
 /*
@@ -405,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_template_cannot_set_berth_variables),
 		cmocka_unit_test(test_registry_is_private),
 		cmocka_unit_test(test_cli_reads_the_token_from_a_file),
+		cmocka_unit_test(test_service_ids_cannot_collide_across_templates),
 	};
 
 	const struct CMUnitTest daemon_tests[] = {

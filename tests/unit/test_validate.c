@@ -286,6 +286,29 @@ test_env_reserves_the_berth_prefix(void **state)
 	assert_int_equal(validate_env("template.env[0]", "MY_BERTH_PORT=1", &err), 0);
 }
 
+/*
+ * 'launch rta b_instance_1' took the id rta_b_instance_1, and every later
+ * 'launch rta_b' failed with ALREADY_EXISTS: names an operator gives start
+ * with a letter and have no '_'; berth's own instance_N stays.
+ */
+static void
+test_instance_names_keep_service_ids_unambiguous(void **state)
+{
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(validate_instance_name("instance", "production", &err), 0);
+	assert_int_equal(validate_instance_name("instance", "blue-2.eu", &err), 0);
+	assert_int_equal(validate_instance_name("instance", "instance_7", &err), 0);
+	assert_int_equal(validate_instance_name("instance", "b_instance_1", &err), -1);
+	assert_string_equal(err.reason, "INVALID_INSTANCE_NAME");
+	assert_string_equal(err.field, "instance");
+	assert_int_equal(validate_instance_name("instance", "1", &err), -1);
+	assert_int_equal(validate_instance_name("instance", "instance_", &err), -1);
+	assert_int_equal(validate_instance_name("instance", "instance_1a", &err), -1);
+	assert_int_equal(validate_instance_name("instance", "../x", &err), -1);
+}
+
 static void
 test_path_rejects_longer_than_limit(void **state)
 {
@@ -712,6 +735,7 @@ main(void)
 		cmocka_unit_test(test_path_accepts_plain_absolute_paths),
 		cmocka_unit_test(test_path_normalised_before_the_check),
 		cmocka_unit_test(test_env_reserves_the_berth_prefix),
+		cmocka_unit_test(test_instance_names_keep_service_ids_unambiguous),
 		cmocka_unit_test(test_path_rejects_dot_and_dot_dot_components),
 		cmocka_unit_test(test_path_rejects_relative_paths),
 		cmocka_unit_test(test_path_empty_is_allowed_only_when_asked),
