@@ -292,6 +292,72 @@ validate_placement(const Berth__V1__Template *t, struct error *err)
 	return 0;
 }
 
+size_t
+validate_env_key_len(const char *entry)
+{
+	return strcspn(entry, "=");
+}
+
+/* Whether entries a and b ("KEY=VALUE" or "KEY") have the same KEY. */
+static bool
+same_env_key(const char *a, const char *b)
+{
+	size_t n = validate_env_key_len(a);
+
+	return n == validate_env_key_len(b) && strncmp(a, b, n) == 0;
+}
+
+/*
+ * template.secret_env: entries as env's, each KEY once and not also in env.
+ * Messages name the field and the key only: the value is a secret.
+ */
+static int
+validate_secret_env(const Berth__V1__Template *t, struct error *err)
+{
+	if (validate_list("template.secret_env", t->secret_env, t->n_secret_env, true, err) != 0)
+		return -1;
+	for (size_t i = 0; i < t->n_secret_env; i++) {
+		const char *e = t->secret_env[i];
+		int key_len = (int)validate_env_key_len(e);
+
+		for (size_t j = 0; j < i; j++)
+			if (same_env_key(e, t->secret_env[j]))
+				return invalid(err, "template.secret_env", "DUPLICATE_ENV",
+				    "template.secret_env: %.*s is given twice", key_len, e);
+		for (size_t j = 0; j < t->n_env; j++)
+			if (same_env_key(e, t->env[j]))
+				return invalid(err, "template.secret_env", "DUPLICATE_ENV",
+				    "template.secret_env: %.*s is also in template.env; a key is "
+				    "either secret or not",
+				    key_len, e);
+	}
+	return 0;
+}
+
+int
+validate_secret_env_kept(const Berth__V1__Template *t, char *const *stored, size_t n,
+    struct error *err)
+{
+	char field[64];
+
+	for (size_t i = 0; i < t->n_secret_env; i++) {
+		const char *e = t->secret_env[i];
+		size_t key_len = validate_env_key_len(e);
+		bool found = false;
+
+		if (e[key_len] != '=' || strcmp(e + key_len + 1, SECRET_MASK) != 0)
+			continue;
+		for (size_t j = 0; j < n && !found; j++)
+			found = same_env_key(e, stored[j]);
+		if (!found) {
+			snprintf(field, sizeof(field), "template.secret_env[%zu]", i);
+			return invalid(err, field, "NO_STORED_SECRET", "%s: no stored value for %.*s",
+			    field, (int)key_len, e);
+		}
+	}
+	return 0;
+}
+
 int
 validate_template(const Berth__V1__Template *t, struct error *err)
 {
@@ -330,6 +396,8 @@ validate_template(const Berth__V1__Template *t, struct error *err)
 	if (validate_list("template.env", t->env, t->n_env, true, err) != 0)
 		return -1;
 	if (validate_list("template.command", t->command, t->n_command, false, err) != 0)
+		return -1;
+	if (validate_secret_env(t, err) != 0)
 		return -1;
 	if (t->stop_timeout_s > 3600)
 		return invalid(err, "template.stop_timeout_s", "OUT_OF_RANGE",

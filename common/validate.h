@@ -72,7 +72,30 @@ int validate_image(const char *field, const char *s, struct error *err);
 /* An environment entry: KEY=VALUE with KEY = [A-Za-z_][A-Za-z0-9_]*. */
 int validate_env(const char *field, const char *s, struct error *err);
 
-/* Every field of a template, as PutTemplate requires. */
+/*
+ * What a read shows in place of a secret's value ("KEY=***"), and what a
+ * write sends as the value to keep the one stored (Template.secret_env).
+ */
+#define SECRET_MASK "***"
+
+/* Bytes of the KEY of an entry "KEY=VALUE" (the whole string without '='). */
+size_t validate_env_key_len(const char *entry);
+
+/*
+ * Every field of a template, as PutTemplate requires. Its secret_env
+ * entries are checked as env entries are, no KEY twice and none also in
+ * env; "KEY=***" is taken as well-formed here (validate_secret_env_kept
+ * checks that there is a value to keep).
+ */
 int validate_template(const Berth__V1__Template *t, struct error *err);
+
+/*
+ * INVALID_ARGUMENT naming template.secret_env[i] ("no stored value for
+ * KEY") unless every "KEY=***" of t->secret_env names one of the n keys
+ * that have a stored secret (stored: "KEY" or "KEY=..." strings; NULL
+ * when n is 0). Messages name keys, never values.
+ */
+int validate_secret_env_kept(const Berth__V1__Template *t, char *const *stored, size_t n,
+    struct error *err);
 
 #endif

@@ -33,6 +33,8 @@ kv_template(struct cli_table *kv, const Berth__V1__Template *t)
 	cli_kv_add(kv, "port_range", "%s", ports);
 	cli_kv_add(kv, "mount_path", "%s", t->mount_path);
 	cli_kv_add_each(kv, "env", t->env, t->n_env, "");
+	/* berthd answers "KEY=***": values never leave it. */
+	cli_kv_add_each(kv, "secret_env", t->secret_env, t->n_secret_env, "");
 	cli_kv_add_owned(kv, "command", cli_shell_join(t->command, t->n_command));
 	cli_kv_add(kv, "stop_timeout_s", "%u", t->stop_timeout_s);
 	cli_kv_add(kv, "cpu_limit", "%g", t->cpu_limit);
@@ -221,6 +223,84 @@ parse_memory(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Secret entries: those of --secret-env-file (malloc'ed, owned) then --secret-env's (argv's). */
+struct secret_list {
+	char **v;
+	size_t n;
+	size_t n_owned; /* the first n_owned strings are malloc'ed */
+};
+
+static void
+secret_list_free(struct secret_list *l)
+{
+	for (size_t i = 0; i < l->n_owned; i++) {
+		/* Values are secrets: do not leave them in freed memory. */
+		explicit_bzero(l->v[i], strlen(l->v[i]));
+		free(l->v[i]);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+secret_list_push(struct secret_list *l, char *s)
+{
+	char **grown = realloc(l->v, (l->n + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return -1;
+	grown[l->n++] = s;
+	l->v = grown;
+	return 0;
+}
+
+/*
+ * --secret-env-file FILE: one KEY=VALUE a line, the value as it is up to the
+ * line's end (no quotes are removed); blank lines and lines starting with
+ * '#' (after blanks) are skipped. Messages name the file and line, never a
+ * value.
+ */
+static int
+load_secret_file(struct cli *cli, const struct cli_command *cmd, const char *path,
+    struct secret_list *out)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *copy;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL)
+		return cli_usage_error(cli, cmd, "cannot open '%s': %s", path, strerror(errno));
+	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		const char *p = line;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (strchr(line, '=') == NULL || line[0] == '=') {
+			rc = cli_usage_error(cli, cmd, "%s:%u: expected KEY=VALUE", path, lineno);
+			break;
+		}
+		if ((copy = strdup(line)) == NULL || secret_list_push(out, copy) != 0) {
+			free(copy);
+			rc = cli_out_of_memory(cli);
+			break;
+		}
+		out->n_owned++;
+	}
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 int
 cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
@@ -228,9 +308,10 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 	Berth__V1__Template tpl = BERTH__V1__TEMPLATE__INIT;
 	const char *image = NULL, *description = NULL, *mount = NULL, *build_context = NULL;
 	const char *port_range = NULL, *from_json = NULL, *cpus = NULL, *memory = NULL;
-	const char *publish_mode = NULL;
+	const char *publish_mode = NULL, *secret_file = NULL;
 	uint32_t container_port = 0, stop_timeout = 0, replicas = 0;
-	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 };
+	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 }, secret_env = { 0 };
+	struct secret_list secrets = { 0 };
 	struct cli_opt opts[] = {
 		{ "--image", CLI_OPT_STRING, &image },
 		{ "--description", CLI_OPT_STRING, &description },
@@ -247,6 +328,8 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 		{ "--replicas", CLI_OPT_UINT, &replicas },
 		{ "--constraint", CLI_OPT_LIST, &constraints },
 		{ "--publish-mode", CLI_OPT_STRING, &publish_mode },
+		{ "--secret-env", CLI_OPT_LIST, &secret_env },
+		{ "--secret-env-file", CLI_OPT_STRING, &secret_file },
 		{ NULL },
 	};
 	ProtobufCMessage *loaded = NULL;
@@ -299,6 +382,18 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 	}
 	if (publish_mode != NULL)
 		tpl.publish_mode = (char *)publish_mode;
+	/* Either secret option replaces the JSON's secret_env, as --env does env. */
+	if (secret_file != NULL && (rc = load_secret_file(cli, cmd, secret_file, &secrets)) != 0)
+		goto out;
+	for (size_t i = 0; i < secret_env.n; i++)
+		if (secret_list_push(&secrets, secret_env.v[i]) != 0) {
+			rc = cli_out_of_memory(cli);
+			goto out;
+		}
+	if (opts[15].seen || opts[16].seen) {
+		tpl.secret_env = secrets.v;
+		tpl.n_secret_env = secrets.n;
+	}
 	if (cpus != NULL && parse_cpus(cpus, &tpl.cpu_limit) != 0) {
 		rc = cli_usage_error(cli, cmd, "--cpus takes a number of CPUs, not '%s'", cpus);
 		goto out;
@@ -328,6 +423,8 @@ out:
 	cli_strv_free(&env);
 	cli_strv_free(&command);
 	cli_strv_free(&constraints);
+	cli_strv_free(&secret_env);
+	secret_list_free(&secrets);
 	if (loaded != NULL)
 		protobuf_c_message_free_unpacked(loaded, NULL);
 	return rc;

@@ -296,14 +296,21 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 	struct registry *reg = call_registry(call);
 	struct error err = { 0 };
 	char id[DOCKER_ID_LEN + 1];
+	char **secrets = NULL;
+	size_t n_secrets = 0;
 	int code;
 
+	/* The real values, for the container only (t says "KEY=***"). */
+	if ((code = template_secret_values(call, t->name, &secrets, &n_secrets)) != 0)
+		return code;
 	for (int attempt = 0;; attempt++) {
 		struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
-			(uint16_t)s->port };
+			(uint16_t)s->port, NULL, 0 };
 		uint16_t next;
 		int64_t t0 = clock_monotonic_us();
 
+		inst.secret_env = secrets;
+		inst.n_secret_env = n_secrets;
 		memset(&err, 0, sizeof(err));
 		code = b->ops->create(b, &inst, id, call_remaining_ms(call), &err);
 		*docker_us += clock_monotonic_us() - t0;
@@ -600,7 +607,11 @@ recreate(struct call *call, Berth__V1__Service *s)
 	if ((code = make_project_dir(call, t->name, s->instance)) != 0)
 		return code;
 	struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
-		(uint16_t)s->port };
+		(uint16_t)s->port, NULL, 0 };
+	char **secrets = NULL;
+	if ((code = template_secret_values(call, t->name, &secrets, &inst.n_secret_env)) != 0)
+		return code;
+	inst.secret_env = secrets;
 	if (b->ops->create(b, &inst, id, call_remaining_ms(call), &err) != 0)
 		return fail_backend(call, &err, "cannot recreate the container");
 	s->container_id = arena_strdup(&call->arena, id);

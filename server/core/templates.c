@@ -58,6 +58,27 @@ normalized_path(struct call *call, const char *path)
 	return copy;
 }
 
+/*
+ * "KEY=***" in secret_env keeps a stored value: INVALID_ARGUMENT ("no
+ * stored value for KEY") when the template has none for KEY. The store
+ * checks again inside its transaction.
+ */
+static int
+check_secrets_kept(struct call *call, const Berth__V1__Template *t)
+{
+	Berth__V1__Template *old = NULL;
+	struct error err;
+	int code;
+
+	code = registry_template_get(call_registry(call), &call->arena, t->name, &old);
+	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
+		return call_fail_error(call, registry_error(call_registry(call)));
+	if (validate_secret_env_kept(t, old != NULL ? old->secret_env : NULL,
+		old != NULL ? old->n_secret_env : 0, &err) != 0)
+		return call_fail_error(call, &err);
+	return 0;
+}
+
 int
 template_put(struct call *call, const Berth__V1__Template *in, bool *created,
     Berth__V1__Template **stored)
@@ -76,6 +97,8 @@ template_put(struct call *call, const Berth__V1__Template *in, bool *created,
 	}
 	if (validate_template(t, &err) != 0)
 		return call_fail_error(call, &err);
+	if ((code = check_secrets_kept(call, t)) != 0)
+		return code;
 	if (t->build_context[0] != '\0' &&
 	    build_root_resolve(call_berthd(call)->build_root, t->build_context, resolved,
 		sizeof(resolved), why, sizeof(why)) != 0)
@@ -86,6 +109,14 @@ template_put(struct call *call, const Berth__V1__Template *in, bool *created,
 		return call_fail_error(call, registry_error(call_registry(call)));
 	/* Answer what is stored now, exactly as GetTemplate would. */
 	return template_lookup(call, "template.name", t->name, stored);
+}
+
+int
+template_secret_values(struct call *call, const char *name, char ***out, size_t *n)
+{
+	if (registry_template_secret_values(call_registry(call), &call->arena, name, out, n) != 0)
+		return call_fail_error(call, registry_error(call_registry(call)));
+	return 0;
 }
 
 int

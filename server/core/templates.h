@@ -31,6 +31,13 @@ int template_list(struct call *call, Berth__V1__Template ***out, size_t *n);
 int template_put(struct call *call, const Berth__V1__Template *t, bool *created,
     Berth__V1__Template **stored);
 
+/*
+ * The template's secrets with their values ("KEY=VALUE", in the call's
+ * arena), for the container a launch creates and for nothing else: the
+ * template that template_lookup answers says "KEY=***".
+ */
+int template_secret_values(struct call *call, const char *name, char ***out, size_t *n);
+
 /* Deletes a template no service uses (FAILED_PRECONDITION otherwise). */
 int template_delete(struct call *call, const char *name);
 

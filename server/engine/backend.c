@@ -15,7 +15,7 @@ backend_env_make(struct backend_env *env, const struct backend_instance *inst, s
 {
 	const Berth__V1__Template *t = inst->tmpl;
 
-	env->n = BACKEND_IDENTITY_ENV + t->n_env;
+	env->n = BACKEND_IDENTITY_ENV + t->n_env + inst->n_secret_env;
 	if ((env->list = malloc(sizeof(*env->list) * env->n)) == NULL) {
 		env->n = 0;
 		return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
@@ -29,6 +29,9 @@ backend_env_make(struct backend_env *env, const struct backend_instance *inst, s
 	/* The template's own entries come last, so they win over ours. */
 	for (size_t i = 0; i < t->n_env; i++)
 		env->list[BACKEND_IDENTITY_ENV + i] = t->env[i];
+	/* The real values, not the template's "KEY=***"; no key is in both. */
+	for (size_t i = 0; i < inst->n_secret_env; i++)
+		env->list[BACKEND_IDENTITY_ENV + t->n_env + i] = inst->secret_env[i];
 	return 0;
 }
 

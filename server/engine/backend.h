@@ -30,6 +30,14 @@ struct backend_instance {
 	const char *instance;
 	const char *project_dir; /* mounted at tmpl->mount_path when that is set */
 	uint16_t host_port;
+	/*
+	 * The template's secrets with their real values, "KEY=VALUE" (tmpl's
+	 * own secret_env only says "KEY=***" and is ignored): the core reads
+	 * them from the store for the container and nothing else. Owned by
+	 * the caller; never logged.
+	 */
+	char *const *secret_env;
+	size_t n_secret_env;
 };
 
 struct backend;
@@ -152,7 +160,7 @@ int backend_follow_events(struct backend *b, const struct docker_events_handler 
 
 /*
  * The environment of an instance: its identity, then the template's own
- * entries (which so win over ours). list points into the struct itself,
+ * entries (which so win over ours), then its secrets (inst->secret_env). list points into the struct itself,
  * into inst and into its template: all must outlive it, and it must not be
  * copied. Free with backend_env_free.
  */

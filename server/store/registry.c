@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "validate.h"
 #include "store/migrate.h"
 #include "store/registry.h"
 #include "store/store_internal.h"
@@ -39,6 +40,10 @@ enum stmt_id {
 	ST_SHUTDOWN_DONE,
 	ST_SERVICE_COUNTS,
 	ST_TEMPLATE_PORT_USAGE,
+	ST_SECRET_EXISTS,
+	ST_SECRET_SET,
+	ST_SECRET_DELETE_UNLISTED,
+	ST_SECRET_VALUES,
 	ST_COUNT
 };
 
@@ -47,13 +52,22 @@ enum stmt_id {
 	"port_range_end, mount_path, env, command, stop_timeout_s, publish_mode, replicas, "  \
 	"constraints, cpu_limit, memory_limit_bytes"
 
+/*
+ * What a read of templates selects: the columns, then the keys of the
+ * template's secrets as a JSON array (in key order, the primary key's),
+ * never their values.
+ */
+#define TEMPLATE_SELECT                                                                    \
+	TEMPLATE_COLUMNS ", (SELECT json_group_array(key) FROM template_secrets "            \
+	"WHERE template_secrets.template = templates.name)"
+
 #define SERVICE_COLUMNS                                                                   \
 	"service_id, template, container_name, container_id, port, instance, "             \
 	"instance_number, project_dir, created_at, status"
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_COLUMNS " FROM templates ORDER BY name",
-	[ST_TEMPLATE_GET] = "SELECT " TEMPLATE_COLUMNS " FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_SELECT " FROM templates ORDER BY name",
+	[ST_TEMPLATE_GET] = "SELECT " TEMPLATE_SELECT " FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_EXISTS] = "SELECT 1 FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_INSERT] = "INSERT INTO templates (" TEMPLATE_COLUMNS ", created_at, updated_at) "
 			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, "
@@ -95,6 +109,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "CASE port_range_end WHEN 0 THEN 65535 ELSE port_range_end END AS hi FROM templates) "
 	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services "
 	    "WHERE services.template = r.name AND port BETWEEN lo AND hi) FROM r ORDER BY name",
+	[ST_SECRET_EXISTS] = "SELECT 1 FROM template_secrets WHERE template = ?1 AND key = ?2",
+	[ST_SECRET_SET] = "INSERT INTO template_secrets (template, key, value) VALUES (?1, ?2, ?3) "
+			  "ON CONFLICT (template, key) DO UPDATE SET value = excluded.value",
+	/* ?2: a JSON array of the keys the template lists. */
+	[ST_SECRET_DELETE_UNLISTED] = "DELETE FROM template_secrets WHERE template = ?1 "
+				      "AND key NOT IN (SELECT value FROM json_each(?2))",
+	[ST_SECRET_VALUES] = "SELECT key, value FROM template_secrets WHERE template = ?1 "
+			     "ORDER BY key",
 };
 
 /*
@@ -347,6 +369,10 @@ template_from_row(struct arena *a, sqlite3_stmt *st)
 	t->constraints = column_string_list(a, st, 13, &t->n_constraints);
 	t->cpu_limit = sqlite3_column_double(st, 14);
 	t->memory_limit_bytes = (uint64_t)sqlite3_column_int64(st, 15);
+	/* Keys only: "KEY=***". */
+	t->secret_env = column_string_list(a, st, 16, &t->n_secret_env);
+	for (size_t i = 0; i < t->n_secret_env; i++)
+		t->secret_env[i] = arena_printf(a, "%s=" SECRET_MASK, t->secret_env[i]);
 	return t;
 }
 
@@ -411,6 +437,73 @@ string_list_json(char **items, size_t n)
 	return text;
 }
 
+/* Whether entry is "KEY=***": keep the value stored for KEY. */
+static bool
+secret_kept(const char *entry)
+{
+	size_t key_len = validate_env_key_len(entry);
+
+	return entry[key_len] == '=' && strcmp(entry + key_len + 1, SECRET_MASK) == 0;
+}
+
+/*
+ * Inside registry_template_put's transaction: the template's secrets become
+ * what t->secret_env says. "KEY=***" keeps the stored value (and fails
+ * INVALID_ARGUMENT when there is none: another put may have deleted it
+ * since the caller checked), "KEY=VALUE" sets it, an unlisted key goes.
+ */
+static int
+secrets_put(struct registry *reg, const Berth__V1__Template *t)
+{
+	json_t *keys = json_array();
+	char *keys_json = NULL;
+	sqlite3_stmt *st;
+	int rc, code = 0;
+
+	for (size_t i = 0; i < t->n_secret_env && code == 0; i++) {
+		const char *e = t->secret_env[i];
+		int key_len = (int)validate_env_key_len(e);
+		bool keep = secret_kept(e);
+
+		json_array_append_new(keys, json_stringn(e, (size_t)key_len));
+		if ((st = stmt(reg, keep ? ST_SECRET_EXISTS : ST_SECRET_SET)) == NULL) {
+			code = fail_sqlite(reg, SQLITE_ERROR);
+			break;
+		}
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, e, key_len, SQLITE_STATIC);
+		if (!keep)
+			sqlite3_bind_text(st, 3, e + key_len + 1, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (keep && rc == SQLITE_DONE) {
+			code = fail(reg, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "template.secret_env[%zu]: no stored value for %.*s", i, key_len, e);
+			snprintf(reg->error.field, sizeof(reg->error.field), "template.secret_env[%zu]", i);
+			snprintf(reg->error.reason, sizeof(reg->error.reason), "NO_STORED_SECRET");
+		} else if (rc != (keep ? SQLITE_ROW : SQLITE_DONE)) {
+			code = fail_sqlite(reg, rc);
+		}
+	}
+	if (code == 0) {
+		keys_json = json_dumps(keys, JSON_COMPACT);
+		st = stmt(reg, ST_SECRET_DELETE_UNLISTED);
+		if (keys_json == NULL || st == NULL) {
+			code = fail_sqlite(reg, SQLITE_ERROR);
+		} else {
+			sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, keys_json, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE)
+				code = fail_sqlite(reg, rc);
+		}
+	}
+	json_decref(keys);
+	free(keys_json);
+	return code;
+}
+
 int
 registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created)
 {
@@ -467,6 +560,8 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 		code = fail_sqlite(reg, rc);
 		goto out;
 	}
+	if ((code = secrets_put(reg, t)) != 0)
+		goto out;
 	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 		code = fail_sqlite(reg, rc);
 out:
@@ -476,6 +571,40 @@ out:
 	free(command);
 	free(constraints);
 	return code;
+}
+
+int
+registry_template_secret_values(struct registry *reg, struct arena *a, const char *name,
+    char ***out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(reg, ST_SECRET_VALUES);
+	size_t count = 0, cap = 8;
+	char **list;
+	int rc;
+
+	if (st == NULL)
+		return fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	list = ARENA_ARRAY(a, char *, cap);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		const char *value = (const char *)sqlite3_column_text(st, 1);
+
+		if (count == cap) {
+			char **bigger = ARENA_ARRAY(a, char *, cap * 2);
+			memcpy(bigger, list, sizeof(*list) * count);
+			list = bigger;
+			cap *= 2;
+		}
+		list[count++] = arena_printf(a, "%s=%s", key != NULL ? key : "",
+		    value != NULL ? value : "");
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return fail_sqlite(reg, rc);
+	*out = list;
+	*n = count;
+	return 0;
 }
 
 int

@@ -48,6 +48,11 @@ void registry_configure_process(void);
 /* Why the last call on reg failed (code, message). */
 const struct error *registry_error(const struct registry *reg);
 
+/*
+ * Templates as every reader sees them: secret_env holds "KEY=***" for each
+ * stored secret (sorted by key), never a value.
+ */
+
 /* All templates, sorted by name. */
 int registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Template ***out,
     size_t *n);
@@ -56,8 +61,22 @@ int registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Tem
 int registry_template_get(struct registry *reg, struct arena *a, const char *name,
     Berth__V1__Template **out);
 
-/* Inserts or replaces a validated template; *created says which. */
+/*
+ * Inserts or replaces a validated template; *created says which. Its
+ * secrets become t->secret_env's in the same transaction: "KEY=***" keeps
+ * the stored value (INVALID_ARGUMENT "no stored value for KEY" when there
+ * is none), "KEY=VALUE" sets it, and a stored key not listed is deleted.
+ */
 int registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created);
+
+/*
+ * The template's secrets with their values, "KEY=VALUE" sorted by key, in
+ * a's memory (*n = 0 when it has none, or no such template). Only for
+ * handing them to the container a launch creates: nothing else may read
+ * values, and nobody may log, audit or answer them.
+ */
+int registry_template_secret_values(struct registry *reg, struct arena *a, const char *name,
+    char ***out, size_t *n);
 
 /* NOT_FOUND, or FAILED_PRECONDITION while services of it exist. */
 int registry_template_delete(struct registry *reg, const char *name);

@@ -88,6 +88,7 @@ test_template_with_every_field_set_round_trips(void **state)
 	char *env[] = { "A=1", "B=two words", "C=\xc3\xa9t\xc3\xa9" };
 	char *command[] = { "sh", "-c", "echo \"hi\" 'there'\n\ttab" };
 	char *constraints[] = { "node.role==worker", "node.labels.zone==eu" };
+	char *secret_env[] = { "DB_PASSWORD=***", "API_KEY=***" };
 	const ProtobufCMessageDescriptor *d = &berth__v1__template__descriptor;
 
 	(void)state;
@@ -110,9 +111,11 @@ test_template_with_every_field_set_round_trips(void **state)
 	t.n_constraints = 2;
 	t.cpu_limit = 0.1 + 0.2; /* not exactly 0.3: every bit must survive */
 	t.memory_limit_bytes = UINT64_MAX; /* printed as a string, above INT64_MAX */
+	t.secret_env = secret_env;
+	t.n_secret_env = 2;
 
 	/* The test must really set every field: a new one in the proto fails it here. */
-	assert_int_equal(d->n_fields, 16);
+	assert_int_equal(d->n_fields, 17);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const char *member = (const char *)&t + d->fields[i].offset;
 		const char *quantifier = (const char *)&t + d->fields[i].quantifier_offset;
@@ -129,6 +132,57 @@ test_template_with_every_field_set_round_trips(void **state)
 			assert_true(*(const uint32_t *)member != 0);
 	}
 	assert_round_trips(&t.base);
+}
+
+/*
+ * What `berth --json template show` prints of a template with secrets
+ * (berthd answers "KEY=***") reads back, for `template add --from-json`, as
+ * the same entries under the proto's field name: sent again, they keep the
+ * stored values.
+ */
+static void
+test_template_secret_env_prints_masked_and_reads_back_unchanged(void **state)
+{
+	Berth__V1__GetTemplateResponse r = BERTH__V1__GET_TEMPLATE_RESPONSE__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	char *env[] = { "PLAIN=1" }, *secret_env[] = { "API_KEY=***", "DB_PASSWORD=***" };
+	ProtobufCMessage *back = NULL;
+	Berth__V1__Template *bt;
+	struct error err;
+	json_t *j, *arr;
+	char *text;
+
+	(void)state;
+	t.name = "web";
+	t.image = "web:1";
+	t.container_port = 80;
+	t.port_range_start = 9000;
+	t.env = env;
+	t.n_env = 1;
+	t.secret_env = secret_env;
+	t.n_secret_env = 2;
+	r.template_ = &t;
+	assert_int_equal(json_codec_print(&r.base, &text, &err), 0);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	arr = json_object_get(json_object_get(j, "template"), "secret_env");
+	assert_true(json_is_array(arr));
+	assert_int_equal(json_array_size(arr), 2);
+	assert_string_equal(json_string_value(json_array_get(arr, 0)), "API_KEY=***");
+	assert_string_equal(json_string_value(json_array_get(arr, 1)), "DB_PASSWORD=***");
+	/* The template object alone, as --from-json reads it. */
+	assert_int_equal(json_codec_to_message(json_object_get(j, "template"),
+			     &berth__v1__template__descriptor, &back, &err),
+	    0);
+	bt = (Berth__V1__Template *)back;
+	assert_int_equal(bt->n_secret_env, 2);
+	assert_string_equal(bt->secret_env[0], "API_KEY=***");
+	assert_string_equal(bt->secret_env[1], "DB_PASSWORD=***");
+	assert_int_equal(bt->n_env, 1);
+	assert_string_equal(bt->env[0], "PLAIN=1");
+	protobuf_c_message_free_unpacked(back, NULL);
+	json_decref(j);
+	free(text);
 }
 
 static void
@@ -288,6 +342,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_template_with_every_field_set_round_trips),
+		cmocka_unit_test(test_template_secret_env_prints_masked_and_reads_back_unchanged),
 		cmocka_unit_test(test_service_with_container_and_tasks_round_trips),
 		cmocka_unit_test(test_list_services_response_round_trips),
 		cmocka_unit_test(test_enums_and_bytes_round_trip),

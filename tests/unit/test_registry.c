@@ -660,6 +660,162 @@ test_instance_next_reads_only_the_index(void **state)
 	assert_true(covering);
 }
 
+/* --- secret env ------------------------------------------------------------------ */
+
+/* Whether any text column of any row of any table holds `needle`, but template_secrets'. */
+static bool
+value_outside_secrets(sqlite3 *db, const char *needle)
+{
+	static const char *const tables[] = { "templates", "services", "audit" };
+	char sql[256];
+	bool found = false;
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		sqlite3_stmt *st;
+
+		snprintf(sql, sizeof(sql), "SELECT * FROM %s", tables[i]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			for (int c = 0; c < sqlite3_column_count(st); c++) {
+				const char *v = (const char *)sqlite3_column_text(st, c);
+				found |= v != NULL && strstr(v, needle) != NULL;
+			}
+		sqlite3_finalize(st);
+	}
+	return found;
+}
+
+static void
+assert_strings(char **got, size_t n, const char *const *want, size_t n_want)
+{
+	assert_int_equal(n, n_want);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(got[i], want[i]);
+}
+
+static void
+test_secrets_read_as_masked_and_values_only_for_launch(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web"), *got, **list;
+	char *env[] = { "PLAIN=1" }, *secrets[] = { "DB_PASSWORD=hunter2=x", "API_KEY=k3y" };
+	static const char *const masked[] = { "API_KEY=***", "DB_PASSWORD=***" };
+	static const char *const values[] = { "API_KEY=k3y", "DB_PASSWORD=hunter2=x" };
+	char **real;
+	size_t n = 0;
+
+	t.env = env;
+	t.n_env = 1;
+	t.secret_env = secrets;
+	t.n_secret_env = 2;
+	put_ok(f->reg, &t, true);
+	assert_int_equal(registry_template_get(f->reg, &f->arena, "web", &got), 0);
+	assert_strings(got->secret_env, got->n_secret_env, masked, 2);
+	assert_int_equal(got->n_env, 1);
+	assert_string_equal(got->env[0], "PLAIN=1");
+	assert_int_equal(registry_template_list(f->reg, &f->arena, &list, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i]->name, "web") == 0)
+			assert_strings(list[i]->secret_env, list[i]->n_secret_env, masked, 2);
+		else
+			assert_int_equal(list[i]->n_secret_env, 0);
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_strings(real, n, values, 2);
+	/* Stored apart: the templates row holds no value. */
+	assert_false(value_outside_secrets(registry_db(f->reg), "hunter2"));
+	assert_false(value_outside_secrets(registry_db(f->reg), "k3y"));
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "buckets", &real, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_secrets_put_keeps_masked_replaces_new_and_deletes_unlisted(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web"), *got;
+	char *first[] = { "KEEP=old1", "REPLACE=old2", "DROP=old3" };
+	static const char *const after[] = { "ADDED=new4", "KEEP=old1", "REPLACE=new2" };
+	char **real;
+	size_t n;
+
+	t.secret_env = first;
+	t.n_secret_env = 3;
+	put_ok(f->reg, &t, true);
+	/* What a read answered, sent back with one value changed, one added, one left out. */
+	assert_int_equal(registry_template_get(f->reg, &f->arena, "web", &got), 0);
+	assert_int_equal(got->n_secret_env, 3);
+	char *second[] = { "KEEP=***", "REPLACE=new2", "ADDED=new4" };
+	got->secret_env = second;
+	got->n_secret_env = 3;
+	put_ok(f->reg, got, false);
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_strings(real, n, after, 3);
+
+	/* The same read sent again unchanged changes nothing. */
+	assert_int_equal(registry_template_get(f->reg, &f->arena, "web", &got), 0);
+	put_ok(f->reg, got, false);
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_strings(real, n, after, 3);
+
+	/* None listed: all go. */
+	t.secret_env = NULL;
+	t.n_secret_env = 0;
+	put_ok(f->reg, &t, false);
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_secrets_put_mask_without_stored_value_fails_and_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web"), *got;
+	char *first[] = { "A=1" }, *second[] = { "A=2", "B=***" };
+	char **real;
+	bool created;
+	size_t n;
+
+	t.secret_env = first;
+	t.n_secret_env = 1;
+	put_ok(f->reg, &t, true);
+	t.secret_env = second;
+	t.n_secret_env = 2;
+	t.description = "changed";
+	assert_int_equal(registry_template_put(f->reg, &t, &created), BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_string_equal(registry_error(f->reg)->field, "template.secret_env[1]");
+	assert_non_null(strstr(registry_error(f->reg)->message, "no stored value for B"));
+	/* Nothing of the refused put stayed. */
+	assert_int_equal(registry_template_get(f->reg, &f->arena, "web", &got), 0);
+	assert_string_equal(got->description, "a test template");
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(real[0], "A=1");
+}
+
+static void
+test_secrets_go_with_their_template(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__Template t = make_template("web");
+	char *secrets[] = { "A=1" };
+	char **real;
+	size_t n;
+
+	t.secret_env = secrets;
+	t.n_secret_env = 1;
+	put_ok(f->reg, &t, true);
+	assert_int_equal(registry_template_delete(f->reg, "web"), 0);
+	assert_string_equal(query_text(&f->arena, registry_db(f->reg),
+				"SELECT count(*) FROM template_secrets"),
+	    "0");
+	/* A new template of the same name starts without them. */
+	t.secret_env = NULL;
+	t.n_secret_env = 0;
+	put_ok(f->reg, &t, true);
+	assert_int_equal(registry_template_secret_values(f->reg, &f->arena, "web", &real, &n), 0);
+	assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -691,6 +847,10 @@ main(void)
 		T(test_generation_moves_with_changes_to_services_only),
 		T(test_instance_next_is_the_lowest_free_number),
 		T(test_instance_next_reads_only_the_index),
+		T(test_secrets_read_as_masked_and_values_only_for_launch),
+		T(test_secrets_put_keeps_masked_replaces_new_and_deletes_unlisted),
+		T(test_secrets_put_mask_without_stored_value_fails_and_rolls_back),
+		T(test_secrets_go_with_their_template),
 	};
 #undef T
 

@@ -717,6 +717,97 @@ test_template_stop_timeout_over_an_hour_names_template_stop_timeout_s(void **sta
 	assert_template_field(&t, "template.stop_timeout_s", "OUT_OF_RANGE");
 }
 
+/* --- secret env --------------------------------------------------------------- */
+
+static void
+test_template_secret_env_accepts_entries_like_env(void **state)
+{
+	Berth__V1__Template t = good_template();
+	char *secrets[] = { "DB_PASSWORD=hunter2", "TOKEN=a=b c", "EMPTY=", "KEPT=***" };
+	struct error err;
+
+	(void)state;
+	t.secret_env = secrets;
+	t.n_secret_env = 4;
+	assert_int_equal(validate_template(&t, &err), 0);
+}
+
+/* No value may appear in an error: only fields and keys. */
+static void
+assert_secret_refused(char **secrets, size_t n, const char *field, const char *reason)
+{
+	Berth__V1__Template t = good_template();
+	struct error err;
+
+	t.secret_env = secrets;
+	t.n_secret_env = n;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(validate_template(&t, &err), -1);
+	assert_string_equal(err.field, field);
+	assert_string_equal(err.reason, reason);
+	assert_null(strstr(err.message, "s3cr3t"));
+}
+
+static void
+test_template_secret_env_refuses_what_env_refuses(void **state)
+{
+	char *no_eq[] = { "s3cr3t" };
+	char *bad_key[] = { "OK=1", "1KEY=s3cr3t" };
+	char *reserved[] = { "BERTH_PORT=s3cr3t" };
+	char *control[] = { "KEY=s3cr3t\n" };
+
+	(void)state;
+	assert_secret_refused(no_eq, 1, "template.secret_env[0]", "INVALID_ENV");
+	assert_secret_refused(bad_key, 2, "template.secret_env[1]", "INVALID_ENV");
+	assert_secret_refused(reserved, 1, "template.secret_env[0]", "RESERVED_ENV");
+	assert_secret_refused(control, 1, "template.secret_env[0]", "INVALID_TEXT");
+}
+
+static void
+test_template_secret_env_key_not_also_in_env_nor_twice(void **state)
+{
+	char *in_env[] = { "PATH=s3cr3t" };
+	char *twice[] = { "K=s3cr3t", "K=s3cr3t2" };
+	Berth__V1__Template t = good_template();
+	struct error err;
+
+	(void)state;
+	assert_secret_refused(in_env, 1, "template.secret_env", "DUPLICATE_ENV");
+	t.secret_env = in_env;
+	t.n_secret_env = 1;
+	assert_int_equal(validate_template(&t, &err), -1);
+	assert_non_null(strstr(err.message, "PATH"));
+	assert_non_null(strstr(err.message, "template.env"));
+	assert_secret_refused(twice, 2, "template.secret_env", "DUPLICATE_ENV");
+}
+
+static void
+test_template_secret_mask_needs_a_stored_value(void **state)
+{
+	Berth__V1__Template t = good_template();
+	char *secrets[] = { "NEW=s3cr3t", "KEPT=***", "GONE=***" };
+	char *stored_masked[] = { "KEPT=***", "OTHER=***" };
+	char *stored_all[] = { "GONE", "KEPT" };
+	struct error err;
+
+	(void)state;
+	t.secret_env = secrets;
+	t.n_secret_env = 3;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(validate_secret_env_kept(&t, stored_masked, 2, &err), -1);
+	assert_string_equal(err.field, "template.secret_env[2]");
+	assert_string_equal(err.reason, "NO_STORED_SECRET");
+	assert_non_null(strstr(err.message, "no stored value for GONE"));
+	assert_int_equal(err.code, BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_int_equal(validate_secret_env_kept(&t, NULL, 0, &err), -1);
+	assert_string_equal(err.field, "template.secret_env[1]");
+	assert_int_equal(validate_secret_env_kept(&t, stored_all, 2, &err), 0);
+	/* "KEPT=****" or "KEPT=x***" is a value like any other. */
+	secrets[1] = "KEPT=****";
+	secrets[2] = "GONE=x***";
+	assert_int_equal(validate_secret_env_kept(&t, NULL, 0, &err), 0);
+}
+
 int
 main(void)
 {
@@ -765,6 +856,10 @@ main(void)
 		cmocka_unit_test(test_template_too_many_env_entries_names_template_env),
 		cmocka_unit_test(test_template_bad_command_word_names_its_index),
 		cmocka_unit_test(test_template_stop_timeout_over_an_hour_names_template_stop_timeout_s),
+		cmocka_unit_test(test_template_secret_env_accepts_entries_like_env),
+		cmocka_unit_test(test_template_secret_env_refuses_what_env_refuses),
+		cmocka_unit_test(test_template_secret_env_key_not_also_in_env_nor_twice),
+		cmocka_unit_test(test_template_secret_mask_needs_a_stored_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
