@@ -5,8 +5,8 @@
 #
 # Each binary appends tab-separated rows to $BENCH_ROWS and remarks to
 # $BENCH_NOTES (see tests/bench/bench.h); this script runs them in order,
-# then prints every row as one Markdown table (the README's Performance
-# section keeps the latest), with the date, the machine and its load.
+# then prints every row as one Markdown table (docs/PERFORMANCE.md keeps
+# the latest), with the date, the machine and its load.
 #
 # Everything a benchmark makes lives under one temporary directory
 # ($BENCH_DIR). At the end, also after a failure or Ctrl-C, the berthd
