@@ -18,7 +18,8 @@ pem_read_file(const char *what, const char *path, char **out, struct error *err)
 
 	*out = NULL;
 	if (f == NULL)
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot read the %s %s: %s",
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot read the %s %s: %s",
 		    what, path, strerror(errno));
 	if ((text = malloc(PEM_MAX_BYTES + 1)) == NULL) {
 		fclose(f);

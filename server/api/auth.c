@@ -75,7 +75,8 @@ auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 	p->ipc_admin = strcmp(c->ipc_admin, "on") == 0;
 
 	if (tls && (!set(c->tls_cert) || !set(c->tls_key))) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "a tls+tcp:// listener needs --tls-cert and --tls-key");
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "a tls+tcp:// listener needs --tls-cert and --tls-key");
 		return -1;
 	}
 	if (!tls && (set(c->tls_cert) || set(c->tls_key) || mutual))

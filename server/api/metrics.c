@@ -352,7 +352,8 @@ metrics_server_start(struct metrics_server **out, const char *url, const char *d
 	pthread_mutex_init(&m->lock, NULL);
 	m->shutting_down = shutting_down;
 	if ((rv = nng_url_parse(&m->url, url)) != 0 || strcmp(m->url->u_scheme, "http") != 0) {
-		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "--metrics-listen %s is not an http://HOST:PORT URL", url);
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+		    "--metrics-listen %s is not an http://HOST:PORT URL", url);
 		goto fail;
 	}
 	if (registry_open(&m->reg, db_path, false, err) != 0)
@@ -361,7 +362,8 @@ metrics_server_start(struct metrics_server **out, const char *url, const char *d
 	    (rv = add_handler(m, "/metrics", handle_metrics)) != 0 ||
 	    (rv = add_handler(m, "/healthz", handle_healthz)) != 0 ||
 	    (rv = nng_http_server_start(m->http)) != 0) {
-		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot serve metrics on %s: %s", url, nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot serve metrics on %s: %s", url, nng_strerror(rv));
 		goto fail;
 	}
 	if (nng_http_server_get_addr(m->http, &sa) == 0 && sa.s_family == NNG_AF_INET)

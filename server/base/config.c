@@ -150,7 +150,8 @@ set_value(struct config *c, const struct option_def *o, const char *value, struc
 	switch (o->kind) {
 	case K_STRING:
 		if (o->choices != NULL && !allowed(o->choices, value)) {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: \"%s\" is not one of %s", o->name, value, o->choices);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "%s: \"%s\" is not one of %s", o->name, value, o->choices);
 			return -1;
 		}
 		*(const char **)base = value;
@@ -158,11 +159,13 @@ set_value(struct config *c, const struct option_def *o, const char *value, struc
 	case K_LIST: {
 		struct config_list *list = list_of(c, o);
 		if (value[0] == '\0') {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: needs a value", o->name);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "%s: needs a value", o->name);
 			return -1;
 		}
 		if (list->n >= CONFIG_MAX_LISTEN) {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s: at most %d", o->name, CONFIG_MAX_LISTEN);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "%s: at most %d", o->name, CONFIG_MAX_LISTEN);
 			return -1;
 		}
 		list->items[list->n++] = value;
@@ -400,7 +403,8 @@ next_flag(int argc, char **argv, int *i, struct flag *f, struct error *err)
 	if (strcmp(arg, "-h") == 0)
 		arg = "--help";
 	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "unexpected argument \"%s\" (see --help)", arg);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "unexpected argument \"%s\" (see --help)", arg);
 		return -1;
 	}
 	f->name = arg + 2;
@@ -411,7 +415,8 @@ next_flag(int argc, char **argv, int *i, struct flag *f, struct error *err)
 		return 0;
 	if (!(f->name_len == 6 && strncmp(f->name, "config", 6) == 0) &&
 	    find_option(f->name, f->name_len) == NULL) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "unknown option --%.*s (see --help)", (int)f->name_len, f->name);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "unknown option --%.*s (see --help)", (int)f->name_len, f->name);
 		return -1;
 	}
 	if (eq != NULL)
@@ -419,7 +424,8 @@ next_flag(int argc, char **argv, int *i, struct flag *f, struct error *err)
 	else if (*i < argc)
 		f->value = argv[(*i)++];
 	else {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "--%.*s needs a value", (int)f->name_len, f->name);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "--%.*s needs a value", (int)f->name_len, f->name);
 		return -1;
 	}
 	return 0;

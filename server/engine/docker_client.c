@@ -120,7 +120,8 @@ docker_open(struct docker **out, const char *host, struct error *err)
 	atomic_init(&d->negotiated, false);
 	if (strncmp(host, "unix://", 7) == 0) {
 		if (host[7] != '/') {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker host %s: unix:// needs an absolute path",
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "docker host %s: unix:// needs an absolute path",
 			    host);
 			goto fail;
 		}
@@ -132,7 +133,8 @@ docker_open(struct docker **out, const char *host, struct error *err)
 		if (docker_tls_from_env(&d->tls) != 0)
 			goto no_memory;
 		if ((d->base_url = tcp_base_url(host + 6, d->tls.on)) == NULL) {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "docker host %s: no host name", host);
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "docker host %s: no host name", host);
 			goto fail;
 		}
 	} else {

@@ -15,14 +15,16 @@ dispatch_table_init(struct dispatch_table *t, const struct rpc_route *routes, si
 {
 	memset(t, 0, sizeof(*t));
 	if (rpc_method_count() > DISPATCH_MAX_METHODS) {
-		error_set(err, BERTH__V1__CODE__INTERNAL, "the proto declares %u methods, more than %d",
+		error_set(err, BERTH__V1__CODE__INTERNAL,
+		    "the proto declares %u methods, more than %d",
 		    rpc_method_count(), DISPATCH_MAX_METHODS);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		int index = rpc_method_find(routes[i].method);
 		if (index < 0) {
-			error_set(err, BERTH__V1__CODE__INTERNAL, "route for unknown method \"%s\"", routes[i].method);
+			error_set(err, BERTH__V1__CODE__INTERNAL,
+			    "route for unknown method \"%s\"", routes[i].method);
 			return -1;
 		}
 		t->routes[index] = routes[i];

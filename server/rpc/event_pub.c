@@ -45,7 +45,8 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		return -1;
 	}
 	if ((rv = nng_pub0_open(&pub->sock)) != 0) {
-		error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open pub0 socket: %s", nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot open pub0 socket: %s", nng_strerror(rv));
 		free(pub);
 		return -1;
 	}
@@ -54,14 +55,16 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 
 		if ((rv = nng_listener_create(l, pub->sock, urls[i])) != 0 ||
 		    (rv = ipc_access_prepare(*l, urls[i], ipc)) != 0) {
-			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+			    "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
 		if (strncmp(urls[i], "tls+", 4) == 0 &&
 		    tls_listener_setup(*l, urls[i], tls, err) != 0)
 			return open_failed(pub);
 		if ((rv = nng_listener_start(*l, 0)) != 0) {
-			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+			    "cannot publish events on %s: %s", urls[i], nng_strerror(rv));
 			return open_failed(pub);
 		}
 		if (ipc_access_finish(urls[i], ipc, err) != 0)

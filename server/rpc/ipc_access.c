@@ -53,7 +53,8 @@ ipc_access_group(const char *group, long *gid, struct error *err)
 		return 0;
 	}
 	if ((g = getgrnam(group)) == NULL) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "ipc-group: no group named \"%s\"",
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "ipc-group: no group named \"%s\"",
 		    group);
 		return -1;
 	}

@@ -47,7 +47,8 @@ tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, s
 
 	if (c->cert_file == NULL || c->cert_file[0] == '\0' || c->key_file == NULL ||
 	    c->key_file[0] == '\0') {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot listen on %s: TLS needs a certificate and a key", url);
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot listen on %s: TLS needs a certificate and a key", url);
 		return -1;
 	}
 	if (pem_read_file("certificate", c->cert_file, &cert, &pem_err) != 0 ||
@@ -64,23 +65,27 @@ tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, s
 	}
 	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
 	    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot use the certificate %s with the key %s: %s",
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot use the certificate %s with the key %s: %s",
 		    c->cert_file, c->key_file, nng_strerror(rv));
 		goto out;
 	}
 	if (c->client_ca_file != NULL && c->client_ca_file[0] != '\0') {
 		if ((rv = nng_tls_config_ca_file(tls, c->client_ca_file)) != 0 ||
 		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
-			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot use the client CA %s: %s", c->client_ca_file,
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "cannot use the client CA %s: %s", c->client_ca_file,
 			    nng_strerror(rv));
 			goto out;
 		}
 	} else if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE)) != 0) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot configure TLS: %s", nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot configure TLS: %s", nng_strerror(rv));
 		goto out;
 	}
 	if ((rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0) {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "cannot listen on %s with TLS: %s", url, nng_strerror(rv));
 		goto out;
 	}
 	result = 0;

@@ -29,14 +29,16 @@ apply_one(sqlite3 *db, const struct migration *m, struct error *err)
 	char *msg = NULL;
 
 	if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s failed: %s", m->name, msg ? msg : "unknown error");
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "migration %s failed: %s", m->name, msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -1;
 	}
 	/* PRAGMA takes no bound parameters; the version is our own integer. */
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
 	if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
-		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s: cannot record version: %s", m->name,
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "migration %s: cannot record version: %s", m->name,
 		    msg ? msg : "unknown error");
 		sqlite3_free(msg);
 		return -1;
@@ -53,13 +55,15 @@ migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, struct erro
 		int version;
 
 		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "cannot lock the database: %s", sqlite3_errmsg(db));
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "cannot lock the database: %s", sqlite3_errmsg(db));
 			return -1;
 		}
 		/* Read inside the lock: another berthd may have migrated meanwhile. */
 		version = migrate_version(db);
 		if (version < 0) {
-			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "cannot read the schema version: %s", sqlite3_errmsg(db));
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "cannot read the schema version: %s", sqlite3_errmsg(db));
 			goto rollback;
 		}
 		if (version > newest) {
@@ -74,21 +78,24 @@ migrate_apply(sqlite3 *db, const struct migration *list, unsigned n, struct erro
 			continue;
 		}
 		if (list[i].version != version + 1) {
-			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s skips from version %d to %d", list[i].name,
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "migration %s skips from version %d to %d", list[i].name,
 			    version, list[i].version);
 			goto rollback;
 		}
 		if (apply_one(db, &list[i], err) != 0)
 			goto rollback;
 		if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "migration %s: commit failed: %s", list[i].name,
+			error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "migration %s: commit failed: %s", list[i].name,
 			    sqlite3_errmsg(db));
 			goto rollback;
 		}
 		log_info("migrated schema to version=%d name=%s", list[i].version, list[i].name);
 	}
 	if (n == 0 && migrate_version(db) > 0) {
-		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION, "the database has a schema but this berthd knows none");
+		error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "the database has a schema but this berthd knows none");
 		return -1;
 	}
 	return 0;

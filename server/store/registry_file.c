@@ -122,7 +122,8 @@ registry_file_make_private(const char *path, struct error *err)
 		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
 		if (lstat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0077) != 0 &&
 		    chmod(file, 0600) != 0)
-			return error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot make %s private: %s",
+			return error_set(err, BERTH__V1__CODE__UNAVAILABLE,
+			    "cannot make %s private: %s",
 			    file, strerror(errno));
 	}
 	return 0;
