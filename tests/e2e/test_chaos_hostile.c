@@ -184,6 +184,27 @@ build_health_string(const struct hostile *h, struct bytes *out)
 	free(big);
 }
 
+/*
+ * Health whose envelope (field == 0) or payload (field != 0) carries v
+ * unknown 2-byte fields: protobuf-c kept each one it decoded, about 75
+ * bytes of memory per 2 bytes sent, before any token was checked.
+ */
+static void
+build_unknown_flood(const struct hostile *h, struct bytes *out)
+{
+	struct bytes flood = { 0 };
+
+	for (uint64_t i = 0; i < h->v; i++)
+		b_put(&flood, "\x78\x01", 2); /* field 15, varint 1 */
+	if (h->field == 0) {
+		envelope_for(out, "Health", NULL);
+		b_put(out, flood.p, flood.len);
+	} else {
+		envelope_for(out, "GetTemplate", &flood);
+	}
+	free(flood.p);
+}
+
 /* Health with timeout_ms = v (any 64-bit varint). */
 static void
 build_health_timeout(const struct hostile *h, struct bytes *out)
@@ -388,6 +409,11 @@ static const struct hostile hostile_table[] = {
 	{ "timeout_ms 2^32-1", build_health_timeout, NULL, NULL, 0, 0, 0xffffffffu, ALLOW(OK) },
 	{ "timeout_ms -1 (10-byte varint)", build_health_timeout, NULL, NULL, 0, 0, UINT64_MAX,
 	    ALLOW(OK) | INVALID },
+	/* Unknown fields are counted on the wire before anything is decoded. */
+	{ "envelope with 100,000 unknown fields", build_unknown_flood, NULL, NULL, 0, 0, 100000,
+	    INVALID },
+	{ "payload with 100,000 unknown fields", build_unknown_flood, NULL, NULL, 0, 1, 100000,
+	    INVALID | ALLOW(UNAUTHENTICATED) },
 	/* Payloads. */
 	{ "Health payload 0xff 0xff", build_payload_raw, "Health", S("\xff\xff"), 0, 0, INVALID },
 	{ "ListTemplates with a PutTemplate payload", build_payload_raw, "ListTemplates",
