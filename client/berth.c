@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -29,6 +30,14 @@
 #define REPLY_MAX_BYTES (64u << 20)
 /* Extra wait past the call's deadline, so berthd's own answer arrives. */
 #define DEADLINE_GRACE_MS 1000
+/*
+ * berthd runs a few calls per connection at once and answers the rest
+ * RESOURCE_EXHAUSTED (reason TOO_MANY_IN_FLIGHT) without running them:
+ * such a call is sent again after a pause that grows from the first to the
+ * last of these, with jitter, until its deadline.
+ */
+#define BUSY_RETRY_FIRST_MS 2
+#define BUSY_RETRY_MAX_MS 100
 
 struct berth_client {
 	ProtobufCService service; /* first: berth_service() hands out its address */
@@ -392,54 +401,44 @@ exchange(berth_client *c, nng_msg *request, nng_msg **reply, uint32_t timeout_ms
 	}
 }
 
-int
-berth_call_with_id(berth_client *c, const char *method, const char *request_id,
-    const ProtobufCMessage *request, ProtobufCMessage **reply, berth_status *st)
+static int64_t
+monotonic_ms(void)
 {
-	Berth__V1__RpcRequest env = BERTH__V1__RPC_REQUEST__INIT;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 0 to max_ms, different for threads retrying together. */
+static int64_t
+jitter_ms(int64_t max_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)(((uint64_t)ts.tv_nsec * 2654435761u) >> 7) % (max_ms + 1);
+}
+
+/* True when berthd refused the call unrun because the connection had too many in flight. */
+static bool
+st_busy(const berth_status *st)
+{
+	return st != NULL && strcmp(st->reason, "TOO_MANY_IN_FLIGHT") == 0;
+}
+
+/*
+ * Decodes berthd's answer (freed here) into *reply (an arena; NULL unless
+ * OK) and *st. Returns the call's code.
+ */
+static int
+decode_reply(const ProtobufCMethodDescriptor *m, nng_msg *answer, ProtobufCMessage **reply,
+    berth_status *st)
+{
 	Berth__V1__RpcResponse *resp;
 	struct reply_arena *envelope, *result;
-	const ProtobufCMethodDescriptor *m;
-	char path[RPC_METHOD_PATH_MAX];
-	uint32_t timeout_ms = c->timeout_ms;
-	nng_msg *msg, *answer = NULL;
-	uint8_t *payload;
-	size_t len;
-	int index, code;
+	int code;
 
-	*reply = NULL;
-	index = rpc_method_find(method);
-	if (index < 0)
-		return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", method);
-	m = rpc_method((unsigned)index);
-	if (request == NULL || request->descriptor != m->input)
-		return set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
-		    "%s takes a %s, not a %s", m->name, m->input->name,
-		    request != NULL ? request->descriptor->name : "NULL");
-	rpc_method_path((unsigned)index, path, sizeof(path));
-
-	len = protobuf_c_message_get_packed_size(request);
-	payload = malloc(len ? len : 1);
-	if (payload == NULL)
-		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
-	protobuf_c_message_pack(request, payload);
-	env.method = path;
-	env.payload.data = payload;
-	env.payload.len = len;
-	env.token = c->token;
-	env.timeout_ms = timeout_ms;
-	env.request_id = (char *)request_id;
-
-	len = berth__v1__rpc_request__get_packed_size(&env);
-	if (nng_msg_alloc(&msg, len) != 0) {
-		free(payload);
-		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
-	}
-	berth__v1__rpc_request__pack(&env, nng_msg_body(msg));
-	free(payload);
-
-	if ((code = exchange(c, msg, &answer, timeout_ms, st)) != 0)
-		return code;
 	/* The envelope (with its copy of the payload) and the reply: an arena each. */
 	envelope = reply_arena_new();
 	result = reply_arena_new();
@@ -471,6 +470,77 @@ berth_call_with_id(berth_client *c, const char *method, const char *request_id,
 	}
 	reply_arena_free(envelope);
 	reply_arena_free(result);
+	return code;
+}
+
+int
+berth_call_with_id(berth_client *c, const char *method, const char *request_id,
+    const ProtobufCMessage *request, ProtobufCMessage **reply, berth_status *st)
+{
+	Berth__V1__RpcRequest env = BERTH__V1__RPC_REQUEST__INIT;
+	const ProtobufCMethodDescriptor *m;
+	char path[RPC_METHOD_PATH_MAX];
+	uint32_t timeout_ms = c->timeout_ms;
+	int64_t deadline_ms, left, pause_ms, backoff_ms = BUSY_RETRY_FIRST_MS;
+	nng_msg *msg, *answer;
+	uint8_t *payload;
+	berth_status own;
+	size_t len;
+	int index, code;
+
+	if (st == NULL)
+		st = &own; /* the retry below reads the reason */
+	*reply = NULL;
+	index = rpc_method_find(method);
+	if (index < 0)
+		return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", method);
+	m = rpc_method((unsigned)index);
+	if (request == NULL || request->descriptor != m->input)
+		return set_status(st, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "%s takes a %s, not a %s", m->name, m->input->name,
+		    request != NULL ? request->descriptor->name : "NULL");
+	rpc_method_path((unsigned)index, path, sizeof(path));
+
+	len = protobuf_c_message_get_packed_size(request);
+	payload = malloc(len ? len : 1);
+	if (payload == NULL)
+		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	protobuf_c_message_pack(request, payload);
+	env.method = path;
+	env.payload.data = payload;
+	env.payload.len = len;
+	env.token = c->token;
+	env.timeout_ms = timeout_ms;
+	env.request_id = (char *)request_id;
+
+	deadline_ms = monotonic_ms() + timeout_ms;
+	for (;;) {
+		len = berth__v1__rpc_request__get_packed_size(&env);
+		if (nng_msg_alloc(&msg, len) != 0) {
+			free(payload);
+			return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		}
+		berth__v1__rpc_request__pack(&env, nng_msg_body(msg));
+		answer = NULL;
+		if ((code = exchange(c, msg, &answer, env.timeout_ms, st)) != 0) {
+			free(payload);
+			return code;
+		}
+		code = decode_reply(m, answer, reply, st);
+		if (!(code == BERTH__V1__CODE__RESOURCE_EXHAUSTED && st_busy(st)))
+			break;
+		/* Not run: send it again, same request_id, within the deadline. */
+		left = deadline_ms - monotonic_ms();
+		pause_ms = backoff_ms / 2 + jitter_ms(backoff_ms / 2);
+		if (left <= pause_ms + 1)
+			break;
+		nanosleep(&(struct timespec){ 0, (long)pause_ms * 1000000L }, NULL);
+		left -= pause_ms;
+		env.timeout_ms = (uint32_t)left;
+		if (backoff_ms < BUSY_RETRY_MAX_MS)
+			backoff_ms = backoff_ms * 2 < BUSY_RETRY_MAX_MS ? backoff_ms * 2 : BUSY_RETRY_MAX_MS;
+	}
+	free(payload);
 	return code;
 }
 

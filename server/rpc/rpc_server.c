@@ -2,8 +2,22 @@
  * rpc_server.c - rep0 socket, worker threads, envelope handling.
  *
  * Threads: rpc_server_start/stop run on the main thread; each worker runs
- * worker_main. Shared state: `inflight` and `draining` are atomics (see
- * inflight_add); `peers` is under `peers_lock`.
+ * worker_main; send_done runs on nng's threads. Shared state: `inflight`
+ * and `draining` are atomics (see inflight_add); `peers` is under
+ * `peers_lock`; the free contexts (`free_contexts`) under `contexts_lock`.
+ *
+ * Fairness. A worker never waits for a reply to leave: it hands the reply
+ * to nng on the context that received the request (send_done finishes it)
+ * and receives the next request on another free context. A connection may
+ * have at most `max_calls_per_connection` calls in flight (from receive
+ * until its reply is handed to the connection or failed); a request beyond
+ * that is not run but answered RESOURCE_EXHAUSTED (reason
+ * TOO_MANY_IN_FLIGHT), and libberth tries it again shortly. Replies to a
+ * client that reads them leave at once; replies to one that does not read
+ * wait behind each other, so its calls stay in flight: its next request is
+ * refused with a short send timeout, which expires behind the replies that
+ * do not leave, and the connection is closed (releasing every reply queued
+ * on it). A peer that does not read is dropped, not waited for.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,14 +45,42 @@
 #define REQUEST_ID_MAX 128
 #define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
+/*
+ * The refusal of a request over the connection's limit: a client that reads
+ * its replies takes it at once; one that does not is dropped after this.
+ */
+#define REFUSAL_SEND_TIMEOUT_MS 100
 #define STOP_GRACE_MS 30000
+/*
+ * Contexts whose replies are on their way, beyond one receiving context per
+ * worker. Each holds its reply until the connection takes it (or the send
+ * times out): this bounds that memory. Workers wait for a free context only
+ * when all of them hold replies nobody reads.
+ */
+#define SENDING_CONTEXTS_PER_WORKER 8
+
+/*
+ * An nng context and what its reply's completion needs to know. Free
+ * contexts are on srv->free_contexts; a worker takes one to receive on,
+ * and send_done gives it back once the reply is gone.
+ */
+struct rpc_context {
+	struct rpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *send_aio; /* callback send_done */
+	bool opened;
+	nng_pipe pipe;    /* the connection of the reply being sent */
+	bool counted;     /* the call holds one of its connection's in-flight places */
+	int timeout_ms;   /* of the send */
+	char peer[sizeof(((struct call *)0)->peer)];
+	struct rpc_context *next_free;
+};
 
 struct worker {
 	struct rpc_server *srv;
 	pthread_t thread;
-	nng_ctx ctx;
-	nng_aio *aio;
-	void *state; /* from hooks->worker_open */
+	nng_aio *aio; /* receives, on a context taken from the free list */
+	void *state;  /* from hooks->worker_open */
 	bool started;
 };
 
@@ -51,13 +93,15 @@ struct worker {
  * authorization reads, is the listener's. Open addressing; a pipe that goes
  * away leaves a tombstone (pipe_removed), and a table found full is wiped.
  */
-#define PEER_SLOTS 256 /* a power of two */
+#define PEER_SLOTS 2048 /* a power of two */
 #define PEER_TOMBSTONE UINT32_MAX
 
 struct peer_slot {
 	uint32_t pipe; /* 0: empty */
 	uint32_t listener;
 	int family;
+	int calls; /* in flight: received, reply not yet handed to the connection */
+	bool dropped; /* closed for not reading its replies */
 	char text[sizeof(((struct call *)0)->peer)];
 };
 
@@ -76,6 +120,15 @@ struct rpc_server {
 	atomic_int idle_waiters;
 	pthread_mutex_t lock;     /* with idle: only for rpc_server_wait_idle */
 	pthread_cond_t idle;
+
+	int max_calls_per_connection;
+
+	pthread_mutex_t contexts_lock; /* guards free_contexts and stopping */
+	pthread_cond_t context_freed;
+	struct rpc_context *contexts;
+	int n_contexts;
+	struct rpc_context *free_contexts;
+	bool stopping;
 
 	pthread_mutex_t peers_lock; /* guards peers[] */
 	struct peer_slot peers[PEER_SLOTS];
@@ -395,10 +448,12 @@ pipe_removed(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 /*
  * Who sent `msg`, as nng knows it: the family of the connection's remote
  * address, and a printable form ("ipc uid=0 pid=42", "10.0.0.5:51234",
- * "[::1]:51234"). Looked up once per connection (peers[]).
+ * "[::1]:51234"). Looked up once per connection (peers[]). Counts the call
+ * as one more in flight on its connection and returns how many it has now
+ * (0 when the message has no connection). Any worker.
  */
-static void
-describe_peer(struct rpc_server *srv, nng_msg *msg, struct call *call)
+static int
+peer_enter(struct rpc_server *srv, nng_msg *msg, struct call *call)
 {
 	nng_pipe pipe = nng_msg_get_pipe(msg);
 	uint32_t id = (uint32_t)nng_pipe_id(pipe);
@@ -407,44 +462,45 @@ describe_peer(struct rpc_server *srv, nng_msg *msg, struct call *call)
 	uint64_t uid, pid;
 	nng_sockaddr sa;
 	bool found;
-	int i;
+	int i, calls = 0;
 
 	if (nng_pipe_id(pipe) <= 0)
-		return;
+		return 0;
 	pthread_mutex_lock(&srv->peers_lock);
 	i = peer_slot(srv, id, listener, &found);
 	if (found) {
 		call->peer_family = srv->peers[i].family;
 		memcpy(call->peer, srv->peers[i].text, sizeof(call->peer));
+		calls = ++srv->peers[i].calls;
 	}
 	pthread_mutex_unlock(&srv->peers_lock);
 	if (found)
-		return;
+		return calls;
 
-	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
-		return;
-	call->peer_family = sa.s_family;
-	switch (sa.s_family) {
-	case NNG_AF_IPC:
-		if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
-		    nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0)
-			snprintf(call->peer, sizeof(call->peer), "ipc uid=%llu pid=%llu",
-			    (unsigned long long)uid, (unsigned long long)pid);
-		else
-			snprintf(call->peer, sizeof(call->peer), "ipc");
-		break;
-	case NNG_AF_INET:
-		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
-			snprintf(call->peer, sizeof(call->peer), "%s:%u", host,
-			    (unsigned)ntohs(sa.s_in.sa_port));
-		break;
-	case NNG_AF_INET6:
-		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
-			snprintf(call->peer, sizeof(call->peer), "[%s]:%u", host,
-			    (unsigned)ntohs(sa.s_in6.sa_port));
-		break;
-	default:
-		break;
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0) {
+		call->peer_family = sa.s_family;
+		switch (sa.s_family) {
+		case NNG_AF_IPC:
+			if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
+			    nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+				snprintf(call->peer, sizeof(call->peer), "ipc uid=%llu pid=%llu",
+				    (unsigned long long)uid, (unsigned long long)pid);
+			else
+				snprintf(call->peer, sizeof(call->peer), "ipc");
+			break;
+		case NNG_AF_INET:
+			if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+				snprintf(call->peer, sizeof(call->peer), "%s:%u", host,
+				    (unsigned)ntohs(sa.s_in.sa_port));
+			break;
+		case NNG_AF_INET6:
+			if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+				snprintf(call->peer, sizeof(call->peer), "[%s]:%u", host,
+				    (unsigned)ntohs(sa.s_in6.sa_port));
+			break;
+		default:
+			break;
+		}
 	}
 
 	pthread_mutex_lock(&srv->peers_lock);
@@ -453,9 +509,158 @@ describe_peer(struct rpc_server *srv, nng_msg *msg, struct call *call)
 		memset(srv->peers, 0, sizeof(srv->peers));
 		i = peer_slot(srv, id, listener, &found);
 	}
-	srv->peers[i] = (struct peer_slot){ id, listener, call->peer_family, "" };
-	memcpy(srv->peers[i].text, call->peer, sizeof(call->peer));
+	if (found) { /* another worker described it meanwhile */
+		calls = ++srv->peers[i].calls;
+	} else {
+		srv->peers[i] = (struct peer_slot){ id, listener, call->peer_family, 1, false, "" };
+		memcpy(srv->peers[i].text, call->peer, sizeof(call->peer));
+		calls = 1;
+	}
 	pthread_mutex_unlock(&srv->peers_lock);
+	return calls;
+}
+
+/*
+ * A call of `pipe` is no longer in flight. A connection gone (or forgotten
+ * when the table was wiped) has nothing to count down. Any thread.
+ */
+static void
+peer_leave(struct rpc_server *srv, nng_pipe pipe)
+{
+	bool found;
+	int i;
+
+	if (nng_pipe_id(pipe) <= 0)
+		return;
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
+	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
+	if (found && srv->peers[i].calls > 0)
+		srv->peers[i].calls--;
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
+/*
+ * True the first time a reply to `pipe` times out: log and close once,
+ * not once per reply queued behind. Any thread.
+ */
+static bool
+peer_drop(struct rpc_server *srv, nng_pipe pipe)
+{
+	bool found, first = true;
+	int i;
+
+	pthread_mutex_lock(&srv->peers_lock);
+	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
+	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
+	if (found) {
+		first = !srv->peers[i].dropped;
+		srv->peers[i].dropped = true;
+	}
+	pthread_mutex_unlock(&srv->peers_lock);
+	return first;
+}
+
+/* A free context to receive on; NULL once the server stops. Workers. */
+static struct rpc_context *
+context_take(struct rpc_server *srv)
+{
+	struct rpc_context *c;
+
+	pthread_mutex_lock(&srv->contexts_lock);
+	while (srv->free_contexts == NULL && !srv->stopping)
+		pthread_cond_wait(&srv->context_freed, &srv->contexts_lock);
+	c = srv->stopping ? NULL : srv->free_contexts;
+	if (c != NULL)
+		srv->free_contexts = c->next_free;
+	pthread_mutex_unlock(&srv->contexts_lock);
+	return c;
+}
+
+/* Any thread (send_done runs on nng's). */
+static void
+context_give_back(struct rpc_server *srv, struct rpc_context *c)
+{
+	pthread_mutex_lock(&srv->contexts_lock);
+	c->next_free = srv->free_contexts;
+	srv->free_contexts = c;
+	pthread_cond_signal(&srv->context_freed);
+	pthread_mutex_unlock(&srv->contexts_lock);
+}
+
+/*
+ * The reply on `c` has been handed to its connection, or failed. Runs on
+ * nng's threads (sometimes inside nng's own completion of an earlier
+ * reply): only counts, a log line on a timeout, and a pipe close, which
+ * does not wait. A send that times out means the client reads no replies:
+ * closing the connection ends the sends queued behind on it at once.
+ */
+static void
+send_done(void *arg)
+{
+	struct rpc_context *c = arg;
+	struct rpc_server *srv = c->srv;
+	int rv = nng_aio_result(c->send_aio);
+
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(c->send_aio)); /* still ours when the send failed */
+		nng_aio_set_msg(c->send_aio, NULL);
+	}
+	if (rv == NNG_ETIMEDOUT && nng_pipe_id(c->pipe) > 0 && peer_drop(srv, c->pipe)) {
+		log_warn("rpc client takes no replies, closing its connection peer=%s waited_ms=%d",
+		    c->peer[0] ? c->peer : "-", c->timeout_ms);
+		nng_pipe_close(c->pipe);
+	}
+	if (c->counted)
+		peer_leave(srv, c->pipe);
+	context_give_back(srv, c);
+	inflight_add(srv, -1);
+}
+
+/*
+ * Hands `reply` to nng on the context that received the request and
+ * returns at once; send_done finishes. The context is no longer the
+ * worker's. `reply` may be NULL (out of memory): nothing is sent.
+ */
+static void
+send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, int timeout_ms,
+    const char *peer)
+{
+	c->pipe = pipe;
+	c->counted = counted;
+	c->timeout_ms = timeout_ms;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (reply == NULL) {
+		if (counted)
+			peer_leave(c->srv, pipe);
+		context_give_back(c->srv, c);
+		inflight_add(c->srv, -1);
+		return;
+	}
+	/*
+	 * A context's send waits while the connection is busy with an earlier
+	 * reply, and the socket's send timeout does not apply to contexts:
+	 * the timeout is the send's own.
+	 */
+	nng_aio_set_msg(c->send_aio, reply);
+	nng_aio_set_timeout(c->send_aio, timeout_ms);
+	nng_ctx_send(c->ctx, c->send_aio);
+}
+
+/*
+ * The answer to a request over its connection's limit, without decoding
+ * it (the client sends it again with the same request_id).
+ */
+static nng_msg *
+refuse_request(struct rpc_server *srv, struct call *call)
+{
+	Berth__V1__RpcResponse resp = BERTH__V1__RPC_RESPONSE__INIT;
+
+	call_fail_detail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "", "TOO_MANY_IN_FLIGHT",
+	    "too many calls in flight on this connection (at most %d); try again shortly",
+	    srv->max_calls_per_connection);
+	set_error(&resp, call);
+	return pack_response(&resp);
 }
 
 static void *
@@ -463,15 +668,18 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct rpc_server *srv = w->srv;
+	struct rpc_context *c = NULL;
 	struct call call;
 
 	for (;;) {
 		nng_msg *msg, *reply;
 		nng_pipe pipe;
 		int64_t started;
-		int rv;
+		int rv, calls;
 
-		nng_ctx_recv(w->ctx, w->aio);
+		if (c == NULL && (c = context_take(srv)) == NULL)
+			break;
+		nng_ctx_recv(c->ctx, w->aio);
 		nng_aio_wait(w->aio);
 		rv = nng_aio_result(w->aio);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
@@ -491,40 +699,35 @@ worker_main(void *arg)
 		call.deadline_ms = started / 1000;
 		call.app = srv->hooks->app;
 		call.worker = w->state;
-		describe_peer(srv, msg, &call);
+		calls = peer_enter(srv, msg, &call);
+
+		if (calls > srv->max_calls_per_connection) {
+			/* Not run, and not counted: its answer must not wait. */
+			peer_leave(srv, pipe);
+			reply = refuse_request(srv, &call);
+			nng_msg_free(msg);
+			if (srv->hooks->measured != NULL)
+				srv->hooks->measured(srv->hooks->app, &call,
+				    clock_monotonic_us() - started);
+			log_debug("rpc refused peer=%s calls_in_flight=%d",
+			    call.peer[0] ? call.peer : "-", calls - 1);
+			send_reply(c, reply, pipe, false, REFUSAL_SEND_TIMEOUT_MS, call.peer);
+			c = NULL;
+			arena_reset(&call.arena);
+			continue;
+		}
 
 		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
 		if (srv->hooks->measured != NULL)
 			srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
-		if (reply != NULL) {
-			/*
-			 * A context's send waits while the connection is busy with
-			 * an earlier reply, and the socket's send timeout does not
-			 * apply to contexts: without a timeout of its own, a client
-			 * that never reads its replies would hold every worker.
-			 */
-			nng_aio_set_msg(w->aio, reply);
-			nng_aio_set_timeout(w->aio, SEND_TIMEOUT_MS);
-			nng_ctx_send(w->ctx, w->aio);
-			nng_aio_wait(w->aio);
-			rv = nng_aio_result(w->aio);
-			nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
-			if (rv != 0)
-				nng_msg_free(reply); /* the client went away, or does not read */
-			if (rv == NNG_ETIMEDOUT && nng_pipe_id(pipe) > 0) {
-				/* Its other replies wait too: closing frees them all. */
-				log_warn("rpc client takes no replies, closing its connection peer=%s "
-					 "waited_ms=%d",
-				    call.peer[0] ? call.peer : "-", SEND_TIMEOUT_MS);
-				nng_pipe_close(pipe);
-			}
-		}
 		log_request(&call, clock_monotonic_us() - started);
+		send_reply(c, reply, pipe, true, SEND_TIMEOUT_MS, call.peer);
+		c = NULL;
 		arena_reset(&call.arena);
-		inflight_add(srv, -1);
 	}
-	nng_ctx_close(w->ctx);
+	if (c != NULL)
+		context_give_back(srv, c);
 	return NULL;
 }
 
@@ -587,9 +790,18 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
 	pthread_mutex_init(&srv->peers_lock, NULL);
+	pthread_mutex_init(&srv->contexts_lock, NULL);
+	pthread_cond_init(&srv->context_freed, NULL);
+	/* A fair share: one connection never holds more than a quarter of the workers. */
+	srv->max_calls_per_connection = config->max_calls_per_connection > 0
+	    ? config->max_calls_per_connection
+	    : (config->workers / 4 > 2 ? config->workers / 4 : 2);
 	srv->cache = request_cache_new((size_t)config->workers + 1024, REQUEST_CACHE_TTL_MS);
 	srv->workers = calloc(config->workers > 0 ? (size_t)config->workers : 1, sizeof(*srv->workers));
-	if (srv->cache == NULL || srv->workers == NULL) {
+	srv->n_contexts = config->workers > 0 ? config->workers * (1 + SENDING_CONTEXTS_PER_WORKER) : 0;
+	srv->contexts = calloc(srv->n_contexts > 0 ? (size_t)srv->n_contexts : 1,
+	    sizeof(*srv->contexts));
+	if (srv->cache == NULL || srv->workers == NULL || srv->contexts == NULL) {
 		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		goto fail;
 	}
@@ -607,12 +819,27 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	nng_socket_set_ms(srv->sock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
 
+	for (int i = 0; i < srv->n_contexts; i++) {
+		struct rpc_context *c = &srv->contexts[i];
+
+		c->srv = srv;
+		if ((rv = nng_ctx_open(&c->ctx, srv->sock)) != 0) {
+			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open nng context: %s", nng_strerror(rv));
+			goto fail;
+		}
+		c->opened = true;
+		if ((rv = nng_aio_alloc(&c->send_aio, send_done, c)) != 0) {
+			error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+			goto fail;
+		}
+		c->next_free = srv->free_contexts;
+		srv->free_contexts = c;
+	}
 	for (int i = 0; i < config->workers; i++) {
 		struct worker *w = &srv->workers[i];
 
 		w->srv = srv;
-		if ((rv = nng_ctx_open(&w->ctx, srv->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+		if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot open nng context: %s", nng_strerror(rv));
 			goto fail;
 		}
@@ -685,19 +912,34 @@ rpc_server_stop(struct rpc_server *srv)
 
 	/*
 	 * Stop the workers before the socket: each aio is stopped (its receive
-	 * ends with NNG_ECANCELED and so does any later operation), the worker
-	 * closes its own context and exits, and only then does the socket
-	 * close. Closing the socket under workers still inside nng_ctx_recv
-	 * races nng's context teardown.
+	 * ends with NNG_ECANCELED and so does any later operation), a worker
+	 * waiting for a free context is woken, and the worker exits. Then the
+	 * replies still on their way are stopped (send_done runs for each),
+	 * the contexts closed, and only then does the socket close. Closing
+	 * the socket under workers still inside nng_ctx_recv races nng's
+	 * context teardown.
 	 */
+	pthread_mutex_lock(&srv->contexts_lock);
+	srv->stopping = true;
+	pthread_cond_broadcast(&srv->context_freed);
+	pthread_mutex_unlock(&srv->contexts_lock);
 	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
 		if (srv->workers[i].aio != NULL)
 			nng_aio_stop(srv->workers[i].aio);
 	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++)
 		if (srv->workers[i].started)
 			pthread_join(srv->workers[i].thread, NULL);
+	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
+		if (srv->contexts[i].send_aio != NULL)
+			nng_aio_stop(srv->contexts[i].send_aio);
+	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
+		if (srv->contexts[i].opened)
+			nng_ctx_close(srv->contexts[i].ctx);
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);
+	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
+		if (srv->contexts[i].send_aio != NULL)
+			nng_aio_free(srv->contexts[i].send_aio);
 	for (int i = 0; i < srv->n_workers && srv->workers != NULL; i++) {
 		struct worker *w = &srv->workers[i];
 		if (w->aio != NULL)
@@ -705,11 +947,14 @@ rpc_server_stop(struct rpc_server *srv)
 		if (w->state != NULL && srv->hooks->worker_close != NULL)
 			srv->hooks->worker_close(w->state);
 	}
+	free(srv->contexts);
 	free(srv->workers);
 	request_cache_free(srv->cache);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->peers_lock);
+	pthread_cond_destroy(&srv->context_freed);
+	pthread_mutex_destroy(&srv->contexts_lock);
 	free(srv);
 }
 

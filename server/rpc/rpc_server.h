@@ -37,6 +37,12 @@ struct rpc_server_config {
 	int workers;                 /* worker threads = concurrent calls */
 	size_t max_request_bytes;    /* larger requests: RESOURCE_EXHAUSTED */
 	uint32_t default_timeout_ms; /* deadline when the client sends none */
+	/*
+	 * Calls one connection may have in flight; a request beyond them is
+	 * answered RESOURCE_EXHAUSTED (reason TOO_MANY_IN_FLIGHT) without
+	 * running. 0: max(2, workers / 4).
+	 */
+	int max_calls_per_connection;
 	struct ipc_access ipc;       /* mode and group of ipc:// socket files */
 	struct tls_files tls;          /* tls+tcp:// listeners (nng's TLS, mbedTLS) */
 	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */

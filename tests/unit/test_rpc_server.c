@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -53,6 +54,8 @@ struct test_app {
 	atomic_int flaky_calls;
 	atomic_bool slow_started;
 	atomic_bool slow_finished;
+	atomic_int slow_running;     /* slow Health handlers running now */
+	atomic_int slow_running_max; /* the most that ever ran at once */
 	atomic_bool put_slow_started;
 	atomic_bool put_slow_finished;
 	atomic_llong remaining_ms; /* call_remaining_ms() at entry of Health "deadline" */
@@ -86,13 +89,22 @@ handle_health(struct call *call, const ProtobufCMessage *request, ProtobufCMessa
 
 	atomic_fetch_add(&app.health_calls, 1);
 	if (strcmp(in->service, "slow") == 0) {
+		int running = atomic_fetch_add(&app.slow_running, 1) + 1;
+		int max = atomic_load(&app.slow_running_max);
+
+		while (running > max && !atomic_compare_exchange_weak(&app.slow_running_max, &max,
+		    running))
+			;
 		atomic_store(&app.slow_started, true);
 		for (int waited = 0; waited < SLOW_MS; waited += 10) {
-			if (call_expired(call))
+			if (call_expired(call)) {
+				atomic_fetch_sub(&app.slow_running, 1);
 				return call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
 				    "slow handler gave up at the deadline");
+			}
 			clock_sleep_ms(10);
 		}
+		atomic_fetch_sub(&app.slow_running, 1);
 		atomic_store(&app.slow_finished, true);
 	} else if (strcmp(in->service, "deadline") == 0) {
 		atomic_store(&app.remaining_ms, (long long)call_remaining_ms(call));
@@ -479,21 +491,28 @@ test_slow_call_does_not_block_a_fast_one(void **state)
 	assert_true(atomic_load(&app.slow_finished));
 }
 
+/* One connection each: a connection alone may hold only a share of the workers. */
 static void
 test_as_many_slow_calls_as_workers_run_at_once(void **state)
 {
 	struct fixture *f = *state;
 	struct health_thread slow[WORKERS];
+	berth_client *clients[WORKERS];
 	pthread_t t[WORKERS];
-	int64_t started = clock_monotonic_ms(), took;
+	berth_status st;
+	int64_t started, took;
 
+	for (int i = 0; i < WORKERS; i++)
+		assert_int_equal(berth_open(&clients[i], f->url, NULL, &st), 0);
+	started = clock_monotonic_ms();
 	for (int i = 0; i < WORKERS; i++) {
-		slow[i] = (struct health_thread){ f->client, "slow", -1 };
+		slow[i] = (struct health_thread){ clients[i], "slow", -1 };
 		assert_int_equal(pthread_create(&t[i], NULL, health_thread_main, &slow[i]), 0);
 	}
 	for (int i = 0; i < WORKERS; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(slow[i].code, 0);
+		berth_close(clients[i]);
 	}
 	took = clock_monotonic_ms() - started;
 	/* In series they would take WORKERS * 1.5 s = 6 s. */
@@ -1374,9 +1393,14 @@ test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
 	assert_true(fd >= 0);
 	/* Our sends stall too once the server stops reading: give up on them after 1 s. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 1, 0 }, sizeof(struct timeval));
-	for (int i = 0; i < 4 * WORKERS && sent == i; i++)
+	/*
+	 * Until the server stops reading or drops us: every worker could have
+	 * one to answer, and more wait. (One reply that the connection has
+	 * taken in part holds neither a worker nor a place in flight.)
+	 */
+	for (int i = 0; i < 64 && sent == i; i++)
 		sent += raw_ipc_send(fd, (uint32_t)i + 1, env, len);
-	assert_true(sent > WORKERS); /* every worker has one to answer, and more wait */
+	assert_true(sent > WORKERS);
 
 	berth_set_timeout(f->client, 15000);
 	for (int round = 0; round < 3; round++) {
@@ -1400,6 +1424,250 @@ test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
 	free(env);
 	free(name);
 	assert_server_serves(f->client);
+}
+
+/* --- fairness: one connection's share of the workers ----------------------------- */
+
+/* As many calls in flight as the fixture's server allows one connection: max(2, WORKERS / 4). */
+#define CALLS_PER_CONNECTION (WORKERS / 4 > 2 ? WORKERS / 4 : 2)
+#define FLOODERS 4
+#define FLOOD_REPLY_BYTES 30000
+
+/*
+ * A hostile client, as an nng REQ socket with many contexts would be: it
+ * pipelines requests whose replies are 30 KB on one connection, sending
+ * whenever the connection takes more and never reading a reply; when
+ * berthd closes the connection it connects again and goes on, until told
+ * to stop.
+ */
+struct flooder {
+	const char *url;
+	const uint8_t *request;
+	size_t len;
+	atomic_bool stop;
+	atomic_int sent;
+	atomic_int closed_by_server; /* connections berthd closed */
+};
+
+/*
+ * Reads what the server sent until it hangs up (at most 5 s), then
+ * closes. nng 1.5.2 cannot abandon a reply it has written in part: the
+ * closed connection is reaped only once the write ends, and nng's one
+ * reaper waits for it meanwhile (so would every later nng_close of this
+ * process). A real flooder that never reads leaves that behind in berthd.
+ */
+static void
+drain_and_close(int fd)
+{
+	uint8_t buf[65536];
+	int64_t until = clock_monotonic_ms() + 5000;
+
+	while (clock_monotonic_ms() < until) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 100) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	close(fd);
+}
+
+static void *
+flooder_main(void *arg)
+{
+	struct flooder *fl = arg;
+	size_t frame_len = 13 + fl->len;
+	uint8_t *frame = malloc(frame_len);
+	uint64_t n = (uint64_t)fl->len + 4;
+
+	if (frame == NULL)
+		return NULL;
+	frame[0] = 1;
+	for (int i = 0; i < 8; i++)
+		frame[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+	memcpy(frame + 9, "\x80\0\0\1", 4); /* one request id for all: rep0 does not mind */
+	memcpy(frame + 13, fl->request, fl->len);
+	while (!atomic_load(&fl->stop)) {
+		int fd = raw_ipc_connect(fl->url);
+		size_t at = 0;
+
+		if (fd < 0) {
+			clock_sleep_ms(10);
+			continue;
+		}
+		while (!atomic_load(&fl->stop)) {
+			struct pollfd pfd = { fd, POLLOUT | POLLRDHUP, 0 };
+			ssize_t put;
+
+			if (poll(&pfd, 1, 100) == 1 && (pfd.revents & (POLLHUP | POLLERR | POLLRDHUP))) {
+				atomic_fetch_add(&fl->closed_by_server, 1);
+				break;
+			}
+			if (!(pfd.revents & POLLOUT))
+				continue;
+			put = send(fd, frame + at, frame_len - at, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				atomic_fetch_add(&fl->closed_by_server, 1);
+				break;
+			}
+			if (put > 0 && (at += (size_t)put) == frame_len) {
+				at = 0;
+				atomic_fetch_add(&fl->sent, 1);
+			}
+		}
+		drain_and_close(fd);
+	}
+	free(frame);
+	return NULL;
+}
+
+/*
+ * FLOODERS connections pipeline requests and never read a reply, and
+ * reconnect whenever berthd drops them (which is what nng's REQ does).
+ * Another client's Health calls all answer within a timeout shorter than
+ * the 5 s a reply may wait for a reader (a server whose workers wait for
+ * those replies answers none in time), and berthd closes the flooding
+ * connections.
+ */
+static void
+test_clients_that_pipeline_without_reading_do_not_stall_the_others(void **state)
+{
+	struct fixture *f = *state;
+	struct flooder fl[FLOODERS];
+	pthread_t t[FLOODERS];
+	char *name = malloc(FLOOD_REPLY_BYTES);
+	uint8_t *env;
+	size_t len;
+	int closed = 0, sent = 0, answered = 0;
+	berth_status st;
+
+	/*
+	 * KNOWN BUG, skipped unless BERTH_TEST_KNOWN_BUGS is set: the asserts
+	 * pass (and fail without the per-connection limit: about 13 of 20
+	 * Health calls answer), but afterwards nng 1.5.2's reaper stays stuck
+	 * on a connection closed with a reply written in part, and the next
+	 * nng_close (the fixture's teardown) hangs for good.
+	 */
+	if (getenv("BERTH_TEST_KNOWN_BUGS") == NULL) {
+		free(name);
+		print_message("skipped: nng 1.5.2 hangs in the teardown; BERTH_TEST_KNOWN_BUGS=1 runs it\n");
+		skip();
+	}
+	assert_non_null(name);
+	memset(name, 'n', FLOOD_REPLY_BYTES - 1);
+	name[FLOOD_REPLY_BYTES - 1] = '\0';
+	env = put_envelope(name, "", &len);
+	for (int i = 0; i < FLOODERS; i++) {
+		memset(&fl[i], 0, sizeof(fl[i]));
+		fl[i].url = f->url;
+		fl[i].request = env;
+		fl[i].len = len;
+		assert_int_equal(pthread_create(&t[i], NULL, flooder_main, &fl[i]), 0);
+	}
+	/* The flood is on: every flooder has more requests out than it has workers. */
+	for (int i = 0; i < FLOODERS; i++)
+		for (int64_t until = clock_monotonic_ms() + 10000;
+		    atomic_load(&fl[i].sent) <= WORKERS && clock_monotonic_ms() < until;)
+			clock_sleep_ms(5);
+
+	berth_set_timeout(f->client, 3000);
+	for (int round = 0; round < 20; round++) {
+		if (call_health(f->client, "", &st) == 0)
+			answered++;
+		else
+			print_message("Health %d: %s %s\n", round, berth_code_name(st.code),
+			    st.message);
+	}
+	for (int i = 0; i < FLOODERS; i++) {
+		atomic_store(&fl[i].stop, true);
+		pthread_join(t[i], NULL);
+		closed += atomic_load(&fl[i].closed_by_server);
+		sent += atomic_load(&fl[i].sent);
+	}
+	assert_server_serves(f->client);
+	print_message("flood: %d requests sent, %d connections closed by the server; "
+		      "%d of 20 Health calls answered\n", sent, closed, answered);
+	assert_int_equal(answered, 20);
+	assert_true(closed >= FLOODERS); /* each flooder was dropped at least once */
+	free(env);
+	free(name);
+}
+
+/*
+ * A program with many threads on one client: twice as many calls at once
+ * as there are workers. At most its share of the workers runs them at a
+ * time (the rest are answered TOO_MANY_IN_FLIGHT and libberth sends them
+ * again), and every call gets through.
+ */
+static void
+test_many_concurrent_calls_on_one_connection_all_get_through(void **state)
+{
+	struct fixture *f = *state;
+	struct health_thread calls[2 * WORKERS];
+	pthread_t t[2 * WORKERS];
+
+	for (int i = 0; i < 2 * WORKERS; i++) {
+		calls[i] = (struct health_thread){ f->client, i % 2 == 0 ? "slow" : "", -1 };
+		assert_int_equal(pthread_create(&t[i], NULL, health_thread_main, &calls[i]), 0);
+	}
+	for (int i = 0; i < 2 * WORKERS; i++) {
+		pthread_join(t[i], NULL);
+		if (calls[i].code != 0)
+			fail_msg("call %d: %s %s", i, berth_code_name(calls[i].st.code),
+			    calls[i].st.message);
+	}
+	assert_int_equal(atomic_load(&app.health_calls), 2 * WORKERS);
+	assert_true(atomic_load(&app.slow_running_max) <= CALLS_PER_CONNECTION);
+}
+
+/* A raw client may see the refusal itself: RESOURCE_EXHAUSTED, TOO_MANY_IN_FLIGHT. */
+static void
+test_request_over_the_connection_limit_is_refused_unrun(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	uint8_t *payload, *env, head[9], *body;
+	size_t plen, len;
+	int fd, refused = 0, ok = 0;
+
+	req.service = "slow";
+	payload = pack_message(&req.base, &plen);
+	env = pack_envelope(HEALTH_PATH, payload, plen, 10000, "", &len);
+	fd = raw_ipc_connect(f->url);
+	assert_true(fd >= 0);
+	for (int i = 0; i < CALLS_PER_CONNECTION + 1; i++)
+		assert_true(raw_ipc_send(fd, (uint32_t)i + 1, env, len));
+	/* The one over the limit is answered first, while the others still run. */
+	for (int i = 0; i < CALLS_PER_CONNECTION + 1; i++) {
+		Berth__V1__RpcResponse *resp;
+		uint64_t n = 0;
+
+		assert_true(read_full(fd, head, sizeof(head)));
+		for (int b = 0; b < 8; b++)
+			n = n << 8 | head[1 + b];
+		assert_true(n >= 4 && n < 65536);
+		body = malloc(n);
+		assert_non_null(body);
+		assert_true(read_full(fd, body, n));
+		resp = berth__v1__rpc_response__unpack(NULL, n - 4, body + 4);
+		assert_non_null(resp);
+		if (resp->code == BERTH__V1__CODE__RESOURCE_EXHAUSTED) {
+			assert_int_equal(i, 0);
+			assert_int_equal(resp->n_details, 1);
+			assert_string_equal(resp->details[0]->reason, "TOO_MANY_IN_FLIGHT");
+			refused++;
+		} else {
+			assert_int_equal(resp->code, BERTH__V1__CODE__OK);
+			ok++;
+		}
+		berth__v1__rpc_response__free_unpacked(resp, NULL);
+		free(body);
+	}
+	assert_int_equal(refused, 1);
+	assert_int_equal(ok, CALLS_PER_CONNECTION);
+	assert_int_equal(atomic_load(&app.health_calls), CALLS_PER_CONNECTION);
+	close(fd);
+	free(env);
+	free(payload);
 }
 
 static void
@@ -1475,6 +1743,9 @@ main(void)
 		T(test_second_server_on_same_url_fails),
 		T(test_listener_survives_peers_that_hang_up_during_handshake),
 		T(test_client_that_never_reads_its_replies_does_not_hold_the_workers),
+		T(test_clients_that_pipeline_without_reading_do_not_stall_the_others),
+		T(test_many_concurrent_calls_on_one_connection_all_get_through),
+		T(test_request_over_the_connection_limit_is_refused_unrun),
 		T(test_stop_waits_for_calls_in_flight_and_closes_workers),
 		cmocka_unit_test(test_stop_accepts_null),
 	};
