@@ -17,35 +17,6 @@
 #include "store/registry.h"
 #include "store/store_internal.h"
 
-enum stmt_id {
-	ST_TEMPLATE_LIST,
-	ST_TEMPLATE_GET,
-	ST_TEMPLATE_EXISTS,
-	ST_TEMPLATE_INSERT,
-	ST_TEMPLATE_UPDATE,
-	ST_TEMPLATE_DELETE,
-	ST_TEMPLATE_IN_USE,
-	ST_INSTANCE_NAMES,
-	ST_SERVICE_INSERT,
-	ST_SERVICE_GET,
-	ST_SERVICE_LIST,
-	ST_SERVICE_UPDATE,
-	ST_SERVICE_SET_PORT,
-	ST_SERVICE_DELETE,
-	ST_SERVICE_PORTS,
-	ST_STATS_STATUS,
-	ST_STATS_TEMPLATES,
-	ST_SHUTDOWN_BEGIN,
-	ST_SHUTDOWN_PENDING,
-	ST_SHUTDOWN_DONE,
-	ST_SERVICE_COUNTS,
-	ST_TEMPLATE_PORT_USAGE,
-	ST_SECRET_EXISTS,
-	ST_SECRET_SET,
-	ST_SECRET_DELETE_UNLISTED,
-	ST_SECRET_VALUES,
-	ST_COUNT
-};
 
 #define TEMPLATE_COLUMNS                                                                   \
 	"name, description, image, build_context, container_port, port_range_start, "      \
@@ -126,8 +97,8 @@ static const char *const stmt_sql[ST_COUNT] = {
  */
 static atomic_uint_fast64_t generation = 1;
 
-static void
-changed(void)
+void
+registry_changed(void)
 {
 	atomic_fetch_add(&generation, 1);
 }
@@ -138,14 +109,9 @@ registry_generation(void)
 	return atomic_load(&generation);
 }
 
-struct registry {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[ST_COUNT];
-	struct error error; /* of the last call that failed */
-};
 
-static int __attribute__((format(printf, 3, 4)))
-fail(struct registry *reg, int code, const char *fmt, ...)
+int
+registry_fail(struct registry *reg, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -159,8 +125,8 @@ fail(struct registry *reg, int code, const char *fmt, ...)
 }
 
 /* Maps an SQLite result to a berth code, keeping SQLite's message. */
-static int
-fail_sqlite(struct registry *reg, int rc)
+int
+registry_fail_sqlite(struct registry *reg, int rc)
 {
 	int code;
 
@@ -182,12 +148,12 @@ fail_sqlite(struct registry *reg, int rc)
 	default:
 		code = BERTH__V1__CODE__INTERNAL;
 	}
-	return fail(reg, code, "registry: %s", sqlite3_errmsg(reg->db));
+	return registry_fail(reg, code, "registry: %s", sqlite3_errmsg(reg->db));
 }
 
 /* The prepared statement `id`, reset and cleared; NULL on failure. */
-static sqlite3_stmt *
-stmt(struct registry *reg, enum stmt_id id)
+sqlite3_stmt *
+registry_stmt(struct registry *reg, enum stmt_id id)
 {
 	sqlite3_stmt *st = reg->stmts[id];
 
@@ -316,18 +282,18 @@ registry_error(const struct registry *reg)
 	return &reg->error;
 }
 
-/* --- templates ------------------------------------------------------------ */
+/* --- column helpers (store_internal.h) --------------------------------------- */
 
-static char *
-column_text(struct arena *a, sqlite3_stmt *st, int col)
+char *
+store_column_text(struct arena *a, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
 	return arena_strdup(a, s != NULL ? (const char *)s : "");
 }
 
 /* A JSON array of strings from a column into an arena string array. */
-static char **
-column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
+char **
+store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
 {
 	const char *text = (const char *)sqlite3_column_text(st, col);
 	json_t *arr = text != NULL ? json_loads(text, 0, NULL) : NULL;
@@ -347,331 +313,13 @@ column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
 	return list;
 }
 
-static Berth__V1__Template *
-template_from_row(struct arena *a, sqlite3_stmt *st)
-{
-	Berth__V1__Template *t = ARENA_NEW(a, Berth__V1__Template);
-
-	berth__v1__template__init(t);
-	t->name = column_text(a, st, 0);
-	t->description = column_text(a, st, 1);
-	t->image = column_text(a, st, 2);
-	t->build_context = column_text(a, st, 3);
-	t->container_port = (uint32_t)sqlite3_column_int(st, 4);
-	t->port_range_start = (uint32_t)sqlite3_column_int(st, 5);
-	t->port_range_end = (uint32_t)sqlite3_column_int(st, 6);
-	t->mount_path = column_text(a, st, 7);
-	t->env = column_string_list(a, st, 8, &t->n_env);
-	t->command = column_string_list(a, st, 9, &t->n_command);
-	t->stop_timeout_s = (uint32_t)sqlite3_column_int(st, 10);
-	t->publish_mode = column_text(a, st, 11);
-	t->replicas = (uint32_t)sqlite3_column_int(st, 12);
-	t->constraints = column_string_list(a, st, 13, &t->n_constraints);
-	t->cpu_limit = sqlite3_column_double(st, 14);
-	t->memory_limit_bytes = (uint64_t)sqlite3_column_int64(st, 15);
-	/* Keys only: "KEY=***". */
-	t->secret_env = column_string_list(a, st, 16, &t->n_secret_env);
-	for (size_t i = 0; i < t->n_secret_env; i++)
-		t->secret_env[i] = arena_printf(a, "%s=" SECRET_MASK, t->secret_env[i]);
-	return t;
-}
-
-int
-registry_template_list(struct registry *reg, struct arena *a, Berth__V1__Template ***out,
-    size_t *n)
-{
-	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_LIST);
-	size_t count = 0, cap = 16;
-	Berth__V1__Template **list;
-	int rc;
-
-	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
-	list = ARENA_ARRAY(a, Berth__V1__Template *, cap);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (count == cap) {
-			Berth__V1__Template **bigger = ARENA_ARRAY(a, Berth__V1__Template *, cap * 2);
-			memcpy(bigger, list, sizeof(*list) * count);
-			list = bigger;
-			cap *= 2;
-		}
-		list[count++] = template_from_row(a, st);
-	}
-	if (rc != SQLITE_DONE)
-		return fail_sqlite(reg, rc);
-	*out = list;
-	*n = count;
-	return 0;
-}
-
-int
-registry_template_get(struct registry *reg, struct arena *a, const char *name,
-    Berth__V1__Template **out)
-{
-	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_GET);
-	int rc;
-
-	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "no template named %s", name);
-	if (rc != SQLITE_ROW)
-		return fail_sqlite(reg, rc);
-	*out = template_from_row(a, st);
-	sqlite3_reset(st);
-	return 0;
-}
-
-static char *
-string_list_json(char **items, size_t n)
-{
-	json_t *arr = json_array();
-	char *text;
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_string(items[i]));
-	text = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	return text;
-}
-
-/* Whether entry is "KEY=***": keep the value stored for KEY. */
-static bool
-secret_kept(const char *entry)
-{
-	size_t key_len = validate_env_key_len(entry);
-
-	return entry[key_len] == '=' && strcmp(entry + key_len + 1, SECRET_MASK) == 0;
-}
-
-/*
- * Inside registry_template_put's transaction: the template's secrets become
- * what t->secret_env says. "KEY=***" keeps the stored value (and fails
- * INVALID_ARGUMENT when there is none: another put may have deleted it
- * since the caller checked), "KEY=VALUE" sets it, an unlisted key goes.
- */
-static int
-secrets_put(struct registry *reg, const Berth__V1__Template *t)
-{
-	json_t *keys = json_array();
-	char *keys_json = NULL;
-	sqlite3_stmt *st;
-	int rc, code = 0;
-
-	for (size_t i = 0; i < t->n_secret_env && code == 0; i++) {
-		const char *e = t->secret_env[i];
-		int key_len = (int)validate_env_key_len(e);
-		bool keep = secret_kept(e);
-
-		json_array_append_new(keys, json_stringn(e, (size_t)key_len));
-		if ((st = stmt(reg, keep ? ST_SECRET_EXISTS : ST_SECRET_SET)) == NULL) {
-			code = fail_sqlite(reg, SQLITE_ERROR);
-			break;
-		}
-		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, e, key_len, SQLITE_STATIC);
-		if (!keep)
-			sqlite3_bind_text(st, 3, e + key_len + 1, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (keep && rc == SQLITE_DONE) {
-			code = fail(reg, BERTH__V1__CODE__INVALID_ARGUMENT,
-			    "template.secret_env[%zu]: no stored value for %.*s", i, key_len, e);
-			snprintf(reg->error.field, sizeof(reg->error.field), "template.secret_env[%zu]", i);
-			snprintf(reg->error.reason, sizeof(reg->error.reason), "NO_STORED_SECRET");
-		} else if (rc != (keep ? SQLITE_ROW : SQLITE_DONE)) {
-			code = fail_sqlite(reg, rc);
-		}
-	}
-	if (code == 0) {
-		keys_json = json_dumps(keys, JSON_COMPACT);
-		st = stmt(reg, ST_SECRET_DELETE_UNLISTED);
-		if (keys_json == NULL || st == NULL) {
-			code = fail_sqlite(reg, SQLITE_ERROR);
-		} else {
-			sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, keys_json, -1, SQLITE_STATIC);
-			rc = sqlite3_step(st);
-			sqlite3_reset(st);
-			if (rc != SQLITE_DONE)
-				code = fail_sqlite(reg, rc);
-		}
-	}
-	json_decref(keys);
-	free(keys_json);
-	return code;
-}
-
-int
-registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created)
-{
-	sqlite3_stmt *st;
-	char now[32];
-	char *env = NULL, *command = NULL, *constraints = NULL;
-	int rc, code = 0;
-
-	if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return fail_sqlite(reg, sqlite3_errcode(reg->db));
-	st = stmt(reg, ST_TEMPLATE_EXISTS);
-	if (st == NULL) {
-		code = fail_sqlite(reg, SQLITE_ERROR);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		code = fail_sqlite(reg, rc);
-		goto out;
-	}
-	*created = rc == SQLITE_DONE;
-	sqlite3_reset(st);
-
-	st = stmt(reg, *created ? ST_TEMPLATE_INSERT : ST_TEMPLATE_UPDATE);
-	env = string_list_json(t->env, t->n_env);
-	command = string_list_json(t->command, t->n_command);
-	constraints = string_list_json(t->constraints, t->n_constraints);
-	if (st == NULL || env == NULL || command == NULL || constraints == NULL) {
-		code = fail_sqlite(reg, SQLITE_ERROR);
-		goto out;
-	}
-	clock_rfc3339_now(now, sizeof(now));
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->description, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, t->image, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, t->build_context, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, (int)t->container_port);
-	sqlite3_bind_int(st, 6, (int)t->port_range_start);
-	sqlite3_bind_int(st, 7, (int)t->port_range_end);
-	sqlite3_bind_text(st, 8, t->mount_path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, env, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, command, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 11, (int)t->stop_timeout_s);
-	sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, t->publish_mode, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 14, (int)t->replicas);
-	sqlite3_bind_text(st, 15, constraints, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 16, t->cpu_limit);
-	sqlite3_bind_int64(st, 17, (sqlite3_int64)t->memory_limit_bytes);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		code = fail_sqlite(reg, rc);
-		goto out;
-	}
-	if ((code = secrets_put(reg, t)) != 0)
-		goto out;
-	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
-		code = fail_sqlite(reg, rc);
-out:
-	if (code != 0)
-		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
-	free(env);
-	free(command);
-	free(constraints);
-	return code;
-}
-
-int
-registry_template_secret_values(struct registry *reg, struct arena *a, const char *name,
-    char ***out, size_t *n)
-{
-	sqlite3_stmt *st = stmt(reg, ST_SECRET_VALUES);
-	size_t count = 0, cap = 8;
-	char **list;
-	int rc;
-
-	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	list = ARENA_ARRAY(a, char *, cap);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(st, 0);
-		const char *value = (const char *)sqlite3_column_text(st, 1);
-
-		if (count == cap) {
-			char **bigger = ARENA_ARRAY(a, char *, cap * 2);
-			memcpy(bigger, list, sizeof(*list) * count);
-			list = bigger;
-			cap *= 2;
-		}
-		list[count++] = arena_printf(a, "%s=%s", key != NULL ? key : "",
-		    value != NULL ? value : "");
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return fail_sqlite(reg, rc);
-	*out = list;
-	*n = count;
-	return 0;
-}
-
-int
-registry_template_delete(struct registry *reg, const char *name)
-{
-	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_IN_USE);
-	int rc, in_use;
-
-	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-		return fail_sqlite(reg, rc);
-	in_use = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	if (in_use > 0)
-		return fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
-		    "template %s still has %d service%s; remove them first", name, in_use,
-		    in_use == 1 ? "" : "s");
-
-	st = stmt(reg, ST_TEMPLATE_DELETE);
-	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		/* A launch raced us and the foreign key refused: report it as in use. */
-		if ((rc & 0xff) == SQLITE_CONSTRAINT)
-			return fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
-			    "template %s still has services; remove them first", name);
-		return fail_sqlite(reg, rc);
-	}
-	if (sqlite3_changes(reg->db) == 0)
-		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "no template named %s", name);
-	return 0;
-}
-
-int
-registry_template_names(struct registry *reg, struct arena *a, char **out)
-{
-	Berth__V1__Template **list;
-	size_t n, len = 1;
-	char *s;
-	int code;
-
-	if ((code = registry_template_list(reg, a, &list, &n)) != 0)
-		return code;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(list[i]->name) + 2;
-	s = arena_alloc(a, len);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			strcat(s, ", ");
-		strcat(s, list[i]->name);
-	}
-	*out = s;
-	return 0;
-}
-
 /* --- services --------------------------------------------------------------- */
 
 int
 registry_begin(struct registry *reg)
 {
 	int rc = sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_OK ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 int
@@ -680,11 +328,11 @@ registry_commit(struct registry *reg)
 	int rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK) {
-		int code = fail_sqlite(reg, rc);
+		int code = registry_fail_sqlite(reg, rc);
 		registry_rollback(reg);
 		return code;
 	}
-	changed();
+	registry_changed();
 	return 0;
 }
 
@@ -720,14 +368,14 @@ int
 registry_instance_next(struct registry *reg, const char *template_name, unsigned from,
     unsigned *number)
 {
-	sqlite3_stmt *st = stmt(reg, ST_INSTANCE_NAMES);
+	sqlite3_stmt *st = registry_stmt(reg, ST_INSTANCE_NAMES);
 	uint32_t *numbers = NULL;
 	size_t n_numbers = 0, cap = 0, rows = 0, limit;
 	unsigned char *taken;
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		unsigned long n = instance_number_of((const char *)sqlite3_column_text(st, 0));
@@ -741,7 +389,7 @@ registry_instance_next(struct registry *reg, const char *template_name, unsigned
 			if (bigger == NULL) {
 				free(numbers);
 				sqlite3_reset(st);
-				return fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+				return registry_fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 			}
 			numbers = bigger;
 			cap = cap ? cap * 2 : 64;
@@ -751,7 +399,7 @@ registry_instance_next(struct registry *reg, const char *template_name, unsigned
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		free(numbers);
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	}
 	/* At most `rows` numbers are taken: the answer is at most from + rows. */
 	if (from == 0)
@@ -760,7 +408,7 @@ registry_instance_next(struct registry *reg, const char *template_name, unsigned
 	taken = calloc(limit + 1, 1);
 	if (taken == NULL) {
 		free(numbers);
-		return fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		return registry_fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 	}
 	for (size_t i = 0; i < n_numbers; i++)
 		if (numbers[i] <= limit)
@@ -776,12 +424,12 @@ registry_instance_next(struct registry *reg, const char *template_name, unsigned
 int
 registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_INSERT);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_INSERT);
 	char now[32];
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	clock_rfc3339_now(now, sizeof(now));
 	sqlite3_bind_text(st, 1, s->service_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, s->template_, -1, SQLITE_STATIC);
@@ -796,18 +444,18 @@ registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
-		changed();
+		registry_changed();
 		return 0;
 	}
 	switch (sqlite3_extended_errcode(reg->db)) {
 	case SQLITE_CONSTRAINT_FOREIGNKEY:
-		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "template %s was deleted", s->template_);
+		return registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "template %s was deleted", s->template_);
 	case SQLITE_CONSTRAINT_PRIMARYKEY:
 	case SQLITE_CONSTRAINT_UNIQUE:
-		return fail(reg, BERTH__V1__CODE__ALREADY_EXISTS,
+		return registry_fail(reg, BERTH__V1__CODE__ALREADY_EXISTS,
 		    "service %s or port %u is already registered", s->service_id, s->port);
 	default:
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	}
 }
 
@@ -817,16 +465,16 @@ service_from_row(struct arena *a, sqlite3_stmt *st)
 	Berth__V1__Service *s = ARENA_NEW(a, Berth__V1__Service);
 
 	berth__v1__service__init(s);
-	s->service_id = column_text(a, st, 0);
-	s->template_ = column_text(a, st, 1);
-	s->container_name = column_text(a, st, 2);
-	s->container_id = column_text(a, st, 3);
+	s->service_id = store_column_text(a, st, 0);
+	s->template_ = store_column_text(a, st, 1);
+	s->container_name = store_column_text(a, st, 2);
+	s->container_id = store_column_text(a, st, 3);
 	s->port = (uint32_t)sqlite3_column_int(st, 4);
-	s->instance = column_text(a, st, 5);
+	s->instance = store_column_text(a, st, 5);
 	s->instance_number = (uint32_t)sqlite3_column_int(st, 6);
-	s->project_dir = column_text(a, st, 7);
-	s->created_at = column_text(a, st, 8);
-	s->status = column_text(a, st, 9);
+	s->project_dir = store_column_text(a, st, 7);
+	s->created_at = store_column_text(a, st, 8);
+	s->status = store_column_text(a, st, 9);
 	return s;
 }
 
@@ -834,17 +482,17 @@ int
 registry_service_get(struct registry *reg, struct arena *a, const char *service_id,
     Berth__V1__Service **out)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_GET);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_GET);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
-		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
+		return registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
 	if (rc != SQLITE_ROW)
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	*out = service_from_row(a, st);
 	sqlite3_reset(st);
 	return 0;
@@ -854,13 +502,13 @@ int
 registry_service_list(struct registry *reg, struct arena *a, const char *template_name,
     const char *status, Berth__V1__Service ***out, size_t *n)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_LIST);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_LIST);
 	size_t count = 0, cap = 16;
 	Berth__V1__Service **list;
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	sqlite3_bind_text(st, 1, template_name ? template_name : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, status ? status : "", -1, SQLITE_STATIC);
 	list = ARENA_ARRAY(a, Berth__V1__Service *, cap);
@@ -875,7 +523,7 @@ registry_service_list(struct registry *reg, struct arena *a, const char *templat
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	*out = list;
 	*n = count;
 	return 0;
@@ -890,13 +538,13 @@ step_one_row(struct registry *reg, sqlite3_stmt *st, const char *service_id)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_UNIQUE)
-			return fail(reg, BERTH__V1__CODE__ALREADY_EXISTS, "registry: %s",
+			return registry_fail(reg, BERTH__V1__CODE__ALREADY_EXISTS, "registry: %s",
 			    sqlite3_errmsg(reg->db));
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	}
 	if (sqlite3_changes(reg->db) == 0)
-		return fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
-	changed();
+		return registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found", service_id);
+	registry_changed();
 	return 0;
 }
 
@@ -904,11 +552,11 @@ int
 registry_service_update(struct registry *reg, const char *service_id, const char *status,
     const char *container_id)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_UPDATE);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_UPDATE);
 	char now[32];
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	clock_rfc3339_now(now, sizeof(now));
 	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
@@ -921,11 +569,11 @@ registry_service_update(struct registry *reg, const char *service_id, const char
 int
 registry_service_set_port(struct registry *reg, const char *service_id, uint32_t port)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_SET_PORT);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_SET_PORT);
 	char now[32];
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	clock_rfc3339_now(now, sizeof(now));
 	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)port);
@@ -936,10 +584,10 @@ registry_service_set_port(struct registry *reg, const char *service_id, uint32_t
 int
 registry_service_delete(struct registry *reg, const char *service_id)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_DELETE);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_DELETE);
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
 	return step_one_row(reg, st, service_id);
 }
@@ -947,28 +595,28 @@ registry_service_delete(struct registry *reg, const char *service_id)
 int
 registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_PORTS);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_PORTS);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (uint32_t)sqlite3_column_int(st, 0));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 int
 registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsResponse *out)
 {
-	sqlite3_stmt *st = stmt(reg, ST_STATS_STATUS);
+	sqlite3_stmt *st = registry_stmt(reg, ST_STATS_STATUS);
 	size_t cap;
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-		return fail_sqlite(reg, rc);
+		return registry_fail_sqlite(reg, rc);
 	out->total_services = (uint32_t)sqlite3_column_int(st, 0);
 	out->running_services = (uint32_t)sqlite3_column_int(st, 1);
 	out->stopped_services = (uint32_t)sqlite3_column_int(st, 2);
@@ -977,23 +625,23 @@ registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsRespons
 	/* Every row holds exactly one port, so total_services sizes the array. */
 	cap = out->total_services;
 	out->used_ports = ARENA_ARRAY(a, uint32_t, cap ? cap : 1);
-	st = stmt(reg, ST_SERVICE_PORTS);
+	st = registry_stmt(reg, ST_SERVICE_PORTS);
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	out->n_used_ports = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_used_ports < cap)
 		out->used_ports[out->n_used_ports++] = (uint32_t)sqlite3_column_int(st, 0);
 	sqlite3_reset(st);
 
-	st = stmt(reg, ST_STATS_TEMPLATES);
+	st = registry_stmt(reg, ST_STATS_TEMPLATES);
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	out->templates = ARENA_ARRAY(a, Berth__V1__TemplateCount *, cap ? cap : 1);
 	out->n_templates = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n_templates < cap) {
 		Berth__V1__TemplateCount *tc = ARENA_NEW(a, Berth__V1__TemplateCount);
 		berth__v1__template_count__init(tc);
-		tc->template_ = column_text(a, st, 0);
+		tc->template_ = store_column_text(a, st, 0);
 		tc->total = (uint32_t)sqlite3_column_int(st, 1);
 		tc->running = (uint32_t)sqlite3_column_int(st, 2);
 		out->templates[out->n_templates++] = tc;
@@ -1007,48 +655,48 @@ registry_stats(struct registry *reg, struct arena *a, Berth__V1__GetStatsRespons
 int
 registry_shutdown_begin(struct registry *reg, const char *policy)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_BEGIN);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SHUTDOWN_BEGIN);
 	char now[32];
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	clock_rfc3339_now(now, sizeof(now));
 	sqlite3_bind_text(st, 1, policy, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 int
 registry_shutdown_pending(struct registry *reg, char *policy, size_t len)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_PENDING);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SHUTDOWN_PENDING);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		snprintf(policy, len, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return BERTH__V1__CODE__NOT_FOUND;
-	return rc == SQLITE_ROW ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_ROW ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 int
 registry_shutdown_done(struct registry *reg)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SHUTDOWN_DONE);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SHUTDOWN_DONE);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 /* --- metrics ------------------------------------------------------------ */
@@ -1058,30 +706,30 @@ registry_service_counts(struct registry *reg,
     void (*fn)(void *arg, const char *template_name, const char *status, unsigned count),
     void *arg)
 {
-	sqlite3_stmt *st = stmt(reg, ST_SERVICE_COUNTS);
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_COUNTS);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1), (unsigned)sqlite3_column_int(st, 2));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }
 
 int
 registry_template_port_usage(struct registry *reg,
     void (*fn)(void *arg, const char *template_name, unsigned capacity, unsigned used), void *arg)
 {
-	sqlite3_stmt *st = stmt(reg, ST_TEMPLATE_PORT_USAGE);
+	sqlite3_stmt *st = registry_stmt(reg, ST_TEMPLATE_PORT_USAGE);
 	int rc;
 
 	if (st == NULL)
-		return fail_sqlite(reg, SQLITE_ERROR);
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(st, 0), (unsigned)sqlite3_column_int(st, 1),
 		    (unsigned)sqlite3_column_int(st, 2));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail_sqlite(reg, rc);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }

@@ -14,7 +14,63 @@
 
 #include "error.h"
 
-struct registry;
+#include "base/arena.h"
+
+/* The statements each connection prepares once (registry.c's stmt_sql). */
+enum stmt_id {
+	ST_TEMPLATE_LIST,
+	ST_TEMPLATE_GET,
+	ST_TEMPLATE_EXISTS,
+	ST_TEMPLATE_INSERT,
+	ST_TEMPLATE_UPDATE,
+	ST_TEMPLATE_DELETE,
+	ST_TEMPLATE_IN_USE,
+	ST_INSTANCE_NAMES,
+	ST_SERVICE_INSERT,
+	ST_SERVICE_GET,
+	ST_SERVICE_LIST,
+	ST_SERVICE_UPDATE,
+	ST_SERVICE_SET_PORT,
+	ST_SERVICE_DELETE,
+	ST_SERVICE_PORTS,
+	ST_STATS_STATUS,
+	ST_STATS_TEMPLATES,
+	ST_SHUTDOWN_BEGIN,
+	ST_SHUTDOWN_PENDING,
+	ST_SHUTDOWN_DONE,
+	ST_SERVICE_COUNTS,
+	ST_TEMPLATE_PORT_USAGE,
+	ST_SECRET_EXISTS,
+	ST_SECRET_SET,
+	ST_SECRET_DELETE_UNLISTED,
+	ST_SECRET_VALUES,
+	ST_COUNT
+};
+
+struct registry {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[ST_COUNT];
+	struct error error; /* of the last call that failed */
+};
+
+/* The prepared statement `id`, reset and cleared; NULL on failure. */
+sqlite3_stmt *registry_stmt(struct registry *reg, enum stmt_id id);
+
+/* Records a failure in reg->error and returns `code`. */
+int registry_fail(struct registry *reg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Maps an SQLite result to a berth code, keeping SQLite's message. */
+int registry_fail_sqlite(struct registry *reg, int rc);
+
+/* After a change to the services table (registry_generation). */
+void registry_changed(void);
+
+/* Column `col` of the current row as an arena string ("" for NULL). */
+char *store_column_text(struct arena *a, sqlite3_stmt *st, int col);
+
+/* A column holding a JSON array of strings, as an arena string array. */
+char **store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n);
 
 sqlite3 *registry_db(struct registry *reg);
 
