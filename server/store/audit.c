@@ -38,6 +38,13 @@ fail_db(sqlite3 *db, struct error *err)
 	    "audit log: %s", sqlite3_errmsg(db));
 }
 
+/* The table of authenticated history, or of refusals without a valid token. */
+static const char *
+table_of(bool refused)
+{
+	return refused ? "audit_refused" : "audit";
+}
+
 /* One housekeeping statement with one integer or text parameter. */
 static void
 prune(sqlite3 *db, const char *sql, sqlite3_int64 number, const char *text)
@@ -60,7 +67,7 @@ apply_limits(sqlite3 *db, bool refused, int64_t newest_id)
 {
 	struct audit_limits l;
 	char sql[128], oldest[32];
-	const char *table = refused ? "audit_refused" : "audit";
+	const char *table = table_of(refused);
 	time_t cutoff;
 	struct tm tm;
 
@@ -82,19 +89,17 @@ int
 audit_record(struct registry *reg, struct audit_entry *e, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
-	static const char sql_audit[] =
-	    "INSERT INTO audit (time, token_name, peer, method, target, code, request_id) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-	static const char sql_refused[] =
-	    "INSERT INTO audit_refused (time, token_name, peer, method, target, code, request_id) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	char sql[160];
 	sqlite3_stmt *st;
 	int rc;
 
 	if (e->time[0] == '\0')
 		clock_rfc3339_now(e->time, sizeof(e->time));
-	if (sqlite3_prepare_v2(db, e->refused_unauthenticated ? sql_refused : sql_audit, -1, &st,
-		NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO %s (time, token_name, peer, method, target, code, request_id) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    table_of(e->refused_unauthenticated));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return fail_db(db, err);
 	sqlite3_bind_text(st, 1, e->time, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, e->token_name, -1, SQLITE_STATIC);
@@ -118,16 +123,15 @@ audit_tail(struct registry *reg, bool refused, unsigned n,
     void (*fn)(void *arg, const struct audit_entry *e), void *arg, struct error *err)
 {
 	sqlite3 *db = registry_db(reg);
-	static const char sql_audit[] =
-	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
-	    "(SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id";
-	static const char sql_refused[] =
-	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
-	    "(SELECT * FROM audit_refused ORDER BY id DESC LIMIT ?1) ORDER BY id";
+	char sql[192];
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, refused ? sql_refused : sql_audit, -1, &st, NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql),
+	    "SELECT id, time, token_name, peer, method, target, code, request_id FROM "
+	    "(SELECT * FROM %s ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	    table_of(refused));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return fail_db(db, err);
 	sqlite3_bind_int64(st, 1, n == 0 ? -1 : (sqlite3_int64)n); /* LIMIT -1: all */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -31,19 +31,19 @@ registry_file_refuse_lost(const char *path, struct error *err)
 {
 	char marker[4200], wal[4200];
 	struct stat st, wst;
-	bool empty = stat(path, &st) != 0 ? errno == ENOENT : st.st_size == 0;
+	bool empty = stat(path, &st) != 0 ? errno == ENOENT : st.st_size == 0, marked;
 
 	if (!empty)
 		return 0;
 	marker_path(marker, sizeof(marker), path);
 	snprintf(wal, sizeof(wal), "%s-wal", path);
-	if (access(marker, F_OK) == 0 || (stat(wal, &wst) == 0 && wst.st_size > 0))
+	marked = access(marker, F_OK) == 0;
+	if (marked || (stat(wal, &wst) == 0 && wst.st_size > 0))
 		return error_set(err, BERTH__V1__CODE__DATA_LOSS,
 		    "the registry %s is missing or empty, but one existed here (%s%s): its templates, "
 		    "services and tokens would be lost. Restore it from a backup (with its -wal file), "
 		    "or, to start over with an empty registry, remove %s and %s-wal",
-		    path, access(marker, F_OK) == 0 ? marker : wal,
-		    access(marker, F_OK) == 0 ? " exists" : " is not empty", marker, path);
+		    path, marked ? marker : wal, marked ? " exists" : " is not empty", marker, path);
 	return 0;
 }
 
