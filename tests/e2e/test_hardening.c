@@ -34,26 +34,6 @@ struct fixture {
 	char operator_token[128];
 };
 
-/* `berthd token create` on the data directory; the token in `token`. */
-static void
-create_token(const struct e2e_daemon *d, const char *name, const char *role, char *token,
-    size_t len)
-{
-	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-	char cmd[1024];
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd),
-	    "%s/berthd token create --name %s --role %s --data-dir '%s' 2>/dev/null", build, name,
-	    role, d->proc.data_dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(token, (int)len, p));
-	assert_int_equal(pclose(p), 0);
-	token[strcspn(token, "\n")] = '\0';
-	assert_int_equal(strncmp(token, "berth_", 6), 0);
-}
-
 static berth_client *
 client_with(const struct e2e_daemon *d, const char *token)
 {
@@ -77,9 +57,10 @@ setup(void **state)
 
 	if (f == NULL || e2e_daemon_start(&f->d, args) != 0)
 		return -1;
-	create_token(&f->d, "op", "operator", op, sizeof(op));
+	if (e2e_create_token(&f->d, "op", "operator", op, sizeof(op)) != 0 ||
+	    e2e_create_token(&f->d, "root", "admin", admin, sizeof(admin)) != 0)
+		return -1;
 	snprintf(f->operator_token, sizeof(f->operator_token), "%s", op);
-	create_token(&f->d, "root", "admin", admin, sizeof(admin));
 	f->operator_client = client_with(&f->d, op);
 	f->admin_client = client_with(&f->d, admin);
 	if (e2e_put_demo_template(f->admin_client, "hard", RANGE_FIRST, RANGE_LAST) != 0)

@@ -63,6 +63,30 @@ e2e_daemon_start(struct e2e_daemon *d, const char *const *extra_args)
 }
 
 int
+e2e_create_token(const struct e2e_daemon *d, const char *name, const char *role, char *token,
+    size_t len)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
+	char cmd[1024];
+	FILE *p;
+	bool ok;
+
+	snprintf(cmd, sizeof(cmd),
+	    "%s/berthd token create --name %s --role %s --data-dir '%s' 2>/dev/null", build, name,
+	    role, d->proc.data_dir);
+	if ((p = popen(cmd, "r")) == NULL)
+		return -1;
+	ok = fgets(token, (int)len, p) != NULL;
+	ok = pclose(p) == 0 && ok;
+	token[strcspn(token, "\n")] = '\0';
+	if (!ok || strncmp(token, "berth_", 6) != 0) {
+		fprintf(stderr, "berthd token create %s failed\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+int
 e2e_daemon_restart(struct e2e_daemon *d, const char *const *extra_args)
 {
 	if (berthd_proc_restart(&d->proc, extra_args) != 0)

@@ -69,6 +69,13 @@ int e2e_daemon_start(struct e2e_daemon *d, const char *const *extra_args);
 /* (Re)opens d->client on d->proc.url with call_timeout_ms (0: the default). */
 int e2e_daemon_connect(struct e2e_daemon *d, int call_timeout_ms);
 
+/*
+ * `berthd token create` on d's data directory (berthd may be running): the
+ * token ("berth_...") into token. 0, or -1 with the reason on stderr.
+ */
+int e2e_create_token(const struct e2e_daemon *d, const char *name, const char *role,
+    char *token, size_t len);
+
 /* berthd again on the same directory (after it stopped or was killed), and a new client. */
 int e2e_daemon_restart(struct e2e_daemon *d, const char *const *extra_args);
 
