@@ -37,6 +37,21 @@ struct call {
 	bool mutating;          /* the method changes state (its route says so) */
 	const ProtobufCMessage *request; /* the decoded request, once dispatch_call has it */
 
+	/*
+	 * Exactly once across restarts. request_key names a mutating call with
+	 * a request id (NULL otherwise): the handler stamps its first change
+	 * with it (requests_stamp). When an earlier attempt of the same call was
+	 * cut short by a crash, resumed is true and resumed_subject (if that
+	 * attempt got as far as a change) says what it changed, resumed_detail
+	 * what it kept to answer for it: the handler answers for that change
+	 * instead of making it again.
+	 */
+	const char *request_key;
+	bool resumed;
+	const char *resumed_subject;
+	const void *resumed_detail;
+	size_t resumed_detail_len;
+
 	/* Outcome, set by call_fail*(): the code, the message, the first field. */
 	struct error error;
 	Berth__V1__ErrorDetail *details[CALL_DETAILS_MAX];

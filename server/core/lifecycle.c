@@ -34,6 +34,7 @@
 #include "core/ports.h"
 #include "core/service_lock.h"
 #include "core/templates.h"
+#include "store/requests.h"
 
 /* Attempts at another port when Docker finds the chosen one taken. */
 #define LAUNCH_PORT_RETRIES 8
@@ -273,6 +274,12 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		return call_fail(call, BERTH__V1__CODE__ABORTED,
 		    "service '%s' is busy with another operation", s->service_id);
 	}
+	/* The row and the launch's request id in one transaction (requests.h). */
+	if ((code = requests_stamp(reg, call->request_key, s->service_id, NULL, 0)) != 0) {
+		service_unlock(d->locks, s->service_id);
+		registry_rollback(reg);
+		return registry_code(call, code);
+	}
 	if ((code = registry_commit(reg)) != 0) {
 		service_unlock(d->locks, s->service_id);
 		return registry_code(call, code);
@@ -436,6 +443,39 @@ check_port_choice(struct call *call, const Berth__V1__Template *t, uint32_t port
 	return 0;
 }
 
+static int lock_service(struct call *call, const char *service_id, Berth__V1__Service **out);
+
+/*
+ * The launch is a resend of one that berthd's restart cut short after it
+ * had made its row (call->resumed_subject): answers for that service as
+ * start-up reconciliation left it, instead of launching a second one.
+ * NOT_FOUND, with no failure recorded, when the row is gone (the launch
+ * was undone): then it runs again.
+ */
+static int
+answer_resumed_launch(struct call *call, Berth__V1__LaunchServiceResponse *out)
+{
+	const char *service_id = call->resumed_subject;
+	Berth__V1__Service *s;
+	int code;
+
+	if ((code = lock_service(call, service_id, &s)) != 0) {
+		if (code == BERTH__V1__CODE__NOT_FOUND)
+			call_clear_failure(call);
+		return code;
+	}
+	service_unlock(call_berthd(call)->locks, service_id);
+	if (strcmp(s->status, STATUS_CREATING) == 0)
+		return call_fail(call, BERTH__V1__CODE__UNAVAILABLE,
+		    "the launch of %s was cut short by a restart of berthd and is not finished yet "
+		    "(Docker did not answer): try again later",
+		    service_id);
+	lifecycle_set_url(call, s);
+	out->service = s;
+	log_info("launch resumed after a restart service=%s status=%s", service_id, s->status);
+	return 0;
+}
+
 int
 lifecycle_launch(struct call *call, const char *template_name, const char *instance,
     uint32_t port, Berth__V1__LaunchServiceResponse *out)
@@ -450,6 +490,9 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	int64_t started = clock_monotonic_us(), docker_us, port_us;
 	int code;
 
+	if (call->resumed_subject != NULL &&
+	    (code = answer_resumed_launch(call, out)) != BERTH__V1__CODE__NOT_FOUND)
+		return code;
 	if ((code = template_lookup(call, "template", template_name, &t)) != 0)
 		return code;
 	if (instance[0] != '\0' && validate_instance_name("instance", instance, &verr) != 0)
@@ -707,6 +750,68 @@ refuse_purge_while_running(struct call *call, const Berth__V1__Service *s)
 	return 0;
 }
 
+/*
+ * Marks the service as being removed, and stamps the call's request id
+ * with it and its record, in one transaction: a resend after a crash knows
+ * the removal was under way, and what it removed (finish_resumed_remove).
+ */
+static int
+mark_removing(struct call *call, const Berth__V1__Service *s)
+{
+	struct registry *reg = call_registry(call);
+	size_t len = call->request_key != NULL ? berth__v1__service__get_packed_size(s) : 0;
+	uint8_t *record = len > 0 ? arena_alloc(&call->arena, len) : NULL;
+	int code;
+
+	if (record != NULL)
+		berth__v1__service__pack(s, record);
+	if ((code = registry_begin(reg)) != 0)
+		return code;
+	if ((code = registry_service_update(reg, s->service_id, STATUS_REMOVING, NULL)) != 0 ||
+	    (code = requests_stamp(reg, call->request_key, s->service_id, record, len)) != 0) {
+		registry_rollback(reg);
+		return code;
+	}
+	return registry_commit(reg);
+}
+
+/*
+ * A resend of a removal that berthd's restart cut short after it had
+ * marked the service: the row is gone, so the removal got as far as
+ * deleting it (reconciliation finishes one that had not). Purges what the
+ * request asked to purge, which may not have happened yet, and answers
+ * from the record kept with the request id.
+ */
+static int
+finish_resumed_remove(struct call *call, bool keep_container, bool purge,
+    Berth__V1__RemoveServiceResponse *out)
+{
+	struct berthd *d = call_berthd(call);
+	Berth__V1__Service *s;
+	struct error err = { 0 };
+	int code = 0;
+
+	call_clear_failure(call);
+	s = berth__v1__service__unpack(&call->arena.allocator, call->resumed_detail_len,
+	    call->resumed_detail);
+	if (s == NULL)
+		return call_fail(call, BERTH__V1__CODE__DATA_LOSS,
+		    "the removal of %s was cut short by a restart and its record is unreadable",
+		    call->resumed_subject);
+	out->container_removed = !keep_container;
+	if (purge && (code = instance_dir_purge(d->templates_dir, s->template_, s->instance, &err)) == 0)
+		out->directory_removed = true;
+	else if (purge)
+		code = call_fail_error(call, &err);
+	if (purge && code == 0)
+		code = purge_backend_storage(call, s, &out->volume_removed);
+	lifecycle_set_url(call, s);
+	out->service = s;
+	log_info("remove resumed after a restart service=%s purged=%d", s->service_id,
+	    (int)out->directory_removed);
+	return code;
+}
+
 int
 lifecycle_remove(struct call *call, const char *service_id, bool keep_container, bool purge,
     Berth__V1__RemoveServiceResponse *out)
@@ -718,8 +823,12 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	Berth__V1__Service *s;
 	int code;
 
-	if ((code = lock_service(call, service_id, &s)) != 0)
+	if ((code = lock_service(call, service_id, &s)) != 0) {
+		if (code == BERTH__V1__CODE__NOT_FOUND && call->resumed_subject != NULL &&
+		    strcmp(call->resumed_subject, service_id) == 0)
+			return finish_resumed_remove(call, keep_container, purge, out);
 		return code;
+	}
 	/*
 	 * A running container could swap what berthd is deleting for links
 	 * to host paths: its directory is purged only once it has stopped.
@@ -727,7 +836,7 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	if (purge && keep_container && (code = refuse_purge_while_running(call, s)) != 0)
 		goto out;
 	/* Mark first: a crash from here on is finished by reconciliation. */
-	if ((code = registry_service_update(reg, service_id, STATUS_REMOVING, NULL)) != 0) {
+	if ((code = mark_removing(call, s)) != 0) {
 		/* A full disk, say: nothing was removed, and the caller is told why. */
 		code = call_fail(call, code, "cannot mark %s as being removed, nothing was removed: %s",
 		    service_id, registry_error(reg)->message);

@@ -8,6 +8,7 @@
 #include "base/build_root.h"
 #include "core/berthd.h"
 #include "core/templates.h"
+#include "store/requests.h"
 
 /* NOT_FOUND: "Template 'x' not found. Available templates: a, b, ..." */
 static int
@@ -122,18 +123,32 @@ template_secret_values(struct call *call, const char *name, char ***out, size_t 
 int
 template_delete(struct call *call, const char *name)
 {
+	struct registry *reg = call_registry(call);
 	struct error err;
 	int code;
 
 	if (validate_name("name", name, &err) != 0)
 		return call_fail_error(call, &err);
-	code = registry_template_delete(call_registry(call), name);
+	/* The deletion and its request id in one transaction (requests.h). */
+	if ((code = registry_begin(reg)) == 0) {
+		code = registry_template_delete(reg, name);
+		if (code == 0)
+			code = requests_stamp(reg, call->request_key, name, NULL, 0);
+		if (code == 0)
+			code = registry_commit(reg);
+		else
+			registry_rollback(reg);
+	}
+	/* An attempt cut short after its deletion: the template is gone, as asked. */
+	if (code == BERTH__V1__CODE__NOT_FOUND && call->resumed_subject != NULL &&
+	    strcmp(call->resumed_subject, name) == 0)
+		return 0;
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return template_not_found(call, name);
 	if (code == BERTH__V1__CODE__FAILED_PRECONDITION)
 		return call_fail_detail(call, code, "name", "TEMPLATE_IN_USE", "%s",
-		    registry_error(call_registry(call))->message);
+		    registry_error(reg)->message);
 	if (code != 0)
-		return call_fail_error(call, registry_error(call_registry(call)));
+		return call_fail_error(call, registry_error(reg));
 	return 0;
 }

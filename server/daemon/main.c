@@ -20,7 +20,9 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/request_log.h"
 #include "store/audit.h"
+#include "store/requests.h"
 #include "store/tokens.h"
 #include "daemon/admin_cmd.h"
 #include "daemon/notify.h"
@@ -408,7 +410,7 @@ main(int argc, char **argv)
 	struct dispatch_table table;
 	struct rpc_server_config rpc_config;
 	struct rpc_server_hooks hooks = { d, worker_open, worker_close, auth_authorize,
-		auth_finished, count_rpc };
+		auth_finished, count_rpc, request_log_claim, request_log_finish };
 	struct registry *reg = NULL;
 	struct metrics_server *metrics = NULL;
 	sigset_t signals;
@@ -499,6 +501,8 @@ main(int argc, char **argv)
 	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
+	if (requests_prune(reg) > 0)
+		log_info("forgot request ids older than %d min", REQUESTS_KEEP_MS / 60000);
 	if (dispatch_table_init(&table, berthd_routes, berthd_routes_count, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		return 1;

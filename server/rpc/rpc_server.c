@@ -209,6 +209,31 @@ transient(int code)
 	    code == BERTH__V1__CODE__DEADLINE_EXCEEDED;
 }
 
+static void
+fail_reused(struct call *call)
+{
+	call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "request_id", "REQUEST_ID_REUSED",
+	    "request id reused with a different request: request_id %s already named another %s "
+	    "call; use a new id for a new request",
+	    call->request_id, call->method);
+}
+
+/* The stored reply of a call done before, as the reply message; frees `cached`. */
+static nng_msg *
+replay(struct call *call, void *cached, size_t len)
+{
+	nng_msg *out;
+
+	if (nng_msg_alloc(&out, len) == 0)
+		memcpy(nng_msg_body(out), cached, len);
+	else
+		out = NULL;
+	free(cached);
+	call->error.code = BERTH__V1__CODE__OK;
+	log_debug("rpc replay method=%s request_id=%s", call->method, call->request_id);
+	return out;
+}
+
 /*
  * Runs one request to its reply. `data` is the received message body.
  * Returns the reply message (NULL only when out of memory). Fills call->error.code,
@@ -225,6 +250,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	uint32_t timeout_ms;
 	const char *reason;
 	char *key = NULL, field[64];
+	bool durable = false;
 	int index;
 	nng_msg *out;
 
@@ -303,22 +329,11 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 		switch (request_cache_claim(srv->cache, key, digest, call->deadline_ms, &cached,
 		    &cached_len)) {
 		case REQUEST_CONFLICT:
-			call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "request_id",
-			    "REQUEST_ID_REUSED",
-			    "request id reused with a different request: request_id %s already named "
-			    "another %s call; use a new id for a new request",
-			    call->request_id, call->method);
+			fail_reused(call);
 			set_error(&resp, call);
 			return pack_response(&resp);
 		case REQUEST_REPLAY:
-			if (nng_msg_alloc(&out, cached_len) == 0)
-				memcpy(nng_msg_body(out), cached, cached_len);
-			else
-				out = NULL;
-			free(cached);
-			call->error.code = BERTH__V1__CODE__OK;
-			log_debug("rpc replay method=%s request_id=%s", call->method, call->request_id);
-			return out;
+			return replay(call, cached, cached_len);
 		case REQUEST_BUSY:
 			call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
 			    "the same request_id is still running");
@@ -326,6 +341,29 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 			return pack_response(&resp);
 		case REQUEST_RUN:
 			break;
+		}
+		call->request_key = key;
+		if (srv->hooks->durable_claim != NULL) {
+			switch (srv->hooks->durable_claim(srv->hooks->app, call, digest, &cached,
+			    &cached_len)) {
+			case RPC_DURABLE_NEW:
+			case RPC_DURABLE_RESUMED:
+				durable = true;
+				break;
+			case RPC_DURABLE_DONE:
+				/* From before a restart: the memory cache keeps it too. */
+				request_cache_finish(srv->cache, key, cached, cached_len);
+				return replay(call, cached, cached_len);
+			case RPC_DURABLE_CONFLICT:
+				request_cache_abandon(srv->cache, key);
+				fail_reused(call);
+				set_error(&resp, call);
+				return pack_response(&resp);
+			case RPC_DURABLE_FAILED:
+				request_cache_abandon(srv->cache, key);
+				set_error(&resp, call);
+				return pack_response(&resp);
+			}
 		}
 	}
 
@@ -340,7 +378,12 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	out = pack_response(&resp);
 
 	if (key != NULL) {
-		if (out != NULL && !transient(call->error.code))
+		bool keep = out != NULL && !transient(call->error.code);
+
+		if (durable)
+			srv->hooks->durable_finish(srv->hooks->app, call, keep ? nng_msg_body(out) : NULL,
+			    keep ? nng_msg_len(out) : 0);
+		if (keep)
 			request_cache_finish(srv->cache, key, nng_msg_body(out), nng_msg_len(out));
 		else
 			request_cache_abandon(srv->cache, key);

@@ -48,6 +48,14 @@ struct rpc_server_config {
 	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */
 };
 
+enum rpc_durable {
+	RPC_DURABLE_NEW,
+	RPC_DURABLE_RESUMED,
+	RPC_DURABLE_DONE,
+	RPC_DURABLE_CONFLICT,
+	RPC_DURABLE_FAILED,
+};
+
 struct rpc_server_hooks {
 	void *app;                          /* handed to handlers as call->app */
 	void *(*worker_open)(void *app);    /* per-worker state (call->worker); NULL = failure */
@@ -74,6 +82,21 @@ struct rpc_server_hooks {
 	 * /metrics). May be NULL.
 	 */
 	void (*measured)(void *app, const struct call *call, int64_t duration_us);
+	/*
+	 * Deduplication that survives a restart, for mutating calls with a
+	 * request id (NULL: the in-memory cache only). `claim` runs on the
+	 * worker once the in-memory cache has let the call run, with `key` set
+	 * as call->request_key and the payload's SHA-256: it returns
+	 * RPC_DURABLE_NEW (run it), RPC_DURABLE_RESUMED (run it; an earlier
+	 * attempt was cut short and the hook set call->resumed*), RPC_DURABLE_DONE
+	 * (*reply, *len: the stored reply, malloc'ed), RPC_DURABLE_CONFLICT, or
+	 * RPC_DURABLE_FAILED with call_fail*() done. `finish` stores the reply
+	 * of a call claimed NEW or RESUMED, or with reply NULL forgets it (a
+	 * transient failure: it may run again).
+	 */
+	enum rpc_durable (*durable_claim)(void *app, struct call *call, const unsigned char *digest,
+	    void **reply, size_t *len);
+	void (*durable_finish)(void *app, struct call *call, const void *reply, size_t len);
 };
 
 /*

@@ -88,6 +88,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 				      "AND key NOT IN (SELECT value FROM json_each(?2))",
 	[ST_SECRET_VALUES] = "SELECT key, value FROM template_secrets WHERE template = ?1 "
 			     "ORDER BY key",
+	/* requests.c */
+	[ST_REQUEST_INSERT] = "INSERT INTO requests (key, digest, started_at) VALUES (?1, ?2, ?3) "
+			      "ON CONFLICT (key) DO NOTHING",
+	[ST_REQUEST_GET] = "SELECT digest, reply, subject, detail FROM requests WHERE key = ?1",
+	[ST_REQUEST_RESTART] = "UPDATE requests SET started_at = ?2 WHERE key = ?1",
+	[ST_REQUEST_STAMP] = "UPDATE requests SET subject = ?2, detail = ?3 WHERE key = ?1",
+	[ST_REQUEST_FINISH] = "UPDATE requests SET reply = ?2, finished_at = ?3 WHERE key = ?1",
+	/* A call that changed something is never forgotten: see requests_forget. */
+	[ST_REQUEST_FORGET] = "DELETE FROM requests WHERE key = ?1 AND subject IS NULL",
+	[ST_REQUEST_PRUNE] = "DELETE FROM requests WHERE started_at < ?1",
 };
 
 /*

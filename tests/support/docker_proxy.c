@@ -21,6 +21,7 @@ static void
 close_conn(struct docker_proxy *p, int i)
 {
 	p->down_on_answer[i] = false;
+	p->hold_answer[i] = false;
 	for (int side = 0; side < 2; side++) {
 		if (p->conns[i][side] >= 0)
 			close(p->conns[i][side]);
@@ -118,10 +119,20 @@ relay(struct docker_proxy *p, int i, int side, char *buf)
 		go_down(p);
 		return true;
 	}
+	/* The answer is dropped with Docker's side; the client's side stays open, unanswered. */
+	if (n > 0 && side == 1 && p->hold_answer[i]) {
+		close(p->conns[i][1]);
+		p->conns[i][1] = -1;
+		p->hold_answer[i] = false;
+		atomic_fetch_add(&p->answers_held, 1);
+		return true;
+	}
 	if (n <= 0 || write_all(p->conns[i][1 - side], buf, (size_t)n) != 0)
 		close_conn(p, i);
 	else if (verdict == DOCKER_PROXY_DOWN_AFTER)
 		p->down_on_answer[i] = true;
+	else if (verdict == DOCKER_PROXY_HOLD_ANSWER)
+		p->hold_answer[i] = true;
 	return false;
 }
 

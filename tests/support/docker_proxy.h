@@ -33,6 +33,9 @@ enum docker_proxy_verdict {
 	DOCKER_PROXY_DOWN_BEFORE,       /* go down at once: Docker never sees them */
 	DOCKER_PROXY_DOWN_AFTER,        /* pass them on, go down when Docker answers: Docker
 	                                   did it, the answer is lost */
+	DOCKER_PROXY_HOLD_ANSWER,       /* pass them on, keep Docker's answer from the client
+	                                   (answers_held counts it): Docker did it, the client
+	                                   waits, its connection open, until it gives up */
 };
 
 /* Called on the proxy thread with bytes a client sends to Docker. */
@@ -44,6 +47,8 @@ struct docker_proxy {
 	int listen_fd;                         /* -1 while down */
 	int conns[DOCKER_PROXY_MAX_CONNS][2];  /* client side, Docker side; -1 when free */
 	bool down_on_answer[DOCKER_PROXY_MAX_CONNS]; /* DOCKER_PROXY_DOWN_AFTER pending */
+	bool hold_answer[DOCKER_PROXY_MAX_CONNS];    /* DOCKER_PROXY_HOLD_ANSWER pending */
+	atomic_uint answers_held;              /* answers kept from clients so far */
 	int command[2];                        /* test -> proxy */
 	int answer[2];                         /* proxy -> test */
 	pthread_t thread;
