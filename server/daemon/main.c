@@ -197,7 +197,7 @@ open_events(struct berthd *d)
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
 	if (event_pub_open(&event_socket, d->event_urls.items, d->event_urls.n, d->watchdog,
-		&ipc_access, &tls, &err) != 0) {
+		&ipc_access, &tls, NULL, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
