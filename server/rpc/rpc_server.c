@@ -750,7 +750,7 @@ may_close_idle(void *arg)
 {
 	struct rpc_server *srv = arg;
 
-	return atomic_load(&srv->inflight) < srv->n_workers;
+	return atomic_load(&srv->inflight) < srv->config.workers; /* set before the guard starts */
 }
 
 static int
