@@ -39,6 +39,21 @@ tcp_url(char *buf, size_t len, const char *scheme)
 	snprintf(buf, len, "%s://127.0.0.1:%u", scheme, (unsigned)port);
 }
 
+/*
+ * Whether the listener at url (tcp://) accepts within 5 s. berthd answers
+ * Health on ipc:// once that listener is up, maybe before the next one.
+ */
+static bool
+listening(const char *url)
+{
+	int fd = -1;
+
+	if (!E2E_WAIT_UNTIL((fd = sp_raw_connect(url, 1000)) >= 0, 5000))
+		return false;
+	close(fd);
+	return true;
+}
+
 /* A Health request's bytes (an RpcRequest envelope), malloc'ed. */
 static uint8_t *
 health_envelope(size_t *len)
@@ -158,6 +173,7 @@ test_a_half_sent_request_is_cut_at_the_idle_deadline(void **state)
 	(void)state;
 	tcp_url(tcp, sizeof(tcp), "tcp");
 	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_true(listening(tcp));
 	urls[0] = d.proc.url;
 	urls[1] = tcp;
 	for (int i = 0; i < 2; i++) {
@@ -209,6 +225,7 @@ test_one_address_keeps_at_most_max_connections_per_ip(void **state)
 	(void)state;
 	tcp_url(tcp, sizeof(tcp), "tcp");
 	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_true(listening(tcp));
 	for (int i = 0; i < 20; i++) {
 		fds[i] = sp_raw_open_stalled(tcp, false, 5000);
 		assert_true(fds[i] >= 0);
@@ -256,6 +273,7 @@ test_a_tcp_flood_under_a_low_open_file_limit_leaves_ipc_reachable(void **state)
 	tcp_url(tcp, sizeof(tcp), "tcp");
 	assert_int_equal(berthd_proc_start_wrapped(&d.proc, wrapper, 10000, args), 0);
 	assert_int_equal(e2e_daemon_connect(&d, 5000), 0);
+	assert_true(listening(tcp));
 	snprintf(limits, sizeof(limits), "/proc/%d/limits", (int)d.proc.pid);
 	assert_non_null(f = fopen(limits, "r"));
 	while (fgets(line, sizeof(line), f) != NULL)
@@ -326,11 +344,13 @@ test_a_tls_handshake_that_never_finishes_is_cut(void **state)
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_true(listening(tcp));
 
 	/* A real client, calling throughout the deadline and past it: never cut. */
 	opts.tls_ca_file = cert;
 	opts.timeout_ms = 5000;
-	assert_int_equal(berth_open(&c, tls, &opts, &st), 0);
+	if (berth_open(&c, tls, &opts, &st) != 0)
+		fail_msg("berth_open %s: %s", tls, st.message);
 	until = clock_monotonic_ms() + 1500;
 	while (clock_monotonic_ms() < until) {
 		assert_int_equal(client_health(c), 0);
