@@ -152,6 +152,37 @@ open_descriptors(pid_t pid)
 }
 
 /*
+ * Each test's berthd (and the TLS test's certificate directory): the
+ * teardown ends them even when the test failed half-way.
+ */
+struct fixture {
+	struct e2e_daemon d;
+	char tls_dir[64]; /* "" until made */
+};
+
+static int
+setup(void **state)
+{
+	*state = calloc(1, sizeof(struct fixture));
+	return *state != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char rm[128];
+
+	e2e_daemon_destroy(&f->d, false);
+	if (f->tls_dir[0] != '\0') {
+		snprintf(rm, sizeof(rm), "rm -rf '%s'", f->tls_dir);
+		(void)system(rm);
+	}
+	free(f);
+	return 0;
+}
+
+/*
  * A peer that connected and sent half a request held its connection for
  * good: it is cut once it has sent no complete request for
  * --idle-timeout-ms, over ipc:// and tcp:// alike, and so is one that got
@@ -161,7 +192,8 @@ open_descriptors(pid_t pid)
 static void
 test_a_half_sent_request_is_cut_at_the_idle_deadline(void **state)
 {
-	struct e2e_daemon d;
+	struct fixture *f = *state;
+	struct e2e_daemon *d = &f->d;
 	char tcp[64];
 	const char *args[] = { "--listen", tcp, "--idle-timeout-ms", "500", "--log-level", "debug",
 		NULL };
@@ -170,11 +202,10 @@ test_a_half_sent_request_is_cut_at_the_idle_deadline(void **state)
 	uint8_t *env;
 	void *answer = NULL;
 
-	(void)state;
 	tcp_url(tcp, sizeof(tcp), "tcp");
-	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_int_equal(e2e_daemon_start(d, args), 0);
 	assert_true(listening(tcp));
-	urls[0] = d.proc.url;
+	urls[0] = d->proc.url;
 	urls[1] = tcp;
 	for (int i = 0; i < 2; i++) {
 		int64_t opened = clock_monotonic_ms();
@@ -202,10 +233,9 @@ test_a_half_sent_request_is_cut_at_the_idle_deadline(void **state)
 		close(fd);
 	}
 	free(env);
-	assert_true(e2e_wait_log(&d.proc, "closed idle connections socket=rpc", 5000));
+	assert_true(e2e_wait_log(&d->proc, "closed idle connections socket=rpc", 5000));
 	/* The fixture's client has been idle since the start: its connection is long cut. */
-	assert_int_equal(client_health(d.client), 0);
-	e2e_daemon_destroy(&d, false);
+	assert_int_equal(client_health(d->client), 0);
 }
 
 /*
@@ -217,14 +247,14 @@ test_a_half_sent_request_is_cut_at_the_idle_deadline(void **state)
 static void
 test_one_address_keeps_at_most_max_connections_per_ip(void **state)
 {
-	struct e2e_daemon d;
+	struct fixture *f = *state;
+	struct e2e_daemon *d = &f->d;
 	char tcp[64];
 	const char *args[] = { "--listen", tcp, "--max-connections-per-ip", "8", NULL };
 	int fds[20], closed = 0;
 
-	(void)state;
 	tcp_url(tcp, sizeof(tcp), "tcp");
-	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_int_equal(e2e_daemon_start(d, args), 0);
 	assert_true(listening(tcp));
 	for (int i = 0; i < 20; i++) {
 		fds[i] = sp_raw_open_stalled(tcp, false, 5000);
@@ -234,15 +264,14 @@ test_one_address_keeps_at_most_max_connections_per_ip(void **state)
 		fail_msg("berthd kept %d connections of one address, 8 allowed", 20 - closed);
 	/* Exactly: the 8 admitted stay (the idle deadline is 30 s away). */
 	assert_int_equal(count_closed(fds, 20), 12);
-	assert_true(e2e_wait_log(&d.proc, "max-connections-per-ip", 5000));
+	assert_true(e2e_wait_log(&d->proc, "max-connections-per-ip", 5000));
 	/* The address is full: one more is refused; the local admin is served. */
 	assert_int_equal(raw_health(tcp), SP_RAW_CLOSED);
-	assert_int_equal(raw_health(d.proc.url), SP_RAW_ANSWERED);
-	assert_int_equal(client_health(d.client), 0);
+	assert_int_equal(raw_health(d->proc.url), SP_RAW_ANSWERED);
+	assert_int_equal(client_health(d->client), 0);
 
 	close_all(fds, 20);
 	assert_true(E2E_WAIT_UNTIL(raw_health(tcp) == SP_RAW_ANSWERED, CUT_WAIT_MS));
-	e2e_daemon_destroy(&d, false);
 }
 
 /*
@@ -257,28 +286,28 @@ static void
 test_a_tcp_flood_under_a_low_open_file_limit_leaves_ipc_reachable(void **state)
 {
 	static const char *const wrapper[] = { "prlimit", "--nofile=256:256", NULL };
-	struct e2e_daemon d = { 0 };
+	struct fixture *f = *state;
+	struct e2e_daemon *d = &f->d;
 	char tcp[64], limits[64], line[256];
 	const char *args[] = { "--listen", tcp, "--max-connections-per-ip", "100000",
 		"--idle-timeout-ms", "0", "--workers", "4", NULL };
 	int fds[300], opened = 0, held;
 	bool limited = false;
-	FILE *f;
+	FILE *fp;
 
-	(void)state;
 	if (system("command -v prlimit >/dev/null 2>&1") != 0) {
 		print_message("skipped: prlimit (util-linux) is not installed\n");
 		skip();
 	}
 	tcp_url(tcp, sizeof(tcp), "tcp");
-	assert_int_equal(berthd_proc_start_wrapped(&d.proc, wrapper, 10000, args), 0);
-	assert_int_equal(e2e_daemon_connect(&d, 5000), 0);
+	assert_int_equal(berthd_proc_start_wrapped(&d->proc, wrapper, 10000, args), 0);
+	assert_int_equal(e2e_daemon_connect(d, 5000), 0);
 	assert_true(listening(tcp));
-	snprintf(limits, sizeof(limits), "/proc/%d/limits", (int)d.proc.pid);
-	assert_non_null(f = fopen(limits, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
+	snprintf(limits, sizeof(limits), "/proc/%d/limits", (int)d->proc.pid);
+	assert_non_null(fp = fopen(limits, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL)
 		limited |= strncmp(line, "Max open files", 14) == 0 && strstr(line, " 256 ") != NULL;
-	fclose(f);
+	fclose(fp);
 	assert_true(limited);
 
 	for (int i = 0; i < 300; i++)
@@ -286,17 +315,16 @@ test_a_tcp_flood_under_a_low_open_file_limit_leaves_ipc_reachable(void **state)
 			opened++;
 	assert_true(opened > 256);
 	/* The flood has been dealt with (or has taken every descriptor). */
-	(void)e2e_wait_log(&d.proc, "the listener has max-connections pipes", CUT_WAIT_MS);
+	(void)e2e_wait_log(&d->proc, "the listener has max-connections pipes", CUT_WAIT_MS);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(client_health(d.client), 0);
-		assert_int_equal(raw_health(d.proc.url), SP_RAW_ANSWERED);
+		assert_int_equal(client_health(d->client), 0);
+		assert_int_equal(raw_health(d->proc.url), SP_RAW_ANSWERED);
 	}
-	held = open_descriptors(d.proc.pid);
+	held = open_descriptors(d->proc.pid);
 	assert_true(held > 0 && held < 256);
-	assert_false(berthd_proc_log_contains(&d.proc, "Out of files"));
-	assert_true(berthd_proc_log_contains(&d.proc, "the open-file limit lowers max-connections"));
+	assert_false(berthd_proc_log_contains(&d->proc, "Out of files"));
+	assert_true(berthd_proc_log_contains(&d->proc, "the open-file limit lowers max-connections"));
 	close_all(fds, 300);
-	e2e_daemon_destroy(&d, false);
 }
 
 /* A self-signed certificate for 127.0.0.1 in dir (cert.pem, key.pem); 0 or -1. */
@@ -325,8 +353,9 @@ test_a_tls_handshake_that_never_finishes_is_cut(void **state)
 {
 	/* A TLS record header (handshake, TLS 1.0) and the start of a ClientHello. */
 	static const unsigned char half_hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00 };
-	struct e2e_daemon d;
-	char dir[] = "/tmp/berth-tls-XXXXXX", tls[64], tcp[64], cert[300], key[300], rm[300];
+	struct fixture *f = *state;
+	struct e2e_daemon *d = &f->d;
+	char dir[] = "/tmp/berth-tls-XXXXXX", tls[64], tcp[64], cert[300], key[300];
 	const char *args[] = { "--listen", tls, "--tls-cert", cert, "--tls-key", key,
 		"--idle-timeout-ms", "1000", NULL };
 	berth_options opts = { 0 };
@@ -335,15 +364,15 @@ test_a_tls_handshake_that_never_finishes_is_cut(void **state)
 	int fds[10];
 	int64_t opened, until;
 
-	(void)state;
 	tcp_url(tls, sizeof(tls), "tls+tcp");
 	snprintf(tcp, sizeof(tcp), "tcp://%s", tls + strlen("tls+tcp://"));
 	assert_non_null(mkdtemp(dir));
+	snprintf(f->tls_dir, sizeof(f->tls_dir), "%s", dir);
 	if (make_certificate(dir) != 0)
 		fail_msg("openssl failed: see %s/openssl.log", dir);
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	assert_int_equal(e2e_daemon_start(&d, args), 0);
+	assert_int_equal(e2e_daemon_start(d, args), 0);
 	assert_true(listening(tcp));
 
 	/* A real client, calling throughout the deadline and past it: never cut. */
@@ -356,7 +385,7 @@ test_a_tls_handshake_that_never_finishes_is_cut(void **state)
 		assert_int_equal(client_health(c), 0);
 		clock_sleep_ms(100); /* the pace of the calls, not a wait for anything */
 	}
-	assert_false(berthd_proc_log_contains(&d.proc, "finished no handshake"));
+	assert_false(berthd_proc_log_contains(&d->proc, "finished no handshake"));
 
 	/* Five peers that send nothing, five that send half a ClientHello. */
 	opened = clock_monotonic_ms();
@@ -371,23 +400,24 @@ test_a_tls_handshake_that_never_finishes_is_cut(void **state)
 		fail_msg("%d of 10 unfinished TLS handshakes were kept for %d ms",
 		    10 - count_closed(fds, 10), CUT_WAIT_MS);
 	assert_true(clock_monotonic_ms() - opened >= 900);
-	assert_true(berthd_proc_log_contains(&d.proc, "finished no handshake"));
+	assert_true(berthd_proc_log_contains(&d->proc, "finished no handshake"));
 	close_all(fds, 10);
 	assert_int_equal(client_health(c), 0);
 	berth_close(c);
-	e2e_daemon_destroy(&d, false);
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
-	assert_int_equal(system(rm), 0);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_a_half_sent_request_is_cut_at_the_idle_deadline),
-		cmocka_unit_test(test_one_address_keeps_at_most_max_connections_per_ip),
-		cmocka_unit_test(test_a_tcp_flood_under_a_low_open_file_limit_leaves_ipc_reachable),
-		cmocka_unit_test(test_a_tls_handshake_that_never_finishes_is_cut),
+		cmocka_unit_test_setup_teardown(test_a_half_sent_request_is_cut_at_the_idle_deadline,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_address_keeps_at_most_max_connections_per_ip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_tcp_flood_under_a_low_open_file_limit_leaves_ipc_reachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_tls_handshake_that_never_finishes_is_cut, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests_name("connections", tests, NULL, NULL);
