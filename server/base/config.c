@@ -71,6 +71,16 @@ static const struct option_def options[] = {
 	    "largest request accepted; larger ones get RESOURCE_EXHAUSTED" },
 	{ "default-timeout-ms", K_INT, OFF(default_timeout_ms), 100, 3600000, "300000", 10,
 	    "deadline of a call whose client sends no timeout_ms" },
+	{ "idle-timeout-ms", K_INT, OFF(idle_timeout_ms), 0, 86400000, "30000", 10,
+	    "a connection that sends no complete request this long after it connected or got "
+	    "its last reply is closed (clients reconnect by themselves), and one that has not "
+	    "finished its TLS or SP handshake after the shorter of this and 10 s; 0: idle "
+	    "connections are kept, handshakes get 10 s" },
+	{ "max-connections", K_INT, OFF(max_connections), 1, 1000000, "1024", 10,
+	    "connections each listener keeps (RPC and events; ipc:// counts apart from tcp://); "
+	    "more are closed at once; lowered at start-up to what the open-file limit allows" },
+	{ "max-connections-per-ip", K_INT, OFF(max_connections_per_ip), 1, 1000000, "64", 10,
+	    "connections one peer address keeps over the tcp:// and tls+tcp:// listeners" },
 	{ "ipc-mode", K_INT, OFF(ipc_mode), 0, 0777, "0660", 8,
 	    "permissions of ipc:// socket files (octal)" },
 	{ "ipc-group", K_STRING, OFF(ipc_group), 0, 0, "", 0,

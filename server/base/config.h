@@ -44,6 +44,9 @@ struct config {
 	int64_t workers;
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
+	int64_t idle_timeout_ms;        /* a connection without a request this long is closed; 0 = never */
+	int64_t max_connections;        /* per listener */
+	int64_t max_connections_per_ip; /* per peer address, tcp:// and tls+tcp:// */
 	int64_t ipc_mode;
 	const char *ipc_group;       /* "" = berthd's own group */
 	int64_t data_dir_mode;

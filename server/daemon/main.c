@@ -29,6 +29,7 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
+#include "daemon/fd_budget.h"
 #include "rpc/event_pub.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
@@ -41,6 +42,8 @@
 #include "rpc/tls_listener.h"
 
 #define IPC_WATCHDOG_INTERVAL_MS 2000
+/* What nng 1.5.2 gives an SP handshake over tcp://: berthd gives TLS no more. */
+#define HANDSHAKE_TIMEOUT_MAX_MS 10000
 /* Kept answers (answer_cache.h): ListServices of 10,000 rows is about 3 MB. */
 #define ANSWER_CACHE_BYTES (16u << 20)
 
@@ -48,6 +51,9 @@ static struct berthd daemon_state;
 static struct auth_policy auth_policy; /* d->auth */
 static struct event_pub *event_socket; /* where d->events go */
 static struct ipc_access ipc_access;   /* --ipc-mode, --ipc-group */
+/* Both sockets' connection limits (plan_connections), from the open-file limit. */
+static struct conn_limits connection_limits;
+static uint64_t open_file_limit;
 
 /* mkdir -p with `mode` for each created component. */
 static int
@@ -171,6 +177,50 @@ subscribers_authenticated(const char *url, const struct tls_files *tls)
 	    (strncmp(url, "tls+", 4) == 0 && tls_files_mutual(tls));
 }
 
+static bool
+is_ipc(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0;
+}
+
+/*
+ * The limits of both sockets' connections: --max-connections and
+ * --max-connections-per-ip, lowered to what the open-file limit leaves
+ * (fd_budget.h); --idle-timeout-ms; and the handshake deadline, the
+ * shorter of that and HANDSHAKE_TIMEOUT_MAX_MS.
+ */
+static void
+plan_connections(const struct berthd *d)
+{
+	struct fd_budget budget = { open_file_limit, fd_budget_in_use(), d->config.workers, 0, 0,
+		d->config.max_connections, d->config.max_connections_per_ip };
+	struct fd_shares shares;
+	int64_t idle = d->config.idle_timeout_ms;
+
+	for (size_t i = 0; i < d->config.listen.n; i++)
+		*(is_ipc(d->config.listen.items[i]) ? &budget.ipc_listeners
+						    : &budget.network_listeners) += 1;
+	for (size_t i = 0; i < d->event_urls.n; i++)
+		*(is_ipc(d->event_urls.items[i]) ? &budget.ipc_listeners
+						 : &budget.network_listeners) += 1;
+	fd_budget_share(&budget, &shares);
+	connection_limits = (struct conn_limits){ shares.ipc_each, shares.network_each,
+		shares.per_address, idle,
+		idle > 0 && idle < HANDSHAKE_TIMEOUT_MAX_MS ? idle : HANDSHAKE_TIMEOUT_MAX_MS };
+	if (shares.lowered)
+		log_warn("the open-file limit lowers max-connections open_files=%llu in_use=%llu "
+			 "max_connections=%lld ipc_listener_max=%lld network_listener_max=%lld "
+			 "per_ip_max=%lld hint=\"raise LimitNOFILE (ulimit -n)\"",
+		    (unsigned long long)budget.limit, (unsigned long long)budget.in_use,
+		    (long long)d->config.max_connections, (long long)shares.ipc_each,
+		    (long long)shares.network_each, (long long)shares.per_address);
+	else
+		log_info("connection limits open_files=%llu max_connections=%lld per_ip_max=%lld "
+			 "idle_timeout_ms=%lld",
+		    (unsigned long long)budget.limit, (long long)d->config.max_connections,
+		    (long long)shares.per_address, (long long)idle);
+}
+
 /* The pub0 socket for berth's events: --events, or derived from --listen. */
 static int
 open_events(struct berthd *d)
@@ -198,8 +248,9 @@ open_events(struct berthd *d)
 		if (!subscribers_authenticated(d->event_urls.items[i], &tls))
 			log_warn("events are published without authentication url=%s",
 			    d->event_urls.items[i]);
+	plan_connections(d); /* now that every listener is known */
 	if (event_pub_open(&event_socket, d->event_urls.items, d->event_urls.n, d->watchdog,
-		&ipc_access, &tls, &err) != 0) {
+		&ipc_access, &tls, &connection_limits, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
@@ -460,6 +511,17 @@ main(int argc, char **argv)
 	}
 	audit_set_limits(&(struct audit_limits){ d->config.audit_keep_rows,
 	    d->config.audit_refused_keep_rows, d->config.audit_keep_days });
+	{
+		uint64_t before;
+
+		/* Every connection is a descriptor: take all the kernel allows. */
+		open_file_limit = fd_budget_raise_limit(&before);
+		if (open_file_limit != before)
+			log_info("open-file limit raised limit=%llu was=%llu",
+			    (unsigned long long)open_file_limit, (unsigned long long)before);
+		else
+			log_info("open-file limit limit=%llu", (unsigned long long)open_file_limit);
+	}
 
 	/* Block the signals before any thread exists: all threads inherit it. */
 	sigemptyset(&signals);
@@ -520,6 +582,7 @@ main(int argc, char **argv)
 		.workers = (int)d->config.workers,
 		.max_request_bytes = (size_t)d->config.max_request_bytes,
 		.default_timeout_ms = (uint32_t)d->config.default_timeout_ms,
+		.limits = connection_limits,
 		.ipc = ipc_access,
 		.watchdog = d->watchdog,
 		.tls = tls_files_of(&d->config),

@@ -10,6 +10,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 
+#include "rpc/conn_guard.h"
 #include "rpc/event_pub.h"
 #include "rpc/ipc_access.h"
 #include "rpc/ipc_watchdog.h"
@@ -21,6 +22,7 @@
 struct event_pub {
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS]; /* the watchdog may replace them */
+	struct conn_guard *guard;
 };
 
 /* Undoes a half-done event_pub_open. */
@@ -28,6 +30,7 @@ static int
 open_failed(struct event_pub *pub)
 {
 	nng_close(pub->sock);
+	conn_guard_stop(pub->guard);
 	free(pub);
 	return -1;
 }
@@ -35,9 +38,10 @@ open_failed(struct event_pub *pub)
 int
 event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
     struct ipc_watchdog *watchdog, const struct ipc_access *ipc, const struct tls_files *tls,
-    struct error *err)
+    const struct conn_limits *limits, struct error *err)
 {
 	struct event_pub *pub = calloc(1, sizeof(*pub));
+	struct conn_limits subscribers = limits != NULL ? *limits : (struct conn_limits){ 0 };
 	int rv;
 
 	if (pub == NULL) {
@@ -50,6 +54,9 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		free(pub);
 		return -1;
 	}
+	subscribers.idle_timeout_ms = 0; /* a subscriber never sends */
+	if (conn_guard_start(&pub->guard, pub->sock, "events", &subscribers, NULL, err) != 0)
+		return open_failed(pub);
 	for (size_t i = 0; i < n && i < MAX_LISTENERS; i++) {
 		nng_listener *l = &pub->listeners[i];
 
@@ -69,6 +76,7 @@ event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
 		}
 		if (ipc_access_finish(urls[i], ipc, err) != 0)
 			return open_failed(pub);
+		conn_guard_listener(pub->guard, *l);
 		ipc_watchdog_watch(watchdog, pub->sock, l, urls[i], ipc);
 		log_info("publishing events url=%s", urls[i]);
 	}
@@ -82,6 +90,7 @@ event_pub_close(struct event_pub *pub)
 	if (pub == NULL)
 		return;
 	nng_close(pub->sock);
+	conn_guard_stop(pub->guard);
 	free(pub);
 }
 

@@ -15,6 +15,7 @@
 
 struct event_pub;
 
+struct conn_limits;
 struct ipc_access;
 struct ipc_watchdog;
 struct tls_files;
@@ -23,11 +24,13 @@ struct tls_files;
  * Listens on every URL (ipc:// ones watched by `watchdog`, which may be
  * NULL, and their socket files given `ipc_mode`, as the RPC socket's: 0
  * keeps nng's default; tls+tcp:// ones with `tls`, as the RPC socket's).
- * Returns 0, or -1 with the reason in err.
+ * Subscribers are capped and their handshakes bounded by `limits`
+ * (conn_guard.h; NULL: no limits); they never send, so its idle timeout
+ * is not used. Returns 0, or -1 with the reason in err.
  */
 int event_pub_open(struct event_pub **out, const char *const *urls, size_t n,
     struct ipc_watchdog *watchdog, const struct ipc_access *ipc, const struct tls_files *tls,
-    struct error *err);
+    const struct conn_limits *limits, struct error *err);
 void event_pub_close(struct event_pub *pub);
 
 /*

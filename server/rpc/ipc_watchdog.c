@@ -88,7 +88,7 @@ ipc_watchdog_probe(const char *path, int protocol, int timeout_ms)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return 0;
+		return -1; /* out of descriptors: that says nothing of the listener */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello))
 		goto out;
@@ -114,7 +114,10 @@ out:
 
 /*
  * Whether the listener hands new pipes to its socket: a handshake of our
- * own must show up as an added pipe within the timeout.
+ * own must show up as an added pipe within the timeout. -1 when the probe
+ * could not even be made: with the process out of descriptors, a restart
+ * would close the listener and fail to open it again ("Out of files"),
+ * losing it for good.
  */
 static int
 listener_alive(struct watched *w)
@@ -122,9 +125,10 @@ listener_alive(struct watched *w)
 	unsigned before = atomic_load(&w->socket->pipes_added);
 	int64_t deadline = clock_monotonic_ms() + PROBE_TIMEOUT_MS;
 	struct timespec pause = { 0, 10 * 1000000L };
+	int probed = ipc_watchdog_probe(w->url + strlen("ipc://"), w->socket->peer, PROBE_TIMEOUT_MS);
 
-	if (!ipc_watchdog_probe(w->url + strlen("ipc://"), w->socket->peer, PROBE_TIMEOUT_MS))
-		return 0;
+	if (probed <= 0)
+		return probed;
 	while (atomic_load(&w->socket->pipes_added) == before) {
 		if (clock_monotonic_ms() >= deadline)
 			return 0;
@@ -133,7 +137,8 @@ listener_alive(struct watched *w)
 	return 1;
 }
 
-static void
+/* Listens again on w's URL; false when that failed (then the next round tries again). */
+static bool
 restart(struct watched *w)
 {
 	int rv;
@@ -154,6 +159,7 @@ restart(struct watched *w)
 		log_warn("ipc listener restarted url=%s reason=\"it stopped answering handshakes "
 			 "(nng 1.5.2 bug #1518)\"",
 		    w->url);
+	return rv == 0;
 }
 
 static void *
@@ -177,11 +183,15 @@ watch_loop(void *arg)
 			pthread_mutex_unlock(&wd->lock);
 			alive = listener_alive(w);
 			pthread_mutex_lock(&wd->lock);
-			if (alive) {
+			if (alive > 0) {
 				w->failures = 0;
+			} else if (alive < 0) {
+				log_warn("ipc listener not probed url=%s reason=\"out of file "
+					 "descriptors\"",
+				    w->url);
 			} else if (++w->failures >= FAILURES_BEFORE_RESTART && !wd->stopping) {
-				restart(w);
-				w->failures = 0;
+				/* A failed restart leaves no listener: try again next round. */
+				w->failures = restart(w) ? 0 : FAILURES_BEFORE_RESTART - 1;
 			}
 		}
 	}
@@ -231,6 +241,7 @@ ipc_watchdog_watch(struct ipc_watchdog *wd, nng_socket sock, nng_listener *liste
 		if (nng_socket_get_int(sock, NNG_OPT_PEER, &cs->peer) != 0)
 			cs->peer = 0x30; /* req0 */
 		atomic_init(&cs->pipes_added, 0);
+		/* nng keeps one callback per event: ADD_PRE and REM_POST are the conn guard's. */
 		nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_added, cs);
 	}
 	if (cs != NULL && wd->n < MAX_WATCHED) {

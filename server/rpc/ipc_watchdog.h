@@ -41,9 +41,10 @@ void ipc_watchdog_watch(struct ipc_watchdog *w, nng_socket sock, nng_listener *l
 void ipc_watchdog_stop(struct ipc_watchdog *w);
 
 /*
- * One transport-level check: true when a listener at `path` answers an SP
- * handshake for `protocol` (e.g. 0x30, req0) within timeout_ms. Not enough
- * on its own (see ipc_watchdog.c); exposed for tests.
+ * One transport-level check: 1 when a listener at `path` answers an SP
+ * handshake for `protocol` (e.g. 0x30, req0) within timeout_ms, 0 when it
+ * does not, -1 when no socket could be made to ask (out of descriptors).
+ * Not enough on its own (see ipc_watchdog.c); exposed for tests.
  */
 int ipc_watchdog_probe(const char *path, int protocol, int timeout_ms);
 

@@ -18,6 +18,12 @@
  * refused with a short send timeout, which expires behind the replies that
  * do not leave, and the connection is closed (releasing every reply queued
  * on it). A peer that does not read is dropped, not waited for.
+ *
+ * Connections. The guard (conn_guard.c) owns the socket's pipe events: it
+ * refuses pipes beyond the caps, closes pipes idle past the deadline (a
+ * call in flight, from peer_enter to peer_leave, keeps one open) and
+ * connections that never finish their handshake, and tells pipe_removed
+ * when a pipe is gone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +40,7 @@
 
 #include "validate.h"
 #include "clock.h"
+#include "rpc/conn_guard.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
 #include "rpc/request_cache.h"
@@ -132,6 +139,8 @@ struct rpc_server {
 
 	pthread_mutex_t peers_lock; /* guards peers[] */
 	struct peer_slot peers[PEER_SLOTS];
+
+	struct conn_guard *guard;
 };
 
 /* The reply for a call that failed before or inside its handler. */
@@ -471,15 +480,14 @@ peer_slot(struct rpc_server *srv, uint32_t pipe, uint32_t listener, bool *found)
 	return free_slot;
 }
 
-/* nng calls this on one of its threads when a connection is gone. */
+/* The guard calls this on one of nng's threads when a connection is gone. */
 static void
-pipe_removed(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+pipe_removed(void *arg, nng_pipe pipe)
 {
 	struct rpc_server *srv = arg;
 	bool found;
 	int i;
 
-	(void)ev;
 	pthread_mutex_lock(&srv->peers_lock);
 	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
 	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
@@ -509,6 +517,7 @@ peer_enter(struct rpc_server *srv, nng_msg *msg, struct call *call)
 
 	if (nng_pipe_id(pipe) <= 0)
 		return 0;
+	conn_guard_call_begin(srv->guard, pipe);
 	pthread_mutex_lock(&srv->peers_lock);
 	i = peer_slot(srv, id, listener, &found);
 	if (found) {
@@ -575,6 +584,7 @@ peer_leave(struct rpc_server *srv, nng_pipe pipe)
 
 	if (nng_pipe_id(pipe) <= 0)
 		return;
+	conn_guard_call_end(srv->guard, pipe);
 	pthread_mutex_lock(&srv->peers_lock);
 	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
 	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
@@ -774,6 +784,18 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The guard's question before it closes idle pipes: with every worker
+ * busy, a complete request may wait inside nng, its pipe looking idle.
+ */
+static bool
+may_close_idle(void *arg)
+{
+	struct rpc_server *srv = arg;
+
+	return atomic_load(&srv->inflight) < srv->config.workers; /* set before the guard starts */
+}
+
 static int
 listen_all(struct rpc_server *srv, struct error *err)
 {
@@ -806,6 +828,7 @@ listen_all(struct rpc_server *srv, struct error *err)
 			return -1;
 		}
 		srv->listeners[i] = l;
+		conn_guard_listener(srv->guard, l);
 		if (ipc_access_finish(url, &srv->config.ipc, err) != 0)
 			return -1;
 		ipc_watchdog_watch(srv->config.watchdog, srv->sock, &srv->listeners[i], url,
@@ -860,7 +883,9 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	transport_max = config->max_request_bytes * 2 + 65536;
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, transport_max);
 	nng_socket_set_ms(srv->sock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
-	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
+	if (conn_guard_start(&srv->guard, srv->sock, "rpc", &config->limits,
+		&(struct conn_guard_hooks){ srv, pipe_removed, may_close_idle }, err) != 0)
+		goto fail;
 
 	for (int i = 0; i < srv->n_contexts; i++) {
 		struct rpc_context *c = &srv->contexts[i];
@@ -980,6 +1005,7 @@ rpc_server_stop(struct rpc_server *srv)
 			nng_ctx_close(srv->contexts[i].ctx);
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);
+	conn_guard_stop(srv->guard); /* its callbacks ran until the socket closed */
 	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
 		if (srv->contexts[i].send_aio != NULL)
 			nng_aio_free(srv->contexts[i].send_aio);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rpc/conn_guard.h"
 #include "rpc/dispatch.h"
 #include "rpc/ipc_access.h"
 #include "rpc/tls_listener.h"
@@ -43,6 +44,11 @@ struct rpc_server_config {
 	 * running. 0: max(2, workers / 4).
 	 */
 	int max_calls_per_connection;
+	/*
+	 * Connections kept per listener and per address, how long an idle one
+	 * and an unfinished handshake are kept (conn_guard.h); all 0: no limits.
+	 */
+	struct conn_limits limits;
 	struct ipc_access ipc;       /* mode and group of ipc:// socket files */
 	struct tls_files tls;          /* tls+tcp:// listeners (nng's TLS, mbedTLS) */
 	struct ipc_watchdog *watchdog; /* watches ipc:// listeners (nng 1.5.2); may be NULL */

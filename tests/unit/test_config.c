@@ -116,6 +116,9 @@ test_defaults_when_there_is_neither_file_nor_flag(void **state)
 	assert_string_equal(c.metrics_listen, "");
 	assert_int_equal(c.workers, 16);
 	assert_int_equal(c.ipc_mode, 0660);
+	assert_int_equal(c.idle_timeout_ms, 30000);
+	assert_int_equal(c.max_connections, 1024);
+	assert_int_equal(c.max_connections_per_ip, 64);
 	assert_null(c.file);
 	config_free(&c);
 }
