@@ -88,7 +88,8 @@ read_row(struct registry *reg, struct arena *a, const char *key, const unsigned 
 			sqlite3_reset(st);
 			return registry_fail(reg, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		}
-		memcpy(rec->reply, sqlite3_column_blob(st, 1), rec->reply_len);
+		if (rec->reply_len > 0) /* SQLite's blob pointer is NULL for an empty one */
+			memcpy(rec->reply, sqlite3_column_blob(st, 1), rec->reply_len);
 		*state = REQUESTS_DONE;
 	} else {
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
