@@ -289,6 +289,49 @@ validate_placement(const Berth__V1__Template *t, struct error *err)
 		    "template.memory_limit_bytes must be 0 (no limit) or from %llu (6 MiB, Docker's "
 		    "minimum) to %llu",
 		    (unsigned long long)MEMORY_LIMIT_MIN, (unsigned long long)MEMORY_LIMIT_MAX);
+	if (t->user != NULL && t->user[0] != '\0' &&
+	    validate_user("template.user", t->user, NULL, NULL, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* A decimal id of at most USER_ID_MAX, no sign, no leading zero; its length, or 0. */
+static size_t
+parse_id(const char *s, long *out)
+{
+	size_t n = 0;
+	long v = 0;
+
+	while (s[n] >= '0' && s[n] <= '9' && n < 10) {
+		v = v * 10 + (s[n] - '0');
+		n++;
+	}
+	if (n == 0 || (n > 1 && s[0] == '0') || v > USER_ID_MAX)
+		return 0;
+	*out = v;
+	return n;
+}
+
+int
+validate_user(const char *field, const char *user, long *uid, long *gid, struct error *err)
+{
+	long u, g = -1;
+	size_t n = parse_id(user, &u);
+
+	if (n > 0 && user[n] == ':') {
+		size_t m = parse_id(user + n + 1, &g);
+
+		n = m > 0 ? n + 1 + m : 0;
+	}
+	if (n == 0 || user[n] != '\0')
+		return invalid(err, field, "INVALID_USER",
+		    "%s must be UID or UID:GID in numbers from 0 to %ld (a user name would need the "
+		    "image's /etc/passwd, which berthd does not read)",
+		    field, (long)USER_ID_MAX);
+	if (uid != NULL)
+		*uid = u;
+	if (gid != NULL)
+		*gid = g;
 	return 0;
 }
 

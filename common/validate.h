@@ -52,6 +52,16 @@ int validate_service_id(const char *field, const char *s, struct error *err);
 /* A host or container port: 1-65535. */
 int validate_port(const char *field, uint32_t port, struct error *err);
 
+/* The largest uid or gid a template's user may name (below Linux's (uid_t)-1). */
+#define USER_ID_MAX 2147483646L
+
+/*
+ * A container user: "UID" or "UID:GID", decimal, each at most USER_ID_MAX.
+ * Sets *uid and *gid (-1 when absent) when not NULL. 0, or -1 with
+ * INVALID_ARGUMENT naming `field`.
+ */
+int validate_user(const char *field, const char *user, long *uid, long *gid, struct error *err);
+
 /* An absolute path with no "." or ".." component; empty when allow_empty. */
 int validate_abs_path(const char *field, const char *s, bool allow_empty,
     struct error *err);

@@ -39,6 +39,8 @@ kv_template(struct cli_table *kv, const Berth__V1__Template *t)
 	cli_kv_add(kv, "stop_timeout_s", "%u", t->stop_timeout_s);
 	cli_kv_add(kv, "cpu_limit", "%g", t->cpu_limit);
 	cli_kv_add(kv, "memory_limit_bytes", "%llu", (unsigned long long)t->memory_limit_bytes);
+	cli_kv_add(kv, "init", "%s", t->init ? "true" : "false");
+	cli_kv_add(kv, "user", "%s", t->user);
 	cli_kv_add(kv, "replicas", "%u", t->replicas);
 	cli_kv_add_each(kv, "constraint", t->constraints, t->n_constraints, "");
 	cli_kv_add(kv, "publish_mode", "%s", t->publish_mode);
@@ -308,7 +310,8 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 	Berth__V1__Template tpl = BERTH__V1__TEMPLATE__INIT;
 	const char *image = NULL, *description = NULL, *mount = NULL, *build_context = NULL;
 	const char *port_range = NULL, *from_json = NULL, *cpus = NULL, *memory = NULL;
-	const char *publish_mode = NULL, *secret_file = NULL;
+	const char *publish_mode = NULL, *secret_file = NULL, *user = NULL;
+	bool init = false;
 	uint32_t container_port = 0, stop_timeout = 0, replicas = 0;
 	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 }, secret_env = { 0 };
 	struct secret_list secrets = { 0 };
@@ -330,6 +333,8 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 		{ "--publish-mode", CLI_OPT_STRING, &publish_mode },
 		{ "--secret-env", CLI_OPT_LIST, &secret_env },
 		{ "--secret-env-file", CLI_OPT_STRING, &secret_file },
+		{ "--init", CLI_OPT_FLAG, &init },
+		{ "--user", CLI_OPT_STRING, &user },
 		{ NULL },
 	};
 	ProtobufCMessage *loaded = NULL;
@@ -382,6 +387,10 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 	}
 	if (publish_mode != NULL)
 		tpl.publish_mode = (char *)publish_mode;
+	if (init)
+		tpl.init = true;
+	if (user != NULL)
+		tpl.user = (char *)user;
 	/* Either secret option replaces the JSON's secret_env, as --env does env. */
 	if (secret_file != NULL && (rc = load_secret_file(cli, cmd, secret_file, &secrets)) != 0)
 		goto out;

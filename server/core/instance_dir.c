@@ -44,7 +44,7 @@ path_failed(struct error *err, const char *what, const char *dir, const char *na
 
 int
 instance_dir_create(const char *templates_dir, const char *template_name, const char *instance,
-    struct error *err)
+    long uid, long gid, struct error *err)
 {
 	int root, parent, dir;
 
@@ -58,6 +58,13 @@ instance_dir_create(const char *templates_dir, const char *template_name, const 
 	close(parent);
 	if (dir < 0)
 		return path_failed(err, "create", templates_dir, instance);
+	/* Through the descriptor: whatever the path names meanwhile, this directory. */
+	if (uid >= 0 && fchown(dir, (uid_t)uid, gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) {
+		int rc = path_failed(err, "give its owner to", template_name, instance);
+
+		close(dir);
+		return rc;
+	}
 	close(dir);
 	return 0;
 }

@@ -18,10 +18,12 @@
 /*
  * Creates <templates_dir>/<template>/<instance> (mode 0750, also the two
  * levels above when missing); an existing directory is kept as it is.
- * A link anywhere on the way fails with FAILED_PRECONDITION.
+ * With uid >= 0 the instance directory is then owned by uid (and gid when
+ * >= 0), the container's user. A link anywhere on the way fails with
+ * FAILED_PRECONDITION.
  */
 int instance_dir_create(const char *templates_dir, const char *template_name,
-    const char *instance, struct error *err);
+    const char *instance, long uid, long gid, struct error *err);
 
 /*
  * Deletes <templates_dir>/<template>/<instance> and everything under it,

@@ -101,11 +101,16 @@ registry_code(struct call *call, int code)
 
 /* Creates <templates>/<template>/<instance>, following no link (instance_dir.h). */
 static int
-make_project_dir(struct call *call, const char *template_name, const char *instance)
+make_project_dir(struct call *call, const Berth__V1__Template *t, const char *instance)
 {
 	struct error err;
+	long uid = -1, gid = -1;
 
-	if (instance_dir_create(call_berthd(call)->templates_dir, template_name, instance, &err) != 0)
+	/* Owned by the container's user, who must be able to write it. */
+	if (t->user[0] != '\0' && validate_user("template.user", t->user, &uid, &gid, &err) != 0)
+		return call_fail_error(call, &err);
+	if (instance_dir_create(call_berthd(call)->templates_dir, t->name, instance, uid, gid,
+		&err) != 0)
 		return call_fail_error(call, &err);
 	return 0;
 }
@@ -520,7 +525,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 			ports_release(d->ports, chosen);
 			return code;
 		}
-		if ((code = make_project_dir(call, t->name, s->instance)) == 0 &&
+		if ((code = make_project_dir(call, t, s->instance)) == 0 &&
 		    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
 		    (code = registry_service_update(call_registry(call), s->service_id,
 			 STATUS_RUNNING, NULL)) != 0)
@@ -647,7 +652,7 @@ recreate(struct call *call, Berth__V1__Service *s)
 		return code;
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
 		return fail_backend(call, &err, "image not available");
-	if ((code = make_project_dir(call, t->name, s->instance)) != 0)
+	if ((code = make_project_dir(call, t, s->instance)) != 0)
 		return code;
 	struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
 		(uint16_t)s->port, NULL, 0 };

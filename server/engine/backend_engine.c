@@ -129,6 +129,8 @@ engine_create(struct backend *b, const struct backend_instance *inst, char id[DO
 		.stop_timeout_s = (int)t->stop_timeout_s,
 		.nano_cpus = (int64_t)(t->cpu_limit * 1e9 + 0.5), /* validated: 0 to 4096 */
 		.memory_bytes = (int64_t)t->memory_limit_bytes,
+		.init = t->init,
+		.user = t->user,
 	};
 
 	/* Placement and publish mode mean nothing on one engine; more tasks do. */

@@ -166,6 +166,8 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		.nano_cpus = (int64_t)(t->cpu_limit * 1e9 + 0.5), /* validated: 0 to 4096 */
 		.memory_bytes = (int64_t)t->memory_limit_bytes,
 		.stop_grace_ns = (int64_t)(t->stop_timeout_s != 0 ? t->stop_timeout_s : 10) * 1000000000,
+		.init = t->init,
+		.user = t->user,
 	};
 
 	snprintf(replicas, sizeof(replicas), "%u", t->replicas > 0 ? t->replicas : 1);

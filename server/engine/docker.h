@@ -146,6 +146,8 @@ struct docker_container_spec {
 	int stop_timeout_s;              /* StopTimeout of the container; 0 = Docker's */
 	int64_t nano_cpus;               /* CPU limit in 1e-9 CPUs; 0 = none */
 	int64_t memory_bytes;            /* memory limit; 0 = none */
+	bool init;                       /* HostConfig.Init: docker-init as PID 1 */
+	const char *user;                /* Config.User, "UID[:GID]"; NULL or "" = the image's */
 };
 
 /* POST /containers/create; writes the new id (64 hex + NUL) into id. */

@@ -69,7 +69,11 @@ create_body(const struct docker_container_spec *spec, struct error *err)
 		    json_integer(spec->nano_cpus)) != 0) ||
 	    (spec->memory_bytes > 0 &&
 		json_object_set_new(json_object_get(body, "HostConfig"), "Memory",
-		    json_integer(spec->memory_bytes)) != 0)) {
+		    json_integer(spec->memory_bytes)) != 0) ||
+	    (spec->init &&
+		json_object_set_new(json_object_get(body, "HostConfig"), "Init", json_true()) != 0) ||
+	    (spec->user != NULL && spec->user[0] != '\0' &&
+		json_object_set_new(body, "User", json_string(spec->user)) != 0)) {
 		json_decref(body);
 		goto failed;
 	}

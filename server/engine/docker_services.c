@@ -68,6 +68,10 @@ service_body(const struct docker_service_spec *spec)
 		ok = json_object_set_new(container, "StopGracePeriod",
 		    json_integer(spec->stop_grace_ns)) ==
 		    0;
+	if (ok && spec->init)
+		ok = json_object_set_new(container, "Init", json_true()) == 0;
+	if (ok && spec->user != NULL && spec->user[0] != '\0')
+		ok = json_object_set_new(container, "User", json_string(spec->user)) == 0;
 	if (ok && spec->mount_type != NULL) {
 		mount = json_pack("{s:s, s:s, s:s}", "Type", spec->mount_type, "Source",
 		    spec->mount_source, "Target", spec->mount_target);

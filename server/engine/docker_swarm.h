@@ -51,6 +51,8 @@ struct docker_service_spec {
 	int64_t nano_cpus;                  /* Resources.Limits; 0: none */
 	int64_t memory_bytes;
 	int64_t stop_grace_ns;              /* StopGracePeriod; 0: Docker's 10 s */
+	bool init;                          /* ContainerSpec.Init: docker-init as PID 1 */
+	const char *user;                   /* ContainerSpec.User; NULL or "": the image's */
 };
 
 /* POST /services/create; writes Swarm's service id into id. */

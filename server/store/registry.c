@@ -21,7 +21,7 @@
 #define TEMPLATE_COLUMNS                                                                   \
 	"name, description, image, build_context, container_port, port_range_start, "      \
 	"port_range_end, mount_path, env, command, stop_timeout_s, publish_mode, replicas, "  \
-	"constraints, cpu_limit, memory_limit_bytes"
+	"constraints, cpu_limit, memory_limit_bytes, init, container_user"
 
 /*
  * What a read of templates selects: the columns, then the keys of the
@@ -42,12 +42,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_EXISTS] = "SELECT 1 FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_INSERT] = "INSERT INTO templates (" TEMPLATE_COLUMNS ", created_at, updated_at) "
 			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, "
-			       "?16, ?17, ?12, ?12)",
+			       "?16, ?17, ?18, ?19, ?12, ?12)",
 	[ST_TEMPLATE_UPDATE] = "UPDATE templates SET description = ?2, image = ?3, build_context = ?4, "
 			       "container_port = ?5, port_range_start = ?6, port_range_end = ?7, "
 			       "mount_path = ?8, env = ?9, command = ?10, stop_timeout_s = ?11, "
 			       "publish_mode = ?13, replicas = ?14, constraints = ?15, cpu_limit = ?16, "
-			       "memory_limit_bytes = ?17, updated_at = ?12 WHERE name = ?1",
+			       "memory_limit_bytes = ?17, init = ?18, container_user = ?19, "
+			       "updated_at = ?12 WHERE name = ?1",
 	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
 	/* Covered by the UNIQUE (template, instance) index: no row is read. */

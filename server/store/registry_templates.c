@@ -36,8 +36,10 @@ template_from_row(struct arena *a, sqlite3_stmt *st)
 	t->constraints = store_column_string_list(a, st, 13, &t->n_constraints);
 	t->cpu_limit = sqlite3_column_double(st, 14);
 	t->memory_limit_bytes = (uint64_t)sqlite3_column_int64(st, 15);
+	t->init = sqlite3_column_int(st, 16) != 0;
+	t->user = store_column_text(a, st, 17);
 	/* Keys only: "KEY=***". */
-	t->secret_env = store_column_string_list(a, st, 16, &t->n_secret_env);
+	t->secret_env = store_column_string_list(a, st, 18, &t->n_secret_env);
 	for (size_t i = 0; i < t->n_secret_env; i++)
 		t->secret_env[i] = arena_printf(a, "%s=" SECRET_MASK, t->secret_env[i]);
 	return t;
@@ -221,6 +223,8 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 	sqlite3_bind_text(st, 15, constraints, -1, SQLITE_STATIC);
 	sqlite3_bind_double(st, 16, t->cpu_limit);
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)t->memory_limit_bytes);
+	sqlite3_bind_int(st, 18, t->init ? 1 : 0);
+	sqlite3_bind_text(st, 19, t->user != NULL ? t->user : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {

@@ -352,7 +352,8 @@ test_template_add_from_json_round_trips(void **state)
 	    "\"env\": [\"X=1\", \"Y=2\"], \"command\": [\"sleep\", \"100\"], "
 	    "\"stop_timeout_s\": 30, \"publish_mode\": \"host\", \"replicas\": 2, "
 	    "\"constraints\": [\"node.role==worker\"], \"cpu_limit\": 1.5, "
-	    "\"memory_limit_bytes\": 67108864, \"secret_env\": []}",
+	    "\"memory_limit_bytes\": 67108864, \"secret_env\": [], \"init\": true, "
+	    "\"user\": \"1000:1000\"}",
 	    root);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));

@@ -107,15 +107,40 @@ test_create_makes_the_three_levels(void **state)
 	struct stat st;
 	struct error err = { 0 };
 
-	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", &err), 0);
+	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", -1, -1, &err), 0);
 	snprintf(path, sizeof(path), "%s/web/instance_1", f->templates);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0750);
 	/* A second time keeps what is there. */
 	write_files(path, 1);
-	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", &err), 0);
+	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", -1, -1, &err), 0);
 	assert_int_equal(count_entries(path), 1);
+}
+
+/* The container's user owns its instance directory; the levels above stay root's. */
+static void
+test_create_gives_the_directory_to_the_user(void **state)
+{
+	struct fixture *f = *state;
+	char path[256];
+	struct stat st;
+	struct error err = { 0 };
+
+	assert_int_equal(instance_dir_create(f->templates, "web", "owned", 1234, 5678, &err), 0);
+	snprintf(path, sizeof(path), "%s/web/owned", f->templates);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 1234);
+	assert_int_equal(st.st_gid, 5678);
+	snprintf(path, sizeof(path), "%s/web", f->templates);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, getuid());
+	/* UID alone keeps the group. */
+	assert_int_equal(instance_dir_create(f->templates, "web", "uid-only", 4321, -1, &err), 0);
+	snprintf(path, sizeof(path), "%s/web/uid-only", f->templates);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 4321);
+	assert_int_equal(st.st_gid, getgid());
 }
 
 /* A template directory replaced by a link to a host path is not created through. */
@@ -129,7 +154,7 @@ test_create_refuses_a_link_on_the_way(void **state)
 	assert_int_equal(mkdir(f->templates, 0750), 0);
 	snprintf(link, sizeof(link), "%s/web", f->templates);
 	assert_int_equal(symlink(f->host, link), 0);
-	assert_int_not_equal(instance_dir_create(f->templates, "web", "instance_1", &err), 0);
+	assert_int_not_equal(instance_dir_create(f->templates, "web", "instance_1", -1, -1, &err), 0);
 	assert_int_equal(err.code, BERTH__V1__CODE__FAILED_PRECONDITION);
 	assert_non_null(strstr(err.message, "symbolic link"));
 	snprintf(through, sizeof(through), "%s/instance_1", f->host);
@@ -143,8 +168,8 @@ test_purge_deletes_the_tree_and_only_the_tree(void **state)
 	char dir[256], sub[300], deep[400], link[512], keep[256];
 	struct error err = { 0 };
 
-	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", &err), 0);
-	assert_int_equal(instance_dir_create(f->templates, "web", "instance_2", &err), 0);
+	assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", -1, -1, &err), 0);
+	assert_int_equal(instance_dir_create(f->templates, "web", "instance_2", -1, -1, &err), 0);
 	snprintf(dir, sizeof(dir), "%s/web/instance_1", f->templates);
 	snprintf(sub, sizeof(sub), "%s/sub", dir);
 	snprintf(deep, sizeof(deep), "%s/deeper", sub);
@@ -182,7 +207,7 @@ test_purge_of_an_instance_that_is_a_link(void **state)
 
 	write_files(f->host, 4);
 	snprintf(parent, sizeof(parent), "%s/web", f->templates);
-	assert_int_equal(instance_dir_create(f->templates, "web", "other", &err), 0);
+	assert_int_equal(instance_dir_create(f->templates, "web", "other", -1, -1, &err), 0);
 	snprintf(link, sizeof(link), "%s/instance_1", parent);
 	assert_int_equal(symlink(f->host, link), 0);
 	assert_int_not_equal(instance_dir_purge(f->templates, "web", "instance_1", &err), 0);
@@ -243,7 +268,7 @@ test_purge_while_a_subdirectory_is_swapped_for_a_link(void **state)
 		struct error err = { 0 };
 		pthread_t t;
 
-		assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", &err), 0);
+		assert_int_equal(instance_dir_create(f->templates, "web", "instance_1", -1, -1, &err), 0);
 		snprintf(dir, sizeof(dir), "%s/web/instance_1", f->templates);
 		snprintf(sub, sizeof(sub), "%s/data", dir);
 		snprintf(aside, sizeof(aside), "%s/data.aside", dir);
@@ -271,6 +296,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_makes_the_three_levels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_gives_the_directory_to_the_user, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_create_refuses_a_link_on_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_deletes_the_tree_and_only_the_tree, setup,
 		    teardown),

@@ -113,9 +113,11 @@ test_template_with_every_field_set_round_trips(void **state)
 	t.memory_limit_bytes = UINT64_MAX; /* printed as a string, above INT64_MAX */
 	t.secret_env = secret_env;
 	t.n_secret_env = 2;
+	t.init = true;
+	t.user = "1000:1000";
 
 	/* The test must really set every field: a new one in the proto fails it here. */
-	assert_int_equal(d->n_fields, 17);
+	assert_int_equal(d->n_fields, 19);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const char *member = (const char *)&t + d->fields[i].offset;
 		const char *quantifier = (const char *)&t + d->fields[i].quantifier_offset;

@@ -808,6 +808,44 @@ test_template_secret_mask_needs_a_stored_value(void **state)
 	assert_int_equal(validate_secret_env_kept(&t, NULL, 0, &err), 0);
 }
 
+/* A container user is numbers: "UID" or "UID:GID", below (uid_t)-1. */
+static void
+test_user_is_uid_or_uid_gid_in_numbers(void **state)
+{
+	static const char *const good[] = { "0", "1000", "1000:1000", "65534:0",
+		"2147483646:2147483646" };
+	static const char *const bad[] = { "", "root", "1000:", ":1000", "-1", "+5", "01",
+		"1000:1000:1", "4294967295", "2147483647", "1000 ", "1000:www" };
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	struct error err;
+	long uid, gid;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(validate_user("template.user", good[i], NULL, NULL, &err), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(validate_user("template.user", bad[i], NULL, NULL, &err), -1);
+		assert_int_equal(err.code, BERTH__V1__CODE__INVALID_ARGUMENT);
+		assert_string_equal(err.field, "template.user");
+	}
+	assert_int_equal(validate_user("u", "1000:50", &uid, &gid, &err), 0);
+	assert_int_equal(uid, 1000);
+	assert_int_equal(gid, 50);
+	assert_int_equal(validate_user("u", "7", &uid, &gid, &err), 0);
+	assert_int_equal(gid, -1);
+	/* Through the template check, which names the field; "" is the image's user. */
+	t.name = "web";
+	t.image = "web:1";
+	t.container_port = 80;
+	t.port_range_start = 8000;
+	t.port_range_end = 8010;
+	assert_int_equal(validate_template(&t, &err), 0);
+	t.user = "www-data";
+	assert_int_equal(validate_template(&t, &err), -1);
+	assert_string_equal(err.field, "template.user");
+	assert_non_null(strstr(err.message, "/etc/passwd"));
+}
+
 int
 main(void)
 {
@@ -860,6 +898,7 @@ main(void)
 		cmocka_unit_test(test_template_secret_env_refuses_what_env_refuses),
 		cmocka_unit_test(test_template_secret_env_key_not_also_in_env_nor_twice),
 		cmocka_unit_test(test_template_secret_mask_needs_a_stored_value),
+		cmocka_unit_test(test_user_is_uid_or_uid_gid_in_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
