@@ -107,7 +107,7 @@ $(TEST_SUPPORT): ALL_CFLAGS += -Iserver
 
 .PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos \
         check-layers
-all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc
+all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc $(BUILD)/berthd.conf
 
 # --- generated code ---------------------------------------------------------
 $(GEN_SRC) $(GEN_HDR): proto/berth/v1/berth.proto
@@ -288,6 +288,10 @@ chaos: deps
 	@BUILD=$(BUILD) BERTH_CHAOS_LEVEL=full BERTH_CHAOS_REPORT=$(BUILD)/chaos-report.md \
 	    TEST_TIMEOUT=900 sh tests/run.sh $(filter $(BUILD)/tests/test_chaos_%,$(E2E_TESTS))
 
+# The sample configuration `make install` puts in place, from berthd's own --help.
+$(BUILD)/berthd.conf: $(BERTHD) server/daemon/sample-config.sh
+	sh server/daemon/sample-config.sh $(BERTHD) > $@.tmp && mv $@.tmp $@
+
 # --- install ------------------------------------------------------------------
 # Every path is a knob; DESTDIR stages the tree (packaging, tests). The
 # Python client goes to a directory of berth's own, put on PYTHONPATH.
@@ -302,6 +306,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 PYTHONDIR ?= $(DATADIR)/berth/python
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+SYSCONFDIR ?= /etc
 INSTALL  ?= install
 
 # berth.pc: paths under PREFIX stay relative to ${prefix}.
@@ -343,6 +348,10 @@ install: all $(PY_GEN)
 	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/daemon/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
 	$(INSTALL) -m 644 client/cli/berth.bash-completion $(D)$(BASHCOMPDIR)/berth
+	@# The operator's own file is never replaced (nor removed by uninstall).
+	$(INSTALL) -d $(D)$(SYSCONFDIR)/berth
+	test -e $(D)$(SYSCONFDIR)/berth/berthd.conf || \
+	    $(INSTALL) -m 644 $(BUILD)/berthd.conf $(D)$(SYSCONFDIR)/berth/berthd.conf
 
 # Removes exactly the files install puts (and Python's caches of them).
 uninstall:

@@ -26,7 +26,7 @@ fi
 
 # The demo image is built from $BUILD/demo: let build contexts come from $BUILD.
 setsid "$BUILD/berthd" --listen "$URL" --data-dir "$RUN_DIR/data" \
-	--publish-address 127.0.0.1 --build-root "$(cd "$BUILD" && pwd)" \
+	--publish-address 127.0.0.1 --build-root "$(cd "$BUILD" && pwd)" --on-exit remove \
 	>"$RUN_DIR/berthd.log" 2>&1 </dev/null &
 echo $! >"$PIDFILE"
 

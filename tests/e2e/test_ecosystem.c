@@ -406,6 +406,8 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	const char *program[] = { hello, proc.url, NULL };
 	const char *installed_python[] = { python(), path, "--url", proc.url, NULL };
 	const char *installed_nngcat[] = { "sh", path, proc.url, NULL };
+	char conf[PATH_MAX], berthd[sizeof(build) + 16];
+	const char *print_config[] = { berthd, "--print-config", "--config", NULL, NULL };
 	char *out, *unit;
 	ssize_t n;
 
@@ -416,6 +418,7 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	snprintf(prefix, sizeof(prefix), "%s/usr/local", root);
 	snprintf(destdir_arg, sizeof(destdir_arg), "DESTDIR=%s", root);
 	snprintf(build_arg, sizeof(build_arg), "BUILD=%s", build);
+	snprintf(berthd, sizeof(berthd), "%s/berthd", build);
 
 	free(run_ok(make_install, NULL));
 	for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++) {
@@ -434,6 +437,26 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	unit = read_file(path);
 	assert_contains(unit, "\nExecStart=/usr/local/sbin/berthd --data-dir /var/lib/berth\n");
 	assert_contains(unit, "\nTimeoutStopSec=");
+	free(unit);
+	/*
+	 * The sample configuration keeps services across a restart of berthd,
+	 * and berthd reads it as it is; a second install leaves an operator's
+	 * file alone, and uninstall does not remove it.
+	 */
+	snprintf(conf, sizeof(conf), "%s/etc/berth/berthd.conf", root);
+	unit = read_file(conf);
+	assert_contains(unit, "\non-exit = keep\n");
+	assert_contains(unit, "\n#workers = 16\n");
+	free(unit);
+	print_config[3] = conf;
+	out = run_ok(print_config, NULL);
+	assert_contains(out, "\non-exit = keep\n");
+	assert_contains(out, "\nworkers = 16\n");
+	free(out);
+	write_file(conf, "on-exit = stop\n");
+	free(run_ok(make_install, NULL));
+	unit = read_file(conf);
+	assert_string_equal(unit, "on-exit = stop\n");
 	free(unit);
 
 	/* A program of the library's users, built only from what pkg-config says. */
@@ -466,6 +489,8 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 	free(out);
 
 	free(run_ok(make_uninstall, NULL));
+	assert_true(is_file(conf));
+	assert_int_equal(unlink(conf), 0);
 	leftovers[0] = '\0';
 	nftw(root, note_non_directory, 16, FTW_PHYS);
 	if (leftovers[0] != '\0')
