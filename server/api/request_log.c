@@ -17,10 +17,16 @@ request_log_claim(void *app, struct call *call, const unsigned char *digest, voi
 
 	(void)app;
 	if (requests_claim(reg, &call->arena, call->request_key, digest, &state, &rec) != 0) {
-		/* Not knowing whether the call ran before, it must not run now. */
-		call_fail(call, BERTH__V1__CODE__UNAVAILABLE,
-		    "cannot look up request_id %s in the registry: %s", call->request_id,
-		    registry_error(reg)->message);
+		const struct error *e = registry_error(reg);
+
+		/*
+		 * Not knowing whether the call ran before, or unable to record
+		 * it, it must not run now. The store's code says why (a full
+		 * disk is RESOURCE_EXHAUSTED, a busy database UNAVAILABLE).
+		 */
+		call_fail(call, e->code != 0 ? e->code : BERTH__V1__CODE__UNAVAILABLE,
+		    "cannot record request_id %s in the registry, nothing was done: %s",
+		    call->request_id, e->message);
 		return RPC_DURABLE_FAILED;
 	}
 	switch (state) {
