@@ -943,6 +943,92 @@ run_never_reading_client(struct hostile_env *env)
 	others_are_served(env->clients, 2, "the client that never read went away");
 }
 
+/* One call with the caller's request id; its code, the reply dropped. */
+static int
+call_with_id(berth_client *c, const char *method, const char *id, const ProtobufCMessage *req,
+    berth_status *st, char *service_id, size_t len)
+{
+	ProtobufCMessage *reply = NULL;
+	int rc = berth_call_with_id(c, method, id, req, &reply, st);
+
+	if (rc == 0 && service_id != NULL && strcmp(method, "LaunchService") == 0)
+		snprintf(service_id, len, "%s",
+		    ((Berth__V1__LaunchServiceResponse *)reply)->service->service_id);
+	berth_reply_free(reply);
+	return rc;
+}
+
+/*
+ * Request ids (items 5 and 6 of the hardening issue): an id reused with
+ * another request is refused, not answered with the first one's reply, and
+ * a call resent after berthd was killed and restarted is answered as it
+ * was, not done twice: the launch gives the same service and no second
+ * one, the removal OK and not NOT_FOUND.
+ */
+static void
+run_reused_ids(struct hostile_env *env)
+{
+	Berth__V1__LaunchServiceRequest launch = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	Berth__V1__LaunchServiceRequest other = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+	char first[ID_LEN] = "", again[ID_LEN] = "";
+	berth_status st;
+	int rc;
+
+	launch.template_ = hostile_tpl;
+	launch.instance = "";
+	other.template_ = hostile_tpl;
+	other.instance = "reused";
+	if ((rc = call_with_id(env->clients[0], "LaunchService", "chaos-reuse-launch", &launch.base,
+		 &st, first, sizeof(first))) != 0) {
+		chaos_violation("reused ids: the launch answered %s: %s", berth_code_name(rc),
+		    st.message);
+		return;
+	}
+	for (int round = 0; round < 2; round++) {
+		const char *when = round == 0 ? "before a restart" : "after SIGKILL and a restart";
+
+		rc = call_with_id(env->clients[0], "LaunchService", "chaos-reuse-launch", &other.base,
+		    &st, NULL, 0);
+		if (rc != BERTH__V1__CODE__FAILED_PRECONDITION ||
+		    strcmp(st.reason, "REQUEST_ID_REUSED") != 0)
+			chaos_violation("reused ids %s: the id with another launch answered %s: %s", when,
+			    berth_code_name(rc), st.message);
+		again[0] = '\0';
+		rc = call_with_id(env->clients[0], "LaunchService", "chaos-reuse-launch", &launch.base,
+		    &st, again, sizeof(again));
+		if (rc != 0 || strcmp(again, first) != 0)
+			chaos_violation("reused ids %s: the resent launch answered %s (%s), service %s, "
+					"not %s",
+			    when, berth_code_name(rc), st.message, again, first);
+		chaos_checked(2);
+		if (round == 0) {
+			chaos_daemon_kill(&chaos_dmn);
+			if (chaos_daemon_restart(&chaos_dmn) != 0) {
+				chaos_violation("reused ids: berthd did not start again");
+				return;
+			}
+		}
+	}
+
+	rm.service_id = first;
+	if ((rc = call_with_id(env->clients[0], "RemoveService", "chaos-reuse-rm", &rm.base, &st,
+		 NULL, 0)) != 0)
+		chaos_violation("reused ids: the removal answered %s: %s", berth_code_name(rc),
+		    st.message);
+	chaos_daemon_kill(&chaos_dmn);
+	if (chaos_daemon_restart(&chaos_dmn) != 0) {
+		chaos_violation("reused ids: berthd did not start again");
+		return;
+	}
+	rc = call_with_id(env->clients[0], "RemoveService", "chaos-reuse-rm", &rm.base, &st, NULL, 0);
+	if (rc != 0)
+		chaos_violation("reused ids: the removal resent after a restart answered %s: %s",
+		    berth_code_name(rc), st.message);
+	chaos_checked(1);
+	chaos_fault(F_HOSTILE, 4);
+}
+
 /* 8. Malformed and malicious requests, mutated ones, bad connections: berthd serves on. */
 static void
 test_hostile_requests_get_clear_codes_and_berthd_serves_everyone_else(void **state)
@@ -985,6 +1071,7 @@ test_hostile_requests_get_clear_codes_and_berthd_serves_everyone_else(void **sta
 	run_mutations(&env, &rs);
 	run_bad_connections(&env);
 	run_never_reading_client(&env);
+	run_reused_ids(&env);
 
 	chaos_check_agreement(&chaos_dmn, "after the hostile requests", 3000);
 	if (kill(chaos_dmn.e.proc.pid, 0) != 0)
