@@ -402,6 +402,93 @@ validate_secret_env_kept(const Berth__V1__Template *t, char *const *stored, size
 }
 
 int
+validate_restart_policy(const char *field, const char *s, bool allow_empty, struct error *err)
+{
+	if ((allow_empty && s[0] == '\0') || strcmp(s, "no") == 0 || strcmp(s, "on-failure") == 0 ||
+	    strcmp(s, "always") == 0)
+		return 0;
+	return invalid(err, field, "INVALID_RESTART_POLICY",
+	    "%s must be \"no\", \"on-failure\" or \"always\"", field);
+}
+
+/* template.restart and its give-up limit (0 takes the default). */
+static int
+validate_restart(const Berth__V1__Template *t, struct error *err)
+{
+	if (validate_restart_policy("template.restart", t->restart, true, err) != 0)
+		return -1;
+	if (t->max_restarts > RESTARTS_MAX)
+		return invalid(err, "template.max_restarts", "OUT_OF_RANGE",
+		    "template.max_restarts must be at most %d", RESTARTS_MAX);
+	if (t->restart_window_s > RESTART_WINDOW_MAX_S)
+		return invalid(err, "template.restart_window_s", "OUT_OF_RANGE",
+		    "template.restart_window_s must be at most %d seconds (a week)",
+		    RESTART_WINDOW_MAX_S);
+	return 0;
+}
+
+/* An http probe's path: absolute, printable ASCII, no fragment, bounded. */
+static int
+validate_http_path(const char *path, struct error *err)
+{
+	const char *field = "template.health.http_path";
+
+	if (path[0] != '/' || strlen(path) > HEALTH_PATH_MAX)
+		return invalid(err, field, "INVALID_PATH",
+		    "%s must be an absolute URL path such as /healthz (at most %d bytes)", field,
+		    HEALTH_PATH_MAX);
+	for (const char *p = path; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '#')
+			return invalid(err, field, "INVALID_PATH",
+			    "%s must be printable ASCII without spaces or '#' (percent-encode them)",
+			    field);
+	return 0;
+}
+
+/* template.health: a known kind with what it needs, and sane timings. */
+static int
+validate_health(const Berth__V1__HealthCheck *h, struct error *err)
+{
+	if (h == NULL || h->kind[0] == '\0' || strcmp(h->kind, "none") == 0)
+		return 0;
+	if (strcmp(h->kind, "http") == 0) {
+		if (validate_http_path(h->http_path, err) != 0)
+			return -1;
+	} else if (strcmp(h->kind, "exec") == 0) {
+		if (h->n_exec_command == 0)
+			return invalid(err, "template.health.exec_command", "MISSING",
+			    "template.health.exec_command must name the command to run");
+		if (validate_list("template.health.exec_command", h->exec_command,
+			h->n_exec_command, false, err) != 0)
+			return -1;
+	} else if (strcmp(h->kind, "tcp") != 0) {
+		return invalid(err, "template.health.kind", "INVALID_HEALTH_KIND",
+		    "template.health.kind must be \"none\", \"tcp\", \"http\" or \"exec\"");
+	}
+	if (strcmp(h->kind, "http") != 0 && h->http_path[0] != '\0')
+		return invalid(err, "template.health.http_path", "UNEXPECTED",
+		    "template.health.http_path is for an http check only");
+	if (strcmp(h->kind, "exec") != 0 && h->n_exec_command != 0)
+		return invalid(err, "template.health.exec_command", "UNEXPECTED",
+		    "template.health.exec_command is for an exec check only");
+	if (h->interval_s < 1 || h->interval_s > HEALTH_INTERVAL_MAX_S)
+		return invalid(err, "template.health.interval_s", "OUT_OF_RANGE",
+		    "template.health.interval_s must be 1 to %d seconds", HEALTH_INTERVAL_MAX_S);
+	if (h->timeout_s < 1 || h->timeout_s > h->interval_s)
+		return invalid(err, "template.health.timeout_s", "OUT_OF_RANGE",
+		    "template.health.timeout_s must be at least 1 and at most interval_s (%u)",
+		    h->interval_s);
+	if (h->retries < 1 || h->retries > HEALTH_RETRIES_MAX)
+		return invalid(err, "template.health.retries", "OUT_OF_RANGE",
+		    "template.health.retries must be 1 to %d", HEALTH_RETRIES_MAX);
+	if (h->start_period_s > HEALTH_START_PERIOD_MAX_S)
+		return invalid(err, "template.health.start_period_s", "OUT_OF_RANGE",
+		    "template.health.start_period_s must be at most %d seconds",
+		    HEALTH_START_PERIOD_MAX_S);
+	return 0;
+}
+
+int
 validate_template(const Berth__V1__Template *t, struct error *err)
 {
 	if (t == NULL)
@@ -445,5 +532,7 @@ validate_template(const Berth__V1__Template *t, struct error *err)
 	if (t->stop_timeout_s > 3600)
 		return invalid(err, "template.stop_timeout_s", "OUT_OF_RANGE",
 		    "template.stop_timeout_s must be at most 3600 seconds");
+	if (validate_restart(t, err) != 0 || validate_health(t->health, err) != 0)
+		return -1;
 	return validate_placement(t, err);
 }

@@ -99,6 +99,18 @@ size_t validate_env_key_len(const char *entry);
  */
 int validate_template(const Berth__V1__Template *t, struct error *err);
 
+/* Limits of the restart policy and the health check (Template). */
+#define RESTARTS_MAX 1000
+#define RESTART_WINDOW_MAX_S (7 * 24 * 3600)
+#define HEALTH_PATH_MAX 255
+#define HEALTH_INTERVAL_MAX_S 3600
+#define HEALTH_RETRIES_MAX 100
+#define HEALTH_START_PERIOD_MAX_S 3600
+
+/* "no", "on-failure", "always" (or "" when allow_empty), else INVALID_ARGUMENT. */
+int validate_restart_policy(const char *field, const char *s, bool allow_empty,
+    struct error *err);
+
 /*
  * INVALID_ARGUMENT naming template.secret_env[i] ("no stored value for
  * KEY") unless every "KEY=***" of t->secret_env names one of the n keys

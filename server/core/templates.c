@@ -2,6 +2,7 @@
  * templates.c - the service templates, over the registry.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "validate.h"
@@ -80,6 +81,38 @@ check_secrets_kept(struct call *call, const Berth__V1__Template *t)
 	return 0;
 }
 
+/*
+ * Whether berthd reaches its containers' own addresses: a local engine
+ * (unix socket) with the engine backend. tcp and http probes need that.
+ */
+static bool
+containers_reachable(const struct berthd *d)
+{
+	const char *host = d->config.docker_host;
+
+	if (host == NULL || host[0] == '\0')
+		host = getenv("DOCKER_HOST");
+	if (strcmp(d->config.backend, "swarm") == 0)
+		return false;
+	return host == NULL || host[0] == '\0' || strncmp(host, "unix://", 7) == 0;
+}
+
+/* tcp and http checks probe the container's address: refused where berthd cannot reach it. */
+static int
+check_probe_reachable(struct call *call, const Berth__V1__HealthCheck *h)
+{
+	if (h == NULL || (strcmp(h->kind, "tcp") != 0 && strcmp(h->kind, "http") != 0))
+		return 0;
+	if (containers_reachable(call_berthd(call)))
+		return 0;
+	return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "template.health.kind",
+	    "PROBE_UNREACHABLE",
+	    "template.health.kind: a %s check connects to the container's own address, which "
+	    "berthd cannot reach with a remote engine or the swarm backend; use an exec check "
+	    "(it runs inside the container)",
+	    h->kind);
+}
+
 int
 template_put(struct call *call, const Berth__V1__Template *in, bool *created,
     Berth__V1__Template **stored)
@@ -94,10 +127,19 @@ template_put(struct call *call, const Berth__V1__Template *in, bool *created,
 		normal = *in;
 		normal.mount_path = normalized_path(call, in->mount_path);
 		normal.build_context = normalized_path(call, in->build_context);
+		/* The restart policy's defaults are stored, so every read shows them. */
+		if (normal.restart[0] == '\0')
+			normal.restart = "on-failure";
+		if (normal.max_restarts == 0)
+			normal.max_restarts = TEMPLATE_MAX_RESTARTS;
+		if (normal.restart_window_s == 0)
+			normal.restart_window_s = TEMPLATE_RESTART_WINDOW_S;
 		t = &normal;
 	}
 	if (validate_template(t, &err) != 0)
 		return call_fail_error(call, &err);
+	if ((code = check_probe_reachable(call, t->health)) != 0)
+		return code;
 	if ((code = check_secrets_kept(call, t)) != 0)
 		return code;
 	if (t->build_context[0] != '\0' &&

@@ -20,6 +20,10 @@
 int template_lookup(struct call *call, const char *field, const char *name,
     Berth__V1__Template **out);
 
+/* What a template's restart limits are when a write leaves them 0. */
+#define TEMPLATE_MAX_RESTARTS 5
+#define TEMPLATE_RESTART_WINDOW_S 600
+
 /* Every template, by name. */
 int template_list(struct call *call, Berth__V1__Template ***out, size_t *n);
 

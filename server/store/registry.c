@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -21,7 +22,9 @@
 #define TEMPLATE_COLUMNS                                                                   \
 	"name, description, image, build_context, container_port, port_range_start, "      \
 	"port_range_end, mount_path, env, command, stop_timeout_s, publish_mode, replicas, "  \
-	"constraints, cpu_limit, memory_limit_bytes, init, container_user"
+	"constraints, cpu_limit, memory_limit_bytes, init, container_user, restart_policy, "    \
+	"max_restarts, restart_window_s, health_kind, health_path, health_command, "           \
+	"health_interval_s, health_timeout_s, health_retries, health_start_period_s"
 
 /*
  * What a read of templates selects: the columns, then the keys of the
@@ -32,9 +35,13 @@
 	TEMPLATE_COLUMNS ", (SELECT json_group_array(key) FROM template_secrets "            \
 	"WHERE template_secrets.template = templates.name)"
 
+/* The restart policy in force is the launch's override, else the template's. */
 #define SERVICE_COLUMNS                                                                   \
 	"service_id, template, container_name, container_id, port, instance, "             \
-	"instance_number, project_dir, created_at, status"
+	"instance_number, project_dir, created_at, status, desired_state, health, "        \
+	"supervisor, restarts, last_exit_code, next_restart_at, "                          \
+	"coalesce(nullif(restart_policy, ''), (SELECT restart_policy FROM templates "      \
+	"WHERE templates.name = services.template), 'no'), health_message"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_SELECT " FROM templates ORDER BY name",
@@ -42,20 +49,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_EXISTS] = "SELECT 1 FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_INSERT] = "INSERT INTO templates (" TEMPLATE_COLUMNS ", created_at, updated_at) "
 			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, "
-			       "?16, ?17, ?18, ?19, ?12, ?12)",
+			       "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, "
+			       "?12, ?12)",
 	[ST_TEMPLATE_UPDATE] = "UPDATE templates SET description = ?2, image = ?3, build_context = ?4, "
 			       "container_port = ?5, port_range_start = ?6, port_range_end = ?7, "
 			       "mount_path = ?8, env = ?9, command = ?10, stop_timeout_s = ?11, "
 			       "publish_mode = ?13, replicas = ?14, constraints = ?15, cpu_limit = ?16, "
 			       "memory_limit_bytes = ?17, init = ?18, container_user = ?19, "
-			       "updated_at = ?12 WHERE name = ?1",
+			       "restart_policy = ?20, max_restarts = ?21, restart_window_s = ?22, "
+			       "health_kind = ?23, health_path = ?24, health_command = ?25, "
+			       "health_interval_s = ?26, health_timeout_s = ?27, health_retries = ?28, "
+			       "health_start_period_s = ?29, updated_at = ?12 WHERE name = ?1",
 	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_IN_USE] = "SELECT count(*) FROM services WHERE template = ?1",
 	/* Covered by the UNIQUE (template, instance) index: no row is read. */
 	[ST_INSTANCE_NAMES] = "SELECT instance FROM services WHERE template = ?1",
 	[ST_SERVICE_INSERT] = "INSERT INTO services (service_id, template, instance, instance_number, "
 			      "container_name, container_id, port, project_dir, status, created_at, "
-			      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+			      "updated_at, restart_policy) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
 	[ST_SERVICE_GET] = "SELECT " SERVICE_COLUMNS " FROM services WHERE service_id = ?1",
 	[ST_SERVICE_LIST] = "SELECT " SERVICE_COLUMNS " FROM services "
 			    "WHERE (?1 = '' OR template = ?1) AND (?2 = '' OR status = ?2) "
@@ -99,6 +111,22 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* A call that changed something is never forgotten: see requests_forget. */
 	[ST_REQUEST_FORGET] = "DELETE FROM requests WHERE key = ?1 AND subject IS NULL",
 	[ST_REQUEST_PRUNE] = "DELETE FROM requests WHERE started_at < ?1",
+	[ST_SUPERVISION_GET] =
+	    "SELECT s.desired_state, coalesce(nullif(s.restart_policy, ''), t.restart_policy), "
+	    "s.supervisor, s.health, s.restarts, s.backoff_level, s.window_restarts, "
+	    "t.max_restarts, t.restart_window_s, s.last_exit_code, s.next_restart_at, "
+	    "s.window_started_at FROM services s JOIN templates t ON t.name = s.template "
+	    "WHERE s.service_id = ?1",
+	[ST_SUPERVISION_PUT] = "UPDATE services SET supervisor = ?2, restarts = ?3, backoff_level = ?4, "
+			       "window_restarts = ?5, last_exit_code = ?6, next_restart_at = ?7, "
+			       "window_started_at = ?8 WHERE service_id = ?1",
+	/* An operator's launch, restart or stop: the supervisor starts afresh. */
+	[ST_SERVICE_SET_DESIRED] = "UPDATE services SET desired_state = ?2, supervisor = 'ok', "
+				   "restarts = 0, backoff_level = 0, window_restarts = 0, "
+				   "window_started_at = 0, next_restart_at = 0 WHERE service_id = ?1",
+	[ST_SERVICE_SET_HEALTH] = "UPDATE services SET health = ?2, health_message = ?3 "
+				  "WHERE service_id = ?1",
+	[ST_SERVICE_IDS] = "SELECT service_id FROM services ORDER BY service_id",
 };
 
 /*
@@ -302,6 +330,20 @@ store_column_text(struct arena *a, sqlite3_stmt *st, int col)
 	return arena_strdup(a, s != NULL ? (const char *)s : "");
 }
 
+char *
+store_ms_rfc3339(struct arena *a, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	char buf[32];
+	struct tm tm;
+
+	if (ms <= 0)
+		return arena_strdup(a, "");
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return arena_strdup(a, buf);
+}
+
 /* A JSON array of strings from a column into an arena string array. */
 char **
 store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
@@ -452,6 +494,7 @@ registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
 	sqlite3_bind_text(st, 8, s->project_dir, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, s->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, s->restart != NULL ? s->restart : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
@@ -486,6 +529,14 @@ service_from_row(struct arena *a, sqlite3_stmt *st)
 	s->project_dir = store_column_text(a, st, 7);
 	s->created_at = store_column_text(a, st, 8);
 	s->status = store_column_text(a, st, 9);
+	s->desired_state = store_column_text(a, st, 10);
+	s->health = store_column_text(a, st, 11);
+	s->supervisor = store_column_text(a, st, 12);
+	s->restarts = (uint32_t)sqlite3_column_int(st, 13);
+	s->last_exit_code = sqlite3_column_int(st, 14);
+	s->next_restart_at = store_ms_rfc3339(a, sqlite3_column_int64(st, 15));
+	s->restart = store_column_text(a, st, 16);
+	s->health_message = store_column_text(a, st, 17);
 	return s;
 }
 

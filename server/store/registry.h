@@ -156,6 +156,48 @@ int registry_template_port_usage(struct registry *reg,
     void (*fn)(void *arg, const char *template_name, unsigned capacity, unsigned used),
     void *arg);
 
+/* --- supervision (registry_supervision.c) ------------------------------- */
+
+/*
+ * What the supervisor keeps of one service, with its template's limits.
+ * Times are Unix milliseconds, 0 for none.
+ */
+struct supervision {
+	char desired_state[16]; /* "running" | "stopped" */
+	char restart[16];       /* the policy in force: "no" | "on-failure" | "always" */
+	char state[16];         /* Service.supervisor: "ok" | "backoff" | "failed" */
+	char health[16];
+	uint32_t restarts;      /* berth's own, since the operator's last word */
+	uint32_t backoff_level; /* the next delay is 1 s << level (capped) */
+	uint32_t window_restarts;
+	uint32_t max_restarts, restart_window_s; /* the template's */
+	int32_t last_exit_code;
+	int64_t next_restart_at;
+	int64_t window_started_at;
+};
+
+/* NOT_FOUND when the service is gone. */
+int registry_supervision_get(struct registry *reg, const char *service_id,
+    struct supervision *out);
+
+/* Writes state, restarts, backoff_level, window_*, last_exit_code, next_restart_at. */
+int registry_supervision_put(struct registry *reg, const char *service_id,
+    const struct supervision *s);
+
+/*
+ * An operator's word (launch, restart: "running"; stop: "stopped"): sets
+ * the desired state and starts the supervisor's counts afresh.
+ */
+int registry_service_set_desired(struct registry *reg, const char *service_id,
+    const char *desired_state);
+
+/* The health verdict and, for a failure, why ("" after a success). */
+int registry_service_set_health(struct registry *reg, const char *service_id,
+    const char *health, const char *message);
+
+/* Every service id, sorted, in the arena. */
+int registry_service_ids(struct registry *reg, struct arena *a, char ***out, size_t *n);
+
 /* --- shutdown progress -------------------------------------------------- */
 
 /* Records that a shutdown with `policy` has begun. */

@@ -14,6 +14,27 @@
 #include "store/store_internal.h"
 #include "validate.h"
 
+/* Columns col.. col+6 as a health check; NULL for none. */
+static Berth__V1__HealthCheck *
+health_from_row(struct arena *a, sqlite3_stmt *st, int col)
+{
+	const unsigned char *kind = sqlite3_column_text(st, col);
+	Berth__V1__HealthCheck *h;
+
+	if (kind == NULL || strcmp((const char *)kind, "none") == 0 || kind[0] == '\0')
+		return NULL;
+	h = ARENA_NEW(a, Berth__V1__HealthCheck);
+	berth__v1__health_check__init(h);
+	h->kind = store_column_text(a, st, col);
+	h->http_path = store_column_text(a, st, col + 1);
+	h->exec_command = store_column_string_list(a, st, col + 2, &h->n_exec_command);
+	h->interval_s = (uint32_t)sqlite3_column_int(st, col + 3);
+	h->timeout_s = (uint32_t)sqlite3_column_int(st, col + 4);
+	h->retries = (uint32_t)sqlite3_column_int(st, col + 5);
+	h->start_period_s = (uint32_t)sqlite3_column_int(st, col + 6);
+	return h;
+}
+
 static Berth__V1__Template *
 template_from_row(struct arena *a, sqlite3_stmt *st)
 {
@@ -38,8 +59,12 @@ template_from_row(struct arena *a, sqlite3_stmt *st)
 	t->memory_limit_bytes = (uint64_t)sqlite3_column_int64(st, 15);
 	t->init = sqlite3_column_int(st, 16) != 0;
 	t->user = store_column_text(a, st, 17);
+	t->restart = store_column_text(a, st, 18);
+	t->max_restarts = (uint32_t)sqlite3_column_int(st, 19);
+	t->restart_window_s = (uint32_t)sqlite3_column_int(st, 20);
+	t->health = health_from_row(a, st, 21);
 	/* Keys only: "KEY=***". */
-	t->secret_env = store_column_string_list(a, st, 18, &t->n_secret_env);
+	t->secret_env = store_column_string_list(a, st, 28, &t->n_secret_env);
 	for (size_t i = 0; i < t->n_secret_env; i++)
 		t->secret_env[i] = arena_printf(a, "%s=" SECRET_MASK, t->secret_env[i]);
 	return t;
@@ -178,7 +203,8 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 {
 	sqlite3_stmt *st;
 	char now[32];
-	char *env = NULL, *command = NULL, *constraints = NULL;
+	const Berth__V1__HealthCheck *h = t->health;
+	char *env = NULL, *command = NULL, *constraints = NULL, *health_command = NULL;
 	int rc, code = 0;
 
 	if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -201,7 +227,10 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 	env = string_list_json(t->env, t->n_env);
 	command = string_list_json(t->command, t->n_command);
 	constraints = string_list_json(t->constraints, t->n_constraints);
-	if (st == NULL || env == NULL || command == NULL || constraints == NULL) {
+	health_command = h != NULL ? string_list_json(h->exec_command, h->n_exec_command) :
+				     string_list_json(NULL, 0);
+	if (st == NULL || env == NULL || command == NULL || constraints == NULL ||
+	    health_command == NULL) {
 		code = registry_fail_sqlite(reg, SQLITE_ERROR);
 		goto out;
 	}
@@ -225,6 +254,17 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)t->memory_limit_bytes);
 	sqlite3_bind_int(st, 18, t->init ? 1 : 0);
 	sqlite3_bind_text(st, 19, t->user != NULL ? t->user : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 20, t->restart, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 21, (int)t->max_restarts);
+	sqlite3_bind_int(st, 22, (int)t->restart_window_s);
+	sqlite3_bind_text(st, 23, h != NULL && h->kind[0] != '\0' ? h->kind : "none", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 24, h != NULL ? h->http_path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 25, health_command, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 26, h != NULL ? (int)h->interval_s : 0);
+	sqlite3_bind_int(st, 27, h != NULL ? (int)h->timeout_s : 0);
+	sqlite3_bind_int(st, 28, h != NULL ? (int)h->retries : 0);
+	sqlite3_bind_int(st, 29, h != NULL ? (int)h->start_period_s : 0);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -241,6 +281,7 @@ out:
 	free(env);
 	free(command);
 	free(constraints);
+	free(health_command);
 	return code;
 }
 

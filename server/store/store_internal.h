@@ -51,6 +51,11 @@ enum stmt_id {
 	ST_REQUEST_FINISH,
 	ST_REQUEST_FORGET,
 	ST_REQUEST_PRUNE,
+	ST_SUPERVISION_GET,
+	ST_SUPERVISION_PUT,
+	ST_SERVICE_SET_DESIRED,
+	ST_SERVICE_SET_HEALTH,
+	ST_SERVICE_IDS,
 	ST_COUNT
 };
 
@@ -75,6 +80,9 @@ void registry_changed(void);
 
 /* Column `col` of the current row as an arena string ("" for NULL). */
 char *store_column_text(struct arena *a, sqlite3_stmt *st, int col);
+
+/* Unix milliseconds as RFC 3339 UTC (seconds) in the arena; "" for 0. */
+char *store_ms_rfc3339(struct arena *a, int64_t ms);
 
 /* A column holding a JSON array of strings, as an arena string array. */
 char **store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n);

@@ -89,6 +89,8 @@ test_template_with_every_field_set_round_trips(void **state)
 	char *command[] = { "sh", "-c", "echo \"hi\" 'there'\n\ttab" };
 	char *constraints[] = { "node.role==worker", "node.labels.zone==eu" };
 	char *secret_env[] = { "DB_PASSWORD=***", "API_KEY=***" };
+	char *health_command[] = { "/bin/check", "--quick" };
+	Berth__V1__HealthCheck health = BERTH__V1__HEALTH_CHECK__INIT;
 	const ProtobufCMessageDescriptor *d = &berth__v1__template__descriptor;
 
 	(void)state;
@@ -115,9 +117,21 @@ test_template_with_every_field_set_round_trips(void **state)
 	t.n_secret_env = 2;
 	t.init = true;
 	t.user = "1000:1000";
+	t.restart = "always";
+	t.max_restarts = 7;
+	t.restart_window_s = 120;
+	health.kind = "http";
+	health.http_path = "/healthz?deep=1";
+	health.exec_command = health_command;
+	health.n_exec_command = 2;
+	health.interval_s = 5;
+	health.timeout_s = 2;
+	health.retries = 3;
+	health.start_period_s = 30;
+	t.health = &health;
 
 	/* The test must really set every field: a new one in the proto fails it here. */
-	assert_int_equal(d->n_fields, 19);
+	assert_int_equal(d->n_fields, 23);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const char *member = (const char *)&t + d->fields[i].offset;
 		const char *quantifier = (const char *)&t + d->fields[i].quantifier_offset;
@@ -130,6 +144,8 @@ test_template_with_every_field_set_round_trips(void **state)
 			assert_true(*(const double *)member != 0);
 		else if (d->fields[i].type == PROTOBUF_C_TYPE_UINT64)
 			assert_true(*(const uint64_t *)member != 0);
+		else if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+			assert_non_null(*(void *const *)member);
 		else
 			assert_true(*(const uint32_t *)member != 0);
 	}
