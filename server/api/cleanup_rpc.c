@@ -16,8 +16,8 @@ rpc_get_cleanup_status(struct call *call, const ProtobufCMessage *req, ProtobufC
 int
 rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	(void)req;
-	return cleanup_dead(call, (Berth__V1__AutoCleanupResponse *)reply);
+	return cleanup_dead(call, ((const Berth__V1__AutoCleanupRequest *)req)->include_failed,
+	    (Berth__V1__AutoCleanupResponse *)reply);
 }
 
 int

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "api/metrics.h"
 #include "core/event_follower.h"
+#include "core/supervisor.h"
 #include "engine/docker.h"
 #include "store/registry.h"
 #include "rpc_method.h"
@@ -240,6 +241,16 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	    "Times the Docker event stream was lost and followed again.");
 	fprintf(f, "berth_docker_event_reconnects_total %llu\n",
 	    (unsigned long long)event_follower_reconnects_total());
+	family(f, "berth_supervisor_restarts_total", "counter",
+	    "Restarts berth made on its own: after a crash, a deleted container or an unhealthy "
+	    "verdict.");
+	fprintf(f, "berth_supervisor_restarts_total %llu\n",
+	    (unsigned long long)supervisor_restarts_total());
+	family(f, "berth_supervisor_giveups_total", "counter",
+	    "Times berth gave up on a service: more restarts than its template allows in the "
+	    "window.");
+	fprintf(f, "berth_supervisor_giveups_total %llu\n",
+	    (unsigned long long)supervisor_giveups_total());
 	if (fclose(f) != 0 || *out == NULL) {
 		free(*out);
 		*out = NULL;

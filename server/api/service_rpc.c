@@ -16,7 +16,7 @@ rpc_launch_service(struct call *call, const ProtobufCMessage *req, ProtobufCMess
 {
 	const Berth__V1__LaunchServiceRequest *in = (const Berth__V1__LaunchServiceRequest *)req;
 
-	return lifecycle_launch(call, in->template_, in->instance, in->port,
+	return lifecycle_launch(call, in->template_, in->instance, in->port, in->restart,
 	    (Berth__V1__LaunchServiceResponse *)reply);
 }
 

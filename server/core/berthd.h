@@ -22,6 +22,8 @@ struct rpc_server;
 struct ports;
 struct service_locks;
 struct docker_events;
+struct supervisor;
+struct health_monitor;
 
 struct berthd {
 	struct config config;
@@ -41,6 +43,9 @@ struct berthd {
 	char started_at[32];        /* RFC 3339, when this process started */
 	atomic_bool shutdown_requested;
 	struct docker_events *docker_events; /* the Docker event follower; main thread only */
+	/* Keeps services alive; set before the follower starts, cleared after it stops. */
+	struct supervisor *supervisor;
+	struct health_monitor *health; /* probes; same lifetime as the supervisor */
 };
 
 /* The daemon and this worker's registry connection, from a call. */

@@ -57,7 +57,7 @@ forget(struct call *call, Berth__V1__Service *row, Berth__V1__Event__Type type, 
 }
 
 int
-cleanup_dead(struct call *call, Berth__V1__AutoCleanupResponse *out)
+cleanup_dead(struct call *call, bool include_failed, Berth__V1__AutoCleanupResponse *out)
 {
 	struct berthd *d = call_berthd(call);
 	struct fleet_item *items;
@@ -78,7 +78,7 @@ cleanup_dead(struct call *call, Berth__V1__AutoCleanupResponse *out)
 	for (size_t i = 0; i < s.n_rows; i++) {
 		const struct docker_container *c = survey_container(&s, i);
 
-		if (!survey_row_dead(&s, i))
+		if (!survey_row_dead(&s, i) || (survey_row_failed(&s, i) && !include_failed))
 			continue;
 		/* A service another call is working on is not ours to clean now. */
 		if (service_lock(d->locks, s.rows[i]->service_id, clock_monotonic_ms() + 100) != 0)
@@ -132,6 +132,10 @@ cleanup_everything(struct call *call, atomic_bool *kill_now, uint32_t *container
 
 	if ((code = survey_take(call, &s)) != 0)
 		return code;
+	/* Wanted stopped before they stop: the supervisor restarts none of them. */
+	for (size_t i = 0; i < s.n_rows; i++)
+		registry_service_set_desired(call_registry(call), s.rows[i]->service_id,
+		    DESIRED_STOPPED);
 	items = ARENA_ARRAY(&call->arena, struct fleet_item, s.n_containers + 1);
 	for (size_t j = 0; j < s.n_containers; j++) {
 		Berth__V1__Template *t;

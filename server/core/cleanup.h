@@ -19,9 +19,10 @@ int cleanup_status(struct call *call, Berth__V1__GetCleanupStatusResponse *out);
 /*
  * Removes dead services: the container first, then the row, so a crash in
  * between never leaves an orphan; and containers without a row. A service
- * another call holds the lock of is left for later.
+ * another call holds the lock of is left for later, and one the supervisor
+ * gave up on only with include_failed (one it still owns, never).
  */
-int cleanup_dead(struct call *call, Berth__V1__AutoCleanupResponse *out);
+int cleanup_dead(struct call *call, bool include_failed, Berth__V1__AutoCleanupResponse *out);
 
 /*
  * Stops (in parallel, each with its template's stop timeout) and removes

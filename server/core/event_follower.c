@@ -25,6 +25,7 @@
 #include "core/ports.h"
 #include "core/reconcile.h"
 #include "core/service_lock.h"
+#include "core/supervisor.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -241,6 +242,9 @@ settle(struct docker_events *f, const char *service_id, const struct docker_even
 	}
 	if (strcmp(status, row->status) != 0)
 		record(f, row, status, &live, oom);
+	/* Down: the supervisor decides whether it comes back (after this lock is free). */
+	if (strcmp(status, STATUS_RUNNING) != 0)
+		supervisor_notice(d, service_id);
 out:
 	service_unlock(d->locks, service_id);
 	arena_reset(&a);
@@ -347,6 +351,8 @@ on_connected(void *arg)
 		log_warn("docker events reconciliation failed code=%d error=\"%s\"", code,
 		    call.error.message);
 	call_finish(&call);
+	/* The rows tell the truth now: the supervisor starts what should run. */
+	supervisor_notice_all(f->d);
 	/*
 	 * The listings and the reconciliation above have freed all they parsed
 	 * (with 200 containers on the engine, idle berthd held 0.3-1.4 MB more

@@ -30,6 +30,7 @@
 #include "core/events.h"
 #include "core/instance_dir.h"
 #include "core/lifecycle.h"
+#include "core/lifecycle_internal.h"
 #include "base/log.h"
 #include "core/ports.h"
 #include "core/service_lock.h"
@@ -41,16 +42,15 @@
 /* Instance numbers a launch without a name passes over, at most, for names taken outside. */
 #define LAUNCH_NAME_RETRIES 8
 
-static int
-fail_backend(struct call *call, const struct error *err, const char *what)
+int
+lifecycle_fail_backend(struct call *call, const struct error *err, const char *what)
 {
 	return call_fail(call, err->code != 0 ? err->code : BERTH__V1__CODE__INTERNAL, "%s: %s", what,
 	    err->message);
 }
 
-/* The id to address a service's container by: its id, or its name before it has one. */
-static const char *
-container_ref(const Berth__V1__Service *s)
+const char *
+lifecycle_container_ref(const Berth__V1__Service *s)
 {
 	return s->container_id[0] != '\0' ? s->container_id : s->container_name;
 }
@@ -92,16 +92,14 @@ lifecycle_set_url(struct call *call, Berth__V1__Service *s)
 	s->url = url;
 }
 
-/* A registry failure, keeping the registry's code (NOT_FOUND, ...) and message. */
-static int
-registry_code(struct call *call, int code)
+int
+lifecycle_registry_code(struct call *call, int code)
 {
 	return call_fail(call, code, "%s", registry_error(call_registry(call))->message);
 }
 
-/* Creates <templates>/<template>/<instance>, following no link (instance_dir.h). */
-static int
-make_project_dir(struct call *call, const Berth__V1__Template *t, const char *instance)
+int
+lifecycle_make_project_dir(struct call *call, const Berth__V1__Template *t, const char *instance)
 {
 	struct error err;
 	long uid = -1, gid = -1;
@@ -154,7 +152,7 @@ docker_ports_current(struct call *call)
 	if (ports_docker_live(d->ports))
 		return 0;
 	if (lifecycle_sync_docker_ports(d, call_remaining_ms(call), &err) != 0)
-		return fail_backend(call, &err, "cannot list Docker's published ports");
+		return lifecycle_fail_backend(call, &err, "cannot list Docker's published ports");
 	return 0;
 }
 
@@ -217,7 +215,7 @@ choose_port(struct call *call, const Berth__V1__Template *t, uint32_t requested,
  */
 static int
 insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, unsigned from,
-    uint16_t port, Berth__V1__Service **out)
+    uint16_t port, const char *restart, Berth__V1__Service **out)
 {
 	struct berthd *d = call_berthd(call);
 	struct registry *reg = call_registry(call);
@@ -227,7 +225,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 
 	berth__v1__service__init(s);
 	if ((code = registry_begin(reg)) != 0)
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	for (int tries = 0;; tries++) {
 		bool automatic = instance[0] == '\0';
 		const char *name = instance;
@@ -235,7 +233,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		if (automatic) {
 			if ((code = registry_instance_next(reg, t->name, from, &number)) != 0) {
 				registry_rollback(reg);
-				return registry_code(call, code);
+				return lifecycle_registry_code(call, code);
 			}
 			name = arena_printf(&call->arena, "instance_%u", number);
 		}
@@ -248,6 +246,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		s->project_dir = arena_printf(&call->arena, "%s/%s/%s", d->templates_dir, t->name,
 		    name);
 		s->status = STATUS_CREATING;
+		s->restart = (char *)restart;
 		code = registry_service_insert(reg, s);
 		/*
 		 * The id can be another template's, from before instance names
@@ -265,7 +264,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 	}
 	if (code != 0) {
 		registry_rollback(reg);
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	}
 	/*
 	 * The launch holds the service's lock from before its row can be seen
@@ -283,11 +282,11 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 	if ((code = requests_stamp(reg, call->request_key, s->service_id, NULL, 0)) != 0) {
 		service_unlock(d->locks, s->service_id);
 		registry_rollback(reg);
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	}
 	if ((code = registry_commit(reg)) != 0) {
 		service_unlock(d->locks, s->service_id);
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	}
 	*out = s;
 	return 0;
@@ -332,10 +331,10 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 			    "(see berth cleanup --status): %s",
 			    s->container_name, err.message);
 		if (code != 0)
-			return fail_backend(call, &err, "cannot create the container");
+			return lifecycle_fail_backend(call, &err, "cannot create the container");
 		s->container_id = arena_strdup(&call->arena, id);
 		if ((code = registry_service_update(reg, s->service_id, STATUS_CREATING, id)) != 0)
-			return registry_code(call, code);
+			return lifecycle_registry_code(call, code);
 
 		memset(&err, 0, sizeof(err));
 		t0 = clock_monotonic_us();
@@ -344,7 +343,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		if (code == 0)
 			return 0;
 		if (!docker_error_port_in_use(&err) || explicit_port || attempt >= LAUNCH_PORT_RETRIES)
-			return fail_backend(call, &err, "cannot start the container");
+			return lifecycle_fail_backend(call, &err, "cannot start the container");
 
 		/* Someone bound the port between our check and Docker's: move on. */
 		log_info("launch port taken, retrying service=%s port=%u", s->service_id, s->port);
@@ -356,7 +355,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		ports_release(d->ports, (uint16_t)s->port);
 		if ((code = registry_service_set_port(reg, s->service_id, next)) != 0) {
 			ports_release(d->ports, next);
-			return registry_code(call, code);
+			return lifecycle_registry_code(call, code);
 		}
 		s->port = next;
 	}
@@ -448,7 +447,6 @@ check_port_choice(struct call *call, const Berth__V1__Template *t, uint32_t port
 	return 0;
 }
 
-static int lock_service(struct call *call, const char *service_id, Berth__V1__Service **out);
 
 /*
  * The launch is a resend of one that berthd's restart cut short after it
@@ -464,7 +462,7 @@ answer_resumed_launch(struct call *call, Berth__V1__LaunchServiceResponse *out)
 	Berth__V1__Service *s;
 	int code;
 
-	if ((code = lock_service(call, service_id, &s)) != 0) {
+	if ((code = lifecycle_lock_service(call, service_id, &s)) != 0) {
 		if (code == BERTH__V1__CODE__NOT_FOUND)
 			call_clear_failure(call);
 		return code;
@@ -483,7 +481,7 @@ answer_resumed_launch(struct call *call, Berth__V1__LaunchServiceResponse *out)
 
 int
 lifecycle_launch(struct call *call, const char *template_name, const char *instance,
-    uint32_t port, Berth__V1__LaunchServiceResponse *out)
+    uint32_t port, const char *restart, Berth__V1__LaunchServiceResponse *out)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
@@ -506,10 +504,12 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		return call_fail_error(call, &verr);
 	if (port != 0 && (code = check_port_choice(call, t, port)) != 0)
 		return code;
+	if (validate_restart_policy("restart", restart, true, &verr) != 0)
+		return call_fail_error(call, &verr);
 
 	docker_us = clock_monotonic_us();
 	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
-		return fail_backend(call, &err,
+		return lifecycle_fail_backend(call, &err,
 		    arena_printf(&call->arena, "image %s of template '%s' is not available", t->image,
 			t->name));
 	docker_us = clock_monotonic_us() - docker_us;
@@ -521,15 +521,15 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		if ((code = choose_port(call, t, port, t->port_range_start, out, &chosen)) != 0)
 			return code;
 		port_us = clock_monotonic_us() - t0;
-		if ((code = insert_row(call, t, instance, from, chosen, &s)) != 0) {
+		if ((code = insert_row(call, t, instance, from, chosen, restart, &s)) != 0) {
 			ports_release(d->ports, chosen);
 			return code;
 		}
-		if ((code = make_project_dir(call, t, s->instance)) == 0 &&
+		if ((code = lifecycle_make_project_dir(call, t, s->instance)) == 0 &&
 		    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
 		    (code = registry_service_update(call_registry(call), s->service_id,
 			 STATUS_RUNNING, NULL)) != 0)
-			code = registry_code(call, code);
+			code = lifecycle_registry_code(call, code);
 		if (code == 0)
 			break;
 		undo_launch(call, s, code);
@@ -548,6 +548,8 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 		call_clear_failure(call);
 		from = s->instance_number + 1;
 	}
+	/* Read back: the supervisor's fields, as GetService shows them. */
+	registry_service_get(call_registry(call), &call->arena, s->service_id, &s);
 	service_unlock(d->locks, s->service_id);
 	s->status = STATUS_RUNNING;
 	lifecycle_set_url(call, s);
@@ -563,9 +565,8 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	return 0;
 }
 
-/* Loads a service and holds its lock; the caller unlocks. */
-static int
-lock_service(struct call *call, const char *service_id, Berth__V1__Service **out)
+int
+lifecycle_lock_service(struct call *call, const char *service_id, Berth__V1__Service **out)
 {
 	struct berthd *d = call_berthd(call);
 	struct error verr;
@@ -579,13 +580,13 @@ lock_service(struct call *call, const char *service_id, Berth__V1__Service **out
 	code = registry_service_get(call_registry(call), &call->arena, service_id, out);
 	if (code != 0) {
 		service_unlock(d->locks, service_id);
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	}
 	return 0;
 }
 
-static int
-stop_timeout_of(struct call *call, const Berth__V1__Service *s, uint32_t requested)
+int
+lifecycle_stop_timeout(struct call *call, const Berth__V1__Service *s, uint32_t requested)
 {
 	Berth__V1__Template *t;
 
@@ -611,9 +612,19 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	if (timeout_s > 3600)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "timeout_s",
 		    "OUT_OF_RANGE", "timeout_s must be at most 3600");
-	if ((code = lock_service(call, service_id, &s)) != 0)
+	if ((code = lifecycle_lock_service(call, service_id, &s)) != 0)
 		return code;
-	code = b->ops->stop(b, container_ref(s), stop_timeout_of(call, s, timeout_s),
+	/* Wanted stopped before it stops: the supervisor never takes this for a crash. */
+	if ((code = registry_service_set_desired(call_registry(call), service_id,
+		 DESIRED_STOPPED)) != 0) {
+		service_unlock(d->locks, service_id);
+		return lifecycle_registry_code(call, code);
+	}
+	s->desired_state = DESIRED_STOPPED;
+	s->supervisor = SUPERVISOR_OK;
+	s->next_restart_at = "";
+	s->restarts = 0;
+	code = b->ops->stop(b, lifecycle_container_ref(s), lifecycle_stop_timeout(call, s, timeout_s),
 	    call_remaining_ms(call), &err);
 	if (code == BERTH__V1__CODE__NOT_FOUND) {
 		status = STATUS_MISSING; /* the row tells the truth; restart recreates it */
@@ -621,7 +632,7 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	}
 	if (code != 0) {
 		service_unlock(d->locks, service_id);
-		return fail_backend(call, &err, "cannot stop the container");
+		return lifecycle_fail_backend(call, &err, "cannot stop the container");
 	}
 	code = registry_service_update(call_registry(call), service_id, status, NULL);
 	service_unlock(d->locks, service_id);
@@ -634,79 +645,6 @@ lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
 	*out = s;
 	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_STOPPED, s, NULL, "stopped");
 	log_info("stopped service=%s", service_id);
-	return 0;
-}
-
-/* The container is gone: create it again with the same name, port and directory. */
-static int
-recreate(struct call *call, Berth__V1__Service *s)
-{
-	struct berthd *d = call_berthd(call);
-	struct backend *b = &d->backend;
-	struct error err = { 0 };
-	Berth__V1__Template *t;
-	char id[DOCKER_ID_LEN + 1];
-	int code;
-
-	if ((code = template_lookup(call, "template", s->template_, &t)) != 0)
-		return code;
-	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
-		return fail_backend(call, &err, "image not available");
-	if ((code = make_project_dir(call, t, s->instance)) != 0)
-		return code;
-	struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
-		(uint16_t)s->port, NULL, 0 };
-	char **secrets = NULL;
-	if ((code = template_secret_values(call, t->name, &secrets, &inst.n_secret_env)) != 0)
-		return code;
-	inst.secret_env = secrets;
-	if (b->ops->create(b, &inst, id, call_remaining_ms(call), &err) != 0)
-		return fail_backend(call, &err, "cannot recreate the container");
-	s->container_id = arena_strdup(&call->arena, id);
-	if ((code = registry_service_update(call_registry(call), s->service_id, STATUS_STOPPED, id)) != 0)
-		return registry_code(call, code);
-	log_info("recreated service=%s container=%.12s", s->service_id, id);
-	return 0;
-}
-
-int
-lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service **out)
-{
-	struct berthd *d = call_berthd(call);
-	struct backend *b = &d->backend;
-	struct error err = { 0 };
-	struct docker_container live;
-	Berth__V1__Service *s;
-	int code;
-
-	if ((code = lock_service(call, service_id, &s)) != 0)
-		return code;
-	code = b->ops->inspect(b, container_ref(s), &live, call_remaining_ms(call), &err);
-	if (code == BERTH__V1__CODE__NOT_FOUND) {
-		code = recreate(call, s);
-		if (code == 0)
-			code = b->ops->start(b, s->container_id, call_remaining_ms(call), &err) != 0
-			    ? fail_backend(call, &err, "cannot start the container") : 0;
-	} else if (code != 0) {
-		code = fail_backend(call, &err, "cannot inspect the container");
-	} else if (strcmp(live.state, "running") == 0) {
-		if (b->ops->restart(b, container_ref(s), stop_timeout_of(call, s, 0),
-			call_remaining_ms(call), &err) != 0)
-			code = fail_backend(call, &err, "cannot restart the container");
-	} else if (b->ops->start(b, container_ref(s), call_remaining_ms(call), &err) != 0) {
-		code = fail_backend(call, &err, "cannot start the container");
-	}
-	if (code == 0 &&
-	    (code = registry_service_update(call_registry(call), service_id, STATUS_RUNNING, NULL)) != 0)
-		code = registry_code(call, code);
-	service_unlock(d->locks, service_id);
-	if (code != 0)
-		return code;
-	s->status = STATUS_RUNNING;
-	lifecycle_set_url(call, s);
-	*out = s;
-	event_publish(&d->events, BERTH__V1__EVENT__TYPE__SERVICE_RESTARTED, s, NULL, "restarted");
-	log_info("restarted service=%s", service_id);
 	return 0;
 }
 
@@ -727,7 +665,7 @@ purge_backend_storage(struct call *call, const Berth__V1__Service *s, protobuf_c
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return 0;
 	if (code != 0)
-		return fail_backend(call, &err, "cannot remove the instance's volume");
+		return lifecycle_fail_backend(call, &err, "cannot remove the instance's volume");
 	*removed = true;
 	return 0;
 }
@@ -739,12 +677,12 @@ refuse_purge_while_running(struct call *call, const Berth__V1__Service *s)
 	struct backend *b = &call_berthd(call)->backend;
 	struct docker_container c;
 	struct error err = { 0 };
-	int code = b->ops->inspect(b, container_ref(s), &c, call_remaining_ms(call), &err);
+	int code = b->ops->inspect(b, lifecycle_container_ref(s), &c, call_remaining_ms(call), &err);
 
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return 0;
 	if (code != 0)
-		return fail_backend(call, &err, "cannot tell whether the container still runs");
+		return lifecycle_fail_backend(call, &err, "cannot tell whether the container still runs");
 	if (strcmp(c.state, "running") == 0 || strcmp(c.state, "restarting") == 0 ||
 	    strcmp(c.state, "paused") == 0)
 		return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "purge",
@@ -828,7 +766,7 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 	Berth__V1__Service *s;
 	int code;
 
-	if ((code = lock_service(call, service_id, &s)) != 0) {
+	if ((code = lifecycle_lock_service(call, service_id, &s)) != 0) {
 		if (code == BERTH__V1__CODE__NOT_FOUND && call->resumed_subject != NULL &&
 		    strcmp(call->resumed_subject, service_id) == 0)
 			return finish_resumed_remove(call, keep_container, purge, out);
@@ -848,17 +786,17 @@ lifecycle_remove(struct call *call, const char *service_id, bool keep_container,
 		goto out;
 	}
 	if (!keep_container) {
-		code = b->ops->remove(b, container_ref(s), call_remaining_ms(call), &err);
+		code = b->ops->remove(b, lifecycle_container_ref(s), call_remaining_ms(call), &err);
 		if (code == 0)
 			out->container_removed = true;
 		else if (code != BERTH__V1__CODE__NOT_FOUND) {
 			registry_service_update(reg, service_id, s->status, NULL);
-			code = fail_backend(call, &err, "cannot remove the container");
+			code = lifecycle_fail_backend(call, &err, "cannot remove the container");
 			goto out;
 		}
 	}
 	if ((code = registry_service_delete(reg, service_id)) != 0) {
-		code = registry_code(call, code);
+		code = lifecycle_registry_code(call, code);
 		goto out;
 	}
 	ports_release(d->ports, (uint16_t)s->port);
@@ -889,7 +827,7 @@ add_tasks(struct call *call, Berth__V1__Service *s)
 	size_t n = 0;
 
 	if (b->ops->tasks == NULL ||
-	    b->ops->tasks(b, container_ref(s), &tasks, &n, call_remaining_ms(call), &err) != 0)
+	    b->ops->tasks(b, lifecycle_container_ref(s), &tasks, &n, call_remaining_ms(call), &err) != 0)
 		return;
 	s->tasks = ARENA_ARRAY(&call->arena, Berth__V1__Task *, n + 1);
 	for (size_t i = 0; i < n; i++) {
@@ -926,7 +864,7 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 		return call_fail_error(call, &verr);
 	code = registry_service_get(call_registry(call), &call->arena, service_id, &s);
 	if (code != 0)
-		return registry_code(call, code);
+		return lifecycle_registry_code(call, code);
 	lifecycle_set_url(call, s);
 	if (registry_only) {
 		*out = s;
@@ -935,7 +873,7 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 	cs = ARENA_NEW(&call->arena, Berth__V1__ContainerState);
 	berth__v1__container_state__init(cs);
 	s->container = cs;
-	code = b->ops->inspect(b, container_ref(s), &live, call_remaining_ms(call), &err);
+	code = b->ops->inspect(b, lifecycle_container_ref(s), &live, call_remaining_ms(call), &err);
 	if (code == BERTH__V1__CODE__NOT_FOUND) {
 		cs->state = STATUS_MISSING;
 	} else if (code != 0) {
@@ -948,7 +886,7 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 		cs->started_at = arena_strdup(&call->arena, live.started_at);
 		cs->finished_at = arena_strdup(&call->arena, live.finished_at);
 		if (strcmp(live.state, "running") == 0 &&
-		    b->ops->stats(b, container_ref(s), &stats, call_remaining_ms(call), &err) == 0) {
+		    b->ops->stats(b, lifecycle_container_ref(s), &stats, call_remaining_ms(call), &err) == 0) {
 			cs->cpu_percent = stats.cpu_percent;
 			cs->memory_bytes = stats.memory_bytes;
 			cs->memory_limit_bytes = stats.memory_limit_bytes;
@@ -978,14 +916,14 @@ lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **
 		    "tail must be at most %d lines", LIFECYCLE_LOGS_MAX_TAIL);
 	code = registry_service_get(call_registry(call), &call->arena, service_id, &s);
 	if (code != 0)
-		return registry_code(call, code);
-	code = b->ops->logs(b, container_ref(s), tail ? tail : LIFECYCLE_LOGS_TAIL, &text,
+		return lifecycle_registry_code(call, code);
+	code = b->ops->logs(b, lifecycle_container_ref(s), tail ? tail : LIFECYCLE_LOGS_TAIL, &text,
 	    call_remaining_ms(call), &err);
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
 		    "the container of service '%s' no longer exists (restart recreates it)", service_id);
 	if (code != 0)
-		return fail_backend(call, &err, "cannot read the logs");
+		return lifecycle_fail_backend(call, &err, "cannot read the logs");
 	/* Logs are whatever the program printed: the reply must be valid UTF-8. */
 	*out = arena_strdup(&call->arena, text);
 	free(text);

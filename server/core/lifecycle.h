@@ -21,14 +21,23 @@
 /* Default seconds a stop waits before killing, as the original design's. */
 #define LIFECYCLE_STOP_TIMEOUT_S 10
 
+/* restart: the service's restart policy, "" for the template's. */
 int lifecycle_launch(struct call *call, const char *template_name, const char *instance,
-    uint32_t port, Berth__V1__LaunchServiceResponse *out);
+    uint32_t port, const char *restart, Berth__V1__LaunchServiceResponse *out);
 
 /* timeout_s 0 means the template's stop timeout. */
 int lifecycle_stop(struct call *call, const char *service_id, uint32_t timeout_s,
     Berth__V1__Service **out);
 
 int lifecycle_restart(struct call *call, const char *service_id, Berth__V1__Service **out);
+
+/*
+ * The supervisor's restart (lifecycle_restart.c): brings s's container up
+ * (restarted if it runs and restart_running, started, or recreated when
+ * it was deleted) and marks the row running. The caller holds the
+ * service's lock; the supervisor's fields are left to it.
+ */
+int lifecycle_revive(struct call *call, Berth__V1__Service *s, bool restart_running);
 
 int lifecycle_remove(struct call *call, const char *service_id, bool keep_container, bool purge,
     Berth__V1__RemoveServiceResponse *out);

@@ -73,12 +73,29 @@ survey_container(const struct survey *s, size_t row)
 }
 
 bool
+survey_row_supervised(const struct survey *s, size_t row)
+{
+	const Berth__V1__Service *r = s->rows[row];
+
+	return strcmp(r->desired_state, DESIRED_RUNNING) == 0 && strcmp(r->restart, RESTART_NO) != 0 &&
+	    strcmp(r->supervisor, SUPERVISOR_FAILED) != 0;
+}
+
+bool
+survey_row_failed(const struct survey *s, size_t row)
+{
+	return strcmp(s->rows[row]->supervisor, SUPERVISOR_FAILED) == 0;
+}
+
+bool
 survey_row_dead(const struct survey *s, size_t row)
 {
 	const Berth__V1__Service *r = s->rows[row];
 	const struct docker_container *c = survey_container(s, row);
 
 	if (strcmp(r->status, STATUS_CREATING) == 0 || strcmp(r->status, STATUS_REMOVING) == 0)
+		return false;
+	if (survey_row_supervised(s, row))
 		return false;
 	if (c == NULL)
 		return true;

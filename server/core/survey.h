@@ -35,8 +35,18 @@ void survey_release(struct survey *s);
 const struct docker_container *survey_container(const struct survey *s, size_t row);
 
 /*
+ * Whether the supervisor owns row i: wanted running, with a restart policy,
+ * not given up on. Its container being down means a restart is coming.
+ */
+bool survey_row_supervised(const struct survey *s, size_t row);
+
+/* Whether the supervisor gave up on row i (Service.supervisor "failed"). */
+bool survey_row_failed(const struct survey *s, size_t row);
+
+/*
  * Whether row i is dead: its container is gone, or exited or dead although
- * berth did not stop it. Rows in the middle of a launch or removal are not.
+ * berth did not stop it. Rows in the middle of a launch or removal are not,
+ * nor rows the supervisor owns.
  */
 bool survey_row_dead(const struct survey *s, size_t row);
 

@@ -39,6 +39,7 @@
 #include "rpc/rpc_server.h"
 #include "core/service_lock.h"
 #include "core/shutdown.h"
+#include "core/supervisor.h"
 #include "rpc/tls_listener.h"
 
 #define IPC_WATCHDOG_INTERVAL_MS 2000
@@ -600,6 +601,7 @@ main(int argc, char **argv)
 		registry_close(reg);
 		return 1;
 	}
+	supervisor_start(d); /* before the follower: its first reconciliation asks for autostart */
 	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
@@ -629,6 +631,7 @@ main(int argc, char **argv)
 	if (!watching)
 		log_warn("cannot watch for a second signal");
 	docker_events_stop(d); /* from here on, the shutdown owns the rows */
+	supervisor_stop(d);      /* and restarts nothing it stops */
 	/* Launches in flight finish (or undo themselves) before the cleanup. */
 	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
 		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");

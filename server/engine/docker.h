@@ -188,6 +188,7 @@ struct docker_container {
 	int exit_code;            /* inspect only */
 	char started_at[40];      /* inspect only, RFC 3339 */
 	char finished_at[40];     /* inspect only */
+	char ip[48];              /* inspect only: its address on its network, "" when none */
 	/* berth's labels, "" when absent */
 	char label_service[128];
 	char label_template[64];

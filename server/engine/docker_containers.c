@@ -280,6 +280,28 @@ container_from_list(void *out, const json_t *o)
 		add_port(c, json_integer_value(json_object_get(port, "PublicPort")));
 }
 
+/*
+ * The container's own address on its network while it runs (the health
+ * probes connect there): the default bridge's, else the first network's
+ * with one.
+ */
+static void
+fill_address(struct docker_container *c, const json_t *net)
+{
+	const char *ip = docker_json_text(net, "IPAddress");
+	const char *key;
+	json_t *n;
+
+	if (ip == NULL || ip[0] == '\0') {
+		json_object_foreach ((json_t *)json_object_get(net, "Networks"), key, n) {
+			ip = docker_json_text(n, "IPAddress");
+			if (ip != NULL && ip[0] != '\0')
+				break;
+		}
+	}
+	docker_copy_text(c->ip, sizeof(c->ip), ip);
+}
+
 /* GET /containers/{id}/json: Docker's object into *out. */
 static void
 container_from_inspect(void *to, const json_t *o)
@@ -299,6 +321,7 @@ container_from_inspect(void *to, const json_t *o)
 	docker_copy_text(out->finished_at, sizeof(out->finished_at),
 	    docker_json_text(state, "FinishedAt"));
 	fill_labels(out, json_object_get(json_object_get(o, "Config"), "Labels"));
+	fill_address(out, json_object_get(o, "NetworkSettings"));
 	/* Ports actually bound while running; what was asked for otherwise. */
 	fill_port_map(out, json_object_get(json_object_get(o, "NetworkSettings"), "Ports"));
 	if (out->n_ports == 0)

@@ -28,6 +28,20 @@
 #define STATUS_MISSING "missing"
 #define STATUS_REMOVING "removing"
 
+/* Service.desired_state, Service.supervisor, Service.health. */
+#define DESIRED_RUNNING "running"
+#define DESIRED_STOPPED "stopped"
+#define SUPERVISOR_OK "ok"
+#define SUPERVISOR_BACKOFF "backoff"
+#define SUPERVISOR_FAILED "failed"
+#define HEALTH_NONE "none"
+#define HEALTH_STARTING "starting"
+#define HEALTH_HEALTHY "healthy"
+#define HEALTH_UNHEALTHY "unhealthy"
+#define RESTART_NO "no"
+#define RESTART_ON_FAILURE "on-failure"
+#define RESTART_ALWAYS "always"
+
 struct registry;
 
 /*

@@ -13,10 +13,13 @@
  *
  * Routes:
  *   GET  /              200 "berth-demo instance=<name> dir=<dir>\n"
- *   GET  /health        200 "ok\n"
+ *   GET  /health        200 "ok\n"; 503 "sick\n" while <dir>/.demo-sick exists
  *   GET  /files/<name>  the file <dir>/<name>, or 404
  *   PUT  /files/<name>  write the body (Content-Length, at most 1 MiB), 201
  *   POST /files/<name>  same as PUT
+ * While <dir>/.demo-deaf exists the server closes its listening socket and
+ * stays up without listening (health checks must see it: a test tells the
+ * difference from Docker's proxy, which accepts on the host port anyway).
  * HEAD is accepted wherever GET is. A name is 1-255 characters from
  * [A-Za-z0-9._-], neither "." nor containing ".."; anything else is 400, so
  * no request reaches outside the directory. Symbolic links are not followed.
@@ -567,6 +570,18 @@ parse_request(char *head, struct demo_request *req)
 }
 
 /* Answers one request on fd; called in the child that owns the connection. */
+/* Whether the file <dir>/<name> exists: how a test tells the demo to misbehave. */
+static int
+marker_exists(const struct demo_config *cfg, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", cfg->dir, name) >= (int)sizeof(path))
+		return 0;
+	return lstat(path, &st) == 0;
+}
+
 static void
 handle_connection(int fd, const struct demo_config *cfg,
 		  const struct sockaddr_in *peer)
@@ -612,6 +627,8 @@ handle_connection(int fd, const struct demo_config *cfg,
 			respond_text(fd, &req, 200, NULL,
 				     "berth-demo instance=%s dir=%s\n",
 				     cfg->instance, cfg->dir);
+		else if (marker_exists(cfg, ".demo-sick"))
+			respond_text(fd, &req, 503, NULL, "sick\n");
 		else
 			respond_text(fd, &req, 200, NULL, "ok\n");
 	} else if (strncmp(path, "/files/", 7) == 0) {
@@ -744,6 +761,16 @@ main(void)
 			fprintf(stderr, "berth-demo: stop signal, exiting\n");
 			return 0;
 		}
+		if (listener >= 0 && marker_exists(&cfg, ".demo-deaf")) {
+			fprintf(stderr, "berth-demo: .demo-deaf found, no longer listening\n");
+			close(listener);
+			listener = -1;
+			pfd.fd = -1;
+		}
+		/* Look for the marker again at least every 250 ms. */
+		ts.tv_sec = 0;
+		ts.tv_nsec = 250 * 1000000L;
+		timeout = &ts;
 		if (deadline >= 0) {
 			long long left = deadline - monotonic_ms();
 
@@ -755,14 +782,15 @@ main(void)
 				fflush(stdout);
 				exit(3);
 			}
-			ts.tv_sec = left / 1000;
-			ts.tv_nsec = (left % 1000) * 1000000;
-			timeout = &ts;
+			if (left < 250) {
+				ts.tv_sec = 0;
+				ts.tv_nsec = left * 1000000;
+			}
 		}
 		n = ppoll(&pfd, 1, timeout, &wait_mask);
 		if (n < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
-		if (n <= 0)
+		if (n <= 0 || listener < 0)
 			continue;
 
 		conn = accept4(listener, (struct sockaddr *)&peer, &peer_len,

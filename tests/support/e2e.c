@@ -176,6 +176,8 @@ e2e_demo_template(Berth__V1__Template *t, const char *name, uint16_t first, uint
 	t->env = env;
 	t->n_env = 1;
 	t->stop_timeout_s = 2;
+	/* Tests of what berth does when a container dies ask for a policy themselves. */
+	t->restart = "no";
 }
 
 int

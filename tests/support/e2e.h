@@ -103,7 +103,8 @@ const char *e2e_demo_context(void);
  * Fills *t (which the caller has BERTH__V1__TEMPLATE__INIT'ed) with the
  * demo template `name`: E2E_DEMO_IMAGE built from e2e_demo_context(), port
  * 8000 published from [first, last], /data mounted, DEMO_DIR=/data,
- * stop timeout 2 s. Strings point to static or caller storage: nothing to free.
+ * stop timeout 2 s, restart policy "no" (berth leaves a dead container dead).
+ * Strings point to static or caller storage: nothing to free.
  */
 void e2e_demo_template(Berth__V1__Template *t, const char *name, uint16_t first, uint16_t last);
 
