@@ -29,6 +29,10 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The e2e suites build their demo image (berth-demo:e2e) from $BUILD/demo when
+# it is missing: drop an old one, so that a changed demo server is what runs.
+docker image rm -f berth-demo:e2e >/dev/null 2>&1 || true
+
 total_passed=0
 total_failed=0
 total_skipped=0

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "api/metrics.h"
 #include "core/event_follower.h"
+#include "core/health_monitor.h"
 #include "core/supervisor.h"
 #include "engine/docker.h"
 #include "store/registry.h"
@@ -251,6 +252,12 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	    "window.");
 	fprintf(f, "berth_supervisor_giveups_total %llu\n",
 	    (unsigned long long)supervisor_giveups_total());
+	family(f, "berth_health_probes_total", "counter", "Health probes berth finished.");
+	fprintf(f, "berth_health_probes_total %llu\n", (unsigned long long)health_probes_total());
+	family(f, "berth_health_probes_failed_total", "counter",
+	    "Health probes that failed (refused, timed out, a bad status, a non-zero exit).");
+	fprintf(f, "berth_health_probes_failed_total %llu\n",
+	    (unsigned long long)health_probes_failed_total());
 	if (fclose(f) != 0 || *out == NULL) {
 		free(*out);
 		*out = NULL;

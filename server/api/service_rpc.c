@@ -9,6 +9,7 @@
 #include "validate.h"
 #include "api/api.h"
 #include "core/berthd.h"
+#include "core/health_monitor.h"
 #include "core/lifecycle.h"
 
 int
@@ -16,8 +17,12 @@ rpc_launch_service(struct call *call, const ProtobufCMessage *req, ProtobufCMess
 {
 	const Berth__V1__LaunchServiceRequest *in = (const Berth__V1__LaunchServiceRequest *)req;
 
-	return lifecycle_launch(call, in->template_, in->instance, in->port, in->restart,
-	    (Berth__V1__LaunchServiceResponse *)reply);
+	Berth__V1__LaunchServiceResponse *out = (Berth__V1__LaunchServiceResponse *)reply;
+	int code = lifecycle_launch(call, in->template_, in->instance, in->port, in->restart, out);
+
+	if (code != 0 || !in->wait_healthy)
+		return code;
+	return health_wait(call, out->service->service_id, &out->service);
 }
 
 int

@@ -29,6 +29,7 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
+#include "core/health_monitor.h"
 #include "daemon/fd_budget.h"
 #include "rpc/event_pub.h"
 #include "rpc/ipc_watchdog.h"
@@ -602,6 +603,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	supervisor_start(d); /* before the follower: its first reconciliation asks for autostart */
+	health_monitor_start(d);
 	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
@@ -630,6 +632,7 @@ main(int argc, char **argv)
 	watching = pthread_create(&second_signal, NULL, second_signal_main, &signals) == 0;
 	if (!watching)
 		log_warn("cannot watch for a second signal");
+	health_monitor_stop(d);
 	docker_events_stop(d); /* from here on, the shutdown owns the rows */
 	supervisor_stop(d);      /* and restarts nothing it stops */
 	/* Launches in flight finish (or undo themselves) before the cleanup. */

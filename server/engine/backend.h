@@ -85,6 +85,9 @@ struct backend_ops {
 	    struct error *err);
 	int (*stats)(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
 	    struct error *err);
+	/* Runs argv in the running instance, its exit code (exec health probes); NULL: cannot. */
+	int (*exec)(struct backend *b, const char *id, char *const *argv, size_t argc,
+	    int64_t timeout_ms, int *exit_code, struct error *err);
 
 	/*
 	 * Optional (NULL: the backend has no such thing). The tasks of an

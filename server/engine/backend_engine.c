@@ -230,6 +230,14 @@ engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_
 	return docker_counted(docker_container_stats(b->docker, id, out, timeout_ms, err));
 }
 
+static int
+engine_exec(struct backend *b, const char *id, char *const *argv, size_t argc, int64_t timeout_ms,
+    int *exit_code, struct error *err)
+{
+	return docker_counted(
+	    docker_container_exec(b->docker, id, argv, argc, timeout_ms, exit_code, err));
+}
+
 const struct backend_ops backend_engine_ops = {
 	.name = "engine",
 	.prepare_image = engine_prepare_image,
@@ -244,5 +252,6 @@ const struct backend_ops backend_engine_ops = {
 	.list_all = engine_list_all,
 	.logs = engine_logs,
 	.stats = engine_stats,
+	.exec = engine_exec,
 	.ports_on_this_host = true,
 };

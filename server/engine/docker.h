@@ -170,6 +170,14 @@ int docker_container_stop(struct docker *d, const char *id, int stop_timeout_s,
 int docker_container_restart(struct docker *d, const char *id, int stop_timeout_s,
     int64_t timeout_ms, struct error *err);
 
+/*
+ * Runs argv inside the running container id (docker_exec.c) and waits for
+ * its exit code, at most timeout_ms: DEADLINE_EXCEEDED then, and the
+ * command keeps running (Docker cannot kill an exec).
+ */
+int docker_container_exec(struct docker *d, const char *id, char *const *argv, size_t argc,
+    int64_t timeout_ms, int *exit_code, struct error *err);
+
 /* POST /containers/{id}/kill */
 int docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
     struct error *err);

@@ -11,6 +11,10 @@
  *   DEMO_IGNORE_SIGTERM=1 ignore SIGTERM, so a stop must fall back to kill
  *   DEMO_EXIT_AFTER_MS=N  exit with status 3 after N milliseconds
  *
+ * `berth-demo check` (an exec health check) exits 0, or 1 while
+ * <dir>/.demo-sick exists; while <dir>/.demo-hang exists it first sleeps an
+ * hour (a probe that never ends).
+ *
  * Routes:
  *   GET  /              200 "berth-demo instance=<name> dir=<dir>\n"
  *   GET  /health        200 "ok\n"; 503 "sick\n" while <dir>/.demo-sick exists
@@ -733,7 +737,7 @@ child_serve(int conn, const struct demo_config *cfg,
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct demo_config cfg;
 	sigset_t wait_mask;
@@ -742,6 +746,11 @@ main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	config_load(&cfg);
+	if (argc > 1 && strcmp(argv[1], "check") == 0) {
+		if (marker_exists(&cfg, ".demo-hang"))
+			sleep(3600);
+		return marker_exists(&cfg, ".demo-sick") ? 1 : 0;
+	}
 	signals_install(&cfg, &wait_mask);
 	listener = listen_on(cfg.port);
 	fprintf(stderr, "berth-demo listening on port %d (instance=%s dir=%s)\n",
