@@ -527,11 +527,14 @@ probe_begin(struct prober *p, struct slot *s)
 static void
 probe_read(struct prober *p, struct slot *s)
 {
+	/* Never past the limit: bytes after it are not read at all. */
 	size_t room = PROBE_STATUS_LINE_MAX - s->parser.seen;
 	ssize_t n;
 
+	if (room > sizeof(p->buf))
+		room = sizeof(p->buf);
 	do
-		n = recv(s->fd, p->buf, room < sizeof(p->buf) ? room : sizeof(p->buf), MSG_DONTWAIT);
+		n = recv(s->fd, p->buf, room, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
