@@ -2,8 +2,10 @@
  * prober.c - see prober.h.
  *
  * The life of a probe: prober_submit copies it into the queue (a ring
- * under `lock`) and wakes the loop through an eventfd, unless a wake-up is
- * already pending. The loop moves queued probes into free slots while
+ * under `lock`) and wakes the loop through an eventfd, only when the loop
+ * is about to sleep (`idle`) and no wake-up is pending yet: a loop that is
+ * awake drains the queue at its next turn anyway, and a wake-up costs a
+ * context switch. The loop moves queued probes into free slots while
  * there are any, and each slot runs its state machine:
  *
  *   CONNECTING  non-blocking connect, wait for EPOLLOUT, read SO_ERROR;
@@ -28,7 +30,7 @@
  *
  * Threads: prober_submit and prober_stop run on any thread (not a
  * callback, for stop); everything else runs on the prober thread. `lock`
- * protects the queue, `stopping` and `wake_pending`; the slots, the heap
+ * protects the queue, `stopping`, `idle` and `wake_pending`; the slots, the heap
  * and the epoll set belong to the prober thread alone.
  */
 #include <errno.h>
@@ -110,6 +112,7 @@ struct prober {
 	struct queued *queue; /* ring of max_queued */
 	size_t max_queued, queue_head, queue_len;
 	bool stopping;
+	bool idle;         /* the loop found nothing to start and goes to epoll_wait */
 	bool wake_pending; /* an eventfd write has not been read yet */
 
 	/* The prober thread's own. */
@@ -493,6 +496,23 @@ probe_connected(struct prober *p, struct slot *s)
 	probe_send(p, s);
 }
 
+/*
+ * True when a connect that said EINPROGRESS has in fact completed. To a
+ * local port it usually has: the kernel runs the whole loopback (or
+ * bridge) handshake inside connect() and only then looks at the state.
+ * getpeername() answers ENOTCONN until the connection is established; one
+ * cheap call saves adding the socket to epoll, waiting for it and taking
+ * it out again.
+ */
+static bool
+connected_already(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	return getpeername(fd, (struct sockaddr *)&peer, &len) == 0;
+}
+
 /* Takes a slot filled from the queue and starts its connect. */
 static void
 probe_begin(struct prober *p, struct slot *s)
@@ -518,6 +538,10 @@ probe_begin(struct prober *p, struct slot *s)
 	}
 	if (errno != EINPROGRESS && errno != EINTR) {
 		probe_fail_errno(p, s, errno);
+		return;
+	}
+	if (connected_already(s->fd)) {
+		probe_connected(p, s);
 		return;
 	}
 	slot_watch(p, s, EPOLLOUT);
@@ -573,9 +597,12 @@ probe_event(struct prober *p, struct slot *s, uint32_t events)
 		int e = 0;
 		socklen_t len = sizeof(e);
 
-		(void)events;
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+		/* Writable without an error: connected, no need to ask. */
+		if ((events & (EPOLLERR | EPOLLHUP)) != 0 &&
+		    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
 			e = errno;
+		if ((events & (EPOLLERR | EPOLLHUP)) != 0 && e == 0)
+			e = ECONNRESET; /* hung up, yet no error recorded */
 		if (e != 0)
 			probe_fail_errno(p, s, e);
 		else
@@ -632,9 +659,12 @@ queue_drain(struct prober *p)
 			return true;
 		}
 		if (p->queue_len == 0 || p->free_head == UINT32_MAX) {
+			/* From here a submit must wake the loop. */
+			p->idle = true;
 			pthread_mutex_unlock(&p->lock);
 			return false;
 		}
+		p->idle = false;
 		s = &p->slots[p->free_head];
 		p->free_head = s->next_free;
 		s->q = p->queue[p->queue_head];
@@ -791,13 +821,16 @@ prober_start(size_t max_inflight, size_t max_queued, struct error *err)
 	return p;
 }
 
-/* Called with p->lock held: the loop will look at the queue soon. */
+/*
+ * Called with p->lock held: makes sure the loop looks at the queue soon.
+ * A loop that is not idle will without being told.
+ */
 static void
 wake_locked(struct prober *p)
 {
 	uint64_t one = 1;
 
-	if (p->wake_pending)
+	if (!p->idle || p->wake_pending)
 		return;
 	p->wake_pending = true;
 	if (write(p->wake_fd, &one, sizeof(one)) < 0) {
@@ -838,7 +871,8 @@ prober_stop(struct prober *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
-	p->wake_pending = false; /* wake for sure: the loop may have cleared it */
+	p->idle = true; /* wake for sure */
+	p->wake_pending = false;
 	wake_locked(p);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
