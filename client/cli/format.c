@@ -183,6 +183,17 @@ cli_format_port_list(const uint32_t *ports, size_t n)
 }
 
 void
+cli_format_duration(char *buf, size_t size, uint32_t seconds)
+{
+	if (seconds != 0 && seconds % 3600 == 0)
+		snprintf(buf, size, "%uh", seconds / 3600);
+	else if (seconds != 0 && seconds % 60 == 0)
+		snprintf(buf, size, "%um", seconds / 60);
+	else
+		snprintf(buf, size, "%us", seconds);
+}
+
+void
 cli_format_bytes(char *buf, size_t size, uint64_t bytes)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };

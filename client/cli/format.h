@@ -55,6 +55,9 @@ void cli_format_port_range(char *buf, size_t size, uint32_t start, uint32_t end)
 /* Ascending ports with runs folded: "8000-8002, 8010", or "none". Caller frees. */
 char *cli_format_port_list(const uint32_t *ports, size_t n);
 
+/* Seconds as "90s", "10m" or "2h": the largest unit that divides them ("0s" for 0). */
+void cli_format_duration(char *buf, size_t size, uint32_t seconds);
+
 /* "512 B", "1.5 KiB", ... "2.0 PiB". */
 void cli_format_bytes(char *buf, size_t size, uint64_t bytes);
 
