@@ -76,11 +76,19 @@ const struct cli_command cli_commands[] = {
 	{ "template", "rm", "template rm NAME", "Delete a template (DeleteTemplate)",
 	    "Fails with FAILED_PRECONDITION while services of the template exist.\n",
 	    cli_cmd_template_rm },
-	{ "launch", NULL, "launch TEMPLATE [NAME] [--port N]",
+	{ "launch", NULL, "launch TEMPLATE [NAME] [--port N] [--restart POLICY] [--wait]",
 	    "Launch an instance of a template (LaunchService)",
 	    "Options:\n"
-	    "  NAME       instance name (default: the lowest free instance_<N>)\n"
-	    "  --port N   host port (default: the first free port of the template's range)\n"
+	    "  NAME               instance name (default: the lowest free instance_<N>)\n"
+	    "  --port N           host port (default: the first free port of the\n"
+	    "                     template's range)\n"
+	    "  --restart POLICY   no, on-failure or always: this service's restart policy\n"
+	    "                     instead of the template's\n"
+	    "  --wait             answer once the service is healthy (with a health check)\n"
+	    "                     or has run its start period without a restart; else\n"
+	    "                     fail (exit 2) with the last probe's error and log lines,\n"
+	    "                     keeping the service. Waits up to --timeout (default\n"
+	    "                     here: 120 s)\n"
 	    "\n"
 	    "Prints the service id, its URL and port, and the ports passed over. While\n"
 	    "the call runs (building or pulling the image can take minutes), a terminal\n"
@@ -94,7 +102,11 @@ const struct cli_command cli_commands[] = {
 	    "  -q, --quiet     print only the service ids, one per line (--json wins)\n"
 	    "  --watch [SEC]   list again every SEC seconds (default: 2) until Ctrl-C;\n"
 	    "                  in place on a terminal, else snapshots separated by a\n"
-	    "                  blank line\n",
+	    "                  blank line\n"
+	    "\n"
+	    "HEALTH is the health check's verdict (- without one); RESTARTS counts the\n"
+	    "restarts berthd made on its own, with \"backoff\" while one is due and\n"
+	    "\"failed\" once it gave up.\n",
 	    cli_cmd_ls },
 	{ "info", NULL, "info ID", "Show a service and its container's state (GetService)", NULL,
 	    cli_cmd_info },

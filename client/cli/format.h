@@ -73,6 +73,9 @@ const char *cli_dash_if_empty(const char *s);
  */
 int cli_print_sentence(struct cli *cli, const ProtobufCMessage *reply, const void *arg);
 
+/* "3", or "3 (backoff)" / "3 (failed)" when the supervisor is not "ok". */
+void cli_format_restarts(char *buf, size_t size, uint32_t restarts, const char *supervisor);
+
 /* The service table of `ls` and `status`, or "No services.". Returns an outcome. */
 int cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n);
 
