@@ -132,9 +132,11 @@ const struct cli_command cli_commands[] = {
 	    "                  in place on a terminal, else snapshots separated by a\n"
 	    "                  blank line\n",
 	    cli_cmd_status },
-	{ "cleanup", NULL, "cleanup [--status | --force]",
+	{ "cleanup", NULL, "cleanup [--failed | --status | --force]",
 	    "Remove dead and orphan containers (AutoCleanup)",
 	    "Options:\n"
+	    "  --failed   also remove the services berthd gave up restarting\n"
+	    "             (supervisor failed); those waiting for a restart are kept\n"
 	    "  --status   only show what a cleanup would touch (GetCleanupStatus)\n"
 	    "  --force    stop and remove every container of this berthd and clear\n"
 	    "             the registry (ForceCleanupAll)\n",
