@@ -149,6 +149,8 @@ cli_format_restart(const char *policy, uint32_t max, uint32_t window_s)
 		return strdup("-");
 	if (strcmp(policy, "no") == 0)
 		return strdup(policy);
+	if (max == 0 && window_s == 0)
+		return asprintf(&s, "%s (default limits)", policy) < 0 ? NULL : s;
 	format_count(count, sizeof(count), max);
 	if (window_s == 0)
 		snprintf(window, sizeof(window), "default");

@@ -52,9 +52,10 @@ int cli_parse_health(const char *spec, Berth__V1__HealthCheck *h, char ***words,
     const char **why);
 
 /*
- * "no", or "on-failure (max 5 in 10m)"; a limit of 0 (the server's default,
- * sent by no berthd that fills them in) is shown as "default". "-" for an
- * empty policy. Caller frees; NULL when out of memory.
+ * "no", or "on-failure (max 5 in 10m)"; a limit of 0 (the server's default;
+ * berthd stores the value it stands for) is shown as "default", both as
+ * "on-failure (default limits)". "-" for an empty policy (a berthd older
+ * than restart policies). Caller frees; NULL when out of memory.
  */
 char *cli_format_restart(const char *policy, uint32_t max, uint32_t window_s);
 
