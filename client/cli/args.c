@@ -26,6 +26,40 @@ cli_parse_uint32(const char *s, uint32_t *out)
 	return 0;
 }
 
+int
+cli_parse_duration(const char *s, uint32_t *seconds)
+{
+	unsigned long long v, unit = 1;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		if (end[1] != '\0')
+			return -1;
+		switch (*end) {
+		case 's':
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (v > UINT32_MAX / unit)
+		return -1;
+	*seconds = (uint32_t)(v * unit);
+	return 0;
+}
+
 void
 cli_strv_free(struct cli_strv *v)
 {

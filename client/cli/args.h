@@ -58,6 +58,13 @@ int cli_args_value(struct cli *cli, const struct cli_command *cmd, int argc, cha
 /* Strict decimal: digits only, at most UINT32_MAX. Returns 0 or -1. */
 int cli_parse_uint32(const char *s, uint32_t *out);
 
+/*
+ * A duration in whole seconds: "90", "90s", "10m" or "2h" (one number, at
+ * most one unit). Returns 0, or -1 for anything else or more than
+ * UINT32_MAX seconds.
+ */
+int cli_parse_duration(const char *s, uint32_t *seconds);
+
 /* Frees the list (not the strings, which belong to argv). */
 void cli_strv_free(struct cli_strv *v);
 

@@ -156,8 +156,9 @@ print_cleanup(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 int
 cli_cmd_cleanup(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	bool status = false, force = false;
+	bool status = false, force = false, failed = false;
 	struct cli_opt opts[] = {
+		{ "--failed", CLI_OPT_FLAG, &failed },
 		{ "--status", CLI_OPT_FLAG, &status },
 		{ "--force", CLI_OPT_FLAG, &force },
 		{ NULL },
@@ -168,6 +169,9 @@ cli_cmd_cleanup(struct cli *cli, const struct cli_command *cmd, int argc, char *
 		return rc;
 	if (status && force)
 		return cli_usage_error(cli, cmd, "--status and --force exclude each other");
+	if (failed && (status || force))
+		return cli_usage_error(cli, cmd, "--failed goes with a plain cleanup, not with %s",
+		    status ? "--status" : "--force");
 	if (status) {
 		Berth__V1__GetCleanupStatusRequest req = BERTH__V1__GET_CLEANUP_STATUS_REQUEST__INIT;
 		return cli_call_and_print(cli, "GetCleanupStatus", &req.base, print_cleanup, NULL);
@@ -177,6 +181,7 @@ cli_cmd_cleanup(struct cli *cli, const struct cli_command *cmd, int argc, char *
 		return cli_call_and_print(cli, "ForceCleanupAll", &req.base, print_cleanup, NULL);
 	}
 	Berth__V1__AutoCleanupRequest req = BERTH__V1__AUTO_CLEANUP_REQUEST__INIT;
+	req.include_failed = failed;
 	return cli_call_and_print(cli, "AutoCleanup", &req.base, print_cleanup, NULL);
 }
 

@@ -12,6 +12,9 @@
 #include "progress.h"
 #include "watch.h"
 
+/* launch --wait's deadline when no --timeout is given: a first start may pull. */
+#define CLI_WAIT_TIMEOUT_MS 120000
+
 /* The service's registry row as "key: value" lines. */
 static void
 kv_service(struct cli_table *kv, const Berth__V1__Service *s)
@@ -26,6 +29,16 @@ kv_service(struct cli_table *kv, const Berth__V1__Service *s)
 	cli_kv_add(kv, "container_id", "%s", s->container_id);
 	cli_kv_add(kv, "project_dir", "%s", s->project_dir);
 	cli_kv_add(kv, "created_at", "%s", s->created_at);
+	/* What the supervisor wants and knows; "-" from a berthd older than it. */
+	cli_kv_add(kv, "desired_state", "%s", cli_dash_if_empty(s->desired_state));
+	cli_kv_add(kv, "restart", "%s", cli_dash_if_empty(s->restart));
+	cli_kv_add(kv, "supervisor", "%s", cli_dash_if_empty(s->supervisor));
+	cli_kv_add(kv, "restarts", "%u", s->restarts);
+	cli_kv_add(kv, "last_exit_code", "%d", s->last_exit_code);
+	cli_kv_add(kv, "next_restart_at", "%s", cli_dash_if_empty(s->next_restart_at));
+	cli_kv_add(kv, "health", "%s", cli_dash_if_empty(s->health));
+	if (s->health_message[0] != '\0')
+		cli_kv_add(kv, "health_message", "%s", s->health_message);
 }
 
 /* Its container's state as seen by the engine. */
@@ -61,6 +74,8 @@ print_launch(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 	cli_kv_add(kv, "service_id", "%s", r->service->service_id);
 	cli_kv_add(kv, "url", "%s", r->service->url);
 	cli_kv_add(kv, "port", "%u", r->service->port);
+	if (r->service->health[0] != '\0' && strcmp(r->service->health, "none") != 0)
+		cli_kv_add(kv, "health", "%s", r->service->health);
 	if ((rc = cli_table_end(cli, kv)) != 0)
 		return rc;
 	if (r->n_skipped_ports > 0) {
@@ -84,7 +99,14 @@ int
 cli_cmd_launch(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
-	struct cli_opt opts[] = { { "--port", CLI_OPT_UINT, &req.port }, { NULL } };
+	const char *restart = NULL;
+	bool wait = false;
+	struct cli_opt opts[] = {
+		{ "--port", CLI_OPT_UINT, &req.port },
+		{ "--restart", CLI_OPT_STRING, &restart },
+		{ "--wait", CLI_OPT_FLAG, &wait },
+		{ NULL },
+	};
 	struct error verr;
 	struct cli_progress *progress;
 	ProtobufCMessage *reply;
@@ -99,6 +121,20 @@ cli_cmd_launch(struct cli *cli, const struct cli_command *cmd, int argc, char **
 		return rc;
 	if (opts[0].seen && validate_port("port", req.port, &verr) != 0)
 		return cli_fail_error(cli, &verr);
+	if (restart != NULL) {
+		if (validate_restart_policy("restart", restart, false, &verr) != 0)
+			return cli_fail_error(cli, &verr);
+		req.restart = (char *)restart;
+	}
+	/*
+	 * berthd waits within the call's deadline: give it more than the usual
+	 * minute unless --timeout says how long. The client is not open yet.
+	 */
+	if (wait) {
+		req.wait_healthy = true;
+		if (cli->opts.timeout_ms == 0)
+			cli->opts.timeout_ms = CLI_WAIT_TIMEOUT_MS;
+	}
 	req.template_ = pos[0];
 	if (pos[1] != NULL)
 		req.instance = pos[1];

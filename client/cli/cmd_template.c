@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "format.h"
 #include "json_codec.h"
+#include "supervision.h"
 
 /* The template as "key: value" lines, one per field (env and constraint: one per entry). */
 static void
@@ -41,6 +42,9 @@ kv_template(struct cli_table *kv, const Berth__V1__Template *t)
 	cli_kv_add(kv, "memory_limit_bytes", "%llu", (unsigned long long)t->memory_limit_bytes);
 	cli_kv_add(kv, "init", "%s", t->init ? "true" : "false");
 	cli_kv_add(kv, "user", "%s", t->user);
+	cli_kv_add_owned(kv, "restart",
+	    cli_format_restart(t->restart, t->max_restarts, t->restart_window_s));
+	cli_kv_add_owned(kv, "health", cli_format_health(t->health));
 	cli_kv_add(kv, "replicas", "%u", t->replicas);
 	cli_kv_add_each(kv, "constraint", t->constraints, t->n_constraints, "");
 	cli_kv_add(kv, "publish_mode", "%s", t->publish_mode);
@@ -303,6 +307,101 @@ load_secret_file(struct cli *cli, const struct cli_command *cmd, const char *pat
 	return rc;
 }
 
+/* The values of template add's supervision options, as given (NULL: not given). */
+struct supervision_opts {
+	const char *restart, *max_restarts, *health;
+	const char *interval, *timeout, *retries, *start_period;
+};
+
+/* One --health-* duration into *out when it was given. Returns 0 or CLI_USAGE. */
+static int
+health_duration(struct cli *cli, const struct cli_command *cmd, const char *option,
+    const char *value, uint32_t *out)
+{
+	if (value == NULL)
+		return 0;
+	if (cli_parse_duration(value, out) != 0)
+		return cli_usage_error(cli, cmd,
+		    "%s takes seconds, or a number with s, m or h (10, 10s, 2m), not '%s'", option,
+		    value);
+	return 0;
+}
+
+/*
+ * Applies --restart, --max-restarts and --health* to tpl. A --health makes a
+ * new check in *check (its exec words in *words, which the caller frees),
+ * with the timings given, else those of the check tpl had (--from-json),
+ * else CLI_HEALTH_*: the server wants interval, timeout and retries for
+ * every check. Timings alone change the check tpl has. Returns 0 or
+ * CLI_USAGE; ranges are left to validate_template.
+ */
+static int
+apply_supervision(struct cli *cli, const struct cli_command *cmd, const struct supervision_opts *o,
+    Berth__V1__Template *tpl, Berth__V1__HealthCheck *check, char ***words)
+{
+	const Berth__V1__HealthCheck *had = tpl->health;
+	bool timings = o->interval != NULL || o->timeout != NULL || o->retries != NULL ||
+	    o->start_period != NULL;
+	const char *why;
+	int rc;
+
+	if (o->restart != NULL)
+		tpl->restart = (char *)o->restart;
+	if (o->max_restarts != NULL &&
+	    cli_parse_max_restarts(o->max_restarts, &tpl->max_restarts, &tpl->restart_window_s) != 0)
+		return cli_usage_error(cli, cmd,
+		    "--max-restarts takes N or N/WINDOW with N at least 1 (5, 5/10m, 3/600), not "
+		    "'%s'; --restart no turns restarts off",
+		    o->max_restarts);
+	if (o->health == NULL && !timings)
+		return 0;
+	if (o->health != NULL) {
+		if ((rc = cli_parse_health(o->health, check, words, &why)) == ENOMEM)
+			return cli_out_of_memory(cli);
+		if (rc != 0)
+			return cli_usage_error(cli, cmd, "--health '%s': %s", o->health, why);
+		if (strcmp(check->kind, "none") == 0) {
+			if (timings)
+				return cli_usage_error(cli, cmd,
+				    "--health none takes no --health-* timings");
+			tpl->health = check;
+			return 0;
+		}
+	} else if (had == NULL || had->kind[0] == '\0' || strcmp(had->kind, "none") == 0) {
+		return cli_usage_error(cli, cmd, "the --health-* timings need a --health check");
+	} else {
+		/* Timings alone: the JSON's check with new timings. */
+		*check = *had;
+	}
+	if (had != NULL && had->interval_s != 0) {
+		check->interval_s = had->interval_s;
+		check->timeout_s = had->timeout_s;
+		check->retries = had->retries;
+		check->start_period_s = had->start_period_s;
+	} else {
+		check->interval_s = CLI_HEALTH_INTERVAL_S;
+		check->timeout_s = 0; /* below: at most the interval */
+		check->retries = CLI_HEALTH_RETRIES;
+		check->start_period_s = 0;
+	}
+	if ((rc = health_duration(cli, cmd, "--health-interval", o->interval,
+		 &check->interval_s)) != 0 ||
+	    (rc = health_duration(cli, cmd, "--health-timeout", o->timeout, &check->timeout_s)) !=
+		0 ||
+	    (rc = health_duration(cli, cmd, "--health-start-period", o->start_period,
+		 &check->start_period_s)) != 0)
+		return rc;
+	if (o->retries != NULL && cli_parse_uint32(o->retries, &check->retries) != 0)
+		return cli_usage_error(cli, cmd, "--health-retries takes a number, not '%s'",
+		    o->retries);
+	/* The default timeout fits a short interval: "--health-interval 2" alone is fine. */
+	if (check->timeout_s == 0 && o->timeout == NULL)
+		check->timeout_s = check->interval_s < CLI_HEALTH_TIMEOUT_S ? check->interval_s
+									    : CLI_HEALTH_TIMEOUT_S;
+	tpl->health = check;
+	return 0;
+}
+
 int
 cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
@@ -312,6 +411,9 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 	const char *port_range = NULL, *from_json = NULL, *cpus = NULL, *memory = NULL;
 	const char *publish_mode = NULL, *secret_file = NULL, *user = NULL;
 	bool init = false;
+	struct supervision_opts sup = { 0 };
+	Berth__V1__HealthCheck check = BERTH__V1__HEALTH_CHECK__INIT;
+	char **health_words = NULL;
 	uint32_t container_port = 0, stop_timeout = 0, replicas = 0;
 	struct cli_strv env = { 0 }, command = { 0 }, constraints = { 0 }, secret_env = { 0 };
 	struct secret_list secrets = { 0 };
@@ -335,6 +437,13 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 		{ "--secret-env-file", CLI_OPT_STRING, &secret_file },
 		{ "--init", CLI_OPT_FLAG, &init },
 		{ "--user", CLI_OPT_STRING, &user },
+		{ "--restart", CLI_OPT_STRING, &sup.restart },
+		{ "--max-restarts", CLI_OPT_STRING, &sup.max_restarts },
+		{ "--health", CLI_OPT_STRING, &sup.health },
+		{ "--health-interval", CLI_OPT_STRING, &sup.interval },
+		{ "--health-timeout", CLI_OPT_STRING, &sup.timeout },
+		{ "--health-retries", CLI_OPT_STRING, &sup.retries },
+		{ "--health-start-period", CLI_OPT_STRING, &sup.start_period },
 		{ NULL },
 	};
 	ProtobufCMessage *loaded = NULL;
@@ -417,6 +526,8 @@ cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, c
 		rc = cli_usage_error(cli, cmd, "--port-range takes START[-END], not '%s'", port_range);
 		goto out;
 	}
+	if ((rc = apply_supervision(cli, cmd, &sup, &tpl, &check, &health_words)) != 0)
+		goto out;
 	/* Either port implies the other: the common case is "same number". */
 	if (tpl.container_port == 0)
 		tpl.container_port = tpl.port_range_start;
@@ -434,6 +545,7 @@ out:
 	cli_strv_free(&constraints);
 	cli_strv_free(&secret_env);
 	secret_list_free(&secrets);
+	free(health_words);
 	if (loaded != NULL)
 		protobuf_c_message_free_unpacked(loaded, NULL);
 	return rc;

@@ -47,6 +47,22 @@ const struct cli_command cli_commands[] = {
 	    "                         that ignores SIGTERM stops at once\n"
 	    "  --user UID[:GID]       the user containers run as, in numbers; the instance\n"
 	    "                         directory is made theirs\n"
+	    "  --restart POLICY       what berthd does when a container stops on its own:\n"
+	    "                         no, on-failure (default) or always\n"
+	    "  --max-restarts N[/WINDOW]\n"
+	    "                         give up after more than N restarts within WINDOW\n"
+	    "                         (5/10m, 3/600; s, m or h; default 5/10m)\n"
+	    "  --health CHECK         none, tcp (the container's port accepts), http=/PATH\n"
+	    "                         (GET answers 2xx or 3xx) or exec='COMMAND ARGS' (run\n"
+	    "                         in the container, exit 0; split into words as a\n"
+	    "                         shell would, without expansions)\n"
+	    "  --health-interval T    time between probes (default 10s)\n"
+	    "  --health-timeout T     time one probe may take (default 3s, at most the\n"
+	    "                         interval)\n"
+	    "  --health-retries N     failures in a row that make it unhealthy (default 3)\n"
+	    "  --health-start-period T\n"
+	    "                         failures after a start that do not count (default 0)\n"
+	    "                         (T: seconds, or a number with s, m or h: 10, 10s, 2m)\n"
 	    "  --replicas N           swarm backend: tasks per instance (0: 1)\n"
 	    "  --constraint EXPR      swarm backend: placement constraint, e.g.\n"
 	    "                         node.role==worker; repeat for more\n"
@@ -60,11 +76,19 @@ const struct cli_command cli_commands[] = {
 	{ "template", "rm", "template rm NAME", "Delete a template (DeleteTemplate)",
 	    "Fails with FAILED_PRECONDITION while services of the template exist.\n",
 	    cli_cmd_template_rm },
-	{ "launch", NULL, "launch TEMPLATE [NAME] [--port N]",
+	{ "launch", NULL, "launch TEMPLATE [NAME] [--port N] [--restart POLICY] [--wait]",
 	    "Launch an instance of a template (LaunchService)",
 	    "Options:\n"
-	    "  NAME       instance name (default: the lowest free instance_<N>)\n"
-	    "  --port N   host port (default: the first free port of the template's range)\n"
+	    "  NAME               instance name (default: the lowest free instance_<N>)\n"
+	    "  --port N           host port (default: the first free port of the\n"
+	    "                     template's range)\n"
+	    "  --restart POLICY   no, on-failure or always: this service's restart policy\n"
+	    "                     instead of the template's\n"
+	    "  --wait             answer once the service is healthy (with a health check)\n"
+	    "                     or has run its start period without a restart; else\n"
+	    "                     fail (exit 2) with the last probe's error and log lines,\n"
+	    "                     keeping the service. Waits up to --timeout (default\n"
+	    "                     here: 120 s)\n"
 	    "\n"
 	    "Prints the service id, its URL and port, and the ports passed over. While\n"
 	    "the call runs (building or pulling the image can take minutes), a terminal\n"
@@ -78,7 +102,11 @@ const struct cli_command cli_commands[] = {
 	    "  -q, --quiet     print only the service ids, one per line (--json wins)\n"
 	    "  --watch [SEC]   list again every SEC seconds (default: 2) until Ctrl-C;\n"
 	    "                  in place on a terminal, else snapshots separated by a\n"
-	    "                  blank line\n",
+	    "                  blank line\n"
+	    "\n"
+	    "HEALTH is the health check's verdict (- without one); RESTARTS counts the\n"
+	    "restarts berthd made on its own, with \"backoff\" while one is due and\n"
+	    "\"failed\" once it gave up.\n",
 	    cli_cmd_ls },
 	{ "info", NULL, "info ID", "Show a service and its container's state (GetService)", NULL,
 	    cli_cmd_info },
@@ -104,9 +132,11 @@ const struct cli_command cli_commands[] = {
 	    "                  in place on a terminal, else snapshots separated by a\n"
 	    "                  blank line\n",
 	    cli_cmd_status },
-	{ "cleanup", NULL, "cleanup [--status | --force]",
+	{ "cleanup", NULL, "cleanup [--failed | --status | --force]",
 	    "Remove dead and orphan containers (AutoCleanup)",
 	    "Options:\n"
+	    "  --failed   also remove the services berthd gave up restarting\n"
+	    "             (supervisor failed); those waiting for a restart are kept\n"
 	    "  --status   only show what a cleanup would touch (GetCleanupStatus)\n"
 	    "  --force    stop and remove every container of this berthd and clear\n"
 	    "             the registry (ForceCleanupAll)\n",

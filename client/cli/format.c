@@ -183,6 +183,17 @@ cli_format_port_list(const uint32_t *ports, size_t n)
 }
 
 void
+cli_format_duration(char *buf, size_t size, uint32_t seconds)
+{
+	if (seconds != 0 && seconds % 3600 == 0)
+		snprintf(buf, size, "%uh", seconds / 3600);
+	else if (seconds != 0 && seconds % 60 == 0)
+		snprintf(buf, size, "%um", seconds / 60);
+	else
+		snprintf(buf, size, "%us", seconds);
+}
+
+void
 cli_format_bytes(char *buf, size_t size, uint64_t bytes)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
@@ -222,6 +233,19 @@ cli_print_sentence(struct cli *cli, const ProtobufCMessage *reply, const void *a
 	return 0;
 }
 
+/*
+ * RESTARTS: the supervisor's count, and its state when it is not "ok":
+ * "2 (backoff)" while a restart is due, "6 (failed)" once it gave up.
+ */
+void
+cli_format_restarts(char *buf, size_t size, uint32_t restarts, const char *supervisor)
+{
+	if (supervisor == NULL || supervisor[0] == '\0' || strcmp(supervisor, "ok") == 0)
+		snprintf(buf, size, "%u", restarts);
+	else
+		snprintf(buf, size, "%u (%s)", restarts, supervisor);
+}
+
 int
 cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n)
 {
@@ -231,16 +255,20 @@ cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t 
 		fprintf(cli->out, "No services.\n");
 		return 0;
 	}
-	if (cli_table_new(&t, 7, CLI_TABLE_GAP) != 0)
+	if (cli_table_new(&t, 9, CLI_TABLE_GAP) != 0)
 		return cli_out_of_memory(cli);
-	cli_table_addv(t, "SERVICE", "TEMPLATE", "INSTANCE", "PORT", "STATUS", "URL", "CREATED");
+	cli_table_addv(t, "SERVICE", "TEMPLATE", "INSTANCE", "PORT", "STATUS", "HEALTH", "RESTARTS",
+	    "URL", "CREATED");
 	for (size_t i = 0; i < n; i++) {
 		const Berth__V1__Service *s = services[i];
-		char port[16];
+		char port[16], restarts[48];
 
 		snprintf(port, sizeof(port), "%u", s->port);
+		cli_format_restarts(restarts, sizeof(restarts), s->restarts, s->supervisor);
+		/* No check: "-", as for a berthd that does not know health. */
 		cli_table_addv(t, s->service_id, cli_dash_if_empty(s->template_),
 		    cli_dash_if_empty(s->instance), port, cli_dash_if_empty(s->status),
+		    strcmp(s->health, "none") == 0 ? "-" : cli_dash_if_empty(s->health), restarts,
 		    cli_dash_if_empty(s->url), s->created_at);
 	}
 	return cli_table_end(cli, t);

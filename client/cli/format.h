@@ -55,6 +55,9 @@ void cli_format_port_range(char *buf, size_t size, uint32_t start, uint32_t end)
 /* Ascending ports with runs folded: "8000-8002, 8010", or "none". Caller frees. */
 char *cli_format_port_list(const uint32_t *ports, size_t n);
 
+/* Seconds as "90s", "10m" or "2h": the largest unit that divides them ("0s" for 0). */
+void cli_format_duration(char *buf, size_t size, uint32_t seconds);
+
 /* "512 B", "1.5 KiB", ... "2.0 PiB". */
 void cli_format_bytes(char *buf, size_t size, uint64_t bytes);
 
@@ -69,6 +72,9 @@ const char *cli_dash_if_empty(const char *s);
  * prints `arg` (a string) and a newline, whatever the reply holds.
  */
 int cli_print_sentence(struct cli *cli, const ProtobufCMessage *reply, const void *arg);
+
+/* "3", or "3 (backoff)" / "3 (failed)" when the supervisor is not "ok". */
+void cli_format_restarts(char *buf, size_t size, uint32_t restarts, const char *supervisor);
 
 /* The service table of `ls` and `status`, or "No services.". Returns an outcome. */
 int cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n);

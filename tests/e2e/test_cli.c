@@ -330,10 +330,81 @@ test_template_add_takes_limits_and_swarm_fields(void **state)
 	free(err);
 }
 
+/* Restart policy and health check from flags: stored as given, shown on one line each. */
+static void
+test_template_add_takes_restart_policy_and_health_check(void **state)
+{
+	char *out, *err;
+	json_t *j, *t, *h;
+
+	(void)state;
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-sup", "--image",
+			     "nginx:latest", "--port-range", "9310", "--restart", "always",
+			     "--max-restarts", "3/10m", "--health", "http=/healthz",
+			     "--health-interval", "2m", "--health-retries", "5",
+			     "--health-start-period", "30s", NULL),
+	    0);
+	assert_string_equal(out, "Template 'cli-sup' created.\n");
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "show", "cli-sup", NULL), 0);
+	assert_contains(line_of(out, "restart:"), "always (max 3 in 10m)");
+	assert_contains(line_of(out, "health:"),
+	    "http /healthz every 2m, timeout 3s, 5 retries, start period 30s");
+	assert_no_trailing_spaces(out);
+	free(out);
+	free(err);
+
+	/* An exec check keeps its words; the JSON has every field. */
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-sup", "--image",
+			     "nginx:latest", "--port-range", "9310", "--health",
+			     "exec=sh -c 'test -f /tmp/ok'", NULL),
+	    0);
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli(&proc, &out, &err, "--json", "template", "show", "cli-sup", NULL),
+	    0);
+	j = parse_json(out);
+	t = json_object_get(j, "template");
+	assert_string_equal(json_string_value(json_object_get(t, "restart")), "on-failure");
+	assert_int_equal(json_integer_value(json_object_get(t, "max_restarts")), 5);
+	assert_int_equal(json_integer_value(json_object_get(t, "restart_window_s")), 600);
+	h = json_object_get(t, "health");
+	assert_string_equal(json_string_value(json_object_get(h, "kind")), "exec");
+	assert_int_equal(json_array_size(json_object_get(h, "exec_command")), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(h, "exec_command"), 2)),
+	    "test -f /tmp/ok");
+	assert_int_equal(json_integer_value(json_object_get(h, "interval_s")), 10);
+	assert_int_equal(json_integer_value(json_object_get(h, "timeout_s")), 3);
+	assert_int_equal(json_integer_value(json_object_get(h, "retries")), 3);
+	json_decref(j);
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "show", "cli-sup", NULL), 0);
+	assert_contains(line_of(out, "health:"),
+	    "exec sh -c 'test -f /tmp/ok' every 10s, timeout 3s, 3 retries, start period 0s");
+	free(out);
+	free(err);
+
+	/* A bad form is a usage error (1) naming the option. */
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-sup", "--image",
+			     "nginx:latest", "--health", "http", NULL),
+	    1);
+	assert_contains(err, "--health");
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "rm", "cli-sup", NULL), 0);
+	free(out);
+	free(err);
+}
+
 static void
 test_template_add_from_json_round_trips(void **state)
 {
-	char doc[PATH_MAX + 512], root[PATH_MAX];
+	char doc[PATH_MAX + 1024], root[PATH_MAX];
 	char path[] = "/tmp/berth-cli-e2e-XXXXXX";
 	char *out, *err;
 	json_t *want, *got;
@@ -353,7 +424,10 @@ test_template_add_from_json_round_trips(void **state)
 	    "\"stop_timeout_s\": 30, \"publish_mode\": \"host\", \"replicas\": 2, "
 	    "\"constraints\": [\"node.role==worker\"], \"cpu_limit\": 1.5, "
 	    "\"memory_limit_bytes\": 67108864, \"secret_env\": [], \"init\": true, "
-	    "\"user\": \"1000:1000\"}",
+	    "\"user\": \"1000:1000\", \"restart\": \"always\", \"max_restarts\": 7, "
+	    "\"restart_window_s\": 120, \"health\": {\"kind\": \"exec\", \"http_path\": \"\", "
+	    "\"exec_command\": [\"/bin/check\", \"-q\"], \"interval_s\": 5, \"timeout_s\": 2, "
+	    "\"retries\": 3, \"start_period_s\": 30}}",
 	    root);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
@@ -498,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_json_templates_is_one_object_with_the_proto_field_names),
 		cmocka_unit_test(test_template_add_then_show_round_trips),
 		cmocka_unit_test(test_template_add_takes_limits_and_swarm_fields),
+		cmocka_unit_test(test_template_add_takes_restart_policy_and_health_check),
 		cmocka_unit_test(test_template_add_from_json_round_trips),
 		cmocka_unit_test(test_template_rm_of_unknown_is_not_found),
 		cmocka_unit_test(test_invalid_name_is_invalid_argument),

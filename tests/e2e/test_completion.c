@@ -381,6 +381,35 @@ test_rm_options_complete(void **state)
 	free(reply);
 }
 
+/* The supervision options' fixed values complete, after a blank or an '='. */
+static void
+test_restart_and_health_values_complete(void **state)
+{
+	const char *restart[] = { "berth", "launch", "web", "--restart", "", NULL };
+	const char *restart_eq[] = { "berth", "template", "add", "web", "--restart=on", NULL };
+	const char *health[] = { "berth", "template", "add", "web", "--health", "", NULL };
+	const char *launch[] = { "berth", "launch", "web", "--w", NULL };
+	const char *policies[] = { "no", "on-failure", "always", NULL };
+	const char *on_failure[] = { "on-failure", NULL };
+	const char *checks[] = { "none", "tcp", "http=/", "exec=", NULL };
+	const char *wait[] = { "--wait", NULL };
+	char *reply;
+
+	(void)state;
+	reply = complete(NULL, NULL, restart);
+	assert_words(reply, policies);
+	free(reply);
+	reply = complete(NULL, NULL, restart_eq);
+	assert_words(reply, on_failure);
+	free(reply);
+	reply = complete(NULL, NULL, health);
+	assert_words(reply, checks);
+	free(reply);
+	reply = complete(NULL, NULL, launch);
+	assert_words(reply, wait);
+	free(reply);
+}
+
 static void
 test_a_launched_service_id_completes_with_url_on_the_line(void **state)
 {
@@ -535,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_global_options_complete_before_the_command),
 		cmocka_unit_test(test_each_commands_options_are_those_of_its_help),
 		cmocka_unit_test(test_rm_options_complete),
+		cmocka_unit_test(test_restart_and_health_values_complete),
 		cmocka_unit_test(test_a_launched_service_id_completes_with_url_on_the_line),
 		cmocka_unit_test(test_a_launched_service_id_completes_with_berth_url),
 		cmocka_unit_test(test_a_real_command_line_with_a_colon_in_the_url_completes),

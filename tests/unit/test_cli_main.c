@@ -230,6 +230,101 @@ test_invalid_template_fails_locally_naming_the_field(void **state)
 	free(err);
 }
 
+/*
+ * The supervision options: a value of the wrong form is a usage error (1)
+ * naming the option, a value out of range fails as berthd would (2, the
+ * field named), and neither reaches the network (which would exit 7).
+ */
+static void
+test_supervision_options_fail_locally(void **state)
+{
+	static const struct {
+		const char *option, *value;
+		int status;
+		const char *says;
+	} cases[] = {
+		{ "--health", "http", 1, "--health 'http': it takes none, tcp, http=/PATH" },
+		{ "--health", "exec='unclosed", 1, "unbalanced quote" },
+		{ "--max-restarts", "0", 1, "--max-restarts takes N or N/WINDOW" },
+		{ "--max-restarts", "5/10x", 1, "--max-restarts takes N or N/WINDOW" },
+		{ "--health-interval", "5", 1, "the --health-* timings need a --health check" },
+		{ "--restart", "sideways", 2, "(field: template.restart)" },
+		{ "--health", "http=healthz", 2, "(field: template.health.http_path)" },
+	};
+	char *out, *err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+		    "9000", cases[i].option, cases[i].value, NULL);
+
+		if (rc != cases[i].status)
+			fail_msg("%s %s: exit %d, not %d:\n%s", cases[i].option, cases[i].value, rc,
+			    cases[i].status, err);
+		assert_contains(err, cases[i].says);
+		assert_string_equal(out, "");
+		free(out);
+		free(err);
+	}
+
+	/* Durations with a bad unit, and timings that do not fit each other. */
+	assert_int_equal(run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+			     "9000", "--health", "tcp", "--health-timeout", "3x", NULL),
+	    1);
+	assert_contains(err, "--health-timeout takes seconds, or a number with s, m or h");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+			     "9000", "--health", "tcp", "--health-interval", "5s", "--health-timeout",
+			     "6s", NULL),
+	    2);
+	assert_contains(err, "(field: template.health.timeout_s)");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+			     "9000", "--health", "none", "--health-retries", "2", NULL),
+	    1);
+	assert_contains(err, "--health none takes no --health-* timings");
+	free(out);
+	free(err);
+
+	assert_int_equal(run(&out, &err, "launch", "web", "--restart", "sometimes", NULL), 2);
+	assert_contains(err, "(field: restart)");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "cleanup", "--failed", "--force", NULL), 1);
+	assert_contains(err, "--failed goes with a plain cleanup");
+	free(out);
+	free(err);
+}
+
+/* Well-formed, they get as far as the network: UNAVAILABLE (7), not a usage error. */
+static void
+test_supervision_options_well_formed_reach_the_server(void **state)
+{
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+			     "9000", "--restart", "always", "--max-restarts", "3/10m", "--health",
+			     "http=/healthz", "--health-interval=2", "--health-retries", "5",
+			     "--health-start-period", "1m", NULL),
+	    7);
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "template", "add", "web", "--image", "nginx", "--port-range",
+			     "9000", "--health", "exec=pg_isready -q", NULL),
+	    7);
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "launch", "web", "--restart", "no", "--wait", NULL), 7);
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "cleanup", "--failed", NULL), 7);
+	free(out);
+	free(err);
+}
+
 static void
 test_from_json_with_an_unknown_key_names_the_key(void **state)
 {
@@ -306,6 +401,8 @@ main(void)
 		cmocka_unit_test(test_bad_command_lines_are_usage_errors),
 		cmocka_unit_test(test_invalid_name_fails_locally_as_invalid_argument),
 		cmocka_unit_test(test_invalid_template_fails_locally_naming_the_field),
+		cmocka_unit_test(test_supervision_options_fail_locally),
+		cmocka_unit_test(test_supervision_options_well_formed_reach_the_server),
 		cmocka_unit_test(test_from_json_with_an_unknown_key_names_the_key),
 		cmocka_unit_test(test_unreachable_server_is_unavailable),
 		cmocka_unit_test(test_exit_status_classes),
