@@ -31,8 +31,8 @@
 /* --- how hard: quick (make test) or full (make chaos) ------------------------ */
 
 static const struct chaos_level chaos_levels[] = {
-	{ "quick", 16, 8, 3, 900, 6, 1, 2000, 300, 7000, 0 },
-	{ "full", 16, 150, 30, 2500, 30, 2, 5000, 4000, 12000, 40 },
+	{ "quick", 16, 8, 3, 900, 6, 1, 2000, 300, 7000, 0, 3000 },
+	{ "full", 16, 150, 30, 2500, 30, 2, 5000, 4000, 12000, 40, 20000 },
 };
 const struct chaos_level *chaos_lv;
 unsigned chaos_seed;

@@ -67,6 +67,7 @@ struct chaos_level {
 	int mutations;
 	int flood_ms;         /* how long Health is watched beside a client that never reads */
 	int valgrind_seconds; /* 0: no valgrind run */
+	int pressure_ms;      /* how long each pre-authentication flood of the hostile suite lasts */
 };
 
 extern const struct chaos_level *chaos_lv; /* set by chaos_setup_group */

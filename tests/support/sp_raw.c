@@ -83,11 +83,20 @@ send_full(int fd, const void *data, size_t len, long long deadline)
 int
 sp_raw_connect(const char *url, int timeout_ms)
 {
+	return sp_raw_connect_from(url, NULL, timeout_ms);
+}
+
+int
+sp_raw_connect_from(const char *url, const char *source, int timeout_ms)
+{
 	long long deadline = clock_monotonic_ms() + timeout_ms;
 	int fd = -1;
 
 	if (is_ipc(url)) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (source != NULL)
+			return -1; /* an address is a tcp:// matter */
 
 		if (strlen(url + 6) >= sizeof(sa.sun_path))
 			return -1;
@@ -116,6 +125,13 @@ sp_raw_connect(const char *url, int timeout_ms)
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -1;
+		if (source != NULL) {
+			struct sockaddr_in from = { .sin_family = AF_INET };
+
+			if (inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+			    bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0)
+				goto fail;
+		}
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		if (errno != EINPROGRESS)
@@ -151,10 +167,16 @@ frame_header(const char *url, uint64_t len, unsigned char head[13])
 int
 sp_raw_open_stalled(const char *url, bool partial, int timeout_ms)
 {
+	return sp_raw_open_stalled_from(url, NULL, partial, timeout_ms);
+}
+
+int
+sp_raw_open_stalled_from(const char *url, const char *source, bool partial, int timeout_ms)
+{
 	long long deadline = clock_monotonic_ms() + timeout_ms;
 	unsigned char head[13];
 	size_t n = frame_header(url, 100, head);
-	int fd = sp_raw_connect(url, timeout_ms);
+	int fd = sp_raw_connect_from(url, source, timeout_ms);
 
 	if (fd < 0)
 		return -1;
@@ -193,9 +215,15 @@ sp_raw_closed(int fd, int timeout_ms)
 int
 sp_raw_open(const char *url, int timeout_ms)
 {
+	return sp_raw_open_from(url, NULL, timeout_ms);
+}
+
+int
+sp_raw_open_from(const char *url, const char *source, int timeout_ms)
+{
 	long long deadline = clock_monotonic_ms() + timeout_ms;
 	unsigned char peer[8];
-	int fd = sp_raw_connect(url, timeout_ms);
+	int fd = sp_raw_connect_from(url, source, timeout_ms);
 
 	if (fd < 0)
 		return -1;

@@ -34,6 +34,12 @@ enum sp_raw_result sp_raw_exchange(const char *url, const void *body, size_t len
  */
 int sp_raw_open(const char *url, int timeout_ms);
 
+/*
+ * The same from the local IPv4 address `source` (tcp:// only; NULL: the
+ * kernel's choice): 127.0.0.2 is another peer address on loopback.
+ */
+int sp_raw_open_from(const char *url, const char *source, int timeout_ms);
+
 /* One request on fd, opened by sp_raw_open(url), and its answer; fd stays open. */
 enum sp_raw_result sp_raw_request(int fd, const char *url, const void *body, size_t len,
     int timeout_ms, void **answer, size_t *answer_len);
@@ -43,6 +49,7 @@ enum sp_raw_result sp_raw_request(int fd, const char *url, const void *body, siz
  * succeeded within timeout_ms; -1 when it did not. Nothing is sent.
  */
 int sp_raw_connect(const char *url, int timeout_ms);
+int sp_raw_connect_from(const char *url, const char *source, int timeout_ms);
 
 /*
  * A peer that holds a connection without asking anything: connects, sends
@@ -52,6 +59,7 @@ int sp_raw_connect(const char *url, int timeout_ms);
  * connection in the kernel's queue. The descriptor, or -1.
  */
 int sp_raw_open_stalled(const char *url, bool partial, int timeout_ms);
+int sp_raw_open_stalled_from(const char *url, const char *source, bool partial, int timeout_ms);
 
 /*
  * Whether the peer has closed fd (what it sends is read and dropped),
