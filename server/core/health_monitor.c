@@ -193,7 +193,7 @@ check_free(Berth__V1__HealthCheck *c)
 	for (size_t i = 0; i < c->n_exec_command; i++)
 		free(c->exec_command[i]);
 	free(c->exec_command);
-	berth__v1__health_check__init(c);
+	memset(c, 0, sizeof(*c)); /* NULL strings: nothing copied yet (check_same) */
 }
 
 /* A malloc'ed copy of h into *c (the old one freed); false when memory ran out. */
@@ -202,7 +202,6 @@ check_copy(Berth__V1__HealthCheck *c, const Berth__V1__HealthCheck *h)
 {
 	check_free(c);
 	*c = *h;
-	c->base = h->base;
 	c->kind = dup_or_empty(h->kind);
 	c->http_path = dup_or_empty(h->http_path);
 	c->exec_command = calloc(h->n_exec_command + 1, sizeof(char *));
@@ -219,7 +218,7 @@ check_copy(Berth__V1__HealthCheck *c, const Berth__V1__HealthCheck *h)
 static bool
 check_same(const Berth__V1__HealthCheck *a, const Berth__V1__HealthCheck *b)
 {
-	if (strcmp(a->kind, b->kind) != 0 || strcmp(a->http_path, b->http_path) != 0 ||
+	if (a->kind == NULL || strcmp(a->kind, b->kind) != 0 || strcmp(a->http_path, b->http_path) != 0 ||
 	    a->interval_s != b->interval_s || a->timeout_s != b->timeout_s ||
 	    a->retries != b->retries || a->start_period_s != b->start_period_s ||
 	    a->n_exec_command != b->n_exec_command)
@@ -323,8 +322,7 @@ track(struct health_monitor *m, const Berth__V1__Service *row, const Berth__V1__
 			m->cap_targets = cap;
 		}
 		t = &m->targets[m->n_targets++];
-		memset(t, 0, sizeof(*t));
-		berth__v1__health_check__init(&t->check);
+		memset(t, 0, sizeof(*t)); /* t->check too: nothing to free */
 		snprintf(t->id, sizeof(t->id), "%s", row->service_id);
 		snprintf(t->verdict, sizeof(t->verdict), "%s", row->health);
 		snprintf(t->message, sizeof(t->message), "%s", row->health_message);
