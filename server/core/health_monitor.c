@@ -370,7 +370,9 @@ resync(struct health_monitor *m)
 	for (size_t i = 0; i < n_rows; i++) {
 		const Berth__V1__Service *row = rows[i];
 		const Berth__V1__Template *tpl = template_of(templates, n_templates, row->template_);
-		bool checked = tpl != NULL && tpl->health != NULL;
+		/* Without Docker exec here (swarm), an exec check is the tasks' Healthcheck. */
+		bool checked = tpl != NULL && tpl->health != NULL &&
+		    (m->d->backend.ops->exec != NULL || strcmp(tpl->health->kind, "exec") != 0);
 
 		if (checked && strcmp(row->status, STATUS_RUNNING) == 0) {
 			track(m, row, tpl);

@@ -40,6 +40,8 @@ struct item {
 	char id[128];
 	enum why why;
 	int64_t due_ms; /* monotonic */
+	/* For the latency figure: when the crash was noticed, and the delay chosen (WHY_DUE*). */
+	int64_t noticed_us, delay_us;
 };
 
 struct supervisor {
@@ -52,6 +54,7 @@ struct supervisor {
 	bool started_up;        /* the first look at everything was the start-up's */
 	struct item *items;     /* under mu */
 	size_t n_items;
+	struct item current;     /* thread only: the item at work */
 	struct registry *reg;   /* the thread's own */
 };
 
@@ -104,7 +107,8 @@ docker_time_ms(const char *s)
 
 /* Adds (or moves earlier) a look at id; under mu. */
 static void
-enqueue_locked(struct supervisor *sv, const char *id, enum why why, int64_t due_ms)
+enqueue_locked(struct supervisor *sv, const char *id, enum why why, int64_t due_ms,
+    int64_t noticed_us, int64_t delay_us)
 {
 	for (size_t i = 0; i < sv->n_items; i++) {
 		if (sv->items[i].why == why && strcmp(sv->items[i].id, id) == 0) {
@@ -119,6 +123,8 @@ enqueue_locked(struct supervisor *sv, const char *id, enum why why, int64_t due_
 	}
 	snprintf(sv->items[sv->n_items].id, sizeof(sv->items[0].id), "%s", id);
 	sv->items[sv->n_items].why = why;
+	sv->items[sv->n_items].noticed_us = noticed_us;
+	sv->items[sv->n_items].delay_us = delay_us;
 	sv->items[sv->n_items++].due_ms = due_ms;
 }
 
@@ -126,7 +132,7 @@ static void
 enqueue(struct supervisor *sv, const char *id, enum why why, int64_t due_ms)
 {
 	pthread_mutex_lock(&sv->mu);
-	enqueue_locked(sv, id, why, due_ms);
+	enqueue_locked(sv, id, why, due_ms, clock_monotonic_us(), 0);
 	pthread_cond_signal(&sv->cv);
 	pthread_mutex_unlock(&sv->mu);
 }
@@ -212,7 +218,11 @@ crashed(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, i
 	    "%s; restart %u in %lld ms", what, s->restarts + 1, (long long)delay);
 	log_info("supervisor restarts service=%s attempt=%u delay_ms=%lld reason=\"%s\"",
 	    row->service_id, s->restarts + 1, (long long)delay, what);
-	enqueue(sv, row->service_id, force ? WHY_DUE_FORCE : WHY_DUE, clock_monotonic_ms() + delay);
+	pthread_mutex_lock(&sv->mu);
+	enqueue_locked(sv, row->service_id, force ? WHY_DUE_FORCE : WHY_DUE,
+	    clock_monotonic_ms() + delay, sv->current.noticed_us, delay * 1000);
+	pthread_cond_signal(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
 }
 
 /* Brings the container up now; a failure counts as another crash. */
@@ -222,6 +232,10 @@ revive(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, bo
 {
 	struct call call;
 	int code;
+
+	/* Crash noticed to start requested, the delay left out (make bench reads it). */
+	int64_t crash_to_start_us = sv->current.noticed_us > 0 ?
+	    clock_monotonic_us() - sv->current.noticed_us - sv->current.delay_us : -1;
 
 	call_init(&call, "supervisor", sv->d, sv->reg, REVIVE_TIMEOUT_MS);
 	code = lifecycle_revive(&call, row, force);
@@ -247,8 +261,8 @@ revive(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, bo
 	else
 		event_publish(&sv->d->events, BERTH__V1__EVENT__TYPE__SERVICE_STARTED, row, NULL,
 		    "started by berth at start-up: it should run");
-	log_info("supervisor started service=%s restarts=%u autostart=%d", row->service_id,
-	    s->restarts, !count);
+	log_info("supervisor started service=%s restarts=%u autostart=%d crash_to_start_us=%lld",
+	    row->service_id, s->restarts, !count, (long long)crash_to_start_us);
 }
 
 /* The container's state: *gone when it was deleted; -1 when Docker did not answer. */
@@ -291,6 +305,8 @@ decide(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, en
 
 	if (strcmp(row->status, STATUS_CREATING) == 0 || strcmp(row->status, STATUS_REMOVING) == 0)
 		return; /* the launch or remove at work decides */
+	if (strcmp(sv->d->backend.ops->name, "swarm") == 0)
+		return; /* Swarm restarts its tasks itself (its restart policy, the Healthcheck) */
 	if (strcmp(s->desired_state, DESIRED_RUNNING) != 0 || strcmp(s->restart, RESTART_NO) == 0 ||
 	    strcmp(s->state, SUPERVISOR_FAILED) == 0)
 		return;
@@ -364,7 +380,10 @@ look(struct supervisor *sv, const char *id, enum why why)
 	struct arena a;
 
 	if (service_lock(d->locks, id, clock_monotonic_ms() + LOCK_WAIT_MS) != 0) {
-		enqueue(sv, id, why, clock_monotonic_ms() + BUSY_RETRY_MS);
+		pthread_mutex_lock(&sv->mu); /* busy: again later, the wait counted as delay */
+		enqueue_locked(sv, id, why, clock_monotonic_ms() + BUSY_RETRY_MS,
+		    sv->current.noticed_us, sv->current.delay_us + BUSY_RETRY_MS * 1000);
+		pthread_mutex_unlock(&sv->mu);
 		return;
 	}
 	arena_init(&a);
@@ -462,10 +481,13 @@ run(void *arg)
 	bool all;
 
 	while (next_item(sv, &it, &all)) {
-		if (all)
+		memset(&sv->current, 0, sizeof(sv->current));
+		if (all) {
 			look_at_everything(sv);
-		else
+		} else {
+			sv->current = it;
 			look(sv, it.id, it.why);
+		}
 	}
 	return NULL;
 }

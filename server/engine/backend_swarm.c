@@ -170,6 +170,16 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		.user = t->user,
 	};
 
+	if (t->health != NULL && strcmp(t->health->kind, "exec") == 0) {
+		const Berth__V1__HealthCheck *h = t->health;
+
+		spec.health_cmd = (const char *const *)h->exec_command;
+		spec.n_health_cmd = h->n_exec_command;
+		spec.health_interval_ns = (int64_t)h->interval_s * 1000000000;
+		spec.health_timeout_ns = (int64_t)h->timeout_s * 1000000000;
+		spec.health_start_period_ns = (int64_t)h->start_period_s * 1000000000;
+		spec.health_retries = (int)h->retries;
+	}
 	snprintf(replicas, sizeof(replicas), "%u", t->replicas > 0 ? t->replicas : 1);
 	if (t->mount_path[0] != '\0' && pinned(t)) {
 		spec.mount_type = "bind";

@@ -51,6 +51,22 @@ parse_time(const char *text)
 
 /* --- services ------------------------------------------------------------------- */
 
+/* An exec check as Docker's Healthcheck: Swarm replaces a task that turns unhealthy. */
+static json_t *
+healthcheck(const struct docker_service_spec *spec)
+{
+	json_t *test = docker_json_strings(spec->health_cmd, spec->n_health_cmd);
+
+	if (test == NULL || json_array_insert_new(test, 0, json_string("CMD")) != 0) {
+		json_decref(test);
+		return NULL;
+	}
+	return json_pack("{s:o, s:I, s:I, s:I, s:i}", "Test", test, "Interval",
+	    (json_int_t)spec->health_interval_ns, "Timeout", (json_int_t)spec->health_timeout_ns,
+	    "StartPeriod", (json_int_t)spec->health_start_period_ns, "Retries",
+	    spec->health_retries);
+}
+
 /* The body of POST /services/create; NULL when a string is not UTF-8 (or no memory). */
 static json_t *
 service_body(const struct docker_service_spec *spec)
@@ -72,6 +88,8 @@ service_body(const struct docker_service_spec *spec)
 		ok = json_object_set_new(container, "Init", json_true()) == 0;
 	if (ok && spec->user != NULL && spec->user[0] != '\0')
 		ok = json_object_set_new(container, "User", json_string(spec->user)) == 0;
+	if (ok && spec->n_health_cmd > 0)
+		ok = json_object_set_new(container, "Healthcheck", healthcheck(spec)) == 0;
 	if (ok && spec->mount_type != NULL) {
 		mount = json_pack("{s:s, s:s, s:s}", "Type", spec->mount_type, "Source",
 		    spec->mount_source, "Target", spec->mount_target);

@@ -53,6 +53,11 @@ struct docker_service_spec {
 	int64_t stop_grace_ns;              /* StopGracePeriod; 0: Docker's 10 s */
 	bool init;                          /* ContainerSpec.Init: docker-init as PID 1 */
 	const char *user;                   /* ContainerSpec.User; NULL or "": the image's */
+	/* An exec health check as the tasks' Docker Healthcheck ("CMD" + argv); none when 0 */
+	const char *const *health_cmd;
+	size_t n_health_cmd;
+	int64_t health_interval_ns, health_timeout_ns, health_start_period_ns;
+	int health_retries;
 };
 
 /* POST /services/create; writes Swarm's service id into id. */

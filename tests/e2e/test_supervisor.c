@@ -491,6 +491,60 @@ test_autostart_after_berthd_was_killed(void **state)
 	berth_reply_free(&lr2->base);
 }
 
+/*
+ * --on-exit keep: berthd restarted five times in a row (SIGTERM, start)
+ * with services running: none restarted (same container, same start
+ * time), no row lost.
+ */
+static void
+test_on_exit_keep_restarts_of_berthd_are_not_an_outage(void **state)
+{
+	const char *keep[] = { "--on-exit", "keep", NULL };
+	Berth__V1__LaunchServiceResponse *lr[3];
+	char started[3][64], cmd[256];
+
+	(void)state;
+	assert_int_equal(berthd_proc_stop(&daemon_under_test.proc, 30), 0);
+	assert_int_equal(e2e_daemon_restart(&daemon_under_test, keep), 0);
+	put_template("sv-keep", "on-failure", 0, 0, NULL, 0);
+	for (int i = 0; i < 3; i++) {
+		FILE *p;
+
+		launch("sv-keep", &lr[i]);
+		snprintf(cmd, sizeof(cmd), "docker inspect -f '{{.State.StartedAt}}' %s",
+		    lr[i]->service->container_id);
+		assert_non_null(p = popen(cmd, "r"));
+		assert_non_null(fgets(started[i], sizeof(started[i]), p));
+		pclose(p);
+	}
+	for (int round = 0; round < 5; round++) {
+		assert_int_equal(berthd_proc_stop(&daemon_under_test.proc, 30), 0);
+		assert_int_equal(e2e_daemon_restart(&daemon_under_test, keep), 0);
+	}
+	clock_sleep_ms(1500); /* deliberate: a restart would show by now */
+	for (int i = 0; i < 3; i++) {
+		Berth__V1__GetServiceResponse *r = get(lr[i]->service->service_id);
+		char now[64] = "";
+		FILE *p;
+
+		assert_non_null(r); /* the row is there */
+		assert_string_equal(r->service->status, "running");
+		assert_string_equal(r->service->container_id, lr[i]->service->container_id);
+		assert_int_equal(r->service->restarts, 0);
+		berth_reply_free(&r->base);
+		snprintf(cmd, sizeof(cmd), "docker inspect -f '{{.State.StartedAt}}' %s",
+		    lr[i]->service->container_id);
+		assert_non_null(p = popen(cmd, "r"));
+		assert_non_null(fgets(now, sizeof(now), p));
+		pclose(p);
+		assert_string_equal(now, started[i]); /* never restarted */
+		berth_reply_free(&lr[i]->base);
+	}
+	/* Back to the default for the tests after this one. */
+	assert_int_equal(berthd_proc_stop(&daemon_under_test.proc, 30), 0);
+	assert_int_equal(e2e_daemon_restart(&daemon_under_test, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -506,6 +560,8 @@ main(void)
 		cmocka_unit_test_teardown(test_cleanup_leaves_what_the_supervisor_owns, teardown_each),
 		cmocka_unit_test_teardown(test_a_docker_outage_is_one_restart_per_service, teardown_each),
 		cmocka_unit_test_teardown(test_autostart_after_berthd_was_killed, teardown_each),
+		cmocka_unit_test_teardown(test_on_exit_keep_restarts_of_berthd_are_not_an_outage,
+		    teardown_each),
 	};
 
 	return cmocka_run_group_tests_name("supervisor", tests, setup, teardown);

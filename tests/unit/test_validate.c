@@ -846,6 +846,78 @@ test_user_is_uid_or_uid_gid_in_numbers(void **state)
 	assert_non_null(strstr(err.message, "/etc/passwd"));
 }
 
+/* Restart policies and health checks: what is refused names its field; sane ones pass. */
+static void
+test_restart_policy_and_health_check(void **state)
+{
+	static const struct {
+		const char *kind, *path;
+		size_t argc;
+		uint32_t interval, timeout, retries, start_period;
+		const char *field; /* NULL: valid */
+	} cases[] = {
+		{ "none", "", 0, 0, 0, 0, 0, NULL },
+		{ "", "", 0, 0, 0, 0, 0, NULL },
+		{ "tcp", "", 0, 10, 3, 3, 0, NULL },
+		{ "http", "/healthz?deep=1", 0, 10, 10, 1, 3600, NULL },
+		{ "exec", "", 2, 1, 1, 100, 0, NULL },
+		{ "http", "healthz", 0, 10, 3, 3, 0, "template.health.http_path" },
+		{ "http", "/a#b", 0, 10, 3, 3, 0, "template.health.http_path" },
+		{ "http", "/\x7f", 0, 10, 3, 3, 0, "template.health.http_path" },
+		{ "tcp", "", 0, 0, 0, 3, 0, "template.health.interval_s" },
+		{ "tcp", "", 0, 3601, 1, 3, 0, "template.health.interval_s" },
+		{ "tcp", "", 0, 5, 6, 3, 0, "template.health.timeout_s" },
+		{ "tcp", "", 0, 5, 5, 0, 0, "template.health.retries" },
+		{ "tcp", "", 0, 5, 5, 101, 0, "template.health.retries" },
+		{ "tcp", "", 0, 5, 5, 1, 3601, "template.health.start_period_s" },
+		{ "exec", "", 0, 5, 5, 1, 0, "template.health.exec_command" },
+		{ "tcp", "", 1, 5, 5, 1, 0, "template.health.exec_command" },
+		{ "grpc", "", 0, 5, 5, 1, 0, "template.health.kind" },
+	};
+	static char *argv[] = { "/bin/check", "--quick" };
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	Berth__V1__HealthCheck h = BERTH__V1__HEALTH_CHECK__INIT;
+	struct error err;
+
+	(void)state;
+	t.name = "web";
+	t.image = "web:1";
+	t.container_port = 80;
+	t.port_range_start = 8000;
+	t.health = &h;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		h.kind = (char *)cases[i].kind;
+		h.http_path = (char *)cases[i].path;
+		h.exec_command = argv;
+		h.n_exec_command = cases[i].argc;
+		h.interval_s = cases[i].interval;
+		h.timeout_s = cases[i].timeout;
+		h.retries = cases[i].retries;
+		h.start_period_s = cases[i].start_period;
+		if (cases[i].field == NULL) {
+			if (validate_template(&t, &err) != 0)
+				fail_msg("case %zu refused: %s", i, err.message);
+			continue;
+		}
+		assert_int_equal(validate_template(&t, &err), -1);
+		assert_int_equal(err.code, BERTH__V1__CODE__INVALID_ARGUMENT);
+		if (strcmp(err.field, cases[i].field) != 0)
+			fail_msg("case %zu: field %s, wanted %s", i, err.field, cases[i].field);
+	}
+	t.health = NULL;
+	t.restart = "always";
+	assert_int_equal(validate_template(&t, &err), 0);
+	t.restart = "unless-stopped"; /* Docker's, not berth's */
+	assert_int_equal(validate_template(&t, &err), -1);
+	assert_string_equal(err.field, "template.restart");
+	t.restart = "no";
+	t.max_restarts = 1001;
+	assert_int_equal(validate_template(&t, &err), -1);
+	assert_string_equal(err.field, "template.max_restarts");
+	assert_int_equal(validate_restart_policy("restart", "", true, &err), 0);
+	assert_int_equal(validate_restart_policy("restart", "", false, &err), -1);
+}
+
 int
 main(void)
 {
@@ -899,6 +971,7 @@ main(void)
 		cmocka_unit_test(test_template_secret_env_key_not_also_in_env_nor_twice),
 		cmocka_unit_test(test_template_secret_mask_needs_a_stored_value),
 		cmocka_unit_test(test_user_is_uid_or_uid_gid_in_numbers),
+		cmocka_unit_test(test_restart_policy_and_health_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
