@@ -449,6 +449,7 @@ follow(void *arg)
 		ports_docker_set_live(f->d->ports, false);
 		if (atomic_load(&f->stop))
 			break;
+		supervisor_stream_lost(f->d);
 		if (f->connected)
 			backoff = BACKOFF_MIN_MS; /* it worked for a while: try again at once */
 		if (!f->outage_logged)

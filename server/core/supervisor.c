@@ -34,6 +34,7 @@ enum why {
 	WHY_DUE,       /* a restart's delay is over */
 	WHY_DUE_FORCE, /* ... and restart it even if it runs (it was unhealthy) */
 	WHY_UNHEALTHY, /* the health monitor's verdict */
+	WHY_RECONNECT, /* Docker is back after an outage: its container may have died in it */
 };
 
 struct item {
@@ -52,6 +53,7 @@ struct supervisor {
 	bool stop;              /* under mu */
 	bool look_all;          /* under mu */
 	bool started_up;        /* the first look at everything was the start-up's */
+	_Atomic int64_t outage_since_ms; /* wall clock: when the event stream was lost; 0 none */
 	struct item *items;     /* under mu */
 	size_t n_items;
 	struct item current;     /* thread only: the item at work */
@@ -149,6 +151,17 @@ supervisor_unhealthy(struct berthd *d, const char *service_id)
 {
 	if (d->supervisor != NULL)
 		enqueue(d->supervisor, service_id, WHY_UNHEALTHY, clock_monotonic_ms());
+}
+
+void
+supervisor_stream_lost(struct berthd *d)
+{
+	struct supervisor *sv = d->supervisor;
+	int64_t none = 0;
+
+	/* The first loss of a run of them: the outage began then. */
+	if (sv != NULL)
+		atomic_compare_exchange_strong(&sv->outage_since_ms, &none, wall_ms());
 }
 
 void
@@ -333,7 +346,7 @@ decide(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, en
 		return;
 	}
 	if (running && why != WHY_UNHEALTHY) {
-		if (strcmp(s->state, SUPERVISOR_BACKOFF) == 0 && why == WHY_LOOK) {
+		if (strcmp(s->state, SUPERVISOR_BACKOFF) == 0 && why != WHY_AUTOSTART) {
 			snprintf(s->state, sizeof(s->state), "%s", SUPERVISOR_OK);
 			s->next_restart_at = 0;
 			put(sv, row->service_id, s);
@@ -357,7 +370,16 @@ decide(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, en
 		crashed(sv, row, s, s->last_exit_code, ran_long(&c, true), true, "unhealthy");
 		return;
 	}
-	if (!gone && c.exit_code == 0 && strcmp(s->restart, RESTART_ON_FAILURE) == 0) {
+	/*
+	 * A dockerd that stops stops its containers (exit 0 on SIGTERM): one
+	 * that died during the outage is down, not done, whatever its code.
+	 */
+	int64_t outage = atomic_load(&sv->outage_since_ms);
+	bool died_in_outage = why == WHY_RECONNECT && outage > 0 && !gone &&
+	    docker_time_ms(c.finished_at) >= outage - 2000;
+
+	if (!gone && c.exit_code == 0 && strcmp(s->restart, RESTART_ON_FAILURE) == 0 &&
+	    !died_in_outage) {
 		if (s->last_exit_code != 0) {
 			s->last_exit_code = 0;
 			put(sv, row->service_id, s);
@@ -366,6 +388,9 @@ decide(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, en
 	}
 	if (gone)
 		snprintf(what, sizeof(what), "its container was deleted");
+	else if (died_in_outage)
+		snprintf(what, sizeof(what), "stopped while Docker was away (exit code %d)",
+		    c.exit_code);
 	else
 		snprintf(what, sizeof(what), "exited with code %d", c.exit_code);
 	crashed(sv, row, s, gone ? -1 : c.exit_code, !gone && ran_long(&c, false), false, what);
@@ -398,7 +423,7 @@ look(struct supervisor *sv, const char *id, enum why why)
 static void
 look_at_everything(struct supervisor *sv)
 {
-	enum why why = sv->started_up ? WHY_LOOK : WHY_AUTOSTART;
+	enum why why = sv->started_up ? WHY_RECONNECT : WHY_AUTOSTART;
 	struct arena a;
 	char **ids;
 	size_t n;
@@ -419,6 +444,7 @@ look_at_everything(struct supervisor *sv)
 		look(sv, ids[i], why);
 	}
 	arena_reset(&a);
+	atomic_store(&sv->outage_since_ms, 0); /* every service has been looked at since */
 }
 
 /* --- the thread ---------------------------------------------------------------- */

@@ -47,6 +47,9 @@ void supervisor_notice(struct berthd *d, const char *service_id);
  */
 void supervisor_notice_all(struct berthd *d);
 
+/* The event follower lost Docker's event stream (any thread). */
+void supervisor_stream_lost(struct berthd *d);
+
 /* The health monitor's verdict: restart the service if its policy says so. */
 void supervisor_unhealthy(struct berthd *d, const char *service_id);
 
