@@ -15,7 +15,11 @@ const struct cli_command cli_commands[] = {
 	    "Options:\n"
 	    "  -q, --quiet   print only the template names, one per line (--json wins)\n",
 	    cli_cmd_templates },
-	{ "template", "show", "template show NAME", "Show one template (GetTemplate)", NULL,
+	{ "template", "show", "template show NAME [--revision N]", "Show one template (GetTemplate)",
+	    "Options:\n"
+	    "  --revision N   the template as it was at revision N (see template history)\n"
+	    "\n"
+	    "With --json, the output is accepted as it is by template add --from-json.\n",
 	    cli_cmd_template_show },
 	{ "template", "add", "template add NAME --image IMAGE [OPTIONS]",
 	    "Create or replace a template (PutTemplate)",
@@ -71,8 +75,22 @@ const struct cli_command cli_commands[] = {
 	    "                         names ('-' for stdin); NAME and the options above,\n"
 	    "                         when given, override its fields\n"
 	    "\n"
-	    "Says whether the template was created or replaced.\n",
+	    "Says whether the template was created or replaced, and which fields the\n"
+	    "template had that this replacement reset (template set changes only the\n"
+	    "fields given). A change to anything but the description makes a new\n"
+	    "revision; services made from an older one show as outdated in ls.\n",
 	    cli_cmd_template_add },
+	{ "template", "set", "template set NAME OPTIONS", "Change some fields of a template (UpdateTemplate)",
+	    "Takes template add's options (not --from-json); only the fields they name\n"
+	    "change, the rest stays as it is. E.g. berth template set web --image web:v2\n"
+	    "\n"
+	    "Says which fields changed and the template's revision.\n",
+	    cli_cmd_template_set },
+	{ "template", "history", "template history NAME",
+	    "List a template's revisions (ListTemplateRevisions)",
+	    "Newest first: the revision, when it was made and what changed from the one\n"
+	    "before (secret values are never shown).\n",
+	    cli_cmd_template_history },
 	{ "template", "rm", "template rm NAME", "Delete a template (DeleteTemplate)",
 	    "Fails with FAILED_PRECONDITION while services of the template exist.\n",
 	    cli_cmd_template_rm },

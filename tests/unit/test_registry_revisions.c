@@ -1,5 +1,5 @@
 /*
- * test_revisions.c - template revisions in the registry
+ * test_registry_revisions.c - template revisions in the registry
  * (server/store/registry_revisions.c) and the field walk they rest on
  * (common/template_fields.c): what makes a revision, its summary and
  * content, reset fields, services' revision and `outdated`, and migration
