@@ -54,7 +54,8 @@ parse_memory(const char *s, uint64_t *out)
 	n = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	switch (*end == '\0' ? '\0' : end[1] == '\0' ? end[0] | 0x20 : '?') {
+	switch (*end == '\0' ? '\0' : end[1] == '\0' ? end[0] | 0x20
+						     : '?') {
 	case '\0':
 		break;
 	case 'k':
@@ -235,7 +236,6 @@ apply_supervision(struct cli *cli, const struct cli_command *cmd, const struct t
 	tpl->health = check;
 	return 0;
 }
-
 
 /* Option positions in f->opts, and the fields each sets. */
 enum {

@@ -44,8 +44,7 @@ check_field_names(struct call *call, char *const *fields, size_t n)
 
 		if (fd != NULL && strcmp(fd->name, "name") != 0 && strcmp(fd->name, "revision") != 0)
 			continue;
-		bad = bad == NULL ? arena_printf(&call->arena, "\"%.64s\"", fields[i]) :
-				    arena_printf(&call->arena, "%s, \"%.64s\"", bad, fields[i]);
+		bad = bad == NULL ? arena_printf(&call->arena, "\"%.64s\"", fields[i]) : arena_printf(&call->arena, "%s, \"%.64s\"", bad, fields[i]);
 	}
 	if (bad == NULL)
 		return 0;
