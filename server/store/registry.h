@@ -141,7 +141,8 @@ int registry_service_delete(struct registry *reg, const char *service_id);
 int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg);
 
 /*
- * A number that changes after every change to the services table by any
+ * A number that changes after every change to the services table (or to a
+ * template, which the services show through their policy) by any
  * connection of this process, once the change is visible to readers. An
  * answer computed from the services after reading generation G is still
  * current while the generation is G. Any thread.

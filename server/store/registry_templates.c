@@ -275,6 +275,8 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 		goto out;
 	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 		code = registry_fail_sqlite(reg, rc);
+	else
+		registry_changed(); /* what services show depends on their template (health, policy) */
 out:
 	if (code != 0)
 		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
