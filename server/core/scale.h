@@ -22,7 +22,7 @@
 #include "base/call.h"
 
 /* Launches or removals running at once. */
-#define SCALE_PARALLEL 8
+#define SCALE_PARALLEL 16
 
 /*
  * Scales `template_name` to `instances`. With purge, removed instances'
