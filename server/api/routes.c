@@ -30,6 +30,7 @@ const struct rpc_route berthd_routes[] = {
 	{ "AutoCleanup", rpc_auto_cleanup, true, RPC_ROLE_OPERATOR },
 	{ "ForceCleanupAll", rpc_force_cleanup_all, true, RPC_ROLE_ADMIN },
 	{ "Shutdown", rpc_shutdown, true, RPC_ROLE_ADMIN },
+	{ "ScaleTemplate", rpc_scale_template, true, RPC_ROLE_OPERATOR },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

@@ -340,6 +340,7 @@ static const struct {
 	{ "RemoveService", OPERATOR },
 	{ "GetServiceLogs", OPERATOR },
 	{ "AutoCleanup", OPERATOR },
+	{ "ScaleTemplate", OPERATOR },
 	{ "PutTemplate", ADMIN },
 	{ "DeleteTemplate", ADMIN },
 	{ "ForceCleanupAll", ADMIN },
