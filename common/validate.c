@@ -536,3 +536,12 @@ validate_template(const Berth__V1__Template *t, struct error *err)
 		return -1;
 	return validate_placement(t, err);
 }
+
+int
+validate_scale_instances(const char *field, uint32_t n, struct error *err)
+{
+	if (n > SCALE_INSTANCES_MAX)
+		return invalid(err, field, "OUT_OF_RANGE", "%s must be at most %d, not %u", field,
+		    SCALE_INSTANCES_MAX, n);
+	return 0;
+}

@@ -120,4 +120,10 @@ int validate_restart_policy(const char *field, const char *s, bool allow_empty,
 int validate_secret_env_kept(const Berth__V1__Template *t, char *const *stored, size_t n,
     struct error *err);
 
+/* The most instances ScaleTemplate makes of one template. */
+#define SCALE_INSTANCES_MAX 1000
+
+/* ScaleTemplate's instances: at most SCALE_INSTANCES_MAX, else INVALID_ARGUMENT. */
+int validate_scale_instances(const char *field, uint32_t n, struct error *err);
+
 #endif

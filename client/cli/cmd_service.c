@@ -4,10 +4,12 @@
  * StopService, RestartService, RemoveService, GetServiceLogs).
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "commands.h"
+#include "each.h"
 #include "format.h"
 #include "progress.h"
 #include "watch.h"
@@ -262,31 +264,96 @@ print_service_status(struct cli *cli, const ProtobufCMessage *reply, const void 
 	return 0;
 }
 
+/*
+ * stop, restart and rm: on one id as always, or on several ids and/or
+ * every service of --template T (each.h). Parses argv into *pos (the
+ * caller frees it) and counts the ids into *n.
+ */
+static int
+parse_targets(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+    struct cli_opt *opts, char ***pos, size_t *n)
+{
+	int rc;
+
+	*n = 0;
+	if ((*pos = calloc((size_t)argc + 1, sizeof(**pos))) == NULL)
+		return cli_out_of_memory(cli);
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, *pos, 0, argc)) != 0)
+		return rc;
+	while (*n < (size_t)argc && (*pos)[*n] != NULL)
+		(*n)++;
+	return 0;
+}
+
+/*
+ * Calls `method` with req on the n ids of pos and on every service of
+ * template_name (NULL: none); req's service_id is set here. Frees pos.
+ */
+static int
+run_on_targets(struct cli *cli, const struct cli_command *cmd, char **pos, size_t n,
+    const char *template_name, const char *method, ProtobufCMessage *req, char **service_id,
+    cli_print_fn print)
+{
+	ProtobufCMessage *listed = NULL;
+	int rc;
+
+	if (n == 0 && template_name == NULL) {
+		free(pos);
+		return cli_usage_error(cli, cmd, "a service id (or --template T) is required");
+	}
+	if (n == 1 && template_name == NULL) {
+		/* One id: the reply as it always was. */
+		*service_id = pos[0];
+		rc = cli_call_and_print(cli, method, req, print, pos[0]);
+		free(pos);
+		return rc;
+	}
+	if (template_name == NULL ||
+	    (rc = cli_each_template_ids(cli, template_name, &pos, &n, &listed)) == 0)
+		rc = n > 0 ? cli_each_call(cli, method, req, pos, n, print) : 0;
+	berth_reply_free(listed);
+	free(pos);
+	return rc;
+}
+
 int
 cli_cmd_stop(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__StopServiceRequest req = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
-	struct cli_opt opts[] = { { "--timeout", CLI_OPT_UINT, &req.timeout_s }, { NULL } };
-	char *pos[1];
+	const char *template_name = NULL;
+	struct cli_opt opts[] = {
+		{ "--timeout", CLI_OPT_UINT, &req.timeout_s },
+		{ "--template", CLI_OPT_STRING, &template_name },
+		{ NULL },
+	};
+	char **pos;
+	size_t n;
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, pos, 1, 1)) != 0)
+	if ((rc = parse_targets(cli, cmd, argc, argv, opts, &pos, &n)) != 0) {
+		free(pos);
 		return rc;
-	req.service_id = pos[0];
-	return cli_call_and_print(cli, "StopService", &req.base, print_service_status, pos[0]);
+	}
+	return run_on_targets(cli, cmd, pos, n, template_name, "StopService", &req.base,
+	    &req.service_id, print_service_status);
 }
 
 int
 cli_cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__RestartServiceRequest req = BERTH__V1__RESTART_SERVICE_REQUEST__INIT;
-	char *pos[1];
+	const char *template_name = NULL;
+	struct cli_opt opts[] = { { "--template", CLI_OPT_STRING, &template_name }, { NULL } };
+	char **pos;
+	size_t n;
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, pos, 1, 1)) != 0)
+	if ((rc = parse_targets(cli, cmd, argc, argv, opts, &pos, &n)) != 0) {
+		free(pos);
 		return rc;
-	req.service_id = pos[0];
-	return cli_call_and_print(cli, "RestartService", &req.base, print_service_status, pos[0]);
+	}
+	return run_on_targets(cli, cmd, pos, n, template_name, "RestartService", &req.base,
+	    &req.service_id, print_service_status);
 }
 
 static int
@@ -304,21 +371,26 @@ int
 cli_cmd_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__RemoveServiceRequest req = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
+	const char *template_name = NULL;
 	bool keep = false, purge = false;
 	struct cli_opt opts[] = {
 		{ "--keep-container", CLI_OPT_FLAG, &keep },
 		{ "--purge", CLI_OPT_FLAG, &purge },
+		{ "--template", CLI_OPT_STRING, &template_name },
 		{ NULL },
 	};
-	char *pos[1];
+	char **pos;
+	size_t n;
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, pos, 1, 1)) != 0)
+	if ((rc = parse_targets(cli, cmd, argc, argv, opts, &pos, &n)) != 0) {
+		free(pos);
 		return rc;
-	req.service_id = pos[0];
+	}
 	req.keep_container = keep;
 	req.purge = purge;
-	return cli_call_and_print(cli, "RemoveService", &req.base, print_remove, pos[0]);
+	return run_on_targets(cli, cmd, pos, n, template_name, "RemoveService", &req.base,
+	    &req.service_id, print_remove);
 }
 
 static int

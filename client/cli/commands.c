@@ -137,21 +137,51 @@ const struct cli_command cli_commands[] = {
 	    cli_cmd_ls },
 	{ "info", NULL, "info ID", "Show a service and its container's state (GetService)", NULL,
 	    cli_cmd_info },
-	{ "stop", NULL, "stop ID [--timeout S]", "Stop a service, keeping its port (StopService)",
+	{ "stop", NULL, "stop ID... [--template T] [--timeout S]",
+	    "Stop services, keeping their ports (StopService)",
 	    "Options:\n"
-	    "  --timeout S   seconds to wait before killing (default: the template's)\n",
+	    "  --timeout S    seconds to wait before killing (default: the template's)\n"
+	    "  --template T   also every service of template T\n"
+	    "\n"
+	    "With several ids (or --template), each is stopped, in parallel, and its\n"
+	    "outcome printed on a line of its own; one failure does not stop the\n"
+	    "others, and the exit status is the first failure's.\n",
 	    cli_cmd_stop },
-	{ "restart", NULL, "restart ID", "Start or restart a service (RestartService)", NULL,
-	    cli_cmd_restart },
-	{ "rm", NULL, "rm ID [--keep-container] [--purge]", "Remove a service (RemoveService)",
+	{ "restart", NULL, "restart ID... [--template T]",
+	    "Start or restart services (RestartService)",
 	    "Options:\n"
-	    "  --keep-container   leave the container in Docker\n"
-	    "  --purge            also delete the instance's project directory\n",
+	    "  --template T   also every service of template T\n"
+	    "\n"
+	    "Several ids as with stop: one line each, the first failure's exit status.\n",
+	    cli_cmd_restart },
+	{ "rm", NULL, "rm ID... [--template T] [--keep-container] [--purge]",
+	    "Remove services (RemoveService)",
+	    "Options:\n"
+	    "  --keep-container   leave the containers in Docker\n"
+	    "  --purge            also delete the instances' project directories\n"
+	    "  --template T       also every service of template T\n"
+	    "\n"
+	    "Several ids as with stop: one line each, the first failure's exit status.\n",
 	    cli_cmd_rm },
 	{ "logs", NULL, "logs ID [--tail N]", "Print a service's last log lines (GetServiceLogs)",
 	    "Options:\n"
 	    "  --tail N   number of lines from the end (default: 100)\n",
 	    cli_cmd_logs },
+	{ "scale", NULL, "scale TEMPLATE N [--wait] [--purge]",
+	    "Run N instances of a template (ScaleTemplate)",
+	    "Options:\n"
+	    "  --wait    answer once every launched instance is healthy (as launch\n"
+	    "            --wait; waits up to --timeout, default here 120 s)\n"
+	    "  --purge   also delete the directories of the instances removed\n"
+	    "\n"
+	    "N counts the template's instances berthd keeps running (desired state\n"
+	    "running), named ones included; stopped ones do not count and are left\n"
+	    "alone. Scaling up launches instance_<N>s in parallel; scaling down\n"
+	    "removes the highest-numbered first and never a named instance (named\n"
+	    "ones alone above N: exit 2). Prints each instance launched or removed,\n"
+	    "then the count. Calls on one template run one after the other; the\n"
+	    "last one's N holds.\n",
+	    cli_cmd_scale },
 	{ "stats", NULL, "stats", "Service counts and used ports (GetStats)", NULL, cli_cmd_stats },
 	{ "status", NULL, "status [--watch [SEC]]", "Statistics and every service (GetStatus)",
 	    "Options:\n"

@@ -46,4 +46,6 @@ int rpc_get_cleanup_status(struct call *call, const ProtobufCMessage *req, Proto
 int rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_force_cleanup_all(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
+int rpc_scale_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+
 #endif

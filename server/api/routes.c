@@ -32,6 +32,7 @@ const struct rpc_route berthd_routes[] = {
 	{ "Shutdown", rpc_shutdown, true, RPC_ROLE_ADMIN },
 	{ "UpdateTemplate", rpc_update_template, true, RPC_ROLE_ADMIN },
 	{ "ListTemplateRevisions", rpc_list_template_revisions, false, RPC_ROLE_VIEWER },
+	{ "ScaleTemplate", rpc_scale_template, true, RPC_ROLE_OPERATOR },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

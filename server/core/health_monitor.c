@@ -23,7 +23,8 @@
 #include "core/prober.h"
 #include "core/supervisor.h"
 
-#define RESYNC_MS 1000         /* the registry is read again this often */
+#define RESYNC_MS 1000         /* the registry is read again this often when services changed */
+#define RESYNC_IDLE_MS 5000    /* ... and this often anyway (template changes) */
 #define TICK_MS 100
 #define PROBER_INFLIGHT 256
 #define PROBER_QUEUE 4096
@@ -33,6 +34,8 @@
 /* One running service with a health check. */
 struct target {
 	char id[128];
+	char template_name[64];
+	uint32_t host_port;     /* for events */
 	char container_id[DOCKER_ID_LEN + 1];
 	char started_at[40];    /* the container's, when last inspected */
 	char ip[48];
@@ -329,6 +332,8 @@ track(struct health_monitor *m, const Berth__V1__Service *row, const Berth__V1__
 		t->next_ms = clock_monotonic_ms();
 	}
 	t->seen = true;
+	snprintf(t->template_name, sizeof(t->template_name), "%s", row->template_);
+	t->host_port = row->port;
 	if (!check_same(&t->check, tpl->health)) {
 		if (!check_copy(&t->check, tpl->health)) {
 			t->seen = false; /* out of memory: dropped below, tried again */
@@ -444,28 +449,30 @@ probe(struct health_monitor *m, struct target *t)
 	t->probe_no = no;
 }
 
-/* A probe came back: the verdict, and the supervisor when it is unhealthy. */
+/*
+ * A probe came back: the verdict, and the supervisor when it is unhealthy.
+ * No registry read per result: the target is as running as the last
+ * resync (at most RESYNC_MS ago) saw it, and a verdict written for a
+ * service stopped since is set right by the next resync.
+ */
 static void
 judge(struct health_monitor *m, const struct result *r)
 {
 	struct target *t = find(m, r->id);
-	Berth__V1__Service *row = NULL;
+	Berth__V1__Service row_buf = BERTH__V1__SERVICE__INIT, *row = &row_buf;
 	int64_t now = clock_monotonic_ms();
-	struct arena a;
 
 	if (t == NULL || t->probe_no != r->probe_no)
 		return; /* a target since gone or replaced */
 	t->probe_no = 0;
-	arena_init(&a);
-	if (registry_service_get(m->reg, &a, t->id, &row) != 0 ||
-	    strcmp(row->status, STATUS_RUNNING) != 0) {
-		arena_reset(&a);
-		return; /* stopped meanwhile: the next resync takes it out */
-	}
+	/* What the events say of the service. */
+	row->service_id = t->id;
+	row->template_ = t->template_name;
+	row->port = t->host_port;
+	row->status = STATUS_RUNNING;
 	if (r->healthy) {
 		t->failures = 0;
 		set_verdict(m, t, row, HEALTH_HEALTHY, "");
-		arena_reset(&a);
 		return;
 	}
 	/* Failing: has the container started anew (a restart berth made, say)? */
@@ -475,7 +482,6 @@ judge(struct health_monitor *m, const struct result *r)
 		set_verdict(m, t, row, strcmp(t->verdict, HEALTH_HEALTHY) == 0 ? HEALTH_HEALTHY :
 										HEALTH_STARTING,
 		    r->error);
-		arena_reset(&a);
 		return;
 	}
 	t->failures++;
@@ -488,14 +494,14 @@ judge(struct health_monitor *m, const struct result *r)
 	} else {
 		set_verdict(m, t, row, HEALTH_UNHEALTHY, r->error);
 	}
-	arena_reset(&a);
 }
 
 static void *
 run(void *arg)
 {
 	struct health_monitor *m = arg;
-	int64_t next_resync = 0;
+	int64_t next_resync = 0, last_resync = 0;
+	uint64_t seen_generation = 0;
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
@@ -513,8 +519,12 @@ run(void *arg)
 			results = next;
 		}
 		now = clock_monotonic_ms();
-		if (now >= next_resync) {
+		/* Read the registry again only when a service changed (or a while passed). */
+		if (now >= next_resync && (registry_generation() != seen_generation ||
+					      now - last_resync >= RESYNC_IDLE_MS)) {
+			seen_generation = registry_generation();
 			resync(m);
+			last_resync = now;
 			next_resync = now + RESYNC_MS;
 		}
 		for (size_t i = 0; i < m->n_targets; i++)

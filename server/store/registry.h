@@ -101,8 +101,8 @@ struct template_put_result {
  * revisions (registry_revisions.c): a write that changes a field that makes
  * a container (anything but description) or a secret's value records the
  * next revision (the first is 1, summary "created"); a write that changes
- * nothing of the kind records none. Bumps registry_generation when a
- * revision is made (services' `outdated` changes with it).
+ * nothing of the kind records none. Bumps registry_generation after the
+ * write (services show their template's policy and health, and `outdated`).
  */
 int registry_template_write(struct registry *reg, struct arena *a, const Berth__V1__Template *t,
     struct template_put_result *out);
@@ -180,7 +180,8 @@ int registry_service_delete(struct registry *reg, const char *service_id);
 int registry_service_ports(struct registry *reg, void (*fn)(void *arg, uint32_t port), void *arg);
 
 /*
- * A number that changes after every change to the services table by any
+ * A number that changes after every change to the services table (or to a
+ * template, which the services show through their policy) by any
  * connection of this process, once the change is visible to readers. An
  * answer computed from the services after reading generation G is still
  * current while the generation is G. Any thread.

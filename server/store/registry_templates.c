@@ -292,8 +292,8 @@ registry_template_write(struct registry *reg, struct arena *a, const Berth__V1__
 		goto out;
 	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 		code = registry_fail_sqlite(reg, rc);
-	else if (out->revised)
-		registry_changed(); /* services' `outdated` answers change */
+	else
+		registry_changed(); /* services show their template: health, policy, outdated */
 out:
 	if (code != 0)
 		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);

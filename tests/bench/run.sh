@@ -42,6 +42,8 @@ remove_containers() {
 		awk -v dir="$BENCH_DIR/" 'index($2, dir) == 1 { print $1 }' || true)"
 	# shellcheck disable=SC2086
 	[ -z "$(echo $ids)" ] || docker rm -f $ids >/dev/null 2>&1 || true
+	# bench_compose's project network, when a failure left it.
+	docker network rm berthbench_default >/dev/null 2>&1 || true
 }
 
 cleanup() {
@@ -52,6 +54,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# bench_compose compares `berth scale` with Debian's docker-compose: install
+# it when missing (as root, with apt); without it that benchmark says so
+# and leaves its comparison rows out.
+if ! command -v docker-compose >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "==> installing docker-compose for bench_compose" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null 2>&1 ||
+			echo "docker-compose could not be installed; bench_compose runs without it" >&2
+	fi
+fi
 
 machine="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

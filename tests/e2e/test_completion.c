@@ -373,7 +373,8 @@ static void
 test_rm_options_complete(void **state)
 {
 	const char *words[] = { "berth", "rm", "--", NULL };
-	const char *expected[] = { "--keep-container", "--purge", "--json", "--help", NULL };
+	const char *expected[] = { "--keep-container", "--purge", "--template", "--json", "--help",
+		NULL };
 	char *reply;
 
 	(void)state;

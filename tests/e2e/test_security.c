@@ -340,6 +340,7 @@ static const struct {
 	{ "RemoveService", OPERATOR },
 	{ "GetServiceLogs", OPERATOR },
 	{ "AutoCleanup", OPERATOR },
+	{ "ScaleTemplate", OPERATOR },
 	{ "PutTemplate", ADMIN },
 	{ "DeleteTemplate", ADMIN },
 	{ "ForceCleanupAll", ADMIN },
@@ -992,7 +993,12 @@ test_events_over_mutual_tls_with_authentication_on(void **state)
 		berth_reply_free(&ev->base);
 	}
 	assert_true(begun);
-	berth_events_close(sub);
+	/*
+	 * Not closed: nng 1.5.2 can hang in nng_close() on a tls+tcp dialer
+	 * whose peer has just gone (seen once in ~20 runs: the test then never
+	 * ended). The socket lives until the test program exits.
+	 */
+	(void)berth_events_close;
 	berth_close(c);
 	berthd_proc_cleanup(&p);
 	free_pki(&k);
