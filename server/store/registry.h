@@ -263,4 +263,46 @@ int registry_shutdown_pending(struct registry *reg, char *policy, size_t len);
 /* The shutdown is done: forget it. */
 int registry_shutdown_done(struct registry *reg);
 
+/* --- rollouts (registry_rollouts.c, migration 013) ------------------------ */
+
+/* A rollout instance's containers while it is "updating" (the journal). */
+struct registry_rollout_step {
+	char old_container_id[80]; /* renamed aside as "<service_id>.old"; "" before */
+	char new_container_id[80]; /* made from the rollout's revision; "" before */
+};
+
+/*
+ * Records a new rollout with its instances (r->id is set here to
+ * "<template>-<n>", in a); r->started_at must be set. One transaction.
+ */
+int registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollout *r);
+
+/* A rollout by id, with its instances in order; NOT_FOUND. */
+int registry_rollout_get(struct registry *reg, struct arena *a, const char *id,
+    Berth__V1__Rollout **out);
+
+/* The template's newest rollout; NOT_FOUND when it has none. */
+int registry_rollout_latest(struct registry *reg, struct arena *a, const char *template_name,
+    Berth__V1__Rollout **out);
+
+/* The ids of rollouts that are "running" or "paused" (of one template, or all with NULL). */
+int registry_rollout_unfinished(struct registry *reg, struct arena *a, const char *template_name,
+    char ***ids, size_t *n);
+
+/* A rollout's state and message; finished stamps finished_at. */
+int registry_rollout_set_state(struct registry *reg, const char *id, const char *state,
+    const char *message, bool finished);
+
+/* An instance's state, message and containers (step NULL: containers kept). */
+int registry_rollout_instance_set(struct registry *reg, const char *id, const char *service_id,
+    const char *state, const char *message, const struct registry_rollout_step *step);
+
+/* An instance's journaled containers. */
+int registry_rollout_instance_step(struct registry *reg, const char *id, const char *service_id,
+    struct registry_rollout_step *out);
+
+/* The revision a service's container is made from and its image ID. NOT_FOUND. */
+int registry_service_set_revision(struct registry *reg, const char *service_id,
+    uint32_t revision, const char *image_id);
+
 #endif
