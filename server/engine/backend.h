@@ -103,6 +103,20 @@ struct backend_ops {
 	int (*purge_storage)(struct backend *b, const char *service_id, int64_t timeout_ms,
 	    struct error *err);
 	/*
+	 * Optional (NULL: the backend cannot, and has no rollouts: swarm has
+	 * its own `service update`). Renames an instance's container (a
+	 * rollout's "<service_id>.old").
+	 */
+	int (*rename)(struct backend *b, const char *id, const char *new_name, int64_t timeout_ms,
+	    struct error *err);
+	/*
+	 * Optional. Builds the template's image again from its build_context
+	 * (whether or not it is present), with build arguments ("KEY=VALUE")
+	 * and no cache: a rollout's --rebuild.
+	 */
+	int (*rebuild)(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
+	    size_t n_build_args, bool no_cache, int64_t timeout_ms, struct error *err);
+	/*
 	 * The Docker event types that tell about instances (NULL-terminated),
 	 * followed by backend_follow_events; NULL means containers only.
 	 */

@@ -238,6 +238,34 @@ engine_exec(struct backend *b, const char *id, char *const *argv, size_t argc, i
 	    docker_container_exec(b->docker, id, argv, argc, timeout_ms, exit_code, err));
 }
 
+static int
+engine_rename(struct backend *b, const char *id, const char *new_name, int64_t timeout_ms,
+    struct error *err)
+{
+	return docker_counted(docker_container_rename(b->docker, id, new_name, timeout_ms, err));
+}
+
+static int
+engine_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
+    size_t n_build_args, bool no_cache, int64_t timeout_ms, struct error *err)
+{
+	char context[PATH_MAX], why[PATH_MAX + 128];
+	int code;
+
+	if (t->build_context[0] == '\0')
+		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "template '%s' has no build_context to rebuild from", t->name);
+	if (build_root_resolve(b->build_root, t->build_context, context, sizeof(context), why,
+		sizeof(why)) != 0)
+		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "refusing to build: %.400s", why);
+	code = docker_counted(docker_image_build_opts(b->docker, context, t->image, build_args,
+	    n_build_args, no_cache, timeout_ms, err));
+	if (code == 0)
+		image_seen(t->image, true);
+	return code;
+}
+
 const struct backend_ops backend_engine_ops = {
 	.name = "engine",
 	.prepare_image = engine_prepare_image,
@@ -253,5 +281,7 @@ const struct backend_ops backend_engine_ops = {
 	.logs = engine_logs,
 	.stats = engine_stats,
 	.exec = engine_exec,
+	.rename = engine_rename,
+	.rebuild = engine_rebuild,
 	.ports_on_this_host = true,
 };

@@ -112,6 +112,14 @@ int docker_image_build(struct docker *d, const char *context_dir, const char *ta
     int64_t timeout_ms, struct error *err);
 
 /*
+ * As docker_image_build, with build arguments ("KEY=VALUE", the query's
+ * buildargs) and nocache: a rollout's --rebuild.
+ */
+int docker_image_build_opts(struct docker *d, const char *context_dir, const char *tag,
+    char *const *build_args, size_t n_build_args, bool no_cache, int64_t timeout_ms,
+    struct error *err);
+
+/*
  * POST /images/create?fromImage=NAME&tag=TAG ("latest" when the reference
  * has none); failure is FAILED_PRECONDITION.
  */
@@ -181,6 +189,13 @@ int docker_container_exec(struct docker *d, const char *id, char *const *argv, s
 /* POST /containers/{id}/kill */
 int docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
     struct error *err);
+
+/*
+ * POST /containers/{id}/rename?name=new_name (a rollout's "<id>.old"); a
+ * missing container is NOT_FOUND, a name in use ALREADY_EXISTS.
+ */
+int docker_container_rename(struct docker *d, const char *id, const char *new_name,
+    int64_t timeout_ms, struct error *err);
 
 /* DELETE /containers/{id}?force=...&v=true; a missing container is NOT_FOUND. */
 int docker_container_remove(struct docker *d, const char *id, bool force, int64_t timeout_ms,

@@ -204,6 +204,26 @@ docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms, stru
 }
 
 int
+docker_container_rename(struct docker *d, const char *id, const char *new_name,
+    int64_t timeout_ms, struct error *err)
+{
+	struct docker_request rq = { .method = "POST" };
+	struct docker_response resp;
+	int64_t deadline;
+	int rc;
+
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(id) || !docker_valid_ref(new_name))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container name");
+	docker_path_add(&rq.path, "/containers/%s/rename?name=", id);
+	docker_path_escaped(&rq.path, new_name);
+	rc = docker_request(d, &rq, deadline, &resp, err);
+	docker_response_free(&resp);
+	return rc;
+}
+
+int
 docker_container_remove(struct docker *d, const char *id, bool force, int64_t timeout_ms,
     struct error *err)
 {

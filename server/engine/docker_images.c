@@ -82,6 +82,40 @@ int
 docker_image_build(struct docker *d, const char *context_dir, const char *tag,
     int64_t timeout_ms, struct error *err)
 {
+	return docker_image_build_opts(d, context_dir, tag, NULL, 0, false, timeout_ms, err);
+}
+
+/* {"KEY": "VALUE", ...} of "KEY=VALUE" entries, malloc'ed; NULL when one has no '='. */
+static char *
+build_args_json(char *const *args, size_t n)
+{
+	json_t *o = json_object();
+	char *out = NULL;
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(args[i], '=');
+		char key[256];
+
+		if (eq == NULL || eq == args[i] || (size_t)(eq - args[i]) >= sizeof(key))
+			break;
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - args[i]), args[i]);
+		json_object_set_new(o, key, json_string(eq + 1));
+	}
+	if (i == n)
+		out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+int
+docker_image_build_opts(struct docker *d, const char *context_dir, const char *tag,
+    char *const *build_args, size_t n_build_args, bool no_cache, int64_t timeout_ms,
+    struct error *err)
+{
+	char *args_json = NULL;
 	struct docker_request rq = { .method = "POST", .content_type = "application/x-tar" };
 	char *tar = NULL;
 	size_t len = 0;
@@ -99,6 +133,18 @@ docker_image_build(struct docker *d, const char *context_dir, const char *tag,
 	docker_path_add(&rq.path, "/build?t=");
 	docker_path_escaped(&rq.path, tag);
 	docker_path_add(&rq.path, "&rm=1&forcerm=1");
+	if (no_cache)
+		docker_path_add(&rq.path, "&nocache=1");
+	if (n_build_args > 0) {
+		if ((args_json = build_args_json(build_args, n_build_args)) == NULL) {
+			free(tar);
+			return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "build arguments are KEY=VALUE");
+		}
+		docker_path_add(&rq.path, "&buildargs=");
+		docker_path_escaped(&rq.path, args_json);
+		free(args_json);
+	}
 	rq.data = tar;
 	rq.len = len;
 	rc = stream_request(d, &rq, deadline, "build", err);
