@@ -112,10 +112,11 @@ struct backend_ops {
 	/*
 	 * Optional. Builds the template's image again from its build_context
 	 * (whether or not it is present), with build arguments ("KEY=VALUE")
-	 * and no cache: a rollout's --rebuild.
+	 * and no cache: a rollout's --rebuild. image_id: what the tag names now.
 	 */
 	int (*rebuild)(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
-	    size_t n_build_args, bool no_cache, int64_t timeout_ms, struct error *err);
+	    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms,
+	    struct error *err);
 	/*
 	 * The Docker event types that tell about instances (NULL-terminated),
 	 * followed by backend_follow_events; NULL means containers only.

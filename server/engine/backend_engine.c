@@ -247,7 +247,8 @@ engine_rename(struct backend *b, const char *id, const char *new_name, int64_t t
 
 static int
 engine_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
-    size_t n_build_args, bool no_cache, int64_t timeout_ms, struct error *err)
+    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms,
+    struct error *err)
 {
 	char context[PATH_MAX], why[PATH_MAX + 128];
 	int code;
@@ -263,6 +264,9 @@ engine_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *bui
 	    n_build_args, no_cache, timeout_ms, err));
 	if (code == 0)
 		image_seen(t->image, true);
+	if (code == 0)
+		code = docker_counted(docker_image_id(b->docker, t->image, image_id, 80, timeout_ms,
+		    err));
 	return code;
 }
 

@@ -123,6 +123,10 @@ int docker_image_build_opts(struct docker *d, const char *context_dir, const cha
  * POST /images/create?fromImage=NAME&tag=TAG ("latest" when the reference
  * has none); failure is FAILED_PRECONDITION.
  */
+/* The image's ID ("sha256:...", GET /images/{ref}/json's Id) into out; NOT_FOUND. */
+int docker_image_id(struct docker *d, const char *image, char *out, size_t len,
+    int64_t timeout_ms, struct error *err);
+
 int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
     struct error *err);
 

@@ -36,6 +36,29 @@ docker_image_exists(struct docker *d, const char *image, bool *exists, int64_t t
 }
 
 int
+docker_image_id(struct docker *d, const char *image, char *out, size_t len, int64_t timeout_ms,
+    struct error *err)
+{
+	struct docker_request rq = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+	struct docker_response resp;
+	const char *id;
+	int64_t deadline;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_image_ref(image))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid image name");
+	docker_path_add(&rq.path, "/images/%s/json", image);
+	rc = docker_request(d, &rq, deadline, &resp, err);
+	if (rc == DOCKER_OK && (id = docker_json_text(resp.json, "Id")) != NULL)
+		docker_copy_text(out, len, id);
+	docker_response_free(&resp);
+	return rc;
+}
+
+int
 docker_image_remove(struct docker *d, const char *image, bool force, int64_t timeout_ms,
     struct error *err)
 {

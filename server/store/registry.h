@@ -301,6 +301,13 @@ int registry_rollout_instance_set(struct registry *reg, const char *id, const ch
 int registry_rollout_instance_step(struct registry *reg, const char *id, const char *service_id,
     struct registry_rollout_step *out);
 
+/*
+ * A new revision of the template with the same content (its image was
+ * rebuilt: the same reference names another image). *revision: the new one.
+ */
+int registry_template_revise(struct registry *reg, struct arena *a, const char *name,
+    const char *summary, uint32_t *revision);
+
 /* The revision a service's container is made from and its image ID. NOT_FOUND. */
 int registry_service_set_revision(struct registry *reg, const char *service_id,
     uint32_t revision, const char *image_id);

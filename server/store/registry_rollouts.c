@@ -324,3 +324,53 @@ registry_service_set_revision(struct registry *reg, const char *service_id, uint
 	registry_changed();
 	return 0;
 }
+
+int
+registry_template_revise(struct registry *reg, struct arena *a, const char *name,
+    const char *summary, uint32_t *revision)
+{
+	char created_at[40];
+	sqlite3_stmt *st;
+	int code, rc;
+
+	(void)a;
+	if ((code = registry_begin(reg)) != 0)
+		return code;
+	st = prepare(reg, "INSERT INTO template_revisions (template, revision, created_at, summary, "
+			  "content) SELECT t.name, t.revision + 1, ?2, ?3, "
+			  "json_set(r.content, '$.revision', t.revision + 1) FROM templates t "
+			  "JOIN template_revisions r ON r.template = t.name AND r.revision = t.revision "
+			  "WHERE t.name = ?1");
+	if (st == NULL)
+		goto fail;
+	clock_rfc3339_now(created_at, sizeof(created_at));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, summary, -1, SQLITE_STATIC);
+	if (run(reg, st) != 0)
+		goto fail;
+	if (sqlite3_changes(reg->db) == 0) {
+		registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "template '%s' not found", name);
+		goto fail;
+	}
+	st = prepare(reg, "UPDATE templates SET revision = revision + 1 WHERE name = ?1 "
+			  "RETURNING revision");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*revision = (uint32_t)sqlite3_column_int64(st, 0);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		registry_fail_sqlite(reg, rc);
+		goto fail;
+	}
+	registry_changed();
+	return registry_commit(reg);
+fail:
+	registry_rollback(reg);
+	return reg->error.code != 0 ? reg->error.code : BERTH__V1__CODE__INTERNAL;
+}
