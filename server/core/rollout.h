@@ -42,10 +42,12 @@ int rollout_control(struct call *call, const char *id, const char *action,
 /*
  * Start-up, main thread, before RPCs and the supervisor: for each rollout
  * a killed berthd left running, finishes or rolls back its instances in
- * flight (no "<service_id>.old" container stays) and starts its runner
- * again. reg is the main thread's connection.
+ * flight (no "<service_id>.old" container stays); reg is the main
+ * thread's connection. rollout_resume_runners, once the supervisor runs,
+ * starts their runners again.
  */
 void rollout_resume_all(struct berthd *d, struct registry *reg);
+void rollout_resume_runners(struct berthd *d);
 
 /* Shutdown, main thread: asks the runners to stop between steps and joins them. */
 void rollout_stop_all(void);
