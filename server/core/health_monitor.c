@@ -344,9 +344,13 @@ track(struct health_monitor *m, const Berth__V1__Service *row, const Berth__V1__
 	t->port = (uint16_t)tpl->container_port;
 	snprintf(t->restart, sizeof(t->restart), "%s", row->restart);
 	if (t->started_at[0] == '\0' || strcmp(row->container_id, t->container_id) != 0) {
+		/* Another container (a rollout's new one): its verdict starts afresh. */
+		bool replaced = t->started_at[0] != '\0';
+
 		inspect(m, t, row->container_id[0] != '\0' ? row->container_id : row->container_name);
-		if (strcmp(t->verdict, HEALTH_HEALTHY) != 0 && strcmp(t->verdict, HEALTH_UNHEALTHY) != 0)
-			set_verdict(m, t, row, HEALTH_STARTING, t->message);
+		if (replaced || (strcmp(t->verdict, HEALTH_HEALTHY) != 0 &&
+				    strcmp(t->verdict, HEALTH_UNHEALTHY) != 0))
+			set_verdict(m, t, row, HEALTH_STARTING, replaced ? "new container" : t->message);
 	}
 }
 

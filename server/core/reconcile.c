@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "core/ports.h"
 #include "core/reconcile.h"
+#include "core/rollout.h"
 #include "core/service_lock.h"
 #include "core/survey.h"
 
@@ -139,6 +140,12 @@ adopt(struct call *call, const struct docker_container *listed, struct reconcile
 	struct error verr;
 	unsigned number = 0;
 
+	if (rollout_is_old_name(listed->name)) {
+		/* A rollout's old container, set aside while the new one starts: known. */
+		log_info("reconcile leaves a rollout's old container container=%s id=%.12s", listed->name,
+		    listed->id);
+		return;
+	}
 	/* Inspect: a stopped container lists no ports, but its bindings are there. */
 	if (d->backend.ops->inspect(&d->backend, listed->id, &c, call_remaining_ms(call), &err) != 0)
 		c = *listed;

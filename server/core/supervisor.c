@@ -20,6 +20,7 @@
 #include "core/events.h"
 #include "core/lifecycle.h"
 #include "core/service_lock.h"
+#include "core/rollout.h"
 #include "core/supervisor.h"
 
 #define QUEUE_MAX 4096         /* beyond it, one look at everything instead */
@@ -318,6 +319,8 @@ decide(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, en
 
 	if (strcmp(row->status, STATUS_CREATING) == 0 || strcmp(row->status, STATUS_REMOVING) == 0)
 		return; /* the launch or remove at work decides */
+	if (rollout_busy(row->service_id))
+		return; /* a rollout swaps its container: it decides, and asks for a look after */
 	if (strcmp(sv->d->backend.ops->name, "swarm") == 0)
 		return; /* Swarm restarts its tasks itself (its restart policy, the Healthcheck) */
 	if (strcmp(s->desired_state, DESIRED_RUNNING) != 0 || strcmp(s->restart, RESTART_NO) == 0 ||

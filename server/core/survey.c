@@ -7,11 +7,15 @@
 
 #include "core/berthd.h"
 #include "core/lifecycle.h"
+#include "core/rollout.h"
 #include "core/survey.h"
 
 static bool
 matches(const Berth__V1__Service *row, const struct docker_container *c)
 {
+	/* "<service_id>.old": a rollout's old container, set aside (rollout.h). */
+	if (rollout_is_old_name(c->name))
+		return false;
 	if (row->container_id[0] != '\0' && strcmp(row->container_id, c->id) == 0)
 		return true;
 	if (strcmp(row->container_name, c->name) == 0)

@@ -39,6 +39,7 @@
 #include "core/reconcile.h"
 #include "rpc/rpc_server.h"
 #include "core/service_lock.h"
+#include "core/rollout.h"
 #include "core/shutdown.h"
 #include "core/supervisor.h"
 #include "rpc/tls_listener.h"
@@ -329,6 +330,7 @@ recover(struct berthd *d, struct registry *reg)
 	struct call call;
 
 	shutdown_resume(d, reg);
+	rollout_resume_all(d, reg); /* no rollout's old container left for reconciliation */
 	call_init(&call, "reconcile", d, reg, 60000);
 	if (reconcile_run(&call, true, &report) != 0)
 		log_warn("cannot reconcile with Docker now, serving the registry as it is "
@@ -604,6 +606,7 @@ main(int argc, char **argv)
 	}
 	supervisor_start(d); /* before the follower: its first reconciliation asks for autostart */
 	health_monitor_start(d);
+	rollout_resume_runners(d);
 	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
 	    BERTH_VERSION, d->config.data_dir, (long long)d->config.workers, (int)getpid(),
@@ -632,6 +635,7 @@ main(int argc, char **argv)
 	watching = pthread_create(&second_signal, NULL, second_signal_main, &signals) == 0;
 	if (!watching)
 		log_warn("cannot watch for a second signal");
+	rollout_stop_all(); /* an instance in flight is left for the next start to settle */
 	health_monitor_stop(d);
 	docker_events_stop(d); /* from here on, the shutdown owns the rows */
 	supervisor_stop(d);      /* and restarts nothing it stops */
