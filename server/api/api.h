@@ -47,5 +47,8 @@ int rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMe
 int rpc_force_cleanup_all(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 int rpc_scale_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_start_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_get_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_control_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 #endif

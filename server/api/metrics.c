@@ -20,6 +20,7 @@
 #include "api/metrics.h"
 #include "core/event_follower.h"
 #include "core/health_monitor.h"
+#include "core/rollout.h"
 #include "core/supervisor.h"
 #include "engine/docker.h"
 #include "store/registry.h"
@@ -247,6 +248,15 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	    "verdict.");
 	fprintf(f, "berth_supervisor_restarts_total %llu\n",
 	    (unsigned long long)supervisor_restarts_total());
+	family(f, "berth_rollouts_started_total", "counter", "Rollouts started.");
+	fprintf(f, "berth_rollouts_started_total %llu\n",
+	    (unsigned long long)rollout_started_total());
+	family(f, "berth_rollouts_done_total", "counter",
+	    "Rollouts that replaced every outdated instance.");
+	fprintf(f, "berth_rollouts_done_total %llu\n", (unsigned long long)rollout_done_total());
+	family(f, "berth_rollouts_failed_total", "counter",
+	    "Rollouts that failed (an instance rolled back) or were aborted.");
+	fprintf(f, "berth_rollouts_failed_total %llu\n", (unsigned long long)rollout_failed_total());
 	family(f, "berth_supervisor_giveups_total", "counter",
 	    "Times berth gave up on a service: more restarts than its template allows in the "
 	    "window.");

@@ -33,6 +33,9 @@ const struct rpc_route berthd_routes[] = {
 	{ "UpdateTemplate", rpc_update_template, true, RPC_ROLE_ADMIN },
 	{ "ListTemplateRevisions", rpc_list_template_revisions, false, RPC_ROLE_VIEWER },
 	{ "ScaleTemplate", rpc_scale_template, true, RPC_ROLE_OPERATOR },
+	{ "StartRollout", rpc_start_rollout, true, RPC_ROLE_OPERATOR },
+	{ "GetRollout", rpc_get_rollout, false, RPC_ROLE_VIEWER },
+	{ "ControlRollout", rpc_control_rollout, true, RPC_ROLE_OPERATOR },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);
