@@ -182,6 +182,35 @@ const struct cli_command cli_commands[] = {
 	    "then the count. Calls on one template run one after the other; the\n"
 	    "last one's N holds.\n",
 	    cli_cmd_scale },
+	{ "rollout", NULL,
+	    "rollout TEMPLATE [--max-parallel N] [--rebuild [--build-arg K=V]... [--no-cache]] "
+	    "[--on-failure rollback|pause] [--min-ready S] [--detach]",
+	    "Replace a template's outdated instances (StartRollout)",
+	    "Also: berth rollout --status TEMPLATE; berth rollout --resume ID | --abort ID\n"
+	    "\n"
+	    "Options:\n"
+	    "  --max-parallel N     instances replaced at once (default 1)\n"
+	    "  --rebuild            build the image again from the template's build\n"
+	    "                       context first; a new image makes a new revision; a\n"
+	    "                       failed build touches nothing\n"
+	    "  --build-arg K=V      a build argument for --rebuild; repeat for more\n"
+	    "  --no-cache           build without Docker's cache (with --rebuild)\n"
+	    "  --on-failure WHAT    rollback (default): the failed instance goes back to\n"
+	    "                       its old container and the rollout stops; pause: the\n"
+	    "                       rollout waits for --resume or --abort\n"
+	    "  --min-ready S        without a health check, seconds a new container must\n"
+	    "                       run without a restart (default 5)\n"
+	    "  --detach             print the rollout's id and return at once\n"
+	    "  --status             the template's newest rollout, per instance\n"
+	    "  --resume ID          go on with a paused rollout (and follow it)\n"
+	    "  --abort ID           end a paused rollout\n"
+	    "\n"
+	    "Each outdated instance (its revision is not the template's current one) is\n"
+	    "replaced on the same port, name and directory: the old container is set\n"
+	    "aside as <service_id>.old and stopped, the new one created and started,\n"
+	    "and once it is healthy (or running steadily) the old one is removed.\n"
+	    "Follows the rollout, a line per instance, and exits 2 when it fails.\n",
+	    cli_cmd_rollout },
 	{ "stats", NULL, "stats", "Service counts and used ports (GetStats)", NULL, cli_cmd_stats },
 	{ "status", NULL, "status [--watch [SEC]]", "Statistics and every service (GetStatus)",
 	    "Options:\n"

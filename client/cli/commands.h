@@ -32,6 +32,9 @@ int cli_cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc, ch
 int cli_cmd_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
+/* cmd_rollout.c: StartRollout, GetRollout, ControlRollout. */
+int cli_cmd_rollout(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
 /* cmd_scale.c: ScaleTemplate. */
 int cli_cmd_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
