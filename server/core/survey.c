@@ -58,6 +58,12 @@ survey_take(struct call *call, struct survey *s)
 			}
 		}
 	}
+	/* A rollout's old container belongs to its service's row: no orphan to clean up. */
+	for (size_t j = 0; j < s->n_containers; j++)
+		for (size_t i = 0; i < s->n_rows && !s->container_has_row[j]; i++)
+			if (rollout_is_old_name(s->containers[j].name) &&
+			    strcmp(s->rows[i]->service_id, s->containers[j].label_service) == 0)
+				s->container_has_row[j] = true;
 	return 0;
 }
 
