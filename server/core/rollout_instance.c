@@ -7,10 +7,10 @@
  * the next begins:
  *   1. the service's lock; an instance an operator stopped or removed is
  *      skipped;
- *   2. old container renamed "<service_id>.old" and stopped (the port is
- *      free again);
- *   3. the new container created (named <service_id>) and started; the
- *      row points at it, health "starting";
+ *   2. the image made available; the old container renamed
+ *      "<service_id>.old", the new one created (named <service_id>);
+ *   3. the old one stopped (the port is free again) and the new one
+ *      started at once; the row points at it, health "starting";
  *   4. the lock released (an operator may stop or remove meanwhile) and
  *      the wait: healthy by the health monitor's verdict within start
  *      period + interval x retries + a margin, or without a check running
@@ -237,7 +237,12 @@ lock_current(struct call *call, struct rollout_swap *sw, Berth__V1__Service **s)
 	return false;
 }
 
-/* Steps 2-3: 0, or the failure in sw->message (the old container still aside or back). */
+/*
+ * Steps 2-3: 0, or the failure in sw->message (the old container still
+ * aside or back). What needs no port (secrets, directory, image, the new
+ * container's creation) happens before the old one stops, so the instance
+ * is unavailable for its stop and the new one's start only.
+ */
 static int
 swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
     struct registry_rollout_step *step)
@@ -251,13 +256,34 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 	size_t n_secrets = 0;
 	Berth__V1__Template made = *sw->revision;
 
-	if (b->ops->rename(b, s->container_id, old_name(call, s->service_id), STEP_TIMEOUT_MS,
-		&err) != 0) {
-		snprintf(sw->message, sizeof(sw->message), "cannot rename the old container aside: %s",
+	if (template_secret_values(call, s->template_, &secrets, &n_secrets) != 0 ||
+	    lifecycle_make_project_dir(call, &made, s->instance) != 0) {
+		snprintf(sw->message, sizeof(sw->message), "%s", call->error.message);
+		call_clear_failure(call);
+		return -1;
+	}
+	if (b->ops->prepare_image(b, &made, STEP_TIMEOUT_MS, &err) != 0) {
+		snprintf(sw->message, sizeof(sw->message), "image %s not available: %s", made.image,
 		    err.message);
 		return -1;
 	}
 	snprintf(step->old_container_id, sizeof(step->old_container_id), "%s", s->container_id);
+	journal(call, sw, "updating", step);
+	if (b->ops->rename(b, s->container_id, old_name(call, s->service_id), STEP_TIMEOUT_MS,
+		&err) != 0) {
+		snprintf(sw->message, sizeof(sw->message), "cannot rename the old container aside: %s",
+		    err.message);
+		step->old_container_id[0] = '\0'; /* nothing to put back */
+		return -1;
+	}
+	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
+		(uint16_t)s->port, secrets, n_secrets };
+	if (b->ops->create(b, &inst, id, STEP_TIMEOUT_MS, &err) != 0) {
+		snprintf(sw->message, sizeof(sw->message), "cannot create the new container: %s",
+		    err.message);
+		return -1;
+	}
+	snprintf(step->new_container_id, sizeof(step->new_container_id), "%s", id);
 	journal(call, sw, "updating", step);
 	if (b->ops->stop(b, s->container_id, lifecycle_stop_timeout(call, s, 0), STEP_TIMEOUT_MS,
 		&err) != 0) {
@@ -265,25 +291,6 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		    err.message);
 		return -1;
 	}
-	if (template_secret_values(call, s->template_, &secrets, &n_secrets) != 0) {
-		snprintf(sw->message, sizeof(sw->message), "%s", call->error.message);
-		call_clear_failure(call);
-		return -1;
-	}
-	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
-		(uint16_t)s->port, secrets, n_secrets };
-	if (lifecycle_make_project_dir(call, &made, s->instance) != 0 ||
-	    b->ops->prepare_image(b, &made, STEP_TIMEOUT_MS, &err) != 0 ||
-	    b->ops->create(b, &inst, id, STEP_TIMEOUT_MS, &err) != 0) {
-		snprintf(sw->message, sizeof(sw->message), "cannot create the new container: %s",
-		    err.message[0] != '\0' ? err.message : call->error.message);
-		call_clear_failure(call);
-		return -1;
-	}
-	snprintf(step->new_container_id, sizeof(step->new_container_id), "%s", id);
-	journal(call, sw, "updating", step);
-	registry_service_update(reg, s->service_id, STATUS_RUNNING, id);
-	registry_service_set_health(reg, s->service_id, HEALTH_STARTING, "new container of a rollout");
 	if (b->ops->start(b, id, STEP_TIMEOUT_MS, &err) != 0) {
 		char why[600];
 
@@ -292,6 +299,8 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		fail_with_logs(call, sw, id, why);
 		return -1;
 	}
+	registry_service_update(reg, s->service_id, STATUS_RUNNING, id);
+	registry_service_set_health(reg, s->service_id, HEALTH_STARTING, "new container of a rollout");
 	return 0;
 }
 
@@ -374,8 +383,18 @@ rollout_swap_recover(struct call *call, const char *rollout_id, const char *serv
 	if (registry_rollout_instance_step(reg, rollout_id, service_id, &step) != 0)
 		return "pending";
 	if (b->ops->inspect(b, old_name(call, service_id), &old, STEP_TIMEOUT_MS, &err) == 0) {
-		/* The old one is still aside: whatever the new one did, the old one goes back. */
-		if (put_back(call, &sw, old.id, step.new_container_id) != 0)
+		/*
+		 * The old one is still aside: whatever the new one did, the old one
+		 * goes back. The new one is whatever has the service's name (its
+		 * create may have happened after the journal's last word).
+		 */
+		const char *fresh = step.new_container_id;
+
+		if (b->ops->inspect(b, service_id, &cur, STEP_TIMEOUT_MS, &err) == 0 &&
+		    strcmp(cur.id, old.id) != 0)
+			fresh = cur.id;
+		memset(&err, 0, sizeof(err));
+		if (put_back(call, &sw, old.id, fresh) != 0)
 			log_error("rollout recovery cannot put the old container back service=%s "
 				  "error=\"%s\"", service_id, sw.message);
 		else
