@@ -99,7 +99,7 @@ DEMO     := $(BUILD)/demo/berth-demo
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 # berthd is started by the e2e tests' own code (tests/support), without cmocka.
-BENCH_SUPPORT := $(call obj,tests/bench/bench.c tests/support/berthd_proc.c tests/support/e2e.c)
+BENCH_SUPPORT := $(call obj,tests/bench/bench.c tests/support/berthd_proc.c tests/support/e2e.c tests/support/http.c)
 $(BENCH_SUPPORT): ALL_CFLAGS += -Iserver -Itests/support
 E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
