@@ -20,6 +20,7 @@
 #include "core/berthd.h"
 #include "core/events.h"
 #include "core/health_monitor.h"
+#include "core/rollout.h"
 #include "core/prober.h"
 #include "core/supervisor.h"
 
@@ -348,6 +349,10 @@ track(struct health_monitor *m, const Berth__V1__Service *row, const Berth__V1__
 		bool replaced = t->started_at[0] != '\0';
 
 		inspect(m, t, row->container_id[0] != '\0' ? row->container_id : row->container_name);
+		if (replaced) {
+			t->probe_no = 0; /* a result in flight was the old container's */
+			t->next_ms = clock_monotonic_ms();
+		}
 		if (replaced || (strcmp(t->verdict, HEALTH_HEALTHY) != 0 &&
 				    strcmp(t->verdict, HEALTH_UNHEALTHY) != 0))
 			set_verdict(m, t, row, HEALTH_STARTING, replaced ? "new container" : t->message);
@@ -407,6 +412,10 @@ probe(struct health_monitor *m, struct target *t)
 	uint64_t no = ++m->next_probe_no;
 
 	t->next_ms = now + (int64_t)t->check.interval_s * 1000;
+	if (rollout_stale_container(t->id, t->container_id)) {
+		t->next_ms = now + 100; /* a rollout stops it: the new one is probed once seen */
+		return;
+	}
 	if (strcmp(t->check.kind, "exec") == 0) {
 		struct exec_job *job = calloc(1, sizeof(*job));
 
@@ -469,6 +478,8 @@ judge(struct health_monitor *m, const struct result *r)
 	if (t == NULL || t->probe_no != r->probe_no)
 		return; /* a target since gone or replaced */
 	t->probe_no = 0;
+	if (rollout_stale_container(t->id, t->container_id))
+		return; /* of a container a rollout is replacing */
 	/* What the events say of the service. */
 	row->service_id = t->id;
 	row->template_ = t->template_name;

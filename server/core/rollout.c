@@ -46,6 +46,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct runner *runners;           /* under mu */
 static char busy[BUSY_MAX][128];         /* under mu: services being swapped */
+static char busy_new[BUSY_MAX][80];      /* under mu: their new container, "" before */
 static atomic_bool stopping;
 static atomic_uint_fast64_t started_total, done_total, failed_total;
 
@@ -74,6 +75,7 @@ rollout_busy_set(const char *service_id, bool on)
 	for (size_t i = 0; i < BUSY_MAX; i++) {
 		if (on && busy[i][0] == '\0') {
 			snprintf(busy[i], sizeof(busy[i]), "%s", service_id);
+			busy_new[i][0] = '\0';
 			break;
 		}
 		if (!on && strcmp(busy[i], service_id) == 0) {
@@ -82,6 +84,29 @@ rollout_busy_set(const char *service_id, bool on)
 		}
 	}
 	pthread_mutex_unlock(&mu);
+}
+
+void
+rollout_busy_container(const char *service_id, const char *container_id)
+{
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < BUSY_MAX; i++)
+		if (strcmp(busy[i], service_id) == 0)
+			snprintf(busy_new[i], sizeof(busy_new[i]), "%s", container_id);
+	pthread_mutex_unlock(&mu);
+}
+
+bool
+rollout_stale_container(const char *service_id, const char *container_id)
+{
+	bool stale = false;
+
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < BUSY_MAX; i++)
+		if (busy[i][0] != '\0' && strcmp(busy[i], service_id) == 0)
+			stale = strcmp(busy_new[i], container_id) != 0;
+	pthread_mutex_unlock(&mu);
+	return stale;
 }
 
 bool

@@ -58,6 +58,13 @@ void rollout_stop_all(void);
  */
 bool rollout_busy(const char *service_id);
 
+/*
+ * Whether a rollout swaps service_id and container_id is not the new
+ * container it is bringing up (the old one, stopping): the health
+ * monitor neither probes it nor judges by it. Any thread.
+ */
+bool rollout_stale_container(const char *service_id, const char *container_id);
+
 /* Whether a container name is a rollout's old container ("<service_id>.old"). */
 bool rollout_is_old_name(const char *name);
 

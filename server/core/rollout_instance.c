@@ -285,6 +285,8 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 	}
 	snprintf(step->new_container_id, sizeof(step->new_container_id), "%s", id);
 	journal(call, sw, "updating", step);
+	rollout_busy_container(s->service_id, id);
+	sw->stopped_at_ms = clock_monotonic_ms();
 	if (b->ops->stop(b, s->container_id, lifecycle_stop_timeout(call, s, 0), STEP_TIMEOUT_MS,
 		&err) != 0) {
 		snprintf(sw->message, sizeof(sw->message), "cannot stop the old container: %s",
@@ -299,6 +301,7 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		fail_with_logs(call, sw, id, why);
 		return -1;
 	}
+	sw->started_at_ms = clock_monotonic_ms();
 	registry_service_update(reg, s->service_id, STATUS_RUNNING, id);
 	registry_service_set_health(reg, s->service_id, HEALTH_STARTING, "new container of a rollout");
 	return 0;
@@ -350,8 +353,11 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 		journal(call, sw, "done", NULL);
 		event_publish(&d->events, BERTH__V1__EVENT__TYPE__INSTANCE_UPDATED, s, NULL,
 		    "rollout %s: revision %u -> %u", sw->rollout_id, from, sw->revision->revision);
-		log_info("rollout updated rollout=%s service=%s revision=%u", sw->rollout_id,
-		    sw->service_id, sw->revision->revision);
+		log_info("rollout updated rollout=%s service=%s revision=%u stop_to_started_ms=%lld "
+			 "ready_ms=%lld",
+		    sw->rollout_id, sw->service_id, sw->revision->revision,
+		    (long long)(sw->started_at_ms - sw->stopped_at_ms),
+		    (long long)(clock_monotonic_ms() - sw->started_at_ms));
 	} else if (step.old_container_id[0] == '\0') {
 		sw->outcome = ROLLOUT_ROLLED_BACK; /* nothing was touched */
 	} else {

@@ -29,6 +29,7 @@ struct rollout_swap {
 	const char *service_id;
 	enum rollout_outcome outcome;
 	char message[2048];                  /* why, for anything but UPDATED */
+	int64_t stopped_at_ms, started_at_ms; /* monotonic: the old one's stop, the new one's start */
 };
 
 /*
@@ -48,5 +49,8 @@ const char *rollout_swap_recover(struct call *call, const char *rollout_id,
 
 /* The busy set (rollout.h's rollout_busy): a swap marks its service while it works. */
 void rollout_busy_set(const char *service_id, bool busy);
+
+/* The new container of a service being swapped (rollout_stale_container). */
+void rollout_busy_container(const char *service_id, const char *container_id);
 
 #endif
