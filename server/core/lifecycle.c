@@ -400,6 +400,8 @@ undo_launch(struct call *call, Berth__V1__Service *s, int code)
 		rc = b->ops->remove(b, ref, 10000, &err);
 	if (rc != 0 && rc != BERTH__V1__CODE__NOT_FOUND) {
 		registry_service_update(call_registry(call), s->service_id, STATUS_DEAD, ref);
+		/* The launch failed: the supervisor must not bring it up behind the caller's back. */
+		registry_service_set_desired(call_registry(call), s->service_id, DESIRED_STOPPED);
 		log_warn("launch failed and its container may exist, row kept as dead service=%s "
 			 "container=%.12s code=%d error=\"%s\"",
 		    s->service_id, ref != NULL ? ref : "-", code, err.message);
