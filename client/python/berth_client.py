@@ -400,6 +400,25 @@ class Client:
         return list(self.call("ListTemplateRevisions", berth_pb2.ListTemplateRevisionsRequest(
             name=name)).revisions)
 
+    def start_rollout(self, template, max_parallel=0, rebuild=False, build_args=(),
+                      no_cache=False, on_failure="", min_ready_s=0):
+        """Starts a rollout of the template's outdated instances; returns the
+        berth_pb2.Rollout at once (get_rollout follows it)."""
+        return self.call("StartRollout", berth_pb2.StartRolloutRequest(
+            template=template, max_parallel=max_parallel, rebuild=rebuild,
+            build_args=list(build_args), no_cache=no_cache, on_failure=on_failure,
+            min_ready_s=min_ready_s)).rollout
+
+    def get_rollout(self, id="", template=""):
+        """A rollout by id, or the template's newest (berth_pb2.Rollout)."""
+        return self.call("GetRollout", berth_pb2.GetRolloutRequest(
+            id=id, template=template)).rollout
+
+    def control_rollout(self, id, action):
+        """action "resume" or "abort" for a paused rollout; the Rollout after."""
+        return self.call("ControlRollout", berth_pb2.ControlRolloutRequest(
+            id=id, action=action)).rollout
+
     def delete_template(self, name):
         self.call("DeleteTemplate", berth_pb2.DeleteTemplateRequest(name=name))
 
