@@ -193,7 +193,7 @@ publish(struct berthd *d, Berth__V1__Event__Type type, const Berth__V1__Rollout 
 
 /*
  * One pass over the pending instances: 0 all done or skipped; 1 one
- * failed (message set); 2 berthd stops.
+ * failed (message set); 2 berthd stops; 3 aborted (between instances).
  */
 static int
 run_pending(struct runner *rn, struct registry *reg, struct arena *a, Berth__V1__Rollout *r,
@@ -245,6 +245,13 @@ run_pending(struct runner *rn, struct registry *reg, struct arena *a, Berth__V1_
 		}
 		if (atomic_load(&stopping))
 			result = 2;
+		pthread_mutex_lock(&mu);
+		if (result == 0 && rn->control == CONTROL_ABORT && i < r->n_instances) {
+			rn->control = CONTROL_NONE;
+			snprintf(message, len, "aborted by an operator");
+			result = 3;
+		}
+		pthread_mutex_unlock(&mu);
 	}
 	return result;
 }
@@ -296,6 +303,14 @@ runner_main(void *arg)
 		result = run_pending(rn, reg, &a, r, rev->template_, message, sizeof(message));
 		if (result == 2)
 			break; /* the next start resumes it */
+		if (result == 3) {
+			registry_rollout_set_state(reg, r->id, "aborted", message, true);
+			r->state = "aborted";
+			publish(d, BERTH__V1__EVENT__TYPE__ROLLOUT_FAILED, r, "aborted");
+			atomic_fetch_add(&failed_total, 1);
+			log_warn("rollout aborted rollout=%s", r->id);
+			break;
+		}
 		if (result == 0) {
 			registry_rollout_set_state(reg, r->id, "done", "", true);
 			r->state = "done";
@@ -516,10 +531,6 @@ rollout_control(struct call *call, const char *id, const char *action,
 	if (c == CONTROL_RESUME && strcmp(r->state, "paused") != 0)
 		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
 		    "rollout %s is not paused (%s)", id, r->state);
-	if (c == CONTROL_ABORT && strcmp(r->state, "running") == 0)
-		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
-		    "rollout %s is running: abort it when it pauses (on_failure pause) or let it end",
-		    id);
 	pthread_mutex_lock(&mu);
 	for (struct runner *rn = runners; rn != NULL; rn = rn->next) {
 		if (strcmp(rn->id, id) == 0 && !rn->finished) {
@@ -531,10 +542,13 @@ rollout_control(struct call *call, const char *id, const char *action,
 	pthread_mutex_unlock(&mu);
 	if (!found)
 		return call_fail(call, BERTH__V1__CODE__UNAVAILABLE, "rollout %s has no runner", id);
-	/* The answer once the runner has taken it. */
+	/*
+	 * The answer once the runner has taken it (a running rollout's abort
+	 * waits for the instances in flight: it answers as it is then).
+	 */
 	for (int i = 0; i < 50; i++) {
 		clock_sleep_ms(20);
-		if (rollout_get(call, id, "", out) == 0 && strcmp((*out)->state, "paused") != 0)
+		if (rollout_get(call, id, "", out) == 0 && strcmp((*out)->state, r->state) != 0)
 			return 0;
 	}
 	return rollout_get(call, id, "", out);

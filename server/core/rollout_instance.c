@@ -302,8 +302,12 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		return -1;
 	}
 	sw->started_at_ms = clock_monotonic_ms();
-	registry_service_update(reg, s->service_id, STATUS_RUNNING, id);
+	/*
+	 * Health first: the monitor, once it sees the new container id, writes
+	 * its own verdicts; a "starting" written after one of them would stay.
+	 */
 	registry_service_set_health(reg, s->service_id, HEALTH_STARTING, "new container of a rollout");
+	registry_service_update(reg, s->service_id, STATUS_RUNNING, id);
 	return 0;
 }
 

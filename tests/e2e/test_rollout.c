@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berthd_proc.h"
 #include "clock.h"
 #include "docker_proxy.h"
 #include "engine/docker.h"
@@ -244,6 +245,8 @@ struct watcher {
 	int64_t longest_gap[INSTANCES]; /* written by instance i's thread only */
 	unsigned probes[INSTANCES];
 	int min_answering;              /* the sampler's */
+	int64_t downs[INSTANCES][64][2]; /* instance i's down intervals, ms; by its thread */
+	size_t n_downs[INSTANCES];
 };
 
 struct watch_arg {
@@ -270,6 +273,10 @@ watch_one(void *arg)
 		if (up) {
 			if (down_since != 0 && now - down_since > w->longest_gap[a->i])
 				w->longest_gap[a->i] = now - down_since;
+			if (down_since != 0 && w->n_downs[a->i] < 64) {
+				w->downs[a->i][w->n_downs[a->i]][0] = down_since;
+				w->downs[a->i][w->n_downs[a->i]++][1] = now;
+			}
 			down_since = 0;
 		} else if (down_since == 0) {
 			down_since = now;
@@ -379,6 +386,12 @@ test_rollout_replaces_outdated_instances_one_at_a_time(void **state)
 		berth_reply_free(&gk->base);
 	}
 	printf("# fewest instances answering at once: %d of %d\n", w.min_answering, INSTANCES);
+	if (w.min_answering < INSTANCES - 1)
+		for (int i = 0; i < INSTANCES; i++)
+			for (size_t k = 0; k < w.n_downs[i]; k++)
+				printf("#   %s down %lld ms from %lld\n", inst[i].service_id,
+				    (long long)(w.downs[i][k][1] - w.downs[i][k][0]),
+				    (long long)(w.downs[i][k][0] % 100000));
 	assert_true(w.min_answering >= INSTANCES - 1);
 	count_containers(&total, &old);
 	assert_int_equal(total, INSTANCES);
@@ -563,6 +576,48 @@ test_rollout_survives_berthd_killed_mid_way(void **state)
 	}
 }
 
+/* The CLI follows a rollout: a line per instance, exit 2 when it fails, 0 when done; --status. */
+static void
+test_cli_rollout_follows_and_exits_by_outcome(void **state)
+{
+	struct instance inst[INSTANCES];
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	(void)state;
+	start_daemon(false);
+	put_template("ro-cli", "/data");
+	launch_all("ro-cli", inst);
+	put_template("ro-cli", "/data/sick");
+	rc = berth_cli(&daemon_under_test.proc, &out, &err, "rollout", "ro-cli", NULL);
+	printf("# berth rollout (sick):\n%s%s", out, err);
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(out, "rolled_back"));
+	assert_non_null(strstr(err, "503"));
+	free(out);
+	free(err);
+	rc = berth_cli(&daemon_under_test.proc, &out, &err, "rollout", "--status", "ro-cli", NULL);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, ": failed"));
+	free(out);
+	free(err);
+	rc = berth_cli(&daemon_under_test.proc, &out, &err, "rollout", "ro-cli", "--on-failure",
+	    "sideways", NULL);
+	assert_int_equal(rc, 2);
+	free(out);
+	free(err);
+	put_template("ro-cli", "/data/v2");
+	rc = berth_cli(&daemon_under_test.proc, &out, &err, "rollout", "ro-cli", "--max-parallel", "3",
+	    NULL);
+	printf("# berth rollout (v2):\n%s%s", out, err);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "done"));
+	free(out);
+	free(err);
+	for (int i = 0; i < INSTANCES; i++)
+		assert_true(answers_from(inst[i].port, "/data/v2"));
+}
+
 int
 main(void)
 {
@@ -574,6 +629,8 @@ main(void)
 		cmocka_unit_test_teardown(
 		    test_rollout_port_taken_between_stop_and_start_is_rolled_back, teardown_each),
 		cmocka_unit_test_teardown(test_rollout_survives_berthd_killed_mid_way, teardown_each),
+		cmocka_unit_test_teardown(test_cli_rollout_follows_and_exits_by_outcome,
+		    teardown_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
