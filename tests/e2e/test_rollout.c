@@ -618,6 +618,54 @@ test_cli_rollout_follows_and_exits_by_outcome(void **state)
 		assert_true(answers_from(inst[i].port, "/data/v2"));
 }
 
+/* --rebuild --no-cache: a new image ID makes a new revision, rolled out; a bad build arg touches nothing. */
+static void
+test_rebuild_makes_a_revision_and_rolls_it_out(void **state)
+{
+	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
+	struct instance inst[INSTANCES];
+	Berth__V1__GetServiceResponse *gk;
+	Berth__V1__Service *s;
+	ProtobufCMessage *reply = NULL;
+	char *bad_args[] = { "NO_EQUALS_SIGN" };
+	char *args[] = { "BERTH_REBUILD=1" };
+	char id[160], end[32], image_before[100];
+	berth_status st;
+
+	(void)state;
+	start_daemon(false);
+	put_template("ro-build", "/data");
+	launch_all("ro-build", inst);
+	assert_non_null(s = get(inst[0].service_id, &gk));
+	snprintf(image_before, sizeof(image_before), "%s", s->image_id);
+	berth_reply_free(&gk->base);
+	req.template_ = "ro-build";
+	req.rebuild = true;
+	req.no_cache = true;
+	req.build_args = bad_args;
+	req.n_build_args = 1;
+	assert_int_not_equal(berth_call(daemon_under_test.client, "StartRollout", &req.base, &reply,
+				 &st),
+	    0);
+	printf("# bad build arg: %s\n", st.message);
+	berth_reply_free(reply);
+	req.build_args = args;
+	assert_int_equal(berth_call(daemon_under_test.client, "StartRollout", &req.base, &reply, &st),
+	    0);
+	snprintf(id, sizeof(id), "%s", ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
+	assert_int_equal(((Berth__V1__StartRolloutResponse *)reply)->rollout->revision,
+	    inst[0].revision + 1);
+	berth_reply_free(reply);
+	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, end, sizeof(end)), 90000));
+	assert_string_equal(end, "done");
+	for (int i = 0; i < INSTANCES; i++) {
+		assert_non_null(s = get(inst[i].service_id, &gk));
+		assert_int_equal(s->revision, inst[i].revision + 1);
+		assert_string_not_equal(s->image_id, image_before);
+		berth_reply_free(&gk->base);
+	}
+}
+
 int
 main(void)
 {
@@ -630,6 +678,8 @@ main(void)
 		    test_rollout_port_taken_between_stop_and_start_is_rolled_back, teardown_each),
 		cmocka_unit_test_teardown(test_rollout_survives_berthd_killed_mid_way, teardown_each),
 		cmocka_unit_test_teardown(test_cli_rollout_follows_and_exits_by_outcome,
+		    teardown_each),
+		cmocka_unit_test_teardown(test_rebuild_makes_a_revision_and_rolls_it_out,
 		    teardown_each),
 	};
 
