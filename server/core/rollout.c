@@ -30,7 +30,9 @@
 #define BUSY_MAX 256
 #define BUILD_TIMEOUT_MS (30 * 60 * 1000)
 
-enum control { CONTROL_NONE, CONTROL_RESUME, CONTROL_ABORT };
+enum control { CONTROL_NONE,
+	CONTROL_RESUME,
+	CONTROL_ABORT };
 
 struct runner {
 	struct berthd *d;
@@ -44,9 +46,9 @@ struct runner {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct runner *runners;           /* under mu */
-static char busy[BUSY_MAX][128];         /* under mu: services being swapped */
-static char busy_new[BUSY_MAX][80];      /* under mu: their new container, "" before */
+static struct runner *runners;      /* under mu */
+static char busy[BUSY_MAX][128];    /* under mu: services being swapped */
+static char busy_new[BUSY_MAX][80]; /* under mu: their new container, "" before */
 static atomic_bool stopping;
 static atomic_uint_fast64_t started_total, done_total, failed_total;
 
@@ -218,7 +220,7 @@ run_pending(struct runner *rn, struct registry *reg, struct arena *a, Berth__V1_
 				in->service_id, ROLLOUT_SKIPPED, "" };
 			registry_rollout_instance_set(reg, r->id, in->service_id, "updating", "", NULL);
 			batch[n].started = pthread_create(&batch[n].thread, NULL, swap_main,
-			    &batch[n]) == 0;
+					       &batch[n]) == 0;
 			if (!batch[n].started)
 				swap_main(&batch[n]);
 			n++;
@@ -464,7 +466,8 @@ rollout_start(struct call *call, const Berth__V1__StartRolloutRequest *req,
 	if (n_running > 0)
 		return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "template",
 		    "ROLLOUT_RUNNING", "rollout %s of template '%s' is still running (berth rollout "
-		    "--status %s; --abort %s)", running[0], t->name, t->name, running[0]);
+				       "--status %s; --abort %s)",
+		    running[0], t->name, t->name, running[0]);
 	if (req->rebuild && (code = rebuild(call, req, &t)) != 0)
 		return code;
 	r = ARENA_NEW(&call->arena, Berth__V1__Rollout);
@@ -514,8 +517,8 @@ rollout_control(struct call *call, const char *id, const char *action,
     Berth__V1__Rollout **out)
 {
 	enum control c = strcmp(action, "resume") == 0 ? CONTROL_RESUME
-	    : strcmp(action, "abort") == 0		     ? CONTROL_ABORT
-							     : CONTROL_NONE;
+	    : strcmp(action, "abort") == 0             ? CONTROL_ABORT
+						       : CONTROL_NONE;
 	Berth__V1__Rollout *r;
 	bool found = false;
 	int code;

@@ -79,7 +79,9 @@ ready_budget_ms(const Berth__V1__Template *t, uint32_t min_ready_s)
 	if (h == NULL)
 		return (int64_t)min_ready_s * 1000 + READY_MARGIN_MS;
 	return ((int64_t)h->start_period_s + (int64_t)h->interval_s * (h->retries + 1) +
-		   (int64_t)h->timeout_s) * 1000 + READY_MARGIN_MS;
+		   (int64_t)h->timeout_s) *
+	    1000 +
+	    READY_MARGIN_MS;
 }
 
 /* The last log lines of a container, in sw->message after `why`. */
@@ -225,7 +227,8 @@ lock_current(struct call *call, struct rollout_swap *sw, Berth__V1__Service **s)
 	    strcmp((*s)->status, STATUS_RUNNING) != 0) {
 		sw->outcome = ROLLOUT_SKIPPED;
 		snprintf(sw->message, sizeof(sw->message), "not running (%s, wanted %s): stopped by an "
-		    "operator", (*s)->status, (*s)->desired_state);
+							   "operator",
+		    (*s)->status, (*s)->desired_state);
 	} else if ((*s)->revision == sw->revision->revision) {
 		sw->outcome = ROLLOUT_SKIPPED;
 		snprintf(sw->message, sizeof(sw->message), "already at revision %u",
@@ -347,7 +350,7 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 		b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
 		sw->outcome = ROLLOUT_SKIPPED;
 		snprintf(sw->message, sizeof(sw->message), "stopped or removed by an operator "
-		    "during its update");
+							   "during its update");
 	} else if (v == 0) {
 		b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
 		s->container_id = step.new_container_id;
@@ -366,7 +369,8 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 		sw->outcome = ROLLOUT_ROLLED_BACK; /* nothing was touched */
 	} else {
 		sw->outcome = put_back(call, sw, step.old_container_id, step.new_container_id) == 0
-		    ? ROLLOUT_ROLLED_BACK : ROLLOUT_BROKEN;
+		    ? ROLLOUT_ROLLED_BACK
+		    : ROLLOUT_BROKEN;
 		event_publish(&d->events, BERTH__V1__EVENT__TYPE__INSTANCE_ROLLED_BACK, s, NULL,
 		    "rollout %s: %.200s", sw->rollout_id, sw->message);
 		log_warn("rollout rolled back rollout=%s service=%s error=\"%.300s\"", sw->rollout_id,
@@ -406,7 +410,8 @@ rollout_swap_recover(struct call *call, const char *rollout_id, const char *serv
 		memset(&err, 0, sizeof(err));
 		if (put_back(call, &sw, old.id, fresh) != 0)
 			log_error("rollout recovery cannot put the old container back service=%s "
-				  "error=\"%s\"", service_id, sw.message);
+				  "error=\"%s\"",
+			    service_id, sw.message);
 		else
 			log_info("rollout recovery put the old container back rollout=%s service=%s",
 			    rollout_id, service_id);

@@ -25,10 +25,10 @@ struct rollout_swap {
 	const char *rollout_id;
 	const Berth__V1__Template *revision; /* what the new container is made from */
 	uint32_t min_ready_s;
-	const atomic_bool *stop;             /* berthd stops */
+	const atomic_bool *stop; /* berthd stops */
 	const char *service_id;
 	enum rollout_outcome outcome;
-	char message[2048];                  /* why, for anything but UPDATED */
+	char message[2048];                   /* why, for anything but UPDATED */
 	int64_t stopped_at_ms, started_at_ms; /* monotonic: the old one's stop, the new one's start */
 };
 

@@ -80,9 +80,13 @@ floor_ms(void)
 {
 	static const struct docker_label labels[] = { { BENCH_LABEL_KEY, BENCH_LABEL_VALUE } };
 	struct docker_container_spec spec = {
-		.image = BENCH_IMAGE, .labels = labels, .n_labels = 1,
-		.container_port = BENCH_DEMO_PORT, .host_ip = "127.0.0.1",
-		.host_port = FLOOR_PORT, .stop_timeout_s = 2,
+		.image = BENCH_IMAGE,
+		.labels = labels,
+		.n_labels = 1,
+		.container_port = BENCH_DEMO_PORT,
+		.host_ip = "127.0.0.1",
+		.host_port = FLOOR_PORT,
+		.stop_timeout_s = 2,
 	};
 	struct error err = { 0 };
 	char old[DOCKER_ID_LEN + 1], fresh[DOCKER_ID_LEN + 1];
@@ -249,15 +253,13 @@ rolling_update(berth_client *c)
 		bench_row(&(struct bench_row){ "9 rollout",
 		    "instance unavailable during a rolling update, p50 of 10 (max as p99)", p50, "ms",
 		    max, "docker stop + create + start + first answer, p50 of 5", floor50,
-		    p50 / floor50, "ratio <= 1.1", isnan(p50) || !done ? BENCH_NA
-		    : p50 / floor50 <= TARGET_RATIO		      ? BENCH_HOLDS
-								      : BENCH_MISS });
+		    p50 / floor50, "ratio <= 1.1", isnan(p50) || !done ? BENCH_NA : p50 / floor50 <= TARGET_RATIO ? BENCH_HOLDS
+														  : BENCH_MISS });
 		bench_row(&(struct bench_row){ "9 rollout",
 		    "the longest-unavailable instance of 10", max, "ms", NAN,
 		    "the slowest of 5 docker stop + create + start + first answer", floor_max,
-		    max / floor_max, "ratio <= 1.1", isnan(max) || !done ? BENCH_NA
-		    : max / floor_max <= TARGET_RATIO		     ? BENCH_HOLDS
-								     : BENCH_MISS });
+		    max / floor_max, "ratio <= 1.1", isnan(max) || !done ? BENCH_NA : max / floor_max <= TARGET_RATIO ? BENCH_HOLDS
+														      : BENCH_MISS });
 	}
 out:
 	for (size_t i = 0; i < n; i++)

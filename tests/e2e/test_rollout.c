@@ -211,7 +211,8 @@ count_containers(size_t *total, size_t *old)
 
 	*total = *old = 0;
 	assert_int_equal(docker_container_list(e2e_docker(), daemon_under_test.label, &list, &n,
-			     30000, &err), 0);
+			     30000, &err),
+	    0);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(list[i].name);
 
@@ -244,7 +245,7 @@ struct watcher {
 	atomic_bool up[INSTANCES];
 	int64_t longest_gap[INSTANCES]; /* written by instance i's thread only */
 	unsigned probes[INSTANCES];
-	int min_answering;              /* the sampler's */
+	int min_answering;               /* the sampler's */
 	int64_t downs[INSTANCES][64][2]; /* instance i's down intervals, ms; by its thread */
 	size_t n_downs[INSTANCES];
 };
@@ -443,7 +444,8 @@ test_rollout_of_a_never_healthy_revision_rolls_the_first_back(void **state)
 		berth_reply_free(&gk->base);
 	}
 	assert_true(E2E_WAIT_UNTIL(healthy(inst[0].service_id) && healthy(inst[1].service_id) &&
-		healthy(inst[2].service_id), 10000));
+		healthy(inst[2].service_id),
+	    10000));
 	count_containers(&total, &old);
 	assert_int_equal(total, INSTANCES);
 	assert_int_equal(old, 0);
@@ -454,9 +456,9 @@ test_rollout_of_a_never_healthy_revision_rolls_the_first_back(void **state)
 struct port_thief {
 	pthread_mutex_t lock;
 	bool armed;
-	unsigned starts;  /* container starts seen since armed */
+	unsigned starts; /* container starts seen since armed */
 	uint16_t port;
-	int fd;           /* the listener holding the port, -1 */
+	int fd; /* the listener holding the port, -1 */
 };
 
 /*
