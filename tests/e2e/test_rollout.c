@@ -241,11 +241,10 @@ answers_from(uint16_t port, const char *dir)
 struct watcher {
 	const struct instance *inst;
 	atomic_bool stop;
-	pthread_t threads[INSTANCES], sampler;
-	atomic_bool up[INSTANCES];
+	pthread_t threads[INSTANCES];
 	int64_t longest_gap[INSTANCES]; /* written by instance i's thread only */
 	unsigned probes[INSTANCES];
-	int min_answering;               /* the sampler's */
+	int min_answering;               /* watch_stop's */
 	int64_t downs[INSTANCES][64][2]; /* instance i's down intervals, ms; by its thread */
 	size_t n_downs[INSTANCES];
 };
@@ -255,7 +254,12 @@ struct watch_arg {
 	int i;
 };
 
-/* One instance: GET /health in a loop; the longest time it did not answer 200. */
+/*
+ * One instance: GET /health in a loop; its state at each request's start is
+ * that request's outcome (a slow answer on a loaded machine is latency, not
+ * unavailability). Down intervals: from the start of the first failed
+ * request to the start of the next successful one.
+ */
 static void *
 watch_one(void *arg)
 {
@@ -265,43 +269,27 @@ watch_one(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		char *body = NULL;
+		int64_t began = clock_monotonic_ms();
 		bool up = http_get(w->inst[a->i].port, "/health", 0, &body) == 200;
-		int64_t now = clock_monotonic_ms();
 
 		free(body);
 		w->probes[a->i]++;
-		atomic_store(&w->up[a->i], up);
 		if (up) {
-			if (down_since != 0 && now - down_since > w->longest_gap[a->i])
-				w->longest_gap[a->i] = now - down_since;
+			if (down_since != 0 && began - down_since > w->longest_gap[a->i])
+				w->longest_gap[a->i] = began - down_since;
 			if (down_since != 0 && w->n_downs[a->i] < 64) {
 				w->downs[a->i][w->n_downs[a->i]][0] = down_since;
-				w->downs[a->i][w->n_downs[a->i]++][1] = now;
+				w->downs[a->i][w->n_downs[a->i]++][1] = began;
 			}
 			down_since = 0;
 		} else if (down_since == 0) {
-			down_since = now;
+			down_since = began;
 		}
 		clock_sleep_ms(10);
 	}
-	return NULL;
-}
-
-/* Every 5 ms: how many answer now; the fewest. */
-static void *
-watch_sample(void *arg)
-{
-	struct watcher *w = arg;
-
-	w->min_answering = INSTANCES;
-	while (!atomic_load(&w->stop)) {
-		int n = 0;
-
-		for (int i = 0; i < INSTANCES; i++)
-			n += atomic_load(&w->up[i]) ? 1 : 0;
-		if (n < w->min_answering)
-			w->min_answering = n;
-		clock_sleep_ms(5);
+	if (down_since != 0 && w->n_downs[a->i] < 64) { /* still down at the end */
+		w->downs[a->i][w->n_downs[a->i]][0] = down_since;
+		w->downs[a->i][w->n_downs[a->i]++][1] = clock_monotonic_ms();
 	}
 	return NULL;
 }
@@ -309,22 +297,33 @@ watch_sample(void *arg)
 static void
 watch_start(struct watcher *w, struct watch_arg *args)
 {
-	for (int i = 0; i < INSTANCES; i++)
-		atomic_store(&w->up[i], true);
 	for (int i = 0; i < INSTANCES; i++) {
 		args[i] = (struct watch_arg){ w, i };
 		pthread_create(&w->threads[i], NULL, watch_one, &args[i]);
 	}
-	pthread_create(&w->sampler, NULL, watch_sample, w);
 }
 
+/* Joins the threads; the fewest instances up at once, from the down intervals. */
 static void
 watch_stop(struct watcher *w)
 {
 	atomic_store(&w->stop, true);
 	for (int i = 0; i < INSTANCES; i++)
 		pthread_join(w->threads[i], NULL);
-	pthread_join(w->sampler, NULL);
+	w->min_answering = INSTANCES;
+	for (int i = 0; i < INSTANCES; i++) {
+		for (size_t k = 0; k < w->n_downs[i]; k++) {
+			int64_t t = w->downs[i][k][0]; /* the most are down at some interval's start */
+			int down = 0;
+
+			for (int j = 0; j < INSTANCES; j++)
+				for (size_t m = 0; m < w->n_downs[j]; m++)
+					if (w->downs[j][m][0] <= t && t < w->downs[j][m][1])
+						down++;
+			if (INSTANCES - down < w->min_answering)
+				w->min_answering = INSTANCES - down;
+		}
+	}
 }
 
 /*
