@@ -31,6 +31,12 @@ kv_service(struct cli_table *kv, const Berth__V1__Service *s)
 	cli_kv_add(kv, "container_id", "%s", s->container_id);
 	cli_kv_add(kv, "project_dir", "%s", s->project_dir);
 	cli_kv_add(kv, "created_at", "%s", s->created_at);
+	if (s->revision != 0)
+		cli_kv_add(kv, "revision", "%u%s", s->revision,
+		    s->outdated ? " (outdated: the template has a newer one)" : "");
+	else
+		cli_kv_add(kv, "revision", "-");
+	cli_kv_add(kv, "image_id", "%s", cli_dash_if_empty(s->image_id));
 	/* What the supervisor wants and knows; "-" from a berthd older than it. */
 	cli_kv_add(kv, "desired_state", "%s", cli_dash_if_empty(s->desired_state));
 	cli_kv_add(kv, "restart", "%s", cli_dash_if_empty(s->restart));

@@ -6,6 +6,53 @@
  */
 #include "commands.h"
 
+/* The options that describe a template: template add's and template set's. */
+#define TEMPLATE_OPTIONS_HELP \
+	"  --description TEXT     free text for humans\n" \
+	"  --container-port N     port the service listens on inside the container\n" \
+	"                         (default: the start of --port-range)\n" \
+	"  --port-range START[-END]\n" \
+	"                         host ports to allocate from; no END (or \"START+\")\n" \
+	"                         means up to 65535 (default: START = container port)\n" \
+	"  --mount PATH           where the instance's directory is mounted inside\n" \
+	"  --env KEY=VALUE        environment entry; repeat for more\n" \
+	"  --secret-env KEY=VALUE secret environment entry: passed to the container,\n" \
+	"                         shown as KEY=*** to everyone; KEY=*** keeps the\n" \
+	"                         stored value; repeat for more\n" \
+	"  --secret-env-file FILE secret entries from FILE, one KEY=VALUE a line\n" \
+	"                         ('#' starts a comment line); keeps values out of\n" \
+	"                         the shell's history and ps\n" \
+	"  --cmd ARG              one word of the command replacing the image's; repeat\n" \
+	"  --build-context DIR    absolute directory with a Dockerfile, to build the\n" \
+	"                         image when it is missing\n" \
+	"  --stop-timeout S       seconds a stop waits before killing (0: 10 s)\n" \
+	"  --cpus N               CPU limit per instance, e.g. 0.5 (0: none)\n" \
+	"  --memory SIZE          memory limit per instance: bytes, or with k, m or g\n" \
+	"  --init                 an init process as PID 1 (Docker's --init): a program\n" \
+	"                         that ignores SIGTERM stops at once\n" \
+	"  --user UID[:GID]       the user containers run as, in numbers; the instance\n" \
+	"                         directory is made theirs\n" \
+	"  --restart POLICY       what berthd does when a container stops on its own:\n" \
+	"                         no, on-failure (default) or always\n" \
+	"  --max-restarts N[/WINDOW]\n" \
+	"                         give up after more than N restarts within WINDOW\n" \
+	"                         (5/10m, 3/600; s, m or h; default 5/10m)\n" \
+	"  --health CHECK         none, tcp (the container's port accepts), http=/PATH\n" \
+	"                         (GET answers 2xx or 3xx) or exec='COMMAND ARGS' (run\n" \
+	"                         in the container, exit 0; split into words as a\n" \
+	"                         shell would, without expansions)\n" \
+	"  --health-interval T    time between probes (default 10s)\n" \
+	"  --health-timeout T     time one probe may take (default 3s, at most the\n" \
+	"                         interval)\n" \
+	"  --health-retries N     failures in a row that make it unhealthy (default 3)\n" \
+	"  --health-start-period T\n" \
+	"                         failures after a start that do not count (default 0)\n" \
+	"                         (T: seconds, or a number with s, m or h: 10, 10s, 2m)\n" \
+	"  --replicas N           swarm backend: tasks per instance (0: 1)\n" \
+	"  --constraint EXPR      swarm backend: placement constraint, e.g.\n" \
+	"                         node.role==worker; repeat for more\n" \
+	"  --publish-mode MODE    swarm backend: ingress (default) or host\n"
+
 const struct cli_command cli_commands[] = {
 	{ "health", NULL, "health", "Is berthd serving, is Docker up? (Health)",
 	    "Prints berthd's serving status, version and whether Docker answers.\n"
@@ -15,7 +62,11 @@ const struct cli_command cli_commands[] = {
 	    "Options:\n"
 	    "  -q, --quiet   print only the template names, one per line (--json wins)\n",
 	    cli_cmd_templates },
-	{ "template", "show", "template show NAME", "Show one template (GetTemplate)", NULL,
+	{ "template", "show", "template show NAME [--revision N]", "Show one template (GetTemplate)",
+	    "Options:\n"
+	    "  --revision N   the template as it was at revision N (see template history)\n"
+	    "\n"
+	    "With --json, the output is accepted as it is by template add --from-json.\n",
 	    cli_cmd_template_show },
 	{ "template", "add", "template add NAME --image IMAGE [OPTIONS]",
 	    "Create or replace a template (PutTemplate)",
@@ -23,56 +74,32 @@ const struct cli_command cli_commands[] = {
 	    "\n"
 	    "Options:\n"
 	    "  --image IMAGE          Docker image reference (required without --from-json)\n"
-	    "  --description TEXT     free text for humans\n"
-	    "  --container-port N     port the service listens on inside the container\n"
-	    "                         (default: the start of --port-range)\n"
-	    "  --port-range START[-END]\n"
-	    "                         host ports to allocate from; no END (or \"START+\")\n"
-	    "                         means up to 65535 (default: START = container port)\n"
-	    "  --mount PATH           where the instance's directory is mounted inside\n"
-	    "  --env KEY=VALUE        environment entry; repeat for more\n"
-	    "  --secret-env KEY=VALUE secret environment entry: passed to the container,\n"
-	    "                         shown as KEY=*** to everyone; KEY=*** keeps the\n"
-	    "                         stored value; repeat for more\n"
-	    "  --secret-env-file FILE secret entries from FILE, one KEY=VALUE a line\n"
-	    "                         ('#' starts a comment line); keeps values out of\n"
-	    "                         the shell's history and ps\n"
-	    "  --cmd ARG              one word of the command replacing the image's; repeat\n"
-	    "  --build-context DIR    absolute directory with a Dockerfile, to build the\n"
-	    "                         image when it is missing\n"
-	    "  --stop-timeout S       seconds a stop waits before killing (0: 10 s)\n"
-	    "  --cpus N               CPU limit per instance, e.g. 0.5 (0: none)\n"
-	    "  --memory SIZE          memory limit per instance: bytes, or with k, m or g\n"
-	    "  --init                 an init process as PID 1 (Docker's --init): a program\n"
-	    "                         that ignores SIGTERM stops at once\n"
-	    "  --user UID[:GID]       the user containers run as, in numbers; the instance\n"
-	    "                         directory is made theirs\n"
-	    "  --restart POLICY       what berthd does when a container stops on its own:\n"
-	    "                         no, on-failure (default) or always\n"
-	    "  --max-restarts N[/WINDOW]\n"
-	    "                         give up after more than N restarts within WINDOW\n"
-	    "                         (5/10m, 3/600; s, m or h; default 5/10m)\n"
-	    "  --health CHECK         none, tcp (the container's port accepts), http=/PATH\n"
-	    "                         (GET answers 2xx or 3xx) or exec='COMMAND ARGS' (run\n"
-	    "                         in the container, exit 0; split into words as a\n"
-	    "                         shell would, without expansions)\n"
-	    "  --health-interval T    time between probes (default 10s)\n"
-	    "  --health-timeout T     time one probe may take (default 3s, at most the\n"
-	    "                         interval)\n"
-	    "  --health-retries N     failures in a row that make it unhealthy (default 3)\n"
-	    "  --health-start-period T\n"
-	    "                         failures after a start that do not count (default 0)\n"
-	    "                         (T: seconds, or a number with s, m or h: 10, 10s, 2m)\n"
-	    "  --replicas N           swarm backend: tasks per instance (0: 1)\n"
-	    "  --constraint EXPR      swarm backend: placement constraint, e.g.\n"
-	    "                         node.role==worker; repeat for more\n"
-	    "  --publish-mode MODE    swarm backend: ingress (default) or host\n"
+	    TEMPLATE_OPTIONS_HELP
 	    "  --from-json FILE       read the Template as JSON with the proto's field\n"
 	    "                         names ('-' for stdin); NAME and the options above,\n"
 	    "                         when given, override its fields\n"
 	    "\n"
-	    "Says whether the template was created or replaced.\n",
+	    "Says whether the template was created or replaced, and which fields the\n"
+	    "template had that this replacement reset (template set changes only the\n"
+	    "fields given). A change to anything but the description makes a new\n"
+	    "revision; services made from an older one show as outdated in ls.\n",
 	    cli_cmd_template_add },
+	{ "template", "set", "template set NAME OPTIONS", "Change some fields of a template (UpdateTemplate)",
+	    "Only the fields the options name change; the rest stays as it is, e.g.\n"
+	    "  berth template set web --image web:v2 --env MODE=fast\n"
+	    "(--env, --cmd, --constraint and the secret options replace the whole list).\n"
+	    "\n"
+	    "Options:\n"
+	    "  --image IMAGE          Docker image reference\n"
+	    TEMPLATE_OPTIONS_HELP
+	    "\n"
+	    "Says which fields changed and the template's revision.\n",
+	    cli_cmd_template_set },
+	{ "template", "history", "template history NAME",
+	    "List a template's revisions (ListTemplateRevisions)",
+	    "Newest first: the revision, when it was made and what changed from the one\n"
+	    "before (secret values are never shown).\n",
+	    cli_cmd_template_history },
 	{ "template", "rm", "template rm NAME", "Delete a template (DeleteTemplate)",
 	    "Fails with FAILED_PRECONDITION while services of the template exist.\n",
 	    cli_cmd_template_rm },

@@ -18,6 +18,10 @@ int cli_cmd_templates(struct cli *cli, const struct cli_command *cmd, int argc, 
 int cli_cmd_template_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_template_add(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_template_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+/* cmd_template.c, revisions: ListTemplateRevisions, UpdateTemplate. */
+int cli_cmd_template_history(struct cli *cli, const struct cli_command *cmd, int argc,
+    char **argv);
+int cli_cmd_template_set(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
 /* cmd_service.c: the RPCs on one service, and ListServices. */
 int cli_cmd_launch(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);

@@ -246,30 +246,51 @@ cli_format_restarts(char *buf, size_t size, uint32_t restarts, const char *super
 		snprintf(buf, size, "%u (%s)", restarts, supervisor);
 }
 
+/*
+ * REV: the template revision a service was made from, with "*" when it is
+ * not the template's current one (outdated); "-" when unknown (0).
+ */
+void
+cli_format_revision(char *buf, size_t size, uint32_t revision, bool outdated)
+{
+	if (revision == 0)
+		snprintf(buf, size, "-%s", outdated ? "*" : "");
+	else
+		snprintf(buf, size, "%u%s", revision, outdated ? "*" : "");
+}
+
 int
 cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n)
 {
 	struct cli_table *t;
+	bool any_outdated = false;
+	int rc;
 
 	if (n == 0) {
 		fprintf(cli->out, "No services.\n");
 		return 0;
 	}
-	if (cli_table_new(&t, 9, CLI_TABLE_GAP) != 0)
+	if (cli_table_new(&t, 10, CLI_TABLE_GAP) != 0)
 		return cli_out_of_memory(cli);
-	cli_table_addv(t, "SERVICE", "TEMPLATE", "INSTANCE", "PORT", "STATUS", "HEALTH", "RESTARTS",
-	    "URL", "CREATED");
+	cli_table_addv(t, "SERVICE", "TEMPLATE", "INSTANCE", "REV", "PORT", "STATUS", "HEALTH",
+	    "RESTARTS", "URL", "CREATED");
 	for (size_t i = 0; i < n; i++) {
 		const Berth__V1__Service *s = services[i];
-		char port[16], restarts[48];
+		char port[16], restarts[48], revision[16];
 
 		snprintf(port, sizeof(port), "%u", s->port);
 		cli_format_restarts(restarts, sizeof(restarts), s->restarts, s->supervisor);
+		cli_format_revision(revision, sizeof(revision), s->revision, s->outdated);
+		any_outdated |= s->outdated;
 		/* No check: "-", as for a berthd that does not know health. */
 		cli_table_addv(t, s->service_id, cli_dash_if_empty(s->template_),
-		    cli_dash_if_empty(s->instance), port, cli_dash_if_empty(s->status),
+		    cli_dash_if_empty(s->instance), revision, port, cli_dash_if_empty(s->status),
 		    strcmp(s->health, "none") == 0 ? "-" : cli_dash_if_empty(s->health), restarts,
 		    cli_dash_if_empty(s->url), s->created_at);
 	}
-	return cli_table_end(cli, t);
+	if ((rc = cli_table_end(cli, t)) != 0 || !any_outdated)
+		return rc;
+	fprintf(cli->out, "* outdated: made from an older revision of its template "
+			  "(berth template history TEMPLATE)\n");
+	return 0;
 }

@@ -77,6 +77,9 @@ int cli_print_sentence(struct cli *cli, const ProtobufCMessage *reply, const voi
 void cli_format_restarts(char *buf, size_t size, uint32_t restarts, const char *supervisor);
 
 /* The service table of `ls` and `status`, or "No services.". Returns an outcome. */
+/* "3", "2*" (outdated), "-" (unknown): ls's REV cell. */
+void cli_format_revision(char *buf, size_t size, uint32_t revision, bool outdated);
+
 int cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n);
 
 #endif

@@ -379,12 +379,26 @@ class Client:
         """The templates (berth_pb2.Template), sorted by name."""
         return list(self.call("ListTemplates").templates)
 
-    def get_template(self, name):
-        return self.call("GetTemplate", berth_pb2.GetTemplateRequest(name=name)).template
+    def get_template(self, name, revision=0):
+        """The template, or as it was at `revision` (0: the current one)."""
+        return self.call("GetTemplate", berth_pb2.GetTemplateRequest(
+            name=name, revision=revision)).template
 
     def put_template(self, template):
-        """Creates or replaces a template; returns the PutTemplateResponse (template, created)."""
+        """Creates or replaces a template; returns the PutTemplateResponse
+        (template, created, reset_fields)."""
         return self.call("PutTemplate", berth_pb2.PutTemplateRequest(template=template))
+
+    def update_template(self, template, fields):
+        """Changes only `fields` (proto field names) of template.name to
+        template's values; returns the UpdateTemplateResponse (template, changed)."""
+        return self.call("UpdateTemplate", berth_pb2.UpdateTemplateRequest(
+            template=template, fields=list(fields)))
+
+    def template_revisions(self, name):
+        """The template's revisions (berth_pb2.TemplateRevision), newest first."""
+        return list(self.call("ListTemplateRevisions", berth_pb2.ListTemplateRevisionsRequest(
+            name=name)).revisions)
 
     def delete_template(self, name):
         self.call("DeleteTemplate", berth_pb2.DeleteTemplateRequest(name=name))

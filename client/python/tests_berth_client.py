@@ -83,6 +83,29 @@ class RegistryCalls(unittest.TestCase):
         self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
         self.assertEqual(cm.exception.details[0].field, "template.mount_path")
 
+    def test_revisions_and_update_template(self):
+        t = berth_pb2.Template(name="pyrev", image="x:1", container_port=80,
+                               port_range_start=9300, env=["A=1"])
+        with client() as c:
+            try:
+                c.put_template(t)
+                r = c.update_template(berth_pb2.Template(name="pyrev", image="x:2"), ["image"])
+                self.assertEqual(list(r.changed), ["image"])
+                self.assertEqual(r.template.revision, 2)
+                self.assertEqual(list(r.template.env), ["A=1"])
+                revs = c.template_revisions("pyrev")
+                self.assertEqual([v.revision for v in revs], [2, 1])
+                self.assertEqual(revs[0].summary, "image x:1 -> x:2")
+                self.assertEqual(c.get_template("pyrev", revision=1).image, "x:1")
+                with self.assertRaises(BerthError) as cm:
+                    c.update_template(berth_pb2.Template(name="pyrev"), ["bogus"])
+                self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+                reset = c.put_template(berth_pb2.Template(
+                    name="pyrev", image="x:2", container_port=80, port_range_start=9300))
+                self.assertEqual(list(reset.reset_fields), ["env"])
+            finally:
+                c.delete_template("pyrev")
+
     def test_wrong_request_type_is_invalid_argument(self):
         with client() as c, self.assertRaises(BerthError) as cm:
             c.call("GetTemplate", berth_pb2.HealthRequest())

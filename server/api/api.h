@@ -25,6 +25,9 @@ int rpc_list_templates(struct call *call, const ProtobufCMessage *req, ProtobufC
 int rpc_get_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_put_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_delete_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_update_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_list_template_revisions(struct call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply);
 
 int rpc_launch_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_list_services(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);

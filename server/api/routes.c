@@ -30,6 +30,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "AutoCleanup", rpc_auto_cleanup, true, RPC_ROLE_OPERATOR },
 	{ "ForceCleanupAll", rpc_force_cleanup_all, true, RPC_ROLE_ADMIN },
 	{ "Shutdown", rpc_shutdown, true, RPC_ROLE_ADMIN },
+	{ "UpdateTemplate", rpc_update_template, true, RPC_ROLE_ADMIN },
+	{ "ListTemplateRevisions", rpc_list_template_revisions, false, RPC_ROLE_VIEWER },
 	{ "ScaleTemplate", rpc_scale_template, true, RPC_ROLE_OPERATOR },
 };
 

@@ -247,6 +247,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		    name);
 		s->status = STATUS_CREATING;
 		s->restart = (char *)restart;
+		s->revision = t->revision; /* what the container is made of (revisions.c) */
 		code = registry_service_insert(reg, s);
 		/*
 		 * The id can be another template's, from before instance names
@@ -335,6 +336,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		s->container_id = arena_strdup(&call->arena, id);
 		if ((code = registry_service_update(reg, s->service_id, STATUS_CREATING, id)) != 0)
 			return lifecycle_registry_code(call, code);
+		lifecycle_record_image(call, s);
 
 		memset(&err, 0, sizeof(err));
 		t0 = clock_monotonic_us();

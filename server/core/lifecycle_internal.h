@@ -22,6 +22,14 @@ const char *lifecycle_container_ref(const Berth__V1__Service *s);
 int lifecycle_make_project_dir(struct call *call, const Berth__V1__Template *t,
     const char *instance);
 
+/*
+ * Records on the service's row the ID of the image its container
+ * (s->container_id) runs, from Docker's inspect ("sha256:...", "" for a
+ * backend that has none), and sets s->image_id. Best effort: a failure is
+ * logged and leaves the row's image ID as it was. lifecycle_restart.c.
+ */
+void lifecycle_record_image(struct call *call, Berth__V1__Service *s);
+
 /* Loads a service and holds its lock (until the call's deadline); the caller unlocks. */
 int lifecycle_lock_service(struct call *call, const char *service_id, Berth__V1__Service **out);
 

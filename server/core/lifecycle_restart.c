@@ -15,28 +15,125 @@
 #include "core/lifecycle_internal.h"
 #include "core/service_lock.h"
 #include "core/templates.h"
+#include "validate.h"
 
-/* The container is gone: create it again with the same name, port and directory. */
+void
+lifecycle_record_image(struct call *call, Berth__V1__Service *s)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct error err = { 0 };
+	struct docker_container c;
+
+	if (b->ops->inspect(b, s->container_id, &c, call_remaining_ms(call), &err) != 0) {
+		log_warn("image of a new container unknown service=%s container=%.12s error=\"%s\"",
+		    s->service_id, s->container_id, err.message);
+		return;
+	}
+	if (c.image_id[0] == '\0')
+		return; /* a backend without one (swarm) */
+	if (registry_service_set_image(call_registry(call), s->service_id, c.image_id) != 0) {
+		log_warn("image of a new container not recorded service=%s error=\"%s\"",
+		    s->service_id, registry_error(call_registry(call))->message);
+		return;
+	}
+	s->image_id = arena_strdup(&call->arena, c.image_id);
+}
+
+/*
+ * The secrets of a container made from revision t: the stored values of
+ * the keys t lists. A revision records keys, never values, so the values
+ * are the template's current ones; a key no longer stored is left out,
+ * and the log says so.
+ */
+static int
+revision_secrets(struct call *call, const Berth__V1__Service *s, const Berth__V1__Template *t,
+    char ***out, size_t *n)
+{
+	char **values;
+	size_t n_values;
+	int code;
+
+	if ((code = template_secret_values(call, s->template_, &values, &n_values)) != 0)
+		return code;
+	*out = ARENA_ARRAY(&call->arena, char *, t->n_secret_env + 1);
+	*n = 0;
+	for (size_t i = 0; i < t->n_secret_env; i++) {
+		const char *key = t->secret_env[i];
+		size_t key_len = validate_env_key_len(key);
+		bool found = false;
+
+		for (size_t j = 0; j < n_values && !found; j++) {
+			if (strncmp(values[j], key, key_len) == 0 && values[j][key_len] == '=') {
+				(*out)[(*n)++] = values[j];
+				found = true;
+			}
+		}
+		if (!found)
+			log_warn("secret of the service's revision no longer stored, left out "
+				 "service=%s revision=%u key=%.*s",
+			    s->service_id, s->revision, (int)key_len, key);
+	}
+	return 0;
+}
+
+/*
+ * The image a recreated container runs: the one its service recorded
+ * (by ID, so a tag moved since changes nothing) while the engine still has
+ * it; else the revision's image reference, made available as a launch
+ * does, and the log says so. t (a copy) is changed to say which.
+ */
+static int
+prepare_recorded_image(struct call *call, const Berth__V1__Service *s, Berth__V1__Template *t)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct error err = { 0 };
+	bool present = false;
+
+	if (s->image_id[0] != '\0') {
+		if (backend_image_present(b, s->image_id, &present, call_remaining_ms(call), &err) != 0)
+			return lifecycle_fail_backend(call, &err, "cannot look up the service's image");
+		if (present) {
+			t->image = s->image_id;
+			t->build_context = ""; /* never build or pull an ID */
+			return 0;
+		}
+		log_warn("the service's image is gone, recreating from its revision's image reference "
+			 "service=%s image_id=%s revision=%u image=%s",
+		    s->service_id, s->image_id, s->revision, t->image);
+	}
+	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
+		return lifecycle_fail_backend(call, &err, "image not available");
+	return 0;
+}
+
+/*
+ * The container is gone: create it again with the same name, port and
+ * directory, from the service's recorded revision and image (never
+ * silently from the template's current revision: only a rollout moves a
+ * service forward).
+ */
 static int
 recreate(struct call *call, Berth__V1__Service *s)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
 	struct error err = { 0 };
-	Berth__V1__Template *t;
+	Berth__V1__Template *revision, made;
 	char id[DOCKER_ID_LEN + 1];
+	char **secrets = NULL;
+	bool is_current;
 	int code;
 
-	if ((code = template_lookup(call, "template", s->template_, &t)) != 0)
+	if ((code = template_for_service(call, s, &revision, &is_current)) != 0)
 		return code;
-	if (b->ops->prepare_image(b, t, call_remaining_ms(call), &err) != 0)
-		return lifecycle_fail_backend(call, &err, "image not available");
-	if ((code = lifecycle_make_project_dir(call, t, s->instance)) != 0)
+	made = *revision;
+	if ((code = prepare_recorded_image(call, s, &made)) != 0)
 		return code;
-	struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
+	if ((code = lifecycle_make_project_dir(call, &made, s->instance)) != 0)
+		return code;
+	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
 		(uint16_t)s->port, NULL, 0 };
-	char **secrets = NULL;
-	if ((code = template_secret_values(call, t->name, &secrets, &inst.n_secret_env)) != 0)
+	if ((code = revision_secrets(call, s, revision, &secrets, &inst.n_secret_env)) != 0)
 		return code;
 	inst.secret_env = secrets;
 	if (b->ops->create(b, &inst, id, call_remaining_ms(call), &err) != 0)
@@ -44,7 +141,9 @@ recreate(struct call *call, Berth__V1__Service *s)
 	s->container_id = arena_strdup(&call->arena, id);
 	if ((code = registry_service_update(call_registry(call), s->service_id, STATUS_STOPPED, id)) != 0)
 		return lifecycle_registry_code(call, code);
-	log_info("recreated service=%s container=%.12s", s->service_id, id);
+	lifecycle_record_image(call, s);
+	log_info("recreated service=%s container=%.12s revision=%u image=%s", s->service_id, id,
+	    is_current ? revision->revision : s->revision, made.image);
 	return 0;
 }
 

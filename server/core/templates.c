@@ -7,6 +7,7 @@
 
 #include "validate.h"
 #include "base/build_root.h"
+#include "base/log.h"
 #include "core/berthd.h"
 #include "core/templates.h"
 #include "store/requests.h"
@@ -114,7 +115,7 @@ check_probe_reachable(struct call *call, const Berth__V1__HealthCheck *h)
 }
 
 int
-template_put(struct call *call, const Berth__V1__Template *in, bool *created,
+template_put(struct call *call, const Berth__V1__Template *in, struct template_put_result *result,
     Berth__V1__Template **stored)
 {
 	Berth__V1__Template normal, *t = NULL;
@@ -147,9 +148,11 @@ template_put(struct call *call, const Berth__V1__Template *in, bool *created,
 		sizeof(resolved), why, sizeof(why)) != 0)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "template.build_context", "OUTSIDE_BUILD_ROOT", "template.build_context: %s", why);
-	code = registry_template_put(call_registry(call), t, created);
+	code = registry_template_write(call_registry(call), &call->arena, t, result);
 	if (code != 0)
 		return call_fail_error(call, registry_error(call_registry(call)));
+	if (result->revised)
+		log_info("template revised template=%s revision=%u", t->name, result->revision);
 	/* Answer what is stored now, exactly as GetTemplate would. */
 	return template_lookup(call, "template.name", t->name, stored);
 }

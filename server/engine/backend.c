@@ -51,6 +51,13 @@ backend_ping(struct backend *b, int64_t timeout_ms, struct error *err)
 	return docker_ping(b->docker, timeout_ms, err);
 }
 
+int
+backend_image_present(struct backend *b, const char *ref, bool *exists, int64_t timeout_ms,
+    struct error *err)
+{
+	return docker_counted(docker_image_exists(b->docker, ref, exists, timeout_ms, err));
+}
+
 const char *
 backend_api_version(struct backend *b)
 {

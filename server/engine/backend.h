@@ -144,6 +144,14 @@ void backend_swarm_check(struct backend *b);
 /* Whether Docker answers (GET /_ping, and the API version once). Not counted. */
 int backend_ping(struct backend *b, int64_t timeout_ms, struct error *err);
 
+/*
+ * Whether the engine has the image `ref` (a reference or an ID,
+ * "sha256:..."): *exists, with 0; a missing image is no error. For the
+ * swarm backend this is the manager's engine only.
+ */
+int backend_image_present(struct backend *b, const char *ref, bool *exists, int64_t timeout_ms,
+    struct error *err);
+
 /* The negotiated Engine API version ("1.41"), or "" before Docker first answered. */
 const char *backend_api_version(struct backend *b);
 

@@ -197,6 +197,7 @@ struct docker_container {
 	char started_at[40];      /* inspect only, RFC 3339 */
 	char finished_at[40];     /* inspect only */
 	char ip[48];              /* inspect only: its address on its network, "" when none */
+	char image_id[80];        /* inspect only: the image it runs, "sha256:..." (Docker's "Image") */
 	/* berth's labels, "" when absent */
 	char label_service[128];
 	char label_template[64];

@@ -320,6 +320,7 @@ container_from_inspect(void *to, const json_t *o)
 	    docker_json_text(state, "StartedAt"));
 	docker_copy_text(out->finished_at, sizeof(out->finished_at),
 	    docker_json_text(state, "FinishedAt"));
+	docker_copy_text(out->image_id, sizeof(out->image_id), docker_json_text(o, "Image"));
 	fill_labels(out, json_object_get(json_object_get(o, "Config"), "Labels"));
 	fill_address(out, json_object_get(o, "NetworkSettings"));
 	/* Ports actually bound while running; what was asked for otherwise. */

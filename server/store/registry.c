@@ -33,7 +33,7 @@
  */
 #define TEMPLATE_SELECT                                                                    \
 	TEMPLATE_COLUMNS ", (SELECT json_group_array(key) FROM template_secrets "            \
-	"WHERE template_secrets.template = templates.name)"
+	"WHERE template_secrets.template = templates.name), revision"
 
 /* The restart policy in force is the launch's override, else the template's. */
 #define SERVICE_COLUMNS                                                                   \
@@ -41,7 +41,9 @@
 	"instance_number, project_dir, created_at, status, desired_state, health, "        \
 	"supervisor, restarts, last_exit_code, next_restart_at, "                          \
 	"coalesce(nullif(restart_policy, ''), (SELECT restart_policy FROM templates "      \
-	"WHERE templates.name = services.template), 'no'), health_message"
+	"WHERE templates.name = services.template), 'no'), health_message, revision, "     \
+	"image_id, revision IS NOT (SELECT revision FROM templates "                       \
+	"WHERE templates.name = services.template)"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_SELECT " FROM templates ORDER BY name",
@@ -66,8 +68,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSTANCE_NAMES] = "SELECT instance FROM services WHERE template = ?1",
 	[ST_SERVICE_INSERT] = "INSERT INTO services (service_id, template, instance, instance_number, "
 			      "container_name, container_id, port, project_dir, status, created_at, "
-			      "updated_at, restart_policy) "
-			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+			      "updated_at, restart_policy, revision, image_id) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
 	[ST_SERVICE_GET] = "SELECT " SERVICE_COLUMNS " FROM services WHERE service_id = ?1",
 	[ST_SERVICE_LIST] = "SELECT " SERVICE_COLUMNS " FROM services "
 			    "WHERE (?1 = '' OR template = ?1) AND (?2 = '' OR status = ?2) "
@@ -94,8 +96,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT name, hi - lo + 1, (SELECT count(*) FROM services "
 	    "WHERE services.template = r.name AND port BETWEEN lo AND hi) FROM r ORDER BY name",
 	[ST_SECRET_EXISTS] = "SELECT 1 FROM template_secrets WHERE template = ?1 AND key = ?2",
+	/* A value set again unchanged changes no row: a put counts what changed (revisions). */
 	[ST_SECRET_SET] = "INSERT INTO template_secrets (template, key, value) VALUES (?1, ?2, ?3) "
-			  "ON CONFLICT (template, key) DO UPDATE SET value = excluded.value",
+			  "ON CONFLICT (template, key) DO UPDATE SET value = excluded.value "
+			  "WHERE value IS NOT excluded.value",
 	/* ?2: a JSON array of the keys the template lists. */
 	[ST_SECRET_DELETE_UNLISTED] = "DELETE FROM template_secrets WHERE template = ?1 "
 				      "AND key NOT IN (SELECT value FROM json_each(?2))",
@@ -127,6 +131,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SERVICE_SET_HEALTH] = "UPDATE services SET health = ?2, health_message = ?3 "
 				  "WHERE service_id = ?1",
 	[ST_SERVICE_IDS] = "SELECT service_id FROM services ORDER BY service_id",
+	/* registry_revisions.c */
+	[ST_TEMPLATE_SET_REVISION] = "UPDATE templates SET revision = ?2 WHERE name = ?1",
+	[ST_REVISION_INSERT] = "INSERT INTO template_revisions (template, revision, created_at, "
+			       "summary, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_REVISION_GET] = "SELECT revision, created_at, summary, content FROM template_revisions "
+			    "WHERE template = ?1 AND revision = ?2",
+	[ST_REVISION_LIST] = "SELECT revision, created_at, summary, content FROM template_revisions "
+			     "WHERE template = ?1 ORDER BY revision DESC",
+	[ST_SERVICE_SET_IMAGE] = "UPDATE services SET image_id = ?2 WHERE service_id = ?1",
 };
 
 /*
@@ -495,6 +508,8 @@ registry_service_insert(struct registry *reg, const Berth__V1__Service *s)
 	sqlite3_bind_text(st, 9, s->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, s->restart != NULL ? s->restart : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)s->revision);
+	sqlite3_bind_text(st, 13, s->image_id != NULL ? s->image_id : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
@@ -537,6 +552,9 @@ service_from_row(struct arena *a, sqlite3_stmt *st)
 	s->next_restart_at = store_ms_rfc3339(a, sqlite3_column_int64(st, 15));
 	s->restart = store_column_text(a, st, 16);
 	s->health_message = store_column_text(a, st, 17);
+	s->revision = (uint32_t)sqlite3_column_int64(st, 18);
+	s->image_id = store_column_text(a, st, 19);
+	s->outdated = sqlite3_column_int(st, 20) != 0;
 	return s;
 }
 

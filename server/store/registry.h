@@ -83,6 +83,41 @@ int registry_template_get(struct registry *reg, struct arena *a, const char *nam
  */
 int registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created);
 
+/* What registry_template_write did (lists in the caller's arena). */
+struct template_put_result {
+	bool created;
+	bool revised;       /* a new revision was recorded */
+	uint32_t revision;  /* the template's current revision after the write */
+	/* Fields whose value changed, by proto name ("secret_env" also when only a value did). */
+	char **changed;
+	size_t n_changed;
+	/* Fields the template had set that the write made zero (none for a new template). */
+	char **reset;
+	size_t n_reset;
+};
+
+/*
+ * registry_template_put, and in the same transaction the template's
+ * revisions (registry_revisions.c): a write that changes a field that makes
+ * a container (anything but description) or a secret's value records the
+ * next revision (the first is 1, summary "created"); a write that changes
+ * nothing of the kind records none. Bumps registry_generation after the
+ * write (services show their template's policy and health, and `outdated`).
+ */
+int registry_template_write(struct registry *reg, struct arena *a, const Berth__V1__Template *t,
+    struct template_put_result *out);
+
+/*
+ * One revision of a template (TemplateRevision, in a's memory);
+ * NOT_FOUND "template NAME has no revision N" when there is no such one.
+ */
+int registry_template_revision_get(struct registry *reg, struct arena *a, const char *name,
+    uint32_t revision, Berth__V1__TemplateRevision **out);
+
+/* A template's revisions, newest first (*n = 0 for an unknown template). */
+int registry_template_revisions(struct registry *reg, struct arena *a, const char *name,
+    Berth__V1__TemplateRevision ***out, size_t *n);
+
 /*
  * The template's secrets with their values, "KEY=VALUE" sorted by key, in
  * a's memory (*n = 0 when it has none, or no such template). Only for
@@ -115,7 +150,8 @@ int registry_instance_next(struct registry *reg, const char *template_name, unsi
 
 /*
  * Inserts a row from s (service_id, template, container_name, port,
- * instance, instance_number, project_dir, status, container_id); created_at
+ * instance, instance_number, project_dir, status, container_id, restart,
+ * revision, image_id); created_at
  * is set here. ALREADY_EXISTS when the id, instance or port is taken;
  * NOT_FOUND when the template is gone.
  */
@@ -133,6 +169,9 @@ int registry_service_list(struct registry *reg, struct arena *a, const char *tem
 int registry_service_update(struct registry *reg, const char *service_id, const char *status,
     const char *container_id);
 int registry_service_set_port(struct registry *reg, const char *service_id, uint32_t port);
+
+/* The ID of the image the service's container runs ("sha256:..."); NOT_FOUND when gone. */
+int registry_service_set_image(struct registry *reg, const char *service_id, const char *image_id);
 
 /* Deletes a row; NOT_FOUND when it was not there. */
 int registry_service_delete(struct registry *reg, const char *service_id);

@@ -67,6 +67,7 @@ template_from_row(struct arena *a, sqlite3_stmt *st)
 	t->secret_env = store_column_string_list(a, st, 28, &t->n_secret_env);
 	for (size_t i = 0; i < t->n_secret_env; i++)
 		t->secret_env[i] = arena_printf(a, "%s=" SECRET_MASK, t->secret_env[i]);
+	t->revision = (uint32_t)sqlite3_column_int64(st, 29);
 	return t;
 }
 
@@ -201,29 +202,40 @@ secrets_put(struct registry *reg, const Berth__V1__Template *t)
 int
 registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *created)
 {
+	struct template_put_result result;
+	struct arena a;
+	int code;
+
+	arena_init(&a);
+	code = registry_template_write(reg, &a, t, &result);
+	*created = result.created;
+	arena_reset(&a);
+	return code;
+}
+
+int
+registry_template_write(struct registry *reg, struct arena *a, const Berth__V1__Template *t,
+    struct template_put_result *out)
+{
 	sqlite3_stmt *st;
 	char now[32];
 	const Berth__V1__HealthCheck *h = t->health;
 	char *env = NULL, *command = NULL, *constraints = NULL, *health_command = NULL;
+	Berth__V1__Template *old = NULL, *stored = NULL;
+	int64_t secret_changes;
 	int rc, code = 0;
 
+	memset(out, 0, sizeof(*out));
 	if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return registry_fail_sqlite(reg, sqlite3_errcode(reg->db));
-	st = registry_stmt(reg, ST_TEMPLATE_EXISTS);
-	if (st == NULL) {
-		code = registry_fail_sqlite(reg, SQLITE_ERROR);
+	/* The template as it was, to tell what this write changes. */
+	code = registry_template_get(reg, a, t->name, &old);
+	if (code != 0 && code != BERTH__V1__CODE__NOT_FOUND)
 		goto out;
-	}
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		code = registry_fail_sqlite(reg, rc);
-		goto out;
-	}
-	*created = rc == SQLITE_DONE;
-	sqlite3_reset(st);
+	code = 0;
+	out->created = old == NULL;
 
-	st = registry_stmt(reg, *created ? ST_TEMPLATE_INSERT : ST_TEMPLATE_UPDATE);
+	st = registry_stmt(reg, out->created ? ST_TEMPLATE_INSERT : ST_TEMPLATE_UPDATE);
 	env = string_list_json(t->env, t->n_env);
 	command = string_list_json(t->command, t->n_command);
 	constraints = string_list_json(t->constraints, t->n_constraints);
@@ -271,12 +283,17 @@ registry_template_put(struct registry *reg, const Berth__V1__Template *t, bool *
 		code = registry_fail_sqlite(reg, rc);
 		goto out;
 	}
+	secret_changes = sqlite3_total_changes64(reg->db);
 	if ((code = secrets_put(reg, t)) != 0)
+		goto out;
+	secret_changes = sqlite3_total_changes64(reg->db) - secret_changes;
+	if ((code = registry_template_get(reg, a, t->name, &stored)) != 0 ||
+	    (code = store_revision_record(reg, a, old, stored, secret_changes > 0, out)) != 0)
 		goto out;
 	if ((rc = sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 		code = registry_fail_sqlite(reg, rc);
 	else
-		registry_changed(); /* what services show depends on their template (health, policy) */
+		registry_changed(); /* services show their template: health, policy, outdated */
 out:
 	if (code != 0)
 		sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);

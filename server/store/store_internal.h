@@ -15,6 +15,7 @@
 #include "error.h"
 
 #include "base/arena.h"
+#include "berth/v1/berth.pb-c.h"
 
 /* The statements each connection prepares once (registry.c's stmt_sql). */
 enum stmt_id {
@@ -56,6 +57,11 @@ enum stmt_id {
 	ST_SERVICE_SET_DESIRED,
 	ST_SERVICE_SET_HEALTH,
 	ST_SERVICE_IDS,
+	ST_TEMPLATE_SET_REVISION,
+	ST_REVISION_INSERT,
+	ST_REVISION_GET,
+	ST_REVISION_LIST,
+	ST_SERVICE_SET_IMAGE,
 	ST_COUNT
 };
 
@@ -88,6 +94,20 @@ char *store_ms_rfc3339(struct arena *a, int64_t ms);
 char **store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n);
 
 sqlite3 *registry_db(struct registry *reg);
+
+/* --- revisions (registry_revisions.c), inside registry_template_write's transaction --- */
+
+struct template_put_result;
+
+/*
+ * Compares the template as it was (old, NULL when new) with what the write
+ * stored (now, read back): fills out's changed and reset lists and, when a
+ * field that makes a container changed (or the secrets did:
+ * secrets_changed), records the next revision with its summary and content
+ * and sets now->revision and the template's row to it.
+ */
+int store_revision_record(struct registry *reg, struct arena *a, const Berth__V1__Template *old,
+    Berth__V1__Template *now, bool secrets_changed, struct template_put_result *out);
 
 /* --- the registry's file (registry_file.c), for registry_open --------------- */
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -246,7 +247,11 @@ test_template_add_then_show_round_trips(void **state)
 	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "cli-web", "--image",
 			     "nginx:1.25", "--port-range", "9000", NULL),
 	    0);
-	assert_string_equal(out, "Template 'cli-web' replaced.\n");
+	/* A put replaces the whole template, and says what it took away. */
+	assert_string_equal(out, "Template 'cli-web' replaced.\n"
+				 "Reset to their defaults (set before, not given now): "
+				 "description, port_range_end, mount_path, env, command, "
+				 "stop_timeout_s\n");
 	free(out);
 	free(err);
 	assert_int_equal(berth_cli(&proc, &out, &err, "template", "show", "cli-web", NULL), 0);
@@ -443,9 +448,34 @@ test_template_add_from_json_round_trips(void **state)
 	    0);
 	got = parse_json(out);
 	want = parse_json(doc);
+	/* berthd gives the revision: the first. */
+	json_object_set_new(want, "revision", json_integer(1));
 	if (!json_equal(want, json_object_get(got, "template")))
 		fail_msg("stored template differs:\n%s", out);
 	json_decref(want);
+	json_decref(got);
+
+	/*
+	 * What `--json template show` printed goes back in as it is: the same
+	 * template, so nothing reset and no new revision.
+	 */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+	close(fd);
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli(&proc, &out, &err, "template", "add", "--from-json", path, NULL),
+	    0);
+	assert_string_equal(out, "Template 'cli-json' replaced.\n");
+	free(out);
+	free(err);
+	unlink(path);
+	assert_int_equal(berth_cli(&proc, &out, &err, "--json", "template", "history", "cli-json",
+			     NULL),
+	    0);
+	got = parse_json(out);
+	assert_int_equal(json_array_size(json_object_get(got, "revisions")), 1);
 	json_decref(got);
 	free(out);
 	free(err);

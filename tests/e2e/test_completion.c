@@ -304,7 +304,7 @@ static void
 test_template_subcommands_complete(void **state)
 {
 	const char *words[] = { "berth", "--json", "template", "", NULL };
-	const char *expected[] = { "add", "rm", "show", NULL };
+	const char *expected[] = { "add", "history", "rm", "set", "show", NULL };
 	char *reply;
 
 	(void)state;
@@ -331,7 +331,8 @@ static void
 test_each_commands_options_are_those_of_its_help(void **state)
 {
 	static const char *const commands[][2] = { { "templates", NULL }, { "template", "show" },
-		{ "template", "add" }, { "template", "rm" }, { "launch", NULL }, { "ls", NULL },
+		{ "template", "add" }, { "template", "set" }, { "template", "history" },
+		{ "template", "rm" }, { "launch", NULL }, { "ls", NULL },
 		{ "info", NULL }, { "stop", NULL }, { "restart", NULL }, { "rm", NULL },
 		{ "logs", NULL }, { "stats", NULL }, { "status", NULL }, { "cleanup", NULL },
 		{ "shutdown", NULL }, { "events", NULL }, { "health", NULL } };

@@ -334,6 +334,7 @@ static const struct {
 	{ "GetStats", VIEWER },
 	{ "GetStatus", VIEWER },
 	{ "GetCleanupStatus", VIEWER },
+	{ "ListTemplateRevisions", VIEWER },
 	{ "LaunchService", OPERATOR },
 	{ "StopService", OPERATOR },
 	{ "RestartService", OPERATOR },
@@ -345,6 +346,7 @@ static const struct {
 	{ "DeleteTemplate", ADMIN },
 	{ "ForceCleanupAll", ADMIN },
 	{ "Shutdown", ADMIN },
+	{ "UpdateTemplate", ADMIN },
 };
 
 #define N_REQUIRED (sizeof(required) / sizeof(required[0]))
