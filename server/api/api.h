@@ -47,5 +47,7 @@ int rpc_auto_cleanup(struct call *call, const ProtobufCMessage *req, ProtobufCMe
 int rpc_force_cleanup_all(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 int rpc_scale_template(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_plan_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_apply_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 #endif

@@ -33,6 +33,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "UpdateTemplate", rpc_update_template, true, RPC_ROLE_ADMIN },
 	{ "ListTemplateRevisions", rpc_list_template_revisions, false, RPC_ROLE_VIEWER },
 	{ "ScaleTemplate", rpc_scale_template, true, RPC_ROLE_OPERATOR },
+	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
+	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

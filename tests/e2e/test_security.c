@@ -335,6 +335,7 @@ static const struct {
 	{ "GetStatus", VIEWER },
 	{ "GetCleanupStatus", VIEWER },
 	{ "ListTemplateRevisions", VIEWER },
+	{ "PlanSpec", VIEWER },
 	{ "LaunchService", OPERATOR },
 	{ "StopService", OPERATOR },
 	{ "RestartService", OPERATOR },
@@ -347,6 +348,7 @@ static const struct {
 	{ "ForceCleanupAll", ADMIN },
 	{ "Shutdown", ADMIN },
 	{ "UpdateTemplate", ADMIN },
+	{ "ApplySpec", ADMIN },
 };
 
 #define N_REQUIRED (sizeof(required) / sizeof(required[0]))
