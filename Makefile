@@ -41,6 +41,9 @@ NNG_LIBS ?= -lnng
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS ?= -lcmocka
+# The CLI alone reads YAML (berth plan/apply -f berth.yaml): libyaml.
+CLI_PKGS := yaml-0.1
+CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
@@ -155,7 +158,7 @@ $(LIBSO): $(LIB_OBJ) $(COMMON_OBJ) client/libberth.map
 	ln -sf libberth.so.$(VERSION) $(BUILD)/libberth.so
 
 $(BERTH): $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA) $(LDLIBS) $(CLI_LIBS)
 
 $(BUILD)/berth.pc: client/berth.pc.in
 	sed $(PC_SED) $< > $@
@@ -179,7 +182,7 @@ check-layers:
 define link_test
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LIBS) $(CMOCKA_LIBS)
 endef
 TEST_LINK := $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ)
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_LINK) | $(GEN_HDR)
