@@ -19,6 +19,7 @@
 
 #include "json_codec.h"
 #include "spec_file.h"
+#include "supervision.h"
 
 /* Nesting a spec may have (templates.web.health.kind is 4). */
 #define SPEC_DEPTH_MAX 16
@@ -275,6 +276,34 @@ read_instances(struct reader *r, const yaml_node_t *v, const char *path,
 	return 0;
 }
 
+/*
+ * A health check's timings left out take `template add`'s defaults
+ * (supervision.h), the timeout never above the interval: a spec says
+ * `health: {kind: http, http_path: /health}` and means what the flags mean.
+ */
+static void
+fill_health_timings(json_t *health)
+{
+	json_int_t interval = CLI_HEALTH_INTERVAL_S;
+	json_t *given;
+
+	if (!json_is_object(health))
+		return;
+	given = json_object_get(health, "interval_s");
+	if (given == NULL || json_is_null(given))
+		json_object_set_new(health, "interval_s", json_integer(interval));
+	else if (json_is_string(given))
+		interval = strtoll(json_string_value(given), NULL, 10);
+	given = json_object_get(health, "timeout_s");
+	if (given == NULL || json_is_null(given))
+		json_object_set_new(health, "timeout_s",
+		    json_integer(interval > 0 && interval < CLI_HEALTH_TIMEOUT_S ? interval
+										: CLI_HEALTH_TIMEOUT_S));
+	given = json_object_get(health, "retries");
+	if (given == NULL || json_is_null(given))
+		json_object_set_new(health, "retries", json_integer(CLI_HEALTH_RETRIES));
+}
+
 /* One entry of `templates:` into a SpecTemplate (protobuf-c's allocator). */
 static int
 read_template(struct reader *r, const yaml_node_t *k, const yaml_node_t *v,
@@ -338,6 +367,7 @@ read_template(struct reader *r, const yaml_node_t *k, const yaml_node_t *v,
 		}
 		json_object_set_new(obj, "name", json_string(name));
 	}
+	fill_health_timings(json_object_get(obj, "health"));
 	code = json_codec_to_message(obj, &berth__v1__template__descriptor,
 	    (ProtobufCMessage **)&st->template_, &cerr);
 	json_decref(obj);

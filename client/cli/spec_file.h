@@ -12,7 +12,7 @@
  *         container_port: 8080    # every Template field, spelled as in
  *         port_range_start: 18000 # the proto, with its proto type
  *         env: [GREETING=hello]
- *         health: {kind: http, http_path: /health}
+ *         health: {kind: http, http_path: /health}   # timings: template add's
  *         instances: 3            # or [blue, green]; absent: 1
  *
  * libyaml parses it; each value is typed by the proto field it is for and
