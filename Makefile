@@ -347,6 +347,7 @@ install: all $(PY_GEN)
 	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
 	$(INSTALL) -m 755 client/python/example.py $(D)$(DATADIR)/berth/examples/example.py
 	$(INSTALL) -m 755 tests/e2e/nngcat_health.sh $(D)$(DATADIR)/berth/examples/nngcat_health.sh
+	$(INSTALL) -m 644 client/cli/examples/berth.yaml $(D)$(DATADIR)/berth/examples/berth.yaml
 	sed -e 's|@VERSION@|$(VERSION)|' server/daemon/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
 	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/daemon/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
@@ -367,6 +368,7 @@ uninstall:
 	    $(addprefix $(D)$(DATADIR)/berth/migrations/,$(notdir $(MIGRATIONS))) \
 	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
 	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \
+	    $(D)$(DATADIR)/berth/examples/berth.yaml \
 	    $(D)$(MANDIR)/man8/berthd.8 $(D)$(MANDIR)/man1/berth.1 \
 	    $(D)$(SYSTEMDUNITDIR)/berthd.service $(D)$(BASHCOMPDIR)/berth
 	rm -rf $(D)$(PYTHONDIR)/__pycache__ $(D)$(PYTHONDIR)/berth/v1/__pycache__
