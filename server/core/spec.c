@@ -11,6 +11,8 @@
  * Called on RPC workers; reads the registry through the call's connection.
  */
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +351,21 @@ secrets_differ(struct call *call, const struct spec_entry *e, bool *differ)
 	*differ = n != n_stored;
 	if (*differ || n == 0)
 		return 0;
+	/*
+	 * Below admin (who may write them anyway) only the keys are compared:
+	 * a plan must not answer "is the stored value X?" to a viewer.
+	 */
+	if (call->role < RPC_ROLE_ADMIN) {
+		for (size_t i = 0; i < n && !*differ; i++) {
+			size_t klen = validate_env_key_len(e->normal.secret_env[i]);
+			bool found = false;
+
+			for (size_t j = 0; j < n_stored && !found; j++)
+				found = strncmp(stored[j], e->normal.secret_env[i], klen + 1) == 0;
+			*differ = !found;
+		}
+		return 0;
+	}
 	want = ARENA_ARRAY(&call->arena, char *, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *s = e->normal.secret_env[i];
@@ -581,6 +598,21 @@ read_state(struct call *call, struct spec_plan *plan)
 
 /* --- the fingerprint --------------------------------------------------------- */
 
+/*
+ * The fingerprint is keyed with a random key of this process, made once:
+ * a fingerprint cannot be computed (or a secret guessed from it) outside
+ * berthd, and one from before a restart simply no longer matches.
+ */
+static unsigned char fingerprint_key[32];
+static pthread_once_t fingerprint_key_once = PTHREAD_ONCE_INIT;
+static bool fingerprint_key_ok;
+
+static void
+fingerprint_key_make(void)
+{
+	fingerprint_key_ok = RAND_bytes(fingerprint_key, sizeof(fingerprint_key)) == 1;
+}
+
 static void
 hash_str(EVP_MD_CTX *md, const char *s)
 {
@@ -600,7 +632,7 @@ hash_message(struct call *call, EVP_MD_CTX *md, const ProtobufCMessage *m)
 }
 
 /*
- * SHA-256 over the spec, prune, the plan and the state it came from: the
+ * SHA-256 over this process's key, the spec, prune, the plan and the state it came from: the
  * stored templates (and their secret values, hashed only), their
  * services' ids, states, desired states and revisions.
  */
@@ -611,10 +643,12 @@ fingerprint(struct call *call, const Berth__V1__Spec *spec, bool prune, struct s
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+	pthread_once(&fingerprint_key_once, fingerprint_key_make);
+	if (md == NULL || !fingerprint_key_ok || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(md);
 		return call_fail(call, BERTH__V1__CODE__INTERNAL, "SHA-256 is not available");
 	}
+	EVP_DigestUpdate(md, fingerprint_key, sizeof(fingerprint_key));
 	hash_message(call, md, spec != NULL ? &spec->base : NULL);
 	hash_str(md, prune ? "prune" : "");
 	for (size_t i = 0; i < plan->n_changes; i++)

@@ -377,6 +377,37 @@ test_apply_without_yes_refuses_when_it_cannot_ask(void **state)
 	free(err);
 }
 
+/* A secret's new value is a change, shown as changed and never by value. */
+static void
+test_secrets_are_shown_as_changed_never_by_value(void **state)
+{
+	const char *path = write_spec("sec.yaml", "templates:\n"
+						  "  specsec:\n" DEMO_FIELDS(18780, 18789)
+						  "    secret_env: [TOKEN=first-value]\n"
+						  "    instances: 0\n");
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(run(&out, &err, "apply", "-f", path, "--yes", NULL), 0);
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
+	assert_string_equal(out, "No changes.\n");
+	free(out);
+	free(err);
+	path = write_spec("sec2.yaml", "templates:\n"
+				       "  specsec:\n" DEMO_FIELDS(18780, 18789)
+				       "    secret_env: [TOKEN=second-value]\n"
+				       "    instances: 0\n");
+	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
+	assert_contains(out, "~ template specsec: secret_env\n");
+	assert_contains(out, "secret_env changed");
+	assert_null(strstr(out, "first-value"));
+	assert_null(strstr(out, "second-value"));
+	free(out);
+	free(err);
+}
+
 /* The example shipped with the CLI is a spec berthd accepts. */
 static void
 test_the_example_file_plans(void **state)
@@ -408,6 +439,7 @@ main(void)
 		cmocka_unit_test_teardown(test_a_plan_that_changed_since_it_was_shown_is_refused,
 		    remove_all),
 		cmocka_unit_test(test_apply_without_yes_refuses_when_it_cannot_ask),
+		cmocka_unit_test(test_secrets_are_shown_as_changed_never_by_value),
 		cmocka_unit_test(test_the_example_file_plans),
 	};
 
