@@ -191,6 +191,9 @@ print_applied(struct cli *cli, const Berth__V1__ApplySpecResponse *r)
 
 		if (strcmp(c->action, "rollout") == 0 && strncmp(c->detail, "not applied", 11) == 0)
 			fprintf(cli->out, "! rollout %s: %s\n", c->template_, c->detail);
+		else if (strcmp(c->action, "rollout") == 0)
+			fprintf(cli->out, "rollout %s started: %s (%s; berth rollout --status %s)\n",
+			    c->template_, c->service_id, c->detail, c->template_);
 		else if (strcmp(c->action, "launch") == 0)
 			fprintf(cli->out, "launched %s %s\n", c->service_id, c->detail);
 		else if (strcmp(c->action, "remove") == 0)
@@ -198,8 +201,6 @@ print_applied(struct cli *cli, const Berth__V1__ApplySpecResponse *r)
 		else
 			print_change(cli->out, c);
 	}
-	for (size_t i = 0; i < r->n_rollouts; i++)
-		fprintf(cli->out, "rollout %s started\n", r->rollouts[i]);
 	fprintf(cli->out, "Applied %zu change%s.\n", r->n_applied, r->n_applied == 1 ? "" : "s");
 }
 

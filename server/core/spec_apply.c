@@ -18,19 +18,37 @@
 #include "core/templates.h"
 
 /*
- * Starts a rollout of the template's outdated instances; *id its id.
- * Rollouts (server/core/rollout.h) are not part of this berthd yet: until
- * they are, this answers UNIMPLEMENTED and ApplySpec reports the change as
- * not applied, naming the command that will do it. The one place to join
- * rollout_start() when it lands.
+ * Starts a rollout of the template's outdated instances (its defaults:
+ * one at a time, rollback on failure); *id its id. The one place that
+ * knows rollouts: with core/rollout.h in the tree it calls rollout_start;
+ * without it (rollouts not merged yet) it answers UNIMPLEMENTED and
+ * ApplySpec reports the change as not applied.
  */
+#if defined(__has_include)
+#if __has_include("core/rollout.h")
+#define SPEC_HAS_ROLLOUTS 1
+#include "core/rollout.h"
+#endif
+#endif
+
 static int
 start_rollout(struct call *call, const char *template_name, char **id)
 {
-	(void)call;
-	(void)template_name;
 	*id = NULL;
-	return BERTH__V1__CODE__UNIMPLEMENTED;
+#ifdef SPEC_HAS_ROLLOUTS
+	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
+	Berth__V1__Rollout *r = NULL;
+	int code;
+
+	req.template_ = (char *)template_name;
+	if ((code = rollout_start(call, &req, &r)) == 0)
+		*id = r->id;
+	return code;
+#else
+	(void)template_name;
+	return call_fail(call, BERTH__V1__CODE__UNIMPLEMENTED,
+	    "this berthd starts no rollouts yet: run `berth rollout %s`", template_name);
+#endif
 }
 
 struct applied {
@@ -128,15 +146,15 @@ apply_entry(struct call *call, const struct spec_plan *plan, const struct spec_e
 		} else if (strcmp(c->action, "rollout") == 0) {
 			char *id = NULL;
 
+			/* A rollout that cannot start (none in this berthd, one running) is reported, not fatal. */
 			if (start_rollout(call, e->name, &id) == 0) {
-				applied_add(call, done, "rollout", e->name, NULL, c->detail);
+				applied_add(call, done, "rollout", e->name, id, c->detail);
 				out->rollouts[out->n_rollouts++] = id;
 			} else {
 				applied_add(call, done, "rollout", e->name, NULL,
-				    arena_printf(&call->arena,
-					"not applied: %s; this berthd starts no rollouts yet: run "
-					"`berth rollout %s`",
-					c->detail, e->name));
+				    arena_printf(&call->arena, "not applied: %s; %s", c->detail,
+					call->error.message));
+				call_clear_failure(call);
 			}
 		}
 		/* unmanaged: reported by the plan, nothing to do */

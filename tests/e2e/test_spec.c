@@ -190,17 +190,22 @@ test_one_field_changed_is_exactly_that_update_and_a_rollout(void **state)
 	    2);
 	free(out);
 	free(err);
-	/* Applied: the template changes; the rollout is reported, not (yet) made. */
+	/*
+	 * Applied: the template changes, and the rollout starts (with
+	 * core/rollout.h in the tree) or is reported as not applied.
+	 */
 	assert_int_equal(run(&out, &err, "apply", "-f", path, "--yes", NULL), 0);
 	assert_contains(out, "~ template specweb: env");
-	assert_contains(out, "! rollout specweb: not applied");
-	assert_contains(out, "berth rollout specweb");
-	free(out);
-	free(err);
-	/* Now the instances are outdated: a rollout is all that is left. */
-	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
-	assert_contains(out, "~ rollout specweb (2 outdated)\n");
-	assert_null(strstr(out, "template specweb"));
+	if (strstr(out, "rollout specweb started") == NULL) {
+		assert_contains(out, "! rollout specweb: not applied");
+		assert_contains(out, "berth rollout specweb");
+		free(out);
+		free(err);
+		/* The instances stay outdated: a rollout is all that is left. */
+		assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
+		assert_contains(out, "~ rollout specweb (2 outdated)\n");
+		assert_null(strstr(out, "template specweb"));
+	}
 	free(out);
 	free(err);
 	/* A description alone is an update too, and no rollout. */
