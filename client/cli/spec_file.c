@@ -90,8 +90,7 @@ plain(const yaml_node_t *n)
 static bool
 is_null(const yaml_node_t *n)
 {
-	return plain(n) && (strcmp(scalar(n), "~") == 0 || strcmp(scalar(n), "null") == 0 ||
-			       scalar(n)[0] == '\0');
+	return plain(n) && (strcmp(scalar(n), "~") == 0 || strcmp(scalar(n), "null") == 0 || scalar(n)[0] == '\0');
 }
 
 static int to_json(struct reader *r, const yaml_node_t *node, const ProtobufCFieldDescriptor *fd,
@@ -181,8 +180,7 @@ scalar_to_json(struct reader *r, const yaml_node_t *node, const ProtobufCFieldDe
 		return 0;
 	default:
 		/* Integers: as text, which the codec checks against the field's range. */
-		if (!plain(node) || s[0] == '\0' || strspn(s + (s[0] == '-'), "0123456789") !=
-			strlen(s + (s[0] == '-')))
+		if (!plain(node) || s[0] == '\0' || strspn(s + (s[0] == '-'), "0123456789") != strlen(s + (s[0] == '-')))
 			return fail_at(r, node, path, "must be a whole number, not '%s'", s);
 		*out = json_string(s);
 		return 0;
@@ -298,7 +296,7 @@ fill_health_timings(json_t *health)
 	if (given == NULL || json_is_null(given))
 		json_object_set_new(health, "timeout_s",
 		    json_integer(interval > 0 && interval < CLI_HEALTH_TIMEOUT_S ? interval
-										: CLI_HEALTH_TIMEOUT_S));
+										 : CLI_HEALTH_TIMEOUT_S));
 	given = json_object_get(health, "retries");
 	if (given == NULL || json_is_null(given))
 		json_object_set_new(health, "retries", json_integer(CLI_HEALTH_RETRIES));

@@ -11,9 +11,9 @@
 struct spec_entry {
 	const Berth__V1__SpecTemplate *in;
 	const char *name;
-	Berth__V1__Template normal;     /* in->template_ as berth stores it */
-	Berth__V1__Template *stored;    /* NULL: no such template yet */
-	Berth__V1__Service **services;  /* its services, sorted by id */
+	Berth__V1__Template normal;    /* in->template_ as berth stores it */
+	Berth__V1__Template *stored;   /* NULL: no such template yet */
+	Berth__V1__Service **services; /* its services, sorted by id */
 	size_t n_services;
 	bool by_name;                   /* instances: [names] rather than a count */
 	size_t first_change, n_changes; /* its changes in the plan */

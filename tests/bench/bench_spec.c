@@ -40,7 +40,7 @@ spec_template(Berth__V1__Template *t)
 	t->mount_path = "/data";
 	t->stop_timeout_s = 2;
 	t->restart = "no";
-	t->max_restarts = 5;          /* the stored defaults (templates.h) */
+	t->max_restarts = 5; /* the stored defaults (templates.h) */
 	t->restart_window_s = 600;
 }
 
@@ -199,8 +199,7 @@ main(void)
 		    p99 <= TARGET_MS ? BENCH_HOLDS : BENCH_MISS });
 		bench_row(&(struct bench_row){ "6 spec", "berth plan -f (CLI, YAML), 200 instances",
 		    cli_p50, "ms", samples_quantile(&cli, 0.99), "target", TARGET_MS,
-		    cli_p50 / TARGET_MS, "p50 <= 50 ms", cli_p50 <= TARGET_MS ? BENCH_HOLDS
-										: BENCH_MISS });
+		    cli_p50 / TARGET_MS, "p50 <= 50 ms", cli_p50 <= TARGET_MS ? BENCH_HOLDS : BENCH_MISS });
 	}
 out:
 	samples_free(&lat);

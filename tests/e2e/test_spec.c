@@ -73,14 +73,14 @@ write_spec(const char *name, const char *text)
 }
 
 /* A demo template's fields, indented for a spec; then the caller's own. */
-#define DEMO_FIELDS(first, last)                                                    \
-	"    image: " E2E_DEMO_IMAGE "\n"                                           \
-	"    build_context: @CTX@\n"                                                \
-	"    container_port: 8000\n"                                                \
-	"    port_range_start: " #first "\n"                                        \
-	"    port_range_end: " #last "\n"                                           \
-	"    mount_path: /data\n"                                                   \
-	"    stop_timeout_s: 2\n"                                                   \
+#define DEMO_FIELDS(first, last)             \
+	"    image: " E2E_DEMO_IMAGE "\n"    \
+	"    build_context: @CTX@\n"         \
+	"    container_port: 8000\n"         \
+	"    port_range_start: " #first "\n" \
+	"    port_range_end: " #last "\n"    \
+	"    mount_path: /data\n"            \
+	"    stop_timeout_s: 2\n"            \
 	"    restart: \"no\"\n"
 
 /* Runs berth with args; its exit status, stdout and stderr (freed by the caller). */
@@ -125,9 +125,8 @@ service_runs(const char *id)
 
 static const char *const base_spec = "templates:\n"
 				     "  specweb:\n" DEMO_FIELDS(18750, 18769) "    instances: 2\n"
-				     "  specapi:\n" DEMO_FIELDS(18770, 18779)
-				     "    health: {kind: http, http_path: /health, interval_s: 2}\n"
-				     "    instances: [blue]\n";
+									      "  specapi:\n" DEMO_FIELDS(18770, 18779) "    health: {kind: http, http_path: /health, interval_s: 2}\n"
+														       "    instances: [blue]\n";
 
 static void
 test_apply_from_nothing_then_again_changes_nothing(void **state)
@@ -178,12 +177,10 @@ test_one_field_changed_is_exactly_that_update_and_a_rollout(void **state)
 	free(err);
 	/* One env entry more for specweb: what its containers are made of. */
 	path = write_spec("env.yaml", "templates:\n"
-				      "  specweb:\n" DEMO_FIELDS(18750, 18769)
-				      "    env: [GREETING=hello]\n"
-				      "    instances: 2\n"
-				      "  specapi:\n" DEMO_FIELDS(18770, 18779)
-				      "    health: {kind: http, http_path: /health, interval_s: 2}\n"
-				      "    instances: [blue]\n");
+				      "  specweb:\n" DEMO_FIELDS(18750, 18769) "    env: [GREETING=hello]\n"
+									       "    instances: 2\n"
+									       "  specapi:\n" DEMO_FIELDS(18770, 18779) "    health: {kind: http, http_path: /health, interval_s: 2}\n"
+															"    instances: [blue]\n");
 	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
 	assert_contains(out, "~ template specweb: env\n");
 	assert_contains(out, "~ rollout specweb (2 outdated)\n");
@@ -224,10 +221,9 @@ test_one_field_changed_is_exactly_that_update_and_a_rollout(void **state)
 	free(err);
 	/* A description alone is an update too, and no rollout. */
 	path = write_spec("desc.yaml", "templates:\n"
-				       "  specapi:\n" DEMO_FIELDS(18770, 18779)
-				       "    description: the API\n"
-				       "    health: {kind: http, http_path: /health, interval_s: 2}\n"
-				       "    instances: [blue]\n");
+				       "  specapi:\n" DEMO_FIELDS(18770, 18779) "    description: the API\n"
+										"    health: {kind: http, http_path: /health, interval_s: 2}\n"
+										"    instances: [blue]\n");
 	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
 	assert_contains(out, "~ template specapi: description\n");
 	assert_null(strstr(out, "rollout"));
@@ -288,8 +284,7 @@ static void
 test_unknown_keys_are_refused(void **state)
 {
 	const char *path = write_spec("unknown.yaml", "templates:\n"
-						      "  specweb:\n" DEMO_FIELDS(18750, 18769)
-						      "    replicaz: 3\n");
+						      "  specweb:\n" DEMO_FIELDS(18750, 18769) "    replicaz: 3\n");
 	char *out, *err;
 
 	(void)state;
@@ -379,8 +374,7 @@ static void
 test_apply_without_yes_refuses_when_it_cannot_ask(void **state)
 {
 	const char *path = write_spec("ask.yaml", "templates:\n"
-						  "  specask:\n" DEMO_FIELDS(18780, 18789)
-						  "    instances: 1\n");
+						  "  specask:\n" DEMO_FIELDS(18780, 18789) "    instances: 1\n");
 	char *out, *err;
 
 	(void)state;
@@ -401,9 +395,8 @@ static void
 test_secrets_are_shown_as_changed_never_by_value(void **state)
 {
 	const char *path = write_spec("sec.yaml", "templates:\n"
-						  "  specsec:\n" DEMO_FIELDS(18780, 18789)
-						  "    secret_env: [TOKEN=first-value]\n"
-						  "    instances: 0\n");
+						  "  specsec:\n" DEMO_FIELDS(18780, 18789) "    secret_env: [TOKEN=first-value]\n"
+											   "    instances: 0\n");
 	char *out, *err;
 
 	(void)state;
@@ -415,9 +408,8 @@ test_secrets_are_shown_as_changed_never_by_value(void **state)
 	free(out);
 	free(err);
 	path = write_spec("sec2.yaml", "templates:\n"
-				       "  specsec:\n" DEMO_FIELDS(18780, 18789)
-				       "    secret_env: [TOKEN=second-value]\n"
-				       "    instances: 0\n");
+				       "  specsec:\n" DEMO_FIELDS(18780, 18789) "    secret_env: [TOKEN=second-value]\n"
+										"    instances: 0\n");
 	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 0);
 	assert_contains(out, "~ template specsec: secret_env\n");
 	assert_contains(out, "secret_env changed");
