@@ -42,7 +42,7 @@ parse_spec_args(struct cli *cli, const struct cli_command *cmd, int argc, char *
 	return 0;
 }
 
-/* Every mistake berthd listed, at its line of the file. */
+/* Every mistake berthd listed (a field of the spec), at its line of the file. */
 static void
 print_mistakes(struct cli *cli, const struct spec_file *f)
 {
@@ -53,6 +53,8 @@ print_mistakes(struct cli *cli, const struct spec_file *f)
 		const char *field = d[i]->field, *text = d[i]->description;
 		size_t flen = strlen(field);
 
+		if (strncmp(field, "templates", 9) != 0)
+			continue;
 		if (flen > 0 && strncmp(text, field, flen) == 0)
 			fprintf(cli->err, "%s:%d: %s\n", f->name, spec_file_line(f, field), text);
 		else
@@ -137,8 +139,8 @@ plan(struct cli *cli, const struct spec_args *a, struct spec_file *f,
 	req.spec = f->spec;
 	req.prune = a->prune;
 	rc = cli_call(cli, "PlanSpec", &req.base, (ProtobufCMessage **)out);
-	if (rc == BERTH__V1__CODE__INVALID_ARGUMENT)
-		print_mistakes(cli, f);
+	if (rc != 0)
+		print_mistakes(cli, f); /* each detail berthd named, at its line */
 	return rc;
 }
 

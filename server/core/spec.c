@@ -488,7 +488,7 @@ named_in_spec(const struct spec_entry *e, const char *instance)
  * highest auto-number first, as scale_template does. *kept: services that
  * stay.
  */
-static void
+static int
 plan_count(struct call *call, struct spec_plan *plan, size_t *cap, struct spec_entry *e,
     bool *stays)
 {
@@ -518,13 +518,22 @@ plan_count(struct call *call, struct spec_plan *plan, size_t *cap, struct spec_e
 				best = i;
 			}
 		}
-		if (best == e->n_services)
-			break; /* only named ones left above N: scale_template says so */
+		if (best == e->n_services) {
+			/* Only named ones above N: a count never removes those. */
+			return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    arena_printf(&call->arena, "templates.%s.instances", e->name),
+			    "NAMED_INSTANCES_ABOVE_COUNT",
+			    "templates.%s.instances: %u is fewer than the instances with names of "
+			    "their own that run (a count removes only instance_N): list the "
+			    "names instead, or remove them",
+			    e->name, e->in->instances);
+		}
 		stays[best] = false;
 		add_change(call, plan, cap, "remove", e->name, e->services[best]->service_id,
 		    "above the count");
 		running--;
 	}
+	return 0;
 }
 
 /*
@@ -532,7 +541,7 @@ plan_count(struct call *call, struct spec_plan *plan, size_t *cap, struct spec_e
  * outdated ones a rollout replaces, and those the spec does not name
  * (removed with prune, else reported as unmanaged).
  */
-static void
+static int
 plan_instances(struct call *call, struct spec_plan *plan, size_t *cap, struct spec_entry *e,
     bool prune, bool makes_container)
 {
@@ -542,7 +551,8 @@ plan_instances(struct call *call, struct spec_plan *plan, size_t *cap, struct sp
 	for (size_t i = 0; i < e->n_services; i++)
 		stays[i] = strcmp(e->services[i]->status, STATUS_REMOVING) != 0;
 	if (!e->by_name) {
-		plan_count(call, plan, cap, e, stays);
+		if (plan_count(call, plan, cap, e, stays) != 0)
+			return call->error.code;
 	} else {
 		for (size_t i = 0; i < e->in->n_instance_names; i++)
 			if (!has_instance(e, e->in->instance_names[i]))
@@ -571,6 +581,7 @@ plan_instances(struct call *call, struct spec_plan *plan, size_t *cap, struct sp
 			if (stays[i] && !named_in_spec(e, e->services[i]->instance))
 				add_change(call, plan, cap, "unmanaged", e->name,
 				    e->services[i]->service_id, "not in the spec; --prune removes it");
+	return 0;
 }
 
 /* Reads what the registry holds of each template of the spec. */
@@ -703,7 +714,8 @@ spec_plan_compute(struct call *call, const Berth__V1__Spec *spec, bool prune,
 		e->first_change = plan->n_changes;
 		if (plan_template(call, plan, &cap, e, &makes_container) != 0)
 			return call->error.code != 0 ? call->error.code : BERTH__V1__CODE__INTERNAL;
-		plan_instances(call, plan, &cap, e, prune, makes_container);
+		if ((code = plan_instances(call, plan, &cap, e, prune, makes_container)) != 0)
+			return code;
 		e->n_changes = plan->n_changes - e->first_change;
 	}
 	return fingerprint(call, spec, prune, plan);

@@ -322,6 +322,14 @@ test_prune_removes_instances_the_spec_does_not_name(void **state)
 	free(err);
 	assert_false(service_runs("specapi_green"));
 	assert_true(service_runs("specapi_blue"));
+	/* A count never removes a named instance: such a plan is refused at its line. */
+	path = write_spec("count.yaml", "templates:\n"
+					"  specapi:\n" DEMO_FIELDS(18770, 18779) "    health: {kind: http, http_path: /health, interval_s: 2}\n"
+										 "    instances: 0\n");
+	assert_int_equal(run(&out, &err, "plan", "-f", path, NULL, NULL), 2);
+	assert_contains(err, "count.yaml:12: templates.specapi.instances: 0 is fewer than");
+	free(out);
+	free(err);
 }
 
 static void
