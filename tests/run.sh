@@ -30,8 +30,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The e2e suites build their demo image (berth-demo:e2e) from $BUILD/demo when
-# it is missing: drop an old one, so that a changed demo server is what runs.
-docker image rm -f berth-demo:e2e >/dev/null 2>&1 || true
+# it is missing: drop one older than the demo server binary, so that a changed
+# server is what runs (and an up-to-date image is left for other runs).
+demo_bin="${BUILD:-build}/demo/berth-demo"
+created=$(docker image inspect -f '{{.Created}}' berth-demo:e2e 2>/dev/null || true)
+if [ -n "$created" ] && [ -f "$demo_bin" ]; then
+	created_s=$(date -d "$created" +%s 2>/dev/null || echo 0)
+	if [ "$(stat -c %Y "$demo_bin")" -gt "$created_s" ]; then
+		docker image rm -f berth-demo:e2e >/dev/null 2>&1 || true
+	fi
+fi
 
 total_passed=0
 total_failed=0

@@ -250,21 +250,23 @@ revive(struct supervisor *sv, Berth__V1__Service *row, struct supervision *s, bo
 	int64_t crash_to_start_us = sv->current.noticed_us > 0 ?
 	    clock_monotonic_us() - sv->current.noticed_us - sv->current.delay_us : -1;
 
+	/* An attempt counts whether Docker then starts it or not (a port still held, say). */
+	if (count) {
+		s->restarts++;
+		atomic_fetch_add_explicit(&restarts_total, 1, memory_order_relaxed);
+	}
 	call_init(&call, "supervisor", sv->d, sv->reg, REVIVE_TIMEOUT_MS);
 	code = lifecycle_revive(&call, row, force);
 	if (code != 0) {
-		char what[200];
+		char what[400];
 
-		snprintf(what, sizeof(what), "the restart failed: %.150s", call.error.message);
+		snprintf(what, sizeof(what), "restart %u failed: %.360s", s->restarts,
+		    call.error.message);
 		call_finish(&call);
 		crashed(sv, row, s, s->last_exit_code, false, false, what);
 		return;
 	}
 	call_finish(&call);
-	if (count) {
-		s->restarts++;
-		atomic_fetch_add_explicit(&restarts_total, 1, memory_order_relaxed);
-	}
 	snprintf(s->state, sizeof(s->state), "%s", SUPERVISOR_OK);
 	s->next_restart_at = 0;
 	put(sv, row->service_id, s);

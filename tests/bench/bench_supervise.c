@@ -219,7 +219,7 @@ probed_fleet(berth_client *c)
 		return;
 	for (int w = 0; w < WINDOWS; w++) {
 		put_template(c, true);
-		bench_sleep_ms(2500); /* the monitor reads the template again within 1 s */
+		bench_sleep_ms(3000); /* the monitor reads the template again within 1 s, probes start */
 		window(c, ids, n, &get_on, &list_on);
 		put_template(c, false);
 		bench_sleep_ms(1500);

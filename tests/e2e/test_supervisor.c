@@ -169,7 +169,7 @@ test_a_killed_service_comes_back_on_its_port_and_directory(void **state)
 	killed = clock_monotonic_ms();
 	assert_true(E2E_WAIT_UNTIL(restarts_of(s->service_id) == 1 &&
 		is(s->service_id, "running", "ok") && docker_running(s->container_name),
-	    2000 + 1000 + 1000)); /* backoff 1 s + 1 s, and Docker's own start */
+	    8000)); /* backoff 1 s + Docker's start; slack for a loaded machine (make bench times it) */
 	printf("# killed to running again: %lld ms\n", (long long)(clock_monotonic_ms() - killed));
 	r = get(s->service_id);
 	assert_non_null(r);
@@ -279,7 +279,7 @@ test_policies_decide_on_the_exit_code(void **state)
 	assert_int_equal(docker_do("stop", alw->container_id), 0);
 	assert_int_equal(docker_do("kill", no->container_id), 0);
 	assert_true(E2E_WAIT_UNTIL(restarts_of(alw->service_id) == 1 &&
-		is(alw->service_id, "running", "ok"), 4000));
+		is(alw->service_id, "running", "ok"), 8000));
 	assert_true(E2E_WAIT_UNTIL(is(no->service_id, "exited", NULL), 3000));
 	clock_sleep_ms(1500); /* deliberate: past the first backoff */
 	assert_true(is(onf->service_id, "exited", "ok"));

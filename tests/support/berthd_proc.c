@@ -202,6 +202,12 @@ berthd_proc_cleanup(struct berthd_proc *p)
 		berthd_proc_kill(p);
 	if (p->dir[0] == '\0' || p->given_dir)
 		return;
+	/* BERTH_TEST_KEEP_DIRS=1 keeps berthd's directory (its log) to look at afterwards. */
+	if (getenv("BERTH_TEST_KEEP_DIRS") != NULL) {
+		fprintf(stderr, "kept %s\n", p->dir);
+		p->dir[0] = '\0';
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", p->dir);
