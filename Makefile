@@ -41,6 +41,9 @@ NNG_LIBS ?= -lnng
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS ?= -lcmocka
+# The CLI alone reads YAML (berth plan/apply -f berth.yaml): libyaml.
+CLI_PKGS := yaml-0.1
+CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
@@ -155,7 +158,7 @@ $(LIBSO): $(LIB_OBJ) $(COMMON_OBJ) client/libberth.map
 	ln -sf libberth.so.$(VERSION) $(BUILD)/libberth.so
 
 $(BERTH): $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,client/cli/main.c) $(CLI_OBJ) $(COMMON_JSON_OBJ) $(LIBA) $(LDLIBS) $(CLI_LIBS)
 
 $(BUILD)/berth.pc: client/berth.pc.in
 	sed $(PC_SED) $< > $@
@@ -179,7 +182,7 @@ check-layers:
 define link_test
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -Iserver -Iclient/cli $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LIBS) $(CMOCKA_LIBS)
 endef
 TEST_LINK := $(TEST_SUPPORT) $(SERVER_OBJ) $(CLI_OBJ) $(LIB_OBJ) $(COMMON_OBJ) $(COMMON_JSON_OBJ)
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_LINK) | $(GEN_HDR)
@@ -344,6 +347,7 @@ install: all $(PY_GEN)
 	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
 	$(INSTALL) -m 755 client/python/example.py $(D)$(DATADIR)/berth/examples/example.py
 	$(INSTALL) -m 755 tests/e2e/nngcat_health.sh $(D)$(DATADIR)/berth/examples/nngcat_health.sh
+	$(INSTALL) -m 644 client/cli/examples/berth.yaml $(D)$(DATADIR)/berth/examples/berth.yaml
 	sed -e 's|@VERSION@|$(VERSION)|' server/daemon/berthd.8 > $(D)$(MANDIR)/man8/berthd.8
 	sed -e 's|@VERSION@|$(VERSION)|' client/cli/berth.1 > $(D)$(MANDIR)/man1/berth.1
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' server/daemon/berthd.service > $(D)$(SYSTEMDUNITDIR)/berthd.service
@@ -364,6 +368,7 @@ uninstall:
 	    $(addprefix $(D)$(DATADIR)/berth/migrations/,$(notdir $(MIGRATIONS))) \
 	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
 	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \
+	    $(D)$(DATADIR)/berth/examples/berth.yaml \
 	    $(D)$(MANDIR)/man8/berthd.8 $(D)$(MANDIR)/man1/berth.1 \
 	    $(D)$(SYSTEMDUNITDIR)/berthd.service $(D)$(BASHCOMPDIR)/berth
 	rm -rf $(D)$(PYTHONDIR)/__pycache__ $(D)$(PYTHONDIR)/berth/v1/__pycache__

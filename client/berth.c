@@ -428,6 +428,32 @@ st_busy(const berth_status *st)
 }
 
 /*
+ * The calling thread's last failed answer with ErrorDetails, kept for
+ * berth_last_error_details until the thread's next call (its envelope's
+ * arena; NULL when none).
+ */
+static _Thread_local struct reply_arena *last_failure_arena;
+static _Thread_local Berth__V1__RpcResponse *last_failure;
+
+static void
+forget_last_failure(void)
+{
+	reply_arena_free(last_failure_arena);
+	last_failure_arena = NULL;
+	last_failure = NULL;
+}
+
+size_t
+berth_last_error_details(const Berth__V1__ErrorDetail *const **out)
+{
+	*out = NULL;
+	if (last_failure == NULL)
+		return 0;
+	*out = (const Berth__V1__ErrorDetail *const *)last_failure->details;
+	return last_failure->n_details;
+}
+
+/*
  * Decodes berthd's answer (freed here) into *reply (an arena; NULL unless
  * OK) and *st. Returns the call's code.
  */
@@ -439,6 +465,7 @@ decode_reply(const ProtobufCMethodDescriptor *m, nng_msg *answer, ProtobufCMessa
 	struct reply_arena *envelope, *result;
 	int code;
 
+	forget_last_failure();
 	/* The envelope (with its copy of the payload) and the reply: an arena each. */
 	envelope = reply_arena_new();
 	result = reply_arena_new();
@@ -458,6 +485,11 @@ decode_reply(const ProtobufCMethodDescriptor *m, nng_msg *answer, ProtobufCMessa
 		if (st != NULL && resp->n_details > 0) {
 			snprintf(st->field, sizeof(st->field), "%s", resp->details[0]->field);
 			snprintf(st->reason, sizeof(st->reason), "%s", resp->details[0]->reason);
+		}
+		if (resp->n_details > 0) {
+			last_failure_arena = envelope; /* kept for berth_last_error_details */
+			last_failure = resp;
+			envelope = NULL;
 		}
 	} else if ((*reply = protobuf_c_message_unpack(m->output, reply_arena_allocator(result),
 			resp->payload.len, resp->payload.data)) == NULL) {
@@ -491,6 +523,7 @@ berth_call_with_id(berth_client *c, const char *method, const char *request_id,
 	if (st == NULL)
 		st = &own; /* the retry below reads the reason */
 	*reply = NULL;
+	forget_last_failure();
 	index = rpc_method_find(method);
 	if (index < 0)
 		return set_status(st, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", method);

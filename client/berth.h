@@ -106,6 +106,15 @@ int berth_call(berth_client *c, const char *method, const ProtobufCMessage *requ
 int berth_call_with_id(berth_client *c, const char *method, const char *request_id,
     const ProtobufCMessage *request, ProtobufCMessage **reply, berth_status *status);
 
+/*
+ * Every ErrorDetail of the calling thread's last berth_call that failed
+ * with details (berth_status names only the first): a spec's PlanSpec
+ * lists each of its mistakes this way. *out points into libberth's memory
+ * for this thread, valid until the thread's next berth_call; returns how
+ * many (0 and *out NULL when the last call had none).
+ */
+size_t berth_last_error_details(const Berth__V1__ErrorDetail *const **out);
+
 /* Frees a reply from berth_call. NULL is fine. */
 void berth_reply_free(ProtobufCMessage *reply);
 

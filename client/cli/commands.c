@@ -212,6 +212,29 @@ const struct cli_command cli_commands[] = {
 	    "and once it is healthy (or running steadily) the old one is removed.\n"
 	    "Follows the rollout, a line per instance, and exits 2 when it fails.\n",
 	    cli_cmd_rollout },
+	{ "plan", NULL, "plan -f FILE [--prune]",
+	    "Show what applying a spec file would change (PlanSpec)",
+	    "Options:\n"
+	    "  -f, --file FILE   the spec (YAML: templates: NAME: fields as in the\n"
+	    "                    proto, and instances: N or [names]; absent: 1)\n"
+	    "  --prune           also remove instances of the spec's templates that\n"
+	    "                    it does not name\n"
+	    "\n"
+	    "Prints one line per change (+ template, ~ template: fields, + launch,\n"
+	    "- remove, ~ rollout, ! unmanaged) or \"No changes.\". Every mistake in\n"
+	    "the file is printed at its line (FILE:LINE: path: what); exit 2.\n",
+	    cli_cmd_plan },
+	{ "apply", NULL, "apply -f FILE [--prune] [--yes]",
+	    "Make a spec file so: its plan, then ApplySpec",
+	    "Options:\n"
+	    "  -f, --file FILE   the spec, as for plan\n"
+	    "  --prune           also remove instances the spec does not name\n"
+	    "  --yes             do not ask (required when stdin is not a terminal)\n"
+	    "\n"
+	    "Prints the plan, asks on a terminal, then applies exactly that plan:\n"
+	    "if anything changed in between, berthd refuses (exit 2) and nothing is\n"
+	    "done. Prints each change made.\n",
+	    cli_cmd_apply },
 	{ "stats", NULL, "stats", "Service counts and used ports (GetStats)", NULL, cli_cmd_stats },
 	{ "status", NULL, "status [--watch [SEC]]", "Statistics and every service (GetStatus)",
 	    "Options:\n"

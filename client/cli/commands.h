@@ -38,6 +38,10 @@ int cli_cmd_rollout(struct cli *cli, const struct cli_command *cmd, int argc, ch
 /* cmd_scale.c: ScaleTemplate. */
 int cli_cmd_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
+/* cmd_spec.c: PlanSpec and ApplySpec from a berth.yaml file. */
+int cli_cmd_plan(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_apply(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
 /* cmd_ops.c: berthd itself. */
 int cli_cmd_health(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);

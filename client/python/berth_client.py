@@ -422,6 +422,20 @@ class Client:
     def delete_template(self, name):
         self.call("DeleteTemplate", berth_pb2.DeleteTemplateRequest(name=name))
 
+    def plan_spec(self, spec, prune=False):
+        """The PlanSpecResponse (changes, fingerprint) of a berth_pb2.Spec;
+        nothing changes. A spec with mistakes raises BerthError
+        INVALID_ARGUMENT with one detail per mistake
+        (field "templates.NAME.FIELD")."""
+        return self.call("PlanSpec", berth_pb2.PlanSpecRequest(spec=spec, prune=prune))
+
+    def apply_spec(self, spec, fingerprint, prune=False):
+        """Applies the plan named by `fingerprint` (from plan_spec; "" applies
+        the plan of now); returns the ApplySpecResponse (applied, rollouts).
+        FAILED_PRECONDITION when the plan changed since."""
+        return self.call("ApplySpec", berth_pb2.ApplySpecRequest(
+            spec=spec, prune=prune, fingerprint=fingerprint))
+
     def launch(self, template, instance="", port=0, request_id=None):
         """Launches an instance; returns the LaunchServiceResponse (service, skipped_ports)."""
         return self.call("LaunchService", berth_pb2.LaunchServiceRequest(

@@ -106,6 +106,31 @@ class RegistryCalls(unittest.TestCase):
             finally:
                 c.delete_template("pyrev")
 
+    def test_plan_and_apply_a_spec(self):
+        t = berth_pb2.Template(name="pyspec", image="x:1", container_port=80,
+                               port_range_start=9400)
+        spec = berth_pb2.Spec(templates=[berth_pb2.SpecTemplate(template=t, instances=0)])
+        with client() as c:
+            try:
+                plan = c.plan_spec(spec)
+                self.assertEqual([ch.action for ch in plan.changes], ["create_template"])
+                self.assertEqual(len(plan.fingerprint), 64)
+                applied = c.apply_spec(spec, plan.fingerprint)
+                self.assertEqual([ch.action for ch in applied.applied], ["create_template"])
+                self.assertEqual(list(c.plan_spec(spec).changes), [])
+                with self.assertRaises(BerthError) as cm:
+                    c.apply_spec(spec, plan.fingerprint)  # the plan of before
+                self.assertEqual(cm.exception.code_name, "FAILED_PRECONDITION")
+                bad = berth_pb2.Template(name="pyspec", image="x:1", container_port=0,
+                                         port_range_start=9400, mount_path="rel")
+                with self.assertRaises(BerthError) as cm:
+                    c.plan_spec(berth_pb2.Spec(templates=[berth_pb2.SpecTemplate(template=bad)]))
+                self.assertEqual([d.field for d in cm.exception.details],
+                                 ["templates.pyspec.container_port",
+                                  "templates.pyspec.mount_path"])
+            finally:
+                c.delete_template("pyspec")
+
     def test_wrong_request_type_is_invalid_argument(self):
         with client() as c, self.assertRaises(BerthError) as cm:
             c.call("GetTemplate", berth_pb2.HealthRequest())

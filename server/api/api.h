@@ -50,5 +50,7 @@ int rpc_scale_template(struct call *call, const ProtobufCMessage *req, ProtobufC
 int rpc_start_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_control_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_plan_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_apply_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 #endif

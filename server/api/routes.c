@@ -36,6 +36,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "StartRollout", rpc_start_rollout, true, RPC_ROLE_OPERATOR },
 	{ "GetRollout", rpc_get_rollout, false, RPC_ROLE_VIEWER },
 	{ "ControlRollout", rpc_control_rollout, true, RPC_ROLE_OPERATOR },
+	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
+	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

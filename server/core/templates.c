@@ -114,29 +114,29 @@ check_probe_reachable(struct call *call, const Berth__V1__HealthCheck *h)
 	    h->kind);
 }
 
-int
-template_put(struct call *call, const Berth__V1__Template *in, struct template_put_result *result,
-    Berth__V1__Template **stored)
+void
+template_normalize(struct call *call, const Berth__V1__Template *in, Berth__V1__Template *out)
 {
-	Berth__V1__Template normal, *t = NULL;
+	/* What is checked is what is stored and used: "//" is "/". */
+	*out = *in;
+	out->mount_path = normalized_path(call, in->mount_path);
+	out->build_context = normalized_path(call, in->build_context);
+	/* The restart policy's defaults are stored, so every read shows them. */
+	if (out->restart[0] == '\0')
+		out->restart = "on-failure";
+	if (out->max_restarts == 0)
+		out->max_restarts = TEMPLATE_MAX_RESTARTS;
+	if (out->restart_window_s == 0)
+		out->restart_window_s = TEMPLATE_RESTART_WINDOW_S;
+}
+
+int
+template_check(struct call *call, const Berth__V1__Template *t)
+{
 	struct error err;
 	char resolved[PATH_MAX], why[PATH_MAX + 128];
 	int code;
 
-	/* What is checked is what is stored and used: "//" is "/". */
-	if (in != NULL) {
-		normal = *in;
-		normal.mount_path = normalized_path(call, in->mount_path);
-		normal.build_context = normalized_path(call, in->build_context);
-		/* The restart policy's defaults are stored, so every read shows them. */
-		if (normal.restart[0] == '\0')
-			normal.restart = "on-failure";
-		if (normal.max_restarts == 0)
-			normal.max_restarts = TEMPLATE_MAX_RESTARTS;
-		if (normal.restart_window_s == 0)
-			normal.restart_window_s = TEMPLATE_RESTART_WINDOW_S;
-		t = &normal;
-	}
 	if (validate_template(t, &err) != 0)
 		return call_fail_error(call, &err);
 	if ((code = check_probe_reachable(call, t->health)) != 0)
@@ -148,6 +148,22 @@ template_put(struct call *call, const Berth__V1__Template *in, struct template_p
 		sizeof(resolved), why, sizeof(why)) != 0)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "template.build_context", "OUTSIDE_BUILD_ROOT", "template.build_context: %s", why);
+	return 0;
+}
+
+int
+template_put(struct call *call, const Berth__V1__Template *in, struct template_put_result *result,
+    Berth__V1__Template **stored)
+{
+	Berth__V1__Template normal, *t = NULL;
+	int code;
+
+	if (in != NULL) {
+		template_normalize(call, in, &normal);
+		t = &normal;
+	}
+	if ((code = template_check(call, t)) != 0)
+		return code;
 	code = registry_template_write(call_registry(call), &call->arena, t, result);
 	if (code != 0)
 		return call_fail_error(call, registry_error(call_registry(call)));

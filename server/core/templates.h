@@ -29,6 +29,20 @@ int template_lookup(struct call *call, const char *field, const char *name,
 int template_list(struct call *call, Berth__V1__Template ***out, size_t *n);
 
 /*
+ * `in` in the form berth stores (paths normalized, the restart policy's
+ * defaults filled in) into *out: shallow, strings in the call's arena or
+ * shared with `in`.
+ */
+void template_normalize(struct call *call, const Berth__V1__Template *in, Berth__V1__Template *out);
+
+/*
+ * Every check template_put makes before it stores a normalized template
+ * (validation, a probe berthd can reach, secrets to keep, the build root),
+ * reported through the call. Nothing is stored.
+ */
+int template_check(struct call *call, const Berth__V1__Template *t);
+
+/*
  * Validates and stores `t` (a build context must lie under the build
  * root), then loads what is stored now into *stored. *result says whether
  * it was created, whether a revision was made (store/registry.h), which

@@ -377,6 +377,7 @@ test_make_install_pkg_config_program_and_uninstall(void **state)
 		"include/berth/berth/v1/berth.pb-c.h", "share/berth/proto/berth/v1/berth.proto",
 		"share/berth/python/berth_client.py", "share/berth/python/berth/v1/berth_pb2.py",
 		"share/berth/examples/example.py", "share/berth/examples/nngcat_health.sh",
+		"share/berth/examples/berth.yaml",
 		"share/man/man8/berthd.8", "share/man/man1/berth.1",
 		"lib/systemd/system/berthd.service", "share/bash-completion/completions/berth" };
 	char *work = install_work;

@@ -336,6 +336,7 @@ static const struct {
 	{ "GetCleanupStatus", VIEWER },
 	{ "ListTemplateRevisions", VIEWER },
 	{ "GetRollout", VIEWER },
+	{ "PlanSpec", VIEWER },
 	{ "LaunchService", OPERATOR },
 	{ "StopService", OPERATOR },
 	{ "RestartService", OPERATOR },
@@ -350,6 +351,7 @@ static const struct {
 	{ "ForceCleanupAll", ADMIN },
 	{ "Shutdown", ADMIN },
 	{ "UpdateTemplate", ADMIN },
+	{ "ApplySpec", ADMIN },
 };
 
 #define N_REQUIRED (sizeof(required) / sizeof(required[0]))
