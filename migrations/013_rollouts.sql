@@ -23,6 +23,11 @@ CREATE TABLE rollouts (
     UNIQUE (template, seq)
 ) STRICT;
 
+-- One running or paused rollout per template, also for two StartRollouts
+-- checking at the same instant (the second insert fails).
+CREATE UNIQUE INDEX rollouts_one_active ON rollouts (template)
+    WHERE state IN ('running', 'paused');
+
 CREATE TABLE rollout_instances (
     rollout_id       TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,
     position         INTEGER NOT NULL,

@@ -78,8 +78,12 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 	sqlite3_bind_int64(st, 8, r->min_ready_s);
 	sqlite3_bind_text(st, 9, r->started_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, r->message, -1, SQLITE_STATIC);
-	if (run(reg, st) != 0)
+	if (run(reg, st) != 0) {
+		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_UNIQUE)
+			registry_fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
+			    "a rollout of template %s is running (started a moment ago)", r->template_);
 		goto fail;
+	}
 	for (size_t i = 0; i < r->n_instances; i++) {
 		const Berth__V1__RolloutInstance *in = r->instances[i];
 
