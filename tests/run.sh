@@ -41,6 +41,25 @@ if [ -n "$created" ] && [ -f "$demo_bin" ]; then
 	fi
 fi
 
+# A binary killed by the timeout or a signal never ran its teardown: remove
+# the containers of test berthds (data dirs under $TMPDIR/berth-test-* and
+# berth-chaos-*) that no running process names any more.
+remove_orphaned_test_containers() {
+	command -v docker >/dev/null 2>&1 || return 0
+	docker ps -a --filter label=berth.managed=true \
+		--format '{{.ID}} {{.Label "berth.data_dir"}}' 2>/dev/null |
+		while read -r id dir; do
+			case "$dir" in
+			*/berth-test-*/* | */berth-chaos-*/*) ;;
+			*) continue ;;
+			esac
+			root=${dir%/*}
+			if ! grep -qsF "$root" /proc/[0-9]*/cmdline; then
+				docker rm -f "$id" >/dev/null 2>&1 || true
+			fi
+		done
+}
+
 total_passed=0
 total_failed=0
 total_skipped=0
@@ -103,6 +122,9 @@ for bin in "$@"; do
 	# Failures the summary cannot show: a timeout, a signal, no summary,
 	# or a non-zero exit although every test passed.
 	why=""
+	if [ "$rc" -eq 124 ] || [ "$rc" -gt 128 ]; then
+		remove_orphaned_test_containers
+	fi
 	if [ "$rc" -eq 124 ]; then
 		why="killed after the ${timeout_s}s timeout (TEST_TIMEOUT)"
 	elif [ "$rc" -gt 128 ] && [ "$rc" -ne "$failed" ]; then
