@@ -17,52 +17,10 @@
 #include "core/berthd.h"
 #include "base/log.h"
 #include "store/migrate.h"
+#include "registry_fixture.h"
 #include "store/registry.h"
 #include "store/store_internal.h"
 
-
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct registry *reg;
-	struct arena arena;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-registry-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, &err) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err.message);
-		return -1;
-	}
-	arena_init(&f->arena);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	arena_reset(&f->arena);
-	registry_close(f->reg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
 
 static void
 exec_ok(sqlite3 *db, const char *sql)
@@ -116,7 +74,7 @@ put_ok(struct registry *reg, const Berth__V1__Template *t, bool expect_created)
 static void
 test_open_turns_on_wal_foreign_keys_and_busy_timeout(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	sqlite3 *db = registry_db(f->reg);
 
 	assert_string_equal(query_text(&f->arena, db, "PRAGMA journal_mode"), "wal");
@@ -127,7 +85,7 @@ test_open_turns_on_wal_foreign_keys_and_busy_timeout(void **state)
 static void
 test_open_with_migrate_reaches_newest_schema(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 
 	assert_int_equal(migrate_version(registry_db(f->reg)),
 	    migrations[migrations_count - 1].version);
@@ -148,7 +106,7 @@ test_open_in_missing_directory_fails_with_path(void **state)
 static void
 test_open_refuses_database_of_newer_berthd(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct registry *reg = NULL;
 	char sql[64];
 	struct error err = { 0 };
@@ -163,7 +121,7 @@ test_open_refuses_database_of_newer_berthd(void **state)
 static void
 test_open_without_migrate_leaves_schema_alone(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct registry *reg;
 	char path[160];
 	struct error err = { 0 };
@@ -194,7 +152,7 @@ test_list_returns_seeds_sorted_by_name(void **state)
 {
 	static const char *const names[] = { "auth_service", "buckets", "database_service", "db",
 		"file_manager" };
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template **list;
 	size_t n;
 
@@ -207,7 +165,7 @@ test_list_returns_seeds_sorted_by_name(void **state)
 static void
 test_list_stays_sorted_past_its_initial_capacity(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template **list;
 	size_t n;
 
@@ -232,7 +190,7 @@ test_list_stays_sorted_past_its_initial_capacity(void **state)
 static void
 test_get_seed_returns_its_fields(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template *t = NULL;
 
 	assert_int_equal(registry_template_get(f->reg, &f->arena, "db", &t), 0);
@@ -252,7 +210,7 @@ test_get_seed_returns_its_fields(void **state)
 static void
 test_get_unknown_is_not_found(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template *t = NULL;
 
 	assert_int_equal(registry_template_get(f->reg, &f->arena, "nope", &t),
@@ -264,7 +222,7 @@ test_get_unknown_is_not_found(void **state)
 static void
 test_get_treats_sql_metacharacters_as_data(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template *t = NULL;
 
 	assert_int_equal(registry_template_get(f->reg, &f->arena, "x' OR '1'='1", &t),
@@ -280,7 +238,7 @@ test_get_treats_sql_metacharacters_as_data(void **state)
 static void
 test_put_creates_then_replaces(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web");
 	Berth__V1__Template *got;
 	Berth__V1__Template **list;
@@ -308,7 +266,7 @@ test_put_round_trips_every_field_including_quoted_and_unicode_lists(void **state
 		"EMPTY=",
 	};
 	static char *command[] = { "sh", "-c", "echo \"hi\" 'there' \\n \xc3\xbc", "", "--x=\"[]\"" };
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("full");
 	Berth__V1__Template *got;
 
@@ -349,7 +307,7 @@ test_put_replacing_with_empty_lists_clears_them(void **state)
 {
 	static char *env[] = { "A=1" };
 	static char *command[] = { "run" };
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("lists");
 	Berth__V1__Template *got;
 
@@ -369,7 +327,7 @@ test_put_replacing_with_empty_lists_clears_them(void **state)
 static void
 test_put_violating_a_constraint_fails_and_rolls_back(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template bad = make_template("bad");
 	Berth__V1__Template good = make_template("good");
 	Berth__V1__Template *got;
@@ -392,7 +350,7 @@ test_put_violating_a_constraint_fails_and_rolls_back(void **state)
 static void
 test_delete_removes_template(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("gone");
 	Berth__V1__Template *got;
 
@@ -407,7 +365,7 @@ test_delete_removes_template(void **state)
 static void
 test_delete_unknown_is_not_found(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 
 	assert_int_equal(registry_template_delete(f->reg, "nope"), BERTH__V1__CODE__NOT_FOUND);
 	assert_non_null(strstr(registry_error(f->reg)->message, "nope"));
@@ -416,7 +374,7 @@ test_delete_unknown_is_not_found(void **state)
 static void
 test_delete_template_in_use_is_failed_precondition(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template *got;
 
 	exec_ok(registry_db(f->reg),
@@ -437,7 +395,7 @@ test_delete_template_in_use_is_failed_precondition(void **state)
 static void
 test_foreign_key_refuses_service_of_unknown_template(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	int rc = sqlite3_exec(registry_db(f->reg),
 	    "INSERT INTO services (service_id, template, instance, container_name, port, "
 	    "project_dir, created_at, updated_at) VALUES ('x_1', 'no_such_template', '1', 'x_1', "
@@ -452,7 +410,7 @@ test_foreign_key_refuses_service_of_unknown_template(void **state)
 static void
 test_template_names_are_sorted_and_comma_separated(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	char *names = NULL;
 
 	assert_int_equal(registry_template_names(f->reg, &f->arena, &names), 0);
@@ -464,7 +422,7 @@ test_template_names_of_empty_registry_is_empty_string(void **state)
 {
 	static const char *const seeds[] = { "auth_service", "buckets", "database_service", "db",
 		"file_manager" };
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	char *names = NULL;
 
 	for (size_t i = 0; i < 5; i++)
@@ -479,7 +437,7 @@ test_template_names_of_empty_registry_is_empty_string(void **state)
 static void
 test_write_on_one_connection_is_visible_on_another(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct registry *other;
 	Berth__V1__Template t = make_template("shared");
 	Berth__V1__Template *got;
@@ -509,7 +467,7 @@ test_write_on_one_connection_is_visible_on_another(void **state)
 static void
 test_read_on_one_connection_does_not_block_write_on_another(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct registry *other;
 	Berth__V1__Template t = make_template("during_read");
 	sqlite3_stmt *st;
@@ -531,7 +489,7 @@ test_read_on_one_connection_does_not_block_write_on_another(void **state)
 static void
 test_generation_moves_with_changes_to_services_only(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web");
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
 	Berth__V1__GetStatsResponse stats = BERTH__V1__GET_STATS_RESPONSE__INIT;
@@ -603,7 +561,7 @@ insert_instance(struct registry *reg, const char *instance, unsigned number, uns
 static void
 test_instance_next_is_the_lowest_free_number(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web");
 	unsigned number = 0;
 
@@ -646,7 +604,7 @@ test_instance_next_is_the_lowest_free_number(void **state)
 static void
 test_instance_next_reads_only_the_index(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	sqlite3_stmt *st;
 	bool covering = false;
 
@@ -696,7 +654,7 @@ assert_strings(char **got, size_t n, const char *const *want, size_t n_want)
 static void
 test_secrets_read_as_masked_and_values_only_for_launch(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web"), *got, **list;
 	char *env[] = { "PLAIN=1" }, *secrets[] = { "DB_PASSWORD=hunter2=x", "API_KEY=k3y" };
 	static const char *const masked[] = { "API_KEY=***", "DB_PASSWORD=***" };
@@ -731,7 +689,7 @@ test_secrets_read_as_masked_and_values_only_for_launch(void **state)
 static void
 test_secrets_put_keeps_masked_replaces_new_and_deletes_unlisted(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web"), *got;
 	char *first[] = { "KEEP=old1", "REPLACE=old2", "DROP=old3" };
 	static const char *const after[] = { "ADDED=new4", "KEEP=old1", "REPLACE=new2" };
@@ -768,7 +726,7 @@ test_secrets_put_keeps_masked_replaces_new_and_deletes_unlisted(void **state)
 static void
 test_secrets_put_mask_without_stored_value_fails_and_rolls_back(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web"), *got;
 	char *first[] = { "A=1" }, *second[] = { "A=2", "B=***" };
 	char **real;
@@ -795,7 +753,7 @@ test_secrets_put_mask_without_stored_value_fails_and_rolls_back(void **state)
 static void
 test_secrets_go_with_their_template(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template("web");
 	char *secrets[] = { "A=1" };
 	char **real;
@@ -819,7 +777,7 @@ test_secrets_go_with_their_template(void **state)
 int
 main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, registry_fixture_setup, registry_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_open_turns_on_wal_foreign_keys_and_busy_timeout),
 		T(test_open_with_migrate_reaches_newest_schema),

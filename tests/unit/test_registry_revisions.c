@@ -18,51 +18,9 @@
 
 #include "template_fields.h"
 #include "store/migrate.h"
+#include "registry_fixture.h"
 #include "store/registry.h"
 #include "store/store_internal.h"
-
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct registry *reg;
-	struct arena arena;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-revisions-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, &err) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err.message);
-		return -1;
-	}
-	arena_init(&f->arena);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	arena_reset(&f->arena);
-	registry_close(f->reg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
 
 static char *env_v1[] = { "MODE=one", "LEVEL=2" };
 static char *env_v2[] = { "MODE=two", "LEVEL=2" };
@@ -87,7 +45,7 @@ make_template(void)
 }
 
 static struct template_put_result
-write_ok(struct fixture *f, const Berth__V1__Template *t)
+write_ok(struct registry_fixture *f, const Berth__V1__Template *t)
 {
 	struct template_put_result r;
 	int code = registry_template_write(f->reg, &f->arena, t, &r);
@@ -109,7 +67,7 @@ listed(char **list, size_t n, const char *name)
 static void
 test_first_write_is_revision_1_created(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template(), *got;
 	Berth__V1__TemplateRevision *r;
 	struct template_put_result res = write_ok(f, &t);
@@ -132,7 +90,7 @@ test_first_write_is_revision_1_created(void **state)
 static void
 test_put_without_change_makes_no_revision(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	struct template_put_result res;
 	Berth__V1__TemplateRevision **list;
@@ -151,7 +109,7 @@ test_put_without_change_makes_no_revision(void **state)
 static void
 test_description_alone_makes_no_revision(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	struct template_put_result res;
 
@@ -167,7 +125,7 @@ test_description_alone_makes_no_revision(void **state)
 static void
 test_change_makes_next_revision_with_summary(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template(), *got;
 	Berth__V1__TemplateRevision **list, *old;
 	struct template_put_result res;
@@ -199,7 +157,7 @@ test_change_makes_next_revision_with_summary(void **state)
 static void
 test_unknown_revision_is_not_found(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	Berth__V1__TemplateRevision *r;
 
@@ -212,7 +170,7 @@ test_unknown_revision_is_not_found(void **state)
 static void
 test_reset_fields_are_those_set_before_and_zero_now(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	struct template_put_result res;
 
@@ -232,7 +190,7 @@ test_reset_fields_are_those_set_before_and_zero_now(void **state)
 static void
 test_secret_value_change_is_a_revision_without_the_value(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	char *secret_a[] = { "TOKEN=alpha-value" }, *secret_b[] = { "TOKEN=beta-value" };
 	char *secret_keep[] = { "TOKEN=***" };
@@ -271,7 +229,7 @@ test_secret_value_change_is_a_revision_without_the_value(void **state)
 static void
 test_service_outdated_after_revision(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = make_template();
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT, *got;
 	uint64_t generation;
@@ -344,7 +302,7 @@ test_template_fields_walk(void **state)
 static void
 test_migration_012_makes_revision_1_of_what_is_there(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	char path[160];
 	sqlite3 *db;
 	struct error err = { 0 };
@@ -393,7 +351,7 @@ test_migration_012_makes_revision_1_of_what_is_there(void **state)
 int
 main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, registry_fixture_setup, registry_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_first_write_is_revision_1_created),
 		T(test_put_without_change_makes_no_revision),

@@ -13,53 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry_fixture.h"
 #include "store/registry.h"
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct registry *reg;
-	struct arena arena;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-rollouts-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, &err) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err.message);
-		return -1;
-	}
-	arena_init(&f->arena);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	arena_reset(&f->arena);
-	registry_close(f->reg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
 static Berth__V1__Rollout *
-rollout(struct fixture *f, const char *state)
+rollout(struct registry_fixture *f, const char *state)
 {
 	Berth__V1__Rollout *r = ARENA_NEW(&f->arena, Berth__V1__Rollout);
 
@@ -77,7 +35,7 @@ rollout(struct fixture *f, const char *state)
 static void
 test_one_active_rollout_per_template(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	Berth__V1__Rollout *first = rollout(f, "running"), *second = rollout(f, "running");
 	bool created;
@@ -107,7 +65,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_one_active_rollout_per_template, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_active_rollout_per_template, registry_fixture_setup, registry_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,50 +15,8 @@
 #include <string.h>
 
 #include "core/supervisor.h"
+#include "registry_fixture.h"
 #include "store/registry.h"
-
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct registry *reg;
-	struct arena arena;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct error err = { 0 };
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-supervision-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
-	if (registry_open(&f->reg, f->path, true, &err) != 0) {
-		fprintf(stderr, "registry_open: %s\n", err.message);
-		return -1;
-	}
-	arena_init(&f->arena);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	arena_reset(&f->arena);
-	registry_close(f->reg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
 
 static void
 test_backoff_doubles_from_one_second_up_to_five_minutes(void **state)
@@ -75,7 +33,7 @@ test_backoff_doubles_from_one_second_up_to_five_minutes(void **state)
 
 /* A template "web" (policy `restart`) and one running service of it, with an override. */
 static void
-add_service(struct fixture *f, const char *restart, const char *override)
+add_service(struct registry_fixture *f, const char *restart, const char *override)
 {
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	Berth__V1__Service s = BERTH__V1__SERVICE__INIT;
@@ -97,14 +55,14 @@ add_service(struct fixture *f, const char *restart, const char *override)
 	s.port = 9000;
 	s.project_dir = "/tmp/x";
 	s.status = "running";
-	s.restart = (char *)override;
+	s.restart = (char *) override;
 	assert_int_equal(registry_service_insert(f->reg, &s), 0);
 }
 
 static void
 test_policy_in_force_is_the_override_else_the_template(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct supervision sv;
 	Berth__V1__Service *row;
 
@@ -133,7 +91,7 @@ test_policy_in_force_is_the_override_else_the_template(void **state)
 static void
 test_supervision_round_trips_and_the_operator_resets_it(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	struct supervision sv;
 	Berth__V1__Service *row;
 
@@ -183,7 +141,7 @@ test_supervision_round_trips_and_the_operator_resets_it(void **state)
 static void
 test_template_health_check_round_trips(void **state)
 {
-	struct fixture *f = *state;
+	struct registry_fixture *f = *state;
 	static char *argv[] = { "/bin/check", "--deep" };
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	Berth__V1__HealthCheck h = BERTH__V1__HEALTH_CHECK__INIT;
@@ -236,11 +194,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_doubles_from_one_second_up_to_five_minutes),
 		cmocka_unit_test_setup_teardown(test_policy_in_force_is_the_override_else_the_template,
-		    setup, teardown),
+		    registry_fixture_setup, registry_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_supervision_round_trips_and_the_operator_resets_it,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_template_health_check_round_trips, setup,
-		    teardown),
+		    registry_fixture_setup, registry_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_template_health_check_round_trips, registry_fixture_setup,
+		    registry_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
