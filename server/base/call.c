@@ -107,3 +107,17 @@ call_expired(const struct call *call)
 {
 	return call_remaining_ms(call) == 0;
 }
+
+bool
+call_park(struct call *call, int64_t until_ms, int poll_ms, unsigned channel)
+{
+	if (until_ms > call->deadline_ms)
+		until_ms = call->deadline_ms;
+	if (!call->may_park || until_ms <= clock_monotonic_ms())
+		return false;
+	call->parked = true;
+	call->park_until_ms = until_ms;
+	call->park_poll_ms = poll_ms > 0 ? poll_ms : 0;
+	call->park_channel = channel;
+	return true;
+}

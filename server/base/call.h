@@ -52,6 +52,21 @@ struct call {
 	const void *resumed_detail;
 	size_t resumed_detail_len;
 
+	/*
+	 * Long polls (WatchEvents, GetServiceLogs with follow). A transport
+	 * that can hold a call without holding a thread sets may_park. A
+	 * handler with nothing to answer yet calls call_park() and, when it
+	 * returns true, returns OK without filling its response: the transport
+	 * sends nothing and runs the whole request again, as a fresh call, when
+	 * call_wake(channel) is called, every poll_ms (if not 0), and finally at
+	 * until_ms, that last time with may_park false so the handler answers.
+	 */
+	bool may_park;
+	bool parked;              /* set by call_park */
+	int64_t park_until_ms;    /* monotonic ms */
+	int park_poll_ms;         /* 0: only when woken or at park_until_ms */
+	unsigned park_channel;    /* enum call_wake_channel */
+
 	/* Outcome, set by call_fail*(): the code, the message, the first field. */
 	struct error error;
 	Berth__V1__ErrorDetail *details[CALL_DETAILS_MAX];
@@ -86,6 +101,20 @@ void call_clear_failure(struct call *call);
  * names a field. Returns err->code.
  */
 int call_fail_error(struct call *call, const struct error *err);
+
+/* What a parked call waits for, besides its poll period and its end. */
+enum call_wake_channel {
+	CALL_WAKE_NONE = 0,
+	CALL_WAKE_EVENTS = 1, /* a berth event was published */
+};
+
+/*
+ * Asks the transport to hold the call until woken on `channel`, every
+ * poll_ms, or until_ms (capped at the call's deadline). Returns false when
+ * the transport cannot park it (may_park is false, or the time is up): the
+ * handler must answer now.
+ */
+bool call_park(struct call *call, int64_t until_ms, int poll_ms, unsigned channel);
 
 /* Milliseconds left before the deadline; 0 when it has passed. */
 int64_t call_remaining_ms(const struct call *call);

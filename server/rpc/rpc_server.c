@@ -1059,3 +1059,30 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	arena_reset(&call.arena);
 	return code;
 }
+
+/* Until parking lands: every submitted call is answered on the calling thread. */
+int
+rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, rpc_done_fn done, void *arg)
+{
+	void *reply;
+	size_t reply_len;
+	int code = rpc_server_handle_bytes(srv, worker, peer_family, peer, data, len, &reply,
+	    &reply_len);
+
+	done(arg, code, reply, reply_len);
+	return 0;
+}
+
+void *
+rpc_server_worker_open(struct rpc_server *srv)
+{
+	return srv->hooks->worker_open != NULL ? srv->hooks->worker_open(srv->hooks->app) : NULL;
+}
+
+void
+rpc_server_worker_close(struct rpc_server *srv, void *worker)
+{
+	if (srv->hooks->worker_close != NULL && worker != NULL)
+		srv->hooks->worker_close(worker);
+}

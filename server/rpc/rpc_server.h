@@ -144,4 +144,24 @@ void rpc_server_stop(struct rpc_server *srv);
 int rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family,
     const char *peer, const void *data, size_t len, void **reply, size_t *reply_len);
 
+/*
+ * Another transport's way in (the HTTP gateway): the same path as a call
+ * received on the rep0 socket (size limit, envelope, authorization,
+ * deduplication, dispatch, hooks) for the encoded RpcRequest `data` from
+ * `peer`. `done` gets the call's code and the encoded RpcResponse (malloc'ed;
+ * `done` owns it; NULL when out of memory). It runs either before
+ * rpc_server_submit returns, on the calling thread, or later on one of the
+ * server's threads when the call was parked (a long poll, call_park). The
+ * calling thread's per-worker state comes from rpc_server_worker_open.
+ * Returns 0, or -1 when the call could not be accepted (done not called).
+ */
+typedef void (*rpc_done_fn)(void *arg, int code, void *reply, size_t reply_len);
+
+int rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, rpc_done_fn done, void *arg);
+
+/* Per-thread state (hooks->worker_open) for a thread that calls rpc_server_submit. */
+void *rpc_server_worker_open(struct rpc_server *srv);
+void rpc_server_worker_close(struct rpc_server *srv, void *worker);
+
 #endif
