@@ -65,6 +65,8 @@ cli_cmd_health(struct cli *cli, const struct cli_command *cmd, int argc, char **
 			cli_kv_add(kv, "docker", "available (API %s)", rep->docker_api_version);
 		else
 			cli_kv_add(kv, "docker", "available");
+		if (rep->docker_available && rep->engine[0] != '\0')
+			cli_kv_add(kv, "engine", "%s", rep->engine);
 		rc = cli_table_end(cli, kv);
 	}
 	/* A server that answers but does not serve is "try again later". */

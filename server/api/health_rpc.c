@@ -34,6 +34,7 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	    backend_ping(&d->backend, remaining < HEALTH_DOCKER_MS ? remaining : HEALTH_DOCKER_MS,
 		&err) == 0;
 	resp->docker_api_version = (char *)backend_api_version(&d->backend);
+	resp->engine = (char *)backend_engine(&d->backend);
 	resp->event_urls = (char **)d->event_urls.items;
 	resp->n_event_urls = d->event_urls.n;
 	return 0;

@@ -285,8 +285,8 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 		return -1;
 	}
 	ports_use_bind_test(d->ports, d->backend.ops->ports_on_this_host);
-	if (d->backend.ops == &backend_swarm_ops)
-		backend_swarm_check(&d->backend);
+	if (d->backend.ops == &backend_swarm_ops && backend_swarm_check(&d->backend) != 0)
+		return -1;
 	if (registry_service_ports(reg, hold_port, d->ports) != 0) {
 		log_error("start-up failed error=\"%s\"", registry_error(reg)->message);
 		return -1;

@@ -64,6 +64,12 @@ backend_api_version(struct backend *b)
 	return docker_api_version(b->docker);
 }
 
+const char *
+backend_engine(struct backend *b)
+{
+	return docker_engine(b->docker);
+}
+
 int
 backend_follow_events(struct backend *b, const struct docker_events_handler *h,
     atomic_bool *stop, struct error *err)

@@ -150,9 +150,11 @@ extern const struct backend_ops backend_swarm_ops;
 
 /*
  * Logs whether the engine of b is a Swarm manager, as the swarm backend
- * needs (main thread, at start-up; berthd serves either way).
+ * needs (main thread, at start-up; berthd serves either way: Docker may
+ * become a manager later). Returns -1 only when the engine is Podman,
+ * which has no Swarm: start-up fails with that reason.
  */
-void backend_swarm_check(struct backend *b);
+int backend_swarm_check(struct backend *b);
 
 /* --- what the server asks of whichever backend runs (backend.c) ------------ */
 
@@ -169,6 +171,9 @@ int backend_image_present(struct backend *b, const char *ref, bool *exists, int6
 
 /* The negotiated Engine API version ("1.41"), or "" before Docker first answered. */
 const char *backend_api_version(struct backend *b);
+
+/* The engine and its version ("docker 20.10.24", "podman 4.3.1"), or "". */
+const char *backend_engine(struct backend *b);
 
 /*
  * Follows Docker's events of the kinds that tell about this backend's

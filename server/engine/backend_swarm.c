@@ -724,15 +724,21 @@ const struct backend_ops backend_swarm_ops = {
 	.ports_on_this_host = false,
 };
 
-void
+int
 backend_swarm_check(struct backend *b)
 {
 	struct docker_swarm_state st;
 	struct error err;
 
+	if (docker_ping(b->docker, 5000, &err) == 0 && docker_is_podman(b->docker)) {
+		log_error("start-up failed error=\"--backend swarm needs Docker Engine in swarm mode; "
+			  "the engine at the Docker host is %s, which has no Swarm\"",
+		    docker_engine(b->docker));
+		return -1;
+	}
 	if (docker_swarm_state(b->docker, &st, 5000, &err) != 0) {
 		log_warn("cannot ask Docker whether it is a Swarm manager error=\"%s\"", err.message);
-		return;
+		return 0;
 	}
 	if (strcmp(st.local_node_state, "active") != 0 || !st.manager)
 		log_warn("--backend swarm needs a Swarm manager, Docker is not one (swarm=%s manager=%d): "
@@ -742,4 +748,5 @@ backend_swarm_check(struct backend *b)
 	else
 		log_info("swarm backend node=%s host=%s volume_driver=%s", st.node_id, st.hostname,
 		    b->volume_driver != NULL && b->volume_driver[0] ? b->volume_driver : "local");
+	return 0;
 }

@@ -97,6 +97,14 @@ int docker_ping(struct docker *d, int64_t timeout_ms, struct error *err);
 /* The negotiated API version ("1.41"), or "" before the first success. */
 const char *docker_api_version(struct docker *d);
 
+/*
+ * Which engine answers, and its version: "docker 20.10.24", or "podman
+ * 4.3.1" for Podman's Docker-compatible API (its /version names a "Podman
+ * Engine" component); "" before the first success.
+ */
+const char *docker_engine(struct docker *d);
+bool docker_is_podman(struct docker *d);
+
 /* --- images --------------------------------------------------------------- */
 
 /* OK with *exists set; a missing image is not an error here. */

@@ -172,6 +172,42 @@ docker_api_version(struct docker *d)
 	return d->version;
 }
 
+const char *
+docker_engine(struct docker *d)
+{
+	if (d == NULL || !atomic_load_explicit(&d->negotiated, memory_order_acquire))
+		return "";
+	return d->engine;
+}
+
+bool
+docker_is_podman(struct docker *d)
+{
+	return strncmp(docker_engine(d), "podman ", 7) == 0;
+}
+
+/* "podman 4.3.1" when /version names a Podman Engine component, else "docker VERSION". */
+static void
+engine_name(const json_t *version, char *out, size_t len)
+{
+	const json_t *components = json_object_get(version, "Components");
+	const char *v = docker_json_text(version, "Version");
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(components, i, c) {
+		const char *name = docker_json_text(c, "Name");
+
+		if (name != NULL && strcmp(name, "Podman Engine") == 0) {
+			const char *pv = docker_json_text(c, "Version");
+
+			snprintf(out, len, "podman %.40s", pv != NULL ? pv : "?");
+			return;
+		}
+	}
+	snprintf(out, len, "docker %.40s", v != NULL ? v : "?");
+}
+
 int
 docker_begin(struct docker *d, int64_t timeout_ms, int64_t *deadline, struct error *err)
 {
@@ -263,6 +299,7 @@ docker_negotiate(struct docker *d, int64_t deadline, struct error *err)
 	pthread_mutex_lock(&d->lock);
 	if (!atomic_load_explicit(&d->negotiated, memory_order_relaxed)) {
 		snprintf(d->version, sizeof(d->version), "%d.%d", maj, min);
+		engine_name(o, d->engine, sizeof(d->engine));
 		atomic_store_explicit(&d->negotiated, true, memory_order_release);
 	}
 	pthread_mutex_unlock(&d->lock);

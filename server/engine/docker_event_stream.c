@@ -102,6 +102,9 @@ event_from_json(const char *line, size_t len, struct docker_event *ev)
 	    docker_json_text(attrs, "com.docker.swarm.service.id"));
 	ev->exit_code = event_exit_code(docker_json_text(attrs, "exitCode"));
 	ev->time_nano = (int64_t)json_integer_value(json_object_get(o, "timeNano"));
+	/* Podman names a container's removal "remove"; Docker, whose word berth uses, "destroy". */
+	if (strcmp(ev->type, "container") == 0 && strcmp(ev->action, "remove") == 0)
+		docker_copy_text(ev->action, sizeof(ev->action), "destroy");
 	json_decref(o);
 	return ev->action[0] != '\0';
 }

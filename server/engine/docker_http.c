@@ -329,6 +329,31 @@ reply_error(const struct reply *r, struct error *err)
 	return code;
 }
 
+/*
+ * The status Docker would have answered. Podman's compatible API (4.3)
+ * answers a container name already in use with 500 and a `cause`, where
+ * Docker answers 409: callers (the automatic instance name passing over a
+ * taken one) look for 409.
+ */
+static long
+compat_status(const struct reply *r)
+{
+	static const char name_in_use[] = "that name is already in use";
+	const char *cause;
+	json_t *o;
+	long status = r->status;
+
+	if (status != 500 || r->stream || r->body.data == NULL ||
+	    memmem(r->body.data, r->body.len, name_in_use, sizeof(name_in_use) - 1) == NULL)
+		return status;
+	o = json_loadb(r->body.data, r->body.len, 0, NULL);
+	cause = docker_json_text(o, "cause");
+	if (cause != NULL && strcmp(cause, name_in_use) == 0)
+		status = 409;
+	json_decref(o);
+	return status;
+}
+
 /* --- the request ------------------------------------------------------------------ */
 
 /* Hands the answer of a successful request to resp, as rq asked. */
@@ -394,6 +419,7 @@ docker_request(struct docker *d, const struct docker_request *rq, int64_t deadli
 		s.len = strlen(json_body);
 	}
 	rc = perform(d, &s, deadline, &r, err);
+	r.status = compat_status(&r);
 	resp->status = r.status;
 	if (rc == DOCKER_OK && !((r.status >= 200 && r.status < 300) || r.status == 304))
 		rc = reply_error(&r, err);

@@ -60,6 +60,7 @@ struct docker {
 	pthread_mutex_t lock; /* taken only to write version */
 	atomic_bool negotiated;
 	char version[16]; /* "1.41"; constant once negotiated is set */
+	char engine[64];  /* "docker 20.10.24", "podman 4.3.1"; as version */
 };
 
 /* --- docker_util.c ---------------------------------------------------------- */

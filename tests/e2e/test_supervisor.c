@@ -482,7 +482,7 @@ test_autostart_after_berthd_was_killed(void **state)
 		docker_running(up->container_name), 10000));
 	assert_true(is(down->service_id, "stopped", "ok"));
 	assert_false(docker_running(down->container_name));
-	snprintf(cmd, sizeof(cmd), "docker ps -aq --filter name=^/%s$ | wc -l", up->container_name);
+	snprintf(cmd, sizeof(cmd), "docker ps -aq --filter name=^/?%s$ | wc -l", up->container_name);
 	assert_non_null(p = popen(cmd, "r"));
 	assert_int_equal(fscanf(p, "%d", &count), 1);
 	pclose(p);
