@@ -109,6 +109,33 @@ auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 	return 0;
 }
 
+/*
+ * A method anyone may call (Health): never refused, but a token that is
+ * sent is still evaluated, so that the handler can tell the caller what
+ * it may do (HealthResponse.caller_role; the web console hides the rest).
+ * call->role stays RPC_ROLE_PUBLIC when no valid token came; a store error
+ * counts as no valid token rather than failing the call.
+ */
+static int
+authorize_public(struct call *call, bool local_admin)
+{
+	struct token_info who;
+	struct error err;
+
+	call->role = RPC_ROLE_PUBLIC;
+	if (call->token[0] == '\0') {
+		if (local_admin)
+			call->role = RPC_ROLE_ADMIN;
+		return 0;
+	}
+	call->principal[0] = '\0';
+	if (tokens_verify(call_registry(call), call->token, &who, &err) == 0) {
+		snprintf(call->principal, sizeof(call->principal), "%s", who.name);
+		call->role = who.role;
+	}
+	return 0;
+}
+
 int
 auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 {
@@ -125,10 +152,8 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 		call->role = RPC_ROLE_ADMIN; /* no tokens: whoever reaches the socket */
 		return 0;
 	}
-	if (need == RPC_ROLE_PUBLIC) {
-		call->role = RPC_ROLE_PUBLIC;
-		return 0;
-	}
+	if (need == RPC_ROLE_PUBLIC)
+		return authorize_public(call, local && d->auth->ipc_admin);
 	if (call->token[0] == '\0') {
 		if (local && d->auth->ipc_admin) {
 			call->role = RPC_ROLE_ADMIN; /* "local", as admin: the operator turned that on */
