@@ -79,7 +79,7 @@ LAYER_DEPS_api    := base engine store core rpc
 LAYER_DEPS_daemon := base engine store core rpc api
 SERVER_MAIN := server/daemon/main.c
 SERVER_SRC := $(filter-out $(SERVER_MAIN),$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c))) \
-              $(BUILD)/migrations.c
+              $(BUILD)/migrations.c $(BUILD)/console_assets.c
 LIB_SRC    := $(wildcard client/*.c)
 CLI_SRC    := $(filter-out client/cli/main.c,$(wildcard client/cli/*.c))
 
@@ -129,6 +129,13 @@ $(BUILD)/tests/test_ecosystem: | $(PY_GEN)
 $(BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.sh
 	@mkdir -p $(BUILD)
 	sh migrations/embed.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+
+# The web console's files (plain HTML, CSS, JavaScript) are compiled in the
+# same way: berthd serves the console that matches it.
+CONSOLE_FILES := $(sort $(wildcard server/http/console/*))
+$(BUILD)/console_assets.c: $(CONSOLE_FILES) server/http/embed-console.sh
+	@mkdir -p $(BUILD)
+	sh server/http/embed-console.sh $(CONSOLE_FILES) > $@.tmp && mv $@.tmp $@
 
 $(call obj,server/engine/docker_tar.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 
