@@ -109,10 +109,14 @@ gateway_decode_response(unsigned index, const void *reply, size_t len, struct ht
 	ProtobufCMessage *msg;
 	json_t *json;
 
-	if (reply == NULL || m == NULL ||
-	    (resp = berth__v1__rpc_response__unpack(NULL, len, reply)) == NULL) {
+	if (reply == NULL) {
 		http_answer_error_detail(a, 0, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "", "",
 		    "out of memory");
+		return;
+	}
+	if (m == NULL || (resp = berth__v1__rpc_response__unpack(NULL, len, reply)) == NULL) {
+		http_answer_error_detail(a, 0, BERTH__V1__CODE__INTERNAL, "", "",
+		    "the reply is not an RpcResponse");
 		return;
 	}
 	if (resp->code != BERTH__V1__CODE__OK) {
