@@ -197,7 +197,10 @@ is_ipc(const char *url)
 static void
 plan_connections(const struct berthd *d)
 {
-	struct fd_budget budget = { open_file_limit, fd_budget_in_use(), d->config.workers, 0, 0,
+	/* The gateway's workers hold a registry connection each too, as does a metrics listener's. */
+	int64_t workers = d->config.workers * (d->config.http_listen[0] != '\0' ? 2 : 1) +
+	    (d->config.metrics_listen[0] != '\0');
+	struct fd_budget budget = { open_file_limit, fd_budget_in_use(), workers, 0, 0,
 		d->config.max_connections, d->config.max_connections_per_ip };
 	struct fd_shares shares;
 	int64_t idle = d->config.idle_timeout_ms;

@@ -306,6 +306,11 @@ answer_error(struct request *r, unsigned status, int code, const char *fmt, ...)
 	http_answer_error_detail(&r->answer, status, code, "", "", message);
 	r->ready = true;
 	r->discard = true;
+	for (char *p = message; *p != '\0'; p++)
+		if (*p == '"' || (unsigned char)*p < ' ')
+			*p = '\'';
+	log_debug("http refused listener=%s peer=%s status=%u error=\"%s\"",
+	    r->srv->config.option, r->peer[0] ? r->peer : "-", status, message);
 }
 
 static void
