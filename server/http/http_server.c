@@ -92,6 +92,7 @@ struct request {
 
 	/* Under srv->lock. */
 	int refs;
+	bool suspended;  /* MHD_suspend_connection has returned: it may be resumed */
 	bool abandoned; /* answered by the stop: the job's answer goes nowhere */
 	struct request *prev, *next; /* srv->waiting */
 };
@@ -560,15 +561,20 @@ take_body(struct http_server *srv, struct request *r, const char *data, size_t s
 	return true;
 }
 
-/* The request is whole: suspend it and hand it to a worker. */
-static void
+/*
+ * The request is whole: suspend it and hand it to a worker. False when it
+ * was answered instead (berthd is stopping). After a true return r may be
+ * answered and resumed at any moment: only on_request, once resumed, reads
+ * its answer.
+ */
+static bool
 start_job(struct http_server *srv, struct MHD_Connection *conn, struct request *r)
 {
 	pthread_mutex_lock(&srv->lock);
 	if (srv->stopping) {
 		pthread_mutex_unlock(&srv->lock);
 		answer_error(r, 503, BERTH__V1__CODE__UNAVAILABLE, "berthd is shutting down");
-		return;
+		return false;
 	}
 	r->refs++; /* the job's */
 	srv->jobs_out++;
@@ -579,7 +585,13 @@ start_job(struct http_server *srv, struct MHD_Connection *conn, struct request *
 	pthread_mutex_unlock(&srv->lock);
 	r->job.cancel = cancel_job;
 	MHD_suspend_connection(conn);
+	/* Only now may the stop resume it (resuming first is undefined). */
+	pthread_mutex_lock(&srv->lock);
+	r->suspended = true;
+	pthread_cond_broadcast(&srv->changed);
+	pthread_mutex_unlock(&srv->lock);
 	http_jobs_push(srv->jobs, &r->job);
+	return true;
 }
 
 static enum MHD_Result
@@ -619,8 +631,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		    "request body exceeds the limit of %zu bytes", srv->config.max_request_bytes);
 		return send_answer(conn, r);
 	}
-	start_job(srv, conn, r);
-	return r->ready ? send_answer(conn, r) : MHD_YES;
+	if (start_job(srv, conn, r))
+		return MHD_YES; /* resumed with the answer later: on_request sends it then */
+	return send_answer(conn, r);
 }
 
 static void
@@ -763,6 +776,10 @@ http_server_stop(struct http_server *srv)
 		r = abandoned;
 		abandoned = r->next;
 		r->prev = r->next = NULL;
+		pthread_mutex_lock(&srv->lock);
+		while (!r->suspended) /* libmicrohttpd's thread is a moment away from it */
+			pthread_cond_wait(&srv->changed, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
 		MHD_resume_connection(r->conn);
 		pthread_mutex_lock(&srv->lock);
 		release_locked(r);
