@@ -21,7 +21,7 @@
 
 struct http_answer {
 	unsigned status;
-	char *body;               /* malloc'ed; whoever holds the answer frees it */
+	char *body; /* malloc'ed; whoever holds the answer frees it */
 	size_t len;
 	const char *content_type; /* static */
 	const char *allow;        /* static; set: an Allow header (405) */

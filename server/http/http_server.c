@@ -78,10 +78,10 @@ struct request {
 	enum route route;
 	unsigned method; /* ROUTE_API: index in the service */
 	struct http_answer answer;
-	bool ready;          /* answer is set: send it */
-	bool static_body;    /* answer.body is static storage (a file, the OpenAPI document) */
-	bool body_expected;  /* Content-Length > 0, or chunked */
-	bool discard;        /* answered before the body: read it, keep none */
+	bool ready;         /* answer is set: send it */
+	bool static_body;   /* answer.body is static storage (a file, the OpenAPI document) */
+	bool body_expected; /* Content-Length > 0, or chunked */
+	bool discard;       /* answered before the body: read it, keep none */
 	bool too_big;
 	char *body;
 	size_t len, cap, discarded;
@@ -92,8 +92,8 @@ struct request {
 
 	/* Under srv->lock. */
 	int refs;
-	bool suspended;  /* MHD_suspend_connection has returned: it may be resumed */
-	bool abandoned; /* answered by the stop: the job's answer goes nowhere */
+	bool suspended;              /* MHD_suspend_connection has returned: it may be resumed */
+	bool abandoned;              /* answered by the stop: the job's answer goes nowhere */
 	struct request *prev, *next; /* srv->waiting */
 };
 
@@ -613,8 +613,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		look(srv, conn, r, url, method);
 		expect = header(conn, "Expect");
 		/* Answer now unless a body is on its way: read it first, so the answer arrives. */
-		if (r->ready && (!r->body_expected ||
-				    (expect != NULL && strcasecmp(expect, "100-continue") == 0)))
+		if (r->ready && (!r->body_expected || (expect != NULL && strcasecmp(expect, "100-continue") == 0)))
 			return send_answer(conn, r);
 		return MHD_YES;
 	}
@@ -731,7 +730,8 @@ http_server_start(struct http_server **out, const struct http_server_config *con
 	    srv->url.tls ? "https" : "http", srv->url.addr.ss_family == AF_INET6 ? "[" : "",
 	    srv->url.host, srv->url.addr.ss_family == AF_INET6 ? "]" : "", (unsigned)srv->port,
 	    config->api ? "on" : "off",
-	    !config->metrics ? "off" : config->metrics_need_token ? "token" : "on");
+	    !config->metrics ? "off" : config->metrics_need_token ? "token"
+								  : "on");
 	*out = srv;
 	return 0;
 fail:

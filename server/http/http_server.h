@@ -46,12 +46,12 @@ struct rpc_server;
 struct http_server;
 
 struct http_server_config {
-	const char *option;      /* the flag that named the URL ("http-listen"): for messages */
-	const char *url;         /* http://HOST:PORT or https://HOST:PORT (http_url.h) */
-	bool api;                /* /v1/..., the console */
-	bool metrics;            /* /metrics */
-	bool metrics_need_token; /* /metrics needs a viewer token */
-	struct tls_files tls;    /* https: certificate and key */
+	const char *option;               /* the flag that named the URL ("http-listen"): for messages */
+	const char *url;                  /* http://HOST:PORT or https://HOST:PORT (http_url.h) */
+	bool api;                         /* /v1/..., the console */
+	bool metrics;                     /* /metrics */
+	bool metrics_need_token;          /* /metrics needs a viewer token */
+	struct tls_files tls;             /* https: certificate and key */
 	const char *const *allowed_hosts; /* added to the defaults (http_hosts.h) */
 	size_t n_allowed_hosts;
 	size_t max_request_bytes;        /* larger bodies: 413 */

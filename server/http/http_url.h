@@ -14,13 +14,13 @@
 #include "error.h"
 
 struct http_url {
-	bool tls;          /* https:// */
-	char host[64];     /* as written, without brackets, lower case */
-	uint16_t port;     /* 0: the kernel chooses */
+	bool tls;                     /* https:// */
+	char host[64];                /* as written, without brackets, lower case */
+	uint16_t port;                /* 0: the kernel chooses */
 	struct sockaddr_storage addr; /* what to bind */
 	socklen_t addr_len;
-	bool loopback;     /* 127.0.0.0/8, ::1, localhost */
-	bool wildcard;     /* 0.0.0.0 or :: (every address) */
+	bool loopback; /* 127.0.0.0/8, ::1, localhost */
+	bool wildcard; /* 0.0.0.0 or :: (every address) */
 };
 
 /*

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-extern const char openapi_json[];   /* NUL-terminated JSON */
+extern const char openapi_json[];     /* NUL-terminated JSON */
 extern const size_t openapi_json_len; /* without the NUL */
 
 #endif

@@ -33,7 +33,9 @@
 #define MANY_MS 400
 #define SERVICE_ID "bench_instance_1"
 
-enum target { NNG_TCP, GATEWAY, N_TARGETS };
+enum target { NNG_TCP,
+	GATEWAY,
+	N_TARGETS };
 static const char *const target_names[N_TARGETS] = { "nng tcp", "HTTP gateway" };
 
 static char token[256];

@@ -166,13 +166,13 @@ error_code(const struct answer *a)
 	    : "";
 }
 
-#define assert_answer(a, want_status, want_code)                                          \
-	do {                                                                              \
-		if ((a)->status != (want_status) ||                                       \
+#define assert_answer(a, want_status, want_code)                                                         \
+	do {                                                                                             \
+		if ((a)->status != (want_status) ||                                                      \
 		    ((want_code) != NULL && strcmp(error_code(a), (want_code) ? (want_code) : "") != 0)) \
-			fail_msg("%s:%d: HTTP %d (want %d %s): %s", __FILE__, __LINE__,    \
-			    (a)->status, (want_status), (want_code) ? (want_code) : "",    \
-			    (a)->body);                                                   \
+			fail_msg("%s:%d: HTTP %d (want %d %s): %s", __FILE__, __LINE__,                  \
+			    (a)->status, (want_status), (want_code) ? (want_code) : "",                  \
+			    (a)->body);                                                                  \
 	} while (0)
 
 /* --- fixture ------------------------------------------------------------------------ */
@@ -211,7 +211,10 @@ teardown_group(void **state)
 
 /* --- every method ------------------------------------------------------------------- */
 
-enum who { NOBODY, VIEWER, OPERATOR, ADMIN };
+enum who { NOBODY,
+	VIEWER,
+	OPERATOR,
+	ADMIN };
 
 struct step {
 	const char *method;
@@ -224,7 +227,9 @@ struct step {
 static const char *
 token_of(enum who w)
 {
-	return w == VIEWER ? viewer : w == OPERATOR ? operator_ : w == ADMIN ? admin : NULL;
+	return w == VIEWER ? viewer : w == OPERATOR ? operator_
+	    : w == ADMIN                            ? admin
+						    : NULL;
 }
 
 static void
@@ -356,13 +361,11 @@ test_unknown_method_get_and_content_type_are_refused(void **state)
 	assert_non_null(strcasestr(a.body, "\nAllow: POST\r\n"));
 	answer_free(&a);
 
-	curl(&a, (const char *[]){ "-X", "POST", "--data-binary", "{}", "-H", "Content-Type:",
-	    "-H", "Authorization: Bearer x", url, NULL });
+	curl(&a, (const char *[]){ "-X", "POST", "--data-binary", "{}", "-H", "Content-Type:", "-H", "Authorization: Bearer x", url, NULL });
 	assert_answer(&a, 415, "INVALID_ARGUMENT");
 	answer_free(&a);
 	/* A form post from another site is exactly what this stops. */
-	curl(&a, (const char *[]){ "-X", "POST", "--data-binary", "a=b", "-H",
-	    "Content-Type: application/x-www-form-urlencoded", url, NULL });
+	curl(&a, (const char *[]){ "-X", "POST", "--data-binary", "a=b", "-H", "Content-Type: application/x-www-form-urlencoded", url, NULL });
 	assert_answer(&a, 415, "INVALID_ARGUMENT");
 	answer_free(&a);
 
@@ -737,20 +740,17 @@ test_https_with_the_configured_certificate(void **state)
 
 	snprintf(cacert, sizeof(cacert), "%s", cert);
 	snprintf(target, sizeof(target), "https://127.0.0.1:%u/v1/Health", port);
-	curl(&a, (const char *[]){ "--cacert", cacert, "-X", "POST", "-H",
-	    "Content-Type: application/json", "--data-binary", "{}", target, NULL });
+	curl(&a, (const char *[]){ "--cacert", cacert, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{}", target, NULL });
 	assert_int_equal(a.status, 200);
 	assert_string_equal(json_str(a.json, "status"), "SERVING");
 	answer_free(&a);
 	/* Without trusting the certificate: no answer. */
-	curl(&a, (const char *[]){ "-X", "POST", "-H", "Content-Type: application/json", target,
-	    NULL });
+	curl(&a, (const char *[]){ "-X", "POST", "-H", "Content-Type: application/json", target, NULL });
 	assert_int_equal(a.status, 0);
 	answer_free(&a);
 	/* Plain HTTP on the TLS port gets nothing useful either. */
 	snprintf(target, sizeof(target), "http://127.0.0.1:%u/v1/Health", port);
-	curl(&a, (const char *[]){ "-X", "POST", "-H", "Content-Type: application/json", target,
-	    NULL });
+	curl(&a, (const char *[]){ "-X", "POST", "-H", "Content-Type: application/json", target, NULL });
 	assert_true(a.status == 0 || a.status >= 400);
 	answer_free(&a);
 	e2e_daemon_destroy(&tls, false);

@@ -171,7 +171,9 @@ test_an_error_body_has_code_message_and_details(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "code")), "INVALID_ARGUMENT");
 	assert_string_equal(json_string_value(json_object_get(j, "message")), "bad \"name\"\n");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j,
-				"details"), 0), "field")),
+										 "details"),
+								  0),
+				"field")),
 	    "template.name");
 	json_decref(j);
 	http_answer_error_detail(&a, 413, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "", "", "too big");
