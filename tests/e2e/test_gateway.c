@@ -504,6 +504,54 @@ test_metrics_here_need_a_viewer_token_and_healthz_does_not(void **state)
 	answer_free(&a);
 }
 
+/*
+ * A gateway call is a call like any other: a mutating one is an audit row
+ * (token name, the HTTP peer, method, target, code, the Idempotency-Key as
+ * request id), and every one is counted for /metrics.
+ */
+static void
+test_gateway_calls_are_audited_and_counted(void **state)
+{
+	char cmd[1024], key[64], auth[200], url[128];
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
+	struct answer a;
+	json_t *rows, *row = NULL;
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	snprintf(key, sizeof(key), "Idempotency-Key: gw-audit-%d", (int)getpid());
+	post(&a, "DeleteTemplate", "{\"name\":\"gw_never_there\"}", admin, "-H", key, NULL);
+	assert_answer(&a, 404, "NOT_FOUND");
+	answer_free(&a);
+
+	snprintf(cmd, sizeof(cmd), "%s/berthd audit --json --tail 0 --data-dir '%s'", build,
+	    dmn.proc.data_dir);
+	assert_non_null(f = popen(cmd, "r"));
+	rows = json_loadf(f, 0, NULL);
+	pclose(f);
+	assert_true(json_is_array(rows));
+	for (i = 0; i < json_array_size(rows); i++)
+		if (strcmp(json_str(json_array_get(rows, i), "target") ?: "", "gw_never_there") == 0)
+			row = json_array_get(rows, i);
+	if (row == NULL)
+		fail_msg("no audit row for the gateway's DeleteTemplate");
+	assert_string_equal(json_str(row, "token_name"), "gw-admin");
+	assert_string_equal(json_str(row, "method"), "/berth.v1.Berth/DeleteTemplate");
+	assert_string_equal(json_str(row, "code"), "NOT_FOUND");
+	assert_string_equal(json_str(row, "request_id"), key + strlen("Idempotency-Key: "));
+	assert_true(strncmp(json_str(row, "peer"), "127.0.0.1:", 10) == 0);
+	json_decref(rows);
+
+	snprintf(url, sizeof(url), "%s/metrics", base_url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", viewer);
+	curl(&a, (const char *[]){ "-H", auth, url, NULL });
+	assert_int_equal(a.status, 200);
+	assert_non_null(
+	    strstr(a.body, "berth_rpc_requests_total{method=\"DeleteTemplate\",code=\"NOT_FOUND\"}"));
+	answer_free(&a);
+}
+
 /* --- envelope headers ----------------------------------------------------------------- */
 
 static size_t
@@ -862,6 +910,7 @@ main(void)
 		cmocka_unit_test(test_tokens_and_roles_decide_401_and_403),
 		cmocka_unit_test(test_a_foreign_host_or_origin_is_403),
 		cmocka_unit_test(test_metrics_here_need_a_viewer_token_and_healthz_does_not),
+		cmocka_unit_test(test_gateway_calls_are_audited_and_counted),
 		cmocka_unit_test(test_an_idempotency_key_runs_a_launch_once),
 		cmocka_unit_test(test_the_timeout_header_bounds_the_call),
 		cmocka_unit_test(test_every_answer_carries_the_security_headers),
