@@ -70,7 +70,8 @@ http_jobs_start(struct http_jobs **out, struct rpc_server *rpc, int n, struct er
 	for (int i = 0; i < n; i++) {
 		struct thread_arg *arg = malloc(sizeof(*arg));
 
-		if (arg == NULL || (p->workers[i] = rpc_server_worker_open(rpc)) == NULL) {
+		if (arg == NULL ||
+		    (rpc != NULL && (p->workers[i] = rpc_server_worker_open(rpc)) == NULL)) {
 			free(arg);
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot prepare HTTP worker %d", i);
 			http_jobs_stop(p);
@@ -80,7 +81,8 @@ http_jobs_start(struct http_jobs **out, struct rpc_server *rpc, int n, struct er
 		arg->worker = p->workers[i];
 		if (pthread_create(&p->threads[i], NULL, thread_main, arg) != 0) {
 			free(arg);
-			rpc_server_worker_close(rpc, p->workers[i]);
+			if (rpc != NULL)
+				rpc_server_worker_close(rpc, p->workers[i]);
 			p->workers[i] = NULL;
 			error_set(err, BERTH__V1__CODE__UNAVAILABLE, "cannot start HTTP worker thread");
 			http_jobs_stop(p);
@@ -135,7 +137,7 @@ http_jobs_stop(struct http_jobs *p)
 	for (int i = 0; i < p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
 	for (int i = 0; i < p->n_threads; i++)
-		if (p->workers[i] != NULL)
+		if (p->workers[i] != NULL && p->rpc != NULL)
 			rpc_server_worker_close(p->rpc, p->workers[i]);
 	pthread_cond_destroy(&p->ready);
 	pthread_mutex_destroy(&p->lock);

@@ -28,8 +28,9 @@ struct http_job {
 };
 
 /*
- * Starts n threads, each with rpc_server_worker_open(rpc). Returns 0, or
- * -1 with the reason in err and nothing running.
+ * Starts n threads, each with rpc_server_worker_open(rpc) (rpc NULL: no
+ * worker state, for tests). Returns 0, or -1 with the reason in err and
+ * nothing running.
  */
 int http_jobs_start(struct http_jobs **out, struct rpc_server *rpc, int n, struct error *err);
 

@@ -43,6 +43,8 @@
 
 /* Calls still waiting for their answer when berthd stops get this long. */
 #define STOP_WAIT_MS 5000
+/* The 503s of calls the stop answers get this long to leave. */
+#define SEND_WAIT_MS 1000
 
 static const char content_security_policy[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -68,8 +70,9 @@ struct http_server {
 	pthread_cond_t changed;  /* resuming or jobs_out went down */
 	struct request *waiting; /* suspended, their job not answered yet */
 	bool stopping;
-	int resuming; /* threads inside MHD_resume_connection */
-	int jobs_out; /* requests a job references */
+	int resuming;       /* threads inside MHD_resume_connection */
+	int jobs_out;       /* requests a job references */
+	int abandoned_open; /* answered by the stop, not yet sent (on_completed not run) */
 };
 
 struct request {
@@ -213,8 +216,8 @@ run_api(struct http_job *job, void *worker)
 	}
 	free(r->body); /* the envelope holds it now */
 	r->body = NULL;
-	if (rpc_server_submit(r->srv->hooks->rpc, worker, r->peer_family, r->peer, data, len,
-		api_done, r) != 0)
+	if ((r->srv->hooks->submit != NULL ? r->srv->hooks->submit : rpc_server_submit)(
+		r->srv->hooks->rpc, worker, r->peer_family, r->peer, data, len, api_done, r) != 0)
 		finish_error(r, BERTH__V1__CODE__UNAVAILABLE, "the call could not be accepted");
 	free(data);
 }
@@ -648,6 +651,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	*con_cls = NULL;
 	pthread_mutex_lock(&srv->lock);
+	if (r->abandoned) {
+		srv->abandoned_open--;
+		pthread_cond_broadcast(&srv->changed);
+	}
 	release_locked(r);
 	pthread_mutex_unlock(&srv->lock);
 }
@@ -745,6 +752,21 @@ http_server_port(const struct http_server *s)
 	return s != NULL ? s->port : 0;
 }
 
+/* Waits on srv->changed for at most 50 ms; srv->lock held. */
+static void
+wait_a_little(struct http_server *srv)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 50 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&srv->changed, &srv->lock, &ts);
+}
+
 void
 http_server_stop(struct http_server *srv)
 {
@@ -766,6 +788,7 @@ http_server_stop(struct http_server *srv)
 	srv->waiting = NULL;
 	for (r = abandoned; r != NULL; r = r->next) {
 		r->abandoned = true;
+		srv->abandoned_open++;
 		http_answer_error_detail(&r->answer, 0, BERTH__V1__CODE__UNAVAILABLE, "", "",
 		    "berthd is shutting down");
 		r->ready = true;
@@ -788,23 +811,18 @@ http_server_stop(struct http_server *srv)
 	pthread_mutex_lock(&srv->lock);
 	while (srv->resuming > 0)
 		pthread_cond_wait(&srv->changed, &srv->lock);
+	/* Let the 503s leave before the connections close. */
+	until = clock_monotonic_ms() + SEND_WAIT_MS;
+	while (srv->abandoned_open > 0 && clock_monotonic_ms() < until)
+		wait_a_little(srv);
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 
 	until = clock_monotonic_ms() + STOP_WAIT_MS;
 	pthread_mutex_lock(&srv->lock);
-	while (srv->jobs_out > 0 && clock_monotonic_ms() < until) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&srv->changed, &srv->lock, &ts);
-	}
+	while (srv->jobs_out > 0 && clock_monotonic_ms() < until)
+		wait_a_little(srv);
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->jobs_out > 0) {
 		/* A parked call may still answer: it must find the server. */

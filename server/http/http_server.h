@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rpc/rpc_server.h"
 #include "rpc/tls_listener.h"
 #include "error.h"
 
@@ -63,7 +64,13 @@ struct http_server_config {
 
 struct http_server_hooks {
 	void *app;
-	struct rpc_server *rpc;           /* where /v1/<Method> calls go */
+	struct rpc_server *rpc; /* where /v1/<Method> calls go */
+	/*
+	 * How they go: rpc_server_submit's contract (rpc_server.h); NULL is
+	 * rpc_server_submit itself. Tests put a fake here that parks calls.
+	 */
+	int (*submit)(struct rpc_server *rpc, void *worker, int peer_family, const char *peer,
+	    const void *data, size_t len, rpc_done_fn done, void *arg);
 	const atomic_bool *shutting_down; /* /healthz says 503 once true */
 	/*
 	 * GET /metrics, on a worker (`worker`: its RPC worker state). `token`
