@@ -217,6 +217,33 @@ class ServiceLifecycle(unittest.TestCase):
                          [first.service_id])
         self.c.remove_service(first.service_id, purge=True)
 
+    def test_rollout_of_an_env_change(self):
+        first = self.c.launch(self.name, instance="roll").service
+        try:
+            changed = self.c.update_template(
+                berth_pb2.Template(name=self.name, env=["DEMO_DIR=/data", "PY_ROLLOUT=2"]),
+                ["env"])
+            self.assertTrue(self.c.get_service(first.service_id).outdated)
+            r = self.c.start_rollout(self.name, min_ready_s=1)
+            self.assertEqual(r.revision, changed.template.revision)
+            self.assertIn(first.service_id, [i.service_id for i in r.instances])
+            deadline = time.monotonic() + 90
+            while r.state == "running" and time.monotonic() < deadline:
+                time.sleep(0.3)
+                r = self.c.get_rollout(id=r.id)
+            self.assertEqual(r.state, "done", r.message)
+            self.assertEqual(self.c.get_rollout(template=self.name).id, r.id)
+            with self.assertRaises(BerthError) as cm:
+                self.c.control_rollout(r.id, "resume")
+            self.assertEqual(cm.exception.code_name, "FAILED_PRECONDITION")
+            after = self.c.get_service(first.service_id)
+            self.assertFalse(after.outdated)
+            self.assertEqual(after.revision, changed.template.revision)
+            self.assertEqual(after.port, first.port)
+            print("rolled out: %s to revision %d" % (first.service_id, after.revision))
+        finally:
+            self.c.remove_service(first.service_id, purge=True)
+
 
 class TlsTest(unittest.TestCase):
     """tls+tcp:// to a berthd with --tls-client-ca (tests/e2e/test_security.c runs

@@ -65,6 +65,13 @@ static const struct option_def options[] = {
 	{ "metrics-listen", K_STRING, OFF(metrics_listen), 0, 0, "", 0,
 	    "HTTP URL serving /metrics (Prometheus) and /healthz, e.g. http://127.0.0.1:9464; "
 	    "empty: off" },
+	{ "http-listen", K_STRING, OFF(http_listen), 0, 0, "", 0,
+	    "URL of the HTTP/JSON gateway (POST /v1/<Method>, GET /v1/openapi.json, the web "
+	    "console): http://HOST:PORT, or https://HOST:PORT with --tls-cert and --tls-key; a "
+	    "non-loopback address needs --auth on; empty: off" },
+	{ "http-allowed-hosts", K_LIST, OFF(http_allowed_hosts), 0, 0, "", 0,
+	    "a Host name (NAME or NAME:PORT) the HTTP listeners answer besides their own address "
+	    "(and localhost on loopback): the names clients reach berthd by; repeatable" },
 	{ "workers", K_INT, OFF(workers), 1, 256, "16", 10,
 	    "calls served at once (each worker has its own nng context)" },
 	{ "max-request-bytes", K_INT, OFF(max_request_bytes), 1024, 64 << 20, "4194304", 10,

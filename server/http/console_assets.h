@@ -16,7 +16,6 @@ struct console_asset {
 	const char *content_type;  /* "text/html; charset=utf-8", ... */
 	const unsigned char *data; /* the file's bytes (static storage) */
 	size_t size;
-	const char *etag;          /* a quoted strong ETag: the file's SHA-256, shortened */
 };
 
 /*

@@ -1,7 +1,7 @@
 #!/bin/sh
 # embed-console.sh - turns the web console's files (server/http/console/*)
 # into a C file: one byte array per file, a table of struct console_asset
-# (path, content type, bytes, size, ETag) and console_asset_find(). berthd
+# (path, content type, bytes, size) and console_asset_find(). berthd
 # compiles it in, so the console always matches the binary that serves it.
 #
 # Usage: sh server/http/embed-console.sh FILE... > console_assets.c
@@ -35,9 +35,8 @@ echo
 echo 'const struct console_asset console_assets[] = {'
 i=0
 for f in "$@"; do
-	etag=$(sha256sum "$f" | cut -c1-16)
-	printf '\t{ "/%s", "%s", asset_%d, sizeof(asset_%d), "\\"%s\\"" },\n' \
-		"$(basename "$f")" "$(content_type "$f")" "$i" "$i" "$etag"
+	printf '\t{ "/%s", "%s", asset_%d, sizeof(asset_%d) },\n' \
+		"$(basename "$f")" "$(content_type "$f")" "$i" "$i"
 	i=$((i + 1))
 done
 echo '};'

@@ -1027,20 +1027,28 @@ rpc_server_stop(struct rpc_server *srv)
 	free(srv);
 }
 
-int
-rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
-    const void *data, size_t len, void **reply, size_t *reply_len)
+/*
+ * Runs request bytes through run_call, as a worker does, on the calling
+ * thread. With `counted` the call is also what a received one is: in
+ * flight (rpc_server_wait_idle waits for it), measured and logged.
+ */
+static int
+run_bytes(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, bool counted, void **reply, size_t *reply_len)
 {
+	int64_t started = clock_monotonic_us();
 	struct call call;
 	nng_msg *out;
 	int code;
 
+	if (counted)
+		inflight_add(srv, 1);
 	memset(&call, 0, sizeof(call));
 	arena_init(&call.arena);
 	call.method = "(undecoded)";
 	call.request_id = "";
 	call.token = "";
-	call.deadline_ms = clock_monotonic_ms();
+	call.deadline_ms = started / 1000;
 	call.app = srv->hooks->app;
 	call.worker = worker;
 	call.peer_family = peer_family;
@@ -1056,19 +1064,35 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	if (out != NULL)
 		nng_msg_free(out);
 	code = call.error.code;
+	if (counted) {
+		if (srv->hooks->measured != NULL)
+			srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
+		log_request(&call, clock_monotonic_us() - started);
+	}
 	arena_reset(&call.arena);
+	if (counted)
+		inflight_add(srv, -1);
 	return code;
 }
 
-/* Until parking lands: every submitted call is answered on the calling thread. */
+int
+rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
+    const void *data, size_t len, void **reply, size_t *reply_len)
+{
+	return run_bytes(srv, worker, peer_family, peer, data, len, false, reply, reply_len);
+}
+
+/*
+ * Until parking lands: every submitted call is answered on the calling
+ * thread, counted, measured and logged as a call received over nng is.
+ */
 int
 rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
     const void *data, size_t len, rpc_done_fn done, void *arg)
 {
 	void *reply;
 	size_t reply_len;
-	int code = rpc_server_handle_bytes(srv, worker, peer_family, peer, data, len, &reply,
-	    &reply_len);
+	int code = run_bytes(srv, worker, peer_family, peer, data, len, true, &reply, &reply_len);
 
 	done(arg, code, reply, reply_len);
 	return 0;

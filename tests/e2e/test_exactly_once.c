@@ -366,6 +366,66 @@ test_remove_answered_then_killed_replays_ok(void **state)
 	    0);
 }
 
+/*
+ * An ApplySpec of three instances, with the plan's fingerprint, killed at
+ * its first container start: the resend with the same request id applies
+ * the rest (the registry changed under the fingerprint by the call's own
+ * first attempt, which is not a changed plan) and ends with three.
+ */
+static void
+test_apply_spec_killed_half_way_is_finished_by_the_resend(void **state)
+{
+	struct fixture *f = *state;
+	Berth__V1__PlanSpecRequest plan = BERTH__V1__PLAN_SPEC_REQUEST__INIT;
+	Berth__V1__ApplySpecRequest apply = BERTH__V1__APPLY_SPEC_REQUEST__INIT;
+	Berth__V1__SpecTemplate st = BERTH__V1__SPEC_TEMPLATE__INIT;
+	Berth__V1__SpecTemplate *sts[] = { &st };
+	Berth__V1__Spec spec = BERTH__V1__SPEC__INIT;
+	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
+	struct killer k = { .needle = "/start ", .verdict = DOCKER_PROXY_HOLD_ANSWER,
+		.pid = f->d.proc.pid, .held_before = atomic_load(&f->proxy.answers_held) };
+	struct pending_call p = { 0 };
+	ProtobufCMessage *reply = NULL;
+	berth_status s;
+	char fp[80];
+
+	e2e_demo_template(&t, "oncespec", RANGE_FIRST, RANGE_LAST);
+	st.template_ = &t;
+	st.instances = 3;
+	spec.templates = sts;
+	spec.n_templates = 1;
+	plan.spec = &spec;
+	assert_int_equal(berth_call(f->d.client, "PlanSpec", &plan.base, &reply, &s), 0);
+	snprintf(fp, sizeof(fp), "%s", ((Berth__V1__PlanSpecResponse *)reply)->fingerprint);
+	berth_reply_free(reply);
+	apply.spec = &spec;
+	apply.fingerprint = fp;
+	p.url = f->d.proc.url;
+	p.method = "ApplySpec";
+	p.request_id = "once-apply";
+	p.request = &apply.base;
+	docker_proxy_set_hook(&f->proxy, kill_hook, &k);
+	assert_int_equal(pthread_create(&p.thread, NULL, pending_main, &p), 0);
+	restart_after_kill(f, &k);
+	if (settle(f, &p) != 0)
+		fail_msg("the resend: %s: %s", berth_code_name(p.st.code), p.st.message);
+	berth_reply_free(p.reply);
+	assert_int_equal(count_services(f), 3);
+	assert_int_equal(count_containers(f), 3);
+	/* Nothing left to do. */
+	assert_int_equal(berth_call(f->d.client, "PlanSpec", &plan.base, &reply, &s), 0);
+	assert_int_equal(((Berth__V1__PlanSpecResponse *)reply)->n_changes, 0);
+	berth_reply_free(reply);
+	e2e_remove_all_services(f->d.client);
+	{
+		Berth__V1__DeleteTemplateRequest del = BERTH__V1__DELETE_TEMPLATE_REQUEST__INIT;
+
+		del.name = "oncespec";
+		assert_int_equal(berth_call(f->d.client, "DeleteTemplate", &del.base, &reply, &s), 0);
+		berth_reply_free(reply);
+	}
+}
+
 int
 main(void)
 {
@@ -375,6 +435,8 @@ main(void)
 		cmocka_unit_test_setup(test_launch_answered_then_killed_replays_the_answer, clean),
 		cmocka_unit_test_setup(test_remove_killed_half_way_answers_ok_and_purges, clean),
 		cmocka_unit_test_setup(test_remove_answered_then_killed_replays_ok, clean),
+		cmocka_unit_test_setup(test_apply_spec_killed_half_way_is_finished_by_the_resend,
+		    clean),
 	};
 
 	return cmocka_run_group_tests_name("exactly_once", tests, setup, teardown);

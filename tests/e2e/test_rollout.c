@@ -5,7 +5,8 @@
  * gets healthy rolled back on its first instance; the port taken between
  * the old container's stop and the new one's start rolled back; berthd
  * killed -9 mid-rollout loses and doubles nothing; one rollout per
- * template at a time.
+ * template at a time; an operator's pause, resume, abort, stop and
+ * template set while one runs.
  *
  * The new revision is an env change: DEMO_DIR=/data/v2 (the demo answers
  * GET / with its dir, so the test sees which revision answers), a
@@ -157,18 +158,26 @@ launch_all(const char *template_name, struct instance *out)
 }
 
 static int
-start_rollout(const char *template_name, Berth__V1__Rollout **out, ProtobufCMessage **keep,
-    berth_status *st)
+start_rollout_on_failure(const char *template_name, const char *on_failure,
+    Berth__V1__Rollout **out, ProtobufCMessage **keep, berth_status *st)
 {
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
 
 	req.template_ = (char *)template_name;
 	req.max_parallel = 1;
+	req.on_failure = (char *)on_failure;
 	*keep = NULL;
 	if (berth_call(daemon_under_test.client, "StartRollout", &req.base, keep, st) != 0)
 		return -1;
 	*out = ((Berth__V1__StartRolloutResponse *)*keep)->rollout;
 	return 0;
+}
+
+static int
+start_rollout(const char *template_name, Berth__V1__Rollout **out, ProtobufCMessage **keep,
+    berth_status *st)
+{
+	return start_rollout_on_failure(template_name, "", out, keep, st);
 }
 
 /* The rollout by id (reply kept in *keep for the caller to free); NULL when it fails. */
@@ -199,6 +208,37 @@ rollout_ended(const char *id, char *state, size_t len)
 		snprintf(state, len, "%s", r->state);
 	berth_reply_free(keep);
 	return ended;
+}
+
+/* ControlRollout's code; *state the rollout's state in the answer (when OK). */
+static int
+control_rollout(const char *id, const char *action, char *state, size_t len, berth_status *st)
+{
+	Berth__V1__ControlRolloutRequest req = BERTH__V1__CONTROL_ROLLOUT_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	int code;
+
+	req.id = (char *)id;
+	req.action = (char *)action;
+	code = berth_call(daemon_under_test.client, "ControlRollout", &req.base, &reply, st);
+	if (code == 0)
+		snprintf(state, len, "%s",
+		    ((Berth__V1__ControlRolloutResponse *)reply)->rollout->state);
+	berth_reply_free(reply);
+	return code;
+}
+
+/* Whether the rollout is in `state` and its instance i in `instance_state`. */
+static bool
+rollout_in(const char *id, const char *state, size_t i, const char *instance_state)
+{
+	ProtobufCMessage *keep;
+	Berth__V1__Rollout *r = get_rollout(id, &keep);
+	bool in = r != NULL && strcmp(r->state, state) == 0 && i < r->n_instances &&
+	    strcmp(r->instances[i]->state, instance_state) == 0;
+
+	berth_reply_free(keep);
+	return in;
 }
 
 /* Containers of this berthd: how many, and how many named "*.old". */
@@ -667,6 +707,169 @@ test_rebuild_makes_a_revision_and_rolls_it_out(void **state)
 	}
 }
 
+/* --- operators during a rollout: pause, resume, abort, stop, template set ------------- */
+
+/*
+ * --on-failure pause: the failed instance is rolled back and the rollout
+ * waits; resume tries that instance again (and pauses again: the revision
+ * is still sick); abort ends it with every instance on its old container.
+ */
+static void
+test_paused_rollout_resumes_and_aborts(void **state)
+{
+	struct instance inst[INSTANCES];
+	Berth__V1__Rollout *r;
+	ProtobufCMessage *keep;
+	berth_status st;
+	char id[160], now[32];
+	size_t total, old;
+
+	(void)state;
+	start_daemon(false);
+	put_template("ro-pause", "/data");
+	launch_all("ro-pause", inst);
+	put_template("ro-pause", "/data/sick");
+	assert_int_equal(start_rollout_on_failure("ro-pause", "pause", &r, &keep, &st), 0);
+	snprintf(id, sizeof(id), "%s", r->id);
+	berth_reply_free(keep);
+	assert_true(E2E_WAIT_UNTIL(rollout_in(id, "paused", 0, "rolled_back"), 60000));
+	r = get_rollout(id, &keep);
+	assert_non_null(r);
+	assert_non_null(strstr(r->message, "503"));
+	assert_string_equal(r->instances[1]->state, "pending");
+	assert_string_equal(r->instances[2]->state, "pending");
+	berth_reply_free(keep);
+	assert_true(E2E_WAIT_UNTIL(answers_from(inst[0].port, "/data"), 10000));
+
+	/* Resume: the rolled-back instance is tried again, fails again, pauses again. */
+	assert_int_equal(control_rollout(id, "resume", now, sizeof(now), &st), 0);
+	assert_true(E2E_WAIT_UNTIL(rollout_in(id, "running", 0, "updating") ||
+		rollout_in(id, "paused", 0, "rolled_back"), 10000));
+	clock_sleep_ms(500);
+	assert_true(E2E_WAIT_UNTIL(rollout_in(id, "paused", 0, "rolled_back"), 60000));
+	assert_int_equal(control_rollout(id, "bogus", now, sizeof(now), &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+
+	assert_int_equal(control_rollout(id, "abort", now, sizeof(now), &st), 0);
+	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, now, sizeof(now)) &&
+		strcmp(now, "aborted") == 0, 10000));
+	assert_int_equal(control_rollout(id, "resume", now, sizeof(now), &st),
+	    BERTH__V1__CODE__FAILED_PRECONDITION);
+	for (int i = 0; i < INSTANCES; i++) {
+		Berth__V1__GetServiceResponse *gk;
+		Berth__V1__Service *s = get(inst[i].service_id, &gk);
+
+		assert_non_null(s);
+		assert_int_equal(s->revision, inst[i].revision);
+		assert_true(s->outdated);
+		assert_true(E2E_WAIT_UNTIL(answers_from(inst[i].port, "/data"), 10000));
+		berth_reply_free(&gk->base);
+	}
+	count_containers(&total, &old);
+	assert_int_equal(total, INSTANCES);
+	assert_int_equal(old, 0);
+	/* The template is free for the next rollout. */
+	put_template("ro-pause", "/data/v2");
+	assert_int_equal(start_rollout("ro-pause", &r, &keep, &st), 0);
+	snprintf(id, sizeof(id), "%s", r->id);
+	berth_reply_free(keep);
+	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, now, sizeof(now)), 90000));
+	assert_string_equal(now, "done");
+}
+
+/*
+ * An operator's stop while the new container warms up wins: the instance
+ * is skipped, stays stopped, and its old container is gone.
+ */
+static void
+test_operator_stop_during_the_wait_wins(void **state)
+{
+	struct instance inst[INSTANCES];
+	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
+	Berth__V1__GetServiceResponse *gk;
+	Berth__V1__Service *s;
+	Berth__V1__Rollout *r;
+	ProtobufCMessage *keep, *reply = NULL;
+	berth_status st;
+	char id[160], end[32];
+	size_t total, old;
+
+	(void)state;
+	start_daemon(false);
+	put_template("ro-stop", "/data");
+	launch_all("ro-stop", inst);
+	put_template("ro-stop", "/data/sick"); /* never ready: a wait of start period + retries */
+	assert_int_equal(start_rollout("ro-stop", &r, &keep, &st), 0);
+	snprintf(id, sizeof(id), "%s", r->id);
+	berth_reply_free(keep);
+	assert_true(E2E_WAIT_UNTIL(rollout_in(id, "running", 0, "updating") &&
+		(count_containers(&total, &old), old == 1), 30000));
+	stop.service_id = inst[0].service_id;
+	if (berth_call(daemon_under_test.client, "StopService", &stop.base, &reply, &st) != 0)
+		fail_msg("stop: %s", st.message);
+	berth_reply_free(reply);
+	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, end, sizeof(end)), 90000));
+	r = get_rollout(id, &keep);
+	assert_non_null(r);
+	printf("# rollout %s, instance 0 %s: %.200s\n", r->state, r->instances[0]->state,
+	    r->instances[0]->message);
+	assert_string_equal(r->instances[0]->state, "skipped");
+	berth_reply_free(keep);
+	assert_non_null(s = get(inst[0].service_id, &gk));
+	assert_string_equal(s->status, "stopped");
+	assert_string_equal(s->desired_state, "stopped");
+	berth_reply_free(&gk->base);
+	{
+		char *body = NULL;
+
+		assert_int_equal(http_get(inst[0].port, "/health", 500, &body), -1);
+		free(body);
+	}
+	count_containers(&total, &old);
+	assert_int_equal(old, 0);
+	assert_int_equal(total, INSTANCES);
+}
+
+/*
+ * A template set while a rollout runs: the rollout goes on with the
+ * revision it started with, and the instances are outdated again after.
+ */
+static void
+test_template_set_mid_rollout_leaves_the_rollout_on_its_revision(void **state)
+{
+	struct instance inst[INSTANCES];
+	Berth__V1__Rollout *r;
+	ProtobufCMessage *keep;
+	berth_status st;
+	char id[160], end[32];
+	uint32_t rolled;
+
+	(void)state;
+	start_daemon(false);
+	put_template("ro-mid", "/data");
+	launch_all("ro-mid", inst);
+	put_template("ro-mid", "/data/v2");
+	assert_int_equal(start_rollout("ro-mid", &r, &keep, &st), 0);
+	snprintf(id, sizeof(id), "%s", r->id);
+	rolled = r->revision;
+	berth_reply_free(keep);
+	assert_true(E2E_WAIT_UNTIL(rollout_in(id, "running", 0, "updating") ||
+		rollout_in(id, "running", 0, "done"), 30000));
+	put_template("ro-mid", "/data/sick"); /* a third revision, mid-way */
+	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, end, sizeof(end)), 90000));
+	assert_string_equal(end, "done");
+	for (int i = 0; i < INSTANCES; i++) {
+		Berth__V1__GetServiceResponse *gk;
+		Berth__V1__Service *s = get(inst[i].service_id, &gk);
+
+		assert_non_null(s);
+		assert_int_equal(s->revision, rolled);
+		assert_true(s->outdated);
+		assert_true(answers_from(inst[i].port, "/data/v2"));
+		berth_reply_free(&gk->base);
+	}
+}
+
 int
 main(void)
 {
@@ -682,6 +885,10 @@ main(void)
 		    teardown_each),
 		cmocka_unit_test_teardown(test_rebuild_makes_a_revision_and_rolls_it_out,
 		    teardown_each),
+		cmocka_unit_test_teardown(test_paused_rollout_resumes_and_aborts, teardown_each),
+		cmocka_unit_test_teardown(test_operator_stop_during_the_wait_wins, teardown_each),
+		cmocka_unit_test_teardown(
+		    test_template_set_mid_rollout_leaves_the_rollout_on_its_revision, teardown_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
