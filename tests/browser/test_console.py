@@ -2,9 +2,9 @@
 """test_console.py - the web console in a real browser (headless Debian chromium).
 
 Run by tests/e2e/test_console.c, which starts a berthd with the HTTP gateway
-and authentication on, puts the templates "demo" and "xss" (whose
-description holds a <script> tag), launches demo_seen and creates an
-operator and a viewer token; then this drives chromium through
+and authentication on, puts the templates "console_demo" and "console_xss"
+(whose description holds a <script> tag), launches console_demo_seen and
+creates an operator and a viewer token; then this drives chromium through
 chromium-driver (python3-selenium) and prints one line per check:
 
     ok NAME
@@ -22,6 +22,7 @@ Environment (all required):
     BERTH_RPC_URL         berthd's nng URL (the CLI changes things behind the page's back)
     BERTH_CLI             the berth CLI
     BERTH_SCREENSHOTS     where console-*.png go (e.g. build/)
+    BERTH_OUTSIDE_PORT    a port outside demo's range (an operator may not choose it)
 """
 
 import json
@@ -44,6 +45,7 @@ VIEWER = os.environ["BERTH_VIEWER_TOKEN"]
 RPC_URL = os.environ["BERTH_RPC_URL"]
 CLI = os.environ["BERTH_CLI"]
 SHOTS = os.environ["BERTH_SCREENSHOTS"]
+OUTSIDE_PORT = os.environ["BERTH_OUTSIDE_PORT"]
 
 WAIT_S = 60          # the longest any one condition is waited for
 LAUNCH_WAIT_S = 120  # a launch may build the demo image first
@@ -214,9 +216,9 @@ def _():
     wait_until("the role", lambda: "operator" in q("#role").text)
     wait_until("berthd serving", lambda: q("#server-status").text == "serving")
     wait_until("Docker up", lambda: q("#docker-status").text.startswith("up"))
-    wait_until("the demo template", lambda: visible('#templates tr[data-template="demo"]'))
-    wait_until("demo_seen running", lambda: cell_text("demo_seen", "status") == "running")
-    port = row("demo_seen").find_element(By.CSS_SELECTOR, "td.port a")
+    wait_until("the demo template", lambda: visible('#templates tr[data-template="console_demo"]'))
+    wait_until("console_demo_seen running", lambda: cell_text("console_demo_seen", "status") == "running")
+    port = row("console_demo_seen").find_element(By.CSS_SELECTOR, "td.port a")
     assert port.get_attribute("href").startswith("http://127.0.0.1:"), port.get_attribute("href")
     # The token is in sessionStorage and nowhere else.
     assert driver.execute_script("return sessionStorage.getItem('berth.token')") == OPERATOR
@@ -228,14 +230,14 @@ def _():
 
 @check("uptime_cpu_and_memory_come_from_getservice")
 def _():
-    wait_until("an uptime", lambda: (cell_text("demo_seen", "uptime") or "–") != "–", 30)
-    wait_until("a memory figure", lambda: "B" in (cell_text("demo_seen", "memory") or ""), 30)
-    assert "%" in cell_text("demo_seen", "cpu")
+    wait_until("an uptime", lambda: (cell_text("console_demo_seen", "uptime") or "–") != "–", 30)
+    wait_until("a memory figure", lambda: "B" in (cell_text("console_demo_seen", "memory") or ""), 30)
+    assert "%" in cell_text("console_demo_seen", "cpu")
 
 
 @check("a_description_with_a_script_tag_is_text")
 def _():
-    desc = wait_until("the xss template", lambda: visible('#templates tr[data-template="xss"] td.desc'))
+    desc = wait_until("the xss template", lambda: visible('#templates tr[data-template="console_xss"] td.desc'))
     assert desc.text == "<script>window.berthPwned=1</script><b>not bold</b>", desc.text
     assert desc.find_elements(By.CSS_SELECTOR, "script, b") == []
     assert driver.execute_script("return window.berthPwned === undefined")
@@ -243,10 +245,10 @@ def _():
 
 @check("operator_launches_from_a_template")
 def _():
-    form = launch_form("demo")
+    form = launch_form("console_demo")
     form.find_element(By.NAME, "instance").send_keys("web1")
     form.find_element(By.CSS_SELECTOR, 'button[data-action="launch"]').click()
-    wait_until("demo_web1 running", lambda: cell_text("demo_web1", "status") == "running",
+    wait_until("console_demo_web1 running", lambda: cell_text("console_demo_web1", "status") == "running",
                LAUNCH_WAIT_S)
     wait_until("the launch notice", lambda: visible("#message.info"))
     dismiss_message()
@@ -255,49 +257,49 @@ def _():
 
 @check("a_change_behind_the_page_shows_without_a_reload")
 def _():
-    cli("stop", "demo_seen")
-    wait_until("demo_seen stopped", lambda: cell_text("demo_seen", "status") == "stopped", 30)
-    cli("restart", "demo_seen")
-    wait_until("demo_seen running again", lambda: cell_text("demo_seen", "status") == "running", 30)
+    cli("stop", "console_demo_seen")
+    wait_until("console_demo_seen stopped", lambda: cell_text("console_demo_seen", "status") == "stopped", 30)
+    cli("restart", "console_demo_seen")
+    wait_until("console_demo_seen running again", lambda: cell_text("console_demo_seen", "status") == "running", 30)
     assert driver.execute_script("return window.berthNoReload") == 42, "the page was reloaded"
 
 
 @check("operator_stops_and_starts_a_service")
 def _():
-    wait_until("the stop button", lambda: button("demo_web1", "stop")).click()
-    wait_until("demo_web1 stopped", lambda: cell_text("demo_web1", "status") == "stopped")
-    assert button("demo_web1", "stop") is None, "a stopped service still offers Stop"
-    wait_until("the start button", lambda: button("demo_web1", "restart")).click()
-    wait_until("demo_web1 running", lambda: cell_text("demo_web1", "status") == "running")
+    wait_until("the stop button", lambda: button("console_demo_web1", "stop")).click()
+    wait_until("console_demo_web1 stopped", lambda: cell_text("console_demo_web1", "status") == "stopped")
+    assert button("console_demo_web1", "stop") is None, "a stopped service still offers Stop"
+    wait_until("the start button", lambda: button("console_demo_web1", "restart")).click()
+    wait_until("console_demo_web1 running", lambda: cell_text("console_demo_web1", "status") == "running")
     dismiss_message()
 
 
 @check("a_failing_action_shows_its_error")
 def _():
-    form = launch_form("demo")
+    form = launch_form("console_demo")
     form.find_element(By.NAME, "instance").send_keys("web1")
     form.find_element(By.CSS_SELECTOR, 'button[data-action="launch"]').click()
     text = wait_until("an error message", error_message)
     assert "ALREADY_EXISTS" in text, text
     shot("error")
     dismiss_message()
-    form = launch_form("demo")
+    form = launch_form("console_demo")
     form.find_element(By.NAME, "instance").clear()
     form.find_element(By.NAME, "instance").send_keys("web2")
-    form.find_element(By.NAME, "port").send_keys("18300")  # demo's range is 18100-18199
+    form.find_element(By.NAME, "port").send_keys(OUTSIDE_PORT)
     form.find_element(By.CSS_SELECTOR, 'button[data-action="launch"]').click()
     text = wait_until("an error message", error_message)
-    assert "outside template 'demo'" in text, text
-    assert row("demo_web2") is None
+    assert "outside template 'console_demo'" in text, text
+    assert row("console_demo_web2") is None
     dismiss_message()
 
 
 @check("logs_of_a_service_are_shown")
 def _():
     # One request to the demo server makes one log line.
-    urllib.request.urlopen(row("demo_web1").find_element(By.CSS_SELECTOR, "td.port a")
+    urllib.request.urlopen(row("console_demo_web1").find_element(By.CSS_SELECTOR, "td.port a")
                            .get_attribute("href"), timeout=10).read()
-    wait_until("the logs button", lambda: button("demo_web1", "logs")).click()
+    wait_until("the logs button", lambda: button("console_demo_web1", "logs")).click()
     wait_until("the logs panel", lambda: visible("#logs-section"))
     wait_until("a log line", lambda: '"GET /' in q("#logs").text, 30)
     shot("logs")
@@ -306,17 +308,17 @@ def _():
 
 @check("remove_asks_first_and_cancel_keeps_the_service")
 def _():
-    wait_until("the remove button", lambda: button("demo_web1", "remove")).click()
+    wait_until("the remove button", lambda: button("console_demo_web1", "remove")).click()
     wait_until("the confirmation", lambda: visible("#confirm"))
-    assert "demo_web1" in q("#confirm-text").text
+    assert "console_demo_web1" in q("#confirm-text").text
     q("#confirm-no").click()
     wait_until("the confirmation closed", lambda: not visible("#confirm"))
     time.sleep(1)
-    assert row("demo_web1") is not None, "cancel removed it"
-    wait_until("the remove button", lambda: button("demo_web1", "remove")).click()
+    assert row("console_demo_web1") is not None, "cancel removed it"
+    wait_until("the remove button", lambda: button("console_demo_web1", "remove")).click()
     wait_until("the confirmation", lambda: visible("#confirm"))
     q("#confirm-yes").click()
-    wait_until("demo_web1 gone", lambda: row("demo_web1") is None)
+    wait_until("console_demo_web1 gone", lambda: row("console_demo_web1") is None)
 
 
 @check("a_viewer_sees_everything_but_no_action")
@@ -324,8 +326,8 @@ def _():
     sign_out()
     sign_in(VIEWER)
     wait_until("the role", lambda: "viewer" in q("#role").text)
-    wait_until("demo_seen", lambda: cell_text("demo_seen", "status") == "running")
-    wait_until("the templates", lambda: visible('#templates tr[data-template="demo"]'))
+    wait_until("console_demo_seen", lambda: cell_text("console_demo_seen", "status") == "running")
+    wait_until("the templates", lambda: visible('#templates tr[data-template="console_demo"]'))
     time.sleep(1)  # a late render would show them now
     shown = [b.text for b in qa("#services button, #templates button, #templates form")
              if b.is_displayed()]
