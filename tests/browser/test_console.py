@@ -4,7 +4,8 @@
 Run by tests/e2e/test_console.c, which starts a berthd with the HTTP gateway
 and authentication on, puts the templates "console_demo" and "console_xss"
 (whose description holds a <script> tag), launches console_demo_seen and
-creates an operator and a viewer token; then this drives chromium through
+creates an operator and a viewer token (and starts a second berthd
+without authentication); then this drives chromium through
 chromium-driver (python3-selenium) and prints one line per check:
 
     ok NAME
@@ -23,6 +24,7 @@ Environment (all required):
     BERTH_CLI             the berth CLI
     BERTH_SCREENSHOTS     where console-*.png go (e.g. build/)
     BERTH_OUTSIDE_PORT    a port outside demo's range (an operator may not choose it)
+    BERTH_OPEN_CONSOLE_URL  the console of a second berthd, on loopback without authentication
 """
 
 import json
@@ -46,6 +48,7 @@ RPC_URL = os.environ["BERTH_RPC_URL"]
 CLI = os.environ["BERTH_CLI"]
 SHOTS = os.environ["BERTH_SCREENSHOTS"]
 OUTSIDE_PORT = os.environ["BERTH_OUTSIDE_PORT"]
+OPEN_URL = os.environ["BERTH_OPEN_CONSOLE_URL"]
 
 WAIT_S = 60          # the longest any one condition is waited for
 LAUNCH_WAIT_S = 120  # a launch may build the demo image first
@@ -169,6 +172,11 @@ def sign_out():
     wait_until("the sign-in form after signing out", lambda: visible("#login"))
 
 
+def sign_out_if_signed_in():
+    if visible("#logout"):
+        sign_out()
+
+
 def cli(*args):
     env = dict(os.environ, BERTH_TOKEN=OPERATOR)
     r = subprocess.run([CLI, "--url", RPC_URL, *args], env=env, capture_output=True,
@@ -264,6 +272,18 @@ def _():
     assert driver.execute_script("return window.berthNoReload") == 42, "the page was reloaded"
 
 
+@check("live_updates_come_from_watchevents_or_polling")
+def _():
+    live = q("#live").text
+    if visible("#events-section"):
+        # berthd has WatchEvents: the launch above is in the list.
+        assert live == "live (events)", live
+        wait_until("the launch event", lambda: any(
+            "launched" in li.text and "console_demo_web1" in li.text for li in qa("#events li")))
+    else:
+        assert live.startswith("polling every"), live
+
+
 @check("operator_stops_and_starts_a_service")
 def _():
     wait_until("the stop button", lambda: button("console_demo_web1", "stop")).click()
@@ -334,6 +354,17 @@ def _():
     assert shown == [], "a viewer is offered %s" % shown
     assert not any(h.is_displayed() for h in qa("#templates th.operator-only"))
     shot("viewer")
+
+
+@check("an_open_berthd_needs_no_token")
+def _():
+    sign_out_if_signed_in()
+    driver.get(OPEN_URL)
+    wait_until("the console", lambda: visible("#main"))
+    assert not visible("#login"), "an open berthd asks for a token"
+    assert not visible("#logout"), "nothing to sign out of"
+    wait_until("the admin role", lambda: "admin" in q("#role").text)
+    wait_until("the launch form", lambda: visible("#templates form.launch"))
 
 
 @check("the_page_reports_no_content_security_policy_violation")

@@ -4,7 +4,8 @@
  * The group's setup starts a berthd with the HTTP gateway on 127.0.0.1 and
  * authentication on, puts the demo template ("console_demo") and one
  * whose description holds a <script> tag ("console_xss"), launches
- * console_demo_seen (names no other test uses: Docker's are global), makes an
+ * console_demo_seen (names no other test uses: Docker's are global), and
+ * starts a second berthd on loopback without authentication, makes an
  * operator and a viewer token, and runs tests/browser/test_console.py
  * once: headless chromium through chromium-driver (python3-selenium). The
  * script prints "ok NAME" or "FAIL NAME: why" per check; each test here
@@ -38,7 +39,8 @@
 #define XSS_DESCRIPTION "<script>window.berthPwned=1</script><b>not bold</b>"
 
 static struct e2e_daemon dmn;
-static char *output; /* the script's stdout and stderr */
+static struct e2e_daemon open_dmn; /* loopback, authentication off: no token to paste */
+static char *output;               /* the script's stdout and stderr */
 static int script_status = -1;
 
 /* The Python with Debian's python3-selenium: $PYTHON, else /usr/bin/python3. */
@@ -150,11 +152,13 @@ setup_group(void **state)
 {
 	char url[64], console[96], operator_[160], viewer[160], rpc_url[PATH_MAX + 32];
 	char cli[PATH_MAX], shots[PATH_MAX], outside[64], log_path[PATH_MAX + 32];
+	char open_url[64], open_console[96];
 	const char *args[] = { "--auth", "on", "--ipc-admin", "on", "--http-listen", url, NULL };
+	const char *open_args[] = { "--auth", "off", "--http-listen", open_url, NULL };
 	const char *env[] = { console, operator_, viewer, rpc_url, cli, shots, outside,
-		"PYTHONDONTWRITEBYTECODE=1", NULL };
+		open_console, "PYTHONDONTWRITEBYTECODE=1", NULL };
 	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
-	uint16_t http_port = e2e_free_port();
+	uint16_t http_port = e2e_free_port(), open_port = e2e_free_port();
 	uint16_t base = (uint16_t)(32000 + (getpid() % 100) * 30);
 	Berth__V1__LaunchServiceResponse *launched;
 	char token[128];
@@ -162,8 +166,11 @@ setup_group(void **state)
 
 	(void)state;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", http_port);
-	if (http_port == 0 || e2e_docker() == NULL || e2e_daemon_start(&dmn, args) != 0)
+	snprintf(open_url, sizeof(open_url), "http://127.0.0.1:%u", open_port);
+	if (http_port == 0 || open_port == 0 || e2e_docker() == NULL ||
+	    e2e_daemon_start(&dmn, args) != 0 || e2e_daemon_start(&open_dmn, open_args) != 0)
 		return -1;
+	snprintf(open_console, sizeof(open_console), "BERTH_OPEN_CONSOLE_URL=%s/", open_url);
 	if (e2e_put_demo_template(dmn.client, "console_demo", base, (uint16_t)(base + 9)) != 0 ||
 	    put_xss_template(dmn.client, (uint16_t)(base + 10)) != 0)
 		return -1;
@@ -200,6 +207,7 @@ teardown_group(void **state)
 {
 	(void)state;
 	e2e_daemon_destroy(&dmn, true);
+	e2e_daemon_destroy(&open_dmn, true);
 	free(output);
 	output = NULL;
 	return 0;
@@ -235,11 +243,13 @@ CHECK(uptime_cpu_and_memory_come_from_getservice)
 CHECK(a_description_with_a_script_tag_is_text)
 CHECK(operator_launches_from_a_template)
 CHECK(a_change_behind_the_page_shows_without_a_reload)
+CHECK(live_updates_come_from_watchevents_or_polling)
 CHECK(operator_stops_and_starts_a_service)
 CHECK(a_failing_action_shows_its_error)
 CHECK(logs_of_a_service_are_shown)
 CHECK(remove_asks_first_and_cancel_keeps_the_service)
 CHECK(a_viewer_sees_everything_but_no_action)
+CHECK(an_open_berthd_needs_no_token)
 CHECK(the_page_reports_no_content_security_policy_violation)
 
 /* Every check the script ran is one of the above, and it ended well. */
@@ -247,7 +257,7 @@ static void
 test_the_script_ran_every_check_and_exited_0(void **state)
 {
 	(void)state;
-	assert_non_null(strstr(output, "checks: 13 passed, 0 failed"));
+	assert_non_null(strstr(output, "checks: 15 passed, 0 failed"));
 	assert_int_equal(script_status, 0);
 }
 
@@ -262,11 +272,13 @@ main(void)
 		cmocka_unit_test(test_a_description_with_a_script_tag_is_text),
 		cmocka_unit_test(test_operator_launches_from_a_template),
 		cmocka_unit_test(test_a_change_behind_the_page_shows_without_a_reload),
+		cmocka_unit_test(test_live_updates_come_from_watchevents_or_polling),
 		cmocka_unit_test(test_operator_stops_and_starts_a_service),
 		cmocka_unit_test(test_a_failing_action_shows_its_error),
 		cmocka_unit_test(test_logs_of_a_service_are_shown),
 		cmocka_unit_test(test_remove_asks_first_and_cancel_keeps_the_service),
 		cmocka_unit_test(test_a_viewer_sees_everything_but_no_action),
+		cmocka_unit_test(test_an_open_berthd_needs_no_token),
 		cmocka_unit_test(test_the_page_reports_no_content_security_policy_violation),
 		cmocka_unit_test(test_the_script_ran_every_check_and_exited_0),
 	};
