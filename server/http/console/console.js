@@ -608,8 +608,8 @@
 	 * Live updates. WatchEvents long polls from the newest sequence on,
 	 * resumed with the answer's cursor; errors back off (1 s doubling to
 	 * 30 s) and resume from the same cursor; OUT_OF_RANGE (berthd no longer
-	 * keeps that far back) starts again from a full re-read. A server that
-	 * answers UNIMPLEMENTED is polled with ListServices instead.
+	 * keeps that far back) starts again from a full re-read. A server without
+	 * WatchEvents is polled with ListServices instead.
 	 */
 	async function watchLoop(gen) {
 		let cursor = null, backoff = BACKOFF_FIRST_MS;
@@ -654,7 +654,7 @@
 				}
 				if (err.code === 'UNAUTHENTICATED' && state.token)
 					return tokenRefused(err);
-				if (err.code === 'OUT_OF_RANGE') {
+				if (err.code === 'OUT_OF_RANGE' && cursor !== null) {
 					cursor = null;
 					continue;
 				}
