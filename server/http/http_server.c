@@ -708,7 +708,7 @@ http_server_start(struct http_server **out, const struct http_server_config *con
 		flags |= MHD_USE_TLS;
 	}
 	if (srv->url.addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+		flags |= srv->url.wildcard ? MHD_USE_DUAL_STACK : MHD_USE_IPv6; /* [::]: IPv4 too */
 	if (http_jobs_start(&srv->jobs, hooks->rpc, config->workers, err) != 0)
 		goto fail;
 	srv->daemon = MHD_start_daemon(flags, srv->url.port, NULL, NULL, on_request, srv,
