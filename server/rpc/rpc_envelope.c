@@ -265,7 +265,8 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	out = pack_response(&resp);
 
 	if (key != NULL) {
-		bool keep = out != NULL && !transient(call->error.code);
+		/* A parked call has no answer yet: it runs again, afresh. */
+		bool keep = out != NULL && !transient(call->error.code) && !call->parked;
 
 		if (durable)
 			srv->hooks->durable_finish(srv->hooks->app, call, keep ? nng_msg_body(out) : NULL,
@@ -278,6 +279,22 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 	return out;
 }
 
+void
+rpc_call_begin(struct call *call, struct rpc_server *srv, void *worker, int64_t arrived_ms,
+    int peer_family, const char *peer)
+{
+	memset(call, 0, sizeof(*call));
+	arena_init(&call->arena);
+	call->method = "(undecoded)";
+	call->request_id = "";
+	call->token = "";
+	call->deadline_ms = arrived_ms; /* handle_request adds the timeout */
+	call->app = srv->hooks->app;
+	call->worker = worker;
+	call->peer_family = peer_family;
+	snprintf(call->peer, sizeof(call->peer), "%s", peer != NULL ? peer : "");
+}
+
 /* handle_request, then the finished hook for a call to a declared method. */
 nng_msg *
 rpc_run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len)
@@ -286,7 +303,8 @@ rpc_run_call(struct rpc_server *srv, struct call *call, const void *data, size_t
 	ProtobufCBinaryData payload = { 0, NULL };
 	nng_msg *reply = handle_request(srv, call, data, len, &route, &payload);
 
-	if (route != NULL && srv->hooks->finished != NULL)
+	/* A parked call is finished once, at its answer. */
+	if (route != NULL && srv->hooks->finished != NULL && !call->parked)
 		srv->hooks->finished(srv->hooks->app, call, route, &payload);
 	return reply;
 }

@@ -13,6 +13,7 @@
 #include <nng/nng.h>
 
 #include "rpc/conn_guard.h"
+#include "rpc/parking.h"
 #include "rpc/rpc_server_internal.h"
 
 /* The slot of (pipe, listener), or the free slot to take for it, or -1; caller locks. */
@@ -51,6 +52,7 @@ rpc_pipe_removed(void *arg, nng_pipe pipe)
 	if (found)
 		srv->peers[i].pipe = PEER_TOMBSTONE;
 	pthread_mutex_unlock(&srv->peers_lock);
+	parking_pipe_gone(srv->parking, pipe); /* its long polls have nobody to answer */
 }
 
 /*

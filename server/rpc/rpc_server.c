@@ -48,7 +48,13 @@
 #include "rpc_method.h"
 #include "rpc/rpc_server.h"
 #include "rpc/rpc_server_internal.h"
+#include "rpc/parking.h"
 #include "status.h"
+
+/* Threads that run parked calls again (parking.h). */
+#define PARKING_THREADS 2
+/* How long rpc_server_stop lets the final answers of parked calls leave. */
+#define PARKED_ANSWER_GRACE_MS 1000
 
 /*
  * Calls in flight. Every call changes the count twice, so it is an atomic;
@@ -57,8 +63,8 @@
  * brings the count to zero looks at idle_waiters after: one of the two
  * sees the other.
  */
-static void
-inflight_add(struct rpc_server *srv, int delta)
+void
+rpc_inflight_add(struct rpc_server *srv, int delta)
 {
 	if (atomic_fetch_add(&srv->inflight, delta) + delta == 0 &&
 	    atomic_load(&srv->idle_waiters) > 0) {
@@ -95,6 +101,70 @@ context_give_back(struct rpc_server *srv, struct rpc_context *c)
 	pthread_mutex_unlock(&srv->contexts_lock);
 }
 
+static void send_done(void *arg);
+
+/* Opens one more context for the pool; it is kept until the server stops. */
+static struct rpc_context *
+context_open_extra(struct rpc_server *srv)
+{
+	struct rpc_context *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->srv = srv;
+	if (nng_ctx_open(&c->ctx, srv->sock) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->opened = true;
+	if (nng_aio_alloc(&c->send_aio, send_done, c) != 0) {
+		nng_ctx_close(c->ctx);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Workers. The pool stays as large as it was without parked calls: one
+ * more context for each call parked beyond those parked before.
+ */
+int
+rpc_context_park(struct rpc_server *srv)
+{
+	struct rpc_context *c = NULL;
+	bool need;
+
+	pthread_mutex_lock(&srv->contexts_lock);
+	need = srv->n_extra <= srv->contexts_parked;
+	pthread_mutex_unlock(&srv->contexts_lock);
+	if (need && (c = context_open_extra(srv)) == NULL)
+		return -1;
+	pthread_mutex_lock(&srv->contexts_lock);
+	srv->contexts_parked++;
+	if (c != NULL) {
+		c->next_extra = srv->extra_contexts;
+		srv->extra_contexts = c;
+		srv->n_extra++;
+		c->next_free = srv->free_contexts;
+		srv->free_contexts = c;
+		pthread_cond_signal(&srv->context_freed);
+	}
+	pthread_mutex_unlock(&srv->contexts_lock);
+	return 0;
+}
+
+/* The parking threads. */
+void
+rpc_context_unpark(struct rpc_server *srv, struct rpc_context *c, bool give_back)
+{
+	pthread_mutex_lock(&srv->contexts_lock);
+	srv->contexts_parked--;
+	pthread_mutex_unlock(&srv->contexts_lock);
+	if (give_back)
+		context_give_back(srv, c);
+}
+
 /*
  * The reply on `c` has been handed to its connection, or failed. Runs on
  * nng's threads (sometimes inside nng's own completion of an earlier
@@ -121,7 +191,7 @@ send_done(void *arg)
 	if (c->counted)
 		rpc_peer_leave(srv, c->pipe);
 	context_give_back(srv, c);
-	inflight_add(srv, -1);
+	rpc_inflight_add(srv, -1);
 }
 
 /*
@@ -129,8 +199,8 @@ send_done(void *arg)
  * returns at once; send_done finishes. The context is no longer the
  * worker's. `reply` may be NULL (out of memory): nothing is sent.
  */
-static void
-send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, int timeout_ms,
+void
+rpc_send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, int timeout_ms,
     const char *peer)
 {
 	c->pipe = pipe;
@@ -141,7 +211,7 @@ send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, i
 		if (counted)
 			rpc_peer_leave(c->srv, pipe);
 		context_give_back(c->srv, c);
-		inflight_add(c->srv, -1);
+		rpc_inflight_add(c->srv, -1);
 		return;
 	}
 	/*
@@ -152,6 +222,42 @@ send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, i
 	nng_aio_set_msg(c->send_aio, reply);
 	nng_aio_set_timeout(c->send_aio, timeout_ms);
 	nng_ctx_send(c->ctx, c->send_aio);
+}
+
+/*
+ * Runs a received or submitted call, letting its handler park it when
+ * there is a place (parking.h). Returns true when it parked: parking holds
+ * it and nothing is answered now. Else false with *reply the answer.
+ * Workers and the callers of rpc_server_submit.
+ */
+static bool
+run_parkable(struct rpc_server *srv, struct call *call, const void *data, size_t len,
+    const struct parked_origin *origin, int64_t started_us, nng_msg **reply)
+{
+	bool may_park = parking_reserve(srv->parking);
+	char peer[sizeof(call->peer)];
+	void *worker = call->worker;
+	int family;
+
+	call->may_park = may_park;
+	*reply = rpc_run_call(srv, call, data, len);
+	if (!call->parked) {
+		if (may_park)
+			parking_unreserve(srv->parking);
+		return false;
+	}
+	if (*reply != NULL)
+		nng_msg_free(*reply);
+	if (parking_hold(srv->parking, origin, call, data, len, started_us,
+		clock_monotonic_us() - started_us) == 0)
+		return true;
+	/* It cannot be held: run it again now, unable to park. */
+	family = call->peer_family;
+	memcpy(peer, call->peer, sizeof(peer));
+	arena_reset(&call->arena);
+	rpc_call_begin(call, srv, worker, started_us / 1000, family, peer);
+	*reply = rpc_run_call(srv, call, data, len);
+	return false;
 }
 
 static void *
@@ -179,17 +285,10 @@ worker_main(void *arg)
 			continue;
 		msg = nng_aio_get_msg(w->aio);
 		pipe = nng_msg_get_pipe(msg);
-		inflight_add(srv, 1);
+		rpc_inflight_add(srv, 1);
 
 		started = clock_monotonic_us();
-		memset(&call, 0, sizeof(call));
-		arena_init(&call.arena);
-		call.method = "(undecoded)";
-		call.request_id = "";
-		call.token = "";
-		call.deadline_ms = started / 1000;
-		call.app = srv->hooks->app;
-		call.worker = w->state;
+		rpc_call_begin(&call, srv, w->state, started / 1000, 0, "");
 		calls = rpc_peer_enter(srv, msg, &call);
 
 		if (calls > srv->max_calls_per_connection) {
@@ -202,18 +301,26 @@ worker_main(void *arg)
 				    clock_monotonic_us() - started);
 			log_debug("rpc refused peer=%s calls_in_flight=%d",
 			    call.peer[0] ? call.peer : "-", calls - 1);
-			send_reply(c, reply, pipe, false, REFUSAL_SEND_TIMEOUT_MS, call.peer);
+			rpc_send_reply(c, reply, pipe, false, REFUSAL_SEND_TIMEOUT_MS, call.peer);
 			c = NULL;
 			arena_reset(&call.arena);
 			continue;
 		}
 
-		reply = rpc_run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
+		if (run_parkable(srv, &call, nng_msg_body(msg), nng_msg_len(msg),
+			&(struct parked_origin){ .ctx = c, .pipe = pipe }, started, &reply)) {
+			/* The context and the connection's place stay with the call. */
+			nng_msg_free(msg);
+			rpc_inflight_add(srv, -1);
+			c = NULL;
+			arena_reset(&call.arena);
+			continue;
+		}
 		nng_msg_free(msg);
 		if (srv->hooks->measured != NULL)
 			srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
 		rpc_log_request(&call, clock_monotonic_us() - started);
-		send_reply(c, reply, pipe, true, SEND_TIMEOUT_MS, call.peer);
+		rpc_send_reply(c, reply, pipe, true, SEND_TIMEOUT_MS, call.peer);
 		c = NULL;
 		arena_reset(&call.arena);
 	}
@@ -354,6 +461,8 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 			goto fail;
 		}
 	}
+	if (parking_start(&srv->parking, srv, config->max_parked_calls, PARKING_THREADS, err) != 0)
+		goto fail;
 	srv->n_workers = config->workers;
 	for (int i = 0; i < srv->n_workers; i++) {
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
@@ -415,6 +524,10 @@ rpc_server_stop(struct rpc_server *srv)
 		return;
 	/* Let the calls in flight finish and send their replies. */
 	rpc_server_wait_idle(srv, STOP_GRACE_MS);
+	/* Parked calls get their final answer (what there is now), or are dropped. */
+	parking_stop(srv->parking);
+	srv->parking = NULL;
+	rpc_server_wait_idle(srv, PARKED_ANSWER_GRACE_MS);
 
 	/*
 	 * Stop the workers before the socket: each aio is stopped (its receive
@@ -438,9 +551,13 @@ rpc_server_stop(struct rpc_server *srv)
 	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
 		if (srv->contexts[i].send_aio != NULL)
 			nng_aio_stop(srv->contexts[i].send_aio);
+	for (struct rpc_context *c = srv->extra_contexts; c != NULL; c = c->next_extra)
+		nng_aio_stop(c->send_aio);
 	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
 		if (srv->contexts[i].opened)
 			nng_ctx_close(srv->contexts[i].ctx);
+	for (struct rpc_context *c = srv->extra_contexts; c != NULL; c = c->next_extra)
+		nng_ctx_close(c->ctx);
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);
 	conn_guard_stop(srv->guard); /* its callbacks ran until the socket closed */
@@ -453,6 +570,13 @@ rpc_server_stop(struct rpc_server *srv)
 			nng_aio_free(w->aio);
 		if (w->state != NULL && srv->hooks->worker_close != NULL)
 			srv->hooks->worker_close(w->state);
+	}
+	while (srv->extra_contexts != NULL) {
+		struct rpc_context *c = srv->extra_contexts;
+
+		srv->extra_contexts = c->next_extra;
+		nng_aio_free(c->send_aio);
+		free(c);
 	}
 	free(srv->contexts);
 	free(srv->workers);
@@ -473,17 +597,7 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	nng_msg *out;
 	int code;
 
-	memset(&call, 0, sizeof(call));
-	arena_init(&call.arena);
-	call.method = "(undecoded)";
-	call.request_id = "";
-	call.token = "";
-	call.deadline_ms = clock_monotonic_ms();
-	call.app = srv->hooks->app;
-	call.worker = worker;
-	call.peer_family = peer_family;
-	snprintf(call.peer, sizeof(call.peer), "%s", peer != NULL ? peer : "");
-
+	rpc_call_begin(&call, srv, worker, clock_monotonic_ms(), peer_family, peer);
 	out = rpc_run_call(srv, &call, data, len);
 	*reply = NULL;
 	*reply_len = 0;
@@ -498,18 +612,56 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	return code;
 }
 
-/* Until parking lands: every submitted call is answered on the calling thread. */
+/*
+ * As a worker runs a received call, on the calling thread: the call may
+ * park, and is then answered from a parking thread. One log line and one
+ * measured call per answer, as for nng.
+ */
 int
 rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
     const void *data, size_t len, rpc_done_fn done, void *arg)
 {
-	void *reply;
-	size_t reply_len;
-	int code = rpc_server_handle_bytes(srv, worker, peer_family, peer, data, len, &reply,
-	    &reply_len);
+	int64_t started = clock_monotonic_us();
+	void *bytes = NULL;
+	size_t bytes_len = 0;
+	struct call call;
+	nng_msg *out;
+	int code;
 
-	done(arg, code, reply, reply_len);
+	if (done == NULL || (data == NULL && len > 0))
+		return -1;
+	rpc_call_begin(&call, srv, worker, started / 1000, peer_family, peer);
+	if (run_parkable(srv, &call, data, len,
+		&(struct parked_origin){ .done = done, .arg = arg }, started, &out)) {
+		arena_reset(&call.arena);
+		return 0;
+	}
+	if (srv->hooks->measured != NULL)
+		srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
+	rpc_log_request(&call, clock_monotonic_us() - started);
+	if (out != NULL && (bytes = malloc(nng_msg_len(out) + 1)) != NULL) {
+		memcpy(bytes, nng_msg_body(out), nng_msg_len(out));
+		bytes_len = nng_msg_len(out);
+	}
+	if (out != NULL)
+		nng_msg_free(out);
+	code = call.error.code;
+	arena_reset(&call.arena);
+	done(arg, code, bytes, bytes_len);
 	return 0;
+}
+
+void
+rpc_server_wake(struct rpc_server *srv, unsigned channel)
+{
+	if (srv != NULL)
+		parking_wake(srv->parking, channel);
+}
+
+int
+rpc_server_parked(struct rpc_server *srv)
+{
+	return srv != NULL ? parking_count(srv->parking) : 0;
 }
 
 void *

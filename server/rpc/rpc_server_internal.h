@@ -14,6 +14,8 @@
 #include "rpc/request_cache.h"
 #include "rpc/rpc_server.h"
 
+struct parking;
+
 #define REQUEST_ID_MAX 128
 #define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
 #define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
@@ -46,6 +48,7 @@ struct rpc_context {
 	int timeout_ms;   /* of the send */
 	char peer[sizeof(((struct call *)0)->peer)];
 	struct rpc_context *next_free;
+	struct rpc_context *next_extra; /* allocated beyond the pool for a parked call */
 };
 
 struct worker {
@@ -101,6 +104,16 @@ struct rpc_server {
 	int n_contexts;
 	struct rpc_context *free_contexts;
 	bool stopping;
+	/*
+	 * Contexts opened beyond the pool because calls parked on theirs
+	 * (parking.c): as many as ever parked at once, at most
+	 * max_parked_calls; kept until the server stops.
+	 */
+	struct rpc_context *extra_contexts;
+	int n_extra;
+	int contexts_parked; /* nng calls parked, each holding its context */
+
+	struct parking *parking;
 
 	pthread_mutex_t peers_lock; /* guards peers[] */
 	struct peer_slot peers[PEER_SLOTS];
@@ -109,6 +122,14 @@ struct rpc_server {
 };
 
 /* rpc_envelope.c: one request to its reply. */
+
+/*
+ * A fresh call for the request that arrived at arrived_ms (monotonic; its
+ * deadline counts from there), from `peer`, on a thread with per-worker
+ * state `worker`. The caller resets call->arena when done.
+ */
+void rpc_call_begin(struct call *call, struct rpc_server *srv, void *worker, int64_t arrived_ms,
+    int peer_family, const char *peer);
 
 /*
  * Runs the request bytes `data` through the envelope, authorization,
@@ -121,6 +142,25 @@ nng_msg *rpc_run_call(struct rpc_server *srv, struct call *call, const void *dat
 nng_msg *rpc_refuse_request(struct rpc_server *srv, struct call *call);
 /* The one log line of a call, at its answer. */
 void rpc_log_request(const struct call *call, int64_t duration_us);
+
+/* rpc_server.c: contexts and replies, for parking.c. */
+
+/* Calls in flight (rpc_server_wait_idle): +1 when one starts, -1 when it ends or parks. */
+void rpc_inflight_add(struct rpc_server *srv, int delta);
+/*
+ * A worker's context now holds a parked call: opens a context beyond the
+ * pool when needed, so the workers keep as many to receive and send on.
+ * 0, or -1 when nng cannot open one (the call is then answered at once).
+ */
+int rpc_context_park(struct rpc_server *srv);
+/*
+ * A parked call's context is about to send its answer, or (give_back) is
+ * dropped and free at once.
+ */
+void rpc_context_unpark(struct rpc_server *srv, struct rpc_context *c, bool give_back);
+/* Sends `reply` on `c` (see send_reply); counts as in flight until sent. */
+void rpc_send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted,
+    int timeout_ms, const char *peer);
 
 /* rpc_peers.c: who is at the other end of each connection, and its calls in flight. */
 int rpc_peer_enter(struct rpc_server *srv, nng_msg *msg, struct call *call);
