@@ -51,7 +51,8 @@ rpc_watch_events(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	margin = left / 10 < DEADLINE_MARGIN_MS ? left / 10 : DEADLINE_MARGIN_MS;
 	if (wait > left - margin)
 		wait = left - margin;
-	if (wait > 0 && call_park(call, clock_monotonic_ms() + wait, 0, CALL_WAKE_EVENTS))
-		return 0;
+	/* Parked: the transport answers later. Not parked (no place, no time): the empty page now. */
+	if (wait > 0)
+		call_park(call, clock_monotonic_ms() + wait, 0, CALL_WAKE_EVENTS);
 	return 0;
 }
