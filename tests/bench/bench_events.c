@@ -52,7 +52,7 @@ realtime_ms(void)
 
 struct watcher {
 	berth_client *c;
-	berth_events *sub; /* NULL: long poll */
+	berth_events *sub;      /* NULL: long poll */
 	struct samples latency; /* ms, publication to arrival */
 	uint64_t cursor;
 };
@@ -168,7 +168,8 @@ main(void)
 	bench_row(&(struct bench_row){ "9 events", "WatchEvents wake p50, publish -> waiting poll",
 	    p50, "ms", samples_quantile(&poller.latency, 0.99), "pub0 subscriber p50", floor50,
 	    floor50 > 0 ? p50 / floor50 : NAN, "<= 5 ms",
-	    isnan(p50) ? BENCH_NA : p50 <= TARGET_MS ? BENCH_HOLDS : BENCH_MISS });
+	    isnan(p50) ? BENCH_NA : p50 <= TARGET_MS ? BENCH_HOLDS
+						     : BENCH_MISS });
 	bench_note("events_samples=%zu (poll) %zu (pub0)", poller.latency.n, subscriber.latency.n);
 	berth_events_close(subscriber.sub);
 	berth_close(poller.c);

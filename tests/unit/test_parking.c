@@ -107,9 +107,7 @@ start(int max_parked)
 		fail_msg("dispatch_table_init: %s", err.message);
 	f->hooks = (struct rpc_server_hooks){ &app, worker_open, worker_close };
 	f->urls[0] = f->url;
-	f->config = (struct rpc_server_config){ .urls = f->urls, .n_urls = 1, .workers = 2,
-		.max_request_bytes = 65536, .default_timeout_ms = 30000, .ipc = { 0600, -1 },
-		.max_parked_calls = max_parked };
+	f->config = (struct rpc_server_config){ .urls = f->urls, .n_urls = 1, .workers = 2, .max_request_bytes = 65536, .default_timeout_ms = 30000, .ipc = { 0600, -1 }, .max_parked_calls = max_parked };
 	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err) != 0)
 		fail_msg("rpc_server_start: %s", err.message);
 	f->worker = rpc_server_worker_open(f->srv);
