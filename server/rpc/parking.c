@@ -219,8 +219,15 @@ rerun(struct parking *p, struct parked *r, void *state)
 		    : r->until_ms;
 		arena_reset(&call.arena);
 		pthread_mutex_lock(&p->lock);
-		if (p->stopping) {
-			r->final = true;
+		/*
+		 * Its connection may have gone while it ran (parking_pipe_gone
+		 * saw it nowhere). Asked under the lock: a removal after this
+		 * finds it on the list.
+		 */
+		if (r->origin.ctx != NULL && !rpc_peer_known(srv, r->origin.pipe))
+			r->gone = true;
+		if (p->stopping || r->gone) {
+			r->final = p->stopping;
 			push_ready(p, r);
 		} else {
 			r->next = p->waiting;
