@@ -366,6 +366,7 @@ install: all $(PY_GEN)
 	$(INSTALL) -m 644 client/berth.h $(D)$(INCLUDEDIR)/berth/berth.h
 	$(INSTALL) -m 644 $(GEN_HDR) $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h
 	$(INSTALL) -m 644 proto/berth/v1/berth.proto $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto
+	$(INSTALL) -m 644 $(OPENAPI_JSON) $(D)$(DATADIR)/berth/openapi.json
 	$(INSTALL) -m 644 $(MIGRATIONS) $(D)$(DATADIR)/berth/migrations/
 	$(INSTALL) -m 644 client/python/berth_client.py $(D)$(PYTHONDIR)/berth_client.py
 	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
@@ -388,7 +389,7 @@ uninstall:
 	    $(D)$(LIBDIR)/libberth.so.$(SOVERSION) $(D)$(LIBDIR)/libberth.so \
 	    $(D)$(PKGCONFIGDIR)/berth.pc \
 	    $(D)$(INCLUDEDIR)/berth/berth.h $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h \
-	    $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto \
+	    $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto $(D)$(DATADIR)/berth/openapi.json \
 	    $(addprefix $(D)$(DATADIR)/berth/migrations/,$(notdir $(MIGRATIONS))) \
 	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
 	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \

@@ -1,7 +1,10 @@
 /*
  * http_hosts.c - Host and Origin checks of the HTTP listeners.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +85,35 @@ add(struct http_hosts *h, const char *name, uint16_t port)
 	}
 }
 
+/*
+ * Every address of the machine's interfaces: a listener on every address
+ * is reached by any of them (a name an attacker controls never looks like
+ * one of our addresses).
+ */
+static void
+add_interface_addresses(struct http_hosts *h, uint16_t port)
+{
+	struct ifaddrs *list, *i;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (getifaddrs(&list) != 0)
+		return;
+	for (i = list; i != NULL; i = i->ifa_next) {
+		const void *a = NULL;
+
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		if (a != NULL && inet_ntop(i->ifa_addr->sa_family, a, ip, sizeof(ip)) != NULL &&
+		    strchr(ip, '%') == NULL)
+			add(h, ip, port);
+	}
+	freeifaddrs(list);
+}
+
 void
 http_hosts_init(struct http_hosts *h, const struct http_url *url, uint16_t port)
 {
@@ -103,6 +135,8 @@ http_hosts_init(struct http_hosts *h, const struct http_url *url, uint16_t port)
 			*p = (char)tolower((unsigned char)*p);
 		add(h, name, port);
 	}
+	if (url->wildcard)
+		add_interface_addresses(h, port);
 }
 
 int

@@ -8,7 +8,8 @@
  * page in Origin. So a listener answers only Host headers naming it: its
  * own address and port, for a loopback listener also localhost,
  * 127.0.0.1 and [::1] with that port, for one on every address also the
- * machine's name, and the names --http-allowed-hosts adds; and an Origin
+ * machine's name and the addresses of its interfaces, and the names
+ * --http-allowed-hosts adds; and an Origin
  * header, when there is one, must be this listener's scheme and the very
  * host and port of the Host header.
  *
@@ -25,7 +26,7 @@
 #include "http/http_url.h"
 #include "error.h"
 
-#define HTTP_HOSTS_MAX 24
+#define HTTP_HOSTS_MAX 64
 
 struct http_hosts {
 	bool tls;      /* the listener's scheme: https */

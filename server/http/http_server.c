@@ -12,7 +12,9 @@
  * and `jobs_out`. libmicrohttpd must not be stopped while a connection is
  * suspended, nor while another thread is inside MHD_resume_connection:
  * http_server_stop answers every waiting request itself first and waits
- * for `resuming` to drop to zero.
+ * for `resuming` to drop to zero. A parked call answers after the stop
+ * (rpc_server_stop gives it a last run): the server stays until the last
+ * such late answer, which frees it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,8 +43,6 @@
 #include "rpc_method.h"
 #include "status.h"
 
-/* Calls still waiting for their answer when berthd stops get this long. */
-#define STOP_WAIT_MS 5000
 /* The 503s of calls the stop answers get this long to leave. */
 #define SEND_WAIT_MS 1000
 
@@ -73,6 +73,7 @@ struct http_server {
 	int resuming;       /* threads inside MHD_resume_connection */
 	int jobs_out;       /* requests a job references */
 	int abandoned_open; /* answered by the stop, not yet sent (on_completed not run) */
+	bool stopped;       /* http_server_stop returned: the last late answer frees srv */
 };
 
 struct request {
@@ -137,6 +138,15 @@ unlink_waiting(struct http_server *srv, struct request *r)
 	r->prev = r->next = NULL;
 }
 
+static void
+server_free(struct http_server *srv)
+{
+	tls_files_free(srv->tls_cert, srv->tls_key);
+	pthread_cond_destroy(&srv->changed);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
 /*
  * The job's answer (taken: *a is left empty): resumes the connection so
  * that on_request sends it, and drops the job's reference. Any thread.
@@ -148,11 +158,15 @@ finish(struct request *r, struct http_answer *a)
 
 	pthread_mutex_lock(&srv->lock);
 	if (r->abandoned) {
+		bool last;
+
 		http_answer_clear(a);
-		srv->jobs_out--;
 		release_locked(r);
+		last = --srv->jobs_out == 0 && srv->stopped;
 		pthread_cond_broadcast(&srv->changed);
 		pthread_mutex_unlock(&srv->lock);
+		if (last) /* the listener stopped before this late answer: it was the last */
+			server_free(srv);
 		return;
 	}
 	r->answer = *a;
@@ -708,7 +722,7 @@ http_server_start(struct http_server **out, const struct http_server_config *con
 		flags |= MHD_USE_TLS;
 	}
 	if (srv->url.addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+		flags |= srv->url.wildcard ? MHD_USE_DUAL_STACK : MHD_USE_IPv6; /* [::]: IPv4 too */
 	if (http_jobs_start(&srv->jobs, hooks->rpc, config->workers, err) != 0)
 		goto fail;
 	srv->daemon = MHD_start_daemon(flags, srv->url.port, NULL, NULL, on_request, srv,
@@ -772,6 +786,7 @@ http_server_stop(struct http_server *srv)
 {
 	struct request *abandoned, *r;
 	int64_t until;
+	int left;
 
 	if (srv == NULL)
 		return;
@@ -819,19 +834,18 @@ http_server_stop(struct http_server *srv)
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 
-	until = clock_monotonic_ms() + STOP_WAIT_MS;
+	/*
+	 * A parked call still owes its late answer (rpc_server_stop gives it):
+	 * the server must be there for it, and the last one frees it.
+	 */
 	pthread_mutex_lock(&srv->lock);
-	while (srv->jobs_out > 0 && clock_monotonic_ms() < until)
-		wait_a_little(srv);
+	srv->stopped = true;
+	left = srv->jobs_out;
 	pthread_mutex_unlock(&srv->lock);
-	if (srv->jobs_out > 0) {
-		/* A parked call may still answer: it must find the server. */
-		log_warn("http listener=%s stopped with calls unanswered calls=%d", srv->config.option,
-		    srv->jobs_out);
+	if (left > 0) {
+		log_debug("http listener=%s stopped, late answers awaited calls=%d",
+		    srv->config.option, left);
 		return;
 	}
-	tls_files_free(srv->tls_cert, srv->tls_key);
-	pthread_cond_destroy(&srv->changed);
-	pthread_mutex_destroy(&srv->lock);
-	free(srv);
+	server_free(srv);
 }

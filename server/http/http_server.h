@@ -100,9 +100,11 @@ int http_server_start(struct http_server **out, const struct http_server_config 
 uint16_t http_server_port(const struct http_server *s);
 
 /*
- * Stops: requests not yet run and calls still waiting answer 503, the
+ * Stops: requests not yet run and calls still parked answer 503, the
  * workers finish what they run, the listener closes. Before
- * rpc_server_stop (the workers hold RPC worker states). NULL-safe. Main
+ * rpc_server_stop (the workers hold RPC worker states); a parked call's
+ * late answer, from its last run in rpc_server_stop, is taken and dropped,
+ * and the last of them frees what the server leaves. NULL-safe. Main
  * thread.
  */
 void http_server_stop(struct http_server *s);

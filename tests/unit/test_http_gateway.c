@@ -85,6 +85,14 @@ test_hosts_are_the_listeners_own_and_the_added_ones(void **state)
 	assert_true(http_hosts_allow_host(&h, "proxy.example.org:443"));
 	assert_false(http_hosts_allow_host(&h, "proxy.example.org:8080"));
 
+	/* A listener on every address answers the machine's own addresses too. */
+	assert_int_equal(http_url_parse("http-listen", "http://0.0.0.0:9464", &u, &err), 0);
+	http_hosts_init(&h, &u, 9464);
+	assert_true(http_hosts_allow_host(&h, "127.0.0.1:9464")); /* lo's address */
+	assert_true(http_hosts_allow_host(&h, "localhost:9464"));
+	assert_false(http_hosts_allow_host(&h, "0.0.0.0:9464"));
+	assert_false(http_hosts_allow_host(&h, "attacker.example:9464"));
+
 	/* A listener on one address names only it. */
 	assert_int_equal(http_url_parse("http-listen", "http://10.0.0.5:80", &u, &err), 0);
 	http_hosts_init(&h, &u, 80);
