@@ -32,7 +32,7 @@ VERSION  := 0.2.0
 # 1: since 0.2.0 libberth.so exports only berth_* (client/libberth.map).
 SOVERSION := 1
 
-PKGS     := libprotobuf-c libcurl sqlite3 jansson inih libcrypto
+PKGS     := libprotobuf-c libcurl sqlite3 jansson inih libcrypto libmicrohttpd
 # Headers only: berthd loads libarchive with dlopen when a build needs it
 # (server/engine/docker.c), under the name its binaries carry (SONAME).
 DLOPEN_PKGS := libarchive
@@ -54,6 +54,11 @@ LDLIBS   := $(PKG_LIBS) $(NNG_LIBS) -lpthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANITIZE)
 
 GEN_DIR  := $(BUILD)/gen/berth/v1
+# GET /v1/openapi.json: written at build time from the generated descriptors
+# by tools/gen_openapi.c and compiled into berthd (server/http/openapi.h).
+OPENAPI_GEN := $(BUILD)/tools/gen_openapi
+OPENAPI_SRC := $(BUILD)/openapi_json.c
+OPENAPI_JSON := $(BUILD)/openapi.json
 GEN_SRC  := $(GEN_DIR)/berth.pb-c.c
 GEN_HDR  := $(GEN_DIR)/berth.pb-c.h
 
@@ -68,18 +73,19 @@ COMMON_JSON_SRC := common/json_codec.c
 COMMON_SRC := $(GEN_SRC) $(filter-out $(COMMON_JSON_SRC),$(wildcard common/*.c))
 # berthd's layers, lowest first. A folder may include its own headers and
 # those of the folders it names in LAYER_DEPS (see check-layers).
-SERVER_LAYERS := base engine store core rpc api daemon
+SERVER_LAYERS := base engine store core rpc http api daemon
 comma := ,
 LAYER_DEPS_base   :=
 LAYER_DEPS_engine := base
 LAYER_DEPS_store  := base
 LAYER_DEPS_core   := base engine store
 LAYER_DEPS_rpc    := base
-LAYER_DEPS_api    := base engine store core rpc
-LAYER_DEPS_daemon := base engine store core rpc api
+LAYER_DEPS_http   := base rpc
+LAYER_DEPS_api    := base engine store core rpc http
+LAYER_DEPS_daemon := base engine store core rpc http api
 SERVER_MAIN := server/daemon/main.c
 SERVER_SRC := $(filter-out $(SERVER_MAIN),$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c))) \
-              $(BUILD)/migrations.c
+              $(BUILD)/migrations.c $(OPENAPI_SRC) $(BUILD)/console_assets.c
 LIB_SRC    := $(wildcard client/*.c)
 CLI_SRC    := $(filter-out client/cli/main.c,$(wildcard client/cli/*.c))
 
@@ -110,7 +116,7 @@ $(TEST_SUPPORT): ALL_CFLAGS += -Iserver
 
 .PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos \
         check-layers
-all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc $(BUILD)/berthd.conf
+all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc $(BUILD)/berthd.conf $(OPENAPI_JSON)
 
 # --- generated code ---------------------------------------------------------
 $(GEN_SRC) $(GEN_HDR): proto/berth/v1/berth.proto
@@ -129,6 +135,24 @@ $(BUILD)/tests/test_ecosystem: | $(PY_GEN)
 $(BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.sh
 	@mkdir -p $(BUILD)
 	sh migrations/embed.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+
+# The web console's files (plain HTML, CSS, JavaScript) are compiled in the
+# same way: berthd serves the console that matches it.
+CONSOLE_FILES := $(sort $(wildcard server/http/console/*))
+$(BUILD)/console_assets.c: $(CONSOLE_FILES) server/http/embed-console.sh
+	@mkdir -p $(BUILD)
+	sh server/http/embed-console.sh $(CONSOLE_FILES) > $@.tmp && mv $@.tmp $@
+
+# The OpenAPI document: a small program on the generated descriptors, run
+# here; its C output is part of berthd, its JSON output is for people.
+$(OPENAPI_GEN): tools/gen_openapi.c $(GEN_SRC) | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tools/gen_openapi.c $(GEN_SRC) $(LDLIBS)
+$(OPENAPI_SRC): $(OPENAPI_GEN)
+	$(OPENAPI_GEN) --c $@.tmp $(VERSION) && mv $@.tmp $@
+$(OPENAPI_JSON): $(OPENAPI_GEN)
+	$(OPENAPI_GEN) --json $@.tmp $(VERSION) && mv $@.tmp $@
 
 $(call obj,server/engine/docker_tar.c): ALL_CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 
@@ -342,6 +366,7 @@ install: all $(PY_GEN)
 	$(INSTALL) -m 644 client/berth.h $(D)$(INCLUDEDIR)/berth/berth.h
 	$(INSTALL) -m 644 $(GEN_HDR) $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h
 	$(INSTALL) -m 644 proto/berth/v1/berth.proto $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto
+	$(INSTALL) -m 644 $(OPENAPI_JSON) $(D)$(DATADIR)/berth/openapi.json
 	$(INSTALL) -m 644 $(MIGRATIONS) $(D)$(DATADIR)/berth/migrations/
 	$(INSTALL) -m 644 client/python/berth_client.py $(D)$(PYTHONDIR)/berth_client.py
 	$(INSTALL) -m 644 $(PY_GEN) $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py
@@ -364,7 +389,7 @@ uninstall:
 	    $(D)$(LIBDIR)/libberth.so.$(SOVERSION) $(D)$(LIBDIR)/libberth.so \
 	    $(D)$(PKGCONFIGDIR)/berth.pc \
 	    $(D)$(INCLUDEDIR)/berth/berth.h $(D)$(INCLUDEDIR)/berth/berth/v1/berth.pb-c.h \
-	    $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto \
+	    $(D)$(DATADIR)/berth/proto/berth/v1/berth.proto $(D)$(DATADIR)/berth/openapi.json \
 	    $(addprefix $(D)$(DATADIR)/berth/migrations/,$(notdir $(MIGRATIONS))) \
 	    $(D)$(PYTHONDIR)/berth_client.py $(D)$(PYTHONDIR)/berth/v1/berth_pb2.py \
 	    $(D)$(DATADIR)/berth/examples/example.py $(D)$(DATADIR)/berth/examples/nngcat_health.sh \

@@ -5,8 +5,8 @@
 #   e.g. base: engine:base store:base core:base,engine,store ...
 # A file in server/LAYER/ may include "LAYER/x.h" and "DEP/x.h" for each of
 # its DEPs; common/ headers (named without a folder) are open to all.
-# sqlite3.h belongs to server/store/ and curl/curl.h to server/engine/
-# alone, and nothing in client/ or common/ includes a server header.
+# sqlite3.h belongs to server/store/, curl/curl.h to server/engine/ and
+# microhttpd.h to server/http/ alone, and nothing in client/ or common/ includes a server header.
 # Prints each include that points the wrong way; exits 1 if there is one.
 set -eu
 
@@ -36,8 +36,11 @@ done
 for f in $(grep -l '^#include <curl/curl.h>' $sources); do
 	case "$f" in server/engine/* | tests/*) ;; *) say "$f includes curl/curl.h (only server/engine/ may)" ;; esac
 done
+for f in $(grep -l '^#include <microhttpd.h>' $sources); do
+	case "$f" in server/http/* | tests/*) ;; *) say "$f includes microhttpd.h (only server/http/ may)" ;; esac
+done
 for f in $(find client common -name '*.[ch]'); do
-	if grep -q '^#include "\(base\|engine\|store\|core\|rpc\|api\|daemon\)/' "$f"; then
+	if grep -q '^#include "\(base\|engine\|store\|core\|rpc\|http\|api\|daemon\)/' "$f"; then
 		say "$f includes a server header"
 	fi
 done

@@ -8,9 +8,10 @@ set -eu
 
 PACKAGES="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 libnng-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev libyaml-dev
-libarchive-dev libcmocka-dev libinih-dev libssl-dev openssl docker.io curl ca-certificates valgrind
+libarchive-dev libcmocka-dev libinih-dev libmicrohttpd-dev libssl-dev openssl docker.io curl ca-certificates valgrind
 iproute2 procps
-nng-utils protobuf-compiler python3-protobuf clang-format"
+nng-utils protobuf-compiler python3-protobuf clang-format
+chromium chromium-driver python3-selenium"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -12,6 +12,7 @@
 #include <nng/nng.h>
 
 #include "api/auth.h"
+#include "http/http_url.h"
 #include "store/audit.h"
 #include "core/berthd.h"
 #include "base/log.h"
@@ -51,7 +52,7 @@ set(const char *s)
 int
 auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 {
-	bool network = false, tls = false;
+	bool network = false, tls = false, http_network = false, http_tls = false;
 	bool mutual = set(c->tls_client_ca);
 
 	for (size_t i = 0; i < c->listen.n; i++) {
@@ -71,7 +72,36 @@ auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 			return -1;
 		}
 	}
-	p->enabled = strcmp(c->auth, "on") == 0 || (strcmp(c->auth, "auto") == 0 && network);
+	/* The HTTP gateway is a listener as tcp:// is, unless it is on loopback only. */
+	if (c->http_listen[0] != '\0') {
+		struct http_url url;
+
+		if (http_url_parse("http-listen", c->http_listen, &url, err) != 0)
+			return -1;
+		if (url.tls && (!set(c->tls_cert) || !set(c->tls_key))) {
+			error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+			    "an https:// --http-listen needs --tls-cert and --tls-key");
+			return -1;
+		}
+		http_network = !url.loopback;
+		http_tls = url.tls;
+	}
+	p->enabled = strcmp(c->auth, "on") == 0 ||
+	    (strcmp(c->auth, "auto") == 0 && (network || http_network));
+	if (http_network && !p->enabled) {
+		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "refusing to serve --http-listen %s without authentication: anyone who reaches "
+		    "it could run containers; use --auth on (tokens), preferably over https://",
+		    c->http_listen);
+		return -1;
+	}
+	if (c->http_listen[0] != '\0' && !p->enabled)
+		log_warn("the HTTP gateway on loopback has no authentication: every local user and "
+			 "program is admin url=%s",
+		    c->http_listen);
+	else if (http_network && strncmp(c->http_listen, "http://", 7) == 0)
+		log_warn("tokens travel in clear text on this listener, prefer https:// url=%s",
+		    c->http_listen);
 	p->ipc_admin = strcmp(c->ipc_admin, "on") == 0;
 
 	if (tls && (!set(c->tls_cert) || !set(c->tls_key))) {
@@ -79,7 +109,7 @@ auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 		    "a tls+tcp:// listener needs --tls-cert and --tls-key");
 		return -1;
 	}
-	if (!tls && (set(c->tls_cert) || set(c->tls_key) || mutual))
+	if (!tls && !http_tls && (set(c->tls_cert) || set(c->tls_key) || mutual))
 		log_warn("TLS settings given but no tls+tcp:// listener uses them");
 	for (size_t i = 0; i < c->listen.n && !p->enabled; i++) {
 		enum listener_kind kind = listener_kind(c->listen.items[i]);
@@ -109,6 +139,33 @@ auth_configure(struct auth_policy *p, const struct config *c, struct error *err)
 	return 0;
 }
 
+/*
+ * A method anyone may call (Health): never refused, but a token that is
+ * sent is still evaluated, so that the handler can tell the caller what
+ * it may do (HealthResponse.caller_role; the web console hides the rest).
+ * call->role stays RPC_ROLE_PUBLIC when no valid token came; a store error
+ * counts as no valid token rather than failing the call.
+ */
+static int
+authorize_public(struct call *call, bool local_admin)
+{
+	struct token_info who;
+	struct error err;
+
+	call->role = RPC_ROLE_PUBLIC;
+	if (call->token[0] == '\0') {
+		if (local_admin)
+			call->role = RPC_ROLE_ADMIN;
+		return 0;
+	}
+	call->principal[0] = '\0';
+	if (tokens_verify(call_registry(call), call->token, &who, &err) == 0) {
+		snprintf(call->principal, sizeof(call->principal), "%s", who.name);
+		call->role = who.role;
+	}
+	return 0;
+}
+
 int
 auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 {
@@ -125,10 +182,8 @@ auth_authorize(void *app, struct call *call, const struct rpc_route *route)
 		call->role = RPC_ROLE_ADMIN; /* no tokens: whoever reaches the socket */
 		return 0;
 	}
-	if (need == RPC_ROLE_PUBLIC) {
-		call->role = RPC_ROLE_PUBLIC;
-		return 0;
-	}
+	if (need == RPC_ROLE_PUBLIC)
+		return authorize_public(call, local && d->auth->ipc_admin);
 	if (call->token[0] == '\0') {
 		if (local && d->auth->ipc_admin) {
 			call->role = RPC_ROLE_ADMIN; /* "local", as admin: the operator turned that on */

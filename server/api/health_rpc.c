@@ -8,8 +8,19 @@
 #include "core/shutdown.h"
 #include "rpc_method.h"
 #include "rpc/rpc_server.h"
+#include "store/tokens.h"
 
 #define HEALTH_DOCKER_MS 1000
+
+/*
+ * What the caller may do, as the authorize hook found it: a role name, or
+ * "" when a token is needed and none valid was sent (RPC_ROLE_PUBLIC).
+ */
+static const char *
+caller_role(enum rpc_role role)
+{
+	return role >= RPC_ROLE_VIEWER && role <= RPC_ROLE_ADMIN ? token_role_name(role) : "";
+}
 
 int
 rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
@@ -21,6 +32,7 @@ rpc_health(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *rep
 	int64_t remaining;
 
 	resp->version = BERTH_VERSION;
+	resp->caller_role = (char *)caller_role(call->role);
 	if (in->service[0] != '\0' && strcmp(in->service, RPC_SERVICE->name) != 0) {
 		resp->status = BERTH__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
 		return 0;

@@ -1,20 +1,17 @@
 /*
- * metrics.c - counters in static atomics, rendered as Prometheus text by
- * an nng HTTP server.
+ * metrics.c - counters in static atomics, rendered as Prometheus text for
+ * GET /metrics (served by the HTTP layer, server/http/).
  *
  * Threads: the counting functions run on any thread (RPC workers, lifecycle
- * code, the Docker event follower) and touch only relaxed atomics. The HTTP
- * callbacks run on nng's threads; `lock` serialises their use of the
- * endpoint's registry connection. Start and stop run on the main thread.
+ * code, the Docker event follower) and touch only relaxed atomics.
+ * metrics_serve runs on an HTTP worker, with that worker's registry
+ * connection.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "base/log.h"
 #include "api/metrics.h"
@@ -24,6 +21,7 @@
 #include "core/supervisor.h"
 #include "engine/docker.h"
 #include "store/registry.h"
+#include "store/tokens.h"
 #include "rpc_method.h"
 #include "status.h"
 
@@ -277,147 +275,32 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 }
 
 /* ---------------------------------------------------------------------------
- * The HTTP endpoint
+ * GET /metrics
  */
 
-struct metrics_server {
-	nng_http_server *http;
-	nng_url *url;
-	pthread_mutex_t lock; /* guards reg */
-	struct registry *reg;
-	const atomic_bool *shutting_down;
-};
-
-/* Completes a handler's aio with a response; nng sends it. */
-static void
-reply(nng_aio *aio, uint16_t status, const char *type, const void *body, size_t len)
-{
-	nng_http_res *res;
-	int rv;
-
-	if ((rv = nng_http_res_alloc(&res)) != 0) {
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	if ((rv = nng_http_res_set_status(res, status)) != 0 ||
-	    (rv = nng_http_res_set_header(res, "Content-Type", type)) != 0 ||
-	    (rv = nng_http_res_copy_data(res, body, len)) != 0) {
-		nng_http_res_free(res);
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
-static struct metrics_server *
-server_of(nng_aio *aio)
-{
-	return nng_http_handler_get_data(nng_aio_get_input(aio, 1));
-}
-
-/* GET /metrics: a few SQL aggregates and a string; milliseconds. */
-static void
-handle_metrics(nng_aio *aio)
-{
-	struct metrics_server *m = server_of(aio);
-	char *body;
-	size_t len;
-	int rc;
-
-	pthread_mutex_lock(&m->lock);
-	rc = metrics_render(m->reg, &body, &len);
-	pthread_mutex_unlock(&m->lock);
-	if (rc != 0) {
-		reply(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", 14);
-		return;
-	}
-	reply(aio, NNG_HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", body, len);
-	free(body);
-}
-
-/* GET /healthz: 200 while serving, 503 once the shutdown has begun. */
-static void
-handle_healthz(nng_aio *aio)
-{
-	struct metrics_server *m = server_of(aio);
-
-	if (atomic_load(m->shutting_down))
-		reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain", "shutting down\n", 14);
-	else
-		reply(aio, NNG_HTTP_STATUS_OK, "text/plain", "ok\n", 3);
-}
-
-static int
-add_handler(struct metrics_server *m, const char *path, void (*fn)(nng_aio *))
-{
-	nng_http_handler *h;
-	int rv;
-
-	if ((rv = nng_http_handler_alloc(&h, path, fn)) != 0)
-		return rv;
-	if ((rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
-	    (rv = nng_http_server_add_handler(m->http, h)) != 0) {
-		nng_http_handler_free(h);
-		return rv;
-	}
-	return 0; /* the server owns h now */
-}
-
 int
-metrics_server_start(struct metrics_server **out, const char *url, const char *db_path,
-    const atomic_bool *shutting_down, struct error *err)
+metrics_serve(struct registry *reg, const char *token, bool need_token, char **page,
+    size_t *len, struct error *err)
 {
-	struct metrics_server *m = calloc(1, sizeof(*m));
-	nng_sockaddr sa;
-	int rv;
+	struct token_info who;
+	int code;
 
-	*out = NULL;
-	if (m == NULL) {
-		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
-		return -1;
+	*page = NULL;
+	*len = 0;
+	if (need_token) {
+		if (token == NULL || token[0] == '\0')
+			return error_set(err, BERTH__V1__CODE__UNAUTHENTICATED,
+			    "/metrics needs a viewer token here (Authorization: Bearer TOKEN)");
+		code = tokens_verify(reg, token, &who, err);
+		if (code == BERTH__V1__CODE__UNAUTHENTICATED)
+			return error_set(err, code, "the token is not valid (unknown or revoked)");
+		if (code != 0)
+			return code;
+		if (who.role < RPC_ROLE_VIEWER)
+			return error_set_field(err, BERTH__V1__CODE__PERMISSION_DENIED, "token",
+			    "ROLE_TOO_LOW", "/metrics needs the viewer role");
 	}
-	pthread_mutex_init(&m->lock, NULL);
-	m->shutting_down = shutting_down;
-	if ((rv = nng_url_parse(&m->url, url)) != 0 || strcmp(m->url->u_scheme, "http") != 0) {
-		error_set(err, BERTH__V1__CODE__UNAVAILABLE,
-		    "--metrics-listen %s is not an http://HOST:PORT URL", url);
-		goto fail;
-	}
-	if (registry_open(&m->reg, db_path, false, err) != 0)
-		goto fail;
-	if ((rv = nng_http_server_hold(&m->http, m->url)) != 0 ||
-	    (rv = add_handler(m, "/metrics", handle_metrics)) != 0 ||
-	    (rv = add_handler(m, "/healthz", handle_healthz)) != 0 ||
-	    (rv = nng_http_server_start(m->http)) != 0) {
-		error_set(err, BERTH__V1__CODE__UNAVAILABLE,
-		    "cannot serve metrics on %s: %s", url, nng_strerror(rv));
-		goto fail;
-	}
-	if (nng_http_server_get_addr(m->http, &sa) == 0 && sa.s_family == NNG_AF_INET)
-		log_info("metrics listening url=http://%s:%u", m->url->u_hostname,
-		    (unsigned)ntohs(sa.s_in.sa_port));
-	else
-		log_info("metrics listening url=%s", url);
-	*out = m;
+	if (metrics_render(reg, page, len) != 0)
+		return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 	return 0;
-fail:
-	metrics_server_stop(m);
-	return -1;
-}
-
-void
-metrics_server_stop(struct metrics_server *m)
-{
-	if (m == NULL)
-		return;
-	if (m->http != NULL) {
-		nng_http_server_stop(m->http);
-		nng_http_server_release(m->http); /* frees the handlers too */
-	}
-	if (m->url != NULL)
-		nng_url_free(m->url);
-	registry_close(m->reg);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
 }

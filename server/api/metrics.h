@@ -7,11 +7,10 @@
  * they are counted (docker_failures_total in engine/docker.h,
  * event_follower_reconnects_total in core/event_follower.h) and read here.
  *
- * The endpoint is nng's own HTTP server on --metrics-listen:
- *   GET /metrics  Prometheus text exposition format 0.0.4
- *   GET /healthz  200 "ok" while serving, 503 "shutting down" after
- * Its handlers run on nng's threads. Gauges come from the registry through a
- * connection of their own, opened for the endpoint and guarded by a mutex.
+ * The page is served by the HTTP layer (server/http/http_server.h) on
+ * --metrics-listen, GET /metrics in Prometheus text format 0.0.4, beside
+ * /healthz; gauges come from the registry through the HTTP worker's own
+ * connection.
  */
 #ifndef BERTH_METRICS_H
 #define BERTH_METRICS_H
@@ -23,7 +22,6 @@
 #include "error.h"
 
 struct registry;
-struct metrics_server;
 
 /*
  * One finished RPC: `method` as the client sent it (a path or bare name;
@@ -40,15 +38,13 @@ void metrics_rpc_observe(const char *method, int code, int64_t duration_us);
 int metrics_render(struct registry *reg, char **out, size_t *len);
 
 /*
- * Serves /metrics and /healthz on `url` (http://HOST:PORT). Opens its own
- * connection to the registry at db_path; /healthz answers 503 once
- * *shutting_down is true. Returns 0, or -1 with the reason in err.
- * Main thread.
+ * GET /metrics on an HTTP worker: with need_token (the page shares its
+ * listener with the JSON gateway and authentication is on) `token` must be
+ * a valid token of at least the viewer role, checked on `reg`. Returns 0
+ * with *page (malloc'ed, the caller frees it) and *len, or UNAUTHENTICATED,
+ * PERMISSION_DENIED, RESOURCE_EXHAUSTED with err filled.
  */
-int metrics_server_start(struct metrics_server **out, const char *url, const char *db_path,
-    const atomic_bool *shutting_down, struct error *err);
-
-/* Stops serving and frees everything. NULL-safe. Main thread. */
-void metrics_server_stop(struct metrics_server *m);
+int metrics_serve(struct registry *reg, const char *token, bool need_token, char **page,
+    size_t *len, struct error *err);
 
 #endif

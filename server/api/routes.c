@@ -38,6 +38,7 @@ const struct rpc_route berthd_routes[] = {
 	{ "ControlRollout", rpc_control_rollout, true, RPC_ROLE_OPERATOR },
 	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
 	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
+	{ "WatchEvents", rpc_watch_events, false, RPC_ROLE_VIEWER },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

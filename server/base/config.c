@@ -47,6 +47,11 @@ static const struct option_def options[] = {
 	    "remove|stop|keep" },
 	{ "data-dir", K_STRING, OFF(data_dir), 0, 0, "/var/lib/berth", 0,
 	    "registry database and instance directories" },
+	{ "events-keep", K_INT, OFF(events_keep), 10, 1000000, "10000", 10,
+	    "newest events kept in the registry and in memory for WatchEvents" },
+	{ "max-parked-calls", K_INT, OFF(max_parked_calls), 0, 65536, "1024", 10,
+	    "long polls (WatchEvents) held at once without a worker; beyond them a poll "
+	    "answers at once; 0: none wait" },
 	{ "audit-keep-rows", K_INT, OFF(audit_keep_rows), 1000, 100000000, "100000", 10,
 	    "newest rows of the audit log kept (berthd audit)" },
 	{ "audit-keep-days", K_INT, OFF(audit_keep_days), 0, 36500, "365", 10,
@@ -65,6 +70,13 @@ static const struct option_def options[] = {
 	{ "metrics-listen", K_STRING, OFF(metrics_listen), 0, 0, "", 0,
 	    "HTTP URL serving /metrics (Prometheus) and /healthz, e.g. http://127.0.0.1:9464; "
 	    "empty: off" },
+	{ "http-listen", K_STRING, OFF(http_listen), 0, 0, "", 0,
+	    "URL of the HTTP/JSON gateway (POST /v1/<Method>, GET /v1/openapi.json, the web "
+	    "console): http://HOST:PORT, or https://HOST:PORT with --tls-cert and --tls-key; a "
+	    "non-loopback address needs --auth on; empty: off" },
+	{ "http-allowed-hosts", K_LIST, OFF(http_allowed_hosts), 0, 0, "", 0,
+	    "a Host name (NAME or NAME:PORT) the HTTP listeners answer besides their own address "
+	    "(and localhost on loopback): the names clients reach berthd by; repeatable" },
 	{ "workers", K_INT, OFF(workers), 1, 256, "16", 10,
 	    "calls served at once (each worker has its own nng context)" },
 	{ "max-request-bytes", K_INT, OFF(max_request_bytes), 1024, 64 << 20, "4194304", 10,

@@ -41,6 +41,8 @@ struct config {
 	const char *docker_host;     /* "" = $DOCKER_HOST or the local socket */
 	const char *log_level;
 	const char *metrics_listen;  /* http://HOST:PORT for /metrics and /healthz; "" = off */
+	const char *http_listen;     /* the HTTP/JSON gateway: http:// or https://HOST:PORT; "" = off */
+	struct config_list http_allowed_hosts; /* Host names the HTTP listeners answer besides their own */
 	int64_t workers;
 	int64_t max_request_bytes;
 	int64_t default_timeout_ms;
@@ -50,6 +52,8 @@ struct config {
 	int64_t ipc_mode;
 	const char *ipc_group;       /* "" = berthd's own group */
 	int64_t data_dir_mode;
+	int64_t events_keep;
+	int64_t max_parked_calls;
 	int64_t audit_keep_rows;
 	int64_t audit_keep_days;
 	int64_t audit_refused_keep_rows;

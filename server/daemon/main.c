@@ -29,12 +29,16 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
+#include "core/event_log.h"
 #include "core/health_monitor.h"
 #include "daemon/fd_budget.h"
 #include "rpc/event_pub.h"
 #include "rpc/ipc_watchdog.h"
 #include "base/log.h"
 #include "api/metrics.h"
+#include "http/console_assets.h"
+#include "http/http_server.h"
+#include "http/http_url.h"
 #include "core/ports.h"
 #include "core/reconcile.h"
 #include "rpc/rpc_server.h"
@@ -195,7 +199,10 @@ is_ipc(const char *url)
 static void
 plan_connections(const struct berthd *d)
 {
-	struct fd_budget budget = { open_file_limit, fd_budget_in_use(), d->config.workers, 0, 0,
+	/* The gateway's workers hold a registry connection each too, as does a metrics listener's. */
+	int64_t workers = d->config.workers * (d->config.http_listen[0] != '\0' ? 2 : 1) +
+	    (d->config.metrics_listen[0] != '\0');
+	struct fd_budget budget = { open_file_limit, fd_budget_in_use(), workers, 0, 0,
 		d->config.max_connections, d->config.max_connections_per_ip };
 	struct fd_shares shares;
 	int64_t idle = d->config.idle_timeout_ms;
@@ -206,6 +213,8 @@ plan_connections(const struct berthd *d)
 	for (size_t i = 0; i < d->event_urls.n; i++)
 		*(is_ipc(d->event_urls.items[i]) ? &budget.ipc_listeners
 						 : &budget.network_listeners) += 1;
+	budget.network_listeners += (d->config.http_listen[0] != '\0') +
+	    (d->config.metrics_listen[0] != '\0');
 	fd_budget_share(&budget, &shares);
 	connection_limits = (struct conn_limits){ shares.ipc_each, shares.network_each,
 		shares.per_address, idle,
@@ -222,6 +231,42 @@ plan_connections(const struct berthd *d)
 			 "idle_timeout_ms=%lld",
 		    (unsigned long long)budget.limit, (long long)d->config.max_connections,
 		    (long long)shares.per_address, (long long)idle);
+}
+
+/*
+ * The event sink: every event goes to pub0 subscribers, into the events
+ * kept (WatchEvents, the registry), and wakes the long polls waiting for
+ * one. Never blocks. Any thread.
+ */
+static void
+deliver_event(void *ctx, const Berth__V1__Event *ev)
+{
+	struct berthd *d = ctx;
+
+	event_pub_deliver(event_socket, ev);
+	event_log_append(d->event_log, ev);
+	rpc_server_wake(d->rpc, CALL_WAKE_EVENTS);
+}
+
+/*
+ * The events kept from before (the registry's events table), and the
+ * sequence to go on from.
+ */
+static int
+open_event_log(struct berthd *d)
+{
+	uint64_t last;
+	struct error err;
+
+	if (event_log_open(&d->event_log, d->db_path, (uint64_t)d->config.events_keep, &last,
+		&err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
+		return -1;
+	}
+	atomic_store(&d->events.sequence, last);
+	log_info("events kept keep=%lld last_sequence=%llu", (long long)d->config.events_keep,
+	    (unsigned long long)last);
+	return 0;
 }
 
 /* The pub0 socket for berth's events: --events, or derived from --listen. */
@@ -257,8 +302,8 @@ open_events(struct berthd *d)
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
-	d->events.deliver = event_pub_deliver;
-	d->events.ctx = event_socket;
+	d->events.deliver = deliver_event;
+	d->events.ctx = d;
 	return 0;
 }
 
@@ -407,8 +452,11 @@ note_change(void *arg, const char *name)
  * changed setting as needing a restart. A bad file changes nothing.
  * Main thread.
  */
+static int start_metrics_alone(struct berthd *d, const char *url, struct http_server **out,
+    struct error *err);
+
 static void
-reload(struct berthd *d, int argc, char **argv, struct metrics_server **metrics)
+reload(struct berthd *d, int argc, char **argv, struct http_server **metrics)
 {
 	static char level_now[16], metrics_now[512];
 	struct config fresh;
@@ -437,17 +485,122 @@ reload(struct berthd *d, int argc, char **argv, struct metrics_server **metrics)
 	    fresh.audit_refused_keep_rows, fresh.audit_keep_days });
 	tokens_forget_kept();
 	if (strcmp(fresh.metrics_listen, d->config.metrics_listen) != 0) {
-		metrics_server_stop(*metrics);
+		http_server_stop(*metrics);
 		*metrics = NULL;
 		snprintf(metrics_now, sizeof(metrics_now), "%s", fresh.metrics_listen);
 		d->config.metrics_listen = metrics_now;
-		if (metrics_now[0] != '\0' &&
-		    metrics_server_start(metrics, metrics_now, d->db_path, &d->shutdown_requested,
-			&err) != 0)
+		if (metrics_now[0] != '\0' && start_metrics_alone(d, metrics_now, metrics, &err) != 0)
 			log_error("reload: metrics not served error=\"%s\"", err.message);
 	}
 	config_free(&fresh);
 	log_info("reload done config=%s", d->config.file != NULL ? d->config.file : "none");
+}
+
+/* The HTTP layer's /metrics, on its worker's registry connection. */
+static int
+serve_metrics(void *app, void *worker, const char *token, bool need_token, char **page,
+    size_t *len, struct error *err)
+{
+	(void)app;
+	return metrics_serve(worker, token, need_token, page, len, err);
+}
+
+/* The web console's files (server/http/console/, compiled in), by URL path. */
+static bool
+serve_console_file(const char *path, const char **content_type, const void **data, size_t *len)
+{
+	const struct console_asset *a = console_asset_find(path);
+
+	if (a == NULL)
+		return false;
+	*content_type = a->content_type;
+	*data = a->data;
+	*len = a->size;
+	return true;
+}
+
+/* What every HTTP listener shares: /metrics, and the console on the gateway's. */
+static struct http_server_hooks http_hooks = { .metrics = serve_metrics,
+	.asset = serve_console_file };
+
+/* A listener's settings from berthd's: limits, TLS files, allowed hosts. */
+static struct http_server_config
+http_config_of(const struct berthd *d, const char *option, const char *url)
+{
+	int64_t idle = d->config.idle_timeout_ms;
+
+	return (struct http_server_config){
+		.option = option,
+		.url = url,
+		.tls = tls_files_of(&d->config),
+		.allowed_hosts = d->config.http_allowed_hosts.items,
+		.n_allowed_hosts = d->config.http_allowed_hosts.n,
+		.max_request_bytes = (size_t)d->config.max_request_bytes,
+		.max_connections = (unsigned)connection_limits.max_per_network_listener,
+		.max_connections_per_ip = (unsigned)connection_limits.max_per_address,
+		.timeout_s = (unsigned)((idle + 999) / 1000),
+		.workers = (int)d->config.workers,
+	};
+}
+
+/* /metrics and /healthz on a listener of their own (--metrics-listen). */
+static int
+start_metrics_alone(struct berthd *d, const char *url, struct http_server **out,
+    struct error *err)
+{
+	struct http_server_config c = http_config_of(d, "metrics-listen", url);
+	struct http_url metrics, gateway;
+
+	*out = NULL;
+	if (d->config.http_listen[0] != '\0' &&
+	    http_url_parse("metrics-listen", url, &metrics, NULL) == 0 &&
+	    http_url_parse("http-listen", d->config.http_listen, &gateway, NULL) == 0 &&
+	    http_url_same(&metrics, &gateway)) {
+		log_warn("reload: metrics move onto the HTTP gateway at the next start url=%s", url);
+		return 0;
+	}
+	c.metrics = true;
+	c.workers = 1; /* a scrape now and then */
+	return http_server_start(out, &c, &http_hooks, err);
+}
+
+/*
+ * The HTTP listeners: the gateway on --http-listen, and /metrics on
+ * --metrics-listen, on the gateway's listener when both name the same
+ * address (then with a viewer token when authentication is on), else on
+ * its own. Main thread, after the RPC server started.
+ */
+static int
+start_http(struct berthd *d, struct http_server **gateway, struct http_server **metrics,
+    struct error *err)
+{
+	struct http_url g, m;
+	bool shared;
+
+	http_hooks.app = d;
+	http_hooks.rpc = d->rpc;
+	http_hooks.shutting_down = &d->shutdown_requested;
+	*gateway = *metrics = NULL;
+	shared = d->config.http_listen[0] != '\0' && d->config.metrics_listen[0] != '\0' &&
+	    http_url_parse("http-listen", d->config.http_listen, &g, NULL) == 0 &&
+	    http_url_parse("metrics-listen", d->config.metrics_listen, &m, NULL) == 0 &&
+	    http_url_same(&g, &m);
+	if (d->config.http_listen[0] != '\0') {
+		struct http_server_config c = http_config_of(d, "http-listen", d->config.http_listen);
+
+		c.api = true;
+		c.metrics = shared;
+		c.metrics_need_token = shared && d->auth->enabled;
+		if (http_server_start(gateway, &c, &http_hooks, err) != 0)
+			return -1;
+	}
+	if (d->config.metrics_listen[0] != '\0' && !shared &&
+	    start_metrics_alone(d, d->config.metrics_listen, metrics, err) != 0) {
+		http_server_stop(*gateway);
+		*gateway = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* The RPC server's measured hook: every request counted for /metrics. */
@@ -467,7 +620,7 @@ main(int argc, char **argv)
 	struct rpc_server_hooks hooks = { d, worker_open, worker_close, auth_authorize,
 		auth_finished, count_rpc, request_log_claim, request_log_finish };
 	struct registry *reg = NULL;
-	struct metrics_server *metrics = NULL;
+	struct http_server *metrics = NULL, *gateway = NULL;
 	sigset_t signals;
 	pthread_t second_signal;
 	bool watching;
@@ -564,7 +717,7 @@ main(int argc, char **argv)
 	}
 	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
 	d->watchdog = ipc_watchdog_start(IPC_WATCHDOG_INTERVAL_MS);
-	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
+	if (prepare_lifecycle(d, reg) != 0 || open_event_log(d) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
 	if (requests_prune(reg) > 0)
@@ -590,15 +743,14 @@ main(int argc, char **argv)
 		.ipc = ipc_access,
 		.watchdog = d->watchdog,
 		.tls = tls_files_of(&d->config),
+		.max_parked_calls = (int)d->config.max_parked_calls,
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		registry_close(reg);
 		return 1;
 	}
-	if (d->config.metrics_listen[0] != '\0' &&
-	    metrics_server_start(&metrics, d->config.metrics_listen, d->db_path,
-		&d->shutdown_requested, &err) != 0) {
+	if (start_http(d, &gateway, &metrics, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
 		rpc_server_stop(d->rpc);
 		registry_close(reg);
@@ -643,16 +795,21 @@ main(int argc, char **argv)
 	if (rpc_server_wait_idle(d->rpc, 30000) > 0)
 		log_warn("calls still in flight, cleaning up anyway waited_ms=30000");
 	shutdown_run(d, reg, d->config.on_exit, &kill_now);
+	/* /healthz said 503 during the shutdown; HTTP workers go before the RPC server. */
+	http_server_stop(gateway);
+	http_server_stop(metrics);
 	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
 	rpc_server_stop(d->rpc);
+	d->rpc = NULL; /* the event sink wakes nothing from here on */
 	answer_cache_free(table.answers);
 	if (watching) {
 		pthread_kill(second_signal, SIGUSR1);
 		pthread_join(second_signal, NULL);
 	}
-	metrics_server_stop(metrics); /* /healthz said 503 during the shutdown */
 	registry_close(reg);
 	d->events.deliver = NULL;
+	event_log_close(d->event_log); /* every event kept written */
+	d->event_log = NULL;
 	event_pub_close(event_socket);
 	ports_free(d->ports);
 	service_locks_free(d->locks);

@@ -38,31 +38,54 @@ key_matches_certificate(const char *cert_pem, const char *key_pem)
 }
 
 int
-tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, struct error *err)
+tls_files_read(const struct tls_files *c, const char *url, char **cert, char **key,
+    struct error *err)
 {
-	nng_tls_config *tls = NULL;
-	char *cert = NULL, *key = NULL;
 	struct error pem_err;
-	int rv, result = -1;
 
+	*cert = *key = NULL;
 	if (c->cert_file == NULL || c->cert_file[0] == '\0' || c->key_file == NULL ||
-	    c->key_file[0] == '\0') {
-		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+	    c->key_file[0] == '\0')
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "cannot listen on %s: TLS needs a certificate and a key", url);
-		return -1;
-	}
-	if (pem_read_file("certificate", c->cert_file, &cert, &pem_err) != 0 ||
-	    pem_read_file("key", c->key_file, &key, &pem_err) != 0) {
+	if (pem_read_file("certificate", c->cert_file, cert, &pem_err) != 0 ||
+	    pem_read_file("key", c->key_file, key, &pem_err) != 0) {
 		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "%s", pem_err.message);
-		goto out;
+		goto fail;
 	}
-	if (!key_matches_certificate(cert, key)) {
+	if (!key_matches_certificate(*cert, *key)) {
 		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "the key %s does not belong to the certificate %s (or one of them is not PEM): "
 		    "every TLS handshake would fail",
 		    c->key_file, c->cert_file);
-		goto out;
+		goto fail;
 	}
+	return 0;
+fail:
+	tls_files_free(*cert, *key);
+	*cert = *key = NULL;
+	return BERTH__V1__CODE__INVALID_ARGUMENT;
+}
+
+void
+tls_files_free(char *cert, char *key)
+{
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+}
+
+int
+tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, struct error *err)
+{
+	nng_tls_config *tls = NULL;
+	char *cert = NULL, *key = NULL;
+	int rv, result = -1;
+
+	if (tls_files_read(c, url, &cert, &key, err) != 0)
+		return -1;
 	if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0 ||
 	    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
 		error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
@@ -90,11 +113,7 @@ tls_listener_setup(nng_listener l, const char *url, const struct tls_files *c, s
 	}
 	result = 0;
 out:
-	if (key != NULL) {
-		explicit_bzero(key, strlen(key));
-		free(key);
-	}
-	free(cert);
+	tls_files_free(cert, key);
 	if (tls != NULL)
 		nng_tls_config_free(tls); /* the listener holds its own reference */
 	return result;

@@ -25,6 +25,16 @@ struct tls_files {
  */
 int tls_listener_setup(nng_listener l, const char *url, const struct tls_files *files, struct error *err);
 
+/*
+ * Reads the certificate and key files and checks that the key belongs to
+ * the certificate (for any TLS listener: nng's, libmicrohttpd's). Returns
+ * 0 with *cert and *key (PEM text; release with tls_files_free, which
+ * wipes the key), or INVALID_ARGUMENT with err filled and both NULL.
+ */
+int tls_files_read(const struct tls_files *files, const char *url, char **cert, char **key,
+    struct error *err);
+void tls_files_free(char *cert, char *key);
+
 /* Whether files name a client CA: subscribers and callers are authenticated by certificate. */
 bool tls_files_mutual(const struct tls_files *files);
 

@@ -40,6 +40,7 @@
 #define BENCH_PORT_CONCURRENT 62400
 #define BENCH_PORT_TCP 63000     /* bench_rpc: berthd tcp (+1 events) */
 #define BENCH_PORT_ECHO 63010    /* bench_rpc: the raw echo server */
+#define BENCH_PORT_GATEWAY 63020 /* bench_gateway: berthd tcp (+1 events, +2 HTTP) */
 
 /* --- clocks and samples -------------------------------------------------- */
 

@@ -290,6 +290,53 @@ test_tcp_listener_turns_tokens_on_by_default(void **state)
 	berthd_proc_cleanup(&p);
 }
 
+/* Health's caller_role for a token ("" none) over url: into role. */
+static void
+caller_role(const char *url, const char *token, char *role, size_t len)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	Berth__V1__HealthResponse *h = NULL;
+	berth_client *c;
+	berth_status st;
+
+	assert_int_equal(open_client(&c, url, token[0] != '\0' ? token : NULL, NULL, &st), 0);
+	assert_int_equal(berth_call(c, "Health", &req.base, (ProtobufCMessage **)&h, &st), 0);
+	snprintf(role, len, "%s", h->caller_role);
+	berth_reply_free(&h->base);
+	berth_close(c);
+}
+
+/* Health answers every caller, and says what its token may do (the console hides the rest). */
+static void
+test_health_tells_the_caller_its_role(void **state)
+{
+	struct berthd_proc p;
+	char tcp[64], viewer[128], op[128], role[32];
+	const char *args[] = { "--listen", tcp, NULL };
+
+	(void)state;
+	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", free_port());
+	assert_int_equal(berthd_proc_start(&p, args), 0);
+	create_token(&p, "role-viewer", "viewer", viewer, sizeof(viewer));
+	create_token(&p, "role-operator", "operator", op, sizeof(op));
+	caller_role(tcp, "", role, sizeof(role));
+	assert_string_equal(role, "");
+	caller_role(tcp, "berth_0000000000000000000000000000000000000000000000000000000000000000",
+	    role, sizeof(role));
+	assert_string_equal(role, "");
+	caller_role(tcp, viewer, role, sizeof(role));
+	assert_string_equal(role, "viewer");
+	caller_role(tcp, op, role, sizeof(role));
+	assert_string_equal(role, "operator");
+	berthd_proc_cleanup(&p);
+
+	/* Without tokens whoever reaches the socket is admin. */
+	assert_int_equal(berthd_proc_start(&p, NULL), 0);
+	caller_role(p.url, "", role, sizeof(role));
+	assert_string_equal(role, "admin");
+	berthd_proc_cleanup(&p);
+}
+
 static void
 test_ipc_socket_gets_the_configured_mode(void **state)
 {
@@ -1484,6 +1531,7 @@ main(void)
 	const struct CMUnitTest startup[] = {
 		cmocka_unit_test(test_tcp_without_tokens_is_refused_at_start_up),
 		cmocka_unit_test(test_tcp_listener_turns_tokens_on_by_default),
+		cmocka_unit_test(test_health_tells_the_caller_its_role),
 		cmocka_unit_test(test_ipc_socket_gets_the_configured_mode),
 		cmocka_unit_test(test_ipc_admin_lets_local_callers_in_but_not_tcp_ones),
 		cmocka_unit_test(test_mutating_calls_are_audited_allowed_or_not),

@@ -283,14 +283,22 @@ berth_cli_argv(const char *const *args, char **out, char **err)
 {
 	const char *argv[MAX_ARGS];
 	char berth[512];
-	int out_pipe[2], err_pipe[2], status, n = 0;
-	pid_t pid;
+	int n = 0;
 
 	snprintf(berth, sizeof(berth), "%s/berth", build_dir());
 	argv[n++] = berth;
 	for (int i = 0; args[i] != NULL && n < MAX_ARGS - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	return run_program(argv, out, err);
+}
+
+int
+run_program(const char *const *argv, char **out, char **err)
+{
+	int out_pipe[2], err_pipe[2], status;
+	pid_t pid;
+
 	if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0)
 		return -1;
 	pid = fork();
@@ -303,7 +311,7 @@ berth_cli_argv(const char *const *args, char **out, char **err)
 		close(err_pipe[0]);
 		close(out_pipe[1]);
 		close(err_pipe[1]);
-		execv(berth, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(out_pipe[1]);

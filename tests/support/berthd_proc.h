@@ -74,4 +74,11 @@ int berth_cli(const struct berthd_proc *p, char **out, char **err, ...);
 /* The same with an argv array (NULL-terminated), without the --url. */
 int berth_cli_argv(const char *const *argv, char **out, char **err);
 
+/*
+ * Runs argv (argv[0] looked up in $PATH, e.g. "curl") the same way: its
+ * exit status, stdout and stderr. The program must end by itself (curl:
+ * bound it with --max-time).
+ */
+int run_program(const char *const *argv, char **out, char **err);
+
 #endif

@@ -343,6 +343,54 @@ test_authorize_follows_roles(void **state)
 	assert_int_equal(authorize(f, NNG_AF_INET, admin, RPC_ROLE_UNSET, NULL), 0);
 }
 
+/* The role a public route (Health) leaves in call->role; the call is never refused. */
+static enum rpc_role
+public_role(struct fixture *f, int family, const char *token, char *principal)
+{
+	struct rpc_route r = route_for(RPC_ROLE_PUBLIC, false);
+	struct call call;
+	enum rpc_role role;
+
+	call_init(&call, "/berth.v1.Berth/Health", &f->d, f->reg, 1000);
+	call.peer_family = family;
+	call.token = token;
+	assert_int_equal(auth_authorize(&f->d, &call, &r), 0);
+	assert_int_equal(call.error.code, 0);
+	role = call.role;
+	if (principal != NULL)
+		strcpy(principal, call.principal);
+	call_finish(&call);
+	return role;
+}
+
+static void
+test_public_route_evaluates_a_sent_token_without_refusing(void **state)
+{
+	struct fixture *f = *state;
+	char viewer[TOKEN_LEN + 1], op[TOKEN_LEN + 1], who[64];
+
+	create_ok(f, "v", RPC_ROLE_VIEWER, viewer);
+	create_ok(f, "o", RPC_ROLE_OPERATOR, op);
+	f->auth.enabled = true;
+	f->auth.ipc_admin = false;
+	assert_int_equal(public_role(f, NNG_AF_INET, "", who), RPC_ROLE_PUBLIC);
+	assert_string_equal(who, "");
+	assert_int_equal(public_role(f, NNG_AF_INET, "berth_nope", who), RPC_ROLE_PUBLIC);
+	assert_string_equal(who, "");
+	assert_int_equal(public_role(f, NNG_AF_INET, viewer, who), RPC_ROLE_VIEWER);
+	assert_string_equal(who, "v");
+	assert_int_equal(public_role(f, NNG_AF_INET, op, who), RPC_ROLE_OPERATOR);
+	assert_string_equal(who, "o");
+	/* ipc without a token is admin only where the operator turned that on. */
+	assert_int_equal(public_role(f, NNG_AF_IPC, "", NULL), RPC_ROLE_PUBLIC);
+	f->auth.ipc_admin = true;
+	assert_int_equal(public_role(f, NNG_AF_IPC, "", NULL), RPC_ROLE_ADMIN);
+	assert_int_equal(public_role(f, NNG_AF_IPC, "berth_bad", NULL), RPC_ROLE_PUBLIC);
+	assert_int_equal(public_role(f, NNG_AF_IPC, viewer, NULL), RPC_ROLE_VIEWER);
+	f->auth.enabled = false;
+	assert_int_equal(public_role(f, NNG_AF_INET, "", NULL), RPC_ROLE_ADMIN);
+}
+
 static void
 test_ipc_admin_lets_only_local_callers_in_without_token(void **state)
 {
@@ -761,6 +809,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_shows_names_roles_and_use_sorted, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_authorize_follows_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_public_route_evaluates_a_sent_token_without_refusing,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipc_admin_lets_only_local_callers_in_without_token,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authentication_off_lets_everyone_in, setup,
