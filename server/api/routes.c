@@ -38,6 +38,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "ControlRollout", rpc_control_rollout, true, RPC_ROLE_OPERATOR },
 	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
 	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
+	/* Mutating: not idempotent, so run once per request_id, refused while draining, audited. */
+	{ "ExecService", rpc_exec_service, true, RPC_ROLE_OPERATOR },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);
