@@ -266,6 +266,21 @@ dial(nng_socket sock, const char *url, const berth_options *opts, berth_status *
 	return 0;
 }
 
+/*
+ * nng's REQ sends a request again when no reply came within its resend
+ * time (a lost connection resends at once, whatever the timer). berthd
+ * parks a long poll (WatchEvents waits up to 30 s) and any call may take
+ * until its timeout: a resend before then would only run the call twice.
+ * So the timer is past both, with room for the reply to travel.
+ */
+static void
+set_resend_time(berth_client *c)
+{
+	uint32_t t = c->timeout_ms > BERTH_LONGEST_WAIT_MS ? c->timeout_ms : BERTH_LONGEST_WAIT_MS;
+
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)t + DEADLINE_GRACE_MS + 5000);
+}
+
 int
 berth_open(berth_client **out, const char *url, const berth_options *opts, berth_status *st)
 {
@@ -304,6 +319,7 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 	/* Reconnect quickly after berthd restarts. */
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	set_resend_time(c);
 	if ((rv = dial(c->sock, url, opts, st)) != 0) {
 		nng_close(c->sock);
 		client_free(c);
@@ -326,6 +342,7 @@ void
 berth_set_timeout(berth_client *c, uint32_t timeout_ms)
 {
 	c->timeout_ms = timeout_ms ? timeout_ms : BERTH_DEFAULT_TIMEOUT_MS;
+	set_resend_time(c);
 }
 
 void

@@ -37,6 +37,14 @@ extern "C" {
 
 #define BERTH_DEFAULT_URL "ipc:///run/berth/berthd.sock"
 #define BERTH_DEFAULT_TIMEOUT_MS 60000
+/*
+ * The longest a call waits in berthd for something to happen (WatchEvents'
+ * wait_ms is capped there). A long poll's call timeout must exceed its
+ * wait: berth_set_timeout(c, wait_ms + a few seconds) before the call, or
+ * keep the default of 60 s, which is above every wait; berthd ends a wait
+ * a little before the call's deadline in any case.
+ */
+#define BERTH_LONGEST_WAIT_MS 30000
 #define BERTH_DEFAULT_TLS_CA "/etc/ssl/certs/ca-certificates.crt"
 
 typedef struct berth_client berth_client;

@@ -53,5 +53,6 @@ int rpc_get_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMes
 int rpc_control_rollout(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_plan_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_apply_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_watch_events(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 #endif

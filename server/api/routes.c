@@ -38,6 +38,7 @@ const struct rpc_route berthd_routes[] = {
 	{ "ControlRollout", rpc_control_rollout, true, RPC_ROLE_OPERATOR },
 	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
 	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
+	{ "WatchEvents", rpc_watch_events, false, RPC_ROLE_VIEWER },
 	/* Mutating: not idempotent, so run once per request_id, refused while draining, audited. */
 	{ "ExecService", rpc_exec_service, true, RPC_ROLE_OPERATOR },
 };

@@ -47,6 +47,11 @@ static const struct option_def options[] = {
 	    "remove|stop|keep" },
 	{ "data-dir", K_STRING, OFF(data_dir), 0, 0, "/var/lib/berth", 0,
 	    "registry database and instance directories" },
+	{ "events-keep", K_INT, OFF(events_keep), 10, 1000000, "10000", 10,
+	    "newest events kept in the registry and in memory for WatchEvents" },
+	{ "max-parked-calls", K_INT, OFF(max_parked_calls), 0, 65536, "1024", 10,
+	    "long polls (WatchEvents) held at once without a worker; beyond them a poll "
+	    "answers at once; 0: none wait" },
 	{ "audit-keep-rows", K_INT, OFF(audit_keep_rows), 1000, 100000000, "100000", 10,
 	    "newest rows of the audit log kept (berthd audit)" },
 	{ "audit-keep-days", K_INT, OFF(audit_keep_days), 0, 36500, "365", 10,

@@ -50,6 +50,8 @@ struct config {
 	int64_t ipc_mode;
 	const char *ipc_group;       /* "" = berthd's own group */
 	int64_t data_dir_mode;
+	int64_t events_keep;
+	int64_t max_parked_calls;
 	int64_t audit_keep_rows;
 	int64_t audit_keep_days;
 	int64_t audit_refused_keep_rows;

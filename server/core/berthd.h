@@ -24,6 +24,7 @@ struct service_locks;
 struct docker_events;
 struct supervisor;
 struct health_monitor;
+struct event_log;
 
 struct berthd {
 	struct config config;
@@ -37,6 +38,7 @@ struct berthd {
 	struct ports *ports;      /* thread-safe */
 	struct service_locks *locks;
 	struct event_sink events;   /* where lifecycle events go; thread-safe */
+	struct event_log *event_log; /* the events kept, for WatchEvents; thread-safe */
 	struct ipc_watchdog *watchdog; /* keeps ipc listeners alive (nng 1.5.2) */
 	struct config_list event_urls; /* effective, for Health */
 	char event_url_buf[CONFIG_MAX_LISTEN][4200];

@@ -29,6 +29,7 @@
 #include "core/berthd.h"
 #include "clock.h"
 #include "core/event_follower.h"
+#include "core/event_log.h"
 #include "core/health_monitor.h"
 #include "daemon/fd_budget.h"
 #include "rpc/event_pub.h"
@@ -224,6 +225,42 @@ plan_connections(const struct berthd *d)
 		    (long long)shares.per_address, (long long)idle);
 }
 
+/*
+ * The event sink: every event goes to pub0 subscribers, into the events
+ * kept (WatchEvents, the registry), and wakes the long polls waiting for
+ * one. Never blocks. Any thread.
+ */
+static void
+deliver_event(void *ctx, const Berth__V1__Event *ev)
+{
+	struct berthd *d = ctx;
+
+	event_pub_deliver(event_socket, ev);
+	event_log_append(d->event_log, ev);
+	rpc_server_wake(d->rpc, CALL_WAKE_EVENTS);
+}
+
+/*
+ * The events kept from before (the registry's events table), and the
+ * sequence to go on from.
+ */
+static int
+open_event_log(struct berthd *d)
+{
+	uint64_t last;
+	struct error err;
+
+	if (event_log_open(&d->event_log, d->db_path, (uint64_t)d->config.events_keep, &last,
+		&err) != 0) {
+		log_error("start-up failed error=\"%s\"", err.message);
+		return -1;
+	}
+	atomic_store(&d->events.sequence, last);
+	log_info("events kept keep=%lld last_sequence=%llu", (long long)d->config.events_keep,
+	    (unsigned long long)last);
+	return 0;
+}
+
 /* The pub0 socket for berth's events: --events, or derived from --listen. */
 static int
 open_events(struct berthd *d)
@@ -257,8 +294,8 @@ open_events(struct berthd *d)
 		log_error("start-up failed error=\"%s\"", err.message);
 		return -1;
 	}
-	d->events.deliver = event_pub_deliver;
-	d->events.ctx = event_socket;
+	d->events.deliver = deliver_event;
+	d->events.ctx = d;
 	return 0;
 }
 
@@ -564,7 +601,7 @@ main(int argc, char **argv)
 	}
 	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
 	d->watchdog = ipc_watchdog_start(IPC_WATCHDOG_INTERVAL_MS);
-	if (prepare_lifecycle(d, reg) != 0 || open_events(d) != 0)
+	if (prepare_lifecycle(d, reg) != 0 || open_event_log(d) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);
 	if (requests_prune(reg) > 0)
@@ -590,6 +627,7 @@ main(int argc, char **argv)
 		.ipc = ipc_access,
 		.watchdog = d->watchdog,
 		.tls = tls_files_of(&d->config),
+		.max_parked_calls = (int)d->config.max_parked_calls,
 	};
 	if (rpc_server_start(&d->rpc, &rpc_config, &table, &hooks, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
@@ -645,6 +683,7 @@ main(int argc, char **argv)
 	shutdown_run(d, reg, d->config.on_exit, &kill_now);
 	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
 	rpc_server_stop(d->rpc);
+	d->rpc = NULL; /* the event sink wakes nothing from here on */
 	answer_cache_free(table.answers);
 	if (watching) {
 		pthread_kill(second_signal, SIGUSR1);
@@ -653,6 +692,8 @@ main(int argc, char **argv)
 	metrics_server_stop(metrics); /* /healthz said 503 during the shutdown */
 	registry_close(reg);
 	d->events.deliver = NULL;
+	event_log_close(d->event_log); /* every event kept written */
+	d->event_log = NULL;
 	event_pub_close(event_socket);
 	ports_free(d->ports);
 	service_locks_free(d->locks);

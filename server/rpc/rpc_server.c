@@ -1,5 +1,5 @@
 /*
- * rpc_server.c - rep0 socket, worker threads, envelope handling.
+ * rpc_server.c - rep0 socket, contexts, worker threads.
  *
  * Threads: rpc_server_start/stop run on the main thread; each worker runs
  * worker_main; send_done runs on nng's threads. Shared state: `inflight`
@@ -47,371 +47,14 @@
 #include "rpc/tls_listener.h"
 #include "rpc_method.h"
 #include "rpc/rpc_server.h"
+#include "rpc/rpc_server_internal.h"
+#include "rpc/parking.h"
 #include "status.h"
 
-#define REQUEST_ID_MAX 128
-#define REQUEST_CACHE_TTL_MS (10 * 60 * 1000)
-#define SEND_TIMEOUT_MS 5000 /* a client that takes no reply this long loses its connection */
-/*
- * The refusal of a request over the connection's limit: a client that reads
- * its replies takes it at once; one that does not is dropped after this.
- */
-#define REFUSAL_SEND_TIMEOUT_MS 100
-#define STOP_GRACE_MS 30000
-/*
- * Contexts whose replies are on their way, beyond one receiving context per
- * worker. Each holds its reply until the connection takes it (or the send
- * times out): this bounds that memory. Workers wait for a free context only
- * when all of them hold replies nobody reads.
- */
-#define SENDING_CONTEXTS_PER_WORKER 8
-
-/*
- * An nng context and what its reply's completion needs to know. Free
- * contexts are on srv->free_contexts; a worker takes one to receive on,
- * and send_done gives it back once the reply is gone.
- */
-struct rpc_context {
-	struct rpc_server *srv;
-	nng_ctx ctx;
-	nng_aio *send_aio; /* callback send_done */
-	bool opened;
-	nng_pipe pipe;    /* the connection of the reply being sent */
-	bool counted;     /* the call holds one of its connection's in-flight places */
-	int timeout_ms;   /* of the send */
-	char peer[sizeof(((struct call *)0)->peer)];
-	struct rpc_context *next_free;
-};
-
-struct worker {
-	struct rpc_server *srv;
-	pthread_t thread;
-	nng_aio *aio; /* receives, on a context taken from the free list */
-	void *state;  /* from hooks->worker_open */
-	bool started;
-};
-
-#define MAX_LISTENERS 8
-
-/*
- * Who is at the other end of each connection, found out once per
- * connection instead of once per call (for ipc that is two getsockopt
- * calls, SO_PEERCRED). Keyed by pipe and listener id: the family, which
- * authorization reads, is the listener's. Open addressing; a pipe that goes
- * away leaves a tombstone (pipe_removed), and a table found full is wiped.
- */
-#define PEER_SLOTS 2048 /* a power of two */
-#define PEER_TOMBSTONE UINT32_MAX
-
-struct peer_slot {
-	uint32_t pipe; /* 0: empty */
-	uint32_t listener;
-	int family;
-	int calls; /* in flight: received, reply not yet handed to the connection */
-	bool dropped; /* closed for not reading its replies */
-	char text[sizeof(((struct call *)0)->peer)];
-};
-
-struct rpc_server {
-	nng_socket sock;
-	nng_listener listeners[MAX_LISTENERS]; /* the ipc watchdog may replace them */
-	struct rpc_server_config config;
-	const struct dispatch_table *table;
-	const struct rpc_server_hooks *hooks;
-	struct request_cache *cache;
-	struct worker *workers;
-	int n_workers;
-	atomic_bool draining;
-
-	atomic_int inflight;      /* see inflight_add */
-	atomic_int idle_waiters;
-	pthread_mutex_t lock;     /* with idle: only for rpc_server_wait_idle */
-	pthread_cond_t idle;
-
-	int max_calls_per_connection;
-
-	pthread_mutex_t contexts_lock; /* guards free_contexts and stopping */
-	pthread_cond_t context_freed;
-	struct rpc_context *contexts;
-	int n_contexts;
-	struct rpc_context *free_contexts;
-	bool stopping;
-
-	pthread_mutex_t peers_lock; /* guards peers[] */
-	struct peer_slot peers[PEER_SLOTS];
-
-	struct conn_guard *guard;
-};
-
-/* The reply for a call that failed before or inside its handler. */
-static void
-set_error(Berth__V1__RpcResponse *resp, const struct call *call)
-{
-	resp->code = (Berth__V1__Code)call->error.code;
-	resp->message = (char *)call->error.message;
-	resp->n_details = call->n_details;
-	resp->details = (Berth__V1__ErrorDetail **)call->details;
-}
-
-static nng_msg *
-pack_response(const Berth__V1__RpcResponse *resp)
-{
-	size_t len = berth__v1__rpc_response__get_packed_size(resp);
-	nng_msg *msg;
-
-	if (nng_msg_alloc(&msg, len) != 0)
-		return NULL;
-	berth__v1__rpc_response__pack(resp, nng_msg_body(msg));
-	return msg;
-}
-
-/*
- * Who a call's request ids belong to: its token's name; without one, the
- * connection's host (an IP address, not the port, which a reconnecting
- * client changes) or the local user of an ipc socket. nng 1.5.2 tells
- * nothing of a TLS client's certificate, so with --auth off on mutual TLS
- * clients of one host share a namespace; the payload digest still keeps
- * one from getting another's answer to a different request.
- */
-static const char *
-caller_identity(struct call *call)
-{
-	const char *end;
-
-	if (call->principal[0] != '\0')
-		return arena_printf(&call->arena, "token %s", call->principal);
-	if (strncmp(call->peer, "ipc ", 4) == 0 && (end = strstr(call->peer, " pid=")) != NULL)
-		return arena_printf(&call->arena, "%.*s", (int)(end - call->peer), call->peer);
-	if ((end = strrchr(call->peer, ':')) != NULL && call->peer[0] != '[')
-		return arena_printf(&call->arena, "%.*s", (int)(end - call->peer), call->peer);
-	if (call->peer[0] == '[' && (end = strstr(call->peer, "]:")) != NULL)
-		return arena_printf(&call->arena, "%.*s", (int)(end + 1 - call->peer), call->peer);
-	return call->peer;
-}
-
-/*
- * Deduplication key: method, caller and request_id (the same id with
- * another method, or from another caller, is another call).
- */
-static char *
-cache_key(struct call *call)
-{
-	return arena_printf(&call->arena, "%s\n%s\n%s", call->method, caller_identity(call),
-	    call->request_id);
-}
-
-/* SHA-256 of the payload: the same request_id must come with the same request. */
-static void
-payload_digest(const ProtobufCBinaryData *payload, unsigned char digest[REQUEST_DIGEST_LEN])
-{
-	unsigned int n = REQUEST_DIGEST_LEN;
-
-	if (EVP_Digest(payload->data != NULL ? payload->data : (const uint8_t *)"", payload->len,
-		digest, &n, EVP_sha256(), NULL) != 1)
-		memset(digest, 0, REQUEST_DIGEST_LEN);
-}
-
-static bool
-transient(int code)
-{
-	return code == BERTH__V1__CODE__UNAVAILABLE || code == BERTH__V1__CODE__ABORTED ||
-	    code == BERTH__V1__CODE__DEADLINE_EXCEEDED;
-}
-
-static void
-fail_reused(struct call *call)
-{
-	call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "request_id", "REQUEST_ID_REUSED",
-	    "request id reused with a different request: request_id %s already named another %s "
-	    "call; use a new id for a new request",
-	    call->request_id, call->method);
-}
-
-/* The stored reply of a call done before, as the reply message; frees `cached`. */
-static nng_msg *
-replay(struct call *call, void *cached, size_t len)
-{
-	nng_msg *out;
-
-	if (nng_msg_alloc(&out, len) == 0)
-		memcpy(nng_msg_body(out), cached, len);
-	else
-		out = NULL;
-	free(cached);
-	call->error.code = BERTH__V1__CODE__OK;
-	log_debug("rpc replay method=%s request_id=%s", call->method, call->request_id);
-	return out;
-}
-
-/*
- * Runs one request to its reply. `data` is the received message body.
- * Returns the reply message (NULL only when out of memory). Fills call->error.code,
- * and *route_out and *payload_out once the method is known.
- */
-static nng_msg *
-handle_request(struct rpc_server *srv, struct call *call, const void *data, size_t len,
-    const struct rpc_route **route_out, ProtobufCBinaryData *payload_out)
-{
-	Berth__V1__RpcResponse resp = BERTH__V1__RPC_RESPONSE__INIT;
-	Berth__V1__RpcRequest *req;
-	const struct rpc_route *route;
-	ProtobufCBinaryData reply = { 0, NULL };
-	uint32_t timeout_ms;
-	const char *reason;
-	char *key = NULL, field[64];
-	bool durable = false;
-	int index;
-	nng_msg *out;
-
-	if (len > srv->config.max_request_bytes) {
-		call_fail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
-		    "request of %zu bytes exceeds the limit of %zu bytes", len,
-		    srv->config.max_request_bytes);
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	/*
-	 * Before decoding, and before anything is known of the caller: a NUL
-	 * inside method, token or request_id would cut them short unseen, and
-	 * unknown fields would each cost memory to decode.
-	 */
-	if (dispatch_check_wire(&berth__v1__rpc_request__descriptor, data, len, DISPATCH_STRING_MAX,
-		DISPATCH_ENVELOPE_UNKNOWN_FIELDS_MAX, field, sizeof(field), &reason) != 0) {
-		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, field, reason,
-		    "malformed request: envelope field %s (%s)", field[0] ? field : "(envelope)",
-		    reason);
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	req = berth__v1__rpc_request__unpack(&call->arena.allocator, len, data);
-	if (req == NULL) {
-		call_fail(call, BERTH__V1__CODE__INVALID_ARGUMENT,
-		    "malformed request: not a berth.v1.RpcRequest envelope");
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	if (strlen(req->request_id) > REQUEST_ID_MAX || !validate_text(req->request_id)) {
-		call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "request_id", "INVALID_REQUEST_ID",
-		    "request_id must be printable UTF-8 of at most %d bytes", REQUEST_ID_MAX);
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	resp.request_id = req->request_id;
-	call->request_id = req->request_id;
-	call->token = req->token;
-	call->method = validate_text(req->method) && strlen(req->method) < RPC_METHOD_PATH_MAX
-	    ? req->method : "(invalid)";
-	timeout_ms = req->timeout_ms != 0 ? req->timeout_ms : srv->config.default_timeout_ms;
-	call->deadline_ms += timeout_ms;
-
-	index = rpc_method_find(req->method);
-	route = index >= 0 ? dispatch_route(srv->table, (unsigned)index) : NULL;
-	if (route == NULL) {
-		call_fail(call, BERTH__V1__CODE__UNIMPLEMENTED, "unknown method \"%s\"", call->method);
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	*route_out = route;
-	*payload_out = req->payload;
-	call->mutating = route->mutating;
-	call->role = srv->hooks->authorize == NULL ? RPC_ROLE_ADMIN : RPC_ROLE_UNSET;
-	if (srv->hooks->authorize != NULL && srv->hooks->authorize(srv->hooks->app, call, route) != 0) {
-		if (call->error.code == BERTH__V1__CODE__OK) /* fail closed */
-			call_fail(call, BERTH__V1__CODE__PERMISSION_DENIED, "access denied");
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-	if (route->mutating && atomic_load(&srv->draining)) {
-		call_fail(call, BERTH__V1__CODE__UNAVAILABLE,
-		    "berthd is shutting down and accepts no changes");
-		set_error(&resp, call);
-		return pack_response(&resp);
-	}
-
-	if (route->mutating && req->request_id[0] != '\0') {
-		unsigned char digest[REQUEST_DIGEST_LEN];
-		void *cached;
-		size_t cached_len;
-
-		key = cache_key(call);
-		payload_digest(&req->payload, digest);
-		switch (request_cache_claim(srv->cache, key, digest, call->deadline_ms, &cached,
-		    &cached_len)) {
-		case REQUEST_CONFLICT:
-			fail_reused(call);
-			set_error(&resp, call);
-			return pack_response(&resp);
-		case REQUEST_REPLAY:
-			return replay(call, cached, cached_len);
-		case REQUEST_BUSY:
-			call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
-			    "the same request_id is still running");
-			set_error(&resp, call);
-			return pack_response(&resp);
-		case REQUEST_RUN:
-			break;
-		}
-		call->request_key = key;
-		if (srv->hooks->durable_claim != NULL) {
-			switch (srv->hooks->durable_claim(srv->hooks->app, call, digest, &cached,
-			    &cached_len)) {
-			case RPC_DURABLE_NEW:
-			case RPC_DURABLE_RESUMED:
-				durable = true;
-				break;
-			case RPC_DURABLE_DONE:
-				/* From before a restart: the memory cache keeps it too. */
-				request_cache_finish(srv->cache, key, cached, cached_len);
-				return replay(call, cached, cached_len);
-			case RPC_DURABLE_CONFLICT:
-				request_cache_abandon(srv->cache, key);
-				fail_reused(call);
-				set_error(&resp, call);
-				return pack_response(&resp);
-			case RPC_DURABLE_FAILED:
-				request_cache_abandon(srv->cache, key);
-				set_error(&resp, call);
-				return pack_response(&resp);
-			}
-		}
-	}
-
-	if (call_expired(call))
-		call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
-		    "deadline of %u ms passed before the call started", timeout_ms);
-	else if (dispatch_call(srv->table, (unsigned)index, call, &req->payload, &reply) ==
-	    BERTH__V1__CODE__OK)
-		resp.payload = reply;
-	if (call->error.code != BERTH__V1__CODE__OK)
-		set_error(&resp, call);
-	out = pack_response(&resp);
-
-	if (key != NULL) {
-		bool keep = out != NULL && !transient(call->error.code);
-
-		if (durable)
-			srv->hooks->durable_finish(srv->hooks->app, call, keep ? nng_msg_body(out) : NULL,
-			    keep ? nng_msg_len(out) : 0);
-		if (keep)
-			request_cache_finish(srv->cache, key, nng_msg_body(out), nng_msg_len(out));
-		else
-			request_cache_abandon(srv->cache, key);
-	}
-	return out;
-}
-
-/* handle_request, then the finished hook for a call to a declared method. */
-static nng_msg *
-run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len)
-{
-	const struct rpc_route *route = NULL;
-	ProtobufCBinaryData payload = { 0, NULL };
-	nng_msg *reply = handle_request(srv, call, data, len, &route, &payload);
-
-	if (route != NULL && srv->hooks->finished != NULL)
-		srv->hooks->finished(srv->hooks->app, call, route, &payload);
-	return reply;
-}
+/* Threads that run parked calls again (parking.h). */
+#define PARKING_THREADS 2
+/* How long rpc_server_stop lets the final answers of parked calls leave. */
+#define PARKED_ANSWER_GRACE_MS 1000
 
 /*
  * Calls in flight. Every call changes the count twice, so it is an atomic;
@@ -420,8 +63,8 @@ run_call(struct rpc_server *srv, struct call *call, const void *data, size_t len
  * brings the count to zero looks at idle_waiters after: one of the two
  * sees the other.
  */
-static void
-inflight_add(struct rpc_server *srv, int delta)
+void
+rpc_inflight_add(struct rpc_server *srv, int delta)
 {
 	if (atomic_fetch_add(&srv->inflight, delta) + delta == 0 &&
 	    atomic_load(&srv->idle_waiters) > 0) {
@@ -429,189 +72,6 @@ inflight_add(struct rpc_server *srv, int delta)
 		pthread_cond_broadcast(&srv->idle);
 		pthread_mutex_unlock(&srv->lock);
 	}
-}
-
-/*
- * One line per request: method, code, duration, request id, and the error.
- * Changes and failures at info; reads that succeed at debug, so that a
- * client polling (berth ls --watch) does not fill the log.
- */
-static void
-log_request(const struct call *call, int64_t duration_us)
-{
-	char quoted[ERROR_MESSAGE_MAX];
-	size_t i;
-
-	if (call->error.code == BERTH__V1__CODE__OK) {
-		log_deferred_at(call->mutating ? LL_INFO : LL_DEBUG,
-		    "rpc method=%s code=OK duration_us=%lld request_id=%s",
-		    call->method, (long long)duration_us,
-		    call->request_id[0] ? call->request_id : "-");
-		return;
-	}
-	/* The message goes inside quotes: keep the line parseable. */
-	for (i = 0; call->error.message[i] != '\0' && i < sizeof(quoted) - 1; i++)
-		quoted[i] = call->error.message[i] == '"' ? '\'' : call->error.message[i];
-	quoted[i] = '\0';
-	log_deferred_at(LL_INFO, "rpc method=%s code=%s duration_us=%lld request_id=%s error=\"%s\"",
-	    call->method, status_code_name(call->error.code), (long long)duration_us,
-	    call->request_id[0] ? call->request_id : "-", quoted);
-}
-
-/* The slot of (pipe, listener), or the free slot to take for it, or -1; caller locks. */
-static int
-peer_slot(struct rpc_server *srv, uint32_t pipe, uint32_t listener, bool *found)
-{
-	int free_slot = -1;
-
-	*found = false;
-	for (uint32_t i = 0, at = pipe * 2654435761u; i < PEER_SLOTS; i++, at++) {
-		struct peer_slot *p = &srv->peers[at & (PEER_SLOTS - 1)];
-
-		if (p->pipe == pipe && p->listener == listener) {
-			*found = true;
-			return (int)(at & (PEER_SLOTS - 1));
-		}
-		if (p->pipe == PEER_TOMBSTONE && free_slot < 0)
-			free_slot = (int)(at & (PEER_SLOTS - 1));
-		if (p->pipe == 0)
-			return free_slot >= 0 ? free_slot : (int)(at & (PEER_SLOTS - 1));
-	}
-	return free_slot;
-}
-
-/* The guard calls this on one of nng's threads when a connection is gone. */
-static void
-pipe_removed(void *arg, nng_pipe pipe)
-{
-	struct rpc_server *srv = arg;
-	bool found;
-	int i;
-
-	pthread_mutex_lock(&srv->peers_lock);
-	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
-	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
-	if (found)
-		srv->peers[i].pipe = PEER_TOMBSTONE;
-	pthread_mutex_unlock(&srv->peers_lock);
-}
-
-/*
- * Who sent `msg`, as nng knows it: the family of the connection's remote
- * address, and a printable form ("ipc uid=0 pid=42", "10.0.0.5:51234",
- * "[::1]:51234"). Looked up once per connection (peers[]). Counts the call
- * as one more in flight on its connection and returns how many it has now
- * (0 when the message has no connection). Any worker.
- */
-static int
-peer_enter(struct rpc_server *srv, nng_msg *msg, struct call *call)
-{
-	nng_pipe pipe = nng_msg_get_pipe(msg);
-	uint32_t id = (uint32_t)nng_pipe_id(pipe);
-	uint32_t listener = (uint32_t)nng_listener_id(nng_pipe_listener(pipe));
-	char host[INET6_ADDRSTRLEN];
-	uint64_t uid, pid;
-	nng_sockaddr sa;
-	bool found;
-	int i, calls = 0;
-
-	if (nng_pipe_id(pipe) <= 0)
-		return 0;
-	conn_guard_call_begin(srv->guard, pipe);
-	pthread_mutex_lock(&srv->peers_lock);
-	i = peer_slot(srv, id, listener, &found);
-	if (found) {
-		call->peer_family = srv->peers[i].family;
-		memcpy(call->peer, srv->peers[i].text, sizeof(call->peer));
-		calls = ++srv->peers[i].calls;
-	}
-	pthread_mutex_unlock(&srv->peers_lock);
-	if (found)
-		return calls;
-
-	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0) {
-		call->peer_family = sa.s_family;
-		switch (sa.s_family) {
-		case NNG_AF_IPC:
-			if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
-			    nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0)
-				snprintf(call->peer, sizeof(call->peer), "ipc uid=%llu pid=%llu",
-				    (unsigned long long)uid, (unsigned long long)pid);
-			else
-				snprintf(call->peer, sizeof(call->peer), "ipc");
-			break;
-		case NNG_AF_INET:
-			if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
-				snprintf(call->peer, sizeof(call->peer), "%s:%u", host,
-				    (unsigned)ntohs(sa.s_in.sa_port));
-			break;
-		case NNG_AF_INET6:
-			if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
-				snprintf(call->peer, sizeof(call->peer), "[%s]:%u", host,
-				    (unsigned)ntohs(sa.s_in6.sa_port));
-			break;
-		default:
-			break;
-		}
-	}
-
-	pthread_mutex_lock(&srv->peers_lock);
-	i = peer_slot(srv, id, listener, &found);
-	if (i < 0) { /* full of connections long gone: start over */
-		memset(srv->peers, 0, sizeof(srv->peers));
-		i = peer_slot(srv, id, listener, &found);
-	}
-	if (found) { /* another worker described it meanwhile */
-		calls = ++srv->peers[i].calls;
-	} else {
-		srv->peers[i] = (struct peer_slot){ id, listener, call->peer_family, 1, false, "" };
-		memcpy(srv->peers[i].text, call->peer, sizeof(call->peer));
-		calls = 1;
-	}
-	pthread_mutex_unlock(&srv->peers_lock);
-	return calls;
-}
-
-/*
- * A call of `pipe` is no longer in flight. A connection gone (or forgotten
- * when the table was wiped) has nothing to count down. Any thread.
- */
-static void
-peer_leave(struct rpc_server *srv, nng_pipe pipe)
-{
-	bool found;
-	int i;
-
-	if (nng_pipe_id(pipe) <= 0)
-		return;
-	conn_guard_call_end(srv->guard, pipe);
-	pthread_mutex_lock(&srv->peers_lock);
-	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
-	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
-	if (found && srv->peers[i].calls > 0)
-		srv->peers[i].calls--;
-	pthread_mutex_unlock(&srv->peers_lock);
-}
-
-/*
- * True the first time a reply to `pipe` times out: log and close once,
- * not once per reply queued behind. Any thread.
- */
-static bool
-peer_drop(struct rpc_server *srv, nng_pipe pipe)
-{
-	bool found, first = true;
-	int i;
-
-	pthread_mutex_lock(&srv->peers_lock);
-	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
-	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
-	if (found) {
-		first = !srv->peers[i].dropped;
-		srv->peers[i].dropped = true;
-	}
-	pthread_mutex_unlock(&srv->peers_lock);
-	return first;
 }
 
 /* A free context to receive on; NULL once the server stops. Workers. */
@@ -641,6 +101,70 @@ context_give_back(struct rpc_server *srv, struct rpc_context *c)
 	pthread_mutex_unlock(&srv->contexts_lock);
 }
 
+static void send_done(void *arg);
+
+/* Opens one more context for the pool; it is kept until the server stops. */
+static struct rpc_context *
+context_open_extra(struct rpc_server *srv)
+{
+	struct rpc_context *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->srv = srv;
+	if (nng_ctx_open(&c->ctx, srv->sock) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->opened = true;
+	if (nng_aio_alloc(&c->send_aio, send_done, c) != 0) {
+		nng_ctx_close(c->ctx);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Workers. The pool stays as large as it was without parked calls: one
+ * more context for each call parked beyond those parked before.
+ */
+int
+rpc_context_park(struct rpc_server *srv)
+{
+	struct rpc_context *c = NULL;
+	bool need;
+
+	pthread_mutex_lock(&srv->contexts_lock);
+	need = srv->n_extra <= srv->contexts_parked;
+	pthread_mutex_unlock(&srv->contexts_lock);
+	if (need && (c = context_open_extra(srv)) == NULL)
+		return -1;
+	pthread_mutex_lock(&srv->contexts_lock);
+	srv->contexts_parked++;
+	if (c != NULL) {
+		c->next_extra = srv->extra_contexts;
+		srv->extra_contexts = c;
+		srv->n_extra++;
+		c->next_free = srv->free_contexts;
+		srv->free_contexts = c;
+		pthread_cond_signal(&srv->context_freed);
+	}
+	pthread_mutex_unlock(&srv->contexts_lock);
+	return 0;
+}
+
+/* The parking threads. */
+void
+rpc_context_unpark(struct rpc_server *srv, struct rpc_context *c, bool give_back)
+{
+	pthread_mutex_lock(&srv->contexts_lock);
+	srv->contexts_parked--;
+	pthread_mutex_unlock(&srv->contexts_lock);
+	if (give_back)
+		context_give_back(srv, c);
+}
+
 /*
  * The reply on `c` has been handed to its connection, or failed. Runs on
  * nng's threads (sometimes inside nng's own completion of an earlier
@@ -659,15 +183,15 @@ send_done(void *arg)
 		nng_msg_free(nng_aio_get_msg(c->send_aio)); /* still ours when the send failed */
 		nng_aio_set_msg(c->send_aio, NULL);
 	}
-	if (rv == NNG_ETIMEDOUT && nng_pipe_id(c->pipe) > 0 && peer_drop(srv, c->pipe)) {
+	if (rv == NNG_ETIMEDOUT && nng_pipe_id(c->pipe) > 0 && rpc_peer_drop(srv, c->pipe)) {
 		log_warn("rpc client takes no replies, closing its connection peer=%s waited_ms=%d",
 		    c->peer[0] ? c->peer : "-", c->timeout_ms);
 		nng_pipe_close(c->pipe);
 	}
 	if (c->counted)
-		peer_leave(srv, c->pipe);
+		rpc_peer_leave(srv, c->pipe);
 	context_give_back(srv, c);
-	inflight_add(srv, -1);
+	rpc_inflight_add(srv, -1);
 }
 
 /*
@@ -675,8 +199,8 @@ send_done(void *arg)
  * returns at once; send_done finishes. The context is no longer the
  * worker's. `reply` may be NULL (out of memory): nothing is sent.
  */
-static void
-send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, int timeout_ms,
+void
+rpc_send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, int timeout_ms,
     const char *peer)
 {
 	c->pipe = pipe;
@@ -685,9 +209,9 @@ send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, i
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if (reply == NULL) {
 		if (counted)
-			peer_leave(c->srv, pipe);
+			rpc_peer_leave(c->srv, pipe);
 		context_give_back(c->srv, c);
-		inflight_add(c->srv, -1);
+		rpc_inflight_add(c->srv, -1);
 		return;
 	}
 	/*
@@ -701,19 +225,39 @@ send_reply(struct rpc_context *c, nng_msg *reply, nng_pipe pipe, bool counted, i
 }
 
 /*
- * The answer to a request over its connection's limit, without decoding
- * it (the client sends it again with the same request_id).
+ * Runs a received or submitted call, letting its handler park it when
+ * there is a place (parking.h). Returns true when it parked: parking holds
+ * it and nothing is answered now. Else false with *reply the answer.
+ * Workers and the callers of rpc_server_submit.
  */
-static nng_msg *
-refuse_request(struct rpc_server *srv, struct call *call)
+static bool
+run_parkable(struct rpc_server *srv, struct call *call, const void *data, size_t len,
+    const struct parked_origin *origin, int64_t started_us, nng_msg **reply)
 {
-	Berth__V1__RpcResponse resp = BERTH__V1__RPC_RESPONSE__INIT;
+	bool may_park = parking_reserve(srv->parking);
+	char peer[sizeof(call->peer)];
+	void *worker = call->worker;
+	int family;
 
-	call_fail_detail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "", "TOO_MANY_IN_FLIGHT",
-	    "too many calls in flight on this connection (at most %d); try again shortly",
-	    srv->max_calls_per_connection);
-	set_error(&resp, call);
-	return pack_response(&resp);
+	call->may_park = may_park;
+	*reply = rpc_run_call(srv, call, data, len);
+	if (!call->parked) {
+		if (may_park)
+			parking_unreserve(srv->parking);
+		return false;
+	}
+	if (*reply != NULL)
+		nng_msg_free(*reply);
+	if (parking_hold(srv->parking, origin, call, data, len, started_us,
+		clock_monotonic_us() - started_us) == 0)
+		return true;
+	/* It cannot be held: run it again now, unable to park. */
+	family = call->peer_family;
+	memcpy(peer, call->peer, sizeof(peer));
+	arena_reset(&call->arena);
+	rpc_call_begin(call, srv, worker, started_us / 1000, family, peer);
+	*reply = rpc_run_call(srv, call, data, len);
+	return false;
 }
 
 static void *
@@ -741,41 +285,42 @@ worker_main(void *arg)
 			continue;
 		msg = nng_aio_get_msg(w->aio);
 		pipe = nng_msg_get_pipe(msg);
-		inflight_add(srv, 1);
+		rpc_inflight_add(srv, 1);
 
 		started = clock_monotonic_us();
-		memset(&call, 0, sizeof(call));
-		arena_init(&call.arena);
-		call.method = "(undecoded)";
-		call.request_id = "";
-		call.token = "";
-		call.deadline_ms = started / 1000;
-		call.app = srv->hooks->app;
-		call.worker = w->state;
-		calls = peer_enter(srv, msg, &call);
+		rpc_call_begin(&call, srv, w->state, started / 1000, 0, "");
+		calls = rpc_peer_enter(srv, msg, &call);
 
 		if (calls > srv->max_calls_per_connection) {
 			/* Not run, and not counted: its answer must not wait. */
-			peer_leave(srv, pipe);
-			reply = refuse_request(srv, &call);
+			rpc_peer_leave(srv, pipe);
+			reply = rpc_refuse_request(srv, &call);
 			nng_msg_free(msg);
 			if (srv->hooks->measured != NULL)
 				srv->hooks->measured(srv->hooks->app, &call,
 				    clock_monotonic_us() - started);
 			log_debug("rpc refused peer=%s calls_in_flight=%d",
 			    call.peer[0] ? call.peer : "-", calls - 1);
-			send_reply(c, reply, pipe, false, REFUSAL_SEND_TIMEOUT_MS, call.peer);
+			rpc_send_reply(c, reply, pipe, false, REFUSAL_SEND_TIMEOUT_MS, call.peer);
 			c = NULL;
 			arena_reset(&call.arena);
 			continue;
 		}
 
-		reply = run_call(srv, &call, nng_msg_body(msg), nng_msg_len(msg));
+		if (run_parkable(srv, &call, nng_msg_body(msg), nng_msg_len(msg),
+			&(struct parked_origin){ .ctx = c, .pipe = pipe }, started, &reply)) {
+			/* The context and the connection's place stay with the call. */
+			nng_msg_free(msg);
+			rpc_inflight_add(srv, -1);
+			c = NULL;
+			arena_reset(&call.arena);
+			continue;
+		}
 		nng_msg_free(msg);
 		if (srv->hooks->measured != NULL)
 			srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
-		log_request(&call, clock_monotonic_us() - started);
-		send_reply(c, reply, pipe, true, SEND_TIMEOUT_MS, call.peer);
+		rpc_log_request(&call, clock_monotonic_us() - started);
+		rpc_send_reply(c, reply, pipe, true, SEND_TIMEOUT_MS, call.peer);
 		c = NULL;
 		arena_reset(&call.arena);
 	}
@@ -884,7 +429,7 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, transport_max);
 	nng_socket_set_ms(srv->sock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT_MS);
 	if (conn_guard_start(&srv->guard, srv->sock, "rpc", &config->limits,
-		&(struct conn_guard_hooks){ srv, pipe_removed, may_close_idle }, err) != 0)
+		&(struct conn_guard_hooks){ srv, rpc_pipe_removed, may_close_idle }, err) != 0)
 		goto fail;
 
 	for (int i = 0; i < srv->n_contexts; i++) {
@@ -916,6 +461,8 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 			goto fail;
 		}
 	}
+	if (parking_start(&srv->parking, srv, config->max_parked_calls, PARKING_THREADS, err) != 0)
+		goto fail;
 	srv->n_workers = config->workers;
 	for (int i = 0; i < srv->n_workers; i++) {
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
@@ -977,6 +524,10 @@ rpc_server_stop(struct rpc_server *srv)
 		return;
 	/* Let the calls in flight finish and send their replies. */
 	rpc_server_wait_idle(srv, STOP_GRACE_MS);
+	/* Parked calls get their final answer (what there is now), or are dropped. */
+	parking_stop(srv->parking);
+	srv->parking = NULL;
+	rpc_server_wait_idle(srv, PARKED_ANSWER_GRACE_MS);
 
 	/*
 	 * Stop the workers before the socket: each aio is stopped (its receive
@@ -1000,9 +551,13 @@ rpc_server_stop(struct rpc_server *srv)
 	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
 		if (srv->contexts[i].send_aio != NULL)
 			nng_aio_stop(srv->contexts[i].send_aio);
+	for (struct rpc_context *c = srv->extra_contexts; c != NULL; c = c->next_extra)
+		nng_aio_stop(c->send_aio);
 	for (int i = 0; i < srv->n_contexts && srv->contexts != NULL; i++)
 		if (srv->contexts[i].opened)
 			nng_ctx_close(srv->contexts[i].ctx);
+	for (struct rpc_context *c = srv->extra_contexts; c != NULL; c = c->next_extra)
+		nng_ctx_close(c->ctx);
 	if (nng_socket_id(srv->sock) > 0)
 		nng_close(srv->sock);
 	conn_guard_stop(srv->guard); /* its callbacks ran until the socket closed */
@@ -1015,6 +570,13 @@ rpc_server_stop(struct rpc_server *srv)
 			nng_aio_free(w->aio);
 		if (w->state != NULL && srv->hooks->worker_close != NULL)
 			srv->hooks->worker_close(w->state);
+	}
+	while (srv->extra_contexts != NULL) {
+		struct rpc_context *c = srv->extra_contexts;
+
+		srv->extra_contexts = c->next_extra;
+		nng_aio_free(c->send_aio);
+		free(c);
 	}
 	free(srv->contexts);
 	free(srv->workers);
@@ -1035,18 +597,8 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	nng_msg *out;
 	int code;
 
-	memset(&call, 0, sizeof(call));
-	arena_init(&call.arena);
-	call.method = "(undecoded)";
-	call.request_id = "";
-	call.token = "";
-	call.deadline_ms = clock_monotonic_ms();
-	call.app = srv->hooks->app;
-	call.worker = worker;
-	call.peer_family = peer_family;
-	snprintf(call.peer, sizeof(call.peer), "%s", peer != NULL ? peer : "");
-
-	out = run_call(srv, &call, data, len);
+	rpc_call_begin(&call, srv, worker, clock_monotonic_ms(), peer_family, peer);
+	out = rpc_run_call(srv, &call, data, len);
 	*reply = NULL;
 	*reply_len = 0;
 	if (out != NULL && (*reply = malloc(nng_msg_len(out) + 1)) != NULL) {
@@ -1060,18 +612,56 @@ rpc_server_handle_bytes(struct rpc_server *srv, void *worker, int peer_family, c
 	return code;
 }
 
-/* Until parking lands: every submitted call is answered on the calling thread. */
+/*
+ * As a worker runs a received call, on the calling thread: the call may
+ * park, and is then answered from a parking thread. One log line and one
+ * measured call per answer, as for nng.
+ */
 int
 rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
     const void *data, size_t len, rpc_done_fn done, void *arg)
 {
-	void *reply;
-	size_t reply_len;
-	int code = rpc_server_handle_bytes(srv, worker, peer_family, peer, data, len, &reply,
-	    &reply_len);
+	int64_t started = clock_monotonic_us();
+	void *bytes = NULL;
+	size_t bytes_len = 0;
+	struct call call;
+	nng_msg *out;
+	int code;
 
-	done(arg, code, reply, reply_len);
+	if (done == NULL || (data == NULL && len > 0))
+		return -1;
+	rpc_call_begin(&call, srv, worker, started / 1000, peer_family, peer);
+	if (run_parkable(srv, &call, data, len,
+		&(struct parked_origin){ .done = done, .arg = arg }, started, &out)) {
+		arena_reset(&call.arena);
+		return 0;
+	}
+	if (srv->hooks->measured != NULL)
+		srv->hooks->measured(srv->hooks->app, &call, clock_monotonic_us() - started);
+	rpc_log_request(&call, clock_monotonic_us() - started);
+	if (out != NULL && (bytes = malloc(nng_msg_len(out) + 1)) != NULL) {
+		memcpy(bytes, nng_msg_body(out), nng_msg_len(out));
+		bytes_len = nng_msg_len(out);
+	}
+	if (out != NULL)
+		nng_msg_free(out);
+	code = call.error.code;
+	arena_reset(&call.arena);
+	done(arg, code, bytes, bytes_len);
 	return 0;
+}
+
+void
+rpc_server_wake(struct rpc_server *srv, unsigned channel)
+{
+	if (srv != NULL)
+		parking_wake(srv->parking, channel);
+}
+
+int
+rpc_server_parked(struct rpc_server *srv)
+{
+	return srv != NULL ? parking_count(srv->parking) : 0;
 }
 
 void *

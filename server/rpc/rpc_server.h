@@ -45,6 +45,12 @@ struct rpc_server_config {
 	 */
 	int max_calls_per_connection;
 	/*
+	 * Long polls held at once without a thread (call_park): a parked call
+	 * keeps its connection's in-flight place; beyond this many, calls run
+	 * unable to park (they answer at once). 0: nothing parks.
+	 */
+	int max_parked_calls;
+	/*
 	 * Connections kept per listener and per address, how long an idle one
 	 * and an unfinished handshake are kept (conn_guard.h); all 0: no limits.
 	 */
@@ -123,11 +129,16 @@ bool rpc_server_draining(const struct rpc_server *srv);
 
 /*
  * Waits until no call is in flight, at most timeout_ms; returns the number
- * still running. With draining on, no new mutating call can start.
+ * still running. With draining on, no new mutating call can start. Parked
+ * calls (long polls) are not in flight: they never hold a drain up.
  */
 int rpc_server_wait_idle(struct rpc_server *srv, int64_t timeout_ms);
 
-/* Closes the socket, waits for calls in flight, joins the workers, frees. */
+/*
+ * Waits for calls in flight (not parked ones), gives every parked call its
+ * final answer (or drops it when its connection is gone), closes the
+ * socket, joins the workers, frees.
+ */
 void rpc_server_stop(struct rpc_server *srv);
 
 /*
@@ -159,6 +170,16 @@ typedef void (*rpc_done_fn)(void *arg, int code, void *reply, size_t reply_len);
 
 int rpc_server_submit(struct rpc_server *srv, void *worker, int peer_family, const char *peer,
     const void *data, size_t len, rpc_done_fn done, void *arg);
+
+/*
+ * Runs again, soon, every call parked on `channel` (enum call_wake_channel):
+ * berthd's event sink wakes CALL_WAKE_EVENTS. Never blocks on a call (a
+ * short lock). Any thread; a NULL server does nothing.
+ */
+void rpc_server_wake(struct rpc_server *srv, unsigned channel);
+
+/* Calls parked now (tests, metrics). */
+int rpc_server_parked(struct rpc_server *srv);
 
 /* Per-thread state (hooks->worker_open) for a thread that calls rpc_server_submit. */
 void *rpc_server_worker_open(struct rpc_server *srv);
