@@ -31,9 +31,17 @@
 
 static const char *const colours[] = { "36", "33", "32", "35", "34", "31" };
 
+/*
+ * Followers per connection: berthd holds at most a quarter of its workers'
+ * worth of calls in flight per connection (4 by default), parked long polls
+ * included, so several services are followed over a few connections.
+ */
+#define FOLLOWERS_PER_CONNECTION 3
+
 /* One service's logs, as one of several. */
 struct service_log {
 	struct cli *cli;
+	berth_client *client; /* the connection its follower polls on */
 	const char *id;
 	char prefix[256]; /* "name | ", padded, maybe coloured; "" when alone */
 	Berth__V1__GetServiceLogsRequest req;
@@ -122,7 +130,7 @@ follow_main(void *arg)
 		int rc;
 
 		l->req.cursor = cursor != NULL ? cursor : "";
-		rc = berth_call(cli->client, "GetServiceLogs", &l->req.base, (ProtobufCMessage **)&r,
+		rc = berth_call(l->client, "GetServiceLogs", &l->req.base, (ProtobufCMessage **)&r,
 		    &l->status);
 		if (rc != 0) {
 			if (!transient(rc)) {
@@ -174,17 +182,30 @@ first_failure(struct cli *cli, struct service_log *logs, size_t n)
 }
 
 static int
-follow_all(struct cli *cli, struct service_log *logs, size_t n)
+follow_all(struct cli *cli, struct service_log *logs, size_t n, uint32_t timeout_ms)
 {
+	size_t n_clients = (n + FOLLOWERS_PER_CONNECTION - 1) / FOLLOWERS_PER_CONNECTION;
 	pthread_t *threads = calloc(n, sizeof(*threads));
 	bool *started = calloc(n, sizeof(*started));
+	berth_client **clients = calloc(n_clients, sizeof(*clients));
+	int rc = 0;
 
-	if (threads == NULL || started == NULL) {
+	if (threads == NULL || started == NULL || clients == NULL) {
 		free(threads);
 		free(started);
+		free(clients);
 		return cli_out_of_memory(cli);
 	}
-	if (n == 1) {
+	clients[0] = cli->client;
+	for (size_t i = 1; i < n_clients && rc == 0; i++)
+		rc = berth_open(&clients[i], cli->url, &cli->opts, &cli->status);
+	for (size_t i = 0; i < n_clients && rc == 0; i++)
+		berth_set_timeout(clients[i], timeout_ms);
+	for (size_t i = 0; i < n; i++)
+		logs[i].client = clients[i / FOLLOWERS_PER_CONNECTION];
+	if (rc != 0) {
+		/* nothing started */
+	} else if (n == 1) {
 		follow_main(&logs[0]);
 	} else {
 		for (size_t i = 0; i < n; i++)
@@ -196,9 +217,12 @@ follow_all(struct cli *cli, struct service_log *logs, size_t n)
 				follow_main(&logs[i]);
 		}
 	}
+	for (size_t i = 1; i < n_clients; i++)
+		berth_close(clients[i]);
 	free(threads);
 	free(started);
-	return first_failure(cli, logs, n);
+	free(clients);
+	return rc != 0 ? rc : first_failure(cli, logs, n);
 }
 
 /* A line of one service, for the merge. */
@@ -360,12 +384,11 @@ cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 		uint32_t timeout = FOLLOW_WAIT_MS + FOLLOW_MARGIN_MS;
 		if (cli->opts.timeout_ms > timeout)
 			timeout = cli->opts.timeout_ms;
-		berth_set_timeout(cli->client, timeout); /* above the long poll's wait */
 		for (size_t i = 0; i < n; i++) {
 			logs[i].req.follow = true;
 			logs[i].req.wait_ms = FOLLOW_WAIT_MS;
 		}
-		rc = follow_all(cli, logs, n);
+		rc = follow_all(cli, logs, n, timeout); /* calls wait longer than the long poll */
 	} else if (cli->json) {
 		rc = cli_each_call(cli, "GetServiceLogs", &req.base, ids, n, cli_print_logs);
 	} else {

@@ -30,6 +30,7 @@ struct kept {
 struct reader {
 	bool forward;        /* false: tail mode, the newest that fit are kept */
 	bool timestamps;     /* prefix each line with Docker's stamp */
+	uint32_t keep_last;  /* tail mode read whole (a filter Docker applies after its tail): N */
 	struct timestamp skip_at; /* forward after a cursor: skip `skip` entries stamped so */
 	uint32_t skip;
 
@@ -118,7 +119,10 @@ take_entry(void *arg, const struct docker_log_entry *e)
 	r->text_len += e->len;
 	r->text[r->text_len] = '\0';
 	r->live_bytes += len;
-	if (!r->forward && r->live_bytes > 2 * SERVICE_LOGS_ANSWER_MAX)
+	if (r->keep_last > 0)
+		while (r->n_kept - r->first > r->keep_last)
+			r->live_bytes -= r->kept[r->first++].len;
+	if (!r->forward && (r->live_bytes > 2 * SERVICE_LOGS_ANSWER_MAX || r->first >= 4096))
 		drop_oldest(r);
 counted:
 	if (!r->any)
@@ -219,6 +223,13 @@ check_request(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 		r->forward = true;
 	} else if (q->has_since && in->tail == 0) {
 		r->forward = true; /* everything since, oldest first, an answer at a time */
+	} else if (q->has_since || q->no_stdout || q->no_stderr) {
+		/*
+		 * Docker takes its tail of the whole log first and filters
+		 * after: the last N lines of one stream, or since a time, are
+		 * counted here instead, over the whole read.
+		 */
+		r->keep_last = in->tail != 0 ? in->tail : SERVICE_LOGS_TAIL;
 	} else {
 		q->tail = in->tail != 0 ? in->tail : SERVICE_LOGS_TAIL;
 	}
@@ -299,7 +310,7 @@ service_logs(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 		return lifecycle_fail_backend(call, &err, "cannot read the logs");
 	running = strcmp(live.state, "running") == 0 || strcmp(live.state, "restarting") == 0;
 	code = b->ops->log_entries(b, ref, &q, take_entry, &r, call_remaining_ms(call), &err);
-	if (code == 0 && !r.forward && r.any && timestamp_compare(&r.first_time, &r.last_time) == 0)
+	if (code == 0 && q.tail > 0 && r.any && timestamp_compare(&r.first_time, &r.last_time) == 0)
 		code = count_at_instant(call, b, ref, &q, &r.last_time, &r.at_last, &err);
 	if (code != 0) {
 		reader_free(&r);
@@ -311,7 +322,11 @@ service_logs(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 	if (!r.forward && r.live_bytes > SERVICE_LOGS_ANSWER_MAX)
 		drop_oldest(&r);
 
-	if (r.n_kept == r.first && in->follow && running) {
+	/*
+	 * Only a read after a cursor or a time waits: a tail read again later
+	 * would lose what came in between beyond its N lines.
+	 */
+	if (r.n_kept == r.first && in->follow && running && r.forward) {
 		wait_ms = in->wait_ms < SERVICE_LOGS_MAX_WAIT_MS ? in->wait_ms
 								 : SERVICE_LOGS_MAX_WAIT_MS;
 		if (wait_ms > 0 && call_park(call, clock_monotonic_ms() + wait_ms,
