@@ -29,8 +29,9 @@ rpc_watch_events(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	const Berth__V1__WatchEventsRequest *in = (const Berth__V1__WatchEventsRequest *)req;
 	Berth__V1__WatchEventsResponse *resp = (Berth__V1__WatchEventsResponse *)reply;
 	struct berthd *d = call_berthd(call);
-	size_t max = in->max_events == 0 ? MAX_EVENTS_DEFAULT
-	    : in->max_events > MAX_EVENTS_CAP ? MAX_EVENTS_CAP : in->max_events;
+	size_t max = in->max_events == 0      ? MAX_EVENTS_DEFAULT
+	    : in->max_events > MAX_EVENTS_CAP ? MAX_EVENTS_CAP
+					      : in->max_events;
 	int64_t wait = in->wait_ms > WAIT_CAP_MS ? WAIT_CAP_MS : in->wait_ms;
 	int64_t left = call_remaining_ms(call), margin;
 	struct event_log_page page;
@@ -51,7 +52,8 @@ rpc_watch_events(struct call *call, const ProtobufCMessage *req, ProtobufCMessag
 	margin = left / 10 < DEADLINE_MARGIN_MS ? left / 10 : DEADLINE_MARGIN_MS;
 	if (wait > left - margin)
 		wait = left - margin;
-	if (wait > 0 && call_park(call, clock_monotonic_ms() + wait, 0, CALL_WAKE_EVENTS))
-		return 0;
+	/* Parked: the transport answers later. Not parked (no place, no time): the empty page now. */
+	if (wait > 0)
+		call_park(call, clock_monotonic_ms() + wait, 0, CALL_WAKE_EVENTS);
 	return 0;
 }

@@ -40,11 +40,11 @@ struct slot {
 struct event_log {
 	pthread_mutex_t lock; /* everything below but reg, which only the writer uses */
 	pthread_cond_t wake;
-	struct slot *slots;   /* ring: slots[(head + i) % keep], i < count */
+	struct slot *slots; /* ring: slots[(head + i) % keep], i < count */
 	size_t keep, head, count;
-	uint64_t complete;    /* every sequence up to here has arrived */
-	uint64_t written;     /* every sequence up to here is in the registry */
-	uint64_t reserved;    /* the registry's reservation */
+	uint64_t complete; /* every sequence up to here has arrived */
+	uint64_t written;  /* every sequence up to here is in the registry */
+	uint64_t reserved; /* the registry's reservation */
 	bool stop;
 	pthread_t writer;
 	bool writer_started;
@@ -112,8 +112,14 @@ event_log_append(struct event_log *log, const Berth__V1__Event *ev)
 {
 	struct slot s;
 
-	if (log == NULL || !slot_from_event(&s, ev))
+	if (log == NULL)
 		return;
+	/*
+	 * Out of memory: its sequence still takes its place, empty, or every
+	 * later event would wait behind it (`complete`).
+	 */
+	if (!slot_from_event(&s, ev))
+		s.sequence = ev->sequence;
 	pthread_mutex_lock(&log->lock);
 	ring_insert(log, &s);
 	pthread_cond_signal(&log->wake);
@@ -157,6 +163,8 @@ event_log_read(struct event_log *log, struct arena *a, uint64_t after, size_t ma
 		if (s->sequence > log->complete)
 			break;
 		page->cursor = s->sequence;
+		if (s->packed == NULL)
+			continue;
 		if ((service_id[0] != '\0' && strcmp(service_id, s->service_id) != 0) ||
 		    (template_name[0] != '\0' && strcmp(template_name, s->template_name) != 0))
 			continue;
@@ -195,7 +203,7 @@ write_batch(struct event_log *log)
 	for (size_t i = 0; i < log->count; i++) {
 		struct slot *s = at(log, i);
 
-		if (s->sequence <= log->written || s->sequence > upto)
+		if (s->sequence <= log->written || s->sequence > upto || s->packed == NULL)
 			continue;
 		if ((batch[n] = berth__v1__event__unpack(&a.allocator, s->len, s->packed)) != NULL)
 			n++;

@@ -32,14 +32,14 @@ struct parked {
 	char peer[sizeof(((struct call *)0)->peer)];
 	void *data; /* the request bytes, malloc'ed */
 	size_t len;
-	int64_t arrived_ms;  /* the deadline counts from here, as at the first run */
-	int64_t started_us;  /* for the log line: arrival to answer */
-	int64_t work_us;     /* time spent running it: the measured hook's figure */
-	int64_t until_ms;    /* never moves later: a re-run cannot extend the wait */
-	int64_t due_ms;      /* next run: the poll period or until_ms */
+	int64_t arrived_ms; /* the deadline counts from here, as at the first run */
+	int64_t started_us; /* for the log line: arrival to answer */
+	int64_t work_us;    /* time spent running it: the measured hook's figure */
+	int64_t until_ms;   /* never moves later: a re-run cannot extend the wait */
+	int64_t due_ms;     /* next run: the poll period or until_ms */
 	unsigned channel;
-	bool gone;           /* its connection went away: drop it */
-	bool final;          /* the next run may not park */
+	bool gone;  /* its connection went away: drop it */
+	bool final; /* the next run may not park */
 };
 
 struct parking_thread {
@@ -56,7 +56,7 @@ struct parking {
 	pthread_cond_t work;  /* ready has calls, a due time moved, or stopping */
 	struct parked *waiting;
 	struct parked *ready, *ready_tail;
-	int places;           /* parked + reserved */
+	int places; /* parked + reserved */
 	int parked;
 	bool stopping;
 	struct parking_thread *threads;
@@ -215,11 +215,19 @@ rerun(struct parking *p, struct parked *r, void *state)
 			r->until_ms = call.park_until_ms;
 		r->channel = call.park_channel;
 		r->due_ms = call.park_poll_ms > 0 && now_ms + call.park_poll_ms < r->until_ms
-		    ? now_ms + call.park_poll_ms : r->until_ms;
+		    ? now_ms + call.park_poll_ms
+		    : r->until_ms;
 		arena_reset(&call.arena);
 		pthread_mutex_lock(&p->lock);
-		if (p->stopping) {
-			r->final = true;
+		/*
+		 * Its connection may have gone while it ran (parking_pipe_gone
+		 * saw it nowhere). Asked under the lock: a removal after this
+		 * finds it on the list.
+		 */
+		if (r->origin.ctx != NULL && !rpc_peer_known(srv, r->origin.pipe))
+			r->gone = true;
+		if (p->stopping || r->gone) {
+			r->final = p->stopping;
 			push_ready(p, r);
 		} else {
 			r->next = p->waiting;
@@ -368,7 +376,8 @@ parking_hold(struct parking *p, const struct parked_origin *origin, const struct
 	r->until_ms = call->park_until_ms;
 	r->channel = call->park_channel;
 	r->due_ms = call->park_poll_ms > 0 && now + call->park_poll_ms < r->until_ms
-	    ? now + call->park_poll_ms : r->until_ms;
+	    ? now + call->park_poll_ms
+	    : r->until_ms;
 	pthread_mutex_lock(&p->lock);
 	p->parked++;
 	if (p->stopping) {

@@ -256,7 +256,7 @@ handle_request(struct rpc_server *srv, struct call *call, const void *data, size
 
 	if (call_expired(call))
 		call_fail(call, BERTH__V1__CODE__DEADLINE_EXCEEDED,
-		    "deadline of %u ms passed before the call started", timeout_ms);
+		    "deadline of %u ms passed before the call could run", timeout_ms);
 	else if (dispatch_call(srv->table, (unsigned)index, call, &req->payload, &reply) ==
 	    BERTH__V1__CODE__OK)
 		resp.payload = reply;

@@ -172,3 +172,19 @@ rpc_peer_drop(struct rpc_server *srv, nng_pipe pipe)
 	pthread_mutex_unlock(&srv->peers_lock);
 	return first;
 }
+
+/*
+ * Whether `pipe` is still a connection the table knows (not removed).
+ * Parking asks before it parks a call again. Any thread.
+ */
+bool
+rpc_peer_known(struct rpc_server *srv, nng_pipe pipe)
+{
+	bool found;
+
+	pthread_mutex_lock(&srv->peers_lock);
+	peer_slot(srv, (uint32_t)nng_pipe_id(pipe), (uint32_t)nng_listener_id(nng_pipe_listener(pipe)),
+	    &found);
+	pthread_mutex_unlock(&srv->peers_lock);
+	return found;
+}

@@ -167,5 +167,6 @@ int rpc_peer_enter(struct rpc_server *srv, nng_msg *msg, struct call *call);
 void rpc_peer_leave(struct rpc_server *srv, nng_pipe pipe);
 bool rpc_peer_drop(struct rpc_server *srv, nng_pipe pipe);
 void rpc_pipe_removed(void *arg, nng_pipe pipe);
+bool rpc_peer_known(struct rpc_server *srv, nng_pipe pipe);
 
 #endif

@@ -429,8 +429,7 @@ test_shutdown_answers_parked_polls_promptly(void **state)
 	start(NULL);
 	assert_int_equal(berth_open(&c, dmn.proc.url, NULL, NULL), 0);
 	/* A service nobody has: the shutdown's own events do not answer it. */
-	p = (struct poll_run){ .c = c, .after = last_sequence(dmn.client), .wait_ms = 25000,
-		.service_id = "nobody_1" };
+	p = (struct poll_run){ .c = c, .after = last_sequence(dmn.client), .wait_ms = 25000, .service_id = "nobody_1" };
 	poll_start(&p);
 	clock_sleep_ms(500);
 	asked = clock_monotonic_ms();
