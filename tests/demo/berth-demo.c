@@ -753,7 +753,10 @@ static int
 emit(int argc, char **argv)
 {
 	static const char bad[] = {'\xff', 'a', '\0', 'b', '\xc3', '\n'};
+	static char buf[1 << 16];
 
+	/* One write for everything before a sleep or the end: lines in one burst. */
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	for (int i = 2; i < argc; i++) {
 		const char *op = argv[i], *arg = i + 1 < argc ? argv[i + 1] : "";
 
