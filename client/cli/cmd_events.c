@@ -22,7 +22,7 @@
 #define WATCH_WAIT_MS 25000
 #define WATCH_MARGIN_MS 10000
 #define WATCH_MAX_EVENTS 100
-#define WATCH_QUICK_MS 200  /* an empty answer sooner: berthd did not hold the call */
+#define WATCH_QUICK_MS 200 /* an empty answer sooner: berthd did not hold the call */
 #define WATCH_PAUSE_MS 250
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 10000
@@ -141,11 +141,12 @@ events_watch(struct cli *cli, Berth__V1__WatchEventsRequest *req, bool from_now,
 		}
 		rc = berth_call(cli->client, "WatchEvents", &req->base, (ProtobufCMessage **)&r,
 		    &cli->status);
-		if (rc == BERTH__V1__CODE__OUT_OF_RANGE && oldest_kept() > req->after_sequence + 1) {
+		if (rc == BERTH__V1__CODE__OUT_OF_RANGE &&
+		    oldest_kept() > req->after_sequence + 1) {
 			uint64_t oldest = oldest_kept();
 			fprintf(cli->err,
-			    "berth: %" PRIu64 " events were lost (berthd keeps them from sequence %" PRIu64
-			    " on); going on from there\n",
+			    "berth: %" PRIu64 " events were lost (berthd keeps them from "
+			    "sequence %" PRIu64 " on); going on from there\n",
 			    oldest - req->after_sequence - 1, oldest);
 			fflush(cli->err);
 			req->after_sequence = oldest - 1;
@@ -155,7 +156,8 @@ events_watch(struct cli *cli, Berth__V1__WatchEventsRequest *req, bool from_now,
 			if (!transient(rc))
 				goto failed;
 			if (!retrying)
-				fprintf(cli->err, "berth: %s: %s; trying again\n", berth_code_name(rc),
+				fprintf(cli->err, "berth: %s: %s; trying again\n",
+				    berth_code_name(rc),
 				    cli->status.message);
 			fflush(cli->err);
 			retrying = true;

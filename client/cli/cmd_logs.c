@@ -66,7 +66,8 @@ make_prefixes(struct service_log *logs, size_t n, bool colour)
 	for (size_t i = 0; i < n; i++) {
 		if (colour)
 			snprintf(logs[i].prefix, sizeof(logs[i].prefix), "\033[%sm%-*s |\033[0m ",
-			    colours[i % (sizeof(colours) / sizeof(colours[0]))], (int)width, logs[i].id);
+			    colours[i % (sizeof(colours) / sizeof(colours[0]))], (int)width,
+			    logs[i].id);
 		else
 			snprintf(logs[i].prefix, sizeof(logs[i].prefix), "%-*s | ", (int)width,
 			    logs[i].id);
@@ -353,7 +354,7 @@ cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 		goto out;
 	}
 	req.stream = only_out && !only_err ? BERTH__V1__LOG_STREAM__LOG_STREAM_STDOUT
-	    : only_err && !only_out	   ? BERTH__V1__LOG_STREAM__LOG_STREAM_STDERR
+	    : only_err && !only_out        ? BERTH__V1__LOG_STREAM__LOG_STREAM_STDERR
 					   : BERTH__V1__LOG_STREAM__LOG_STREAM_BOTH;
 	req.timestamps = timestamps;
 	if ((rc = cli_connect(cli)) != 0)
@@ -378,8 +379,8 @@ cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 		logs[i].req.service_id = ids[i];
 	}
 	if (n > 1 || template_name != NULL)
-		make_prefixes(logs, n, !cli->json && isatty(fileno(cli->out)) &&
-		    getenv("NO_COLOR") == NULL);
+		make_prefixes(logs, n,
+		    !cli->json && isatty(fileno(cli->out)) && getenv("NO_COLOR") == NULL);
 	if (follow) {
 		uint32_t timeout = FOLLOW_WAIT_MS + FOLLOW_MARGIN_MS;
 		if (cli->opts.timeout_ms > timeout)
@@ -429,7 +430,8 @@ cli_cmd_exec(struct cli *cli, const struct cli_command *cmd, int argc, char **ar
 		if (strcmp(argv[i], "--") == 0)
 			dash = i;
 	if (dash < 0 || dash + 1 >= argc)
-		return cli_usage_error(cli, cmd, "the command goes after --: berth exec ID -- CMD ARGS...");
+		return cli_usage_error(cli, cmd,
+		    "the command goes after --: berth exec ID -- CMD ARGS...");
 	if ((rc = cli_args_parse(cli, cmd, dash, argv, opts, pos, 1, 1)) != 0)
 		return rc;
 	if (timeout_s > 300)

@@ -41,12 +41,14 @@ slot_take(struct call *call, const char *container)
 	if (same >= SERVICE_EXEC_PER_CONTAINER || total >= SERVICE_EXEC_TOTAL ||
 	    (mine < 0 && free_slot < 0)) {
 		pthread_mutex_unlock(&slots_lock);
+		if (same >= SERVICE_EXEC_PER_CONTAINER)
+			return call_fail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
+			    "%d commands already run in this service's container; try again when "
+			    "one has finished",
+			    SERVICE_EXEC_PER_CONTAINER);
 		return call_fail(call, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
-		    same >= SERVICE_EXEC_PER_CONTAINER
-			? "%d commands already run in this service's container; try again when one "
-			  "has finished"
-			: "%d commands already run in berth's services; try again when one has finished",
-		    same >= SERVICE_EXEC_PER_CONTAINER ? SERVICE_EXEC_PER_CONTAINER : SERVICE_EXEC_TOTAL);
+		    "%d commands already run in berth's services; try again when one has finished",
+		    SERVICE_EXEC_TOTAL);
 	}
 	if (mine < 0) {
 		mine = free_slot;
@@ -123,9 +125,9 @@ service_exec(struct call *call, const Berth__V1__ExecServiceRequest *in,
 		return call_fail(call, BERTH__V1__CODE__ABORTED,
 		    "berthd restarted while this request ran; the command may have run (send it "
 		    "again with a new request id to run it again)");
-	timeout_ms = in->timeout_ms == 0 ? SERVICE_EXEC_TIMEOUT_MS
+	timeout_ms = in->timeout_ms == 0                   ? SERVICE_EXEC_TIMEOUT_MS
 	    : in->timeout_ms > SERVICE_EXEC_MAX_TIMEOUT_MS ? SERVICE_EXEC_MAX_TIMEOUT_MS
-							 : in->timeout_ms;
+							   : in->timeout_ms;
 	if (b->ops->exec_output == NULL)
 		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
 		    "the %s backend cannot run commands in services", b->ops->name);

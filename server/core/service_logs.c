@@ -28,9 +28,9 @@ struct kept {
 
 /* What one read of the log collects (the backend's thread is the call's). */
 struct reader {
-	bool forward;        /* false: tail mode, the newest that fit are kept */
-	bool timestamps;     /* prefix each line with Docker's stamp */
-	uint32_t keep_last;  /* tail mode read whole (a filter Docker applies after its tail): N */
+	bool forward;             /* false: tail mode, the newest that fit are kept */
+	bool timestamps;          /* prefix each line with Docker's stamp */
+	uint32_t keep_last;       /* tail mode, counted here (Docker tails first): N */
 	struct timestamp skip_at; /* forward after a cursor: skip `skip` entries stamped so */
 	uint32_t skip;
 
@@ -150,8 +150,8 @@ service_logs_cursor_parse(const char *text, struct timestamp *t, uint32_t *count
 	unsigned long long sec, nsec, n;
 	int used = 0;
 
-	if (text == NULL || strncmp(text, "c1.", 3) != 0 || strspn(text + 3, "0123456789.") !=
-	    strlen(text + 3))
+	if (text == NULL || strncmp(text, "c1.", 3) != 0 ||
+	    strspn(text + 3, "0123456789.") != strlen(text + 3))
 		return -1;
 	if (sscanf(text, "c1.%20llu.%9llu.%10llu%n", &sec, &nsec, &n, &used) != 3 ||
 	    (size_t)used != strlen(text) || sec > 253402300799ULL || nsec > 999999999ULL ||
@@ -182,7 +182,8 @@ check_request(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 	if (validate_service_id("service_id", in->service_id, &verr) != 0)
 		return call_fail_error(call, &verr);
 	if (in->tail > SERVICE_LOGS_MAX_TAIL)
-		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "tail", "OUT_OF_RANGE",
+		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "tail",
+		    "OUT_OF_RANGE",
 		    "tail must be at most %d lines", SERVICE_LOGS_MAX_TAIL);
 	switch (in->stream) {
 	case BERTH__V1__LOG_STREAM__LOG_STREAM_BOTH:
@@ -329,8 +330,10 @@ service_logs(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 	if (r.n_kept == r.first && in->follow && running && r.forward) {
 		wait_ms = in->wait_ms < SERVICE_LOGS_MAX_WAIT_MS ? in->wait_ms
 								 : SERVICE_LOGS_MAX_WAIT_MS;
-		if (wait_ms > 0 && call_park(call, clock_monotonic_ms() + wait_ms,
-				       SERVICE_LOGS_POLL_MS, CALL_WAKE_NONE)) {
+		int64_t until = clock_monotonic_ms() + wait_ms;
+
+		if (wait_ms > 0 &&
+		    call_park(call, until, SERVICE_LOGS_POLL_MS, CALL_WAKE_NONE)) {
 			reader_free(&r);
 			return 0; /* the transport runs it again when it is time */
 		}
@@ -345,8 +348,8 @@ service_logs(struct call *call, const Berth__V1__GetServiceLogsRequest *in,
 		 * Nothing at all: every later line is new. From `since` when
 		 * there was one, else from the start of the log.
 		 */
-		out->cursor = cursor_text(call, q.has_since ? &q.since : &(struct timestamp){ 0, 0 },
-		    0);
+		out->cursor = cursor_text(call,
+		    q.has_since ? &q.since : &(struct timestamp){ 0, 0 }, 0);
 	out->ended = !running && !r.truncated;
 	reader_free(&r);
 	if (out->logs == NULL || out->cursor == NULL)

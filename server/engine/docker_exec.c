@@ -165,7 +165,8 @@ docker_container_exec_output(struct docker *d, const char *id, char *const *argv
     struct error *err)
 {
 	struct docker_request rq = { .method = "POST", .answer = DOCKER_ANSWER_SINK };
-	struct exec_capture c = { .out = { .limit = max_bytes }, .err = { .limit = max_bytes },
+	struct exec_capture c = { .out = { .limit = max_bytes },
+		.err = { .limit = max_bytes },
 		.cap = max_bytes };
 	struct docker_response resp;
 	char exec_id[DOCKER_ID_LEN + 1];
@@ -193,10 +194,11 @@ docker_container_exec_output(struct docker *d, const char *id, char *const *argv
 	rc = docker_request(d, &rq, deadline, &resp, err);
 	docker_response_free(&resp);
 	json_decref(start);
-	/* Its streams closed: it has ended, or is about to (Docker records the code a moment later). */
+	/* Its streams closed: it has ended, or is about to (the code comes a moment later). */
 	while (rc == DOCKER_OK) {
 		if ((rc = exec_state(d, exec_id, deadline, &running, &out->exit_code, err)) !=
-		    DOCKER_OK || !running)
+			DOCKER_OK ||
+		    !running)
 			break;
 		if (clock_monotonic_ms() + wait >= deadline) {
 			rc = error_set(err, BERTH__V1__CODE__DEADLINE_EXCEEDED,
