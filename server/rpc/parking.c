@@ -448,9 +448,19 @@ parking_stop(struct parking *p)
 	for (int i = 0; i < p->n_threads; i++)
 		if (p->threads[i].started)
 			pthread_join(p->threads[i].thread, NULL);
-	for (int i = 0; i < p->n_threads; i++)
+	for (int i = 0; i < p->n_threads; i++) {
 		if (p->threads[i].state != NULL && srv->hooks->worker_close != NULL)
 			srv->hooks->worker_close(p->threads[i].state);
+		p->threads[i].started = false;
+		p->threads[i].state = NULL;
+	}
+}
+
+void
+parking_free(struct parking *p)
+{
+	if (p == NULL)
+		return;
 	free(p->threads);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);

@@ -73,9 +73,13 @@ int parking_count(struct parking *p);
 
 /*
  * Gives every parked call its final run (answered with what there is),
- * waits until none is left or reserved, joins the threads and frees. NULL
- * does nothing. Main thread, before the server's contexts close.
+ * waits until none is left or reserved, and joins the threads; from now on
+ * nothing parks (parking_reserve is false). NULL does nothing. Main
+ * thread, before the server's contexts close.
  */
 void parking_stop(struct parking *p);
+
+/* Frees, once nothing can call in any more (workers joined, socket closed). */
+void parking_free(struct parking *p);
 
 #endif

@@ -526,7 +526,6 @@ rpc_server_stop(struct rpc_server *srv)
 	rpc_server_wait_idle(srv, STOP_GRACE_MS);
 	/* Parked calls get their final answer (what there is now), or are dropped. */
 	parking_stop(srv->parking);
-	srv->parking = NULL;
 	rpc_server_wait_idle(srv, PARKED_ANSWER_GRACE_MS);
 
 	/*
@@ -578,6 +577,7 @@ rpc_server_stop(struct rpc_server *srv)
 		nng_aio_free(c->send_aio);
 		free(c);
 	}
+	parking_free(srv->parking); /* no worker or pipe callback is left to use it */
 	free(srv->contexts);
 	free(srv->workers);
 	request_cache_free(srv->cache);
