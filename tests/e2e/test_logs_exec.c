@@ -43,7 +43,8 @@ static char viewer_token[128];
 static int
 setup(void **state)
 {
-	const char *args[] = { "--auth", "on", "--ipc-admin", "on", NULL };
+	/* Few events kept, so that a replay from sequence 1 is soon OUT_OF_RANGE. */
+	const char *args[] = { "--auth", "on", "--ipc-admin", "on", "--events-keep", "10", NULL };
 	Berth__V1__Template t = BERTH__V1__TEMPLATE__INIT;
 	struct error err;
 
@@ -681,6 +682,27 @@ test_cli_events_json_is_one_object_per_line(void **state)
 	free(err);
 }
 
+/* A replay from a sequence no longer kept: the loss is told, the stream goes on. */
+static void
+test_cli_events_says_how_many_were_lost_and_goes_on(void **state)
+{
+	char *out = NULL, *err = NULL;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) { /* a launch and a removal each: more than 10 events */
+		struct svc s = launch();
+		assert_int_equal(e2e_remove_service(dmn.client, s.id, true, false), 0);
+	}
+	assert_int_equal(berth_cli(&dmn.proc, &out, &err, "events", "--since-sequence", "1",
+			     "--count", "1", "--wait", "30", NULL),
+	    0);
+	if (strstr(err, "events were lost") == NULL)
+		fail_msg("no loss reported:\n%s", err);
+	assert_non_null(strchr(out, '\n'));
+	free(out);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -702,6 +724,8 @@ main(void)
 		    remove_all),
 		cmocka_unit_test_teardown(test_cli_exec_passes_output_and_exit_status_on, remove_all),
 		cmocka_unit_test_teardown(test_cli_events_json_is_one_object_per_line, remove_all),
+		cmocka_unit_test_teardown(test_cli_events_says_how_many_were_lost_and_goes_on,
+		    remove_all),
 	};
 
 	return cmocka_run_group_tests_name("logs_exec", tests, setup, teardown);
