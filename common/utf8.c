@@ -109,3 +109,26 @@ utf8_escape_nonprinting(char *dst, size_t len, const char *s)
 	dst[out] = '\0';
 }
 
+
+size_t
+utf8_replace_invalid(char *dst, const char *src, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		size_t n = p[in] != 0 ? utf8_sequence_length(p + in) : 0;
+
+		if (n == 0 || n > len - in) {
+			memcpy(dst + out, "\xef\xbf\xbd", 3);
+			out += 3;
+			in++;
+			continue;
+		}
+		memcpy(dst + out, src + in, n);
+		out += n;
+		in += n;
+	}
+	dst[out] = '\0';
+	return out;
+}

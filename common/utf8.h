@@ -32,4 +32,13 @@ bool utf8_valid(const char *s);
  */
 void utf8_escape_nonprinting(char *dst, size_t len, const char *s);
 
+/*
+ * Copies src[0..len) into dst with every byte that does not start a valid
+ * sequence, and every NUL byte, replaced by U+FFFD (3 bytes), then a NUL:
+ * text a program printed, made fit for a proto string. dst needs room for
+ * 3 * len + 1 bytes; src[len] must be readable (a NUL). Returns the length
+ * written, without the NUL.
+ */
+size_t utf8_replace_invalid(char *dst, const char *src, size_t len);
+
 #endif

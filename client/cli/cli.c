@@ -32,6 +32,8 @@
 int
 cli_exit_status(int outcome)
 {
+	if (outcome < CLI_EXIT_BASE && outcome >= CLI_EXIT_WITH(255))
+		return CLI_EXIT_BASE - outcome; /* berth exec: the command's own status */
 	switch (outcome) {
 	case BERTH__V1__CODE__OK:
 	case CLI_HELP:

@@ -1,7 +1,7 @@
 /*
  * cmd_ops.c - the commands that look after berthd itself: health, stats,
- * status, cleanup, shutdown and events (Health, GetStats, GetStatus, the
- * cleanup RPCs, Shutdown, and the pub0 events socket).
+ * status, cleanup and shutdown (Health, GetStats, GetStatus, the cleanup
+ * RPCs, Shutdown); events are in cmd_events.c.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -197,52 +197,4 @@ cli_cmd_shutdown(struct cli *cli, const struct cli_command *cmd, int argc, char 
 		return rc;
 	return cli_call_and_print(cli, "Shutdown", &req.base, cli_print_sentence,
 	    "berthd is shutting down.");
-}
-
-/* Follows berthd's events until interrupted, or --count N have arrived. */
-int
-cli_cmd_events(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
-{
-	uint32_t count = 0, seen = 0, timeout_s = 0;
-	struct cli_opt opts[] = {
-		{ "--count", CLI_OPT_UINT, &count },
-		{ "--wait", CLI_OPT_UINT, &timeout_s },
-		{ NULL },
-	};
-	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
-	ProtobufCMessage *health = NULL;
-	berth_events *events;
-	int rc;
-
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
-		return rc;
-	/* Connect through the normal path so errors read like every other command's. */
-	if ((rc = cli_call(cli, "Health", &req.base, &health)) != 0)
-		return rc;
-	berth_reply_free(health);
-	if ((rc = berth_events_open(&events, cli->client, NULL, &cli->status)) != 0)
-		return rc;
-	while (count == 0 || seen < count) {
-		Berth__V1__Event *ev;
-
-		rc = berth_events_next(events, &ev, timeout_s ? (int)timeout_s * 1000 : -1, &cli->status);
-		if (rc != 0)
-			break;
-		seen++;
-		if (cli->json) {
-			rc = cli_print_json(cli, &ev->base);
-		} else {
-			const ProtobufCEnumValue *type = protobuf_c_enum_descriptor_get_value(
-			    &berth__v1__event__type__descriptor, ev->type);
-			fprintf(cli->out, "%s  %-18s  %s%s%s  %s\n", ev->time, type ? type->name : "?",
-			    ev->service_id[0] ? ev->service_id : "-", ev->status[0] ? " status=" : "",
-			    ev->status, ev->message);
-		}
-		fflush(cli->out);
-		berth_reply_free(&ev->base);
-		if (rc != 0)
-			break;
-	}
-	berth_events_close(events);
-	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * cmd_service.c - the commands on services: launch, ls, info, stop,
- * restart, rm and logs (LaunchService, ListServices, GetService,
- * StopService, RestartService, RemoveService, GetServiceLogs).
+ * restart and rm (LaunchService, ListServices, GetService, StopService,
+ * RestartService, RemoveService); logs and exec are in cmd_logs.c.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -393,24 +393,3 @@ cli_cmd_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv
 	    &req.service_id, print_remove);
 }
 
-static int
-print_logs(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
-{
-	(void)arg;
-	fputs(((const Berth__V1__GetServiceLogsResponse *)reply)->logs, cli->out);
-	return 0;
-}
-
-int
-cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
-{
-	Berth__V1__GetServiceLogsRequest req = BERTH__V1__GET_SERVICE_LOGS_REQUEST__INIT;
-	struct cli_opt opts[] = { { "--tail", CLI_OPT_UINT, &req.tail }, { NULL } };
-	char *pos[1];
-	int rc;
-
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, pos, 1, 1)) != 0)
-		return rc;
-	req.service_id = pos[0];
-	return cli_call_and_print(cli, "GetServiceLogs", &req.base, print_logs, NULL);
-}

@@ -163,10 +163,39 @@ const struct cli_command cli_commands[] = {
 	    "\n"
 	    "Several ids as with stop: one line each, the first failure's exit status.\n",
 	    cli_cmd_rm },
-	{ "logs", NULL, "logs ID [--tail N]", "Print a service's last log lines (GetServiceLogs)",
+	{ "logs", NULL,
+	    "logs ID... [-f] [--since T] [--timestamps] [--stdout|--stderr] [--tail N] "
+	    "[--template T]",
+	    "Print services' log lines, or follow them (GetServiceLogs)",
 	    "Options:\n"
-	    "  --tail N   number of lines from the end (default: 100)\n",
+	    "  -f, --follow       go on printing new lines until Ctrl-C or until every\n"
+	    "                     container has stopped (long polls with a cursor:\n"
+	    "                     no line lost or repeated)\n"
+	    "  --since T          only lines from T on: RFC 3339\n"
+	    "                     (2026-12-05T10:00:00Z), Unix seconds, or 30s, 10m, 2h\n"
+	    "                     ago; without --tail every line since T\n"
+	    "  -t, --timestamps   prefix each line with Docker's timestamp\n"
+	    "  --stdout           only the standard output\n"
+	    "  --stderr           only the standard error\n"
+	    "  --tail N           number of lines from the end (default: 100)\n"
+	    "  --template T       also every service of template T\n"
+	    "\n"
+	    "Several services (or --template) are printed like docker compose logs:\n"
+	    "each line prefixed with \"name | \" (coloured on a terminal unless\n"
+	    "NO_COLOR is set), read once merged by time, followed as lines come.\n"
+	    "With --json, each answer as one JSON object per line.\n",
 	    cli_cmd_logs },
+	{ "exec", NULL, "exec ID [--timeout S] -- CMD [ARG]...",
+	    "Run a command in a service's container (ExecService)",
+	    "Options:\n"
+	    "  --timeout S   stop waiting after S seconds (default 30, at most 300); the\n"
+	    "                command may go on running (Docker cannot stop it)\n"
+	    "\n"
+	    "Runs CMD with its arguments (no shell, no TTY, no stdin) and prints its\n"
+	    "standard output and error on berth's own; exits with the command's exit\n"
+	    "status. Each stream keeps at most 1 MiB (a note on stderr says so). Needs\n"
+	    "the operator role.\n",
+	    cli_cmd_exec },
 	{ "scale", NULL, "scale TEMPLATE N [--wait] [--purge]",
 	    "Run N instances of a template (ScaleTemplate)",
 	    "Options:\n"
@@ -253,14 +282,26 @@ const struct cli_command cli_commands[] = {
 	    cli_cmd_cleanup },
 	{ "shutdown", NULL, "shutdown", "Shut berthd down gracefully (Shutdown)", NULL,
 	    cli_cmd_shutdown },
-	{ "events", NULL, "events [--count N] [--wait S]",
-	    "Follow berthd's events as they happen (pub0 socket)",
+	{ "events", NULL,
+	    "events [--since-sequence N] [--service ID] [--template T] [--count N] [--wait S] "
+	    "[--pub]",
+	    "Follow berthd's events as they happen (WatchEvents)",
 	    "Options:\n"
-	    "  --count N   stop after N events (default: follow until interrupted)\n"
-	    "  --wait S    give up after S seconds without an event (exit 7)\n"
+	    "  --since-sequence N   first the events kept after sequence N (0: every\n"
+	    "                       one kept), then new ones; default: from now\n"
+	    "  --service ID         only the events of this service\n"
+	    "  --template T         only the events of this template's services\n"
+	    "  --count N            stop after N events (default: follow until interrupted)\n"
+	    "  --wait S             give up after S seconds without an event (exit 7)\n"
+	    "  --pub                subscribe to the pub0 events socket instead (local\n"
+	    "                       consumers; a subscriber that falls behind loses events)\n"
 	    "\n"
-	    "One line per event: time, type, service, status, then the detail.\n"
-	    "With --json, one JSON object per event.\n",
+	    "Long polls over the RPC itself, so it works on every transport and with\n"
+	    "tokens (viewer role). After an error it reconnects with its last sequence\n"
+	    "(waiting up to 10 s between tries); when berthd no longer keeps the next\n"
+	    "events it says how many were lost and goes on from the oldest it keeps.\n"
+	    "One line per event: time, sequence, type, service, status, then the\n"
+	    "detail. With --json, one JSON object per line (NDJSON).\n",
 	    cli_cmd_events },
 	{ "help", NULL, "help [COMMAND]", "Show this text, or the usage of one command", NULL,
 	    NULL },

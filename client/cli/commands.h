@@ -30,7 +30,12 @@ int cli_cmd_info(struct cli *cli, const struct cli_command *cmd, int argc, char 
 int cli_cmd_stop(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_restart(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_rm(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
+/* cmd_logs.c: GetServiceLogs (once or following, one or several services), ExecService. */
 int cli_cmd_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_exec(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+/* A GetServiceLogsResponse's text as it came. */
+int cli_print_logs(struct cli *cli, const ProtobufCMessage *reply, const void *arg);
 
 /* cmd_rollout.c: StartRollout, GetRollout, ControlRollout. */
 int cli_cmd_rollout(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
@@ -48,6 +53,8 @@ int cli_cmd_stats(struct cli *cli, const struct cli_command *cmd, int argc, char
 int cli_cmd_status(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_cleanup(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 int cli_cmd_shutdown(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
+/* cmd_events.c: WatchEvents long polls (or the pub0 socket with --pub). */
 int cli_cmd_events(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
 #endif

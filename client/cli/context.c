@@ -177,6 +177,32 @@ cli_print_json(struct cli *cli, const ProtobufCMessage *msg)
 }
 
 int
+cli_print_json_line(struct cli *cli, const ProtobufCMessage *msg)
+{
+	json_t *j = json_codec_from_message(msg);
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	int rc;
+
+	json_decref(j);
+	if (text == NULL)
+		return cli_out_of_memory(cli);
+	rc = fprintf(cli->out, "%s\n", text);
+	free(text);
+	if (rc < 0 || fflush(cli->out) != 0)
+		return cli_fail(cli, BERTH__V1__CODE__INTERNAL, NULL, "cannot write the JSON output");
+	return 0;
+}
+
+int
+cli_connect(struct cli *cli)
+{
+	if (cli->client == NULL &&
+	    berth_open(&cli->client, cli->url, &cli->opts, &cli->status) != 0)
+		return cli->status.code;
+	return 0;
+}
+
+int
 cli_call_and_print(struct cli *cli, const char *method, const ProtobufCMessage *request,
     cli_print_fn print, const void *arg)
 {

@@ -25,6 +25,12 @@
 
 #define CLI_USAGE (-1) /* bad command line; the message is already printed */
 #define CLI_HELP (-2)  /* help was printed as asked; exit 0 */
+/*
+ * `berth exec` passes its command's exit status on: CLI_EXIT_WITH(n) for
+ * n in 1..255 is the outcome that exits with n (nothing more printed).
+ */
+#define CLI_EXIT_BASE (-1000)
+#define CLI_EXIT_WITH(n) (CLI_EXIT_BASE - (n))
 
 struct cli {
 	const char *url;
@@ -113,6 +119,12 @@ int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *reques
 
 /* Prints `msg` as one JSON object on cli->out. Returns 0 or a status code. */
 int cli_print_json(struct cli *cli, const ProtobufCMessage *msg);
+
+/* The same on one line (NDJSON: a stream of replies or events), flushed. */
+int cli_print_json_line(struct cli *cli, const ProtobufCMessage *msg);
+
+/* Opens cli->client if it is not yet open. Returns 0 or a status code. */
+int cli_connect(struct cli *cli);
 
 /* Prints a reply for humans; `arg` is the command's. Returns an outcome. */
 typedef int (*cli_print_fn)(struct cli *cli, const ProtobufCMessage *reply, const void *arg);

@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import time
 
 from google.protobuf.message import DecodeError
 
@@ -165,6 +166,26 @@ def _url_host(url):
 def new_request_id():
     """128 random bits as 32 hex digits."""
     return os.urandom(16).hex()
+
+
+# Long polls (logs, events): the call's deadline beyond the wait, and the
+# pauses of a generator after a failure that may pass.
+_LONG_POLL_MARGIN_MS = 10000
+_TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "ABORTED")
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.25, 10.0
+_QUICK_S, _PAUSE_S = 0.2, 0.25
+
+
+def _oldest_sequence(err):
+    """The oldest sequence kept, from an OUT_OF_RANGE's details; 0 when absent."""
+    for d in getattr(err, "details", ()):
+        desc = getattr(d, "description", "")
+        if desc.startswith("oldest_sequence="):
+            try:
+                return int(desc.split("=", 1)[1])
+            except ValueError:
+                return 0
+    return 0
 
 
 class Client:
@@ -464,3 +485,91 @@ class Client:
         return self.call("RemoveService", berth_pb2.RemoveServiceRequest(
             service_id=service_id, purge=purge, keep_container=keep_container),
             request_id=request_id)
+
+    # --- logs, exec, events -------------------------------------------------
+
+    def service_logs(self, service_id, tail=0, since="", timestamps=False,
+                     stream=berth_pb2.LOG_STREAM_BOTH, cursor="", follow=False, wait_ms=0):
+        """GetServiceLogsResponse (logs, cursor, ended). since: RFC 3339 or
+        Unix seconds; cursor: the last answer's, for the lines after it;
+        follow: wait up to wait_ms (capped at 30000) when there is none yet."""
+        return self.call("GetServiceLogs", berth_pb2.GetServiceLogsRequest(
+            service_id=service_id, tail=tail, since=since, timestamps=timestamps,
+            stream=stream, cursor=cursor, follow=follow, wait_ms=wait_ms),
+            timeout_ms=max(self.timeout_ms, wait_ms + _LONG_POLL_MARGIN_MS) if follow else None)
+
+    def logs(self, service_id, follow=False, tail=0, since="", timestamps=False,
+             stream=berth_pb2.LOG_STREAM_BOTH, wait_ms=25000):
+        """Yields the service's log lines (str, without the newline). With
+        follow, goes on with long polls and the cursor (no line lost or
+        repeated) until the container has stopped; a failure that may pass
+        (UNAVAILABLE, DEADLINE_EXCEEDED) is retried with the same cursor."""
+        cursor, retry = "", _RETRY_FIRST_S
+        while True:
+            started = time.monotonic()
+            try:
+                r = self.service_logs(service_id, tail=tail, since=since,
+                                      timestamps=timestamps, stream=stream, cursor=cursor,
+                                      follow=follow, wait_ms=wait_ms if follow else 0)
+            except BerthError as e:
+                if not follow or e.code_name not in _TRANSIENT:
+                    raise
+                time.sleep(retry)
+                retry = min(retry * 2, _RETRY_MAX_S)
+                continue
+            retry = _RETRY_FIRST_S
+            for line in r.logs.splitlines():
+                yield line
+            if not follow or r.ended:
+                return
+            cursor = r.cursor
+            if not r.logs and time.monotonic() - started < _QUICK_S:
+                time.sleep(_PAUSE_S)  # berthd answered at once: do not spin
+
+    def exec_service(self, service_id, command, timeout_ms=0):
+        """ExecServiceResponse (exit_code, stdout, stderr, truncated) of
+        `command` (a list: argv, no shell) run in the service's container.
+        On timeout BerthError DEADLINE_EXCEEDED: the command may go on."""
+        wait = timeout_ms or 30000
+        return self.call("ExecService", berth_pb2.ExecServiceRequest(
+            service_id=service_id, command=list(command), timeout_ms=timeout_ms),
+            timeout_ms=max(self.timeout_ms, wait + _LONG_POLL_MARGIN_MS))
+
+    def watch_events(self, after_sequence=0, max_events=0, wait_ms=0, service="", template=""):
+        """WatchEventsResponse (events, cursor, oldest_sequence, last_sequence):
+        the events after `after_sequence`, waiting up to wait_ms for one."""
+        return self.call("WatchEvents", berth_pb2.WatchEventsRequest(
+            after_sequence=after_sequence, max_events=max_events, wait_ms=wait_ms,
+            service_id=service, template=template),
+            timeout_ms=max(self.timeout_ms, wait_ms + _LONG_POLL_MARGIN_MS))
+
+    def events(self, after=None, service="", template="", wait_ms=25000):
+        """Yields berth_pb2.Event as they happen, for ever (break out of the
+        loop to stop): after sequence `after`, or from now when None. Long
+        polls resume with their cursor after a failure that may pass; events
+        berthd no longer keeps (OUT_OF_RANGE) are skipped to the oldest kept."""
+        if after is None:
+            after = self.watch_events(max_events=1, service=service,
+                                      template=template).last_sequence
+        retry = _RETRY_FIRST_S
+        while True:
+            started = time.monotonic()
+            try:
+                r = self.watch_events(after_sequence=after, wait_ms=wait_ms, service=service,
+                                      template=template)
+            except BerthError as e:
+                oldest = _oldest_sequence(e)
+                if e.code_name == "OUT_OF_RANGE" and oldest > after + 1:
+                    after = oldest - 1
+                    continue
+                if e.code_name not in _TRANSIENT:
+                    raise
+                time.sleep(retry)
+                retry = min(retry * 2, _RETRY_MAX_S)
+                continue
+            retry = _RETRY_FIRST_S
+            for ev in r.events:
+                yield ev
+            after = max(after, r.cursor)
+            if not r.events and time.monotonic() - started < _QUICK_S:
+                time.sleep(_PAUSE_S)

@@ -217,6 +217,43 @@ class ServiceLifecycle(unittest.TestCase):
                          [first.service_id])
         self.c.remove_service(first.service_id, purge=True)
 
+    def test_logs_follow_exec_and_events(self):
+        after = self.c.watch_events(max_events=1).last_sequence
+        s = self.c.launch(self.name, instance="lx").service
+        try:
+            status, _ = http_get(s.url + "/health")
+            self.assertEqual(status, 200)
+            r = self.c.service_logs(s.service_id, stream=berth_pb2.LOG_STREAM_STDERR,
+                                    timestamps=True)
+            self.assertIn("listening", r.logs)
+            self.assertFalse(r.ended)
+            self.assertTrue(r.cursor)
+            with self.assertRaises(BerthError) as cm:
+                self.c.service_logs(s.service_id, since="not a time")
+            self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+
+            done = self.c.exec_service(s.service_id, ["/berth-demo", "check"])
+            self.assertEqual(done.exit_code, 0)
+            self.assertFalse(done.truncated)
+            with self.assertRaises(BerthError) as cm:
+                self.c.exec_service(s.service_id, [])
+            self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+
+            events = []
+            for ev in self.c.events(after=after, service=s.service_id, wait_ms=5000):
+                events.append(berth_pb2.Event.Type.Name(ev.type))
+                if "SERVICE_LAUNCHED" in events:
+                    break
+            self.assertIn("SERVICE_LAUNCHED", events)
+
+            # Followed: the lines then the end, once the container stops.
+            self.c.stop_service(s.service_id)
+            lines = list(self.c.logs(s.service_id, follow=True, tail=5, wait_ms=5000))
+            self.assertTrue(any("stop signal" in line for line in lines), lines)
+            print("logs, exec, events: %d lines, %s" % (len(lines), events))
+        finally:
+            self.c.remove_service(s.service_id, purge=True)
+
     def test_rollout_of_an_env_change(self):
         first = self.c.launch(self.name, instance="roll").service
         try:

@@ -36,6 +36,7 @@ int rpc_stop_service(struct call *call, const ProtobufCMessage *req, ProtobufCMe
 int rpc_restart_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_remove_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_exec_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_get_stats(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 /* keep_answer of the routes whose answers come from the services table alone. */
 bool rpc_keep_registry_answer(const ProtobufCMessage *req);

@@ -39,6 +39,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "PlanSpec", rpc_plan_spec, false, RPC_ROLE_VIEWER },
 	{ "ApplySpec", rpc_apply_spec, true, RPC_ROLE_ADMIN },
 	{ "WatchEvents", rpc_watch_events, false, RPC_ROLE_VIEWER },
+	/* Mutating: not idempotent, so run once per request_id, refused while draining, audited. */
+	{ "ExecService", rpc_exec_service, true, RPC_ROLE_OPERATOR },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

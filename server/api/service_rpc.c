@@ -11,6 +11,8 @@
 #include "core/berthd.h"
 #include "core/health_monitor.h"
 #include "core/lifecycle.h"
+#include "core/service_exec.h"
+#include "core/service_logs.h"
 
 int
 rpc_launch_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
@@ -66,8 +68,14 @@ rpc_get_service_logs(struct call *call, const ProtobufCMessage *req, ProtobufCMe
 {
 	const Berth__V1__GetServiceLogsRequest *in = (const Berth__V1__GetServiceLogsRequest *)req;
 
-	return lifecycle_logs(call, in->service_id, in->tail,
-	    &((Berth__V1__GetServiceLogsResponse *)reply)->logs);
+	return service_logs(call, in, (Berth__V1__GetServiceLogsResponse *)reply);
+}
+
+int
+rpc_exec_service(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	return service_exec(call, (const Berth__V1__ExecServiceRequest *)req,
+	    (Berth__V1__ExecServiceResponse *)reply);
 }
 
 /* Registry rows with their URLs; filters validated like every other input. */

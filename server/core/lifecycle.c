@@ -902,38 +902,3 @@ lifecycle_get(struct call *call, const char *service_id, bool registry_only,
 	*out = s;
 	return 0;
 }
-
-int
-lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out)
-{
-	struct backend *b = &call_berthd(call)->backend;
-	struct error err = { 0 };
-	struct error verr;
-	Berth__V1__Service *s;
-	char *text = NULL;
-	int code;
-
-	if (validate_service_id("service_id", service_id, &verr) != 0)
-		return call_fail_error(call, &verr);
-	if (tail > LIFECYCLE_LOGS_MAX_TAIL)
-		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "tail", "OUT_OF_RANGE",
-		    "tail must be at most %d lines", LIFECYCLE_LOGS_MAX_TAIL);
-	code = registry_service_get(call_registry(call), &call->arena, service_id, &s);
-	if (code != 0)
-		return lifecycle_registry_code(call, code);
-	code = b->ops->logs(b, lifecycle_container_ref(s), tail ? tail : LIFECYCLE_LOGS_TAIL, &text,
-	    call_remaining_ms(call), &err);
-	if (code == BERTH__V1__CODE__NOT_FOUND)
-		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
-		    "the container of service '%s' no longer exists (restart recreates it)", service_id);
-	if (code != 0)
-		return lifecycle_fail_backend(call, &err, "cannot read the logs");
-	/* Logs are whatever the program printed: the reply must be valid UTF-8. */
-	*out = arena_strdup(&call->arena, text);
-	free(text);
-	if (!validate_utf8(*out))
-		for (char *p = *out; *p != '\0'; p++)
-			if ((unsigned char)*p >= 0x80)
-				*p = '?';
-	return 0;
-}

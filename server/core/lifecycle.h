@@ -50,11 +50,6 @@ int lifecycle_remove(struct call *call, const char *service_id, bool keep_contai
 int lifecycle_get(struct call *call, const char *service_id, bool registry_only,
     Berth__V1__Service **out);
 
-/* The last `tail` lines (0 = 100) of the container's stdout and stderr. */
-#define LIFECYCLE_LOGS_TAIL 100
-#define LIFECYCLE_LOGS_MAX_TAIL 100000
-int lifecycle_logs(struct call *call, const char *service_id, uint32_t tail, char **out);
-
 struct berthd;
 struct error;
 

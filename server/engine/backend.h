@@ -83,11 +83,21 @@ struct backend_ops {
 	    int64_t timeout_ms, struct error *err);
 	int (*logs)(struct backend *b, const char *id, unsigned tail, char **out, int64_t timeout_ms,
 	    struct error *err);
+	/*
+	 * The entries of the instance's log that q selects, one by one to fn,
+	 * with Docker's timestamps (GetServiceLogs: since, cursor, follow).
+	 */
+	int (*log_entries)(struct backend *b, const char *id, const struct docker_logs_query *q,
+	    docker_log_fn fn, void *arg, int64_t timeout_ms, struct error *err);
 	int (*stats)(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
 	    struct error *err);
 	/* Runs argv in the running instance, its exit code (exec health probes); NULL: cannot. */
 	int (*exec)(struct backend *b, const char *id, char *const *argv, size_t argc,
 	    int64_t timeout_ms, int *exit_code, struct error *err);
+	/* Runs argv in the running instance with its output (ExecService); NULL: cannot. */
+	int (*exec_output)(struct backend *b, const char *id, char *const *argv, size_t argc,
+	    size_t max_bytes, struct docker_exec_output *out, int64_t timeout_ms,
+	    struct error *err);
 
 	/*
 	 * Optional (NULL: the backend has no such thing). The tasks of an

@@ -224,6 +224,22 @@ engine_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_
 }
 
 static int
+engine_log_entries(struct backend *b, const char *id, const struct docker_logs_query *q,
+    docker_log_fn fn, void *arg, int64_t timeout_ms, struct error *err)
+{
+	return docker_counted(docker_logs_each(b->docker, "containers", id, q, fn, arg, timeout_ms,
+	    err));
+}
+
+static int
+engine_exec_output(struct backend *b, const char *id, char *const *argv, size_t argc,
+    size_t max_bytes, struct docker_exec_output *out, int64_t timeout_ms, struct error *err)
+{
+	return docker_counted(docker_container_exec_output(b->docker, id, argv, argc, max_bytes, out,
+	    timeout_ms, err));
+}
+
+static int
 engine_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
     struct error *err)
 {
@@ -283,8 +299,10 @@ const struct backend_ops backend_engine_ops = {
 	.list_own = engine_list_own,
 	.list_all = engine_list_all,
 	.logs = engine_logs,
+	.log_entries = engine_log_entries,
 	.stats = engine_stats,
 	.exec = engine_exec,
+	.exec_output = engine_exec_output,
 	.rename = engine_rename,
 	.rebuild = engine_rebuild,
 	.ports_on_this_host = true,

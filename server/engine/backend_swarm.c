@@ -597,6 +597,50 @@ swarm_logs(struct backend *b, const char *id, unsigned tail, char **out, int64_t
 	return docker_counted(docker_service_logs(b->docker, id, tail, out, timeout_ms, err));
 }
 
+/*
+ * The service's log as Docker merges its tasks' logs: the same stamps, so
+ * since and cursors work; entries of tasks that overlap in time arrive in
+ * the order the manager merges them.
+ */
+static int
+swarm_log_entries(struct backend *b, const char *id, const struct docker_logs_query *q,
+    docker_log_fn fn, void *arg, int64_t timeout_ms, struct error *err)
+{
+	return docker_counted(docker_logs_each(b->docker, "services", id, q, fn, arg, timeout_ms,
+	    err));
+}
+
+/* In the container of a running task on this node (another node's Docker is out of reach). */
+static int
+swarm_exec_output(struct backend *b, const char *id, char *const *argv, size_t argc,
+    size_t max_bytes, struct docker_exec_output *out, int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct docker_task *tasks = NULL;
+	size_t n = 0;
+	int code;
+
+	memset(out, 0, sizeof(*out));
+	code = docker_counted(docker_task_list(b->docker, id, "running", &tasks, &n, timeout_ms,
+	    err));
+	for (size_t i = 0; code == 0 && i < n; i++) {
+		if (strcmp(tasks[i].state, "running") != 0 || tasks[i].container_id[0] == '\0')
+			continue;
+		code = docker_counted(docker_container_exec_output(b->docker,
+		    tasks[i].container_id, argv, argc, max_bytes, out, left(deadline), err));
+		if (code != BERTH__V1__CODE__NOT_FOUND) {
+			free(tasks);
+			return code;
+		}
+		code = 0; /* that task's container is on another node: try the next */
+	}
+	free(tasks);
+	if (code != 0)
+		return code;
+	return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+	    "no task of service %s runs on this node", id);
+}
+
 /* Resource use of a running task whose container is on this node. */
 static int
 swarm_stats(struct backend *b, const char *id, struct docker_stats *out, int64_t timeout_ms,
@@ -717,7 +761,9 @@ const struct backend_ops backend_swarm_ops = {
 	.list_own = swarm_list_own,
 	.list_all = swarm_list_all,
 	.logs = swarm_logs,
+	.log_entries = swarm_log_entries,
 	.stats = swarm_stats,
+	.exec_output = swarm_exec_output,
 	.tasks = swarm_tasks,
 	.purge_storage = swarm_purge_storage,
 	.event_types = swarm_event_types,

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "timestamp.h"
 
 struct docker;
 
@@ -198,6 +199,28 @@ int docker_container_restart(struct docker *d, const char *id, int stop_timeout_
 int docker_container_exec(struct docker *d, const char *id, char *const *argv, size_t argc,
     int64_t timeout_ms, int *exit_code, struct error *err);
 
+/* What an exec printed, each stream cut at the cap it was asked for. */
+struct docker_exec_output {
+	int exit_code;
+	char *out; /* malloc'ed, NUL-terminated (may hold other NULs); "" when nothing */
+	size_t out_len;
+	char *err;
+	size_t err_len;
+	bool truncated; /* a stream printed more than the cap; the rest was read and dropped */
+};
+
+/*
+ * Runs argv inside the running container id without a TTY or stdin, reads
+ * its stdout and stderr (at most max_bytes of each kept) until it exits, and
+ * its exit code (docker_exec.c). At timeout_ms DEADLINE_EXCEEDED, and the
+ * command may go on running. *out is filled on success; free it with
+ * docker_exec_output_free (also after a failure: safe on a zeroed one).
+ */
+int docker_container_exec_output(struct docker *d, const char *id, char *const *argv,
+    size_t argc, size_t max_bytes, struct docker_exec_output *out, int64_t timeout_ms,
+    struct error *err);
+void docker_exec_output_free(struct docker_exec_output *out);
+
 /* POST /containers/{id}/kill */
 int docker_container_kill(struct docker *d, const char *id, int64_t timeout_ms,
     struct error *err);
@@ -255,6 +278,40 @@ int docker_container_list(struct docker *d, const char *label, struct docker_con
  */
 int docker_container_logs(struct docker *d, const char *id, unsigned tail, char **out,
     int64_t timeout_ms, struct error *err);
+
+/* One entry of a log as Docker recorded it (always read with timestamps=1). */
+struct docker_log_entry {
+	int stream;           /* 1 stdout, 2 stderr (a TTY's log: all 1) */
+	struct timestamp time;
+	const char *stamp;    /* Docker's RFC 3339 text of `time`, not NUL-terminated */
+	size_t stamp_len;
+	const char *text;     /* the line with its newline (a long line's part: without) */
+	size_t len;
+};
+
+/* Called per entry, in order; returns 0 to read on, 1 to stop (a success), -1 out of memory. */
+typedef int (*docker_log_fn)(void *arg, const struct docker_log_entry *e);
+
+/* Which entries GET .../logs sends. */
+struct docker_logs_query {
+	bool no_stdout;
+	bool no_stderr;
+	unsigned tail; /* the last N entries (of those since `since`); 0: all */
+	bool has_since;
+	struct timestamp since; /* entries stamped at or after it */
+	bool has_until;
+	struct timestamp until; /* entries stamped at or before it */
+};
+
+/*
+ * GET /<kind>/<ref>/logs?timestamps=1&... ("containers" or "services"):
+ * every entry q selects to fn as it arrives, with no cap on the total (fn
+ * stops when it has enough). An entry whose stamp does not parse is given
+ * the previous one's time.
+ */
+int docker_logs_each(struct docker *d, const char *kind, const char *ref,
+    const struct docker_logs_query *q, docker_log_fn fn, void *arg, int64_t timeout_ms,
+    struct error *err);
 
 struct docker_stats {
 	double cpu_percent;

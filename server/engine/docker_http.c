@@ -37,6 +37,11 @@ struct reply {
 	bool stream;
 	char stream_error[512];   /* last "error" of the stream */
 	char stream_message[512]; /* "message" of an error answer */
+	docker_sink_fn sink;      /* SINK: the consumer of a 2xx body */
+	void *sink_arg;
+	CURL *h;                  /* to ask for the status from the write callback */
+	bool sink_stopped;        /* the sink has what it wants */
+	bool sink_failed;         /* the sink ran out of memory */
 };
 
 /* --- the transport ----------------------------------------------------------- */
@@ -93,10 +98,23 @@ reply_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	struct reply *r = userdata;
 	size_t n = size * nmemb;
 
+	long status = 0;
+
 	if (docker_buf_append(&r->body, ptr, n) != 0)
 		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
 	if (r->stream)
 		stream_consume(r, false);
+	if (r->sink != NULL) {
+		curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			int rc = r->sink(r->sink_arg, &r->body, false);
+			if (rc != 0) {
+				r->sink_stopped = rc > 0;
+				r->sink_failed = rc < 0;
+				return 0;
+			}
+		}
+	}
 	return n;
 }
 
@@ -226,6 +244,7 @@ perform(struct docker *d, const struct send *s, int64_t deadline, struct reply *
 		rc = docker_fail_memory(err);
 		goto out;
 	}
+	r->h = h;
 	if (request_options(d, h, url.data, headers, s, r, remaining, errbuf) != CURLE_OK) {
 		rc = error_set(err, BERTH__V1__CODE__INTERNAL, "docker: cannot set up curl");
 		goto out;
@@ -233,12 +252,19 @@ perform(struct docker *d, const struct send *s, int64_t deadline, struct reply *
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (cc == CURLE_WRITE_ERROR && r->sink_stopped)
+		cc = CURLE_OK; /* the sink ended it: a success */
+	else if (cc == CURLE_OK && r->sink != NULL && r->status >= 200 && r->status < 300 &&
+	    r->sink(r->sink_arg, &r->body, true) < 0)
+		r->sink_failed = true, cc = CURLE_WRITE_ERROR;
 	if (cc != CURLE_OK)
 		r->status = 0;
 	if (cc == CURLE_OK) {
 		if (r->stream)
 			stream_consume(r, true);
 		rc = DOCKER_OK;
+	} else if (r->sink_failed) {
+		rc = docker_fail_memory(err);
 	} else if (r->body.too_large) {
 		rc = error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED,
 		    "Docker's answer to %s %s exceeds %zu bytes", s->method, s->path,
@@ -382,6 +408,7 @@ deliver(const struct docker_request *rq, struct reply *r, struct docker_response
 	case DOCKER_ANSWER_STREAM:
 		docker_copy_text(resp->stream_error, sizeof(resp->stream_error), r->stream_error);
 		return DOCKER_OK;
+	case DOCKER_ANSWER_SINK:
 	case DOCKER_ANSWER_NONE:
 		break;
 	}
@@ -395,11 +422,14 @@ docker_request(struct docker *d, const struct docker_request *rq, int64_t deadli
 	struct send s = { rq->method, rq->path.text, !rq->unversioned, rq->content_type, rq->data,
 		rq->len };
 	bool stream = rq->answer == DOCKER_ANSWER_STREAM;
+	bool sink = rq->answer == DOCKER_ANSWER_SINK;
 	struct reply r = {
-		.body = { .limit = stream ? DOCKER_STREAM_LINE_MAX
-			: rq->limit != 0  ? rq->limit
-					  : DOCKER_BODY_MAX },
+		.body = { .limit = stream || sink ? DOCKER_STREAM_LINE_MAX
+			: rq->limit != 0	   ? rq->limit
+						   : DOCKER_BODY_MAX },
 		.stream = stream,
+		.sink = sink ? rq->sink : NULL,
+		.sink_arg = rq->sink_arg,
 	};
 	char *json_body = NULL;
 	int rc;

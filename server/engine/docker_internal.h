@@ -11,6 +11,9 @@
  *   docker_tar.c           build contexts tarred in memory (libarchive, dlopen'ed)
  *   docker_images.c        images: exists, build, pull, remove
  *   docker_containers.c    containers, their logs and stats
+ *   docker_frames.c        multiplexed stdout/stderr frames, as they arrive
+ *   docker_logs.c          log entries with their timestamps, one by one
+ *   docker_exec.c          commands run in a container (probes, ExecService)
  *   docker_event_stream.c  GET /events, parsed into struct docker_event
  *   docker_services.c      Swarm services and their tasks
  *   docker_swarm.c         nodes, volumes, the swarm itself
@@ -205,7 +208,18 @@ enum docker_answer {
 	DOCKER_ANSWER_TEXT,   /* the body as text (resp->text) */
 	DOCKER_ANSWER_JSON,   /* the body parsed (resp->json); malformed JSON is INTERNAL */
 	DOCKER_ANSWER_STREAM, /* JSON lines (build, pull), consumed as they come */
+	DOCKER_ANSWER_SINK,   /* a 2xx body handed to rq->sink as it comes (logs, exec) */
 };
+
+/*
+ * DOCKER_ANSWER_SINK: called on the request's thread with the body read so
+ * far (at most DOCKER_STREAM_LINE_MAX unconsumed bytes), and once more with
+ * `final` at its end. It consumes what it can, moving the rest to the
+ * front, and returns 0 to read on, 1 to end the request early as a success
+ * (it has what it wants), -1 when out of memory. Only 2xx bodies reach it;
+ * an error answer is mapped as usual.
+ */
+typedef int (*docker_sink_fn)(void *arg, struct docker_buf *body, bool final);
 
 struct docker_request {
 	const char *method;      /* "GET", "POST", "DELETE" */
@@ -217,6 +231,8 @@ struct docker_request {
 	const char *content_type;
 	enum docker_answer answer;
 	size_t limit; /* TEXT and JSON: the answer's cap; 0: DOCKER_BODY_MAX */
+	docker_sink_fn sink; /* SINK */
+	void *sink_arg;
 };
 
 struct docker_response {
@@ -305,5 +321,19 @@ int docker_object_logs(struct docker *d, const char *kind, const char *ref, unsi
 
 int docker_read_logs(struct docker *d, struct docker_request *rq, char **out, int64_t deadline,
     struct error *err);
+
+/* --- docker_frames.c ------------------------------------------------------------ */
+
+/*
+ * Docker's multiplexed stdout/stderr frames consumed as they arrive (a
+ * DOCKER_ANSWER_SINK's body): each complete frame goes to fn(arg, stream,
+ * payload, len); what is not yet complete stays in body. A body that does
+ * not start as frames (a TTY's raw stream) is handed on line by line as
+ * stream 1 (raw set for good). With final, a partial rest is handed on too.
+ * Returns 0, or fn's first non-zero.
+ */
+typedef int (*docker_frame_fn)(void *arg, int stream, const char *data, size_t len);
+int docker_frames_consume(struct docker_buf *body, bool final, bool *raw, docker_frame_fn fn,
+    void *arg);
 
 #endif

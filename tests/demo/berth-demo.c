@@ -15,12 +15,20 @@
  * <dir>/.demo-sick exists; while <dir>/.demo-hang exists it first sleeps an
  * hour (a probe that never ends).
  *
+ * `berth-demo emit OP...` (for ExecService's tests, the image has no shell)
+ * runs its operations in order: `out TEXT` and `err TEXT` print TEXT and a
+ * newline on stdout or stderr, `fill N` prints N bytes 'x' on stdout,
+ * `bin` prints bytes that are not UTF-8 and a NUL on stdout, `sleep MS`
+ * sleeps, `exit N` exits with status N (else 0).
+ *
  * Routes:
  *   GET  /              200 "berth-demo instance=<name> dir=<dir>\n"
  *   GET  /health        200 "ok\n"; 503 "sick\n" while <dir>/.demo-sick exists
  *   GET  /files/<name>  the file <dir>/<name>, or 404
  *   PUT  /files/<name>  write the body (Content-Length, at most 1 MiB), 201
  *   POST /files/<name>  same as PUT
+ *   GET  /say/<name>    200; also prints "say <name>" on stderr (a log line
+ *                       on the other stream, for GetServiceLogs' tests)
  * While <dir>/.demo-deaf exists the server closes its listening socket and
  * stays up without listening (health checks must see it: a test tells the
  * difference from Docker's proxy, which accepts on the host port anyway).
@@ -635,6 +643,10 @@ handle_connection(int fd, const struct demo_config *cfg,
 			respond_text(fd, &req, 503, NULL, "sick\n");
 		else
 			respond_text(fd, &req, 200, NULL, "ok\n");
+	} else if (strncmp(path, "/say/", 5) == 0 && is_get &&
+		   file_name_is_safe(path + 5)) {
+		fprintf(stderr, "say %s\n", path + 5);
+		respond_text(fd, &req, 200, NULL, "said %s\n", path + 5);
 	} else if (strncmp(path, "/files/", 7) == 0) {
 		const char *name = path + 7;
 
@@ -736,6 +748,45 @@ child_serve(int conn, const struct demo_config *cfg,
 	_exit(0);
 }
 
+/* `berth-demo emit OP...`: see the top of the file. */
+static int
+emit(int argc, char **argv)
+{
+	static const char bad[] = {'\xff', 'a', '\0', 'b', '\xc3', '\n'};
+	static char buf[1 << 16];
+
+	/* One write for everything before a sleep or the end: lines in one burst. */
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	for (int i = 2; i < argc; i++) {
+		const char *op = argv[i], *arg = i + 1 < argc ? argv[i + 1] : "";
+
+		if (strcmp(op, "bin") == 0) {
+			fwrite(bad, 1, sizeof(bad), stdout);
+			continue;
+		}
+		i++;
+		if (strcmp(op, "out") == 0) {
+			printf("%s\n", arg);
+		} else if (strcmp(op, "err") == 0) {
+			fprintf(stderr, "%s\n", arg);
+		} else if (strcmp(op, "fill") == 0) {
+			for (long n = atol(arg); n > 0; n--)
+				putchar('x');
+		} else if (strcmp(op, "sleep") == 0) {
+			fflush(stdout);
+			usleep((useconds_t)atol(arg) * 1000);
+		} else if (strcmp(op, "exit") == 0) {
+			fflush(stdout);
+			return atoi(arg);
+		} else {
+			fprintf(stderr, "emit: unknown operation %s\n", op);
+			return 64;
+		}
+	}
+	fflush(stdout);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -746,6 +797,8 @@ main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	config_load(&cfg);
+	if (argc > 1 && strcmp(argv[1], "emit") == 0)
+		return emit(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
 		if (marker_exists(&cfg, ".demo-hang"))
 			sleep(3600);

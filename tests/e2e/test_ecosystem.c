@@ -296,6 +296,7 @@ test_python_client_calls_health_templates_launch_get_remove(void **state)
 	assert_contains(out, "launched: pyeco");
 	assert_contains(out, "removed: pyeco");
 	assert_contains(out, "rolled out: pyeco");
+	assert_contains(out, "logs, exec, events: ");
 	assert_contains(out, "\nOK");
 	free(out);
 }

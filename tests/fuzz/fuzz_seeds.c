@@ -68,6 +68,7 @@ main(int argc, char **argv)
 	Berth__V1__StopServiceRequest stop = BERTH__V1__STOP_SERVICE_REQUEST__INIT;
 	Berth__V1__RemoveServiceRequest rm = BERTH__V1__REMOVE_SERVICE_REQUEST__INIT;
 	Berth__V1__GetServiceLogsRequest logs = BERTH__V1__GET_SERVICE_LOGS_REQUEST__INIT;
+	Berth__V1__ExecServiceRequest exec = BERTH__V1__EXEC_SERVICE_REQUEST__INIT;
 	Berth__V1__GetTemplateRequest get = BERTH__V1__GET_TEMPLATE_REQUEST__INIT;
 	Berth__V1__ListServicesRequest list = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
 	char *env[] = { "A=1", "PATH=/bin" }, *cmd[] = { "/bin/server", "--port", "8000" };
@@ -113,6 +114,18 @@ main(int argc, char **argv)
 	logs.service_id = "db_blue";
 	logs.tail = 10;
 	seed(argv[1], "GetServiceLogs-full", "GetServiceLogs", &logs.base);
+	logs.follow = 1;
+	logs.since = "2026-12-05T10:00:00.5+02:00";
+	logs.timestamps = 1;
+	logs.stream = BERTH__V1__LOG_STREAM__LOG_STREAM_STDERR;
+	logs.cursor = "c1.1764928800.000000001.2";
+	logs.wait_ms = 100;
+	seed(argv[1], "GetServiceLogs-follow", "GetServiceLogs", &logs.base);
+	exec.service_id = "db_blue";
+	exec.command = cmd;
+	exec.n_command = 3;
+	exec.timeout_ms = 1000;
+	seed(argv[1], "ExecService-full", "ExecService", &exec.base);
 	get.name = "db";
 	seed(argv[1], "GetTemplate-full", "GetTemplate", &get.base);
 	list.template_ = "db";
