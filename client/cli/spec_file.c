@@ -374,7 +374,10 @@ read_template(struct reader *r, const yaml_node_t *k, const yaml_node_t *v,
 		const char *what = cerr.message;
 		size_t flen = strlen(cerr.field);
 
-		snprintf(full, sizeof(full), "%s%s%s", path, flen ? "." : "", cerr.field);
+		/* A path longer than any real spec's is cut, and marked so. */
+		if (snprintf(full, sizeof(full), "%s%s%s", path, flen ? "." : "", cerr.field) >=
+		    (int)sizeof(full))
+			memcpy(full + sizeof(full) - 4, "...", 4);
 		if (flen > 0 && strncmp(what, cerr.field, flen) == 0)
 			what += flen + (what[flen] == ':' ? 1 : 0);
 		while (*what == ' ')
