@@ -269,7 +269,7 @@ test_every_method_answers_as_its_table_says(void **state)
 		{ "ApplySpec", "{\"spec\":{\"templates\":[]},\"fingerprint\":\"stale\"}", ADMIN, 400 },
 		{ "WatchEvents", "{\"wait_ms\":0}", VIEWER, 200 },
 		/* Not routed before the exec work lands: UNIMPLEMENTED (admin: past the role check). */
-		{ "ExecService", "{\"service_id\":\"%s\",\"command\":[\"/berth-demo\"]}", ADMIN, 501,
+		{ "ExecService", "{\"service_id\":\"%s\",\"command\":[\"/berth-demo\",\"check\"]}", ADMIN, 501,
 		    200 },
 		{ "RemoveService", "{\"service_id\":\"%s\",\"purge\":true}", OPERATOR, 200 },
 		{ "RemoveService", "{\"service_id\":\"%s\"}", OPERATOR, 404 },
