@@ -230,6 +230,18 @@ T_BIN    := $(word 1,$(subst :, ,$(T)))
 T_FILTER := $(word 2,$(subst :, ,$(T)))
 SELECTED := $(if $(T),$(BUILD)/tests/$(T_BIN),$(UNIT_TESTS) $(E2E_TESTS))
 
+# The engine-facing suites run a second time against Podman's
+# Docker-compatible API (tests/podman-up.sh starts one; tests/run.sh's
+# podman: prefix). ENGINE=podman with T runs that one binary on Podman only.
+PODMAN_SUITES := test_lifecycle test_operations test_events test_supervisor test_health \
+    test_rollout test_docker test_scale test_revisions test_template_runtime test_logs_exec
+ENGINE ?= docker
+ifeq ($(ENGINE),podman)
+RUNS := $(if $(T),podman:$(BUILD)/tests/$(T_BIN),$(addprefix podman:$(BUILD)/tests/,$(PODMAN_SUITES)))
+else
+RUNS := $(SELECTED) $(if $(T),,$(addprefix podman:$(BUILD)/tests/,$(PODMAN_SUITES)))
+endif
+
 # The README's test command. Installs what is missing, starts Docker when
 # none answers, checks the layers, runs every test binary (or T's) and ends
 # with "N passed, N failed".
@@ -237,7 +249,8 @@ test: deps
 	@$(MAKE) --no-print-directory $(E2E_NEEDS) $(SELECTED)
 	@$(MAKE) --no-print-directory check-layers
 	@sh tests/docker-up.sh
-	@BUILD=$(BUILD) BERTH_TEST_FILTER='$(T_FILTER)' sh tests/run.sh $(SELECTED)
+	@PODMAN_HOST=$$(case '$(RUNS)' in *podman:*) BUILD=$(BUILD) sh tests/podman-up.sh;; esac) \
+	    BUILD=$(BUILD) BERTH_TEST_FILTER='$(T_FILTER)' sh tests/run.sh $(RUNS)
 
 # The unit tests alone: no Docker, no demo image, no e2e binaries.
 test-unit: all $(UNIT_TESTS)

@@ -11,7 +11,8 @@ libnng-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev libyaml-de
 libarchive-dev libcmocka-dev libinih-dev libmicrohttpd-dev libssl-dev openssl docker.io curl ca-certificates valgrind
 iproute2 procps
 nng-utils protobuf-compiler python3-protobuf clang-format
-chromium chromium-driver python3-selenium"
+chromium chromium-driver python3-selenium
+podman catatonit uidmap slirp4netns netavark aardvark-dns"
 
 missing=""
 for pkg in $PACKAGES; do

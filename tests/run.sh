@@ -3,6 +3,11 @@
 #
 # Usage: sh tests/run.sh BIN [BIN...]
 #
+# A BIN written podman:PATH runs PATH against Podman's Docker-compatible API
+# instead of Docker (DOCKER_HOST=$PODMAN_HOST, BERTH_TEST_ENGINE=podman) and
+# is reported as podman:NAME. Without PODMAN_HOST (tests/podman-up.sh did not
+# get a Podman service up) each such BIN counts as one failed test.
+#
 # Each binary runs in turn from the current directory, with its output
 # streamed as it comes and parsed for cmocka's summary lines:
 #   [  PASSED  ] N test(s).
@@ -18,6 +23,7 @@
 # Environment:
 #   VALGRIND      command prefix for every binary, e.g. "valgrind --quiet"
 #   TEST_TIMEOUT  seconds (or a timeout(1) duration) per binary; default 600
+#   PODMAN_HOST   unix:// socket of the Podman service, for podman: BINs
 set -eu
 
 timeout_s="${TEST_TIMEOUT:-600}"
@@ -32,14 +38,19 @@ trap 'exit 143' TERM
 # The e2e suites build their demo image (berth-demo:e2e) from $BUILD/demo when
 # it is missing: drop one older than the demo server binary, so that a changed
 # server is what runs (and an up-to-date image is left for other runs).
+# Podman keeps its own images: the same is done there before its first run.
 demo_bin="${BUILD:-build}/demo/berth-demo"
-created=$(docker image inspect -f '{{.Created}}' berth-demo:e2e 2>/dev/null || true)
-if [ -n "$created" ] && [ -f "$demo_bin" ]; then
-	created_s=$(date -d "$created" +%s 2>/dev/null || echo 0)
-	if [ "$(stat -c %Y "$demo_bin")" -gt "$created_s" ]; then
-		docker image rm -f berth-demo:e2e >/dev/null 2>&1 || true
+refresh_demo_image() {
+	created=$(docker image inspect -f '{{.Created}}' berth-demo:e2e 2>/dev/null || true)
+	if [ -n "$created" ] && [ -f "$demo_bin" ]; then
+		created_s=$(date -d "$created" +%s 2>/dev/null || echo 0)
+		if [ "$(stat -c %Y "$demo_bin")" -gt "$created_s" ]; then
+			docker image rm -f berth-demo:e2e >/dev/null 2>&1 || true
+		fi
 	fi
-fi
+}
+refresh_demo_image
+podman_ready=""
 
 # A binary killed by the timeout or a signal never ran its teardown: remove
 # the containers of test berthds (data dirs under $TMPDIR/berth-test-* and
@@ -107,11 +118,39 @@ run_one() {
 }
 
 for bin in "$@"; do
+	engine=docker
+	case "$bin" in
+	podman:*)
+		engine=podman
+		bin=${bin#podman:}
+		;;
+	esac
 	name=$(basename "$bin")
-	echo "==> $bin"
+	[ "$engine" = podman ] && name="podman:$name"
+	echo "==> $name"
 	start=$(date +%s)
 
-	run_one "$bin" | tee "$work/out"
+	if [ "$engine" = podman ] && [ -z "${PODMAN_HOST:-}" ]; then
+		echo "$name: no Podman service (tests/podman-up.sh failed; see its message above)" \
+			>>"$work/failures"
+		total_failed=$((total_failed + 1))
+		continue
+	fi
+	if [ "$engine" = podman ]; then
+		if [ -z "$podman_ready" ]; then
+			(
+				export DOCKER_HOST="$PODMAN_HOST"
+				refresh_demo_image
+			)
+			podman_ready=1
+		fi
+		(
+			export DOCKER_HOST="$PODMAN_HOST" BERTH_TEST_ENGINE=podman
+			run_one "$bin"
+		) | tee "$work/out"
+	else
+		run_one "$bin" | tee "$work/out"
+	fi
 	rc=$(cat "$work/rc")
 	parse_summary "$work/out" >"$work/summary"
 	read -r passed failed skipped summaries <"$work/summary"
@@ -123,7 +162,14 @@ for bin in "$@"; do
 	# or a non-zero exit although every test passed.
 	why=""
 	if [ "$rc" -eq 124 ] || [ "$rc" -gt 128 ]; then
-		remove_orphaned_test_containers
+		if [ "$engine" = podman ]; then
+			(
+				export DOCKER_HOST="$PODMAN_HOST"
+				remove_orphaned_test_containers
+			)
+		else
+			remove_orphaned_test_containers
+		fi
 	fi
 	if [ "$rc" -eq 124 ]; then
 		why="killed after the ${timeout_s}s timeout (TEST_TIMEOUT)"

@@ -19,6 +19,7 @@
 #include "core/health_monitor.h"
 #include "core/rollout.h"
 #include "core/supervisor.h"
+#include "engine/backend.h"
 #include "engine/docker.h"
 #include "store/registry.h"
 #include "store/tokens.h"
@@ -217,6 +218,14 @@ render_registry(FILE *f, struct registry *reg)
 	free(u.text[1]);
 }
 
+static struct backend *engine_backend; /* set once, before the HTTP threads start */
+
+void
+metrics_set_backend(struct backend *b)
+{
+	engine_backend = b;
+}
+
 int
 metrics_render(struct registry *reg, char **out, size_t *len)
 {
@@ -229,6 +238,12 @@ metrics_render(struct registry *reg, char **out, size_t *len)
 	family(f, "berth_build_info", "gauge", "Always 1; the version of this berthd.");
 	fputs("berth_build_info{", f);
 	put_label(f, "version", BERTH_VERSION, true);
+	fputs("} 1\n", f);
+	family(f, "berth_engine_info", "gauge",
+	    "Always 1; the container engine berthd drives (\"docker 20.10.24\", \"podman 4.3.1\"; "
+	    "\"\" until it first answered).");
+	fputs("berth_engine_info{", f);
+	put_label(f, "engine", engine_backend != NULL ? backend_engine(engine_backend) : "", true);
 	fputs("} 1\n", f);
 	render_rpc(f);
 	if (reg != NULL)

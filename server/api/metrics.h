@@ -30,6 +30,11 @@ struct registry;
  */
 void metrics_rpc_observe(const char *method, int code, int64_t duration_us);
 
+struct backend;
+
+/* The backend whose engine the page names (berth_engine_info); main thread, at start-up. */
+void metrics_set_backend(struct backend *b);
+
 /*
  * Writes the whole /metrics page into *out (malloc'ed, NUL-terminated; the
  * caller frees it), with gauges from `reg` when it is not NULL. The caller

@@ -717,6 +717,7 @@ main(int argc, char **argv)
 	}
 	/* nng 1.5.2 can lose an ipc listener to a half-done handshake: watch them. */
 	d->watchdog = ipc_watchdog_start(IPC_WATCHDOG_INTERVAL_MS);
+	metrics_set_backend(&d->backend);
 	if (prepare_lifecycle(d, reg) != 0 || open_event_log(d) != 0 || open_events(d) != 0)
 		return 1;
 	recover(d, reg);

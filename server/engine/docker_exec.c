@@ -86,6 +86,21 @@ docker_container_exec(struct docker *d, const char *id, char *const *argv, size_
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid container id");
 	if (argc == 0)
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "no command to run");
+	/*
+	 * Podman 4.3 never reports a detached exec session as ended (its
+	 * inspect says Running until the container stops): there the command
+	 * runs attached, its output read and dropped, as ExecService runs one.
+	 */
+	if (docker_is_podman(d)) {
+		struct docker_exec_output out;
+
+		rc = docker_container_exec_output(d, id, argv, argc, 4096, &out,
+		    deadline - clock_monotonic_ms(), err);
+		if (rc == DOCKER_OK)
+			*exit_code = out.exit_code;
+		docker_exec_output_free(&out);
+		return rc;
+	}
 	if ((rc = exec_create(d, id, argv, argc, false, deadline, exec_id, err)) != DOCKER_OK)
 		return rc;
 	if ((start = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0)) == NULL)

@@ -357,25 +357,27 @@ reply_error(const struct reply *r, struct error *err)
 
 /*
  * The status Docker would have answered. Podman's compatible API (4.3)
- * answers a container name already in use with 500 and a `cause`, where
- * Docker answers 409: callers (the automatic instance name passing over a
- * taken one) look for 409.
+ * answers some conflicts with 500 and a `cause` where Docker answers 409
+ * (a container name in use, removing a running container): callers look
+ * for Docker's status.
  */
 static long
 compat_status(const struct reply *r)
 {
-	static const char name_in_use[] = "that name is already in use";
+	static const char *const conflicts[] = { "that name is already in use",
+		"container state improper" };
 	const char *cause;
 	json_t *o;
 	long status = r->status;
 
 	if (status != 500 || r->stream || r->body.data == NULL ||
-	    memmem(r->body.data, r->body.len, name_in_use, sizeof(name_in_use) - 1) == NULL)
+	    memmem(r->body.data, r->body.len, "\"cause\"", 7) == NULL)
 		return status;
 	o = json_loadb(r->body.data, r->body.len, 0, NULL);
 	cause = docker_json_text(o, "cause");
-	if (cause != NULL && strcmp(cause, name_in_use) == 0)
-		status = 409;
+	for (size_t i = 0; cause != NULL && i < sizeof(conflicts) / sizeof(conflicts[0]); i++)
+		if (strcmp(cause, conflicts[i]) == 0)
+			status = 409;
 	json_decref(o);
 	return status;
 }

@@ -886,7 +886,7 @@ test_inspect_of_missing_container_is_not_found(void **state)
 	(void)state;
 	assert_code(docker_container_inspect(fx.d, "berth-test-no-such-container", &c, T_MS, &err),
 	    &err, BERTH__V1__CODE__NOT_FOUND);
-	assert_non_null(strstr(err.message, "No such container"));
+	assert_non_null(strcasestr(err.message, "No such container")); /* Podman: "no such ..." */
 	assert_code(docker_container_start(fx.d, "berth-test-no-such-container", T_MS, &err), &err,
 	    BERTH__V1__CODE__NOT_FOUND);
 }

@@ -180,6 +180,21 @@ setup_group(void **state)
 	base_port = (uint16_t)(24000 + (getpid() % 100) * 60);
 	if (put_demo_template(dmn.client, base_port, base_port + 29) != 0)
 		return -1;
+	/*
+	 * The follower tests create containers of the demo image themselves:
+	 * a launch builds it on an engine that has none yet (a fresh Podman).
+	 */
+	{
+		berth_status st;
+		Berth__V1__LaunchServiceResponse *warm = e2e_launch(dmn.client, "demo", "warm", 0, &st);
+
+		if (warm == NULL) {
+			fprintf(stderr, "setup: launch demo/warm: %s\n", st.message);
+			return -1;
+		}
+		berth_reply_free(&warm->base);
+		e2e_remove_all_services(dmn.client);
+	}
 	return subscribe_events();
 }
 

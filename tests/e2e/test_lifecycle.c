@@ -517,6 +517,27 @@ test_concurrent_launches_get_distinct_ports_and_names(void **state)
 	}
 }
 
+/* Health names the engine and its version: "docker 20.10.24", "podman 4.3.1". */
+static void
+test_health_names_the_engine(void **state)
+{
+	Berth__V1__HealthRequest req = BERTH__V1__HEALTH_REQUEST__INIT;
+	Berth__V1__HealthResponse *rep = NULL;
+	const char *engine = getenv("BERTH_TEST_ENGINE");
+	char want[32];
+	berth_status st;
+
+	(void)state;
+	assert_int_equal(berth_call(dmn.client, "Health", &req.base, (ProtobufCMessage **)&rep, &st),
+	    0);
+	snprintf(want, sizeof(want), "%s ", engine != NULL ? engine : "docker");
+	print_message("engine: %s\n", rep->engine);
+	assert_true(rep->docker_available);
+	assert_true(strncmp(rep->engine, want, strlen(want)) == 0);
+	assert_true(strlen(rep->engine) > strlen(want)); /* and a version */
+	berth_reply_free(&rep->base);
+}
+
 int
 main(void)
 {
@@ -536,6 +557,7 @@ main(void)
 		cmocka_unit_test_teardown(test_failed_launch_is_undone, teardown_test),
 		cmocka_unit_test_teardown(test_concurrent_launches_get_distinct_ports_and_names,
 		    teardown_test),
+		cmocka_unit_test_teardown(test_health_names_the_engine, teardown_test),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, setup_group, teardown_group);

@@ -526,11 +526,25 @@ test_every_line_parses_and_every_family_is_declared(void **state)
 		{ "berth_template_ports_capacity", "gauge" },
 		{ "berth_docker_errors_total", "counter" },
 		{ "berth_docker_event_reconnects_total", "counter" },
+		{ "berth_engine_info", "gauge" },
 	};
+	Berth__V1__HealthRequest health = BERTH__V1__HEALTH_REQUEST__INIT;
+	const char *engine = getenv("BERTH_TEST_ENGINE");
+	char want[32];
+	berth_status st;
 	struct page pg;
+	bool engine_named = false;
 
 	(void)state;
+	assert_int_equal(call("Health", &health.base, &st), 0); /* Docker has answered */
 	fetch(&pg);
+	/* berth_engine_info{engine="docker 20.10.24"} (or "podman ..."). */
+	snprintf(want, sizeof(want), "engine=%s ", engine != NULL ? engine : "docker");
+	for (size_t i = 0; i < pg.n; i++)
+		if (strcmp(pg.samples[i].name, "berth_engine_info") == 0 &&
+		    strncmp(pg.samples[i].labels, want, strlen(want)) == 0)
+			engine_named = true;
+	assert_true(engine_named);
 	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
 		struct family *f = family_find(&pg, expected[i].name);
 

@@ -15,6 +15,15 @@
 #include "docker_proxy.h"
 
 #define DOCKER_SOCKET "/var/run/docker.sock"
+
+/* The engine's socket: $DOCKER_HOST's when it is a unix:// one (Podman's in a Podman run). */
+static const char *
+upstream_socket(void)
+{
+	const char *host = getenv("DOCKER_HOST");
+
+	return host != NULL && strncmp(host, "unix://", 7) == 0 ? host + 7 : DOCKER_SOCKET;
+}
 #define RELAY_BUFFER 65536
 
 static void
@@ -68,7 +77,7 @@ accept_one(struct docker_proxy *p)
 	for (int i = 0; i < DOCKER_PROXY_MAX_CONNS && slot < 0; i++)
 		if (p->conns[i][0] < 0)
 			slot = i;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", DOCKER_SOCKET);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", upstream_socket());
 	upstream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (slot < 0 || upstream < 0 || connect(upstream, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(client);

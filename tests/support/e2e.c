@@ -328,3 +328,14 @@ e2e_wait_log(const struct berthd_proc *p, const char *needle, int timeout_ms)
 {
 	return E2E_WAIT_UNTIL(berthd_proc_log_contains(p, needle), timeout_ms);
 }
+
+bool
+e2e_podman_gap(const char *why)
+{
+	const char *engine = getenv("BERTH_TEST_ENGINE");
+
+	if (engine == NULL || strcmp(engine, "podman") != 0)
+		return false;
+	printf("# PODMAN GAP: %s\n", why);
+	return true;
+}

@@ -94,6 +94,13 @@ struct docker *e2e_docker(void);
 /* Forcefully removes every container carrying `label` ("key=value"); how many. */
 unsigned e2e_remove_labelled(const char *label);
 
+/*
+ * On a Podman run (tests/run.sh's podman: prefix sets BERTH_TEST_ENGINE),
+ * prints "# PODMAN GAP: why" and returns true: the caller leaves out the
+ * check that does not hold there. Every gap is listed in the README.
+ */
+bool e2e_podman_gap(const char *why);
+
 /* --- the demo service ------------------------------------------------------------ */
 
 /* The absolute path of $BUILD/demo; NULL (and a message) when it is missing. */
