@@ -314,7 +314,8 @@ $(BUILD)/bench/%: tests/bench/%.c $(BENCH_SUPPORT) $(SERVER_OBJ) $(LIB_OBJ) $(CO
 bench: deps
 	@$(MAKE) --no-print-directory all $(DEMO) $(BENCHES)
 	@sh tests/docker-up.sh
-	@BUILD=$(BUILD) sh tests/bench/run.sh $(BENCHES)
+	@PODMAN_HOST=$$(BUILD=$(BUILD) sh tests/podman-up.sh || true) \
+	    BUILD=$(BUILD) sh tests/bench/run.sh $(BENCHES)
 
 # --- chaos ---------------------------------------------------------------------
 # tests/e2e/test_chaos_*.c at their full level (make test runs their quick

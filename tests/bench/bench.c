@@ -130,21 +130,24 @@ format_number(char *out, size_t len, double v)
 void
 bench_row(const struct bench_row *r)
 {
-	char value[32], p99[32], floor_value[32], ratio[32];
+	char value[32], p99[32], floor_value[32], ratio[32], figure[256];
 	const char *verdict = r->verdict == BENCH_HOLDS ? "yes" : r->verdict == BENCH_MISS ? "NO" : "-";
+	const char *engine = getenv("BENCH_ENGINE"); /* "podman": run.sh's second pass */
 	FILE *f = open_out("BENCH_ROWS");
 
 	format_number(value, sizeof(value), r->value);
 	format_number(p99, sizeof(p99), r->p99);
 	format_number(floor_value, sizeof(floor_value), r->floor != NULL ? r->floor_value : NAN);
 	format_number(ratio, sizeof(ratio), r->ratio);
+	snprintf(figure, sizeof(figure), "%s%s%s", engine != NULL ? engine : "",
+	    engine != NULL ? ": " : "", r->figure);
 	/* section, figure, value, p99, unit, floor, floor value, ratio, target, holds */
 	fprintf(f != NULL ? f : stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r->section,
-	    r->figure, value, p99, r->unit, r->floor != NULL ? r->floor : "-", floor_value, ratio,
+	    figure, value, p99, r->unit, r->floor != NULL ? r->floor : "-", floor_value, ratio,
 	    r->target != NULL ? r->target : "-", verdict);
 	if (f != NULL)
 		fclose(f);
-	bench_say("%s: %s %s %s (p99 %s) floor %s %s ratio %s target %s: %s", r->section, r->figure,
+	bench_say("%s: %s %s %s (p99 %s) floor %s %s ratio %s target %s: %s", r->section, figure,
 	    value, r->unit, p99, r->floor != NULL ? r->floor : "-", floor_value, ratio,
 	    r->target != NULL ? r->target : "-", verdict);
 }

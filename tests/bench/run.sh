@@ -79,6 +79,29 @@ for bin in "$@"; do
 	fi
 done
 
+# The launch's cost over the engine's own create + start, on Podman too
+# (its rows' sections say "podman"), when tests/podman-up.sh got one up.
+for bin in "$@"; do
+	case "$bin" in */bench_launch) ;; *) continue ;; esac
+	if [ -z "${PODMAN_HOST:-}" ]; then
+		echo "==> bench_launch on Podman: skipped, no Podman service (tests/podman-up.sh)" >&2
+		continue
+	fi
+	echo "==> bench_launch on Podman" >&2
+	if ! (
+		export DOCKER_HOST="$PODMAN_HOST" BENCH_ENGINE=podman
+		remove_containers
+		"$bin"
+	); then
+		failed="$failed podman:$(basename "$bin")"
+		echo "<== podman:$(basename "$bin") FAILED" >&2
+	fi
+	(
+		export DOCKER_HOST="$PODMAN_HOST"
+		remove_containers
+	)
+done
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 took=$(($(date +%s) - started))
 
