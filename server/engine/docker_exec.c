@@ -98,6 +98,10 @@ docker_container_exec(struct docker *d, const char *id, char *const *argv, size_
 		    deadline - clock_monotonic_ms(), err);
 		if (rc == DOCKER_OK)
 			*exit_code = out.exit_code;
+		else if (rc == BERTH__V1__CODE__DEADLINE_EXCEEDED)
+			error_set(err, rc,
+			    "timed out after %lld ms (the command goes on running in the container)",
+			    (long long)timeout_ms);
 		docker_exec_output_free(&out);
 		return rc;
 	}
