@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -281,6 +282,18 @@ set_resend_time(berth_client *c)
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)t + DEADLINE_GRACE_MS + 5000);
 }
 
+const char *
+berth_default_url(void)
+{
+	static char url[4200];
+	const char *run = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0 || run == NULL || run[0] != '/' || strlen(run) > 4000)
+		return BERTH_DEFAULT_URL;
+	snprintf(url, sizeof(url), "ipc://%s/berth/berthd.sock", run);
+	return url;
+}
+
 int
 berth_open(berth_client **out, const char *url, const berth_options *opts, berth_status *st)
 {
@@ -290,7 +303,7 @@ berth_open(berth_client **out, const char *url, const berth_options *opts, berth
 
 	*out = NULL;
 	if (url == NULL || url[0] == '\0')
-		url = BERTH_DEFAULT_URL;
+		url = berth_default_url();
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return set_status(st, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");

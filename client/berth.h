@@ -36,6 +36,14 @@ extern "C" {
 #endif
 
 #define BERTH_DEFAULT_URL "ipc:///run/berth/berthd.sock"
+
+/*
+ * Where a local berthd listens by default: BERTH_DEFAULT_URL for root;
+ * for an ordinary user with $XDG_RUNTIME_DIR (a rootless berthd, e.g. for
+ * rootless Podman) ipc://$XDG_RUNTIME_DIR/berth/berthd.sock, as berthd's
+ * own default is then. berth_open(NULL url) uses it.
+ */
+const char *berth_default_url(void);
 #define BERTH_DEFAULT_TIMEOUT_MS 60000
 /*
  * The longest a call waits in berthd for something to happen (WatchEvents'

@@ -281,7 +281,7 @@ cli_main(int argc, char **argv, FILE *out, FILE *err)
 
 	cli.out = out;
 	cli.err = err;
-	cli.url = (env = getenv("BERTH_URL")) != NULL && env[0] != '\0' ? env : BERTH_DEFAULT_URL;
+	cli.url = (env = getenv("BERTH_URL")) != NULL && env[0] != '\0' ? env : berth_default_url();
 	cli.opts.token = getenv("BERTH_TOKEN");
 	if ((env = getenv("BERTH_TOKEN_FILE")) != NULL && env[0] != '\0' &&
 	    read_token_file(&cli, env) != 0) {

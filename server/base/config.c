@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -209,6 +210,45 @@ set_value(struct config *c, const struct option_def *o, const char *value, struc
 	return -1;
 }
 
+/* A default made at run time, kept as long as the config. NULL when out of memory. */
+static const char *
+keep_default(struct config *c, const char *prefix, const char *dir, const char *suffix)
+{
+	size_t len = strlen(prefix) + strlen(dir) + strlen(suffix);
+	struct config_string *str = malloc(sizeof(*str) + len + 1);
+
+	if (str == NULL)
+		return NULL;
+	snprintf(str->text, len + 1, "%s%s%s", prefix, dir, suffix);
+	str->next = c->strings;
+	c->strings = str;
+	return str->text;
+}
+
+/*
+ * berthd run by an ordinary user (next to rootless Podman) cannot use
+ * /var/lib/berth and /run/berth: its data goes under $XDG_DATA_HOME (else
+ * ~/.local/share) and its socket under $XDG_RUNTIME_DIR, where libberth's
+ * berth_default_url looks for it.
+ */
+static void
+user_defaults(struct config *c)
+{
+	const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	const char *run = getenv("XDG_RUNTIME_DIR"), *v;
+
+	if (geteuid() == 0)
+		return;
+	if (data != NULL && data[0] == '/' && (v = keep_default(c, "", data, "/berth")) != NULL)
+		c->data_dir = v;
+	else if (home != NULL && home[0] == '/' &&
+	    (v = keep_default(c, "", home, "/.local/share/berth")) != NULL)
+		c->data_dir = v;
+	if (run != NULL && run[0] == '/' && c->listen.n == 1 &&
+	    (v = keep_default(c, "ipc://", run, "/berth/berthd.sock")) != NULL)
+		c->listen.items[0] = v;
+}
+
 void
 config_defaults(struct config *c)
 {
@@ -223,6 +263,7 @@ config_defaults(struct config *c)
 			(void)set_value(c, o, o->value, NULL);
 		}
 	}
+	user_defaults(c);
 }
 
 void

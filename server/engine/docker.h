@@ -86,7 +86,9 @@ uint64_t docker_failures_total(void);
 
 /*
  * Prepares a client for `host` ("unix:///path", "tcp://host:port"); NULL or
- * "" means $DOCKER_HOST, else unix:///var/run/docker.sock. Does not connect:
+ * "" means $DOCKER_HOST, else unix:///var/run/docker.sock, else (when that
+ * socket does not exist) Podman's: /run/podman/podman.sock for root,
+ * $XDG_RUNTIME_DIR/podman/podman.sock for others. Does not connect:
  * the API version is negotiated on first use. Returns 0, or -1 with err.
  */
 int docker_open(struct docker **out, const char *host, struct error *err);

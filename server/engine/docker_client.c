@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -96,9 +97,31 @@ tcp_base_url(const char *rest, bool tls)
 	return b.data;
 }
 
+/*
+ * The engine when nothing names one: Docker's socket, else Podman's (its
+ * root service, or an ordinary user's rootless one) when only that exists.
+ */
+static const char *
+default_host(char *buf, size_t len)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+
+	if (access("/var/run/docker.sock", F_OK) == 0)
+		return DEFAULT_HOST;
+	if (geteuid() == 0 && access("/run/podman/podman.sock", F_OK) == 0)
+		return "unix:///run/podman/podman.sock";
+	if (geteuid() != 0 && run != NULL && run[0] == '/') {
+		snprintf(buf, len, "unix://%s/podman/podman.sock", run);
+		if (access(buf + 7, F_OK) == 0)
+			return buf;
+	}
+	return DEFAULT_HOST;
+}
+
 int
 docker_open(struct docker **out, const char *host, struct error *err)
 {
+	char podman[4200];
 	struct docker *d;
 	const char *env = getenv("DOCKER_HOST");
 
@@ -111,7 +134,7 @@ docker_open(struct docker **out, const char *host, struct error *err)
 		return -1;
 	}
 	if (host == NULL || *host == '\0')
-		host = env != NULL && *env != '\0' ? env : DEFAULT_HOST;
+		host = env != NULL && *env != '\0' ? env : default_host(podman, sizeof(podman));
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return -1;

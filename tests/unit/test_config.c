@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -432,6 +433,53 @@ test_print_config_shows_file_and_flags(void **state)
 	config_free(&c);
 }
 
+/*
+ * berthd as an ordinary user: data under $XDG_DATA_HOME (else
+ * ~/.local/share), the socket under $XDG_RUNTIME_DIR; root keeps
+ * /var/lib/berth and /run/berth. The user's side runs in a child that
+ * drops to uid 65534 (the test runs as root).
+ */
+static void
+test_an_ordinary_user_gets_xdg_defaults(void **state)
+{
+	struct config c;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	config_defaults(&c);
+	if (geteuid() == 0) {
+		assert_string_equal(c.data_dir, "/var/lib/berth");
+		assert_string_equal(c.listen.items[0], CONFIG_DEFAULT_URL);
+	}
+	config_free(&c);
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		bool ok;
+
+		setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
+		setenv("XDG_DATA_HOME", "/home/u/.data", 1);
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(2);
+		config_defaults(&c);
+		ok = strcmp(c.data_dir, "/home/u/.data/berth") == 0 && c.listen.n == 1 &&
+		    strcmp(c.listen.items[0], "ipc:///run/user/65534/berth/berthd.sock") == 0;
+		config_free(&c);
+		unsetenv("XDG_DATA_HOME");
+		setenv("HOME", "/home/u", 1);
+		config_defaults(&c);
+		ok = ok && strcmp(c.data_dir, "/home/u/.local/share/berth") == 0;
+		config_free(&c);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
@@ -450,6 +498,7 @@ main(void)
 		cmocka_unit_test(test_bad_flags_are_reported_as_flags),
 		cmocka_unit_test(test_print_config_output_is_a_file_that_reads_back_the_same),
 		cmocka_unit_test(test_print_config_shows_file_and_flags),
+		cmocka_unit_test(test_an_ordinary_user_gets_xdg_defaults),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
