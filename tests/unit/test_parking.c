@@ -34,6 +34,9 @@ struct test_app {
 	atomic_int runs;
 	atomic_int could_not_park; /* runs that wanted to wait and had may_park false */
 	atomic_int opens;
+	/* Runs left that publish one event and wake, after reading, before parking. */
+	atomic_int publish_while_running;
+	struct rpc_server *srv;
 };
 
 static struct test_app app;
@@ -50,6 +53,13 @@ handle_watch(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *r
 	out->last_sequence = now;
 	if (now > in->after_sequence || in->wait_ms == 0)
 		return 0;
+	if (atomic_fetch_sub(&app.publish_while_running, 1) > 0) {
+		/* The news arrives after the read and before the call is parked. */
+		atomic_fetch_add(&app.published, 1);
+		rpc_server_wake(app.srv, CALL_WAKE_EVENTS);
+	} else {
+		atomic_store(&app.publish_while_running, 0);
+	}
 	if (call_park(call, clock_monotonic_ms() + in->wait_ms, 0, CALL_WAKE_EVENTS))
 		return 0;
 	if (!call->may_park)
@@ -111,6 +121,7 @@ start(int max_parked)
 	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err) != 0)
 		fail_msg("rpc_server_start: %s", err.message);
 	f->worker = rpc_server_worker_open(f->srv);
+	app.srv = f->srv;
 	return f;
 }
 
@@ -241,6 +252,37 @@ test_parked_call_is_answered_when_woken(void **state)
 	clock_sleep_ms(50);
 	assert_int_equal(atomic_load(&a.calls), 1);
 	assert_int_equal(rpc_server_parked(f->srv), 0);
+	stop(f);
+}
+
+/*
+ * A wake that comes while the call runs (after its handler read, before it
+ * is parked) is not lost: the call runs again at once, on its first run and
+ * on a re-run alike.
+ */
+static void
+test_wake_while_running_is_not_lost(void **state)
+{
+	struct fixture *f = start(8);
+	struct answer a = { 0 }, b = { 0 };
+	int64_t began = clock_monotonic_ms();
+
+	(void)state;
+	atomic_store(&app.publish_while_running, 1);
+	submit(f, 0, 20000, 30000, &a);
+	assert_true(wait_calls(&a, 1, 3000));
+	assert_int_equal(a.last_sequence, 1);
+	assert_true(a.at_ms - began < 3000);
+
+	/* On a re-run: parked, woken with nothing new, and the news comes during that run. */
+	submit(f, 1, 20000, 30000, &b);
+	assert_int_equal(rpc_server_parked(f->srv), 1);
+	atomic_store(&app.publish_while_running, 1);
+	began = clock_monotonic_ms();
+	rpc_server_wake(f->srv, CALL_WAKE_EVENTS);
+	assert_true(wait_calls(&b, 1, 3000));
+	assert_int_equal(b.last_sequence, 2);
+	assert_true(b.at_ms - began < 3000);
 	stop(f);
 }
 
@@ -426,6 +468,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_with_an_answer_is_answered_at_once),
 		cmocka_unit_test(test_parked_call_is_answered_when_woken),
+		cmocka_unit_test(test_wake_while_running_is_not_lost),
 		cmocka_unit_test(test_parked_call_is_answered_at_the_end_of_its_wait),
 		cmocka_unit_test(test_wait_is_capped_at_the_deadline),
 		cmocka_unit_test(test_calls_beyond_the_cap_answer_at_once),
