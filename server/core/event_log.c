@@ -86,6 +86,15 @@ ring_insert(struct event_log *log, struct slot *fresh)
 		*at(log, i) = *at(log, i - 1);
 	*at(log, i) = *fresh;
 	log->count++;
+	/*
+	 * Full, and the oldest kept is past a sequence still on its way: that
+	 * one is older than everything kept and would be dropped on arrival
+	 * (above), so nothing waits for it, or `complete` would stop for good.
+	 */
+	if (log->count == log->keep && at(log, 0)->sequence > log->complete + 1) {
+		log->complete = at(log, 0)->sequence - 1;
+		i = 0;
+	}
 	for (; i < log->count && at(log, i)->sequence == log->complete + 1; i++)
 		log->complete++;
 }

@@ -108,6 +108,33 @@ test_filters_move_the_cursor_past_other_events(void **state)
 	event_log_close(log);
 }
 
+/*
+ * An event so late that `keep` newer ones arrived before it no longer fits
+ * in the ring: reads and the writer do not wait for it forever.
+ */
+static void
+test_an_event_later_than_keep_newer_ones_does_not_stop_the_log(void **state)
+{
+	struct registry_fixture *f = *state;
+	struct event_log_page page;
+	uint64_t last, oldest;
+	struct event_log *log = open_log(f, 10, &last);
+
+	append(log, 1, "s", "t");
+	for (uint64_t i = 3; i <= 14; i++) /* 2 is on its way */
+		append(log, i, "s", "t");
+	append(log, 2, "s", "t"); /* older than everything kept now */
+	append(log, 15, "s", "t");
+	event_log_read(log, &f->arena, 0, 100, "", "", &page);
+	assert_int_equal(page.n, 10);
+	assert_int_equal(page.oldest, 6);
+	assert_int_equal(page.last, 15);
+	assert_int_equal(page.cursor, 15);
+	event_log_close(log);
+	assert_int_equal(stored(f, &oldest), 10);
+	assert_int_equal(oldest, 6);
+}
+
 static void
 test_only_the_newest_are_kept_in_memory_and_registry(void **state)
 {
@@ -173,6 +200,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reads_stop_before_an_event_still_on_its_way,
 		    registry_fixture_setup, registry_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_filters_move_the_cursor_past_other_events,
+		    registry_fixture_setup, registry_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_an_event_later_than_keep_newer_ones_does_not_stop_the_log,
 		    registry_fixture_setup, registry_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_only_the_newest_are_kept_in_memory_and_registry,
 		    registry_fixture_setup, registry_fixture_teardown),
