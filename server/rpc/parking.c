@@ -401,7 +401,13 @@ parking_hold(struct parking *p, const struct parked_origin *origin, const struct
 	    : r->until_ms;
 	pthread_mutex_lock(&p->lock);
 	p->parked++;
-	if (p->stopping || woken_since(p, r->channel, wakes_seen)) {
+	/*
+	 * As for a re-run (rerun): its connection may have gone while it ran,
+	 * and parking_pipe_gone found it on no list.
+	 */
+	if (origin->ctx != NULL && !rpc_peer_known(p->srv, origin->pipe))
+		r->gone = true;
+	if (p->stopping || r->gone || woken_since(p, r->channel, wakes_seen)) {
 		r->final = p->stopping;
 		push_ready(p, r);
 	} else {

@@ -36,6 +36,8 @@ struct test_app {
 	atomic_int opens;
 	/* Runs left that publish one event and wake, after reading, before parking. */
 	atomic_int publish_while_running;
+	/* The next run waits for `release` before it parks (in_handler says it is there). */
+	atomic_bool hold_next_run, in_handler, release;
 	struct rpc_server *srv;
 };
 
@@ -53,6 +55,13 @@ handle_watch(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *r
 	out->last_sequence = now;
 	if (now > in->after_sequence || in->wait_ms == 0)
 		return 0;
+	if (atomic_exchange(&app.hold_next_run, false)) {
+		int64_t until = clock_monotonic_ms() + 5000;
+
+		atomic_store(&app.in_handler, true);
+		while (!atomic_load(&app.release) && clock_monotonic_ms() < until)
+			clock_sleep_ms(5);
+	}
 	if (atomic_fetch_sub(&app.publish_while_running, 1) > 0) {
 		/* The news arrives after the read and before the call is parked. */
 		atomic_fetch_add(&app.published, 1);
@@ -462,6 +471,37 @@ test_connection_gone_drops_its_parked_call(void **state)
 	stop(f);
 }
 
+/* A client that goes away while its call runs, before it parks: dropped all the same. */
+static void
+test_connection_gone_while_running_drops_the_call(void **state)
+{
+	struct fixture *f = start(8);
+	struct client_run run = { .wait_ms = 20000 };
+	pthread_t t;
+	berth_status st;
+	int64_t until;
+
+	(void)state;
+	atomic_store(&app.hold_next_run, true);
+	assert_int_equal(berth_open(&run.c, f->url, NULL, &st), 0);
+	assert_int_equal(pthread_create(&t, NULL, client_main, &run), 0);
+	until = clock_monotonic_ms() + 5000;
+	while (!atomic_load(&app.in_handler) && clock_monotonic_ms() < until)
+		clock_sleep_ms(10);
+	assert_true(atomic_load(&app.in_handler));
+	berth_close(run.c);
+	pthread_join(t, NULL);
+	clock_sleep_ms(300); /* the server sees the connection gone */
+	atomic_store(&app.release, true);
+	clock_sleep_ms(300); /* the handler parks the call, which is then dropped */
+	until = clock_monotonic_ms() + 3000;
+	while (rpc_server_parked(f->srv) > 0 && clock_monotonic_ms() < until)
+		clock_sleep_ms(10);
+	assert_int_equal(rpc_server_parked(f->srv), 0);
+	assert_int_equal(atomic_load(&app.runs), 1); /* dropped, not run again */
+	stop(f);
+}
+
 int
 main(void)
 {
@@ -476,6 +516,7 @@ main(void)
 		cmocka_unit_test(test_zero_max_parked_calls_parks_nothing),
 		cmocka_unit_test(test_nng_calls_park_beyond_the_workers_and_pool),
 		cmocka_unit_test(test_connection_gone_drops_its_parked_call),
+		cmocka_unit_test(test_connection_gone_while_running_drops_the_call),
 	};
 
 	return cmocka_run_group_tests_name("parking", tests, NULL, NULL);
