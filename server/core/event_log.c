@@ -16,12 +16,16 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "clock.h"
 #include "core/event_log.h"
 #include "store/event_store.h"
 #include "store/registry.h"
 
 /* The writer waits this long after an event for more to batch with it. */
 #define WRITER_DELAY_MS 20
+/* After a failed write, the next try waits this long, doubling up to the max. */
+#define WRITER_RETRY_MIN_MS 200
+#define WRITER_RETRY_MAX_MS 10000
 /*
  * Sequences reserved in the registry ahead of the newest handed out: a
  * new reservation is written when fewer than half are left. A berthd
@@ -86,6 +90,15 @@ ring_insert(struct event_log *log, struct slot *fresh)
 		*at(log, i) = *at(log, i - 1);
 	*at(log, i) = *fresh;
 	log->count++;
+	/*
+	 * Full, and the oldest kept is past a sequence still on its way: that
+	 * one is older than everything kept and would be dropped on arrival
+	 * (above), so nothing waits for it, or `complete` would stop for good.
+	 */
+	if (log->count == log->keep && at(log, 0)->sequence > log->complete + 1) {
+		log->complete = at(log, 0)->sequence - 1;
+		i = 0;
+	}
 	for (; i < log->count && at(log, i)->sequence == log->complete + 1; i++)
 		log->complete++;
 }
@@ -184,16 +197,18 @@ event_log_read(struct event_log *log, struct arena *a, uint64_t after, size_t ma
 }
 
 /*
- * Writes the events that arrived since the last batch. Writer thread;
- * takes the lock only to copy them.
+ * Writes the events that arrived since the last batch: 0, or -1 when the
+ * registry refused them (they stay in memory). Writer thread; takes the
+ * lock only to copy them.
  */
-static void
+static int
 write_batch(struct event_log *log)
 {
 	struct arena a;
 	Berth__V1__Event **batch;
 	size_t n = 0, cap;
 	uint64_t upto, reserve;
+	int failed = 0;
 
 	arena_init(&a);
 	pthread_mutex_lock(&log->lock);
@@ -217,6 +232,7 @@ write_batch(struct event_log *log)
 		if (event_store_append(log->reg, batch, n, log->keep, reserve) != 0) {
 			log_warn("cannot keep events in the registry, they stay in memory error=\"%s\"",
 			    registry_error(log->reg)->message);
+			failed = -1;
 		} else {
 			pthread_mutex_lock(&log->lock);
 			if (upto > log->written)
@@ -226,28 +242,63 @@ write_batch(struct event_log *log)
 		}
 	}
 	arena_reset(&a);
+	return failed;
 }
 
+/*
+ * The writer. A registry that refuses a batch (disk full, a broken file)
+ * is tried again after a pause that doubles, not at every event or every
+ * WRITER_DELAY_MS: no warning and no write transaction 50 times a second.
+ */
 static void *
 writer_main(void *arg)
 {
 	struct event_log *log = arg;
+	int64_t retry_at = 0; /* after a failure: no write before this (monotonic ms) */
+	int pause_ms = 0;
 
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
 		bool stop = log->stop;
+		int64_t now = clock_monotonic_ms();
 
-		if (log->complete > log->written || stop) {
+		if (stop || (log->complete > log->written && now >= retry_at)) {
+			int rc;
+
 			pthread_mutex_unlock(&log->lock);
 			if (!stop) {
 				/* Let a burst gather: one transaction for it. */
 				struct timespec t = { 0, WRITER_DELAY_MS * 1000000L };
 				nanosleep(&t, NULL);
 			}
-			write_batch(log);
+			rc = write_batch(log);
 			pthread_mutex_lock(&log->lock);
 			if (stop)
 				break;
+			if (rc == 0) {
+				pause_ms = 0;
+				retry_at = 0;
+			} else {
+				pause_ms = pause_ms == 0 ? WRITER_RETRY_MIN_MS : pause_ms * 2;
+				if (pause_ms > WRITER_RETRY_MAX_MS)
+					pause_ms = WRITER_RETRY_MAX_MS;
+				retry_at = clock_monotonic_ms() + pause_ms;
+			}
+			continue;
+		}
+		if (log->complete > log->written) {
+			/* Waiting to try again: only the stop or the time ends the wait. */
+			struct timespec until;
+			int64_t wait = retry_at - now;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += wait / 1000;
+			until.tv_nsec += (wait % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&log->wake, &log->lock, &until);
 			continue;
 		}
 		pthread_cond_wait(&log->wake, &log->lock);

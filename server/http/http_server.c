@@ -587,6 +587,8 @@ take_body(struct http_server *srv, struct request *r, const char *data, size_t s
 static bool
 start_job(struct http_server *srv, struct MHD_Connection *conn, struct request *r)
 {
+	bool push;
+
 	pthread_mutex_lock(&srv->lock);
 	if (srv->stopping) {
 		pthread_mutex_unlock(&srv->lock);
@@ -606,8 +608,19 @@ start_job(struct http_server *srv, struct MHD_Connection *conn, struct request *
 	pthread_mutex_lock(&srv->lock);
 	r->suspended = true;
 	pthread_cond_broadcast(&srv->changed);
+	/*
+	 * The stop may have begun while this thread suspended: it sets
+	 * `stopping` under this lock before it stops and frees the job pool,
+	 * so the pool is there while `stopping` is false and the lock held.
+	 * Once stopping, the job is cancelled instead (the stop, or the
+	 * cancel's own answer, resumes the connection).
+	 */
+	push = !srv->stopping;
+	if (push)
+		http_jobs_push(srv->jobs, &r->job);
 	pthread_mutex_unlock(&srv->lock);
-	http_jobs_push(srv->jobs, &r->job);
+	if (!push)
+		cancel_job(&r->job);
 	return true;
 }
 

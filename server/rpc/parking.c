@@ -42,6 +42,8 @@ struct parked {
 	bool final; /* the next run may not park */
 };
 
+#define WAKE_SLOTS 16
+
 struct parking_thread {
 	struct parking *p;
 	pthread_t thread;
@@ -59,9 +61,24 @@ struct parking {
 	int places; /* parked + reserved */
 	int parked;
 	bool stopping;
+	/*
+	 * Wakes so far, and the count at the last wake of each channel (modulo
+	 * WAKE_SLOTS): a call that parks after its channel was woken while it
+	 * ran (it read nothing new, the news came before it was on a list) is
+	 * run again at once instead of waiting for its poll or its end.
+	 */
+	uint64_t wakes;
+	uint64_t last_wake[WAKE_SLOTS];
 	struct parking_thread *threads;
 	int n_threads;
 };
+
+/* Whether `channel` was woken after the wake count `seen`. Caller locks. */
+static bool
+woken_since(const struct parking *p, unsigned channel, uint64_t seen)
+{
+	return p->last_wake[channel % WAKE_SLOTS] > seen;
+}
 
 /* Caller locks. */
 static void
@@ -194,7 +211,7 @@ drop(struct parking *p, struct parked *r)
  * state). Parks it again, or answers it. No lock held on entry or exit.
  */
 static void
-rerun(struct parking *p, struct parked *r, void *state)
+rerun(struct parking *p, struct parked *r, void *state, uint64_t wakes_seen)
 {
 	struct rpc_server *srv = p->srv;
 	int64_t began = clock_monotonic_us(), now_ms = began / 1000;
@@ -226,7 +243,7 @@ rerun(struct parking *p, struct parked *r, void *state)
 		 */
 		if (r->origin.ctx != NULL && !rpc_peer_known(srv, r->origin.pipe))
 			r->gone = true;
-		if (p->stopping || r->gone) {
+		if (p->stopping || r->gone || woken_since(p, r->channel, wakes_seen)) {
 			r->final = p->stopping;
 			push_ready(p, r);
 		} else {
@@ -261,8 +278,10 @@ parking_main(void *arg)
 		struct timespec until;
 
 		if (r != NULL) {
+			uint64_t seen = p->wakes;
+
 			pthread_mutex_unlock(&p->lock);
-			rerun(p, r, t->state);
+			rerun(p, r, t->state, seen);
 			pthread_mutex_lock(&p->lock);
 			continue;
 		}
@@ -328,16 +347,18 @@ parking_start(struct parking **out, struct rpc_server *srv, int max_parked, int 
 }
 
 bool
-parking_reserve(struct parking *p)
+parking_reserve(struct parking *p, uint64_t *wakes_seen)
 {
 	bool ok;
 
+	*wakes_seen = 0;
 	if (p == NULL)
 		return false;
 	pthread_mutex_lock(&p->lock);
 	ok = !p->stopping && p->n_threads > 0 && p->places < p->max_parked;
 	if (ok)
 		p->places++;
+	*wakes_seen = p->wakes;
 	pthread_mutex_unlock(&p->lock);
 	return ok;
 }
@@ -352,7 +373,7 @@ parking_unreserve(struct parking *p)
 
 int
 parking_hold(struct parking *p, const struct parked_origin *origin, const struct call *call,
-    const void *data, size_t len, int64_t started_us, int64_t work_us)
+    const void *data, size_t len, int64_t started_us, int64_t work_us, uint64_t wakes_seen)
 {
 	struct parked *r = calloc(1, sizeof(*r));
 	int64_t now = clock_monotonic_ms();
@@ -380,8 +401,14 @@ parking_hold(struct parking *p, const struct parked_origin *origin, const struct
 	    : r->until_ms;
 	pthread_mutex_lock(&p->lock);
 	p->parked++;
-	if (p->stopping) {
-		r->final = true;
+	/*
+	 * As for a re-run (rerun): its connection may have gone while it ran,
+	 * and parking_pipe_gone found it on no list.
+	 */
+	if (origin->ctx != NULL && !rpc_peer_known(p->srv, origin->pipe))
+		r->gone = true;
+	if (p->stopping || r->gone || woken_since(p, r->channel, wakes_seen)) {
+		r->final = p->stopping;
 		push_ready(p, r);
 	} else {
 		r->next = p->waiting;
@@ -400,6 +427,7 @@ parking_wake(struct parking *p, unsigned channel)
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->lock);
+	p->last_wake[channel % WAKE_SLOTS] = ++p->wakes;
 	n = move_ready(p, pick_channel, &channel);
 	if (n > 1)
 		pthread_cond_broadcast(&p->work);

@@ -47,9 +47,11 @@ int parking_start(struct parking **out, struct rpc_server *srv, int max_parked, 
  * Takes a place for one more parked call before a call runs: true when
  * the call may park (set call->may_park), false at the cap or once
  * stopping. A place taken is given back by parking_unreserve when the call
- * did not park, or passes to parking_hold when it did.
+ * did not park, or passes to parking_hold when it did. *wakes_seen is set
+ * to the wake count as the call starts: parking_hold runs the call again at
+ * once when its channel was woken since (a wake while it ran is not lost).
  */
-bool parking_reserve(struct parking *p);
+bool parking_reserve(struct parking *p, uint64_t *wakes_seen);
 void parking_unreserve(struct parking *p);
 
 /*
@@ -60,7 +62,7 @@ void parking_unreserve(struct parking *p);
  * the caller answers the call now).
  */
 int parking_hold(struct parking *p, const struct parked_origin *origin, const struct call *call,
-    const void *data, size_t len, int64_t started_us, int64_t work_us);
+    const void *data, size_t len, int64_t started_us, int64_t work_us, uint64_t wakes_seen);
 
 /* Runs again every call parked on `channel` (soon, on a re-run thread). Any thread. */
 void parking_wake(struct parking *p, unsigned channel);

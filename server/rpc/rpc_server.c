@@ -234,7 +234,8 @@ static bool
 run_parkable(struct rpc_server *srv, struct call *call, const void *data, size_t len,
     const struct parked_origin *origin, int64_t started_us, nng_msg **reply)
 {
-	bool may_park = parking_reserve(srv->parking);
+	uint64_t wakes_seen;
+	bool may_park = parking_reserve(srv->parking, &wakes_seen);
 	char peer[sizeof(call->peer)];
 	void *worker = call->worker;
 	int family;
@@ -249,7 +250,7 @@ run_parkable(struct rpc_server *srv, struct call *call, const void *data, size_t
 	if (*reply != NULL)
 		nng_msg_free(*reply);
 	if (parking_hold(srv->parking, origin, call, data, len, started_us,
-		clock_monotonic_us() - started_us) == 0)
+		clock_monotonic_us() - started_us, wakes_seen) == 0)
 		return true;
 	/* It cannot be held: run it again now, unable to park. */
 	family = call->peer_family;

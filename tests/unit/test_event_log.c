@@ -12,8 +12,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "clock.h"
 #include "core/event_log.h"
@@ -108,6 +113,100 @@ test_filters_move_the_cursor_past_other_events(void **state)
 	event_log_close(log);
 }
 
+/*
+ * An event so late that `keep` newer ones arrived before it no longer fits
+ * in the ring: reads and the writer do not wait for it forever.
+ */
+static void
+test_an_event_later_than_keep_newer_ones_does_not_stop_the_log(void **state)
+{
+	struct registry_fixture *f = *state;
+	struct event_log_page page;
+	uint64_t last, oldest;
+	struct event_log *log = open_log(f, 10, &last);
+
+	append(log, 1, "s", "t");
+	for (uint64_t i = 3; i <= 14; i++) /* 2 is on its way */
+		append(log, i, "s", "t");
+	append(log, 2, "s", "t"); /* older than everything kept now */
+	append(log, 15, "s", "t");
+	event_log_read(log, &f->arena, 0, 100, "", "", &page);
+	assert_int_equal(page.n, 10);
+	assert_int_equal(page.oldest, 6);
+	assert_int_equal(page.last, 15);
+	assert_int_equal(page.cursor, 15);
+	event_log_close(log);
+	assert_int_equal(stored(f, &oldest), 10);
+	assert_int_equal(oldest, 6);
+}
+
+/* Runs `sql` on a connection of its own to the registry file: 0 or SQLite's code. */
+static int
+exec_sql(const char *db_path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(db_path, &db);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Lines of `path` that contain `needle`. */
+static int
+count_lines(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+	int n = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * A registry that refuses every batch is tried again after a growing
+ * pause, not every WRITER_DELAY_MS while events wait: the log is not
+ * flooded with warnings.
+ */
+static void
+test_a_failing_registry_is_retried_with_a_pause(void **state)
+{
+	struct registry_fixture *f = *state;
+	struct event_log_page page;
+	char path[160];
+	uint64_t last;
+	int saved, fd, warnings;
+	struct event_log *log = open_log(f, 100, &last);
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	/* Every append now fails: no events table. */
+	assert_int_equal(exec_sql(f->path, "DROP TABLE events"), 0);
+	dup2(fd, STDERR_FILENO);
+	append(log, 1, "s", "t");
+	clock_sleep_ms(1000);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+	warnings = count_lines(path, "cannot keep events in the registry");
+	assert_true(warnings >= 1);
+	assert_true(warnings <= 5);
+	event_log_read(log, &f->arena, 0, 100, "", "", &page);
+	assert_int_equal(page.n, 1); /* still in memory */
+	event_log_close(log);
+}
+
 static void
 test_only_the_newest_are_kept_in_memory_and_registry(void **state)
 {
@@ -173,6 +272,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reads_stop_before_an_event_still_on_its_way,
 		    registry_fixture_setup, registry_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_filters_move_the_cursor_past_other_events,
+		    registry_fixture_setup, registry_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_an_event_later_than_keep_newer_ones_does_not_stop_the_log,
+		    registry_fixture_setup, registry_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_failing_registry_is_retried_with_a_pause,
 		    registry_fixture_setup, registry_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_only_the_newest_are_kept_in_memory_and_registry,
 		    registry_fixture_setup, registry_fixture_teardown),

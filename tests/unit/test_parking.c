@@ -34,6 +34,11 @@ struct test_app {
 	atomic_int runs;
 	atomic_int could_not_park; /* runs that wanted to wait and had may_park false */
 	atomic_int opens;
+	/* Runs left that publish one event and wake, after reading, before parking. */
+	atomic_int publish_while_running;
+	/* The next run waits for `release` before it parks (in_handler says it is there). */
+	atomic_bool hold_next_run, in_handler, release;
+	struct rpc_server *srv;
 };
 
 static struct test_app app;
@@ -50,6 +55,20 @@ handle_watch(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *r
 	out->last_sequence = now;
 	if (now > in->after_sequence || in->wait_ms == 0)
 		return 0;
+	if (atomic_exchange(&app.hold_next_run, false)) {
+		int64_t until = clock_monotonic_ms() + 5000;
+
+		atomic_store(&app.in_handler, true);
+		while (!atomic_load(&app.release) && clock_monotonic_ms() < until)
+			clock_sleep_ms(5);
+	}
+	if (atomic_fetch_sub(&app.publish_while_running, 1) > 0) {
+		/* The news arrives after the read and before the call is parked. */
+		atomic_fetch_add(&app.published, 1);
+		rpc_server_wake(app.srv, CALL_WAKE_EVENTS);
+	} else {
+		atomic_store(&app.publish_while_running, 0);
+	}
 	if (call_park(call, clock_monotonic_ms() + in->wait_ms, 0, CALL_WAKE_EVENTS))
 		return 0;
 	if (!call->may_park)
@@ -111,6 +130,7 @@ start(int max_parked)
 	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err) != 0)
 		fail_msg("rpc_server_start: %s", err.message);
 	f->worker = rpc_server_worker_open(f->srv);
+	app.srv = f->srv;
 	return f;
 }
 
@@ -241,6 +261,37 @@ test_parked_call_is_answered_when_woken(void **state)
 	clock_sleep_ms(50);
 	assert_int_equal(atomic_load(&a.calls), 1);
 	assert_int_equal(rpc_server_parked(f->srv), 0);
+	stop(f);
+}
+
+/*
+ * A wake that comes while the call runs (after its handler read, before it
+ * is parked) is not lost: the call runs again at once, on its first run and
+ * on a re-run alike.
+ */
+static void
+test_wake_while_running_is_not_lost(void **state)
+{
+	struct fixture *f = start(8);
+	struct answer a = { 0 }, b = { 0 };
+	int64_t began = clock_monotonic_ms();
+
+	(void)state;
+	atomic_store(&app.publish_while_running, 1);
+	submit(f, 0, 20000, 30000, &a);
+	assert_true(wait_calls(&a, 1, 3000));
+	assert_int_equal(a.last_sequence, 1);
+	assert_true(a.at_ms - began < 3000);
+
+	/* On a re-run: parked, woken with nothing new, and the news comes during that run. */
+	submit(f, 1, 20000, 30000, &b);
+	assert_int_equal(rpc_server_parked(f->srv), 1);
+	atomic_store(&app.publish_while_running, 1);
+	began = clock_monotonic_ms();
+	rpc_server_wake(f->srv, CALL_WAKE_EVENTS);
+	assert_true(wait_calls(&b, 1, 3000));
+	assert_int_equal(b.last_sequence, 2);
+	assert_true(b.at_ms - began < 3000);
 	stop(f);
 }
 
@@ -420,12 +471,44 @@ test_connection_gone_drops_its_parked_call(void **state)
 	stop(f);
 }
 
+/* A client that goes away while its call runs, before it parks: dropped all the same. */
+static void
+test_connection_gone_while_running_drops_the_call(void **state)
+{
+	struct fixture *f = start(8);
+	struct client_run run = { .wait_ms = 20000 };
+	pthread_t t;
+	berth_status st;
+	int64_t until;
+
+	(void)state;
+	atomic_store(&app.hold_next_run, true);
+	assert_int_equal(berth_open(&run.c, f->url, NULL, &st), 0);
+	assert_int_equal(pthread_create(&t, NULL, client_main, &run), 0);
+	until = clock_monotonic_ms() + 5000;
+	while (!atomic_load(&app.in_handler) && clock_monotonic_ms() < until)
+		clock_sleep_ms(10);
+	assert_true(atomic_load(&app.in_handler));
+	berth_close(run.c);
+	pthread_join(t, NULL);
+	clock_sleep_ms(300); /* the server sees the connection gone */
+	atomic_store(&app.release, true);
+	clock_sleep_ms(300); /* the handler parks the call, which is then dropped */
+	until = clock_monotonic_ms() + 3000;
+	while (rpc_server_parked(f->srv) > 0 && clock_monotonic_ms() < until)
+		clock_sleep_ms(10);
+	assert_int_equal(rpc_server_parked(f->srv), 0);
+	assert_int_equal(atomic_load(&app.runs), 1); /* dropped, not run again */
+	stop(f);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_with_an_answer_is_answered_at_once),
 		cmocka_unit_test(test_parked_call_is_answered_when_woken),
+		cmocka_unit_test(test_wake_while_running_is_not_lost),
 		cmocka_unit_test(test_parked_call_is_answered_at_the_end_of_its_wait),
 		cmocka_unit_test(test_wait_is_capped_at_the_deadline),
 		cmocka_unit_test(test_calls_beyond_the_cap_answer_at_once),
@@ -433,6 +516,7 @@ main(void)
 		cmocka_unit_test(test_zero_max_parked_calls_parks_nothing),
 		cmocka_unit_test(test_nng_calls_park_beyond_the_workers_and_pool),
 		cmocka_unit_test(test_connection_gone_drops_its_parked_call),
+		cmocka_unit_test(test_connection_gone_while_running_drops_the_call),
 	};
 
 	return cmocka_run_group_tests_name("parking", tests, NULL, NULL);
