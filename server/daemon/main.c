@@ -234,6 +234,22 @@ plan_connections(const struct berthd *d)
 }
 
 /*
+ * The RPC server whose parked WatchEvents an event wakes. Events come from
+ * any thread, also while the server starts and stops: the lock keeps a
+ * wake from reaching a server being freed (the wake itself only signals).
+ */
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rpc_server *wake_target;
+
+static void
+wake_target_set(struct rpc_server *srv)
+{
+	pthread_mutex_lock(&wake_lock);
+	wake_target = srv;
+	pthread_mutex_unlock(&wake_lock);
+}
+
+/*
  * The event sink: every event goes to pub0 subscribers, into the events
  * kept (WatchEvents, the registry), and wakes the long polls waiting for
  * one. Never blocks. Any thread.
@@ -245,7 +261,10 @@ deliver_event(void *ctx, const Berth__V1__Event *ev)
 
 	event_pub_deliver(event_socket, ev);
 	event_log_append(d->event_log, ev);
-	rpc_server_wake(d->rpc, CALL_WAKE_EVENTS);
+	pthread_mutex_lock(&wake_lock);
+	if (wake_target != NULL)
+		rpc_server_wake(wake_target, CALL_WAKE_EVENTS);
+	pthread_mutex_unlock(&wake_lock);
 }
 
 /*
@@ -751,8 +770,10 @@ main(int argc, char **argv)
 		registry_close(reg);
 		return 1;
 	}
+	wake_target_set(d->rpc);
 	if (start_http(d, &gateway, &metrics, &err) != 0) {
 		log_error("start-up failed error=\"%s\"", err.message);
+		wake_target_set(NULL);
 		rpc_server_stop(d->rpc);
 		registry_close(reg);
 		return 1;
@@ -800,8 +821,9 @@ main(int argc, char **argv)
 	http_server_stop(gateway);
 	http_server_stop(metrics);
 	ipc_watchdog_stop(d->watchdog); /* before the sockets it watches close */
+	wake_target_set(NULL); /* the event sink wakes nothing from here on */
 	rpc_server_stop(d->rpc);
-	d->rpc = NULL; /* the event sink wakes nothing from here on */
+	d->rpc = NULL;
 	answer_cache_free(table.answers);
 	if (watching) {
 		pthread_kill(second_signal, SIGUSR1);
