@@ -223,7 +223,7 @@ def _():
     wait_until("the console", lambda: visible("#main"))
     wait_until("the role", lambda: "operator" in q("#role").text)
     wait_until("berthd serving", lambda: q("#server-status").text == "serving")
-    wait_until("Docker up", lambda: q("#docker-status").text.startswith("up"))
+    wait_until("the engine up and named", lambda: q("#docker-status").text.startswith("up (docker "))
     wait_until("the demo template", lambda: visible('#templates tr[data-template="console_demo"]'))
     wait_until("console_demo_seen running", lambda: cell_text("console_demo_seen", "status") == "running")
     port = row("console_demo_seen").find_element(By.CSS_SELECTOR, "td.port a")

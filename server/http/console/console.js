@@ -251,8 +251,11 @@
 		const serving = h.status === 'SERVING';
 		setText($('server-status'), serving ? 'serving' : String(h.status || 'unknown').toLowerCase());
 		setText($('server-version'), h.version || '–');
+		/* "up (docker 20.10.24, API 1.41)"; the engine may be Podman. */
+		const about = [h.engine, h.docker_api_version ? 'API ' + h.docker_api_version : '']
+			.filter(Boolean).join(', ');
 		setText($('docker-status'), h.docker_available
-			? 'up' + (h.docker_api_version ? ' (API ' + h.docker_api_version + ')' : '')
+			? 'up' + (about ? ' (' + about + ')' : '')
 			: 'not answering');
 	}
 
