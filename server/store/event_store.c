@@ -12,49 +12,28 @@
 #include "store/registry.h"
 #include "store/store_internal.h"
 
-static sqlite3_stmt *
-prepare(struct registry *reg, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK) {
-		registry_fail_sqlite(reg, rc);
-		return NULL;
-	}
-	return st;
-}
-
-static int
-run(struct registry *reg, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
-}
 
 static int
 reserve_locked(struct registry *reg, uint64_t reserve)
 {
-	sqlite3_stmt *st = prepare(reg,
+	sqlite3_stmt *st = store_prepare(reg,
 	    "UPDATE event_sequence SET reserved = ?1 WHERE id = 1 AND reserved < ?1");
 
 	if (st == NULL)
 		return registry_error(reg)->code;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)reserve);
-	return run(reg, st);
+	return store_run(reg, st);
 }
 
 int
 event_store_reserve(struct registry *reg, uint64_t reserve)
 {
-	sqlite3_stmt *st = prepare(reg, "UPDATE event_sequence SET reserved = ?1 WHERE id = 1");
+	sqlite3_stmt *st = store_prepare(reg, "UPDATE event_sequence SET reserved = ?1 WHERE id = 1");
 
 	if (st == NULL)
 		return registry_error(reg)->code;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)reserve);
-	return run(reg, st);
+	return store_run(reg, st);
 }
 
 int
@@ -66,7 +45,7 @@ event_store_append(struct registry *reg, Berth__V1__Event *const *events, size_t
 
 	if ((rc = sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
 		return registry_fail_sqlite(reg, rc);
-	st = prepare(reg, "INSERT OR IGNORE INTO events (sequence, time, type, service_id, template, "
+	st = store_prepare(reg, "INSERT OR IGNORE INTO events (sequence, time, type, service_id, template, "
 			  "port, status, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
 	if (st == NULL) {
 		code = registry_error(reg)->code;
@@ -91,14 +70,14 @@ event_store_append(struct registry *reg, Berth__V1__Event *const *events, size_t
 	sqlite3_finalize(st);
 	if (code != 0)
 		goto out;
-	st = prepare(reg, "DELETE FROM events WHERE sequence <= "
+	st = store_prepare(reg, "DELETE FROM events WHERE sequence <= "
 			  "(SELECT max(sequence) FROM events) - ?1");
 	if (st == NULL) {
 		code = registry_error(reg)->code;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)keep);
-	if ((code = run(reg, st)) != 0)
+	if ((code = store_run(reg, st)) != 0)
 		goto out;
 	code = reserve_locked(reg, reserve);
 out:
@@ -119,7 +98,7 @@ event_store_load(struct registry *reg, struct arena *a, uint64_t keep, Berth__V1
 	uint64_t high = 0;
 	int rc;
 
-	st = prepare(reg, "SELECT sequence, time, type, service_id, template, port, status, message "
+	st = store_prepare(reg, "SELECT sequence, time, type, service_id, template, port, status, message "
 			  "FROM (SELECT * FROM events ORDER BY sequence DESC LIMIT ?1) "
 			  "ORDER BY sequence");
 	if (st == NULL)
@@ -150,7 +129,7 @@ event_store_load(struct registry *reg, struct arena *a, uint64_t keep, Berth__V1
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return registry_fail_sqlite(reg, rc);
-	st = prepare(reg, "SELECT reserved FROM event_sequence WHERE id = 1");
+	st = store_prepare(reg, "SELECT reserved FROM event_sequence WHERE id = 1");
 	if (st == NULL)
 		return registry_error(reg)->code;
 	if (sqlite3_step(st) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(st, 0) > high)

@@ -813,3 +813,25 @@ registry_template_port_usage(struct registry *reg,
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
 }
+
+sqlite3_stmt *
+store_prepare(struct registry *reg, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK) {
+		registry_fail_sqlite(reg, rc);
+		return NULL;
+	}
+	return st;
+}
+
+int
+store_run(struct registry *reg, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
+}

@@ -15,28 +15,6 @@
 #include "store/store_internal.h"
 
 /* Prepares sql; NULL (with the registry's error) on failure. */
-static sqlite3_stmt *
-prepare(struct registry *reg, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK) {
-		registry_fail_sqlite(reg, rc);
-		return NULL;
-	}
-	return st;
-}
-
-/* Steps a statement that returns no rows and finalizes it. */
-static int
-run(struct registry *reg, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : registry_fail_sqlite(reg, rc);
-}
 
 static char *
 column(struct arena *a, sqlite3_stmt *st, int i)
@@ -55,7 +33,7 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 
 	if ((code = registry_begin(reg)) != 0)
 		return code;
-	st = prepare(reg, "SELECT coalesce(max(seq), 0) + 1 FROM rollouts WHERE template = ?1");
+	st = store_prepare(reg, "SELECT coalesce(max(seq), 0) + 1 FROM rollouts WHERE template = ?1");
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, r->template_, -1, SQLITE_STATIC);
@@ -63,7 +41,7 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 		seq = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	r->id = arena_printf(a, "%s-%lld", r->template_, (long long)seq);
-	st = prepare(reg,
+	st = store_prepare(reg,
 	    "INSERT INTO rollouts (id, template, seq, revision, state, max_parallel, on_failure, "
 	    "min_ready_s, started_at, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	if (st == NULL)
@@ -78,7 +56,7 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 	sqlite3_bind_int64(st, 8, r->min_ready_s);
 	sqlite3_bind_text(st, 9, r->started_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, r->message, -1, SQLITE_STATIC);
-	if (run(reg, st) != 0) {
+	if (store_run(reg, st) != 0) {
 		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_UNIQUE)
 			registry_fail(reg, BERTH__V1__CODE__FAILED_PRECONDITION,
 			    "a rollout of template %s is running (started a moment ago)", r->template_);
@@ -87,7 +65,7 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 	for (size_t i = 0; i < r->n_instances; i++) {
 		const Berth__V1__RolloutInstance *in = r->instances[i];
 
-		st = prepare(reg,
+		st = store_prepare(reg,
 		    "INSERT INTO rollout_instances (rollout_id, position, service_id, state, "
 		    "from_revision, to_revision, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 		if (st == NULL)
@@ -99,7 +77,7 @@ registry_rollout_insert(struct registry *reg, struct arena *a, Berth__V1__Rollou
 		sqlite3_bind_int64(st, 5, in->from_revision);
 		sqlite3_bind_int64(st, 6, in->to_revision);
 		sqlite3_bind_text(st, 7, in->message, -1, SQLITE_STATIC);
-		if (run(reg, st) != 0)
+		if (store_run(reg, st) != 0)
 			goto fail;
 	}
 	return registry_commit(reg);
@@ -117,7 +95,7 @@ load(struct registry *reg, struct arena *a, const char *id, Berth__V1__Rollout *
 	size_t cap = 8;
 	int rc;
 
-	st = prepare(reg, "SELECT id, template, revision, state, max_parallel, on_failure, "
+	st = store_prepare(reg, "SELECT id, template, revision, state, max_parallel, on_failure, "
 			  "min_ready_s, started_at, finished_at, message FROM rollouts WHERE id = ?1");
 	if (st == NULL)
 		return reg->error.code;
@@ -142,7 +120,7 @@ load(struct registry *reg, struct arena *a, const char *id, Berth__V1__Rollout *
 	r->message = column(a, st, 9);
 	sqlite3_finalize(st);
 
-	st = prepare(reg, "SELECT service_id, state, from_revision, to_revision, message FROM "
+	st = store_prepare(reg, "SELECT service_id, state, from_revision, to_revision, message FROM "
 			  "rollout_instances WHERE rollout_id = ?1 ORDER BY position");
 	if (st == NULL)
 		return reg->error.code;
@@ -189,7 +167,7 @@ registry_rollout_latest(struct registry *reg, struct arena *a, const char *templ
 	char *id;
 	int rc;
 
-	st = prepare(reg, "SELECT id FROM rollouts WHERE template = ?1 ORDER BY seq DESC LIMIT 1");
+	st = store_prepare(reg, "SELECT id FROM rollouts WHERE template = ?1 ORDER BY seq DESC LIMIT 1");
 	if (st == NULL)
 		return reg->error.code;
 	sqlite3_bind_text(st, 1, template_name, -1, SQLITE_STATIC);
@@ -216,7 +194,7 @@ registry_rollout_unfinished(struct registry *reg, struct arena *a, const char *t
 
 	*n = 0;
 	*ids = ARENA_ARRAY(a, char *, cap);
-	st = prepare(reg, "SELECT id FROM rollouts WHERE state IN ('running', 'paused') AND "
+	st = store_prepare(reg, "SELECT id FROM rollouts WHERE state IN ('running', 'paused') AND "
 			  "(?1 IS NULL OR template = ?1) ORDER BY started_at, id");
 	if (st == NULL)
 		return reg->error.code;
@@ -245,7 +223,7 @@ registry_rollout_set_state(struct registry *reg, const char *id, const char *sta
 
 	if (finished)
 		clock_rfc3339_now(now, sizeof(now));
-	st = prepare(reg, "UPDATE rollouts SET state = ?2, message = ?3, finished_at = ?4 "
+	st = store_prepare(reg, "UPDATE rollouts SET state = ?2, message = ?3, finished_at = ?4 "
 			  "WHERE id = ?1");
 	if (st == NULL)
 		return reg->error.code;
@@ -253,7 +231,7 @@ registry_rollout_set_state(struct registry *reg, const char *id, const char *sta
 	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, message, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-	return run(reg, st);
+	return store_run(reg, st);
 }
 
 int
@@ -262,7 +240,7 @@ registry_rollout_instance_set(struct registry *reg, const char *id, const char *
 {
 	sqlite3_stmt *st;
 
-	st = prepare(reg, "UPDATE rollout_instances SET state = ?3, message = ?4, "
+	st = store_prepare(reg, "UPDATE rollout_instances SET state = ?3, message = ?4, "
 			  "old_container_id = coalesce(?5, old_container_id), "
 			  "new_container_id = coalesce(?6, new_container_id) "
 			  "WHERE rollout_id = ?1 AND service_id = ?2");
@@ -276,7 +254,7 @@ registry_rollout_instance_set(struct registry *reg, const char *id, const char *
 		sqlite3_bind_text(st, 5, step->old_container_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, step->new_container_id, -1, SQLITE_STATIC);
 	}
-	return run(reg, st);
+	return store_run(reg, st);
 }
 
 int
@@ -287,7 +265,7 @@ registry_rollout_instance_step(struct registry *reg, const char *id, const char 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	st = prepare(reg, "SELECT old_container_id, new_container_id FROM rollout_instances "
+	st = store_prepare(reg, "SELECT old_container_id, new_container_id FROM rollout_instances "
 			  "WHERE rollout_id = ?1 AND service_id = ?2");
 	if (st == NULL)
 		return reg->error.code;
@@ -314,13 +292,13 @@ registry_service_set_revision(struct registry *reg, const char *service_id, uint
 	sqlite3_stmt *st;
 	int code;
 
-	st = prepare(reg, "UPDATE services SET revision = ?2, image_id = ?3 WHERE service_id = ?1");
+	st = store_prepare(reg, "UPDATE services SET revision = ?2, image_id = ?3 WHERE service_id = ?1");
 	if (st == NULL)
 		return reg->error.code;
 	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, revision);
 	sqlite3_bind_text(st, 3, image_id, -1, SQLITE_STATIC);
-	if ((code = run(reg, st)) != 0)
+	if ((code = store_run(reg, st)) != 0)
 		return code;
 	if (sqlite3_changes(reg->db) == 0)
 		return registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "Service '%s' not found",
@@ -340,7 +318,7 @@ registry_template_revise(struct registry *reg, struct arena *a, const char *name
 	(void)a;
 	if ((code = registry_begin(reg)) != 0)
 		return code;
-	st = prepare(reg, "INSERT INTO template_revisions (template, revision, created_at, summary, "
+	st = store_prepare(reg, "INSERT INTO template_revisions (template, revision, created_at, summary, "
 			  "content) SELECT t.name, t.revision + 1, ?2, ?3, "
 			  "json_set(r.content, '$.revision', t.revision + 1) FROM templates t "
 			  "JOIN template_revisions r ON r.template = t.name AND r.revision = t.revision "
@@ -351,13 +329,13 @@ registry_template_revise(struct registry *reg, struct arena *a, const char *name
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, created_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, summary, -1, SQLITE_STATIC);
-	if (run(reg, st) != 0)
+	if (store_run(reg, st) != 0)
 		goto fail;
 	if (sqlite3_changes(reg->db) == 0) {
 		registry_fail(reg, BERTH__V1__CODE__NOT_FOUND, "template '%s' not found", name);
 		goto fail;
 	}
-	st = prepare(reg, "UPDATE templates SET revision = revision + 1 WHERE name = ?1 "
+	st = store_prepare(reg, "UPDATE templates SET revision = revision + 1 WHERE name = ?1 "
 			  "RETURNING revision");
 	if (st == NULL)
 		goto fail;

@@ -132,4 +132,10 @@ bool registry_file_corrupt(sqlite3 *db);
 /* Column `col` of the current row as text into dst (NULL reads as ""). */
 void store_copy_column(char *dst, size_t len, sqlite3_stmt *st, int col);
 
+/* A one-off statement of `sql` on reg's connection; NULL (and reg's error) on failure. */
+sqlite3_stmt *store_prepare(struct registry *reg, const char *sql);
+
+/* Steps a statement that returns no rows and finalizes it: 0, or reg's error code. */
+int store_run(struct registry *reg, sqlite3_stmt *st);
+
 #endif
