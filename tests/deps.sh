@@ -12,7 +12,8 @@ libarchive-dev libcmocka-dev libinih-dev libmicrohttpd-dev libssl-dev openssl do
 iproute2 procps
 nng-utils protobuf-compiler python3-protobuf clang-format
 chromium chromium-driver python3-selenium
-podman catatonit uidmap slirp4netns netavark aardvark-dns"
+podman catatonit uidmap slirp4netns netavark aardvark-dns
+docker-registry iptables util-linux"
 
 missing=""
 for pkg in $PACKAGES; do
