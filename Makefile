@@ -110,11 +110,13 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench
 # berthd is started by the e2e tests' own code (tests/support), without cmocka.
 BENCH_SUPPORT := $(call obj,tests/bench/bench.c tests/support/berthd_proc.c tests/support/e2e.c tests/support/http.c)
 $(BENCH_SUPPORT): ALL_CFLAGS += -Iserver -Itests/support
-E2E_TESTS  := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
+# test_cluster needs the three-node swarm of tests/cluster-up.sh: make test-cluster.
+CLUSTER_TEST := $(BUILD)/tests/test_cluster
+E2E_TESTS  := $(filter-out $(CLUSTER_TEST),$(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(wildcard tests/e2e/test_*.c)))
 TEST_SUPPORT := $(call obj,$(wildcard tests/support/*.c))
 $(TEST_SUPPORT): ALL_CFLAGS += -Iserver
 
-.PHONY: all deps run test test-unit test-e2e check-asan test-valgrind format clean demo bench chaos \
+.PHONY: all deps run test test-cluster test-unit test-e2e check-asan test-valgrind format clean demo bench chaos \
         check-layers
 all: $(BERTHD) $(BERTH) $(LIBA) $(LIBSO) $(BUILD)/berth.pc $(BUILD)/berthd.conf $(OPENAPI_JSON)
 
@@ -251,6 +253,17 @@ test: deps
 	@sh tests/docker-up.sh
 	@PODMAN_HOST=$$(case '$(RUNS)' in *podman:*) BUILD=$(BUILD) sh tests/podman-up.sh;; esac) \
 	    BUILD=$(BUILD) BERTH_TEST_FILTER='$(T_FILTER)' sh tests/run.sh $(RUNS)
+
+# The swarm backend on a real cluster: three dockerds in network namespaces
+# and a registry (tests/cluster-up.sh), test_cluster against them, then
+# everything of the cluster removed again (also when a test failed). The
+# host's Docker engine only builds the demo image.
+test-cluster: deps
+	@$(MAKE) --no-print-directory $(E2E_NEEDS) $(CLUSTER_TEST)
+	@sh tests/docker-up.sh
+	@sh tests/cluster-up.sh
+	@BUILD=$(BUILD) TEST_TIMEOUT=900 sh tests/run.sh $(CLUSTER_TEST); rc=$$?; \
+	    sh tests/cluster-down.sh; exit $$rc
 
 # The unit tests alone: no Docker, no demo image, no e2e binaries.
 test-unit: all $(UNIT_TESTS)
