@@ -56,8 +56,13 @@ static int
 print_list_nodes(struct cli *cli, const ProtobufCMessage *reply, const void *arg)
 {
 	const Berth__V1__ListNodesResponse *r = (const Berth__V1__ListNodesResponse *)reply;
+	const bool *quiet = arg;
 
-	(void)arg;
+	if (*quiet) {
+		for (size_t i = 0; i < r->n_nodes; i++)
+			fprintf(cli->out, "%s\n", r->nodes[i]->hostname);
+		return 0;
+	}
 	return print_nodes(cli, r->nodes, r->n_nodes);
 }
 
@@ -65,11 +70,17 @@ int
 cli_cmd_nodes(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	Berth__V1__ListNodesRequest req = BERTH__V1__LIST_NODES_REQUEST__INIT;
+	bool quiet = false;
+	struct cli_opt opts[] = {
+		{ "-q", CLI_OPT_FLAG, &quiet },
+		{ "--quiet", CLI_OPT_FLAG, &quiet },
+		{ NULL },
+	};
 	int rc;
 
-	if ((rc = cli_args_parse(cli, cmd, argc, argv, NULL, NULL, 0, 0)) != 0)
+	if ((rc = cli_args_parse(cli, cmd, argc, argv, opts, NULL, 0, 0)) != 0)
 		return rc;
-	return cli_call_and_print(cli, "ListNodes", &req.base, print_list_nodes, NULL);
+	return cli_call_and_print(cli, "ListNodes", &req.base, print_list_nodes, &quiet);
 }
 
 static int

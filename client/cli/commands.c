@@ -309,7 +309,10 @@ const struct cli_command cli_commands[] = {
 	    "One line per event: time, sequence, type, service, status, then the\n"
 	    "detail. With --json, one JSON object per line (NDJSON).\n",
 	    cli_cmd_events },
-	{ "nodes", NULL, "nodes", "The swarm's nodes (ListNodes)",
+	{ "nodes", NULL, "nodes [-q]", "The swarm's nodes (ListNodes)",
+	    "Options:\n"
+	    "  -q, --quiet   only the host names, one a line\n"
+	    "\n"
 	    "Swarm backend only (berthd --backend swarm): the engine backend answers\n"
 	    "FAILED_PRECONDITION (exit 2).\n"
 	    "\n"
