@@ -11,6 +11,7 @@
 
 #include "core/berthd.h"
 #include "core/nodes.h"
+#include "engine/docker_swarm.h"
 
 static int
 no_nodes(struct call *call, const struct backend *b)
@@ -163,8 +164,7 @@ nodes_set_availability(struct call *call, const char *ref, const char *availabil
 	int code;
 
 	/* The request's own mistakes first: they are wrong with any backend. */
-	if (availability == NULL || (strcmp(availability, "active") != 0 &&
-	    strcmp(availability, "pause") != 0 && strcmp(availability, "drain") != 0))
+	if (!docker_node_availability_valid(availability))
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "availability",
 		    "INVALID", "availability must be active, pause or drain (not '%s')",
 		    availability != NULL ? availability : "");

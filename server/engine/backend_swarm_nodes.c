@@ -47,11 +47,11 @@ backend_swarm_nodes(struct backend *b, struct backend_node **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if ((code = docker_counted(docker_node_list(b->docker, &nodes, &n_nodes, timeout_ms,
-	    err))) != 0)
+		 err))) != 0)
 		return code;
 	/* Tasks Swarm wants running, counted where they run or are on their way. */
 	if ((code = docker_counted(docker_task_list(b->docker, NULL, "running", &tasks, &n_tasks,
-	    left(deadline), err))) != 0) {
+		 left(deadline), err))) != 0) {
 		free(nodes);
 		return code;
 	}

@@ -19,7 +19,7 @@ node_from_json(void *out, const json_t *o)
 {
 	struct docker_node *node = out;
 	const json_t *spec = json_object_get(o, "Spec");
-	const json_t *manager;
+	const json_t *manager, *version;
 
 	memset(node, 0, sizeof(*node));
 
@@ -40,8 +40,8 @@ node_from_json(void *out, const json_t *o)
 	else
 		docker_copy_text(node->manager_status, sizeof(node->manager_status),
 		    docker_json_text(manager, "Reachability"));
-	node->version = (uint64_t)json_integer_value(json_object_get(json_object_get(o,
-	    "Version"), "Index"));
+	version = json_object_get(o, "Version");
+	node->version = (uint64_t)json_integer_value(json_object_get(version, "Index"));
 }
 
 int
@@ -69,8 +69,12 @@ docker_node_inspect(struct docker *d, const char *ref, struct docker_node *out,
 bool
 docker_node_availability_valid(const char *availability)
 {
-	return availability != NULL && (strcmp(availability, "active") == 0 ||
-	    strcmp(availability, "pause") == 0 || strcmp(availability, "drain") == 0);
+	static const char *const valid[] = { "active", "pause", "drain" };
+
+	for (size_t i = 0; availability != NULL && i < sizeof(valid) / sizeof(valid[0]); i++)
+		if (strcmp(availability, valid[i]) == 0)
+			return true;
+	return false;
 }
 
 /* How often a change is tried again when another update moved the node's version. */

@@ -17,9 +17,11 @@
 #include "core/berthd.h"
 #include "core/nodes.h"
 
-#define NODE(i, h, a, r, av, st, t, m, s) \
-	{ .id = i, .hostname = h, .address = a, .role = r, .availability = av, .state = st, \
-	    .tasks = t, .manager_status = m, .self = s }
+#define NODE(i, h, a, r, av, st, t, m, s)                                                         \
+	{                                                                                         \
+		.id = i, .hostname = h, .address = a, .role = r, .availability = av, .state = st, \
+		.tasks = t, .manager_status = m, .self = s                                        \
+	}
 
 static const struct backend_node cluster[] = {
 	NODE("zx9k0000000000000000000001", "worker-b", "10.0.0.3", "worker", "active", "ready", 2,
