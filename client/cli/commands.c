@@ -53,6 +53,12 @@
 	"                         node.role==worker; repeat for more\n" \
 	"  --publish-mode MODE    swarm backend: ingress (default) or host\n"
 
+/* The details of node drain, pause and activate. */
+#define NODE_AVAILABILITY_HELP \
+	"Swarm backend only (berthd --backend swarm): the engine backend answers\n" \
+	"FAILED_PRECONDITION (exit 2). NODE: the node's id, a unique prefix of it,\n" \
+	"or its host name. Needs the admin role. Prints the node after the change.\n"
+
 const struct cli_command cli_commands[] = {
 	{ "health", NULL, "health", "Is berthd serving, is Docker up? (Health)",
 	    "Prints berthd's serving status, version and whether Docker answers.\n"
@@ -303,6 +309,29 @@ const struct cli_command cli_commands[] = {
 	    "One line per event: time, sequence, type, service, status, then the\n"
 	    "detail. With --json, one JSON object per line (NDJSON).\n",
 	    cli_cmd_events },
+	{ "nodes", NULL, "nodes [-q]", "The swarm's nodes (ListNodes)",
+	    "Options:\n"
+	    "  -q, --quiet   only the host names, one a line\n"
+	    "\n"
+	    "Swarm backend only (berthd --backend swarm): the engine backend answers\n"
+	    "FAILED_PRECONDITION (exit 2).\n"
+	    "\n"
+	    "One line per node, by host name: HOSTNAME (* marks the node berthd's\n"
+	    "Docker engine runs on), ID (12 characters), ADDRESS, ROLE, AVAILABILITY\n"
+	    "(active, pause, drain), STATE, TASKS (tasks Swarm wants running there\n"
+	    "that run or are on their way, berth's or not) and MANAGER (leader,\n"
+	    "reachable, unreachable; - for workers).\n",
+	    cli_cmd_nodes },
+	{ "node", "drain", "node drain NODE",
+	    "Move a node's tasks elsewhere; place none there (SetNodeAvailability)",
+	    NODE_AVAILABILITY_HELP, cli_cmd_node_availability },
+	{ "node", "pause", "node pause NODE",
+	    "Keep a node's tasks but place no new ones (SetNodeAvailability)",
+	    NODE_AVAILABILITY_HELP, cli_cmd_node_availability },
+	{ "node", "activate", "node activate NODE",
+	    "Let Swarm place tasks on a node again (SetNodeAvailability)",
+	    NODE_AVAILABILITY_HELP "Tasks moved away by a drain are not moved back.\n",
+	    cli_cmd_node_availability },
 	{ "help", NULL, "help [COMMAND]", "Show this text, or the usage of one command", NULL,
 	    NULL },
 };

@@ -57,4 +57,9 @@ int cli_cmd_shutdown(struct cli *cli, const struct cli_command *cmd, int argc, c
 /* cmd_events.c: WatchEvents long polls (or the pub0 socket with --pub). */
 int cli_cmd_events(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
 
+/* cmd_node.c: ListNodes, SetNodeAvailability (swarm backend). */
+int cli_cmd_nodes(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+int cli_cmd_node_availability(struct cli *cli, const struct cli_command *cmd, int argc,
+    char **argv);
+
 #endif

@@ -535,6 +535,17 @@ class Client:
             service_id=service_id, command=list(command), timeout_ms=timeout_ms),
             timeout_ms=max(self.timeout_ms, wait + _LONG_POLL_MARGIN_MS))
 
+    def list_nodes(self):
+        """The swarm's nodes (berth_pb2.Node), sorted by host name. The
+        engine backend answers BerthError FAILED_PRECONDITION."""
+        return list(self.call("ListNodes", berth_pb2.ListNodesRequest()).nodes)
+
+    def set_node_availability(self, node, availability):
+        """availability "active", "pause" or "drain" for the node named by
+        id, unique id prefix or host name (admin); the Node after."""
+        return self.call("SetNodeAvailability", berth_pb2.SetNodeAvailabilityRequest(
+            node=node, availability=availability)).node
+
     def watch_events(self, after_sequence=0, max_events=0, wait_ms=0, service="", template=""):
         """WatchEventsResponse (events, cursor, oldest_sequence, last_sequence):
         the events after `after_sequence`, waiting up to wait_ms for one."""

@@ -54,5 +54,8 @@ int rpc_control_rollout(struct call *call, const ProtobufCMessage *req, Protobuf
 int rpc_plan_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_apply_spec(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 int rpc_watch_events(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_list_nodes(struct call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
+int rpc_set_node_availability(struct call *call, const ProtobufCMessage *req,
+    ProtobufCMessage *reply);
 
 #endif

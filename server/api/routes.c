@@ -41,6 +41,8 @@ const struct rpc_route berthd_routes[] = {
 	{ "WatchEvents", rpc_watch_events, false, RPC_ROLE_VIEWER },
 	/* Mutating: not idempotent, so run once per request_id, refused while draining, audited. */
 	{ "ExecService", rpc_exec_service, true, RPC_ROLE_OPERATOR },
+	{ "ListNodes", rpc_list_nodes, false, RPC_ROLE_VIEWER },
+	{ "SetNodeAvailability", rpc_set_node_availability, true, RPC_ROLE_ADMIN },
 };
 
 const size_t berthd_routes_count = sizeof(berthd_routes) / sizeof(berthd_routes[0]);

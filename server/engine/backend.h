@@ -55,6 +55,19 @@ struct backend_task {
 	char container_id[DOCKER_ID_LEN + 1];
 };
 
+/* One node of the cluster, as ListNodes shows it (swarm only). */
+struct backend_node {
+	char id[DOCKER_ID_LEN + 1];
+	char hostname[128];
+	char address[64];
+	char role[16];            /* manager, worker */
+	char availability[16];    /* active, pause, drain */
+	char state[16];           /* ready, down, unknown, disconnected */
+	char manager_status[16];  /* leader, reachable, unreachable; "" for workers */
+	unsigned tasks;           /* tasks desired running and active on it */
+	bool self;                /* berthd's own engine */
+};
+
 struct backend_ops {
 	const char *name;
 	/* Makes the template's image available: present, built, or pulled. */
@@ -128,6 +141,18 @@ struct backend_ops {
 	    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms,
 	    struct error *err);
 	/*
+	 * Optional (NULL: the backend has no nodes: the engine backend). The
+	 * cluster's nodes in Docker's order; *out malloc'ed (caller frees).
+	 */
+	int (*nodes)(struct backend *b, struct backend_node **out, size_t *n, int64_t timeout_ms,
+	    struct error *err);
+	/*
+	 * Optional, with nodes. Sets a node's availability (active, pause,
+	 * drain) by its full id; NOT_FOUND when the node is gone.
+	 */
+	int (*node_set_availability)(struct backend *b, const char *id, const char *availability,
+	    int64_t timeout_ms, struct error *err);
+	/*
 	 * The Docker event types that tell about instances (NULL-terminated),
 	 * followed by backend_follow_events; NULL means containers only.
 	 */
@@ -165,6 +190,12 @@ extern const struct backend_ops backend_swarm_ops;
  * which has no Swarm: start-up fails with that reason.
  */
 int backend_swarm_check(struct backend *b);
+
+/* The swarm backend's nodes and node_set_availability (backend_swarm_nodes.c). */
+int backend_swarm_nodes(struct backend *b, struct backend_node **out, size_t *n,
+    int64_t timeout_ms, struct error *err);
+int backend_swarm_node_set_availability(struct backend *b, const char *id,
+    const char *availability, int64_t timeout_ms, struct error *err);
 
 /* --- what the server asks of whichever backend runs (backend.c) ------------ */
 

@@ -19,6 +19,9 @@ node_from_json(void *out, const json_t *o)
 {
 	struct docker_node *node = out;
 	const json_t *spec = json_object_get(o, "Spec");
+	const json_t *manager, *version;
+
+	memset(node, 0, sizeof(*node));
 
 	docker_copy_text(node->id, sizeof(node->id), docker_json_text(o, "ID"));
 	docker_copy_text(node->hostname, sizeof(node->hostname),
@@ -28,6 +31,17 @@ node_from_json(void *out, const json_t *o)
 	docker_copy_text(node->availability, sizeof(node->availability),
 	    docker_json_text(spec, "Availability"));
 	docker_copy_text(node->role, sizeof(node->role), docker_json_text(spec, "Role"));
+	docker_copy_text(node->address, sizeof(node->address),
+	    docker_json_text(json_object_get(o, "Status"), "Addr"));
+	/* Docker says Leader only on the leader; the others have Reachability alone. */
+	manager = json_object_get(o, "ManagerStatus");
+	if (json_is_true(json_object_get(manager, "Leader")))
+		docker_copy_text(node->manager_status, sizeof(node->manager_status), "leader");
+	else
+		docker_copy_text(node->manager_status, sizeof(node->manager_status),
+		    docker_json_text(manager, "Reachability"));
+	version = json_object_get(o, "Version");
+	node->version = (uint64_t)json_integer_value(json_object_get(version, "Index"));
 }
 
 int
@@ -40,6 +54,80 @@ docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t 
 	rc = docker_get_list(d, "/nodes", NULL, NULL, NULL, NULL, NULL, "node", sizeof(**out),
 	    node_from_json, &list, n, timeout_ms, err);
 	*out = list;
+	return rc;
+}
+
+int
+docker_node_inspect(struct docker *d, const char *ref, struct docker_node *out,
+    int64_t timeout_ms, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	return docker_get_object(d, "/nodes/", ref, "", "node id", node_from_json, out,
+	    timeout_ms, err);
+}
+
+bool
+docker_node_availability_valid(const char *availability)
+{
+	static const char *const valid[] = { "active", "pause", "drain" };
+
+	for (size_t i = 0; availability != NULL && i < sizeof(valid) / sizeof(valid[0]); i++)
+		if (strcmp(availability, valid[i]) == 0)
+			return true;
+	return false;
+}
+
+/* How often a change is tried again when another update moved the node's version. */
+#define NODE_UPDATE_ATTEMPTS 5
+
+/*
+ * Swarm takes a node's whole Spec on update, at the version it was read
+ * at: read it, change Availability, send it back; when another update came
+ * between ("out of sequence"), read it again.
+ */
+int
+docker_node_set_availability(struct docker *d, const char *ref, const char *availability,
+    int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline;
+	int rc;
+
+	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
+		return rc;
+	if (!docker_valid_ref(ref))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid node id");
+	if (!docker_node_availability_valid(availability))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "availability must be active, pause or drain");
+	for (int attempt = 0; attempt < NODE_UPDATE_ATTEMPTS; attempt++) {
+		struct docker_request get = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
+		struct docker_response resp;
+		char path[400];
+		json_t *o, *spec;
+		json_int_t version;
+		const char *id;
+
+		docker_path_add(&get.path, "/nodes/%s", ref);
+		if ((rc = docker_request(d, &get, deadline, &resp, err)) != DOCKER_OK)
+			return rc;
+		o = resp.json;
+		spec = json_object_get(o, "Spec");
+		version = json_integer_value(json_object_get(json_object_get(o, "Version"),
+		    "Index"));
+		id = docker_json_text(o, "ID");
+		if (!json_is_object(spec) || id == NULL || !docker_valid_ref(id)) {
+			docker_response_free(&resp);
+			return error_set(err, BERTH__V1__CODE__INTERNAL, "Docker's node %s has no spec",
+			    ref);
+		}
+		json_object_set_new(spec, "Availability", json_string(availability));
+		snprintf(path, sizeof(path), "/nodes/%s/update?version=%lld", id,
+		    (long long)version);
+		rc = docker_send(d, "POST", path, spec, deadline, err);
+		docker_response_free(&resp);
+		if (rc == DOCKER_OK || strstr(err->message, "out of sequence") == NULL)
+			return rc;
+	}
 	return rc;
 }
 

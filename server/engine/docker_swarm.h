@@ -149,11 +149,30 @@ struct docker_node {
 	char state[16];         /* ready, down, unknown, disconnected */
 	char availability[16];  /* active, pause, drain */
 	char role[16];          /* manager, worker */
+	char address[64];       /* Status.Addr */
+	char manager_status[16]; /* leader, reachable, unreachable; "" for workers */
+	uint64_t version;       /* Version.Index: what an update must name */
 };
 
 /* GET /nodes. *out malloc'ed (caller frees). */
 int docker_node_list(struct docker *d, struct docker_node **out, size_t *n, int64_t timeout_ms,
     struct error *err);
+
+/* GET /nodes/{ref} (id or host name); NOT_FOUND when Swarm knows no such node. */
+int docker_node_inspect(struct docker *d, const char *ref, struct docker_node *out,
+    int64_t timeout_ms, struct error *err);
+
+/* Whether availability is one Swarm takes: active, pause or drain. */
+bool docker_node_availability_valid(const char *availability);
+
+/*
+ * Sets Spec.Availability (POST /nodes/{id}/update with the node's current
+ * Spec and version; retried when another update came between). ref: the
+ * node's id (or host name, which Docker also resolves). INVALID_ARGUMENT
+ * for an availability other than active, pause or drain.
+ */
+int docker_node_set_availability(struct docker *d, const char *ref, const char *availability,
+    int64_t timeout_ms, struct error *err);
 
 /* --- volumes ---------------------------------------------------------------------- */
 

@@ -168,7 +168,7 @@ string_field(const ProtobufCMessage *m, const char *name)
 const char *
 audit_target(const ProtobufCMessage *request)
 {
-	static const char *const names[] = { "service_id", "template", "name" };
+	static const char *const names[] = { "service_id", "template", "name", "node" };
 
 	if (request == NULL)
 		return "";

@@ -61,8 +61,9 @@ int audit_tail(struct registry *reg, bool refused, unsigned n,
 
 /*
  * What a request is about, found generically: the first non-empty string
- * field named service_id, template or name, or the name of a message field
- * called template (PutTemplate). "" when none. Points into `request`.
+ * field named service_id, template, name or node (SetNodeAvailability), or
+ * the name of a message field called template (PutTemplate). "" when none.
+ * Points into `request`.
  */
 const char *audit_target(const ProtobufCMessage *request);
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "berth.h"
 #include "berthd_proc.h"
 
 static struct berthd_proc proc;
@@ -593,11 +594,57 @@ test_other_rpcs_work_or_say_unimplemented(void **state)
 	}
 }
 
+/*
+ * The engine backend has no nodes: both node RPCs answer FAILED_PRECONDITION
+ * (exit 2) saying so; a bad availability is INVALID_ARGUMENT before that.
+ */
+static void
+test_nodes_need_the_swarm_backend(void **state)
+{
+	Berth__V1__SetNodeAvailabilityRequest set = BERTH__V1__SET_NODE_AVAILABILITY_REQUEST__INIT;
+	Berth__V1__ListNodesRequest list = BERTH__V1__LIST_NODES_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_client *c;
+	berth_status st;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(berth_cli(&proc, &out, &err, "nodes", NULL), 2);
+	assert_contains(err, "FAILED_PRECONDITION");
+	assert_contains(err, "nodes need --backend swarm");
+	free(out);
+	free(err);
+	assert_int_equal(berth_cli(&proc, &out, &err, "node", "drain", "some-node", NULL), 2);
+	assert_contains(err, "nodes need --backend swarm");
+	free(out);
+	free(err);
+
+	assert_int_equal(berth_open(&c, proc.url, NULL, &st), 0);
+	assert_int_equal(berth_call(c, "ListNodes", &list.base, &reply, &st),
+	    BERTH__V1__CODE__FAILED_PRECONDITION);
+	set.node = "some-node";
+	set.availability = "drain";
+	assert_int_equal(berth_call(c, "SetNodeAvailability", &set.base, &reply, &st),
+	    BERTH__V1__CODE__FAILED_PRECONDITION);
+	assert_contains(st.message, "nodes need --backend swarm");
+	set.availability = "drained";
+	assert_int_equal(berth_call(c, "SetNodeAvailability", &set.base, &reply, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_contains(st.message, "active, pause or drain");
+	set.availability = "active";
+	set.node = "";
+	assert_int_equal(berth_call(c, "SetNodeAvailability", &set.base, &reply, &st),
+	    BERTH__V1__CODE__INVALID_ARGUMENT);
+	assert_null(reply);
+	berth_close(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_says_serving),
+		cmocka_unit_test(test_nodes_need_the_swarm_backend),
 		cmocka_unit_test(test_templates_lists_the_five_seed_templates),
 		cmocka_unit_test(test_json_templates_is_one_object_with_the_proto_field_names),
 		cmocka_unit_test(test_template_add_then_show_round_trips),

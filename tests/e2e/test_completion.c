@@ -314,6 +314,23 @@ test_template_subcommands_complete(void **state)
 }
 
 static void
+test_node_subcommands_complete(void **state)
+{
+	const char *words[] = { "berth", "node", "", NULL };
+	const char *expected[] = { "activate", "drain", "pause", NULL };
+	const char *help_words[] = { "berth", "help", "node", "", NULL };
+	char *reply;
+
+	(void)state;
+	reply = complete(NULL, NULL, words);
+	assert_words(reply, expected);
+	free(reply);
+	reply = complete(NULL, NULL, help_words);
+	assert_words(reply, expected);
+	free(reply);
+}
+
+static void
 test_global_options_complete_before_the_command(void **state)
 {
 	const char *words[] = { "berth", "--t", NULL };
@@ -335,7 +352,8 @@ test_each_commands_options_are_those_of_its_help(void **state)
 		{ "template", "rm" }, { "launch", NULL }, { "ls", NULL },
 		{ "info", NULL }, { "stop", NULL }, { "restart", NULL }, { "rm", NULL },
 		{ "logs", NULL }, { "stats", NULL }, { "status", NULL }, { "cleanup", NULL },
-		{ "shutdown", NULL }, { "events", NULL }, { "health", NULL } };
+		{ "shutdown", NULL }, { "events", NULL }, { "health", NULL }, { "nodes", NULL },
+		{ "node", "drain" }, { "node", "pause" }, { "node", "activate" } };
 
 	(void)state;
 	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
@@ -563,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_command_names_are_those_of_berth_help),
 		cmocka_unit_test(test_a_prefix_narrows_the_commands),
 		cmocka_unit_test(test_template_subcommands_complete),
+		cmocka_unit_test(test_node_subcommands_complete),
 		cmocka_unit_test(test_global_options_complete_before_the_command),
 		cmocka_unit_test(test_each_commands_options_are_those_of_its_help),
 		cmocka_unit_test(test_rm_options_complete),

@@ -271,6 +271,9 @@ test_every_method_answers_as_its_table_says(void **state)
 		/* Not routed before the exec work lands: UNIMPLEMENTED (admin: past the role check). */
 		{ "ExecService", "{\"service_id\":\"%s\",\"command\":[\"/berth-demo\",\"check\"]}", ADMIN, 501,
 		    200 },
+		/* The engine backend has no nodes: FAILED_PRECONDITION is 400. */
+		{ "ListNodes", "{}", VIEWER, 400 },
+		{ "SetNodeAvailability", "{\"node\":\"n1\",\"availability\":\"drain\"}", ADMIN, 400 },
 		{ "RemoveService", "{\"service_id\":\"%s\",\"purge\":true}", OPERATOR, 200 },
 		{ "RemoveService", "{\"service_id\":\"%s\"}", OPERATOR, 404 },
 		{ "AutoCleanup", "{}", OPERATOR, 200 },

@@ -385,6 +385,7 @@ static const struct {
 	{ "GetRollout", VIEWER },
 	{ "PlanSpec", VIEWER },
 	{ "WatchEvents", VIEWER },
+	{ "ListNodes", VIEWER },
 	{ "LaunchService", OPERATOR },
 	{ "StopService", OPERATOR },
 	{ "RestartService", OPERATOR },
@@ -401,6 +402,7 @@ static const struct {
 	{ "Shutdown", ADMIN },
 	{ "UpdateTemplate", ADMIN },
 	{ "ApplySpec", ADMIN },
+	{ "SetNodeAvailability", ADMIN },
 };
 
 #define N_REQUIRED (sizeof(required) / sizeof(required[0]))

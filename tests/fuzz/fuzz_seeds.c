@@ -71,6 +71,7 @@ main(int argc, char **argv)
 	Berth__V1__ExecServiceRequest exec = BERTH__V1__EXEC_SERVICE_REQUEST__INIT;
 	Berth__V1__GetTemplateRequest get = BERTH__V1__GET_TEMPLATE_REQUEST__INIT;
 	Berth__V1__ListServicesRequest list = BERTH__V1__LIST_SERVICES_REQUEST__INIT;
+	Berth__V1__SetNodeAvailabilityRequest avail = BERTH__V1__SET_NODE_AVAILABILITY_REQUEST__INIT;
 	char *env[] = { "A=1", "PATH=/bin" }, *cmd[] = { "/bin/server", "--port", "8000" };
 
 	if (argc != 2) {
@@ -131,6 +132,9 @@ main(int argc, char **argv)
 	list.template_ = "db";
 	list.status = "running";
 	seed(argv[1], "ListServices-full", "ListServices", &list.base);
+	avail.node = "worker-1";
+	avail.availability = "drain";
+	seed(argv[1], "SetNodeAvailability-full", "SetNodeAvailability", &avail.base);
 	printf("fuzz_seeds: %d seeds in %s\n", written, argv[1]);
 	return 0;
 }

@@ -169,6 +169,18 @@ test_nonprinting_characters_are_shown_escaped(void **state)
 	assert_string_equal(out, "\\x1b");
 }
 
+/* SetNodeAvailability's audit row names the node as the caller wrote it. */
+static void
+test_target_of_a_node_request_is_the_node(void **state)
+{
+	Berth__V1__SetNodeAvailabilityRequest req = BERTH__V1__SET_NODE_AVAILABILITY_REQUEST__INIT;
+
+	(void)state;
+	req.node = "worker-1";
+	req.availability = "drain";
+	assert_string_equal(audit_target(&req.base), "worker-1");
+}
+
 int
 main(void)
 {
@@ -179,6 +191,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_authenticated_rows_are_kept_by_count, setup,
 		    teardown),
 		cmocka_unit_test(test_nonprinting_characters_are_shown_escaped),
+		cmocka_unit_test(test_target_of_a_node_request_is_the_node),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

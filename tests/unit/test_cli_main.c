@@ -196,6 +196,45 @@ test_bad_command_lines_are_usage_errors(void **state)
 	free(err);
 }
 
+/* berth node: a subcommand, exactly one NODE, and nodes takes no argument. */
+static void
+test_node_command_lines_are_usage_errors(void **state)
+{
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(run(&out, &err, "node", NULL), 1);
+	assert_contains(err, "'node' needs a subcommand");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "node", "remove", "n1", NULL), 1);
+	assert_contains(err, "unknown command 'node remove'");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "node", "drain", NULL), 1);
+	assert_contains(err, "missing argument");
+	assert_contains(err, "Usage: berth node drain NODE");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "node", "pause", "a", "b", NULL), 1);
+	assert_contains(err, "unexpected argument 'b'");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "node", "activate", "", NULL), 1);
+	assert_contains(err, "NODE must name a node");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "nodes", "extra", NULL), 1);
+	assert_contains(err, "unexpected argument 'extra'");
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, "node", "--help", NULL), 0);
+	assert_contains(out, "berth node drain NODE");
+	assert_contains(out, "berth node activate NODE");
+	free(out);
+	free(err);
+}
+
 static void
 test_invalid_name_fails_locally_as_invalid_argument(void **state)
 {
@@ -399,6 +438,7 @@ main(void)
 		cmocka_unit_test(test_command_help_shows_its_options),
 		cmocka_unit_test(test_version_prints_the_version),
 		cmocka_unit_test(test_bad_command_lines_are_usage_errors),
+		cmocka_unit_test(test_node_command_lines_are_usage_errors),
 		cmocka_unit_test(test_invalid_name_fails_locally_as_invalid_argument),
 		cmocka_unit_test(test_invalid_template_fails_locally_naming_the_field),
 		cmocka_unit_test(test_supervision_options_fail_locally),
