@@ -269,8 +269,10 @@ format_nodes(char *buf, size_t size, const Berth__V1__Service *s)
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		int w = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "", s->nodes[i]);
 
-		if (w < 0 || (size_t)w >= size - used)
+		if (w < 0 || (size_t)w >= size - used) {
+			buf[used > 0 ? used : 1] = '\0'; /* whole names only ("-" when none fit) */
 			break;
+		}
 		used += (size_t)w;
 	}
 }

@@ -87,8 +87,10 @@ placement_nodes_of(const char *swarm_id, const struct docker_task *tasks, size_t
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
 			continue; /* two replicas on one node: one entry */
 		w = snprintf(out + used, len - used, "%s%s", used > 0 ? "," : "", names[i]);
-		if (w < 0 || (size_t)w >= len - used)
+		if (w < 0 || (size_t)w >= len - used) {
+			out[used] = '\0'; /* whole names only */
 			break;
+		}
 		used += (size_t)w;
 	}
 	free(names);
@@ -114,8 +116,10 @@ join_nodes(const Berth__V1__Service *s, char *out, size_t len)
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		int w = snprintf(out + used, len - used, "%s%s", i > 0 ? "," : "", s->nodes[i]);
 
-		if (w < 0 || (size_t)w >= len - used)
+		if (w < 0 || (size_t)w >= len - used) {
+			out[used] = '\0'; /* whole names only */
 			break;
+		}
 		used += (size_t)w;
 	}
 }
