@@ -319,7 +319,7 @@ test_ls_shows_a_node_column_only_when_a_service_has_placement(void **state)
 	assert_non_null(strstr(text, "STATUS    HEALTH"));
 	free(text);
 	text = ls_text(nodes, 2);
-	assert_non_null(strstr(text, "STATUS    NODE     HEALTH"));
+	assert_non_null(strstr(text, "STATUS    NODE    HEALTH"));
 	assert_non_null(strstr(text, "running   n1,n3   -"));
 	assert_non_null(strstr(text, "running   -       -")); /* web_1 runs nowhere */
 	free(text);
