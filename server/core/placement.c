@@ -201,9 +201,9 @@ poll_once(struct placement *p, struct arena *a)
 	}
 	if ((p->nodes_ms == 0 || clock_monotonic_ms() - p->nodes_ms >= NODES_REFRESH_MS ||
 		!nodes_known(p, tasks, n_tasks)) &&
-	    !refresh_nodes(p) && p->nodes_ms == 0) {
+	    !refresh_nodes(p)) {
 		free(tasks);
-		return; /* no host names at all yet: nothing worth writing */
+		return; /* ids instead of names would be a false change: wait for the names */
 	}
 	if (p->warned)
 		log_info("placement follows Swarm again");
