@@ -31,13 +31,13 @@ struct placement {
 	struct berthd *d;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;  /* stop, for the poller's wait */
-	bool stop;          /* under mu */
+	pthread_cond_t cv; /* stop, for the poller's wait */
+	bool stop;         /* under mu */
 	struct registry *reg;
 	struct docker_node *nodes; /* the cache of id -> host name */
 	size_t n_nodes;
-	int64_t nodes_ms;          /* monotonic, when last listed (0: never) */
-	bool warned;               /* a Docker error was logged; quiet until it answers */
+	int64_t nodes_ms; /* monotonic, when last listed (0: never) */
+	bool warned;      /* a Docker error was logged; quiet until it answers */
 };
 
 /* --- pure ------------------------------------------------------------------------ */
