@@ -26,6 +26,16 @@ kv_service(struct cli_table *kv, const Berth__V1__Service *s)
 	cli_kv_add(kv, "instance", "%s", s->instance);
 	cli_kv_add(kv, "status", "%s", s->status);
 	cli_kv_add(kv, "port", "%u", s->port);
+	if (s->n_nodes > 0) { /* swarm: where its running tasks are */
+		char nodes[1024];
+		size_t used = 0;
+
+		nodes[0] = '\0';
+		for (size_t i = 0; i < s->n_nodes && used < sizeof(nodes); i++)
+			used += (size_t)snprintf(nodes + used, sizeof(nodes) - used, "%s%s",
+			    i > 0 ? "," : "", s->nodes[i]);
+		cli_kv_add(kv, "nodes", "%s", nodes);
+	}
 	cli_kv_add(kv, "url", "%s", s->url);
 	cli_kv_add(kv, "container_name", "%s", s->container_name);
 	cli_kv_add(kv, "container_id", "%s", s->container_id);

@@ -259,34 +259,73 @@ cli_format_revision(char *buf, size_t size, uint32_t revision, bool outdated)
 		snprintf(buf, size, "%u%s", revision, outdated ? "*" : "");
 }
 
+/* Service.nodes comma-joined into buf ("-" for none), cut at size. */
+static void
+format_nodes(char *buf, size_t size, const Berth__V1__Service *s)
+{
+	size_t used = 0;
+
+	snprintf(buf, size, "-");
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "", s->nodes[i]);
+
+		if (w < 0 || (size_t)w >= size - used) {
+			buf[used > 0 ? used : 1] = '\0'; /* whole names only ("-" when none fit) */
+			break;
+		}
+		used += (size_t)w;
+	}
+}
+
 int
 cli_print_services(struct cli *cli, Berth__V1__Service *const *services, size_t n)
 {
 	struct cli_table *t;
-	bool any_outdated = false;
+	bool any_outdated = false, with_nodes = false;
 	int rc;
 
 	if (n == 0) {
 		fprintf(cli->out, "No services.\n");
 		return 0;
 	}
-	if (cli_table_new(&t, 10, CLI_TABLE_GAP) != 0)
+	/* NODE only when some service has placement (swarm): the engine's table stays as it was. */
+	for (size_t i = 0; i < n; i++)
+		with_nodes |= services[i]->n_nodes > 0;
+	if (cli_table_new(&t, with_nodes ? 11 : 10, CLI_TABLE_GAP) != 0)
 		return cli_out_of_memory(cli);
-	cli_table_addv(t, "SERVICE", "TEMPLATE", "INSTANCE", "REV", "PORT", "STATUS", "HEALTH",
-	    "RESTARTS", "URL", "CREATED");
+	{
+		const char *head[] = { "SERVICE", "TEMPLATE", "INSTANCE", "REV", "PORT", "STATUS",
+			"NODE", "HEALTH", "RESTARTS", "URL", "CREATED" };
+
+		if (!with_nodes)
+			memmove(&head[6], &head[7], sizeof(head[0]) * 4);
+		cli_table_add(t, head);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const Berth__V1__Service *s = services[i];
-		char port[16], restarts[48], revision[16];
+		char port[16], restarts[48], revision[16], nodes[1024];
+		const char *cells[11];
 
 		snprintf(port, sizeof(port), "%u", s->port);
 		cli_format_restarts(restarts, sizeof(restarts), s->restarts, s->supervisor);
 		cli_format_revision(revision, sizeof(revision), s->revision, s->outdated);
+		format_nodes(nodes, sizeof(nodes), s);
 		any_outdated |= s->outdated;
+		cells[0] = s->service_id;
+		cells[1] = cli_dash_if_empty(s->template_);
+		cells[2] = cli_dash_if_empty(s->instance);
+		cells[3] = revision;
+		cells[4] = port;
+		cells[5] = cli_dash_if_empty(s->status);
+		cells[6] = nodes;
 		/* No check: "-", as for a berthd that does not know health. */
-		cli_table_addv(t, s->service_id, cli_dash_if_empty(s->template_),
-		    cli_dash_if_empty(s->instance), revision, port, cli_dash_if_empty(s->status),
-		    strcmp(s->health, "none") == 0 ? "-" : cli_dash_if_empty(s->health), restarts,
-		    cli_dash_if_empty(s->url), s->created_at);
+		cells[7] = strcmp(s->health, "none") == 0 ? "-" : cli_dash_if_empty(s->health);
+		cells[8] = restarts;
+		cells[9] = cli_dash_if_empty(s->url);
+		cells[10] = s->created_at;
+		if (!with_nodes)
+			memmove(&cells[6], &cells[7], sizeof(cells[0]) * 4);
+		cli_table_add(t, cells);
 	}
 	if ((rc = cli_table_end(cli, t)) != 0 || !any_outdated)
 		return rc;

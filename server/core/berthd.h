@@ -25,6 +25,7 @@ struct docker_events;
 struct supervisor;
 struct health_monitor;
 struct event_log;
+struct placement;
 
 struct berthd {
 	struct config config;
@@ -48,6 +49,7 @@ struct berthd {
 	/* Keeps services alive; set before the follower starts, cleared after it stops. */
 	struct supervisor *supervisor;
 	struct health_monitor *health; /* probes; same lifetime as the supervisor */
+	struct placement *placement;   /* swarm: where tasks run (placement.h); main thread */
 };
 
 /* The daemon and this worker's registry connection, from a call. */

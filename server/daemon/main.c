@@ -31,6 +31,7 @@
 #include "core/event_follower.h"
 #include "core/event_log.h"
 #include "core/health_monitor.h"
+#include "core/placement.h"
 #include "daemon/fd_budget.h"
 #include "rpc/event_pub.h"
 #include "rpc/ipc_watchdog.h"
@@ -780,6 +781,7 @@ main(int argc, char **argv)
 	}
 	supervisor_start(d); /* before the follower: its first reconciliation asks for autostart */
 	health_monitor_start(d);
+	placement_start(d); /* swarm only; logs why when it cannot, berthd serves anyway */
 	rollout_resume_runners(d);
 	docker_events_start(d); /* live state; logs why when it cannot, berthd serves anyway */
 	log_info("berthd started version=%s data_dir=%s workers=%lld pid=%d config=%s",
@@ -811,6 +813,7 @@ main(int argc, char **argv)
 		log_warn("cannot watch for a second signal");
 	rollout_stop_all(); /* an instance in flight is left for the next start to settle */
 	health_monitor_stop(d);
+	placement_stop(d); /* its poll in flight ends within a second */
 	docker_events_stop(d); /* from here on, the shutdown owns the rows */
 	supervisor_stop(d);      /* and restarts nothing it stops */
 	/* Launches in flight finish (or undo themselves) before the cleanup. */

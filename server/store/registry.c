@@ -43,7 +43,7 @@
 	"coalesce(nullif(restart_policy, ''), (SELECT restart_policy FROM templates "      \
 	"WHERE templates.name = services.template), 'no'), health_message, revision, "     \
 	"image_id, revision IS NOT (SELECT revision FROM templates "                       \
-	"WHERE templates.name = services.template)"
+	"WHERE templates.name = services.template), nodes"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_SELECT " FROM templates ORDER BY name",
@@ -140,6 +140,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REVISION_LIST] = "SELECT revision, created_at, summary, content FROM template_revisions "
 			     "WHERE template = ?1 ORDER BY revision DESC",
 	[ST_SERVICE_SET_IMAGE] = "UPDATE services SET image_id = ?2 WHERE service_id = ?1",
+	/* core/placement.c: where a swarm service's running tasks are. */
+	[ST_SERVICE_SET_NODES] = "UPDATE services SET nodes = ?2 WHERE service_id = ?1",
 };
 
 /*
@@ -379,6 +381,32 @@ store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n)
 	return list;
 }
 
+char **
+store_split_csv(struct arena *a, const char *csv, size_t *n)
+{
+	char **list;
+	size_t count = 1, i = 0;
+
+	*n = 0;
+	if (csv == NULL || *csv == '\0')
+		return NULL;
+	for (const char *p = csv; *p != '\0'; p++)
+		count += *p == ',';
+	list = ARENA_ARRAY(a, char *, count);
+	for (const char *p = csv;; p++) {
+		const char *end = strchr(p, ',');
+
+		if (end == NULL) {
+			list[i++] = arena_strdup(a, p);
+			break;
+		}
+		list[i++] = arena_strndup(a, p, (size_t)(end - p));
+		p = end;
+	}
+	*n = i;
+	return list;
+}
+
 /* --- services --------------------------------------------------------------- */
 
 int
@@ -555,6 +583,7 @@ service_from_row(struct arena *a, sqlite3_stmt *st)
 	s->revision = (uint32_t)sqlite3_column_int64(st, 18);
 	s->image_id = store_column_text(a, st, 19);
 	s->outdated = sqlite3_column_int(st, 20) != 0;
+	s->nodes = store_split_csv(a, (const char *)sqlite3_column_text(st, 21), &s->n_nodes);
 	return s;
 }
 

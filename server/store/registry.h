@@ -249,6 +249,14 @@ int registry_service_set_desired(struct registry *reg, const char *service_id,
 int registry_service_set_health(struct registry *reg, const char *service_id,
     const char *health, const char *message);
 
+/*
+ * Swarm backend (core/placement.c): the sorted, comma-separated host names
+ * of the nodes running the service's tasks ("" for none); Service.nodes.
+ * NOT_FOUND when the service is gone. Bumps registry_generation.
+ */
+int registry_service_set_nodes(struct registry *reg, const char *service_id,
+    const char *nodes);
+
 /* Every service id, sorted, in the arena. */
 int registry_service_ids(struct registry *reg, struct arena *a, char ***out, size_t *n);
 

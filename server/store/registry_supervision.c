@@ -115,6 +115,18 @@ registry_service_set_health(struct registry *reg, const char *service_id, const 
 }
 
 int
+registry_service_set_nodes(struct registry *reg, const char *service_id, const char *nodes)
+{
+	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_SET_NODES);
+
+	if (st == NULL)
+		return registry_fail_sqlite(reg, SQLITE_ERROR);
+	sqlite3_bind_text(st, 1, service_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, nodes != NULL ? nodes : "", -1, SQLITE_STATIC);
+	return update_one(reg, st, service_id); /* bumps the generation: cached lists go stale */
+}
+
+int
 registry_service_ids(struct registry *reg, struct arena *a, char ***out, size_t *n)
 {
 	sqlite3_stmt *st = registry_stmt(reg, ST_SERVICE_IDS);

@@ -62,6 +62,7 @@ enum stmt_id {
 	ST_REVISION_GET,
 	ST_REVISION_LIST,
 	ST_SERVICE_SET_IMAGE,
+	ST_SERVICE_SET_NODES,
 	ST_COUNT
 };
 
@@ -89,6 +90,9 @@ char *store_column_text(struct arena *a, sqlite3_stmt *st, int col);
 
 /* Unix milliseconds as RFC 3339 UTC (seconds) in the arena; "" for 0. */
 char *store_ms_rfc3339(struct arena *a, int64_t ms);
+
+/* "a,b,c" as an arena string array (NULL, *n = 0 for NULL or ""). */
+char **store_split_csv(struct arena *a, const char *csv, size_t *n);
 
 /* A column holding a JSON array of strings, as an arena string array. */
 char **store_column_string_list(struct arena *a, sqlite3_stmt *st, int col, size_t *n);

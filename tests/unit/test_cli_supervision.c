@@ -282,6 +282,49 @@ test_ls_shows_the_supervisor_state_beside_the_restarts_when_not_ok(void **state)
 	assert_string_equal(buf, "6 (failed)");
 }
 
+/* `berth ls` as text, for two services; nodes_b NULL: neither has placement. */
+static char *
+ls_text(char **nodes_b, size_t n_nodes_b)
+{
+	Berth__V1__Service a = BERTH__V1__SERVICE__INIT, b = BERTH__V1__SERVICE__INIT;
+	Berth__V1__Service *list[] = { &a, &b };
+	struct cli cli;
+	char *text = NULL;
+	size_t len = 0;
+
+	memset(&cli, 0, sizeof(cli));
+	cli.out = open_memstream(&text, &len);
+	cli.err = stderr;
+	a.service_id = "web_1";
+	a.status = "running";
+	a.created_at = "2026-01-01T00:00:00Z";
+	b = a;
+	b.service_id = "web_2";
+	b.nodes = nodes_b;
+	b.n_nodes = n_nodes_b;
+	assert_int_equal(cli_print_services(&cli, list, 2), 0);
+	fclose(cli.out);
+	return text;
+}
+
+static void
+test_ls_shows_a_node_column_only_when_a_service_has_placement(void **state)
+{
+	static char *nodes[] = { "n1", "n3" };
+	char *text;
+
+	(void)state;
+	text = ls_text(NULL, 0);
+	assert_null(strstr(text, "NODE")); /* the engine backend's table is unchanged */
+	assert_non_null(strstr(text, "STATUS    HEALTH"));
+	free(text);
+	text = ls_text(nodes, 2);
+	assert_non_null(strstr(text, "STATUS    NODE    HEALTH"));
+	assert_non_null(strstr(text, "running   n1,n3   -"));
+	assert_non_null(strstr(text, "running   -       -")); /* web_1 runs nowhere */
+	free(text);
+}
+
 int
 main(void)
 {
@@ -295,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_template_show_prints_the_restart_policy_with_its_limits),
 		cmocka_unit_test(test_template_show_prints_the_health_check_on_one_line),
 		cmocka_unit_test(test_ls_shows_the_supervisor_state_beside_the_restarts_when_not_ok),
+		cmocka_unit_test(test_ls_shows_a_node_column_only_when_a_service_has_placement),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

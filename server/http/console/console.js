@@ -364,8 +364,11 @@
 	function updateRow(row, s) {
 		const c = row.cells;
 		const status = String(s.status || '');
-		setText(c.status, status);
+		/* Swarm: where its running tasks are (Service.nodes), beside the status. */
+		const nodes = Array.isArray(s.nodes) ? s.nodes.join(',') : '';
+		setText(c.status, status + (nodes ? ' on ' + nodes : ''));
 		c.status.className = 'status status-' + status.replace(/[^a-z]/g, '');
+		c.status.title = nodes ? 'nodes: ' + nodes : '';
 		const health = String(s.health || 'none');
 		setText(c.health, health + (s.supervisor && s.supervisor !== 'ok' ? ' (' + s.supervisor + ')' : ''));
 		c.health.className = 'health health-' + health.replace(/[^a-z]/g, '');
