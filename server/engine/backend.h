@@ -147,6 +147,7 @@ struct backend {
 	const char *publish_address; /* host address ports are published on */
 	const char *build_root;      /* builds only from contexts under it (build_root.h) */
 	const char *volume_driver;   /* swarm: driver of the instances' named volumes */
+	const char *registry;        /* swarm: HOST:PORT images are pushed to; NULL or "": none */
 };
 
 /* The engine backend: one container per instance on one Docker engine. */
