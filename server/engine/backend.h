@@ -38,6 +38,13 @@ struct backend_instance {
 	 */
 	char *const *secret_env;
 	size_t n_secret_env;
+	/*
+	 * Optional out (NULL: not asked). create sets *storage_made to true
+	 * when it made the instance's storage (swarm: its named volume), and
+	 * leaves it alone when that existed already (an earlier instance of the
+	 * same name left it): a failed launch purges only what it made.
+	 */
+	bool *storage_made;
 };
 
 struct backend;

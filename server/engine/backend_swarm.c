@@ -9,9 +9,16 @@
  * does on containers. The "container id" the registry keeps is Swarm's
  * service id. The mapping:
  *
+ *   prepare  the engine backend's (present, built or pulled here); with
+ *            --registry then tagged HOST:PORT/<path>:<tag> and pushed, so
+ *            that other nodes can pull it
  *   create   POST /services/create with 0 replicas (made, not started);
+ *            with --registry its image is HOST:PORT/<path>:<tag>@<digest>,
+ *            the digest pushed (from the local image's RepoDigests: every
+ *            create, a recreation's or a rollout's too, finds it so);
  *            the instance's directory is a named volume "<service>_data"
- *            (POST /volumes/create, --volume-driver, berth's labels), or a
+ *            (POST /volumes/create, --volume-driver, berth's labels; a
+ *            failed launch removes it only if it made it), or a
  *            bind mount of the project directory when the template pins
  *            its instances to nodes (pinned() below)
  *   start    scale to the template's replicas, wait until a task runs (or
@@ -19,7 +26,10 @@
  *            engine's start; or stays pending because no node fits: OK,
  *            GetService shows the pending task and Docker's reason)
  *   stop     scale to 0 (the service, its port and volume stay), wait until
- *            no task is active
+ *            no task is active. A stop timeout other than the service's
+ *            StopGracePeriod is set as its StopGracePeriod in the same
+ *            update; tasks already stopping keep the period they got, and
+ *            the next start restores the template's (berth.stop_timeout_s)
  *   restart  start when scaled to 0, else TaskTemplate.ForceUpdate + 1:
  *            Swarm replaces every task
  *   kill     SIGKILL to the service's task containers on this node
@@ -294,10 +304,16 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 	spec.n_env = env.n;
 	code = docker_counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
 	backend_env_free(&env);
+	/*
+	 * Only a volume this call made goes: one that existed holds an earlier
+	 * instance's data, which the README promises a later launch finds.
+	 */
 	if (code != 0 && volume_made) {
 		struct error ignored;
 		docker_volume_remove(b->docker, volume, false, 10000, &ignored);
 	}
+	if (code == 0 && volume_made && inst->storage_made != NULL)
+		*inst->storage_made = true;
 	return code;
 }
 
