@@ -52,7 +52,6 @@
 #include "base/log.h"
 
 #define LABEL_REPLICAS "berth.replicas"        /* the count a start scales to */
-#define LABEL_STOP_TIMEOUT "berth.stop_timeout_s" /* the grace period a start restores */
 #define LABEL_SWARM_SERVICE "com.docker.swarm.service.id"
 #define VOLUME_SUFFIX "_data"
 #define POLL_MS 250
@@ -71,13 +70,6 @@ static int
 out_of_memory(struct error *err)
 {
 	return error_set(err, BERTH__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
-}
-
-/* The template's stop timeout, Docker's 10 s when it has none. */
-static unsigned
-stop_timeout_s(const Berth__V1__Template *t)
-{
-	return t->stop_timeout_s != 0 ? t->stop_timeout_s : 10;
 }
 
 static void
@@ -224,7 +216,7 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 {
 	const Berth__V1__Template *t = inst->tmpl;
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	char replicas[16], volume[160], image[600], stop_timeout[16];
+	char replicas[16], volume[160], image[600];
 	struct docker_volume existing;
 	struct backend_env env;
 	bool volume_made = false;
@@ -236,9 +228,8 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		{ DOCKER_LABEL_INSTANCE, inst->instance },
 		{ DOCKER_LABEL_DATA_DIR, b->data_dir },
 		{ LABEL_REPLICAS, replicas },
-		{ LABEL_STOP_TIMEOUT, stop_timeout },
 	};
-	const size_t n_own = 5; /* the containers' and the volume's: all but the last two */
+	const size_t n_own = 5; /* the containers' and the volume's: all but berth.replicas */
 	struct docker_service_spec spec = {
 		.name = inst->service_id,
 		.image = image,
@@ -256,7 +247,7 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		.n_constraints = t->n_constraints,
 		.nano_cpus = (int64_t)(t->cpu_limit * 1e9 + 0.5), /* validated: 0 to 4096 */
 		.memory_bytes = (int64_t)t->memory_limit_bytes,
-		.stop_grace_ns = (int64_t)stop_timeout_s(t) * 1000000000,
+		.stop_grace_ns = (int64_t)(t->stop_timeout_s != 0 ? t->stop_timeout_s : 10) * 1000000000,
 		.init = t->init,
 		.user = t->user,
 	};
@@ -272,7 +263,6 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		spec.health_retries = (int)h->retries;
 	}
 	snprintf(replicas, sizeof(replicas), "%u", t->replicas > 0 ? t->replicas : 1);
-	snprintf(stop_timeout, sizeof(stop_timeout), "%u", stop_timeout_s(t));
 	if ((code = service_image(b, t->image, image, sizeof(image), left(deadline), err)) != 0)
 		return code;
 	if (t->mount_path[0] != '\0' && pinned(t)) {
@@ -470,15 +460,6 @@ swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct error 
 	/* Already scaled: every task counts (a failing one is the answer). */
 	if (svc.replicated && svc.replicas == replicas_of(&svc))
 		return wait_started(b, svc.id, NULL, 0, deadline, err);
-	/*
-	 * A stop with its own timeout left its grace period on the service:
-	 * the template's comes back while nothing runs (no task to roll over).
-	 */
-	if (svc.replicas == 0 && svc.label_stop_timeout[0] != '\0' &&
-	    svc.stop_grace_ns != atoll(svc.label_stop_timeout) * 1000000000LL &&
-	    (code = docker_counted(docker_service_scale_stop_grace(b->docker, svc.id, 0,
-		 atoll(svc.label_stop_timeout) * 1000000000LL, left(deadline), err))) != 0)
-		return code;
 	return change_and_wait(b, svc.id, true, replicas_of(&svc), deadline, err);
 }
 
@@ -489,25 +470,15 @@ swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeou
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	int64_t until = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000 +
 	    STOP_WAIT_MARGIN_MS;
-	int64_t grace_ns = (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000000000;
 	struct docker_service svc;
 	int code;
 
-	/*
-	 * Swarm stops with the StopGracePeriod of the service's spec, not a
-	 * per-call timeout: a stop with another timeout sets it first, in the
-	 * same one update as the scaling to 0 (two updates would roll the
-	 * tasks over to the new template before stopping them). The next
-	 * start puts the template's back (swarm_start).
-	 */
+	/* Swarm stops with the StopGracePeriod of the service's spec (the template's stop timeout). */
 	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
-	if (svc.replicas != 0 && svc.stop_grace_ns != grace_ns)
-		code = docker_counted(docker_service_scale_stop_grace(b->docker, svc.id, 0, grace_ns,
-		    left(deadline), err));
-	else if (svc.replicas != 0)
-		code = docker_counted(docker_service_scale(b->docker, svc.id, 0, left(deadline), err));
-	if (code != 0)
+	if (svc.replicas != 0 &&
+	    (code = docker_counted(docker_service_scale(b->docker, svc.id, 0, left(deadline),
+		 err))) != 0)
 		return code;
 	return wait_stopped(b, svc.id, until < deadline ? until : deadline, err);
 }

@@ -219,10 +219,6 @@ service_from_json(void *out, const json_t *o)
 	    docker_json_text(labels, DOCKER_LABEL_DATA_DIR));
 	docker_copy_text(s->label_replicas, sizeof(s->label_replicas),
 	    docker_json_text(labels, "berth.replicas"));
-	docker_copy_text(s->label_stop_timeout, sizeof(s->label_stop_timeout),
-	    docker_json_text(labels, "berth.stop_timeout_s"));
-	s->stop_grace_ns = (int64_t)json_integer_value(json_object_get(json_object_get(
-	    json_object_get(spec, "TaskTemplate"), "ContainerSpec"), "StopGracePeriod"));
 	s->replicated = json_is_object(replicated);
 	if (s->replicated) {
 		json_int_t r = json_integer_value(json_object_get(replicated, "Replicas"));
@@ -345,37 +341,6 @@ docker_service_scale(struct docker *d, const char *ref, uint64_t replicas, int64
     struct error *err)
 {
 	return service_update(d, ref, set_replicas, &replicas, timeout_ms, err);
-}
-
-struct scale_grace {
-	uint64_t replicas;
-	int64_t stop_grace_ns;
-};
-
-static int
-set_replicas_and_grace(json_t *spec, void *arg, struct error *err)
-{
-	struct scale_grace *a = arg;
-	json_t *container = json_object_get(json_object_get(spec, "TaskTemplate"),
-	    "ContainerSpec");
-	int rc;
-
-	if ((rc = set_replicas(spec, &a->replicas, err)) != DOCKER_OK)
-		return rc;
-	if (!json_is_object(container))
-		return error_set(err, BERTH__V1__CODE__INTERNAL, "service %s has no container spec",
-		    docker_json_text(spec, "Name"));
-	json_object_set_new(container, "StopGracePeriod", json_integer(a->stop_grace_ns));
-	return DOCKER_OK;
-}
-
-int
-docker_service_scale_stop_grace(struct docker *d, const char *ref, uint64_t replicas,
-    int64_t stop_grace_ns, int64_t timeout_ms, struct error *err)
-{
-	struct scale_grace a = { replicas, stop_grace_ns };
-
-	return service_update(d, ref, set_replicas_and_grace, &a, timeout_ms, err);
 }
 
 static int

@@ -80,8 +80,6 @@ struct docker_service {
 	size_t n_ports;
 	char volume[160];                 /* Source of its first volume mount, or "" */
 	char updated_at[40];
-	int64_t stop_grace_ns;            /* TaskTemplate.ContainerSpec.StopGracePeriod; 0: unset */
-	char label_stop_timeout[16];      /* berth.stop_timeout_s: the template's, in seconds */
 };
 
 /* GET /services/{ref} (id or name); NOT_FOUND when it does not exist. */
@@ -102,15 +100,6 @@ int docker_service_list(struct docker *d, const char *label, struct docker_servi
  */
 int docker_service_scale(struct docker *d, const char *ref, uint64_t replicas,
     int64_t timeout_ms, struct error *err);
-
-/*
- * docker_service_scale that also sets TaskTemplate.ContainerSpec.StopGracePeriod
- * to stop_grace_ns, in the same one update (so no rolling update of the
- * task template runs before the scaling). The new period is the service's
- * from then on; tasks that already run or stop keep the one they got.
- */
-int docker_service_scale_stop_grace(struct docker *d, const char *ref, uint64_t replicas,
-    int64_t stop_grace_ns, int64_t timeout_ms, struct error *err);
 
 /* Increments TaskTemplate.ForceUpdate: Swarm replaces every task. */
 int docker_service_force_update(struct docker *d, const char *ref, int64_t timeout_ms,
