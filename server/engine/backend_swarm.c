@@ -26,10 +26,14 @@
  *            engine's start; or stays pending because no node fits: OK,
  *            GetService shows the pending task and Docker's reason)
  *   stop     scale to 0 (the service, its port and volume stay), wait until
- *            no task is active. A stop timeout other than the service's
- *            StopGracePeriod is set as its StopGracePeriod in the same
- *            update; tasks already stopping keep the period they got, and
- *            the next start restores the template's (berth.stop_timeout_s)
+ *            no task is active. Each task stops with the StopGracePeriod
+ *            of its own spec, copied when Swarm made it (the template's
+ *            stop timeout): updating the service's changes no running task
+ *            (measured: a 2 s StopGracePeriod set in the scale-to-0 update
+ *            still let a 20 s task take 20 s), and setting it before the
+ *            scaling would roll every task over first. So a stop timeout
+ *            is kept where berthd reaches: when it runs out, this node's
+ *            task containers get SIGKILL; other nodes' keep their period
  *   restart  start when scaled to 0, else TaskTemplate.ForceUpdate + 1:
  *            Swarm replaces every task
  *   kill     SIGKILL to the service's task containers on this node
@@ -392,10 +396,15 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 	}
 }
 
-/* Waits until no task of the service is active (running or on its way), or until `until`. */
+/*
+ * Waits until no task of the service is active (running or on its way):
+ * *stopped; or until `until`, with *stopped false. 0, or Docker's error.
+ */
 static int
-wait_stopped(struct backend *b, const char *service_id, int64_t until, struct error *err)
+tasks_stopped(struct backend *b, const char *service_id, int64_t until, bool *stopped,
+    struct error *err)
 {
+	*stopped = false;
 	for (;;) {
 		struct docker_task *tasks = NULL;
 		size_t n = 0, active = 0;
@@ -411,13 +420,27 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct er
 			if (docker_task_state_active(tasks[i].state))
 				active++;
 		free(tasks);
-		if (active == 0)
+		if (active == 0) {
+			*stopped = true;
 			return 0;
+		}
 		if (clock_monotonic_ms() + POLL_MS > until)
 			break;
 		clock_sleep_ms(POLL_MS);
 	}
 	error_clear(err);
+	return 0;
+}
+
+/* tasks_stopped, and a task still active at `until` is Swarm's to finish: 0 then too. */
+static int
+wait_stopped(struct backend *b, const char *service_id, int64_t until, struct error *err)
+{
+	bool stopped;
+	int code;
+
+	if ((code = tasks_stopped(b, service_id, until, &stopped, err)) != 0 || stopped)
+		return code;
 	log_warn("swarm service scaled to 0 but a task still runs, leaving it to Swarm service=%s",
 	    service_id);
 	return 0;
@@ -463,23 +486,31 @@ swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct error 
 	return change_and_wait(b, svc.id, true, replicas_of(&svc), deadline, err);
 }
 
+static void kill_local_tasks(struct backend *b, const char *service_id, int64_t timeout_ms);
+
 static int
 swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	int64_t until = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000 +
-	    STOP_WAIT_MARGIN_MS;
+	int64_t grace = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000;
+	int64_t until = grace + STOP_WAIT_MARGIN_MS;
 	struct docker_service svc;
+	bool all_stopped = false;
 	int code;
 
-	/* Swarm stops with the StopGracePeriod of the service's spec (the template's stop timeout). */
+	/* Swarm stops each task with its own StopGracePeriod (the top comment says why). */
 	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	if (svc.replicas != 0 &&
 	    (code = docker_counted(docker_service_scale(b->docker, svc.id, 0, left(deadline),
 		 err))) != 0)
 		return code;
+	/* The caller's timeout: then SIGKILL where berthd can, as `docker stop -t` would. */
+	if ((code = tasks_stopped(b, svc.id, grace < deadline ? grace : deadline, &all_stopped,
+		 err)) != 0 || all_stopped)
+		return code;
+	kill_local_tasks(b, svc.id, left(deadline));
 	return wait_stopped(b, svc.id, until < deadline ? until : deadline, err);
 }
 
@@ -510,19 +541,16 @@ local_containers(struct backend *b, const char *service_id, struct docker_contai
 	return docker_counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
 }
 
+/* SIGKILL to the service's running task containers on this node; 0, or Docker's error. */
 static int
-swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
+kill_local(struct backend *b, const char *service_id, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_container *list = NULL;
-	struct docker_service svc;
 	size_t n = 0;
 	int code;
 
-	/* Only this node's containers are in reach: elsewhere the stop runs its course. */
-	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
-		return code;
-	if ((code = local_containers(b, svc.id, &list, &n, left(deadline), err)) != 0)
+	if ((code = local_containers(b, service_id, &list, &n, timeout_ms, err)) != 0)
 		return code;
 	for (size_t i = 0; i < n; i++) {
 		struct error ignored;
@@ -531,6 +559,30 @@ swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *
 	}
 	free(list);
 	return 0;
+}
+
+/* A stop's timeout ran out: kill_local, and a failure only logged (Swarm goes on). */
+static void
+kill_local_tasks(struct backend *b, const char *service_id, int64_t timeout_ms)
+{
+	struct error err = { 0 };
+
+	if (kill_local(b, service_id, timeout_ms, &err) != 0)
+		log_warn("stop timeout ran out and this node's tasks could not be killed "
+			 "service=%s error=\"%s\"", service_id, err.message);
+}
+
+static int
+swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct docker_service svc;
+	int code;
+
+	/* Only this node's containers are in reach: elsewhere the stop runs its course. */
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
+		return code;
+	return kill_local(b, svc.id, left(deadline), err);
 }
 
 static int
