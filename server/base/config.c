@@ -122,6 +122,9 @@ static const struct option_def options[] = {
 	{ "volume-driver", K_STRING, OFF(volume_driver), 0, 0, "local", 0,
 	    "swarm backend: Docker volume driver of the instances' named volumes (a plugin or "
 	    "shared storage lets the data follow a task to another node)" },
+	{ "registry", K_STRING, OFF(registry), 0, 0, "", 0,
+	    "swarm backend: HOST:PORT of a registry every node can pull from; each prepared image "
+	    "is pushed there and services run it pinned by digest (empty: none)" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

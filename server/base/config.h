@@ -66,6 +66,7 @@ struct config {
 	const char *build_root;      /* template build contexts lie under it; "" = <data-dir>/build-contexts */
 	const char *backend;         /* engine or swarm (backend.h) */
 	const char *volume_driver;   /* swarm: driver of the instances' named volumes */
+	const char *registry;        /* swarm: HOST:PORT images are pushed to, or "" */
 
 	const char *file;              /* the configuration file read, or NULL */
 	struct config_string *strings; /* values copied from the file; config_free */

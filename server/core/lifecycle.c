@@ -301,7 +301,8 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
  */
 static int
 create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Service *s,
-    bool explicit_port, Berth__V1__LaunchServiceResponse *out, int64_t *docker_us)
+    bool explicit_port, Berth__V1__LaunchServiceResponse *out, int64_t *docker_us,
+    bool *storage_made)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
@@ -323,6 +324,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 
 		inst.secret_env = secrets;
 		inst.n_secret_env = n_secrets;
+		inst.storage_made = storage_made; /* stays true over a port retry's new create */
 		memset(&err, 0, sizeof(err));
 		code = b->ops->create(b, &inst, id, call_remaining_ms(call), &err);
 		*docker_us += clock_monotonic_us() - t0;
@@ -380,7 +382,7 @@ outcome_unknown(int code)
  * the row tell the truth about the container; cleanup or a remove ends it.
  */
 static void
-undo_launch(struct call *call, Berth__V1__Service *s, int code)
+undo_launch(struct call *call, Berth__V1__Service *s, int code, bool storage_made)
 {
 	struct berthd *d = call_berthd(call);
 	struct backend *b = &d->backend;
@@ -407,6 +409,16 @@ undo_launch(struct call *call, Berth__V1__Service *s, int code)
 		    s->service_id, ref != NULL ? ref : "-", code, err.message);
 		return;
 	}
+	/*
+	 * The storage this launch made (swarm: its named volume) goes with it;
+	 * one it found (an earlier instance of the same name left it, with its
+	 * data) stays for a later launch, as the README promises.
+	 */
+	if (storage_made && b->ops->purge_storage != NULL &&
+	    (rc = b->ops->purge_storage(b, s->service_id, 10000, &err)) != 0 &&
+	    rc != BERTH__V1__CODE__NOT_FOUND)
+		log_warn("launch failed and its volume stays service=%s error=\"%s\"",
+		    s->service_id, err.message);
 	registry_service_delete(call_registry(call), s->service_id);
 	ports_release(d->ports, (uint16_t)s->port);
 	instance_dir_remove_empty(d->templates_dir, s->template_, s->instance);
@@ -494,6 +506,7 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 	Berth__V1__Template *t;
 	Berth__V1__Service *s = NULL;
 	uint16_t chosen;
+	bool storage_made; /* this launch made the instance's volume (undo_launch) */
 	int64_t started = clock_monotonic_us(), docker_us, port_us;
 	int code;
 
@@ -529,14 +542,16 @@ lifecycle_launch(struct call *call, const char *template_name, const char *insta
 			ports_release(d->ports, chosen);
 			return code;
 		}
+		storage_made = false;
 		if ((code = lifecycle_make_project_dir(call, t, s->instance)) == 0 &&
-		    (code = create_and_start(call, t, s, port != 0, out, &docker_us)) == 0 &&
+		    (code = create_and_start(call, t, s, port != 0, out, &docker_us,
+			 &storage_made)) == 0 &&
 		    (code = registry_service_update(call_registry(call), s->service_id,
 			 STATUS_RUNNING, NULL)) != 0)
 			code = lifecycle_registry_code(call, code);
 		if (code == 0)
 			break;
-		undo_launch(call, s, code);
+		undo_launch(call, s, code, storage_made);
 		service_unlock(d->locks, s->service_id);
 		/*
 		 * A container outside the registry has the name this launch chose

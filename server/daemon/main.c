@@ -343,6 +343,12 @@ prepare_lifecycle(struct berthd *d, struct registry *reg)
 	d->backend.publish_address = d->config.publish_address;
 	d->backend.build_root = d->build_root;
 	d->backend.volume_driver = d->config.volume_driver;
+	d->backend.registry = d->config.registry;
+	/* Only swarm spreads an image over nodes; the engine has it where it runs. */
+	if (d->config.registry[0] != '\0' && d->backend.ops != &backend_swarm_ops) {
+		log_error("start-up failed error=\"--registry needs --backend swarm\"");
+		return -1;
+	}
 	d->ports = ports_new(d->config.publish_address);
 	d->locks = service_locks_new();
 	if (d->ports == NULL || d->locks == NULL) {

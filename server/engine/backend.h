@@ -38,6 +38,13 @@ struct backend_instance {
 	 */
 	char *const *secret_env;
 	size_t n_secret_env;
+	/*
+	 * Optional out (NULL: not asked). create sets *storage_made to true
+	 * when it made the instance's storage (swarm: its named volume), and
+	 * leaves it alone when that existed already (an earlier instance of the
+	 * same name left it): a failed launch purges only what it made.
+	 */
+	bool *storage_made;
 };
 
 struct backend;
@@ -172,6 +179,7 @@ struct backend {
 	const char *publish_address; /* host address ports are published on */
 	const char *build_root;      /* builds only from contexts under it (build_root.h) */
 	const char *volume_driver;   /* swarm: driver of the instances' named volumes */
+	const char *registry;        /* swarm: HOST:PORT images are pushed to; NULL or "": none */
 };
 
 /* The engine backend: one container per instance on one Docker engine. */

@@ -9,9 +9,16 @@
  * does on containers. The "container id" the registry keeps is Swarm's
  * service id. The mapping:
  *
+ *   prepare  the engine backend's (present, built or pulled here); with
+ *            --registry then tagged HOST:PORT/<path>:<tag> and pushed, so
+ *            that other nodes can pull it
  *   create   POST /services/create with 0 replicas (made, not started);
+ *            with --registry its image is HOST:PORT/<path>:<tag>@<digest>,
+ *            the digest pushed (from the local image's RepoDigests: every
+ *            create, a recreation's or a rollout's too, finds it so);
  *            the instance's directory is a named volume "<service>_data"
- *            (POST /volumes/create, --volume-driver, berth's labels), or a
+ *            (POST /volumes/create, --volume-driver, berth's labels; a
+ *            failed launch removes it only if it made it), or a
  *            bind mount of the project directory when the template pins
  *            its instances to nodes (pinned() below)
  *   start    scale to the template's replicas, wait until a task runs (or
@@ -19,7 +26,14 @@
  *            engine's start; or stays pending because no node fits: OK,
  *            GetService shows the pending task and Docker's reason)
  *   stop     scale to 0 (the service, its port and volume stay), wait until
- *            no task is active
+ *            no task is active. Each task stops with the StopGracePeriod
+ *            of its own spec, copied when Swarm made it (the template's
+ *            stop timeout): updating the service's changes no running task
+ *            (measured: a 2 s StopGracePeriod set in the scale-to-0 update
+ *            still let a 20 s task take 20 s), and setting it before the
+ *            scaling would roll every task over first. So a stop timeout
+ *            is kept where berthd reaches: when it runs out, this node's
+ *            task containers get SIGKILL; other nodes' keep their period
  *   restart  start when scaled to 0, else TaskTemplate.ForceUpdate + 1:
  *            Swarm replaces every task
  *   kill     SIGKILL to the service's task containers on this node
@@ -116,16 +130,88 @@ inspect_service(struct backend *b, const char *id, struct docker_service *svc, i
 	return docker_counted(docker_service_inspect(b->docker, id, svc, timeout_ms, err));
 }
 
+static bool
+has_registry(const struct backend *b)
+{
+	return b->registry != NULL && b->registry[0] != '\0';
+}
+
+/*
+ * The name of image t->image under --registry (repo "HOST:PORT/path" and
+ * tag): 0; 1 when it names that registry already (used as it is).
+ */
+static int
+registry_name(struct backend *b, const char *image, char repo[300], char tag[160],
+    struct error *err)
+{
+	int rc = docker_registry_reference(b->registry, image, repo, 300, tag, 160);
+
+	if (rc < 0)
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "image %s has no name under registry %s", image, b->registry), -1;
+	return rc;
+}
+
 static int
 swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
     struct error *err)
 {
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	char repo[300], tag[160], digest[80];
+	int code, named;
+
+	/* Present on this node, built here from the build context, or pulled. */
+	if ((code = backend_engine_ops.prepare_image(b, t, timeout_ms, err)) != 0 ||
+	    !has_registry(b))
+		return code;
 	/*
-	 * Present on this node, built here from the build context, or pulled.
-	 * Other nodes pull it themselves: on a cluster the image must come from
-	 * a registry they all reach.
+	 * Other nodes pull it themselves, so it goes to the registry they all
+	 * reach; create pins the service to the digest pushed. Docker sends
+	 * only the layers the registry lacks: a second push is quick.
 	 */
-	return backend_engine_ops.prepare_image(b, t, timeout_ms, err);
+	if ((named = registry_name(b, t->image, repo, tag, err)) < 0)
+		return err->code;
+	if (named == 1)
+		return 0;
+	if ((code = docker_counted(docker_image_tag(b->docker, t->image, repo, tag,
+		 left(deadline), err))) != 0)
+		return code;
+	if ((code = docker_counted(docker_image_push(b->docker, repo, tag, digest, left(deadline),
+		 err))) != 0)
+		return code;
+	log_info("image pushed image=%s repo=%s tag=%s digest=%s", t->image, repo, tag, digest);
+	return 0;
+}
+
+/*
+ * The image a service runs: t->image itself, or with --registry its name
+ * there pinned to the digest pushed ("HOST:PORT/path:tag@sha256:..."),
+ * from the local image's RepoDigests. So every node runs the same bytes,
+ * a later push of the tag changes nothing that runs, and a recreation
+ * (restart, rollout) that comes through create finds it without state.
+ */
+static int
+service_image(struct backend *b, const char *image, char *out, size_t len, int64_t timeout_ms,
+    struct error *err)
+{
+	char repo[300], tag[160], digest[80];
+	int code, named;
+
+	if (!has_registry(b) || (named = registry_name(b, image, repo, tag, err)) == 1) {
+		snprintf(out, len, "%s", image);
+		return 0;
+	}
+	if (named < 0)
+		return err->code;
+	code = docker_counted(docker_image_repo_digest(b->docker, image, repo, digest,
+	    sizeof(digest), timeout_ms, err));
+	if (code == BERTH__V1__CODE__NOT_FOUND)
+		err->code = code = BERTH__V1__CODE__FAILED_PRECONDITION; /* prepare_image did not push it */
+	if (code != 0)
+		return code;
+	if ((size_t)snprintf(out, len, "%s:%s@%s", repo, tag, digest) >= len)
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "image name too long");
+	return 0;
 }
 
 static int
@@ -134,7 +220,7 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 {
 	const Berth__V1__Template *t = inst->tmpl;
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	char replicas[16], volume[160];
+	char replicas[16], volume[160], image[600];
 	struct docker_volume existing;
 	struct backend_env env;
 	bool volume_made = false;
@@ -150,7 +236,7 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 	const size_t n_own = 5; /* the containers' and the volume's: all but berth.replicas */
 	struct docker_service_spec spec = {
 		.name = inst->service_id,
-		.image = t->image,
+		.image = image,
 		.args = (const char *const *)t->command,
 		.n_args = t->n_command,
 		.labels = labels,
@@ -181,6 +267,8 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		spec.health_retries = (int)h->retries;
 	}
 	snprintf(replicas, sizeof(replicas), "%u", t->replicas > 0 ? t->replicas : 1);
+	if ((code = service_image(b, t->image, image, sizeof(image), left(deadline), err)) != 0)
+		return code;
 	if (t->mount_path[0] != '\0' && pinned(t)) {
 		spec.mount_type = "bind";
 		spec.mount_source = inst->project_dir;
@@ -210,10 +298,16 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 	spec.n_env = env.n;
 	code = docker_counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
 	backend_env_free(&env);
+	/*
+	 * Only a volume this call made goes: one that existed holds an earlier
+	 * instance's data, which the README promises a later launch finds.
+	 */
 	if (code != 0 && volume_made) {
 		struct error ignored;
 		docker_volume_remove(b->docker, volume, false, 10000, &ignored);
 	}
+	if (code == 0 && volume_made && inst->storage_made != NULL)
+		*inst->storage_made = true;
 	return code;
 }
 
@@ -302,10 +396,15 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 	}
 }
 
-/* Waits until no task of the service is active (running or on its way), or until `until`. */
+/*
+ * Waits until no task of the service is active (running or on its way):
+ * *stopped; or until `until`, with *stopped false. 0, or Docker's error.
+ */
 static int
-wait_stopped(struct backend *b, const char *service_id, int64_t until, struct error *err)
+tasks_stopped(struct backend *b, const char *service_id, int64_t until, bool *stopped,
+    struct error *err)
 {
+	*stopped = false;
 	for (;;) {
 		struct docker_task *tasks = NULL;
 		size_t n = 0, active = 0;
@@ -321,13 +420,27 @@ wait_stopped(struct backend *b, const char *service_id, int64_t until, struct er
 			if (docker_task_state_active(tasks[i].state))
 				active++;
 		free(tasks);
-		if (active == 0)
+		if (active == 0) {
+			*stopped = true;
 			return 0;
+		}
 		if (clock_monotonic_ms() + POLL_MS > until)
 			break;
 		clock_sleep_ms(POLL_MS);
 	}
 	error_clear(err);
+	return 0;
+}
+
+/* tasks_stopped, and a task still active at `until` is Swarm's to finish: 0 then too. */
+static int
+wait_stopped(struct backend *b, const char *service_id, int64_t until, struct error *err)
+{
+	bool stopped;
+	int code;
+
+	if ((code = tasks_stopped(b, service_id, until, &stopped, err)) != 0 || stopped)
+		return code;
 	log_warn("swarm service scaled to 0 but a task still runs, leaving it to Swarm service=%s",
 	    service_id);
 	return 0;
@@ -373,23 +486,31 @@ swarm_start(struct backend *b, const char *id, int64_t timeout_ms, struct error 
 	return change_and_wait(b, svc.id, true, replicas_of(&svc), deadline, err);
 }
 
+static void kill_local_tasks(struct backend *b, const char *service_id, int64_t timeout_ms);
+
 static int
 swarm_stop(struct backend *b, const char *id, int stop_timeout_s, int64_t timeout_ms,
     struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	int64_t until = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000 +
-	    STOP_WAIT_MARGIN_MS;
+	int64_t grace = clock_monotonic_ms() + (int64_t)(stop_timeout_s > 0 ? stop_timeout_s : 10) * 1000;
+	int64_t until = grace + STOP_WAIT_MARGIN_MS;
 	struct docker_service svc;
+	bool all_stopped = false;
 	int code;
 
-	/* Swarm stops with the StopGracePeriod of the service's spec (the template's stop timeout). */
+	/* Swarm stops each task with its own StopGracePeriod (the top comment says why). */
 	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
 		return code;
 	if (svc.replicas != 0 &&
 	    (code = docker_counted(docker_service_scale(b->docker, svc.id, 0, left(deadline),
 		 err))) != 0)
 		return code;
+	/* The caller's timeout: then SIGKILL where berthd can, as `docker stop -t` would. */
+	if ((code = tasks_stopped(b, svc.id, grace < deadline ? grace : deadline, &all_stopped,
+		 err)) != 0 || all_stopped)
+		return code;
+	kill_local_tasks(b, svc.id, left(deadline));
 	return wait_stopped(b, svc.id, until < deadline ? until : deadline, err);
 }
 
@@ -420,19 +541,16 @@ local_containers(struct backend *b, const char *service_id, struct docker_contai
 	return docker_counted(docker_container_list(b->docker, label, out, n, timeout_ms, err));
 }
 
+/* SIGKILL to the service's running task containers on this node; 0, or Docker's error. */
 static int
-swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
+kill_local(struct backend *b, const char *service_id, int64_t timeout_ms, struct error *err)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	struct docker_container *list = NULL;
-	struct docker_service svc;
 	size_t n = 0;
 	int code;
 
-	/* Only this node's containers are in reach: elsewhere the stop runs its course. */
-	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
-		return code;
-	if ((code = local_containers(b, svc.id, &list, &n, left(deadline), err)) != 0)
+	if ((code = local_containers(b, service_id, &list, &n, timeout_ms, err)) != 0)
 		return code;
 	for (size_t i = 0; i < n; i++) {
 		struct error ignored;
@@ -441,6 +559,30 @@ swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *
 	}
 	free(list);
 	return 0;
+}
+
+/* A stop's timeout ran out: kill_local, and a failure only logged (Swarm goes on). */
+static void
+kill_local_tasks(struct backend *b, const char *service_id, int64_t timeout_ms)
+{
+	struct error err = { 0 };
+
+	if (kill_local(b, service_id, timeout_ms, &err) != 0)
+		log_warn("stop timeout ran out and this node's tasks could not be killed "
+			 "service=%s error=\"%s\"", service_id, err.message);
+}
+
+static int
+swarm_kill(struct backend *b, const char *id, int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct docker_service svc;
+	int code;
+
+	/* Only this node's containers are in reach: elsewhere the stop runs its course. */
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
+		return code;
+	return kill_local(b, svc.id, left(deadline), err);
 }
 
 static int

@@ -141,6 +141,48 @@ int docker_image_id(struct docker *d, const char *image, char *out, size_t len,
 int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
     struct error *err);
 
+/*
+ * Pure. The name image gets under the registry "HOST:PORT": repo
+ * "HOST:PORT/<its path>" (its own registry host, if any, dropped) and its
+ * tag ("latest" when it has none; "sha256-<hex>" for a bare digest), for
+ * POST /images/{image}/tag. 0; 1 when image already names that registry
+ * (use it as it is; repo and tag ""); -1 when it is empty or too long.
+ */
+int docker_registry_reference(const char *registry, const char *image, char *repo,
+    size_t repo_len, char *tag, size_t tag_len);
+
+/* What a push's JSON-lines answer said: the first error, the pushed digest. */
+struct docker_push_progress {
+	char error[512];
+	char digest[80]; /* "sha256:..." from the "aux" object */
+};
+
+/* Pure. Records one line of a push's answer in p; anything not JSON is skipped. */
+void docker_push_line(struct docker_push_progress *p, const char *line, size_t len);
+
+/* Pure. UNAVAILABLE when a push's error says the registry did not answer, else FAILED_PRECONDITION. */
+int docker_push_error_code(const char *message);
+
+/* POST /images/{image}/tag?repo=REPO&tag=TAG. NOT_FOUND when image is missing. */
+int docker_image_tag(struct docker *d, const char *image, const char *repo, const char *tag,
+    int64_t timeout_ms, struct error *err);
+
+/*
+ * POST /images/REPO/push?tag=TAG with an empty X-Registry-Auth (an open
+ * registry). The digest pushed ("sha256:...") into digest. An error in the
+ * stream is UNAVAILABLE (the registry did not answer) or FAILED_PRECONDITION,
+ * with the registry's message. Docker skips layers the registry has.
+ */
+int docker_image_push(struct docker *d, const char *repo, const char *tag, char digest[80],
+    int64_t timeout_ms, struct error *err);
+
+/*
+ * The digest ("sha256:...") under which image was pushed to repo
+ * ("HOST:PORT/path"), from its RepoDigests; NOT_FOUND when it never was.
+ */
+int docker_image_repo_digest(struct docker *d, const char *image, const char *repo, char *out,
+    size_t len, int64_t timeout_ms, struct error *err);
+
 /* DELETE /images/{image}?force=...; a missing image is NOT_FOUND. (Added.) */
 int docker_image_remove(struct docker *d, const char *image, bool force, int64_t timeout_ms,
     struct error *err);

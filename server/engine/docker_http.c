@@ -24,6 +24,7 @@ struct send {
 	const char *content_type; /* NULL: no body */
 	const void *data;
 	size_t len;
+	const char *header;       /* one more "Name: value", or NULL */
 };
 
 /*
@@ -240,6 +241,8 @@ perform(struct docker *d, const struct send *s, int64_t deadline, struct reply *
 	headers = curl_slist_append(NULL, "Expect:");
 	if (headers != NULL)
 		more = curl_slist_append(headers, content_type);
+	if (more != NULL && s->header != NULL)
+		more = curl_slist_append(headers, s->header);
 	if (more == NULL || (h = curl_easy_init()) == NULL) {
 		rc = docker_fail_memory(err);
 		goto out;
@@ -422,7 +425,7 @@ docker_request(struct docker *d, const struct docker_request *rq, int64_t deadli
     struct docker_response *resp, struct error *err)
 {
 	struct send s = { rq->method, rq->path.text, !rq->unversioned, rq->content_type, rq->data,
-		rq->len };
+		rq->len, rq->header };
 	bool stream = rq->answer == DOCKER_ANSWER_STREAM;
 	bool sink = rq->answer == DOCKER_ANSWER_SINK;
 	struct reply r = {

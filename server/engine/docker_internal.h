@@ -233,6 +233,7 @@ struct docker_request {
 	size_t limit; /* TEXT and JSON: the answer's cap; 0: DOCKER_BODY_MAX */
 	docker_sink_fn sink; /* SINK */
 	void *sink_arg;
+	const char *header;  /* one more request header, "Name: value" (push: X-Registry-Auth); or NULL */
 };
 
 struct docker_response {

@@ -165,6 +165,23 @@ test_file_sets_strings_numbers_and_lists(void **state)
 }
 
 static void
+test_registry_is_empty_by_default_and_set_by_file_or_flag(void **state)
+{
+	struct config c;
+	struct error err = { 0 };
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.registry, "");
+	write_conf("backend = swarm\nregistry = 10.0.0.5:5000\n");
+	assert_int_equal(config_read_file(&c, path, &err), 0);
+	assert_string_equal(c.registry, "10.0.0.5:5000");
+	assert_int_equal(parse(&c, NULL, &err, "--registry", "127.0.0.1:5001", NULL), 0);
+	assert_string_equal(c.registry, "127.0.0.1:5001");
+	config_free(&c);
+}
+
+static void
 test_keys_without_a_section_are_accepted_too(void **state)
 {
 	struct config c;
@@ -486,6 +503,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_when_there_is_neither_file_nor_flag),
 		cmocka_unit_test(test_file_sets_strings_numbers_and_lists),
+		cmocka_unit_test(test_registry_is_empty_by_default_and_set_by_file_or_flag),
 		cmocka_unit_test(test_keys_without_a_section_are_accepted_too),
 		cmocka_unit_test(test_errors_name_the_file_and_the_line),
 		cmocka_unit_test(test_the_first_error_stops_the_file),
