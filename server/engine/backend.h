@@ -38,6 +38,8 @@ struct backend_instance {
 	 */
 	char *const *secret_env;
 	size_t n_secret_env;
+	/* The launch's restart policy ("no", "on-failure", "always"); NULL or "": the template's */
+	const char *restart;
 };
 
 struct backend;
@@ -53,6 +55,18 @@ struct backend_task {
 	char error[512];
 	char updated_at[40];
 	char container_id[DOCKER_ID_LEN + 1];
+};
+
+/* Where a backend's own in-place update of an instance is (update_state). */
+struct backend_update {
+	/*
+	 * Swarm's UpdateStatus.State: "updating", "completed", "paused",
+	 * "rollback_started", "rollback_completed", "rollback_paused"; ""
+	 * when there is none (not begun yet, or the update changed no task).
+	 */
+	char state[24];
+	char message[256];   /* Swarm's UpdateStatus.Message */
+	char started_at[40]; /* UpdateStatus.StartedAt, RFC 3339 */
 };
 
 struct backend_ops {
@@ -113,12 +127,26 @@ struct backend_ops {
 	int (*purge_storage)(struct backend *b, const char *service_id, int64_t timeout_ms,
 	    struct error *err);
 	/*
-	 * Optional (NULL: the backend cannot, and has no rollouts: swarm has
-	 * its own `service update`). Renames an instance's container (a
-	 * rollout's "<service_id>.old").
+	 * Optional (NULL: the backend cannot; its rollouts use
+	 * update_in_place). Renames an instance's container (a rollout's
+	 * "<service_id>.old").
 	 */
 	int (*rename)(struct backend *b, const char *id, const char *new_name, int64_t timeout_ms,
 	    struct error *err);
+	/*
+	 * Optional (NULL: rollouts swap containers with rename). Updates
+	 * instance `id` in place to inst (its new revision), the backend
+	 * rolling its tasks over, and back when a new one fails (swarm: the
+	 * service's update with UpdateConfig). min_ready_s: how long a new task
+	 * without a health check must run. Returns once the update is taken;
+	 * update_state follows it.
+	 */
+	int (*update_in_place)(struct backend *b, const char *id,
+	    const struct backend_instance *inst, uint32_t min_ready_s, int64_t timeout_ms,
+	    struct error *err);
+	/* With update_in_place: where the instance's last update is. */
+	int (*update_state)(struct backend *b, const char *id, struct backend_update *out,
+	    int64_t timeout_ms, struct error *err);
 	/*
 	 * Optional. Builds the template's image again from its build_context
 	 * (whether or not it is present), with build arguments ("KEY=VALUE")
