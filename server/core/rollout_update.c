@@ -45,7 +45,7 @@
 #include "core/templates.h"
 #include "engine/swarm_policy.h"
 
-#define POLL_MS 500
+#define POLL_MS 250
 #define STEP_TIMEOUT_MS 60000
 /* An update that changes no task leaves no UpdateStatus: after this long, it is done. */
 #define NO_CHANGE_MS 5000
@@ -131,8 +131,16 @@ follow(struct call *call, struct rollout_swap *sw, const char *id,
 			if (ours && strcmp(u.state, "rollback_started") == 0 && reason[0] == '\0')
 				snprintf(reason, sizeof(reason), "%s", u.message);
 			if (ours && strcmp(u.state, "rollback_completed") == 0) {
-				snprintf(sw->message, sizeof(sw->message),
-				    "Swarm rolled the service back: %s", reason[0] ? reason : u.message);
+				/* A quick rollback may pass unseen between polls: then say what Swarm checks. */
+				if (reason[0] != '\0')
+					snprintf(sw->message, sizeof(sw->message),
+					    "Swarm rolled the service back: %s", reason);
+				else
+					snprintf(sw->message, sizeof(sw->message),
+					    "Swarm rolled the service back (%s): a new task failed, or "
+					    "turned unhealthy, within its %llds Monitor",
+					    u.message, (long long)(swarm_update_monitor_ns(sw->revision,
+					    sw->min_ready_s) / 1000000000));
 				failed_task(b, id, sw->message, sizeof(sw->message));
 				v = ROLLED_BACK;
 				break;
