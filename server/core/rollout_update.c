@@ -47,7 +47,13 @@
 
 #define POLL_MS 250
 #define STEP_TIMEOUT_MS 60000
-/* An update that changes no task leaves no UpdateStatus: after this long, it is done. */
+/*
+ * An update that changes no task leaves no UpdateStatus (Swarm resets it
+ * when a spec is posted): so it is after a resumed rollout posts the same
+ * spec again. Done once the service's tasks are all running and the same
+ * for a whole Monitor (at least this long): the first post's update may
+ * still have been under way.
+ */
 #define NO_CHANGE_MS 5000
 /* Per task beyond Monitor and the stop grace period: pulling, scheduling, starting. */
 #define TASK_MARGIN_MS 60000
@@ -86,6 +92,49 @@ failed_task(struct backend *b, const char *id, char *message, size_t len)
 	free(tasks);
 }
 
+/* Whether a task state is one a task ends in (Swarm's terminal states). */
+static bool
+task_ended(const char *state)
+{
+	static const char *const ended[] = { "complete", "shutdown", "failed", "rejected",
+		"remove", "orphaned" };
+
+	for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++)
+		if (strcmp(state, ended[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A fingerprint of the service's tasks when every desired-running one runs
+ * and none is on its way out; 0 while Swarm is still at work (or unknown).
+ */
+static uint64_t
+steady_tasks(struct backend *b, const char *id)
+{
+	struct backend_task *tasks = NULL;
+	struct error err = { 0 };
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a over the running tasks' ids */
+	size_t n = 0, running = 0;
+
+	if (b->ops->tasks == NULL || b->ops->tasks(b, id, &tasks, &n, 5000, &err) != 0)
+		return 0;
+	for (size_t i = 0; i < n && h != 0; i++) {
+		const struct backend_task *t = &tasks[i];
+		bool wanted = strcmp(t->desired_state, "running") == 0;
+
+		if (wanted && strcmp(t->state, "running") == 0) {
+			running++;
+			for (const char *c = t->id; *c != '\0'; c++)
+				h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		} else if (wanted || !task_ended(t->state)) {
+			h = 0; /* starting, or stopping */
+		}
+	}
+	free(tasks);
+	return running > 0 ? h : 0;
+}
+
 enum verdict { DONE, ROLLED_BACK, STUCK, OPERATOR, STOPPING };
 
 /*
@@ -101,6 +150,9 @@ follow(struct call *call, struct rollout_swap *sw, const char *id,
 	struct registry *reg = call_registry(call);
 	int64_t began = clock_monotonic_ms();
 	int64_t deadline = began + update_budget_ms(sw->revision, sw->min_ready_s);
+	int64_t monitor_ms = swarm_update_monitor_ns(sw->revision, sw->min_ready_s) / 1000000;
+	int64_t steady_since = 0;
+	uint64_t steady = 0;
 	struct backend_update u = { "", "", "" };
 	char reason[256] = ""; /* why Swarm began to roll back: its final message says only that it did */
 	struct arena scratch;
@@ -155,8 +207,15 @@ follow(struct call *call, struct rollout_swap *sw, const char *id,
 			}
 			/* The same spec again (a resumed rollout): Swarm changes no task. */
 			if (!ours && clock_monotonic_ms() - began >= NO_CHANGE_MS) {
-				v = DONE;
-				break;
+				uint64_t now = steady_tasks(b, id);
+
+				if (now == 0 || now != steady) {
+					steady = now;
+					steady_since = clock_monotonic_ms();
+				} else if (clock_monotonic_ms() - steady_since >= monitor_ms) {
+					v = DONE;
+					break;
+				}
 			}
 		} else if (err.code == BERTH__V1__CODE__NOT_FOUND) {
 			v = OPERATOR; /* deleted behind berth's back: the supervisor's business */
