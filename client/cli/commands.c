@@ -245,6 +245,9 @@ const struct cli_command cli_commands[] = {
 	    "replaced on the same port, name and directory: the old container is set\n"
 	    "aside as <service_id>.old and stopped, the new one created and started,\n"
 	    "and once it is healthy (or running steadily) the old one is removed.\n"
+	    "With berthd --backend swarm, the service's spec is updated instead and\n"
+	    "Swarm replaces its tasks one by one, rolling back by itself when a new\n"
+	    "one fails or turns unhealthy.\n"
 	    "Follows the rollout, a line per instance, and exits 2 when it fails.\n",
 	    cli_cmd_rollout },
 	{ "plan", NULL, "plan -f FILE [--prune]",

@@ -447,10 +447,15 @@ rollout_start(struct call *call, const Berth__V1__StartRolloutRequest *req,
 	char now[40];
 	int code;
 
-	if (d->backend.ops->rename == NULL)
+	/* Containers swapped (engine) or the backend's own update (swarm): rollout_update.c. */
+	if (d->backend.ops->rename == NULL && d->backend.ops->update_in_place == NULL)
 		return call_fail(call, BERTH__V1__CODE__FAILED_PRECONDITION,
-		    "rollouts need the engine backend: on swarm, Docker Swarm has its own `docker "
-		    "service update` for rolling updates");
+		    "the %s backend has no rollouts", d->backend.ops->name);
+	if (req->rebuild && d->backend.ops->rebuild == NULL)
+		return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "rebuild",
+		    "NO_REBUILD", "--rebuild needs the engine backend: with %s, build and push the "
+				  "image, then change the template's image",
+		    d->backend.ops->name);
 	if (req->on_failure[0] != '\0' && strcmp(req->on_failure, "rollback") != 0 &&
 	    strcmp(req->on_failure, "pause") != 0)
 		return call_fail_detail(call, BERTH__V1__CODE__INVALID_ARGUMENT, "on_failure",

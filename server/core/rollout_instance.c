@@ -60,8 +60,8 @@ rollout_is_old_name(const char *name)
 	return n > 4 && strcmp(name + n - 4, ".old") == 0;
 }
 
-static void
-journal(struct call *call, struct rollout_swap *sw, const char *state,
+void
+rollout_journal(struct call *call, struct rollout_swap *sw, const char *state,
     const struct registry_rollout_step *step)
 {
 	if (registry_rollout_instance_set(call_registry(call), sw->rollout_id, sw->service_id, state,
@@ -210,9 +210,8 @@ fail:
 	return -1;
 }
 
-/* The row of the instance, locked; false (sw->outcome SKIPPED) when there is nothing to do. */
-static bool
-lock_current(struct call *call, struct rollout_swap *sw, Berth__V1__Service **s)
+bool
+rollout_lock_current(struct call *call, struct rollout_swap *sw, Berth__V1__Service **s)
 {
 	int code = lifecycle_lock_service(call, sw->service_id, s);
 
@@ -271,7 +270,7 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		return -1;
 	}
 	snprintf(step->old_container_id, sizeof(step->old_container_id), "%s", s->container_id);
-	journal(call, sw, "updating", step);
+	rollout_journal(call, sw, "updating", step);
 	if (b->ops->rename(b, s->container_id, old_name(call, s->service_id), STEP_TIMEOUT_MS,
 		&err) != 0) {
 		snprintf(sw->message, sizeof(sw->message), "cannot rename the old container aside: %s",
@@ -287,7 +286,7 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 		return -1;
 	}
 	snprintf(step->new_container_id, sizeof(step->new_container_id), "%s", id);
-	journal(call, sw, "updating", step);
+	rollout_journal(call, sw, "updating", step);
 	rollout_busy_container(s->service_id, id);
 	sw->stopped_at_ms = clock_monotonic_ms();
 	if (b->ops->stop(b, s->container_id, lifecycle_stop_timeout(call, s, 0), STEP_TIMEOUT_MS,
@@ -326,8 +325,12 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 	uint32_t from;
 	int v;
 
+	if (b->ops->update_in_place != NULL) {
+		rollout_update_run(call, sw); /* the backend rolls its tasks itself (swarm) */
+		return;
+	}
 	sw->message[0] = '\0';
-	if (!lock_current(call, sw, &s))
+	if (!rollout_lock_current(call, sw, &s))
 		return;
 	from = s->revision;
 	rollout_busy_set(sw->service_id, true);
@@ -357,7 +360,7 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 		registry_service_set_revision(reg, sw->service_id, sw->revision->revision, "");
 		lifecycle_record_image(call, s);
 		sw->outcome = ROLLOUT_UPDATED;
-		journal(call, sw, "done", NULL);
+		rollout_journal(call, sw, "done", NULL);
 		event_publish(&d->events, BERTH__V1__EVENT__TYPE__INSTANCE_UPDATED, s, NULL,
 		    "rollout %s: revision %u -> %u", sw->rollout_id, from, sw->revision->revision);
 		log_info("rollout updated rollout=%s service=%s revision=%u stop_to_started_ms=%lld "
@@ -394,6 +397,12 @@ rollout_swap_recover(struct call *call, const char *rollout_id, const char *serv
 	struct rollout_swap sw = { .rollout_id = rollout_id, .service_id = service_id };
 	Berth__V1__Service *s;
 
+	/*
+	 * In place (swarm): nothing was put aside; the runner posts the same
+	 * spec again and follows Swarm's update to its end.
+	 */
+	if (b->ops->update_in_place != NULL)
+		return "pending";
 	if (registry_rollout_instance_step(reg, rollout_id, service_id, &step) != 0)
 		return "pending";
 	if (b->ops->inspect(b, old_name(call, service_id), &old, STEP_TIMEOUT_MS, &err) == 0) {

@@ -40,6 +40,24 @@ struct rollout_swap {
 void rollout_swap_run(struct call *call, struct rollout_swap *sw);
 
 /*
+ * The same for a backend that updates in place (update_in_place: swarm),
+ * rollout_update.c: the backend's own update, followed to its end.
+ */
+void rollout_update_run(struct call *call, struct rollout_swap *sw);
+
+struct registry_rollout_step;
+/* Journals the instance's state and sw->message (store: registry_rollout_instance_set). */
+void rollout_journal(struct call *call, struct rollout_swap *sw, const char *state,
+    const struct registry_rollout_step *step);
+
+/*
+ * The row of the instance in *s, its service lock held; false (the lock
+ * not held, sw->outcome SKIPPED with the reason) when there is nothing to
+ * do: removed, stopped, or already at sw's revision.
+ */
+bool rollout_lock_current(struct call *call, struct rollout_swap *sw, Berth__V1__Service **s);
+
+/*
  * Start-up: the instance a killed berthd left "updating": finishes it when
  * the old container is already gone, else puts the old one back. Returns
  * the instance's state to journal ("done" or "pending").

@@ -45,6 +45,8 @@ struct backend_instance {
 	 * same name left it): a failed launch purges only what it made.
 	 */
 	bool *storage_made;
+	/* The launch's restart policy ("no", "on-failure", "always"); NULL or "": the template's */
+	const char *restart;
 };
 
 struct backend;
@@ -73,6 +75,18 @@ struct backend_node {
 	char manager_status[16];  /* leader, reachable, unreachable; "" for workers */
 	unsigned tasks;           /* tasks desired running and active on it */
 	bool self;                /* berthd's own engine */
+};
+
+/* Where a backend's own in-place update of an instance is (update_state). */
+struct backend_update {
+	/*
+	 * Swarm's UpdateStatus.State: "updating", "completed", "paused",
+	 * "rollback_started", "rollback_completed", "rollback_paused"; ""
+	 * when there is none (not begun yet, or the update changed no task).
+	 */
+	char state[24];
+	char message[256];   /* Swarm's UpdateStatus.Message */
+	char started_at[40]; /* UpdateStatus.StartedAt, RFC 3339 */
 };
 
 struct backend_ops {
@@ -133,12 +147,26 @@ struct backend_ops {
 	int (*purge_storage)(struct backend *b, const char *service_id, int64_t timeout_ms,
 	    struct error *err);
 	/*
-	 * Optional (NULL: the backend cannot, and has no rollouts: swarm has
-	 * its own `service update`). Renames an instance's container (a
-	 * rollout's "<service_id>.old").
+	 * Optional (NULL: the backend cannot; its rollouts use
+	 * update_in_place). Renames an instance's container (a rollout's
+	 * "<service_id>.old").
 	 */
 	int (*rename)(struct backend *b, const char *id, const char *new_name, int64_t timeout_ms,
 	    struct error *err);
+	/*
+	 * Optional (NULL: rollouts swap containers with rename). Updates
+	 * instance `id` in place to inst (its new revision), the backend
+	 * rolling its tasks over, and back when a new one fails (swarm: the
+	 * service's update with UpdateConfig). min_ready_s: how long a new task
+	 * without a health check must run. Returns once the update is taken;
+	 * update_state follows it.
+	 */
+	int (*update_in_place)(struct backend *b, const char *id,
+	    const struct backend_instance *inst, uint32_t min_ready_s, int64_t timeout_ms,
+	    struct error *err);
+	/* With update_in_place: where the instance's last update is. */
+	int (*update_state)(struct backend *b, const char *id, struct backend_update *out,
+	    int64_t timeout_ms, struct error *err);
 	/*
 	 * Optional. Builds the template's image again from its build_context
 	 * (whether or not it is present), with build arguments ("KEY=VALUE")

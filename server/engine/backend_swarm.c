@@ -53,6 +53,7 @@
 #include "engine/backend.h"
 #include "clock.h"
 #include "engine/docker_swarm.h"
+#include "engine/swarm_policy.h"
 #include "base/log.h"
 
 #define LABEL_REPLICAS "berth.replicas"        /* the count a start scales to */
@@ -214,34 +215,60 @@ service_image(struct backend *b, const char *image, char *out, size_t len, int64
 	return 0;
 }
 
+/*
+ * The spec of an instance's service and the storage its pointers need:
+ * made by instance_spec_make, in place (it points into itself: never
+ * copied), freed by instance_spec_free.
+ */
+struct instance_spec {
+	struct docker_service_spec spec;
+	struct docker_label labels[6];
+	char replicas[16];
+	char volume[160];
+	char image[600]; /* the image as every node finds it (service_image) */
+	struct backend_env env;
+	bool env_made;
+	bool volume_made; /* the named volume was made here (create undoes it on failure) */
+};
+
+/*
+ * The one spec create and update_in_place send: berth's labels, the
+ * published port, the mount (a named volume, made when missing, or a bind
+ * of the project directory), and the template's image, command, env,
+ * limits, health check, restart policy and update policy. replicas 0 (a
+ * create makes, a start scales). min_ready_s: UpdateConfig.Monitor without
+ * a health check (0: SWARM_MONITOR_MIN_S).
+ */
 static int
-swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
-    int64_t timeout_ms, struct error *err)
+instance_spec_make(struct backend *b, const struct backend_instance *inst, uint32_t min_ready_s,
+    struct instance_spec *is, int64_t deadline, struct error *err)
 {
 	const Berth__V1__Template *t = inst->tmpl;
-	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	char replicas[16], volume[160], image[600];
-	struct docker_volume existing;
-	struct backend_env env;
-	bool volume_made = false;
-	int code;
-	const struct docker_label labels[] = {
-		{ DOCKER_LABEL_MANAGED, "true" },
-		{ DOCKER_LABEL_SERVICE, inst->service_id },
-		{ DOCKER_LABEL_TEMPLATE, t->name },
-		{ DOCKER_LABEL_INSTANCE, inst->instance },
-		{ DOCKER_LABEL_DATA_DIR, b->data_dir },
-		{ LABEL_REPLICAS, replicas },
-	};
 	const size_t n_own = 5; /* the containers' and the volume's: all but berth.replicas */
-	struct docker_service_spec spec = {
+	struct swarm_restart_policy restart;
+	struct docker_volume existing;
+	int code;
+
+	memset(is, 0, sizeof(*is));
+	if ((code = service_image(b, t->image, is->image, sizeof(is->image), left(deadline),
+		 err)) != 0)
+		return code;
+	snprintf(is->replicas, sizeof(is->replicas), "%u", t->replicas > 0 ? t->replicas : 1);
+	is->labels[0] = (struct docker_label){ DOCKER_LABEL_MANAGED, "true" };
+	is->labels[1] = (struct docker_label){ DOCKER_LABEL_SERVICE, inst->service_id };
+	is->labels[2] = (struct docker_label){ DOCKER_LABEL_TEMPLATE, t->name };
+	is->labels[3] = (struct docker_label){ DOCKER_LABEL_INSTANCE, inst->instance };
+	is->labels[4] = (struct docker_label){ DOCKER_LABEL_DATA_DIR, b->data_dir };
+	is->labels[5] = (struct docker_label){ LABEL_REPLICAS, is->replicas };
+	swarm_restart_policy(t, inst->restart, &restart);
+	is->spec = (struct docker_service_spec){
 		.name = inst->service_id,
-		.image = image,
+		.image = is->image,
 		.args = (const char *const *)t->command,
 		.n_args = t->n_command,
-		.labels = labels,
-		.n_labels = sizeof(labels) / sizeof(labels[0]),
-		.container_labels = labels,
+		.labels = is->labels,
+		.n_labels = sizeof(is->labels) / sizeof(is->labels[0]),
+		.container_labels = is->labels,
 		.n_container_labels = n_own,
 		.target_port = inst->host_port != 0 ? (uint16_t)t->container_port : 0,
 		.published_port = inst->host_port,
@@ -254,61 +281,130 @@ swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOC
 		.stop_grace_ns = (int64_t)(t->stop_timeout_s != 0 ? t->stop_timeout_s : 10) * 1000000000,
 		.init = t->init,
 		.user = t->user,
+		/* Swarm restarts with a fixed Delay: no growing backoff as berthd's supervisor. */
+		.restart_condition = restart.condition,
+		.restart_max_attempts = restart.max_attempts,
+		.restart_window_ns = restart.window_ns,
+		.restart_delay_ns = restart.delay_ns,
+		.update_monitor_ns = swarm_update_monitor_ns(t, min_ready_s),
 	};
 
 	if (t->health != NULL && strcmp(t->health->kind, "exec") == 0) {
 		const Berth__V1__HealthCheck *h = t->health;
 
-		spec.health_cmd = (const char *const *)h->exec_command;
-		spec.n_health_cmd = h->n_exec_command;
-		spec.health_interval_ns = (int64_t)h->interval_s * 1000000000;
-		spec.health_timeout_ns = (int64_t)h->timeout_s * 1000000000;
-		spec.health_start_period_ns = (int64_t)h->start_period_s * 1000000000;
-		spec.health_retries = (int)h->retries;
+		is->spec.health_cmd = (const char *const *)h->exec_command;
+		is->spec.n_health_cmd = h->n_exec_command;
+		is->spec.health_interval_ns = (int64_t)h->interval_s * 1000000000;
+		is->spec.health_timeout_ns = (int64_t)h->timeout_s * 1000000000;
+		is->spec.health_start_period_ns = (int64_t)h->start_period_s * 1000000000;
+		is->spec.health_retries = (int)h->retries;
 	}
-	snprintf(replicas, sizeof(replicas), "%u", t->replicas > 0 ? t->replicas : 1);
-	if ((code = service_image(b, t->image, image, sizeof(image), left(deadline), err)) != 0)
-		return code;
 	if (t->mount_path[0] != '\0' && pinned(t)) {
-		spec.mount_type = "bind";
-		spec.mount_source = inst->project_dir;
-		spec.mount_target = t->mount_path;
+		is->spec.mount_type = "bind";
+		is->spec.mount_source = inst->project_dir;
+		is->spec.mount_target = t->mount_path;
 	} else if (t->mount_path[0] != '\0') {
-		volume_name(inst->service_id, volume, sizeof(volume));
-		code = docker_counted(docker_volume_inspect(b->docker, volume, &existing,
+		volume_name(inst->service_id, is->volume, sizeof(is->volume));
+		code = docker_counted(docker_volume_inspect(b->docker, is->volume, &existing,
 		    left(deadline), err));
 		if (code == BERTH__V1__CODE__NOT_FOUND) {
-			code = docker_counted(docker_volume_create(b->docker, volume,
-			    b->volume_driver, labels, n_own, left(deadline), err));
-			volume_made = code == 0;
+			code = docker_counted(docker_volume_create(b->docker, is->volume,
+			    b->volume_driver, is->labels, n_own, left(deadline), err));
+			is->volume_made = code == 0;
 		}
 		if (code != 0)
 			return code;
-		spec.mount_type = "volume";
-		spec.mount_source = volume;
-		spec.mount_target = t->mount_path;
-		spec.volume_driver = b->volume_driver;
-		spec.volume_labels = labels;
-		spec.n_volume_labels = n_own;
+		is->spec.mount_type = "volume";
+		is->spec.mount_source = is->volume;
+		is->spec.mount_target = t->mount_path;
+		is->spec.volume_driver = b->volume_driver;
+		is->spec.volume_labels = is->labels;
+		is->spec.n_volume_labels = n_own;
 	}
-
-	if ((code = backend_env_make(&env, inst, err)) != 0)
+	if ((code = backend_env_make(&is->env, inst, err)) != 0)
 		return code;
-	spec.env = env.list;
-	spec.n_env = env.n;
-	code = docker_counted(docker_service_create(b->docker, &spec, id, left(deadline), err));
-	backend_env_free(&env);
-	/*
-	 * Only a volume this call made goes: one that existed holds an earlier
-	 * instance's data, which the README promises a later launch finds.
-	 */
-	if (code != 0 && volume_made) {
+	is->env_made = true;
+	is->spec.env = is->env.list;
+	is->spec.n_env = is->env.n;
+	return 0;
+}
+
+/* Frees what instance_spec_make made; with `undo`, removes the volume it made too. */
+static void
+instance_spec_free(struct backend *b, struct instance_spec *is, bool undo)
+{
+	if (is->env_made)
+		backend_env_free(&is->env);
+	is->env_made = false;
+	if (undo && is->volume_made) {
 		struct error ignored;
-		docker_volume_remove(b->docker, volume, false, 10000, &ignored);
+		docker_volume_remove(b->docker, is->volume, false, 10000, &ignored);
 	}
-	if (code == 0 && volume_made && inst->storage_made != NULL)
+}
+
+static int
+swarm_create(struct backend *b, const struct backend_instance *inst, char id[DOCKER_ID_LEN + 1],
+    int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct instance_spec is;
+	int code;
+
+	code = instance_spec_make(b, inst, 0, &is, deadline, err);
+	if (code == 0)
+		code = docker_counted(docker_service_create(b->docker, &is.spec, id, left(deadline),
+		    err));
+	/*
+	 * Only a volume this call made goes on failure: one that existed holds
+	 * an earlier instance's data, which the README promises a later launch
+	 * finds.
+	 */
+	if (code == 0 && is.volume_made && inst->storage_made != NULL)
 		*inst->storage_made = true;
+	instance_spec_free(b, &is, code != 0);
 	return code;
+}
+
+/*
+ * A rollout's update of one instance: the service's whole spec replaced by
+ * the one create would make from inst (same labels, port and mount), with
+ * UpdateConfig (one task at a time, stop-first, rollback on failure) and
+ * Monitor from the new revision's health check. Returns once Swarm took
+ * it; swarm_update_state follows it.
+ */
+static int
+swarm_update_in_place(struct backend *b, const char *id, const struct backend_instance *inst,
+    uint32_t min_ready_s, int64_t timeout_ms, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct instance_spec is;
+	int code;
+
+	code = instance_spec_make(b, inst, min_ready_s, &is, deadline, err);
+	if (code == 0) {
+		/* Scaled up as the new revision says (replace_spec keeps a stopped one at 0). */
+		is.spec.replicas = inst->tmpl->replicas > 0 ? inst->tmpl->replicas : 1;
+		code = docker_counted(docker_service_update(b->docker, id, &is.spec, left(deadline),
+		    err));
+	}
+	instance_spec_free(b, &is, false);
+	return code;
+}
+
+static int
+swarm_update_state(struct backend *b, const char *id, struct backend_update *out,
+    int64_t timeout_ms, struct error *err)
+{
+	struct docker_service svc;
+	int code;
+
+	memset(out, 0, sizeof(*out));
+	if ((code = inspect_service(b, id, &svc, timeout_ms, err)) != 0)
+		return code;
+	snprintf(out->state, sizeof(out->state), "%s", svc.update_state);
+	snprintf(out->message, sizeof(out->message), "%s", svc.update_message);
+	snprintf(out->started_at, sizeof(out->started_at), "%s", svc.update_started_at);
+	return 0;
 }
 
 /* A task that failed: why, with a taken port told apart as the engine's start does. */
@@ -910,6 +1006,8 @@ const struct backend_ops backend_swarm_ops = {
 	.nodes = backend_swarm_nodes,
 	.node_set_availability = backend_swarm_node_set_availability,
 	.purge_storage = swarm_purge_storage,
+	.update_in_place = swarm_update_in_place,
+	.update_state = swarm_update_state,
 	.event_types = swarm_event_types,
 	.ports_on_this_host = false,
 };

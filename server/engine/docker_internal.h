@@ -135,6 +135,13 @@ json_t *docker_json_strings(const char *const *items, size_t n);
 /* A JSON object of labels (a NULL value is ""); NULL as docker_json_strings. */
 json_t *docker_json_labels(const struct docker_label *labels, size_t n);
 
+struct docker_service_spec;
+/*
+ * A Swarm ServiceSpec as JSON (docker_services.c: create and update; the
+ * unit tests); NULL when a string is not UTF-8 or out of memory. Caller decrefs.
+ */
+json_t *docker_service_body(const struct docker_service_spec *spec);
+
 /* The string value of `key` in object `o`, or NULL. */
 static inline const char *
 docker_json_text(const json_t *o, const char *key)

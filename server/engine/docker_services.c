@@ -67,9 +67,23 @@ healthcheck(const struct docker_service_spec *spec)
 	    spec->health_retries);
 }
 
-/* The body of POST /services/create; NULL when a string is not UTF-8 (or no memory). */
+/*
+ * UpdateConfig (or RollbackConfig): one task at a time; stop-first, since a
+ * host-mode port cannot be held twice on one node; a task that fails within
+ * Monitor fails the update at once (MaxFailureRatio 0) and, for an update,
+ * Swarm rolls back to the previous spec.
+ */
 static json_t *
-service_body(const struct docker_service_spec *spec)
+update_config(const struct docker_service_spec *spec, const char *failure_action)
+{
+	return json_pack("{s:i, s:s, s:s, s:I, s:f}", "Parallelism", 1, "Order", "stop-first",
+	    "FailureAction", failure_action, "Monitor", (json_int_t)spec->update_monitor_ns,
+	    "MaxFailureRatio", 0.0);
+}
+
+/* The body of POST /services/create (and of an update); NULL when a string is not UTF-8 (or no memory). */
+json_t *
+docker_service_body(const struct docker_service_spec *spec)
 {
 	json_t *container, *task, *body, *resources, *limits, *mount;
 	bool ok = true;
@@ -118,6 +132,12 @@ service_body(const struct docker_service_spec *spec)
 	    "Placement", "Constraints",
 	    spec->n_constraints > 0 ? docker_json_strings(spec->constraints,
 	    spec->n_constraints) : NULL);
+	if (ok && task != NULL && spec->restart_condition != NULL)
+		ok = json_object_set_new(task, "RestartPolicy",
+			 json_pack("{s:s, s:I, s:I, s:I}", "Condition", spec->restart_condition,
+			     "Delay", (json_int_t)spec->restart_delay_ns, "MaxAttempts",
+			     (json_int_t)spec->restart_max_attempts, "Window",
+			     (json_int_t)spec->restart_window_ns)) == 0;
 	if (!ok || task == NULL) {
 		json_decref(task);
 		return NULL;
@@ -135,7 +155,29 @@ service_body(const struct docker_service_spec *spec)
 		json_decref(body);
 		return NULL;
 	}
+	if (body != NULL && spec->update_monitor_ns > 0 &&
+	    (json_object_set_new(body, "UpdateConfig", update_config(spec, "rollback")) != 0 ||
+		json_object_set_new(body, "RollbackConfig", update_config(spec, "pause")) != 0)) {
+		json_decref(body);
+		return NULL;
+	}
 	return body;
+}
+
+/* What Swarm would refuse in a spec, as INVALID_ARGUMENT; 0 when none. */
+static int
+check_spec(const struct docker_service_spec *spec, struct error *err)
+{
+	if (!valid_service_name(spec->name))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "'%s' cannot name a Swarm service: at most 63 of A-Z, a-z, 0-9, '_' and '-', "
+		    "beginning and ending with a letter or digit",
+		    spec->name != NULL ? spec->name : "");
+	if (spec->mount_type != NULL &&
+	    (spec->mount_target == NULL || spec->mount_target[0] != '/'))
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "mount target must be an absolute path");
+	return 0;
 }
 
 int
@@ -152,16 +194,9 @@ docker_service_create(struct docker *d, const struct docker_service_spec *spec,
 	id[0] = '\0';
 	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
 		return rc;
-	if (!valid_service_name(spec->name))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
-		    "'%s' cannot name a Swarm service: at most 63 of A-Z, a-z, 0-9, '_' and '-', "
-		    "beginning and ending with a letter or digit",
-		    spec->name != NULL ? spec->name : "");
-	if (spec->mount_type != NULL &&
-	    (spec->mount_target == NULL || spec->mount_target[0] != '/'))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
-		    "mount target must be an absolute path");
-	if ((body = service_body(spec)) == NULL)
+	if ((rc = check_spec(spec, err)) != 0)
+		return rc;
+	if ((body = docker_service_body(spec)) == NULL)
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "service spec: a string is missing or not UTF-8 (or out of memory)");
 	docker_path_add(&rq.path, "/services/create");
@@ -246,6 +281,12 @@ service_from_json(void *out, const json_t *o)
 		}
 	}
 	docker_copy_text(s->updated_at, sizeof(s->updated_at), docker_json_text(o, "UpdatedAt"));
+	docker_copy_text(s->update_state, sizeof(s->update_state),
+	    docker_json_text(json_object_get(o, "UpdateStatus"), "State"));
+	docker_copy_text(s->update_message, sizeof(s->update_message),
+	    docker_json_text(json_object_get(o, "UpdateStatus"), "Message"));
+	docker_copy_text(s->update_started_at, sizeof(s->update_started_at),
+	    docker_json_text(json_object_get(o, "UpdateStatus"), "StartedAt"));
 }
 
 int
@@ -341,6 +382,39 @@ docker_service_scale(struct docker *d, const char *ref, uint64_t replicas, int64
     struct error *err)
 {
 	return service_update(d, ref, set_replicas, &replicas, timeout_ms, err);
+}
+
+/* The whole spec replaced by the new one's, its replica count 0 when it is 0 now. */
+static int
+replace_spec(json_t *spec, void *arg, struct error *err)
+{
+	const struct docker_service_spec *next = arg;
+	json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+	bool scaled_down = json_is_object(replicated) &&
+	    json_integer_value(json_object_get(replicated, "Replicas")) == 0;
+	json_t *body = docker_service_body(next);
+
+	if (body == NULL)
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
+		    "service spec: a string is missing or not UTF-8 (or out of memory)");
+	if (scaled_down)
+		json_object_set_new(json_object_get(json_object_get(body, "Mode"), "Replicated"),
+		    "Replicas", json_integer(0));
+	json_object_clear(spec);
+	json_object_update(spec, body);
+	json_decref(body);
+	return DOCKER_OK;
+}
+
+int
+docker_service_update(struct docker *d, const char *ref, const struct docker_service_spec *spec,
+    int64_t timeout_ms, struct error *err)
+{
+	int rc;
+
+	if ((rc = check_spec(spec, err)) != 0)
+		return rc;
+	return service_update(d, ref, replace_spec, (void *)spec, timeout_ms, err);
 }
 
 static int

@@ -58,6 +58,16 @@ struct docker_service_spec {
 	size_t n_health_cmd;
 	int64_t health_interval_ns, health_timeout_ns, health_start_period_ns;
 	int health_retries;
+	/* TaskTemplate.RestartPolicy; none when restart_condition is NULL */
+	const char *restart_condition;      /* "none", "on-failure" or "any" */
+	uint64_t restart_max_attempts;
+	int64_t restart_window_ns, restart_delay_ns;
+	/*
+	 * UpdateConfig and RollbackConfig (one task at a time, stop-first,
+	 * FailureAction rollback, MaxFailureRatio 0) with this Monitor; none
+	 * when 0.
+	 */
+	int64_t update_monitor_ns;
 };
 
 /* POST /services/create; writes Swarm's service id into id. */
@@ -80,6 +90,10 @@ struct docker_service {
 	size_t n_ports;
 	char volume[160];                 /* Source of its first volume mount, or "" */
 	char updated_at[40];
+	/* UpdateStatus: "" when none (never updated, or an update changed no task) */
+	char update_state[24];            /* updating, completed, paused, rollback_completed, ... */
+	char update_message[256];
+	char update_started_at[40];
 };
 
 /* GET /services/{ref} (id or name); NOT_FOUND when it does not exist. */
@@ -100,6 +114,16 @@ int docker_service_list(struct docker *d, const char *label, struct docker_servi
  */
 int docker_service_scale(struct docker *d, const char *ref, uint64_t replicas,
     int64_t timeout_ms, struct error *err);
+
+/*
+ * Replaces the service's spec by `spec` (POST /services/{id}/update with
+ * the version it read; retried when another update came between): Swarm
+ * then rolls its tasks over as spec's UpdateConfig says. The replica count
+ * stays 0 when the service is scaled to 0. Follow with
+ * docker_service_inspect's update_state.
+ */
+int docker_service_update(struct docker *d, const char *ref,
+    const struct docker_service_spec *spec, int64_t timeout_ms, struct error *err);
 
 /* Increments TaskTemplate.ForceUpdate: Swarm replaces every task. */
 int docker_service_force_update(struct docker *d, const char *ref, int64_t timeout_ms,
