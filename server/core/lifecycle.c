@@ -318,7 +318,7 @@ create_and_start(struct call *call, const Berth__V1__Template *t, Berth__V1__Ser
 		return code;
 	for (int attempt = 0;; attempt++) {
 		struct backend_instance inst = { t, s->service_id, s->instance, s->project_dir,
-			(uint16_t)s->port, NULL, 0, s->restart };
+			(uint16_t)s->port, NULL, 0, NULL, s->restart };
 		uint16_t next;
 		int64_t t0 = clock_monotonic_us();
 

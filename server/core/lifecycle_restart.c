@@ -132,7 +132,7 @@ recreate(struct call *call, Berth__V1__Service *s)
 	if ((code = lifecycle_make_project_dir(call, &made, s->instance)) != 0)
 		return code;
 	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
-		(uint16_t)s->port, NULL, 0, s->restart };
+		(uint16_t)s->port, NULL, 0, NULL, s->restart };
 	if ((code = revision_secrets(call, s, revision, &secrets, &inst.n_secret_env)) != 0)
 		return code;
 	inst.secret_env = secrets;

@@ -267,7 +267,7 @@ hand_over(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 	}
 	rollout_journal(call, sw, "updating", NULL);
 	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
-		(uint16_t)s->port, secrets, n_secrets, s->restart };
+		(uint16_t)s->port, secrets, n_secrets, NULL, s->restart };
 	if (b->ops->update_in_place(b, s->container_id, &inst, sw->min_ready_s, STEP_TIMEOUT_MS,
 		&err) != 0) {
 		snprintf(sw->message, sizeof(sw->message), "Swarm refused the update: %s",
