@@ -585,6 +585,28 @@ test_replicas_spread_over_nodes_and_the_image_reaches_them(void **state)
 	assert_true(pulled); /* a node other than node 1 runs it, from the registry */
 	assert_true(E2E_WAIT_UNTIL(listed_nodes(id) == mask, 10000));
 
+	/* The same launch kept on berthd's own node, one replica: the single-engine case. */
+	{
+		static char constraint[64];
+		char *constraints[1] = { constraint };
+		Berth__V1__Template one;
+		char one_id[160];
+		unsigned one_mask;
+
+		demo_template(&one, "one", (uint16_t)(base_port + 45), 5);
+		one.replicas = 1;
+		snprintf(constraint, sizeof(constraint), "node.hostname==%s", node_name[1]);
+		one.constraints = constraints;
+		one.n_constraints = 1;
+		put_template(&one);
+		t0 = clock_monotonic_ms();
+		launch_ok("one", one_id, sizeof(one_id), NULL);
+		assert_true(E2E_WAIT_UNTIL(spread(one_id, 1, 0, &one_mask), 60000));
+		printf("# launch to 1 replica pinned to %s: %lld ms\n", node_name[1],
+		    (long long)(clock_monotonic_ms() - t0));
+		assert_int_equal(one_mask, 1u << 1);
+	}
+
 	assert_int_equal(berth_cli(&dmn.proc, &out, &err, "ls", NULL), 0);
 	assert_non_null(strstr(out, "NODE"));
 	for (int n = 1; n <= NODES; n++)
