@@ -296,6 +296,15 @@ int docker_get_list(struct docker *d, const char *prefix, const char *k1, const 
     docker_from_json_fn from_json, void **out, size_t *n, int64_t timeout_ms, struct error *err);
 
 /* METHOD path with a JSON body or none (NULL), the answer dropped. */
+/*
+ * Read-modify-write of a Swarm object's Spec (kind "services" or "nodes")
+ * at the version read, read again when another update came between.
+ * docker_services.c.
+ */
+int docker_spec_update(struct docker *d, const char *kind, const char *ref,
+    int (*change)(json_t *spec, void *arg, struct error *err), void *arg,
+    int64_t timeout_ms, struct error *err);
+
 int docker_send(struct docker *d, const char *method, const char *path, const json_t *body,
     int64_t deadline, struct error *err);
 

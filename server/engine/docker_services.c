@@ -312,12 +312,13 @@ docker_service_list(struct docker *d, const char *label, struct docker_service *
 }
 
 /*
- * Reads the service's spec, lets `change` edit it, and posts it back with
- * the version it was read at. When another update came in between, Swarm
- * refuses ("update out of sequence"): read and try again.
+ * Reads the object's spec (kind "services" or "nodes"), lets `change` edit
+ * it, and posts it back with the version it was read at. When another
+ * update came in between, Swarm refuses ("update out of sequence"): read
+ * and try again.
  */
-static int
-service_update(struct docker *d, const char *ref,
+int
+docker_spec_update(struct docker *d, const char *kind, const char *ref,
     int (*change)(json_t *spec, void *arg, struct error *err), void *arg,
     int64_t timeout_ms, struct error *err)
 {
@@ -327,7 +328,7 @@ service_update(struct docker *d, const char *ref,
 	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
 		return rc;
 	if (!docker_valid_ref(ref))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid service id");
+		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid id for %s: %.80s", kind, ref);
 	for (int attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
 		struct docker_request get = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
 		struct docker_response resp;
@@ -336,7 +337,7 @@ service_update(struct docker *d, const char *ref,
 		json_int_t version;
 		const char *id;
 
-		docker_path_add(&get.path, "/services/%s", ref);
+		docker_path_add(&get.path, "/%s/%s", kind, ref);
 		if ((rc = docker_request(d, &get, deadline, &resp, err)) != DOCKER_OK)
 			return rc;
 		o = resp.json;
@@ -347,14 +348,13 @@ service_update(struct docker *d, const char *ref,
 		if (!json_is_object(spec) || id == NULL || !docker_valid_ref(id)) {
 			docker_response_free(&resp);
 			return error_set(err, BERTH__V1__CODE__INTERNAL,
-			    "Docker's service %s has no spec",
-			    ref);
+			    "Docker's %s/%s has no spec", kind, ref);
 		}
 		if ((rc = change(spec, arg, err)) != DOCKER_OK) {
 			docker_response_free(&resp);
 			return rc;
 		}
-		snprintf(path, sizeof(path), "/services/%s/update?version=%lld", id,
+		snprintf(path, sizeof(path), "/%s/%s/update?version=%lld", kind, id,
 		    (long long)version);
 		rc = docker_send(d, "POST", path, spec, deadline, err);
 		docker_response_free(&resp);
@@ -381,7 +381,7 @@ int
 docker_service_scale(struct docker *d, const char *ref, uint64_t replicas, int64_t timeout_ms,
     struct error *err)
 {
-	return service_update(d, ref, set_replicas, &replicas, timeout_ms, err);
+	return docker_spec_update(d, "services", ref, set_replicas, &replicas, timeout_ms, err);
 }
 
 /* The whole spec replaced by the new one's, its replica count 0 when it is 0 now. */
@@ -414,7 +414,7 @@ docker_service_update(struct docker *d, const char *ref, const struct docker_ser
 
 	if ((rc = check_spec(spec, err)) != 0)
 		return rc;
-	return service_update(d, ref, replace_spec, (void *)spec, timeout_ms, err);
+	return docker_spec_update(d, "services", ref, replace_spec, (void *)spec, timeout_ms, err);
 }
 
 static int
@@ -435,7 +435,7 @@ int
 docker_service_force_update(struct docker *d, const char *ref, int64_t timeout_ms,
     struct error *err)
 {
-	return service_update(d, ref, bump_force_update, NULL, timeout_ms, err);
+	return docker_spec_update(d, "services", ref, bump_force_update, NULL, timeout_ms, err);
 }
 
 int

@@ -77,58 +77,24 @@ docker_node_availability_valid(const char *availability)
 	return false;
 }
 
-/* How often a change is tried again when another update moved the node's version. */
-#define NODE_UPDATE_ATTEMPTS 5
+static int
+set_availability(json_t *spec, void *arg, struct error *err)
+{
+	(void)err;
+	json_object_set_new(spec, "Availability", json_string(arg));
+	return DOCKER_OK;
+}
 
-/*
- * Swarm takes a node's whole Spec on update, at the version it was read
- * at: read it, change Availability, send it back; when another update came
- * between ("out of sequence"), read it again.
- */
+/* Swarm takes a node's whole Spec on update, at the version it was read at. */
 int
 docker_node_set_availability(struct docker *d, const char *ref, const char *availability,
     int64_t timeout_ms, struct error *err)
 {
-	int64_t deadline;
-	int rc;
-
-	if ((rc = docker_begin(d, timeout_ms, &deadline, err)) != DOCKER_OK)
-		return rc;
-	if (!docker_valid_ref(ref))
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "invalid node id");
 	if (!docker_node_availability_valid(availability))
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
 		    "availability must be active, pause or drain");
-	for (int attempt = 0; attempt < NODE_UPDATE_ATTEMPTS; attempt++) {
-		struct docker_request get = { .method = "GET", .answer = DOCKER_ANSWER_JSON };
-		struct docker_response resp;
-		char path[400];
-		json_t *o, *spec;
-		json_int_t version;
-		const char *id;
-
-		docker_path_add(&get.path, "/nodes/%s", ref);
-		if ((rc = docker_request(d, &get, deadline, &resp, err)) != DOCKER_OK)
-			return rc;
-		o = resp.json;
-		spec = json_object_get(o, "Spec");
-		version = json_integer_value(json_object_get(json_object_get(o, "Version"),
-		    "Index"));
-		id = docker_json_text(o, "ID");
-		if (!json_is_object(spec) || id == NULL || !docker_valid_ref(id)) {
-			docker_response_free(&resp);
-			return error_set(err, BERTH__V1__CODE__INTERNAL, "Docker's node %s has no spec",
-			    ref);
-		}
-		json_object_set_new(spec, "Availability", json_string(availability));
-		snprintf(path, sizeof(path), "/nodes/%s/update?version=%lld", id,
-		    (long long)version);
-		rc = docker_send(d, "POST", path, spec, deadline, err);
-		docker_response_free(&resp);
-		if (rc == DOCKER_OK || strstr(err->message, "out of sequence") == NULL)
-			return rc;
-	}
-	return rc;
+	return docker_spec_update(d, "nodes", ref, set_availability, (void *)availability,
+	    timeout_ms, err);
 }
 
 /* --- volumes ---------------------------------------------------------------------------- */
