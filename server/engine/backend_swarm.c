@@ -131,90 +131,6 @@ inspect_service(struct backend *b, const char *id, struct docker_service *svc, i
 	return docker_counted(docker_service_inspect(b->docker, id, svc, timeout_ms, err));
 }
 
-static bool
-has_registry(const struct backend *b)
-{
-	return b->registry != NULL && b->registry[0] != '\0';
-}
-
-/*
- * The name of image t->image under --registry (repo "HOST:PORT/path" and
- * tag): 0; 1 when it names that registry already (used as it is).
- */
-static int
-registry_name(struct backend *b, const char *image, char repo[300], char tag[160],
-    struct error *err)
-{
-	int rc = docker_registry_reference(b->registry, image, repo, 300, tag, 160);
-
-	if (rc < 0)
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT,
-		    "image %s has no name under registry %s", image, b->registry), -1;
-	return rc;
-}
-
-static int
-swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int64_t timeout_ms,
-    struct error *err)
-{
-	int64_t deadline = clock_monotonic_ms() + timeout_ms;
-	char repo[300], tag[160], digest[80];
-	int code, named;
-
-	/* Present on this node, built here from the build context, or pulled. */
-	if ((code = backend_engine_ops.prepare_image(b, t, timeout_ms, err)) != 0 ||
-	    !has_registry(b))
-		return code;
-	/*
-	 * Other nodes pull it themselves, so it goes to the registry they all
-	 * reach; create pins the service to the digest pushed. Docker sends
-	 * only the layers the registry lacks: a second push is quick.
-	 */
-	if ((named = registry_name(b, t->image, repo, tag, err)) < 0)
-		return err->code;
-	if (named == 1)
-		return 0;
-	if ((code = docker_counted(docker_image_tag(b->docker, t->image, repo, tag,
-		 left(deadline), err))) != 0)
-		return code;
-	if ((code = docker_counted(docker_image_push(b->docker, repo, tag, digest, left(deadline),
-		 err))) != 0)
-		return code;
-	log_info("image pushed image=%s repo=%s tag=%s digest=%s", t->image, repo, tag, digest);
-	return 0;
-}
-
-/*
- * The image a service runs: t->image itself, or with --registry its name
- * there pinned to the digest pushed ("HOST:PORT/path:tag@sha256:..."),
- * from the local image's RepoDigests. So every node runs the same bytes,
- * a later push of the tag changes nothing that runs, and a recreation
- * (restart, rollout) that comes through create finds it without state.
- */
-static int
-service_image(struct backend *b, const char *image, char *out, size_t len, int64_t timeout_ms,
-    struct error *err)
-{
-	char repo[300], tag[160], digest[80];
-	int code, named;
-
-	if (!has_registry(b) || (named = registry_name(b, image, repo, tag, err)) == 1) {
-		snprintf(out, len, "%s", image);
-		return 0;
-	}
-	if (named < 0)
-		return err->code;
-	code = docker_counted(docker_image_repo_digest(b->docker, image, repo, digest,
-	    sizeof(digest), timeout_ms, err));
-	if (code == BERTH__V1__CODE__NOT_FOUND)
-		err->code = code = BERTH__V1__CODE__FAILED_PRECONDITION; /* prepare_image did not push it */
-	if (code != 0)
-		return code;
-	if ((size_t)snprintf(out, len, "%s:%s@%s", repo, tag, digest) >= len)
-		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "image name too long");
-	return 0;
-}
-
 /*
  * The spec of an instance's service and the storage its pointers need:
  * made by instance_spec_make, in place (it points into itself: never
@@ -225,7 +141,7 @@ struct instance_spec {
 	struct docker_label labels[6];
 	char replicas[16];
 	char volume[160];
-	char image[600]; /* the image as every node finds it (service_image) */
+	char image[600]; /* the image as every node finds it (backend_swarm_service_image) */
 	struct backend_env env;
 	bool env_made;
 	bool volume_made; /* the named volume was made here (create undoes it on failure) */
@@ -250,7 +166,7 @@ instance_spec_make(struct backend *b, const struct backend_instance *inst, uint3
 	int code;
 
 	memset(is, 0, sizeof(*is));
-	if ((code = service_image(b, t->image, is->image, sizeof(is->image), left(deadline),
+	if ((code = backend_swarm_service_image(b, t->image, is->image, sizeof(is->image), left(deadline),
 		 err)) != 0)
 		return code;
 	snprintf(is->replicas, sizeof(is->replicas), "%u", t->replicas > 0 ? t->replicas : 1);
@@ -988,7 +904,7 @@ static const char *const swarm_event_types[] = { "container", "service", NULL };
 
 const struct backend_ops backend_swarm_ops = {
 	.name = "swarm",
-	.prepare_image = swarm_prepare_image,
+	.prepare_image = backend_swarm_prepare_image,
 	.create = swarm_create,
 	.start = swarm_start,
 	.stop = swarm_stop,
