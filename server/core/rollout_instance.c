@@ -20,6 +20,9 @@
  *      old one renamed back and started, the row as it was.
  * While it works the service is "busy" (rollout_busy): the supervisor
  * leaves it to the rollout and is asked to look again at the end.
+ * A berthd killed -9 mid-swap may have a create or start in flight that
+ * Docker finishes after the next berthd looked: every container of the
+ * service but the one kept is removed when the swap ends either way.
  *
  * Threads: a rollout's swap threads, each with its own call and registry
  * connection; the main thread at start-up (rollout_swap_recover).
@@ -44,6 +47,7 @@
 #define READY_MARGIN_MS 10000 /* beyond start period + interval x retries */
 #define LOG_LINES 10
 #define STEP_TIMEOUT_MS 60000
+#define PORT_FREE_MS 10000 /* a removed container's port may be held a moment longer */
 
 /* "<service_id>.old" in the call's arena. */
 static const char *
@@ -68,6 +72,51 @@ rollout_journal(struct call *call, struct rollout_swap *sw, const char *state,
 		sw->message, step) != 0)
 		log_warn("rollout journal not written rollout=%s service=%s error=\"%s\"",
 		    sw->rollout_id, sw->service_id, registry_error(call_registry(call))->message);
+}
+
+/*
+ * Removes every container of the service but `keep`: what a berthd killed
+ * mid-swap left behind (a create or start it had sent, which Docker
+ * finished after it died, maybe after this berthd looked). Whatever the
+ * order of those requests, an instance is never doubled. 0, or -1 when
+ * the engine could not be asked.
+ */
+static int
+remove_strays(struct call *call, const char *service_id, const char *keep)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct docker_container *list = NULL;
+	struct error err = { 0 };
+	size_t n = 0;
+
+	if (b->ops->list_own(b, &list, &n, STEP_TIMEOUT_MS, &err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].label_service, service_id) != 0 || strcmp(list[i].id, keep) == 0)
+			continue;
+		memset(&err, 0, sizeof(err));
+		if (b->ops->remove(b, list[i].id, STEP_TIMEOUT_MS, &err) == 0)
+			log_warn("rollout removed a stray container of the service service=%s "
+				 "container=%.12s name=%s",
+			    service_id, list[i].id, list[i].name);
+	}
+	free(list);
+	return 0;
+}
+
+/* Starts a container, again while its port is still held by one just removed. */
+static int
+start_when_port_free(struct backend *b, const char *id, struct error *err)
+{
+	int64_t deadline = clock_monotonic_ms() + PORT_FREE_MS;
+	int code;
+
+	while ((code = b->ops->start(b, id, STEP_TIMEOUT_MS, err)) != 0 &&
+	    docker_error_port_in_use(err) && clock_monotonic_ms() < deadline) {
+		clock_sleep_ms(250);
+		memset(err, 0, sizeof(*err));
+	}
+	return code;
 }
 
 /* Milliseconds the new container has to become healthy. */
@@ -190,15 +239,20 @@ put_back(struct call *call, struct rollout_swap *sw, const char *old_id, const c
 	struct registry *reg = call_registry(call);
 	struct error err = { 0 };
 	size_t used;
+	int code;
 
 	if (new_id != NULL && new_id[0] != '\0' &&
 	    b->ops->remove(b, new_id, STEP_TIMEOUT_MS, &err) != 0 &&
 	    err.code != BERTH__V1__CODE__NOT_FOUND)
 		goto fail;
 	memset(&err, 0, sizeof(err));
-	if (b->ops->rename(b, old_id, sw->service_id, STEP_TIMEOUT_MS, &err) != 0)
-		goto fail;
-	if (b->ops->start(b, old_id, STEP_TIMEOUT_MS, &err) != 0)
+	code = b->ops->rename(b, old_id, sw->service_id, STEP_TIMEOUT_MS, &err);
+	if (code == BERTH__V1__CODE__ALREADY_EXISTS &&
+	    remove_strays(call, sw->service_id, old_id) == 0) {
+		memset(&err, 0, sizeof(err));
+		code = b->ops->rename(b, old_id, sw->service_id, STEP_TIMEOUT_MS, &err);
+	}
+	if (code != 0 || start_when_port_free(b, old_id, &err) != 0)
 		goto fail;
 	registry_service_update(reg, sw->service_id, STATUS_RUNNING, old_id);
 	registry_service_set_health(reg, sw->service_id, HEALTH_STARTING, "old container back");
@@ -280,7 +334,13 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 	}
 	struct backend_instance inst = { &made, s->service_id, s->instance, s->project_dir,
 		(uint16_t)s->port, secrets, n_secrets };
-	if (b->ops->create(b, &inst, id, STEP_TIMEOUT_MS, &err) != 0) {
+	int code = b->ops->create(b, &inst, id, STEP_TIMEOUT_MS, &err);
+	if (code == BERTH__V1__CODE__ALREADY_EXISTS &&
+	    remove_strays(call, s->service_id, s->container_id) == 0) {
+		memset(&err, 0, sizeof(err)); /* the name was a stray's: once more */
+		code = b->ops->create(b, &inst, id, STEP_TIMEOUT_MS, &err);
+	}
+	if (code != 0) {
 		snprintf(sw->message, sizeof(sw->message), "cannot create the new container: %s",
 		    err.message);
 		return -1;
@@ -356,6 +416,7 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 							   "during its update");
 	} else if (v == 0) {
 		b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
+		remove_strays(call, sw->service_id, step.new_container_id);
 		s->container_id = step.new_container_id;
 		registry_service_set_revision(reg, sw->service_id, sw->revision->revision, "");
 		lifecycle_record_image(call, s);
@@ -424,6 +485,7 @@ rollout_swap_recover(struct call *call, const char *rollout_id, const char *serv
 		else
 			log_info("rollout recovery put the old container back rollout=%s service=%s",
 			    rollout_id, service_id);
+		remove_strays(call, service_id, old.id);
 		return "pending";
 	}
 	memset(&err, 0, sizeof(err));

@@ -10,17 +10,23 @@
 #include "core/rollout.h"
 #include "core/survey.h"
 
-static bool
-matches(const Berth__V1__Service *row, const struct docker_container *c)
+/*
+ * How a container belongs to a row: 3 by its id, 2 by its name, 1 by its
+ * berth.service label only, 0 not at all. The strongest wins: a stray
+ * with the service's label (a create a killed berthd sent) never takes
+ * the row from the container the row names.
+ */
+static int
+match_strength(const Berth__V1__Service *row, const struct docker_container *c)
 {
 	/* "<service_id>.old": a rollout's old container, set aside (rollout.h). */
 	if (rollout_is_old_name(c->name))
-		return false;
+		return 0;
 	if (row->container_id[0] != '\0' && strcmp(row->container_id, c->id) == 0)
-		return true;
+		return 3;
 	if (strcmp(row->container_name, c->name) == 0)
-		return true;
-	return strcmp(row->service_id, c->label_service) == 0;
+		return 2;
+	return strcmp(row->service_id, c->label_service) == 0 ? 1 : 0;
 }
 
 int
@@ -48,13 +54,16 @@ survey_take(struct call *call, struct survey *s)
 
 	s->row_container = ARENA_ARRAY(&call->arena, long, s->n_rows + 1);
 	s->container_has_row = ARENA_ARRAY(&call->arena, bool, s->n_containers + 1);
-	for (size_t i = 0; i < s->n_rows; i++) {
+	for (size_t i = 0; i < s->n_rows; i++)
 		s->row_container[i] = -1;
-		for (size_t j = 0; j < s->n_containers; j++) {
-			if (!s->container_has_row[j] && matches(s->rows[i], &s->containers[j])) {
-				s->row_container[i] = (long)j;
-				s->container_has_row[j] = true;
-				break;
+	for (int strength = 3; strength > 0; strength--) {
+		for (size_t i = 0; i < s->n_rows; i++) {
+			for (size_t j = 0; j < s->n_containers && s->row_container[i] < 0; j++) {
+				if (!s->container_has_row[j] &&
+				    match_strength(s->rows[i], &s->containers[j]) == strength) {
+					s->row_container[i] = (long)j;
+					s->container_has_row[j] = true;
+				}
 			}
 		}
 	}

@@ -579,7 +579,33 @@ test_rollout_port_taken_between_stop_and_start_is_rolled_back(void **state)
 	assert_int_equal(old, 0);
 }
 
-/* berthd killed -9 while an instance is in flight: on restart nothing lost or doubled. */
+/*
+ * What a create the killed berthd sent, finished by Docker after it died,
+ * leaves: a container with the instance's labels that no row names.
+ */
+static void
+plant_stray(const struct instance *in, const char *template_name, const char *instance)
+{
+	const struct docker_label labels[] = {
+		{ DOCKER_LABEL_MANAGED, "true" },
+		{ DOCKER_LABEL_SERVICE, in->service_id },
+		{ DOCKER_LABEL_TEMPLATE, template_name },
+		{ DOCKER_LABEL_INSTANCE, instance },
+		{ DOCKER_LABEL_DATA_DIR, strchr(daemon_under_test.label, '=') + 1 },
+	};
+	char name[200], id[DOCKER_ID_LEN + 1];
+	struct docker_container_spec spec = { .name = name, .image = E2E_DEMO_IMAGE,
+		.labels = labels, .n_labels = sizeof(labels) / sizeof(labels[0]) };
+	struct error err = { 0 };
+
+	snprintf(name, sizeof(name), "%s-late", in->service_id);
+	assert_int_equal(docker_container_create(e2e_docker(), &spec, id, 30000, &err), 0);
+}
+
+/*
+ * berthd killed -9 while an instance is in flight, and a container of that
+ * instance created after it died: on restart nothing lost or doubled.
+ */
 static void
 test_rollout_survives_berthd_killed_mid_way(void **state)
 {
@@ -603,6 +629,7 @@ test_rollout_survives_berthd_killed_mid_way(void **state)
 	berthd_proc_kill(&daemon_under_test.proc);
 	count_containers(&total, &old);
 	printf("# killed with %zu containers, %zu set aside\n", total, old);
+	plant_stray(&inst[0], "ro-kill", "instance_1");
 	assert_int_equal(e2e_daemon_restart(&daemon_under_test, NULL), 0);
 	assert_true(E2E_WAIT_UNTIL(rollout_ended(id, end, sizeof(end)), 90000));
 	assert_string_equal(end, "done");
