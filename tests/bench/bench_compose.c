@@ -9,18 +9,26 @@
  * it the comparison rows are left out with a note, berth's times stay.
  * The compose project's containers carry BENCH_LABEL, and `down` (or
  * run.sh's cleanup after a failure) removes them.
+ *
+ * The floor beside both: the same 20 containers made straight through the
+ * Engine API (create + start, SCALE_PARALLEL at a time, as berthd does)
+ * and removed the same way. What neither tool can go below.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 #include "base/log.h"
+#include "core/scale.h"
 
 #define INSTANCES 20
 #define ROUNDS 3
 #define PORT_BERTH 64000   /* berth's template: 64000 and up */
+#define PORT_BARE 64100    /* the floor's containers: 64100-64119 */
 #define PORT_COMPOSE 64200 /* compose's range: 64200-64299 */
 #define PROJECT "berthbench"
 
@@ -68,6 +76,51 @@ compose_down(void)
 	return timed("docker-compose down", argv);
 }
 
+/* The floor: INSTANCES containers made or removed by SCALE_PARALLEL threads. */
+static struct {
+	char ids[INSTANCES][DOCKER_ID_LEN + 1];
+	atomic_int next;
+	atomic_int failed;
+	bool removing;
+} bare;
+
+static void *
+bare_worker(void *arg)
+{
+	int i;
+
+	(void)arg;
+	while ((i = atomic_fetch_add(&bare.next, 1)) < INSTANCES) {
+		if (bare.removing)
+			bench_remove_container(bare.ids[i]);
+		else if (bench_foreign_start(NULL, (uint16_t)(PORT_BARE + i), bare.ids[i]) != 0)
+			atomic_fetch_add(&bare.failed, 1);
+	}
+	return NULL;
+}
+
+/* Seconds the bare Engine API takes to make (or remove) the INSTANCES containers. */
+static double
+bare_round(bool removing)
+{
+	pthread_t threads[SCALE_PARALLEL];
+	int n = 0;
+	int64_t t0 = bench_now_ns();
+
+	atomic_store(&bare.next, 0);
+	bare.removing = removing;
+	for (int t = 0; t < SCALE_PARALLEL && t < INSTANCES; t++)
+		if (pthread_create(&threads[n], NULL, bare_worker, NULL) == 0)
+			n++;
+	for (int t = 0; t < n; t++)
+		pthread_join(threads[t], NULL);
+	if (n == 0 || atomic_load(&bare.failed) != 0) {
+		fprintf(stderr, "bench_compose: the bare Engine API round failed\n");
+		exit(1);
+	}
+	return (double)(bench_now_ns() - t0) / 1e9;
+}
+
 /* docker-compose on $PATH (run.sh installs Debian's); NULL when there is none. */
 static const char *
 find_compose(void)
@@ -112,14 +165,15 @@ row(const char *figure, double value, const char *floor, double floor_value, dou
 
 	snprintf(target_text, sizeof(target_text), "ratio <= %.1f", target);
 	bench_row(&(struct bench_row){ "8 scale", figure, value, "s", NAN, floor, floor_value, ratio,
-	    floor != NULL ? target_text : NULL,
-	    floor == NULL ? BENCH_NA : ratio <= target ? BENCH_HOLDS : BENCH_MISS });
+	    isnan(target) ? NULL : target_text,
+	    isnan(target) ? BENCH_NA : ratio <= target ? BENCH_HOLDS : BENCH_MISS });
 }
 
 int
 main(void)
 {
-	struct samples up = { 0 }, down = { 0 }, c_up = { 0 }, c_down = { 0 };
+	struct samples up = { 0 }, down = { 0 }, c_up = { 0 }, c_down = { 0 }, b_up = { 0 },
+		       b_down = { 0 };
 	char dir[512];
 	berth_client *c;
 
@@ -141,15 +195,19 @@ main(void)
 		  "%d rounds",
 	    INSTANCES, ROUNDS);
 	for (int r = 0; r < ROUNDS; r++) {
-		bool berth_first = r % 2 == 0;
+		/* Each round in another order: berth, compose, bare; compose, bare, berth; ... */
+		for (int k = 0; k < 3; k++) {
+			int side = (r + k) % 3;
 
-		for (int side = 0; side < 2; side++) {
-			if ((side == 0) == berth_first) {
+			if (side == 0) {
 				samples_add(&up, berth_scale("20"));
 				samples_add(&down, berth_scale("0"));
-			} else if (compose_bin != NULL) {
+			} else if (side == 1 && compose_bin != NULL) {
 				samples_add(&c_up, compose_up());
 				samples_add(&c_down, compose_down());
+			} else if (side == 2) {
+				samples_add(&b_up, bare_round(false));
+				samples_add(&b_down, bare_round(true));
 			}
 		}
 	}
@@ -158,15 +216,22 @@ main(void)
 		    "docker-compose up -d --scale web=20", samples_quantile(&c_up, 0.5), 0.5);
 		row("berth scale demo 0 from 20", samples_quantile(&down, 0.5), "docker-compose down",
 		    samples_quantile(&c_down, 0.5), 0.7);
-	} else {
-		row("berth scale demo 20 from 0", samples_quantile(&up, 0.5), NULL, NAN, 0);
-		row("berth scale demo 0 from 20", samples_quantile(&down, 0.5), NULL, NAN, 0);
+		row("docker-compose up -d --scale web=20", samples_quantile(&c_up, 0.5),
+		    "Engine API create+start x20 (16 at once)", samples_quantile(&b_up, 0.5), NAN);
+		row("docker-compose down", samples_quantile(&c_down, 0.5),
+		    "Engine API remove x20 (16 at once)", samples_quantile(&b_down, 0.5), NAN);
 	}
+	row("berth scale demo 20 from 0", samples_quantile(&up, 0.5),
+	    "Engine API create+start x20 (16 at once)", samples_quantile(&b_up, 0.5), 1.1);
+	row("berth scale demo 0 from 20", samples_quantile(&down, 0.5),
+	    "Engine API remove x20 (16 at once)", samples_quantile(&b_down, 0.5), 1.1);
 	berth_close(c);
 	bench_berthd_stop(&berthd, 60);
 	samples_free(&up);
 	samples_free(&down);
 	samples_free(&c_up);
 	samples_free(&c_down);
+	samples_free(&b_up);
+	samples_free(&b_down);
 	return 0;
 }
