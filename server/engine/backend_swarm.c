@@ -61,6 +61,12 @@
 #define VOLUME_SUFFIX "_data"
 #define POLL_MS 250
 #define START_WAIT_MAX_MS 60000  /* then Swarm goes on converging on its own */
+/*
+ * A task pending "for no suitable node" this long is taken as waiting for
+ * a node that fits. Shorter, it may be the scheduler's stale view: right
+ * after a stop-first update it still counts the old task's host port.
+ */
+#define UNSCHEDULABLE_MS 3000
 #define STOP_WAIT_MARGIN_MS 15000 /* beyond the stop timeout */
 #define GONE_WAIT_MAX_MS 30000
 #define MAX_TASKS 32             /* at most this many shown by GetService */
@@ -341,8 +347,9 @@ task_failed(const struct docker_task *t, struct error *err)
  * (those not in before[0..n_before), the tasks there were before the
  * change) are running (OK), a new one failed while none runs (its error),
  * or none is on its way in or out any more but some wait for a node that
- * fits (OK: Swarm keeps them pending and GetService says why; a task still
- * stopping may be what holds the node's port, so it is waited for). Past
+ * fits for UNSCHEDULABLE_MS (OK: Swarm keeps them pending and GetService
+ * says why; a task still stopping may be what holds the node's port, so it
+ * is waited for). Past
  * START_WAIT_MAX_MS (or the deadline) Swarm is left to converge on its own:
  * OK.
  */
@@ -351,6 +358,7 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
     size_t n_before, int64_t deadline, struct error *err)
 {
 	int64_t until = clock_monotonic_ms() + START_WAIT_MAX_MS;
+	int64_t unschedulable_since = 0;
 
 	if (until > deadline - 1000)
 		until = deadline - 1000;
@@ -396,8 +404,14 @@ wait_started(struct backend *b, const char *service_id, const struct docker_task
 			return 0;
 		if (failed && running == 0)
 			return task_failed(&failure, err);
-		if (unschedulable > 0 && converging == 0 && running == 0)
-			return 0;
+		if (unschedulable > 0 && converging == 0 && running == 0) {
+			if (unschedulable_since == 0)
+				unschedulable_since = clock_monotonic_ms();
+			else if (clock_monotonic_ms() - unschedulable_since >= UNSCHEDULABLE_MS)
+				return 0;
+		} else {
+			unschedulable_since = 0;
+		}
 		if (clock_monotonic_ms() + POLL_MS > until) {
 			log_info("swarm service still converging, leaving it to Swarm service=%s "
 				 "running=%zu converging=%zu pending=%zu",
