@@ -91,6 +91,13 @@ struct health_monitor {
 
 static _Atomic uint64_t probes_total, probes_failed_total;
 
+bool
+health_checked_by_berth(const struct berthd *d, const Berth__V1__Template *t)
+{
+	return t->health != NULL &&
+	    (d->backend.ops->exec != NULL || strcmp(t->health->kind, "exec") != 0);
+}
+
 uint64_t
 health_probes_total(void)
 {
@@ -384,9 +391,7 @@ resync(struct health_monitor *m)
 	for (size_t i = 0; i < n_rows; i++) {
 		const Berth__V1__Service *row = rows[i];
 		const Berth__V1__Template *tpl = template_of(templates, n_templates, row->template_);
-		/* Without Docker exec here (swarm), an exec check is the tasks' Healthcheck. */
-		bool checked = tpl != NULL && tpl->health != NULL &&
-		    (m->d->backend.ops->exec != NULL || strcmp(tpl->health->kind, "exec") != 0);
+		bool checked = tpl != NULL && health_checked_by_berth(m->d, tpl);
 
 		if (checked && strcmp(row->status, STATUS_RUNNING) == 0) {
 			track(m, row, tpl);

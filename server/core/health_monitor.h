@@ -28,6 +28,14 @@ int health_monitor_start(struct berthd *d);
 /* Stops and joins it (main thread, before the supervisor stops). */
 void health_monitor_stop(struct berthd *d);
 
+/*
+ * Whether berth itself probes services of template t: t has a check, and
+ * it is not an exec check on a backend without Docker exec here (swarm:
+ * there it is the tasks' Healthcheck, and Swarm reports a task running
+ * only once that check passed).
+ */
+bool health_checked_by_berth(const struct berthd *d, const Berth__V1__Template *t);
+
 /* Probes finished since start-up, and those that failed (metrics). */
 uint64_t health_probes_total(void);
 uint64_t health_probes_failed_total(void);

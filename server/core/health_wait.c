@@ -74,7 +74,7 @@ health_wait(struct call *call, const char *service_id, Berth__V1__Service **out)
 	if (registry_service_get(reg, &call->arena, service_id, &s) != 0)
 		return call_fail_error(call, registry_error(reg));
 	checked = registry_template_get(reg, &call->arena, s->template_, &t) == 0 &&
-	    t->health != NULL;
+	    health_checked_by_berth(call_berthd(call), t);
 	/* Polls in a scratch arena: a long wait must not grow the call's. */
 	arena_init(&scratch);
 	for (;;) {

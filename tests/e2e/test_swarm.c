@@ -738,6 +738,51 @@ test_stop_scales_to_zero_and_restart_scales_back(void **state)
 	berth_reply_free(&r->base);
 }
 
+/*
+ * wait_healthy with an exec check: Swarm runs it (the task's Healthcheck)
+ * and reports the task running only once it passed, so the launch answers
+ * then, healthy, not at the end of its deadline.
+ */
+static void
+test_wait_healthy_with_an_exec_check_answers_once_swarm_runs_the_task(void **state)
+{
+	static char *check[] = { "/berth-demo", "check" };
+	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	Berth__V1__HealthCheck h = BERTH__V1__HEALTH_CHECK__INIT;
+	Berth__V1__LaunchServiceResponse *r = NULL;
+	Berth__V1__GetServiceResponse *g;
+	Berth__V1__Template t;
+	berth_status st;
+	int64_t t0, took_ms;
+
+	(void)state;
+	demo_template(&t, "checked", (uint16_t)(base_port + 20), 5);
+	h.kind = "exec";
+	h.exec_command = check;
+	h.n_exec_command = 2;
+	h.interval_s = 1;
+	h.timeout_s = 1;
+	h.retries = 2;
+	t.health = &h;
+	assert_int_equal(put_template(&t), 0);
+	req.template_ = "checked";
+	req.wait_healthy = true;
+	t0 = clock_monotonic_ms();
+	if (call("LaunchService", &req.base, (ProtobufCMessage **)&r, &st) != 0)
+		fail_msg("launch with wait_healthy: %s: %s", berth_code_name(st.code), st.message);
+	took_ms = clock_monotonic_ms() - t0;
+	printf("# launch --wait with an exec check on swarm: %lld ms\n", (long long)took_ms);
+	assert_true(took_ms < 25000); /* well before the call's deadline (120 s) */
+	assert_string_equal(r->service->status, "running");
+	g = get_service(r->service->service_id, false);
+	assert_non_null(g);
+	assert_true(g->service->n_tasks >= 1);
+	assert_string_equal(g->service->tasks[0]->state, "running");
+	berth_reply_free(&g->base);
+	assert_http_body((uint16_t)r->service->port, "/", "instance=instance_1");
+	berth_reply_free(&r->base);
+}
+
 /* Remove deletes the service; the volume goes only with purge (and is reused till then). */
 static void
 test_remove_deletes_the_service_and_the_volume_only_with_purge(void **state)
@@ -1042,6 +1087,9 @@ main(void)
 		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(test_stop_scales_to_zero_and_restart_scales_back,
 		    setup_test, teardown_test),
+		cmocka_unit_test_setup_teardown(
+		    test_wait_healthy_with_an_exec_check_answers_once_swarm_runs_the_task, setup_test,
+		    teardown_test),
 		cmocka_unit_test_setup_teardown(
 		    test_remove_deletes_the_service_and_the_volume_only_with_purge, setup_test,
 		    teardown_test),
