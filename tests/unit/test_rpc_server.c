@@ -200,6 +200,12 @@ struct fixture {
 	const char *urls[1];
 	struct rpc_server *srv;
 	berth_client *client;
+	/*
+	 * A raw connection a test holds, closed by teardown if the test failed
+	 * first: a reply nng has written in part keeps the server's stop
+	 * waiting until the peer reads or goes.
+	 */
+	int raw_fd;
 };
 
 static void
@@ -241,6 +247,7 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
+	f->raw_fd = -1;
 	reset_app();
 	prepare(f);
 	if (rpc_server_start(&f->srv, &f->config, &f->table, &f->hooks, &err) != 0) {
@@ -263,6 +270,7 @@ setup_stopped(void **state)
 
 	if (f == NULL)
 		return -1;
+	f->raw_fd = -1;
 	reset_app();
 	prepare(f);
 	*state = f;
@@ -275,6 +283,8 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	berth_close(f->client);
+	if (f->raw_fd >= 0)
+		close(f->raw_fd);
 	rpc_server_stop(f->srv);
 	unlink(f->url + strlen("ipc://"));
 	free(f);
@@ -1391,6 +1401,7 @@ test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
 	env = put_envelope(name, "", &len);
 	fd = raw_ipc_connect(f->url);
 	assert_true(fd >= 0);
+	f->raw_fd = fd;
 	/* Our sends stall too once the server stops reading: give up on them after 1 s. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 1, 0 }, sizeof(struct timeval));
 	/*
@@ -1421,6 +1432,7 @@ test_client_that_never_reads_its_replies_does_not_hold_the_workers(void **state)
 	}
 	assert_true(closed);
 	close(fd);
+	f->raw_fd = -1;
 	free(env);
 	free(name);
 	assert_server_serves(f->client);
