@@ -464,6 +464,13 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 	}
 	if (parking_start(&srv->parking, srv, config->max_parked_calls, PARKING_THREADS, err) != 0)
 		goto fail;
+	/*
+	 * Every listener before the first worker: a caller that Health answered
+	 * on one URL finds the others up too (requests wait in the socket till
+	 * the workers come).
+	 */
+	if (listen_all(srv, err) != 0)
+		goto fail;
 	srv->n_workers = config->workers;
 	for (int i = 0; i < srv->n_workers; i++) {
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
@@ -472,8 +479,6 @@ rpc_server_start(struct rpc_server **out, const struct rpc_server_config *config
 		}
 		srv->workers[i].started = true;
 	}
-	if (listen_all(srv, err) != 0)
-		goto fail;
 	*out = srv;
 	return 0;
 fail:
