@@ -453,8 +453,8 @@ rollout_start(struct call *call, const Berth__V1__StartRolloutRequest *req,
 		    "the %s backend has no rollouts", d->backend.ops->name);
 	if (req->rebuild && d->backend.ops->rebuild == NULL)
 		return call_fail_detail(call, BERTH__V1__CODE__FAILED_PRECONDITION, "rebuild",
-		    "NO_REBUILD", "--rebuild needs the engine backend: with %s, build and push the "
-				  "image, then change the template's image",
+		    "NO_REBUILD", "the %s backend cannot rebuild: build and push the image, then "
+				  "change the template's image",
 		    d->backend.ops->name);
 	if (req->on_failure[0] != '\0' && strcmp(req->on_failure, "rollback") != 0 &&
 	    strcmp(req->on_failure, "pause") != 0)

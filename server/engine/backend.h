@@ -221,13 +221,16 @@ extern const struct backend_ops backend_swarm_ops;
 
 /*
  * The swarm backend's images (backend_swarm_image.c): prepare_image, which
- * with --registry also pushes, and the reference a service runs (the
- * image, or with --registry its name there pinned to the digest pushed).
+ * with --registry also pushes, the reference a service runs (the image, or
+ * with --registry its name there pinned to the digest pushed), and a
+ * rollout's rebuild (only with --registry).
  */
 int backend_swarm_prepare_image(struct backend *b, const Berth__V1__Template *t,
     int64_t timeout_ms, struct error *err);
 int backend_swarm_service_image(struct backend *b, const char *image, char *out, size_t len,
     int64_t timeout_ms, struct error *err);
+int backend_swarm_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
+    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms, struct error *err);
 
 /*
  * Logs whether the engine of b is a Swarm manager, as the swarm backend

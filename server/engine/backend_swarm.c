@@ -938,6 +938,7 @@ const struct backend_ops backend_swarm_ops = {
 	.purge_storage = swarm_purge_storage,
 	.update_in_place = swarm_update_in_place,
 	.update_state = swarm_update_state,
+	.rebuild = backend_swarm_rebuild,
 	.event_types = swarm_event_types,
 	.ports_on_this_host = false,
 };

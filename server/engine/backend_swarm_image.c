@@ -1,7 +1,7 @@
 /*
  * backend_swarm_image.c - the swarm backend's images: with --registry, an
- * image prepared on berthd's node is pushed to the registry every node
- * pulls from, and a service runs it pinned to the digest pushed.
+ * image prepared (or rebuilt) on berthd's node is pushed to the registry
+ * every node pulls from, and a service runs it pinned to the digest pushed.
  *
  * Threads: any worker; no shared state.
  */
@@ -100,4 +100,23 @@ backend_swarm_service_image(struct backend *b, const char *image, char *out, siz
 	if ((size_t)snprintf(out, len, "%s:%s@%s", repo, tag, digest) >= len)
 		return error_set(err, BERTH__V1__CODE__INVALID_ARGUMENT, "image name too long");
 	return 0;
+}
+
+/*
+ * A rollout's --rebuild: built again on berthd's node like the engine's.
+ * Only with --registry: a node that did not build it reaches the new
+ * image there (each instance's update pushes it, prepare_image), and the
+ * digest it is pinned to changes, so Swarm replaces the tasks. Without
+ * one, the spec would name the same tag: Swarm would change nothing.
+ */
+int
+backend_swarm_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
+    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms, struct error *err)
+{
+	if (!has_registry(b))
+		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
+		    "--rebuild with the swarm backend needs berthd --registry HOST:PORT, where every "
+		    "node pulls the rebuilt image from");
+	return backend_engine_ops.rebuild(b, t, build_args, n_build_args, no_cache, image_id,
+	    timeout_ms, err);
 }

@@ -208,6 +208,47 @@ spread(const char *id, int want, unsigned avoid, unsigned *mask)
 	return n == want && __builtin_popcount(*mask) == want && (*mask & avoid) == 0;
 }
 
+/* The image a swarm service's spec names, as node 1 tells it, into out ("" when none). */
+static void
+service_image(const char *id, char *out, size_t len)
+{
+	char path[200];
+	json_t *svc, *spec;
+	const char *image;
+
+	snprintf(path, sizeof(path), "/services/%s", id);
+	svc = node_get(1, path);
+	spec = json_object_get(json_object_get(json_object_get(svc, "Spec"), "TaskTemplate"),
+	    "ContainerSpec");
+	image = json_string_value(json_object_get(spec, "Image"));
+	snprintf(out, len, "%s", image != NULL ? image : "");
+	json_decref(svc);
+}
+
+/* GetRollout until the rollout is neither pending nor running (3 min at most); the reply. */
+static Berth__V1__GetRolloutResponse *
+rollout_end(const char *rollout_id)
+{
+	Berth__V1__GetRolloutRequest get = BERTH__V1__GET_ROLLOUT_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	get.id = (char *)rollout_id;
+	for (int64_t until = clock_monotonic_ms() + 180000; clock_monotonic_ms() < until;) {
+		Berth__V1__Rollout *r;
+
+		reply = NULL;
+		assert_int_equal(call("GetRollout", &get.base, &reply, &st), 0);
+		r = ((Berth__V1__GetRolloutResponse *)reply)->rollout;
+		if (strcmp(r->state, "running") != 0 && strcmp(r->state, "pending") != 0)
+			return (Berth__V1__GetRolloutResponse *)reply;
+		berth_reply_free(reply);
+		clock_sleep_ms(500);
+	}
+	fail_msg("rollout %s did not end within 3 minutes", rollout_id);
+	return NULL;
+}
+
 /* The placement berth keeps (ListServices' nodes) as a node mask; ~0u when absent. */
 static unsigned
 listed_nodes(const char *id)
@@ -765,9 +806,9 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
 	static char *bad_check[] = { "/berth-demo", "emit", "exit", "1" };
 	Berth__V1__HealthCheck h = BERTH__V1__HEALTH_CHECK__INIT;
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
-	Berth__V1__GetRolloutRequest get = BERTH__V1__GET_ROLLOUT_REQUEST__INIT;
+	Berth__V1__GetRolloutResponse *g;
 	Berth__V1__Template t;
-	Berth__V1__Rollout *r = NULL;
+	Berth__V1__Rollout *r;
 	ProtobufCMessage *reply = NULL;
 	berth_status st;
 	char id[160], rollout_id[64], state_now[32] = "";
@@ -802,29 +843,76 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
 	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
 	berth_reply_free(reply);
 
-	get.id = rollout_id;
-	for (int64_t until = clock_monotonic_ms() + 180000; clock_monotonic_ms() < until;) {
-		reply = NULL;
-		assert_int_equal(call("GetRollout", &get.base, &reply, &st), 0);
-		r = ((Berth__V1__GetRolloutResponse *)reply)->rollout;
-		snprintf(state_now, sizeof(state_now), "%s", r->state);
-		if (strcmp(r->state, "running") != 0 && strcmp(r->state, "pending") != 0)
-			break;
-		berth_reply_free(reply);
-		reply = NULL;
-		clock_sleep_ms(500);
-	}
-	assert_non_null(reply);
+	g = rollout_end(rollout_id);
+	r = g->rollout;
+	snprintf(state_now, sizeof(state_now), "%s", r->state);
 	printf("# rollout %s: %s\n", state_now, r->message);
 	assert_string_equal(state_now, "failed");
 	assert_int_equal(r->n_instances, 1);
 	assert_string_equal(r->instances[0]->state, "rolled_back");
-	berth_reply_free(reply);
+	berth_reply_free(&g->base);
 
 	assert_non_null(s = get_service(id));
 	assert_int_equal(s->service->revision, revision);
 	berth_reply_free(&s->base);
 	assert_true(E2E_WAIT_UNTIL(spread(id, REPLICAS, 0, &mask), 60000));
+}
+
+/*
+ * rollout --rebuild on the cluster: the image is built again on berthd's
+ * node, pushed, and Swarm's update moves every replica to the new digest,
+ * pulled by the nodes that run them.
+ */
+static void
+test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
+{
+	static char *args[] = { "BERTH_REBUILD=1" };
+	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
+	Berth__V1__GetRolloutResponse *g;
+	Berth__V1__GetServiceResponse *s;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+	char id[160], rollout_id[64], before[600], after[600];
+	unsigned mask;
+	uint32_t revision;
+	uint16_t port;
+
+	(void)state;
+	launch_ok("web", id, sizeof(id), &port);
+	assert_true(E2E_WAIT_UNTIL(spread(id, REPLICAS, 0, &mask), 60000));
+	assert_non_null(s = get_service(id));
+	revision = s->service->revision;
+	berth_reply_free(&s->base);
+	service_image(id, before, sizeof(before));
+	assert_non_null(strstr(before, "@sha256:"));
+
+	req.template_ = "web";
+	req.rebuild = true;
+	req.no_cache = true;
+	req.build_args = args;
+	req.n_build_args = 1;
+	if (call("StartRollout", &req.base, &reply, &st) != 0)
+		fail_msg("StartRollout --rebuild: %s: %s", berth_code_name(st.code), st.message);
+	snprintf(rollout_id, sizeof(rollout_id), "%s",
+	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
+	berth_reply_free(reply);
+	g = rollout_end(rollout_id);
+	printf("# rebuild rollout %s %s\n", g->rollout->state, g->rollout->message);
+	assert_string_equal(g->rollout->state, "done");
+	berth_reply_free(&g->base);
+
+	service_image(id, after, sizeof(after));
+	printf("# image before %s\n# image after  %s\n", before, after);
+	assert_non_null(strstr(after, registry));
+	assert_non_null(strstr(after, "@sha256:"));
+	assert_string_not_equal(after, before);
+	assert_non_null(s = get_service(id));
+	assert_int_equal(s->service->revision, revision + 1);
+	berth_reply_free(&s->base);
+	assert_true(E2E_WAIT_UNTIL(spread(id, REPLICAS, 0, &mask), 60000));
+	for (int n = 1; n <= NODES; n++)
+		if (mask & (1u << n))
+			assert_true(E2E_WAIT_UNTIL(http_status(node_address[n], port) == 200, 20000));
 }
 
 /*
@@ -920,6 +1008,8 @@ main(void)
 		cmocka_unit_test_teardown(test_swarm_restarts_a_killed_task_per_the_template_policy,
 		    teardown_test),
 		cmocka_unit_test_teardown(test_a_rollout_to_a_never_healthy_revision_is_rolled_back,
+		    teardown_test),
+		cmocka_unit_test_teardown(test_a_rebuild_rollout_moves_every_replica_to_the_new_digest,
 		    teardown_test),
 		cmocka_unit_test_teardown(test_scale_to_three_and_zero_across_a_berthd_restart,
 		    teardown_test),

@@ -783,6 +783,26 @@ test_wait_healthy_with_an_exec_check_answers_once_swarm_runs_the_task(void **sta
 	berth_reply_free(&r->base);
 }
 
+/* rollout --rebuild needs a registry on swarm (no other node could pull the image): said so. */
+static void
+test_rebuild_without_a_registry_is_refused_naming_it(void **state)
+{
+	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
+	Berth__V1__LaunchServiceResponse *r = launch_ok("web", "rebuilt");
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+
+	(void)state;
+	req.template_ = "web";
+	req.rebuild = true;
+	assert_int_equal(call("StartRollout", &req.base, &reply, &st),
+	    BERTH__V1__CODE__FAILED_PRECONDITION);
+	printf("# %s\n", st.message);
+	assert_non_null(strstr(st.message, "--registry"));
+	berth_reply_free(reply);
+	berth_reply_free(&r->base);
+}
+
 /* Remove deletes the service; the volume goes only with purge (and is reused till then). */
 static void
 test_remove_deletes_the_service_and_the_volume_only_with_purge(void **state)
@@ -1090,6 +1110,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_wait_healthy_with_an_exec_check_answers_once_swarm_runs_the_task, setup_test,
 		    teardown_test),
+		cmocka_unit_test_setup_teardown(test_rebuild_without_a_registry_is_refused_naming_it,
+		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(
 		    test_remove_deletes_the_service_and_the_volume_only_with_purge, setup_test,
 		    teardown_test),
