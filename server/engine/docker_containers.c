@@ -219,6 +219,8 @@ docker_container_rename(struct docker *d, const char *id, const char *new_name,
 	docker_path_add(&rq.path, "/containers/%s/rename?name=", id);
 	docker_path_escaped(&rq.path, new_name);
 	rc = docker_request(d, &rq, deadline, &resp, err);
+	if (rc == BERTH__V1__CODE__FAILED_PRECONDITION && resp.status == 409)
+		rc = err->code = BERTH__V1__CODE__ALREADY_EXISTS; /* the name is taken (docker.h) */
 	docker_response_free(&resp);
 	return rc;
 }
