@@ -41,6 +41,9 @@
 #define LAUNCH_PORT_RETRIES 8
 /* Instance numbers a launch without a name passes over, at most, for names taken outside. */
 #define LAUNCH_NAME_RETRIES 8
+/* Times a launch waits out someone briefly holding its new id's lock, and how long each. */
+#define LAUNCH_LOCK_RETRIES 4
+#define LAUNCH_LOCK_WAIT_MS 5000
 
 int
 lifecycle_fail_backend(struct call *call, const struct error *err, const char *what)
@@ -208,22 +211,23 @@ choose_port(struct call *call, const Berth__V1__Template *t, uint32_t requested,
 	return 0;
 }
 
+#define INSERT_ROW_BUSY (-2) /* the new id's lock is held by someone: nothing written */
+
 /*
  * Steps 3: instance name (instance, or the lowest free instance_N with N >=
- * from) and the "creating" row, atomically. On success the caller holds
- * the service's lock and releases it when the launch is done.
+ * from) and the "creating" row, atomically, with the service's lock held;
+ * or INSERT_ROW_BUSY.
  */
+
 static int
-insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, unsigned from,
-    uint16_t port, const char *restart, Berth__V1__Service **out)
+insert_row_locked(struct call *call, const Berth__V1__Template *t, const char *instance,
+    unsigned from, uint16_t port, const char *restart, Berth__V1__Service *s)
 {
 	struct berthd *d = call_berthd(call);
 	struct registry *reg = call_registry(call);
-	Berth__V1__Service *s = ARENA_NEW(&call->arena, Berth__V1__Service);
 	unsigned number = 0;
 	int code;
 
-	berth__v1__service__init(s);
 	if ((code = registry_begin(reg)) != 0)
 		return lifecycle_registry_code(call, code);
 	for (int tries = 0;; tries++) {
@@ -276,8 +280,7 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 	 */
 	if (!service_trylock(d->locks, s->service_id)) {
 		registry_rollback(reg);
-		return call_fail(call, BERTH__V1__CODE__ABORTED,
-		    "service '%s' is busy with another operation", s->service_id);
+		return INSERT_ROW_BUSY;
 	}
 	/* The row and the launch's request id in one transaction (requests.h). */
 	if ((code = requests_stamp(reg, call->request_key, s->service_id, NULL, 0)) != 0) {
@@ -289,6 +292,48 @@ insert_row(struct call *call, const Berth__V1__Template *t, const char *instance
 		service_unlock(d->locks, s->service_id);
 		return lifecycle_registry_code(call, code);
 	}
+	return 0;
+}
+
+/*
+ * insert_row_locked, waiting out a brief holder of the new id's lock. On
+ * success the caller holds the service's lock and releases it when the
+ * launch is done.
+ */
+static int
+insert_row(struct call *call, const Berth__V1__Template *t, const char *instance, unsigned from,
+    uint16_t port, const char *restart, Berth__V1__Service **out)
+{
+	struct berthd *d = call_berthd(call);
+	Berth__V1__Service *s = ARENA_NEW(&call->arena, Berth__V1__Service);
+	int code;
+
+	berth__v1__service__init(s);
+	for (int waits = 0;; waits++) {
+		int64_t until;
+
+		code = insert_row_locked(call, t, instance, from, port, restart, s);
+		if (code != INSERT_ROW_BUSY)
+			break;
+		/*
+		 * Someone holds the lock of an id that had no row a moment ago:
+		 * the event follower settling the destroy of an earlier
+		 * container of that name, a supervisor or cleanup pass on its
+		 * way out. They let go at once. Wait for it outside the
+		 * transaction (they may read or write the registry), then look
+		 * again: the name may be taken by then.
+		 */
+		until = clock_monotonic_ms() + LAUNCH_LOCK_WAIT_MS;
+		if (call->deadline_ms < until)
+			until = call->deadline_ms;
+		log_info("launch waits for another holder of its lock service=%s", s->service_id);
+		if (waits >= LAUNCH_LOCK_RETRIES || service_lock(d->locks, s->service_id, until) != 0)
+			return call_fail(call, BERTH__V1__CODE__ABORTED,
+			    "service '%s' is busy with another operation", s->service_id);
+		service_unlock(d->locks, s->service_id);
+	}
+	if (code != 0)
+		return code;
 	*out = s;
 	return 0;
 }
