@@ -37,6 +37,24 @@ not_healthy(struct call *call, const Berth__V1__Service *s, const char *why)
 	return call->error.code;
 }
 
+/*
+ * What the engine says now, not the row: on swarm the row says "running"
+ * once the launch has handed the service over, also when the launch gave
+ * up waiting for a task that cannot be scheduled; Swarm's service runs only
+ * with a task running (and, with an exec check, passing it).
+ */
+static bool
+runs_now(struct call *call, const Berth__V1__Service *s)
+{
+	struct backend *b = &call_berthd(call)->backend;
+	struct docker_container c;
+	struct error err = { 0 };
+
+	return b->ops->inspect(b, s->container_id[0] != '\0' ? s->container_id : s->container_name,
+		   &c, 5000, &err) == 0 &&
+	    strcmp(c.state, "running") == 0;
+}
+
 /* Whether the wait is over: 0 done, 1 go on, else the call's failure. */
 static int
 verdict(struct call *call, const Berth__V1__Service *s, bool checked, int64_t *ran_since)
@@ -51,12 +69,11 @@ verdict(struct call *call, const Berth__V1__Service *s, bool checked, int64_t *r
 	} else if (strcmp(s->status, "running") == 0 && s->restarts == 0) {
 		if (*ran_since < 0)
 			*ran_since = now;
-		if (now - *ran_since >= SETTLE_MS)
+		if (now - *ran_since >= SETTLE_MS && runs_now(call, s))
 			return 0;
 	} else {
 		*ran_since = -1;
 	}
-	(void)call;
 	return 1;
 }
 

@@ -890,6 +890,32 @@ test_a_constraint_no_node_meets_leaves_the_task_pending_and_says_why(void **stat
 }
 
 /*
+ * wait_healthy for a task no node can run: the row says "running" (the
+ * service is handed to Swarm), but no task runs, so the wait does not
+ * answer OK; it ends FAILED_PRECONDITION at the call's deadline.
+ */
+static void
+test_wait_healthy_for_a_task_no_node_runs_is_not_ok(void **state)
+{
+	Berth__V1__LaunchServiceRequest req = BERTH__V1__LAUNCH_SERVICE_REQUEST__INIT;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+	int code;
+
+	(void)state;
+	req.template_ = "nowhere";
+	req.wait_healthy = true;
+	berth_set_timeout(dmn.client, 8000);
+	code = call("LaunchService", &req.base, &reply, &st);
+	berth_set_timeout(dmn.client, E2E_CALL_TIMEOUT_MS);
+	berth_reply_free(reply);
+	if (code != BERTH__V1__CODE__FAILED_PRECONDITION)
+		fail_msg("launch --wait of an unschedulable task: %s: %s", berth_code_name(st.code),
+		    st.message);
+	assert_non_null(strstr(st.message, "not healthy within the call's deadline"));
+}
+
+/*
  * Docker's service events keep the registry live: a service removed behind
  * berth's back turns "missing"; restart recreates it with the same port and
  * the same volume.
@@ -1110,6 +1136,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_wait_healthy_with_an_exec_check_answers_once_swarm_runs_the_task, setup_test,
 		    teardown_test),
+		cmocka_unit_test_setup_teardown(test_wait_healthy_for_a_task_no_node_runs_is_not_ok,
+		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(test_rebuild_without_a_registry_is_refused_naming_it,
 		    setup_test, teardown_test),
 		cmocka_unit_test_setup_teardown(
