@@ -373,6 +373,25 @@ swap(struct call *call, struct rollout_swap *sw, Berth__V1__Service *s,
 	return 0;
 }
 
+/*
+ * Between the wait and taking the lock again, an operator may have stopped,
+ * removed or replaced the instance: true only when its row still wants it
+ * running on the new container.
+ */
+static bool
+still_ours(struct call *call, const char *service_id, const char *new_id)
+{
+	struct arena scratch;
+	Berth__V1__Service *s;
+	bool ours;
+
+	arena_init(&scratch);
+	ours = registry_service_get(call_registry(call), &scratch, service_id, &s) == 0 &&
+	    strcmp(s->desired_state, DESIRED_RUNNING) == 0 && strcmp(s->container_id, new_id) == 0;
+	arena_reset(&scratch);
+	return ours;
+}
+
 void
 rollout_swap_run(struct call *call, struct rollout_swap *sw)
 {
@@ -406,7 +425,18 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 			rollout_busy_set(sw->service_id, false);
 			return;
 		}
-		service_lock(d->locks, sw->service_id, clock_monotonic_ms() + STEP_TIMEOUT_MS);
+		if (service_lock(d->locks, sw->service_id, clock_monotonic_ms() + STEP_TIMEOUT_MS) != 0) {
+			/* Another call holds the instance past a step's time: it is theirs now. */
+			b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
+			sw->outcome = ROLLOUT_SKIPPED;
+			snprintf(sw->message, sizeof(sw->message), "busy with another operation at the "
+								   "end of its update");
+			rollout_busy_set(sw->service_id, false);
+			supervisor_notice(d, sw->service_id);
+			return;
+		}
+		if (v == 0 && !still_ours(call, sw->service_id, step.new_container_id))
+			v = 2;
 	}
 	if (v == 2) {
 		/* Stopped or removed meanwhile: the operator's word stands; the old one goes. */

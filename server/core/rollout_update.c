@@ -310,7 +310,15 @@ rollout_update_run(struct call *call, struct rollout_swap *sw)
 		rollout_busy_set(sw->service_id, false);
 		return;
 	}
-	service_lock(d->locks, sw->service_id, clock_monotonic_ms() + STEP_TIMEOUT_MS);
+	if (service_lock(d->locks, sw->service_id, clock_monotonic_ms() + STEP_TIMEOUT_MS) != 0) {
+		/* Another call holds the instance past a step's time: it is theirs now. */
+		sw->outcome = ROLLOUT_SKIPPED;
+		snprintf(sw->message, sizeof(sw->message), "busy with another operation at the end "
+							   "of its update");
+		rollout_busy_set(sw->service_id, false);
+		supervisor_notice(d, sw->service_id);
+		return;
+	}
 	if (registry_service_get(reg, &call->arena, sw->service_id, &s) != 0)
 		v = OPERATOR;
 	switch (v) {
