@@ -26,7 +26,7 @@ has_registry(const struct backend *b)
 
 /*
  * The name of image t->image under --registry (repo "HOST:PORT/path" and
- * tag): 0; 1 when it names that registry already (used as it is).
+ * tag): 0; 1 when it names that registry already (its own repo and tag).
  */
 static int
 registry_name(struct backend *b, const char *image, char repo[300], char tag[160],
@@ -59,10 +59,14 @@ backend_swarm_prepare_image(struct backend *b, const Berth__V1__Template *t, int
 	 */
 	if ((named = registry_name(b, t->image, repo, tag, err)) < 0)
 		return err->code;
-	if (named == 1)
+	/*
+	 * An image that names the registry already came from there, unless
+	 * berthd builds it: then the registry has not seen these bytes yet.
+	 */
+	if (named == 1 && (t->build_context[0] == '\0' || strchr(t->image, '@') != NULL))
 		return 0;
-	if ((code = docker_counted(docker_image_tag(b->docker, t->image, repo, tag,
-		 left(deadline), err))) != 0)
+	if (named == 0 && (code = docker_counted(docker_image_tag(b->docker, t->image, repo, tag,
+			      left(deadline), err))) != 0)
 		return code;
 	if ((code = docker_counted(docker_image_push(b->docker, repo, tag, digest, left(deadline),
 		 err))) != 0)
@@ -85,14 +89,20 @@ backend_swarm_service_image(struct backend *b, const char *image, char *out, siz
 	char repo[300], tag[160], digest[80];
 	int code, named;
 
-	if (!has_registry(b) || (named = registry_name(b, image, repo, tag, err)) == 1) {
-		snprintf(out, len, "%s", image);
+	if (!has_registry(b) || strchr(image, '@') != NULL) {
+		snprintf(out, len, "%s", image); /* pinned already, or nowhere to pin to */
 		return 0;
 	}
-	if (named < 0)
+	if ((named = registry_name(b, image, repo, tag, err)) < 0)
 		return err->code;
 	code = docker_counted(docker_image_repo_digest(b->docker, image, repo, digest,
 	    sizeof(digest), timeout_ms, err));
+	if (code == BERTH__V1__CODE__NOT_FOUND && named == 1) {
+		/* The registry's own name, never pulled here: each node resolves it. */
+		error_clear(err);
+		snprintf(out, len, "%s", image);
+		return 0;
+	}
 	if (code == BERTH__V1__CODE__NOT_FOUND)
 		err->code = code = BERTH__V1__CODE__FAILED_PRECONDITION; /* prepare_image did not push it */
 	if (code != 0)

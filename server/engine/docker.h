@@ -146,7 +146,7 @@ int docker_image_pull(struct docker *d, const char *image, int64_t timeout_ms,
  * "HOST:PORT/<its path>" (its own registry host, if any, dropped) and its
  * tag ("latest" when it has none; "sha256-<hex>" for a bare digest), for
  * POST /images/{image}/tag. 0; 1 when image already names that registry
- * (use it as it is; repo and tag ""); -1 when it is empty or too long.
+ * (repo and tag are then its own); -1 when it is empty or too long.
  */
 int docker_registry_reference(const char *registry, const char *image, char *repo,
     size_t repo_len, char *tag, size_t tag_len);

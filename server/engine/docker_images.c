@@ -237,14 +237,14 @@ docker_registry_reference(const char *registry, const char *image, char *repo, s
 {
 	const char *path = image, *slash = strchr(image, '/'), *at, *colon, *last;
 	size_t path_len, reg_len = strlen(registry);
-	int n;
+	int n, there = 0;
 
 	repo[0] = tag[0] = '\0';
 	if (reg_len == 0 || image[0] == '\0')
 		return -1;
 	if (slash != NULL && names_registry_host(image, (size_t)(slash - image))) {
 		if ((size_t)(slash - image) == reg_len && strncmp(image, registry, reg_len) == 0)
-			return 1; /* already there: used as it is */
+			there = 1; /* already there: its own name */
 		path = slash + 1;
 	}
 	/* path[:tag][@digest]: a ':' after the last '/' starts the tag. */
@@ -267,7 +267,7 @@ docker_registry_reference(const char *registry, const char *image, char *repo, s
 	n = snprintf(repo, repo_len, "%s/%.*s", registry, (int)path_len, path);
 	if (n <= 0 || (size_t)n >= repo_len)
 		return repo[0] = tag[0] = '\0', -1;
-	return 0;
+	return there;
 }
 
 void

@@ -859,12 +859,12 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
 }
 
 /*
- * rollout --rebuild on the cluster: the image is built again on berthd's
+ * rollout --rebuild of template tmpl: the image is built again on berthd's
  * node, pushed, and Swarm's update moves every replica to the new digest,
  * pulled by the nodes that run them.
  */
 static void
-test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
+rebuild_moves_every_replica(const char *tmpl)
 {
 	static char *args[] = { "BERTH_REBUILD=1" };
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
@@ -877,16 +877,16 @@ test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
 	uint32_t revision;
 	uint16_t port;
 
-	(void)state;
-	launch_ok("web", id, sizeof(id), &port);
+	launch_ok(tmpl, id, sizeof(id), &port);
 	assert_true(E2E_WAIT_UNTIL(spread(id, REPLICAS, 0, &mask), 60000));
 	assert_non_null(s = get_service(id));
 	revision = s->service->revision;
 	berth_reply_free(&s->base);
 	service_image(id, before, sizeof(before));
+	assert_non_null(strstr(before, registry));
 	assert_non_null(strstr(before, "@sha256:"));
 
-	req.template_ = "web";
+	req.template_ = (char *)tmpl;
 	req.rebuild = true;
 	req.no_cache = true;
 	req.build_args = args;
@@ -913,6 +913,33 @@ test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
 	for (int n = 1; n <= NODES; n++)
 		if (mask & (1u << n))
 			assert_true(E2E_WAIT_UNTIL(http_status(node_address[n], port) == 200, 20000));
+}
+
+static void
+test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
+{
+	(void)state;
+	rebuild_moves_every_replica("web");
+}
+
+/*
+ * A template whose image already names the registry, built by berthd from
+ * its build context: pushed under its own name and pinned like any other
+ * (the registry had never seen it: the other node could not pull it), at
+ * launch and again after a rebuild.
+ */
+static void
+test_an_image_named_in_the_registry_is_pushed_when_berthd_builds_it(void **state)
+{
+	static char image[400];
+	Berth__V1__Template t;
+
+	(void)state;
+	demo_template(&t, "inreg", (uint16_t)(base_port + 40), 5);
+	snprintf(image, sizeof(image), "%s/berth-demo:inreg-%d", registry, (int)getpid());
+	t.image = image;
+	put_template(&t);
+	rebuild_moves_every_replica("inreg");
 }
 
 /*
@@ -1011,6 +1038,8 @@ main(void)
 		    teardown_test),
 		cmocka_unit_test_teardown(test_a_rebuild_rollout_moves_every_replica_to_the_new_digest,
 		    teardown_test),
+		cmocka_unit_test_teardown(
+		    test_an_image_named_in_the_registry_is_pushed_when_berthd_builds_it, teardown_test),
 		cmocka_unit_test_teardown(test_scale_to_three_and_zero_across_a_berthd_restart,
 		    teardown_test),
 	};

@@ -63,14 +63,19 @@ test_a_digest_names_the_tag(void **state)
 }
 
 static void
-test_the_registry_itself_is_used_as_is(void **state)
+test_an_image_in_the_registry_keeps_its_own_name(void **state)
 {
 	char repo[300], tag[160];
 
 	(void)state;
 	assert_int_equal(docker_registry_reference(REG, REG "/x/web:v2", repo, sizeof(repo), tag,
 	    sizeof(tag)), 1);
-	assert_string_equal(repo, "");
+	assert_string_equal(repo, REG "/x/web");
+	assert_string_equal(tag, "v2");
+	assert_int_equal(docker_registry_reference(REG, REG "/web", repo, sizeof(repo), tag,
+	    sizeof(tag)), 1);
+	assert_string_equal(repo, REG "/web");
+	assert_string_equal(tag, "latest");
 	/* Another port of the same host is another registry. */
 	assert_int_equal(docker_registry_reference(REG, "127.0.0.1:5001/web", repo, sizeof(repo),
 	    tag, sizeof(tag)), 0);
@@ -142,7 +147,7 @@ main(void)
 		cmocka_unit_test(test_a_tag_is_kept),
 		cmocka_unit_test(test_another_registry_host_is_dropped),
 		cmocka_unit_test(test_a_digest_names_the_tag),
-		cmocka_unit_test(test_the_registry_itself_is_used_as_is),
+		cmocka_unit_test(test_an_image_in_the_registry_keeps_its_own_name),
 		cmocka_unit_test(test_empty_or_too_long_is_refused),
 		cmocka_unit_test(test_push_stream_gives_the_digest),
 		cmocka_unit_test(test_push_stream_error_is_kept),
