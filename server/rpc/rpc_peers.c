@@ -49,8 +49,19 @@ rpc_pipe_removed(void *arg, nng_pipe pipe)
 	pthread_mutex_lock(&srv->peers_lock);
 	i = peer_slot(srv, (uint32_t)nng_pipe_id(pipe),
 	    (uint32_t)nng_listener_id(nng_pipe_listener(pipe)), &found);
-	if (found)
+	if (found) {
 		srv->peers[i].pipe = PEER_TOMBSTONE;
+		/*
+		 * A tombstone just before an empty slot ends no probe: it and the
+		 * tombstones before it become empty, so the table does not fill
+		 * up with connections long gone.
+		 */
+		while (srv->peers[i].pipe == PEER_TOMBSTONE &&
+		    srv->peers[(i + 1) & (PEER_SLOTS - 1)].pipe == 0) {
+			srv->peers[i].pipe = 0;
+			i = (i - 1) & (PEER_SLOTS - 1);
+		}
+	}
 	pthread_mutex_unlock(&srv->peers_lock);
 	parking_pipe_gone(srv->parking, pipe); /* its long polls have nobody to answer */
 }
