@@ -170,7 +170,9 @@ struct backend_ops {
 	/*
 	 * Optional. Builds the template's image again from its build_context
 	 * (whether or not it is present), with build arguments ("KEY=VALUE")
-	 * and no cache: a rollout's --rebuild. image_id: what the tag names now.
+	 * and no cache: a rollout's --rebuild. image_id: what the tag names now;
+	 * "" from a backend whose instances record no image ID (swarm) when the
+	 * tag names the same image as before the build (then no new revision).
 	 */
 	int (*rebuild)(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
 	    size_t n_build_args, bool no_cache, char image_id[80], int64_t timeout_ms,

@@ -118,6 +118,7 @@ backend_swarm_service_image(struct backend *b, const char *image, char *out, siz
  * image there (each instance's update pushes it, prepare_image), and the
  * digest it is pinned to changes, so Swarm replaces the tasks. Without
  * one, the spec would name the same tag: Swarm would change nothing.
+ * image_id is "" when the build gave the image the tag named before.
  */
 int
 backend_swarm_rebuild(struct backend *b, const Berth__V1__Template *t, char *const *build_args,
@@ -127,6 +128,23 @@ backend_swarm_rebuild(struct backend *b, const Berth__V1__Template *t, char *con
 		return error_set(err, BERTH__V1__CODE__FAILED_PRECONDITION,
 		    "--rebuild with the swarm backend needs berthd --registry HOST:PORT, where every "
 		    "node pulls the rebuilt image from");
-	return backend_engine_ops.rebuild(b, t, build_args, n_build_args, no_cache, image_id,
-	    timeout_ms, err);
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	char before[80] = "";
+	struct error ignored = { 0 };
+	int code;
+
+	if (docker_image_id(b->docker, t->image, before, sizeof(before), timeout_ms, &ignored) != 0)
+		before[0] = '\0';
+	code = backend_engine_ops.rebuild(b, t, build_args, n_build_args, no_cache, image_id,
+	    left(deadline), err);
+	/*
+	 * A swarm instance records no image ID (a service has none), so the
+	 * rollout cannot compare: the build's own answer says whether the
+	 * image changed. The same bytes as before: no new revision.
+	 */
+	if (code == 0 && before[0] != '\0' && strcmp(before, image_id) == 0) {
+		log_info("rebuild made the same image image=%s id=%s", t->image, image_id);
+		image_id[0] = '\0';
+	}
+	return code;
 }

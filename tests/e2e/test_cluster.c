@@ -864,7 +864,7 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
  * pulled by the nodes that run them.
  */
 static void
-rebuild_moves_every_replica(const char *tmpl)
+rebuild_moves_every_replica(const char *tmpl, char id[160])
 {
 	static char *args[] = { "BERTH_REBUILD=1" };
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
@@ -872,12 +872,12 @@ rebuild_moves_every_replica(const char *tmpl)
 	Berth__V1__GetServiceResponse *s;
 	ProtobufCMessage *reply = NULL;
 	berth_status st;
-	char id[160], rollout_id[64], before[600], after[600];
+	char rollout_id[64], before[600], after[600];
 	unsigned mask;
 	uint32_t revision;
 	uint16_t port;
 
-	launch_ok(tmpl, id, sizeof(id), &port);
+	launch_ok(tmpl, id, 160, &port);
 	assert_true(E2E_WAIT_UNTIL(spread(id, REPLICAS, 0, &mask), 60000));
 	assert_non_null(s = get_service(id));
 	revision = s->service->revision;
@@ -918,8 +918,38 @@ rebuild_moves_every_replica(const char *tmpl)
 static void
 test_a_rebuild_rollout_moves_every_replica_to_the_new_digest(void **state)
 {
+	char id[160];
+
 	(void)state;
-	rebuild_moves_every_replica("web");
+	rebuild_moves_every_replica("web", id);
+}
+
+/* A cached rebuild of tmpl (no build args) to its end: the service's revision after it. */
+static uint32_t
+cached_rebuild(const char *tmpl, const char *id)
+{
+	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
+	Berth__V1__GetRolloutResponse *g;
+	Berth__V1__GetServiceResponse *s;
+	ProtobufCMessage *reply = NULL;
+	berth_status st;
+	char rollout_id[64];
+	uint32_t revision;
+
+	req.template_ = (char *)tmpl;
+	req.rebuild = true;
+	if (call("StartRollout", &req.base, &reply, &st) != 0)
+		fail_msg("StartRollout --rebuild: %s: %s", berth_code_name(st.code), st.message);
+	snprintf(rollout_id, sizeof(rollout_id), "%s",
+	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
+	berth_reply_free(reply);
+	g = rollout_end(rollout_id);
+	assert_string_equal(g->rollout->state, "done");
+	berth_reply_free(&g->base);
+	assert_non_null(s = get_service(id));
+	revision = s->service->revision;
+	berth_reply_free(&s->base);
+	return revision;
 }
 
 /*
@@ -932,14 +962,26 @@ static void
 test_an_image_named_in_the_registry_is_pushed_when_berthd_builds_it(void **state)
 {
 	static char image[400];
+	char id[160], before[600], after[600];
 	Berth__V1__Template t;
+	uint32_t revision;
 
 	(void)state;
 	demo_template(&t, "inreg", (uint16_t)(base_port + 40), 5);
 	snprintf(image, sizeof(image), "%s/berth-demo:inreg-%d", registry, (int)getpid());
 	t.image = image;
 	put_template(&t);
-	rebuild_moves_every_replica("inreg");
+	rebuild_moves_every_replica("inreg", id);
+
+	/*
+	 * A rebuild that makes the image the tag already names (the second of
+	 * two cached builds) is no new revision: nothing is rolled out.
+	 */
+	revision = cached_rebuild("inreg", id);
+	service_image(id, before, sizeof(before));
+	assert_int_equal(cached_rebuild("inreg", id), revision);
+	service_image(id, after, sizeof(after));
+	assert_string_equal(after, before);
 }
 
 /*
