@@ -51,7 +51,7 @@ runs_now(struct call *call, const Berth__V1__Service *s)
 	struct error err = { 0 };
 
 	return b->ops->inspect(b, s->container_id[0] != '\0' ? s->container_id : s->container_name,
-		   &c, 5000, &err) == 0 &&
+		   &c, call_remaining_ms(call) < 5000 ? call_remaining_ms(call) : 5000, &err) == 0 &&
 	    strcmp(c.state, "running") == 0;
 }
 

@@ -426,11 +426,17 @@ rollout_swap_run(struct call *call, struct rollout_swap *sw)
 			return;
 		}
 		if (service_lock(d->locks, sw->service_id, clock_monotonic_ms() + STEP_TIMEOUT_MS) != 0) {
-			/* Another call holds the instance past a step's time: it is theirs now. */
-			b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
+			/*
+			 * Another call holds the instance past a step's time: it is
+			 * theirs now. The old container goes only when the new one
+			 * was ready; else it stays aside, the way back.
+			 */
+			if (v == 0)
+				b->ops->remove(b, step.old_container_id, STEP_TIMEOUT_MS, &err);
 			sw->outcome = ROLLOUT_SKIPPED;
 			snprintf(sw->message, sizeof(sw->message), "busy with another operation at the "
-								   "end of its update");
+								   "end of its update%s",
+			    v == 0 ? "" : "; the old container is kept aside");
 			rollout_busy_set(sw->service_id, false);
 			supervisor_notice(d, sw->service_id);
 			return;

@@ -89,12 +89,16 @@ backend_swarm_service_image(struct backend *b, const char *image, char *out, siz
 	char repo[300], tag[160], digest[80];
 	int code, named;
 
-	if (!has_registry(b) || strchr(image, '@') != NULL) {
-		snprintf(out, len, "%s", image); /* pinned already, or nowhere to pin to */
+	if (!has_registry(b)) {
+		snprintf(out, len, "%s", image); /* nowhere to pin to */
 		return 0;
 	}
 	if ((named = registry_name(b, image, repo, tag, err)) < 0)
 		return err->code;
+	if (named == 1 && strchr(image, '@') != NULL) {
+		snprintf(out, len, "%s", image); /* pinned in the registry already */
+		return 0;
+	}
 	code = docker_counted(docker_image_repo_digest(b->docker, image, repo, digest,
 	    sizeof(digest), timeout_ms, err));
 	if (code == BERTH__V1__CODE__NOT_FOUND && named == 1) {
