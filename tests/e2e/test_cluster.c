@@ -225,15 +225,22 @@ service_image(const char *id, char *out, size_t len)
 	json_decref(svc);
 }
 
-/* GetRollout until the rollout is neither pending nor running (3 min at most); the reply. */
+/* StartRollout, then GetRollout until it is neither pending nor running (3 min at most). */
 static Berth__V1__GetRolloutResponse *
-rollout_end(const char *rollout_id)
+rollout_run(const Berth__V1__StartRolloutRequest *req)
 {
 	Berth__V1__GetRolloutRequest get = BERTH__V1__GET_ROLLOUT_REQUEST__INIT;
 	ProtobufCMessage *reply = NULL;
 	berth_status st;
+	char rollout_id[64];
 
-	get.id = (char *)rollout_id;
+	if (call("StartRollout", &req->base, &reply, &st) != 0)
+		fail_msg("StartRollout %s: %s: %s", req->template_, berth_code_name(st.code),
+		    st.message);
+	snprintf(rollout_id, sizeof(rollout_id), "%s",
+	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
+	berth_reply_free(reply);
+	get.id = rollout_id;
 	for (int64_t until = clock_monotonic_ms() + 180000; clock_monotonic_ms() < until;) {
 		Berth__V1__Rollout *r;
 
@@ -809,9 +816,7 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
 	Berth__V1__GetRolloutResponse *g;
 	Berth__V1__Template t;
 	Berth__V1__Rollout *r;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
-	char id[160], rollout_id[64], state_now[32] = "";
+	char id[160], state_now[32] = "";
 	Berth__V1__GetServiceResponse *s;
 	unsigned mask;
 	uint32_t revision;
@@ -837,13 +842,7 @@ test_a_rollout_to_a_never_healthy_revision_is_rolled_back(void **state)
 	put_template(&t);
 	req.template_ = "roll";
 	req.on_failure = "rollback";
-	if (call("StartRollout", &req.base, &reply, &st) != 0)
-		fail_msg("StartRollout: %s: %s", berth_code_name(st.code), st.message);
-	snprintf(rollout_id, sizeof(rollout_id), "%s",
-	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
-	berth_reply_free(reply);
-
-	g = rollout_end(rollout_id);
+	g = rollout_run(&req);
 	r = g->rollout;
 	snprintf(state_now, sizeof(state_now), "%s", r->state);
 	printf("# rollout %s: %s\n", state_now, r->message);
@@ -870,9 +869,7 @@ rebuild_moves_every_replica(const char *tmpl, char id[160])
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
 	Berth__V1__GetRolloutResponse *g;
 	Berth__V1__GetServiceResponse *s;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
-	char rollout_id[64], before[600], after[600];
+	char before[600], after[600];
 	unsigned mask;
 	uint32_t revision;
 	uint16_t port;
@@ -891,12 +888,7 @@ rebuild_moves_every_replica(const char *tmpl, char id[160])
 	req.no_cache = true;
 	req.build_args = args;
 	req.n_build_args = 1;
-	if (call("StartRollout", &req.base, &reply, &st) != 0)
-		fail_msg("StartRollout --rebuild: %s: %s", berth_code_name(st.code), st.message);
-	snprintf(rollout_id, sizeof(rollout_id), "%s",
-	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
-	berth_reply_free(reply);
-	g = rollout_end(rollout_id);
+	g = rollout_run(&req);
 	printf("# rebuild rollout %s %s\n", g->rollout->state, g->rollout->message);
 	assert_string_equal(g->rollout->state, "done");
 	berth_reply_free(&g->base);
@@ -931,19 +923,11 @@ cached_rebuild(const char *tmpl, const char *id)
 	Berth__V1__StartRolloutRequest req = BERTH__V1__START_ROLLOUT_REQUEST__INIT;
 	Berth__V1__GetRolloutResponse *g;
 	Berth__V1__GetServiceResponse *s;
-	ProtobufCMessage *reply = NULL;
-	berth_status st;
-	char rollout_id[64];
 	uint32_t revision;
 
 	req.template_ = (char *)tmpl;
 	req.rebuild = true;
-	if (call("StartRollout", &req.base, &reply, &st) != 0)
-		fail_msg("StartRollout --rebuild: %s: %s", berth_code_name(st.code), st.message);
-	snprintf(rollout_id, sizeof(rollout_id), "%s",
-	    ((Berth__V1__StartRolloutResponse *)reply)->rollout->id);
-	berth_reply_free(reply);
-	g = rollout_end(rollout_id);
+	g = rollout_run(&req);
 	assert_string_equal(g->rollout->state, "done");
 	berth_reply_free(&g->base);
 	assert_non_null(s = get_service(id));
